@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "discport",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "discport", targets: ["discport"]),
+        .library(name: "DICOM", targets: ["DICOM"]),
+        .library(name: "DICOMXML", targets: ["DICOMXML"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries through module maps (Debian -dev packages; `make deps`).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+
+        // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
+        // read/write, UIDs. Foundation plus the system zlib (deflated syntax).
+        .target(name: "DICOM", dependencies: ["CZlib"]),
+        // PS3.19 Native DICOM Model XML, written with libxml2.
+        .target(name: "DICOMXML", dependencies: ["DICOM", "CLibXML2"]),
+
+        // The command-line tool: arguments and output only.
+        .executableTarget(
+            name: "discport",
+            dependencies: [
+                "DICOM", "DICOMXML",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMXML"]),
+    ]
+)

@@ -1,0 +1,149 @@
+import Foundation
+
+/// A DICOM file as read from disk: optional Part 10 preamble and file meta
+/// information, and the data set.
+///
+/// Files without a Part 10 header (raw data sets, common on old discs) are
+/// read too: ``hasFileMeta`` is false and the transfer syntax is detected
+/// from the content.
+public struct DICOMFile: Sendable {
+    /// The 128-byte preamble, when the file has one.
+    public var preamble: Data?
+    /// File meta information, group 0002 (empty when the file has none).
+    public var meta: Dataset
+    /// The data set.
+    public var dataset: Dataset
+    /// The transfer syntax the data set was (or will be) encoded with.
+    public var transferSyntax: TransferSyntax
+    /// Byte offset of the (7FE0,0010) Pixel Data tag, when it was reached or
+    /// the reading stopped before it (header mode).
+    public var pixelDataOffset: Int?
+    /// Byte offset where the data set starts (after the meta information).
+    public var datasetOffset: Int
+    /// Size of the file in bytes, when read from disk.
+    public var fileSize: Int?
+    /// Lenient mode: the fault that stopped reading early; nil when the file
+    /// was read to its end (or to pixel data in header mode).
+    public var error: DICOMError?
+    /// Deviations that did not stop reading (odd lengths, a transfer syntax
+    /// that disagreed with the content, …).
+    public var warnings: [DICOMError]
+
+    public init(meta: Dataset = Dataset(), dataset: Dataset, transferSyntax: TransferSyntax, preamble: Data? = Data(count: 128)) {
+        self.preamble = preamble
+        self.meta = meta
+        self.dataset = dataset
+        self.transferSyntax = transferSyntax
+        self.pixelDataOffset = nil
+        self.datasetOffset = 0
+        self.fileSize = nil
+        self.error = nil
+        self.warnings = []
+    }
+
+    /// The file had a Part 10 header (`DICM` and group 0002).
+    public var hasFileMeta: Bool { !meta.isEmpty }
+
+    /// Media Storage SOP Class UID from the meta, else SOP Class UID.
+    public var sopClassUID: String? {
+        meta.firstString(.mediaStorageSOPClassUID) ?? dataset.firstString(.sopClassUID)
+    }
+
+    /// Media Storage SOP Instance UID from the meta, else SOP Instance UID.
+    public var sopInstanceUID: String? {
+        meta.firstString(.mediaStorageSOPInstanceUID) ?? dataset.firstString(.sopInstanceUID)
+    }
+}
+
+// MARK: - Reading
+
+extension DICOMFile {
+    /// Bytes read first in header mode; most headers fit.
+    static let headerProbeSize = 16 * 1024
+
+    /// Reads a file from disk.
+    ///
+    /// In header mode (``ReadOptions/stopBeforePixelData``) only the first
+    /// few kilobytes are read, more only when the header is longer.
+    public init(contentsOf path: String, options: ReadOptions = .full) throws(DICOMError) {
+        let file = try ReadOnlyFile(path: path)
+        defer { file.close() }
+        let size = file.size
+        if options.stopBeforePixelData {
+            var probe = min(size, DICOMFile.headerProbeSize)
+            while true {
+                let data = try file.read(count: probe)
+                do {
+                    self = try DICOMFile(data: data, isComplete: probe >= size, options: options, path: path)
+                    self.fileSize = size
+                    return
+                } catch let failure {
+                    guard case .needMoreData = failure else { throw DICOMFile.error(from: failure) }
+                    probe = min(size, probe * 8)
+                }
+            }
+        }
+        let data = try file.read(count: size)
+        self = try DICOMFile(data: data, options: options, path: path)
+        self.fileSize = size
+    }
+
+    /// Parses an in-memory file or data set.
+    public init(data: Data, options: ReadOptions = .full, path: String? = nil) throws(DICOMError) {
+        do {
+            self = try DICOMFile(data: data, isComplete: true, options: options, path: path)
+        } catch let failure {
+            throw DICOMFile.error(from: failure)
+        }
+    }
+
+    private static func error(from failure: ParseFailure) -> DICOMError {
+        switch failure {
+        case .error(let error): return error
+        case .needMoreData: return DICOMError(.truncated, "unexpected end of data")
+        }
+    }
+
+    init(data: Data, isComplete: Bool, options: ReadOptions, path: String?) throws(ParseFailure) {
+        var result = DICOMFile(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
+        let outcome = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Void, ParseFailure> in
+            var parser = Parser(buffer: raw, data: data, isComplete: isComplete, options: options, path: path)
+            return Result { () throws(ParseFailure) in try parser.parseFile(into: &result) }
+        }
+        try outcome.get()
+        if result.transferSyntax.isDeflated, result.error == nil {
+            try result.inflateAndParse(data: data, options: options, path: path)
+        }
+        self = result
+    }
+
+    private mutating func inflateAndParse(data: Data, options: ReadOptions, path: String?) throws(ParseFailure) {
+        let compressed = data[(data.startIndex + datasetOffset)...]
+        let inflated: Data
+        do {
+            inflated = try Inflate.raw(compressed)
+        } catch {
+            let failure = DICOMError(.badDeflate, "deflated data set does not inflate: \(error.message)", path: path, offset: datasetOffset)
+            if options.lenient { self.error = failure; return }
+            throw .error(failure)
+        }
+        var inner = DICOMFile(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
+        let outcome = inflated.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Void, ParseFailure> in
+            var parser = Parser(buffer: raw, data: inflated, isComplete: true, options: options, path: path)
+            parser.offsetNote = " in the inflated data set"
+            return Result { () throws(ParseFailure) in try parser.parseDataset(into: &inner, explicit: true, bigEndian: false) }
+        }
+        try outcome.get()
+        dataset = inner.dataset
+        error = inner.error
+        warnings += inner.warnings
+        pixelDataOffset = nil
+    }
+}
+
+/// Internal: a parse either fails with a user-facing error or needs more
+/// bytes than the header probe holds.
+enum ParseFailure: Error {
+    case error(DICOMError)
+    case needMoreData
+}

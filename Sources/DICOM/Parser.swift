@@ -1,0 +1,426 @@
+import Foundation
+
+/// The data set parser. Works on one contiguous buffer; every read is bounds
+/// checked, so hostile or truncated input yields an error, never a trap.
+struct Parser {
+    let buffer: UnsafeRawBufferPointer
+    /// The buffer's owner, so values can be slices instead of copies.
+    let data: Data
+    /// The buffer holds everything to the end of the file.
+    let isComplete: Bool
+    let options: ReadOptions
+    let path: String?
+    var position = 0
+    var depth = 0
+    /// Appended to offsets in messages ("in the inflated data set").
+    var offsetNote = ""
+    var warnings: [DICOMError] = []
+
+    static let undefinedLength: UInt32 = 0xFFFF_FFFF
+
+    init(buffer: UnsafeRawBufferPointer, data: Data, isComplete: Bool, options: ReadOptions, path: String?) {
+        self.buffer = buffer
+        self.data = data
+        self.isComplete = isComplete
+        self.options = options
+        self.path = path
+    }
+
+    // MARK: Primitive reads
+
+    func failure(_ kind: DICOMError.Kind, _ message: String, at offset: Int? = nil, tag: Tag? = nil) -> ParseFailure {
+        .error(DICOMError(kind, message + offsetNote, path: path, offset: offset ?? position, tag: tag))
+    }
+
+    /// Ensures `count` bytes are available at `position`.
+    func need(_ count: Int, for what: @autoclosure () -> String, tag: Tag? = nil) throws(ParseFailure) {
+        if position + count > buffer.count {
+            if !isComplete { throw .needMoreData }
+            throw failure(.truncated, "file ends inside \(what()) (\(count) bytes needed, \(buffer.count - position) left)", tag: tag)
+        }
+    }
+
+    func u16(at offset: Int, bigEndian: Bool) -> UInt16 {
+        let v = buffer.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+        return bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v)
+    }
+
+    func u32(at offset: Int, bigEndian: Bool) -> UInt32 {
+        let v = buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        return bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v)
+    }
+
+    func tag(at offset: Int, bigEndian: Bool) -> Tag {
+        Tag(u16(at: offset, bigEndian: bigEndian), u16(at: offset + 2, bigEndian: bigEndian))
+    }
+
+    func slice(_ start: Int, _ count: Int) -> Data {
+        data[(data.startIndex + start)..<(data.startIndex + start + count)]
+    }
+
+    // MARK: File structure
+
+    mutating func parseFile(into file: inout DICOMFile) throws(ParseFailure) {
+        // Part 10: 128-byte preamble then "DICM"; tolerate "DICM" at 0.
+        var metaStart: Int?
+        if buffer.count >= 132, buffer[128] == 0x44, buffer[129] == 0x49, buffer[130] == 0x43, buffer[131] == 0x4D {
+            file.preamble = slice(0, 128)
+            metaStart = 132
+        } else if buffer.count >= 4, buffer[0] == 0x44, buffer[1] == 0x49, buffer[2] == 0x43, buffer[3] == 0x4D {
+            metaStart = 4
+            warnings.append(DICOMError(.malformed, "\"DICM\" without the 128-byte preamble", path: path, offset: 0))
+        } else if buffer.count >= 8, u16(at: 0, bigEndian: false) == 0x0002 {
+            metaStart = 0   // file meta without preamble
+            warnings.append(DICOMError(.malformed, "file meta information without preamble and \"DICM\"", path: path, offset: 0))
+        }
+
+        if let metaStart {
+            position = metaStart
+            do {
+                try parseMeta(into: &file)
+            } catch .error(let error) where options.lenient {
+                file.error = error
+                finish(&file)
+                return
+            }
+        }
+        file.datasetOffset = position
+
+        let declared = file.meta.firstString(.transferSyntaxUID).map(TransferSyntax.init(uid:))
+        var explicit: Bool
+        var bigEndian: Bool
+        if let declared {
+            file.transferSyntax = declared
+            explicit = declared.isExplicitVR
+            bigEndian = declared.isBigEndian
+            if declared.isDeflated { finish(&file); return }
+            // Broken writers declare one syntax and write another: trust the content.
+            if position + 8 <= buffer.count, let sniffed = sniffEncoding(at: position),
+               sniffed.explicit != explicit || sniffed.bigEndian != bigEndian {
+                warnings.append(DICOMError(.malformed, "transfer syntax \(declared.uid) disagrees with the content, which is \(sniffed.explicit ? "explicit" : "implicit") VR \(sniffed.bigEndian ? "big" : "little") endian; reading it as the content says", path: path, offset: position))
+                explicit = sniffed.explicit
+                bigEndian = sniffed.bigEndian
+                file.transferSyntax = sniffed.explicit ? (sniffed.bigEndian ? .explicitVRBigEndian : .explicitVRLittleEndian) : .implicitVRLittleEndian
+            }
+        } else {
+            if position >= buffer.count && isComplete && metaStart != nil {
+                finish(&file)   // meta only, empty data set
+                return
+            }
+            try need(8, for: "the first data element")
+            guard let sniffed = sniffEncoding(at: position) else {
+                throw failure(.notDICOM, metaStart == nil
+                    ? "no DICOM preamble and the content is not a DICOM data set"
+                    : "the data set after the file meta information is not DICOM", at: position)
+            }
+            if metaStart != nil {
+                warnings.append(DICOMError(.malformed, "file meta information has no (0002,0010) Transfer Syntax UID; detected from the content", path: path, offset: position))
+            }
+            explicit = sniffed.explicit
+            bigEndian = sniffed.bigEndian
+            file.transferSyntax = explicit ? (bigEndian ? .explicitVRBigEndian : .explicitVRLittleEndian) : .implicitVRLittleEndian
+        }
+
+        var dataset = Dataset()
+        do {
+            let stop = try parseElements(into: &dataset, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: true)
+            if case .pixelData(let offset) = stop { file.pixelDataOffset = offset }
+        } catch .error(let error) where options.lenient {
+            file.error = error
+        }
+        if file.pixelDataOffset == nil { file.pixelDataOffset = pixelDataPosition }
+        file.dataset = dataset
+        finish(&file)
+    }
+
+    mutating func parseDataset(into file: inout DICOMFile, explicit: Bool, bigEndian: Bool) throws(ParseFailure) {
+        var dataset = Dataset()
+        do {
+            _ = try parseElements(into: &dataset, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: true)
+        } catch .error(let error) where options.lenient {
+            file.error = error
+        }
+        file.dataset = dataset
+        finish(&file)
+    }
+
+    private func finish(_ file: inout DICOMFile) {
+        file.warnings.append(contentsOf: warnings)
+    }
+
+    /// Group 0002, explicit VR little endian (implicit tolerated), read while
+    /// the group is 0002.
+    private mutating func parseMeta(into file: inout DICOMFile) throws(ParseFailure) {
+        var meta = Dataset()
+        let explicit = sniffEncoding(at: position)?.explicit ?? true
+        if !explicit {
+            warnings.append(DICOMError(.malformed, "file meta information is implicit VR (PS3.10 requires explicit VR little endian)", path: path, offset: position))
+        }
+        do throws(ParseFailure) {
+            while true {
+                if position + 4 > buffer.count {
+                    if isComplete { break }
+                    throw ParseFailure.needMoreData
+                }
+                if u16(at: position, bigEndian: false) != 0x0002 { break }
+                try parseElement(into: &meta, end: nil, explicit: explicit, bigEndian: false)
+            }
+        } catch {
+            file.meta = meta
+            throw error
+        }
+        file.meta = meta
+    }
+
+    /// Guesses the encoding of a data set starting at `offset` from its
+    /// first element: explicit VR bytes, a plausible group number.
+    func sniffEncoding(at offset: Int) -> (explicit: Bool, bigEndian: Bool)? {
+        guard offset + 8 <= buffer.count else { return nil }
+        let groupLE = u16(at: offset, bigEndian: false)
+        let groupBE = u16(at: offset, bigEndian: true)
+        let hasVR = VR(byte0: buffer[offset + 4], byte1: buffer[offset + 5]) != nil
+        func plausible(_ group: UInt16) -> Bool { group <= 0x0030 || group == 0x7FE0 }
+        if plausible(groupLE) && groupLE != 0 || groupLE == 0 && u16(at: offset + 2, bigEndian: false) <= 0x0FFF {
+            if hasVR {
+                return (true, false)
+            }
+            let length = u32(at: offset + 4, bigEndian: false)
+            if length == Parser.undefinedLength || Int(length) <= (isComplete ? buffer.count - offset - 8 : Int(UInt32.max)) {
+                return (false, false)
+            }
+            return nil
+        }
+        if plausible(groupBE) && hasVR {
+            return (true, true)
+        }
+        return nil
+    }
+
+    // MARK: Data sets
+
+    enum Stop {
+        case end
+        case itemDelimiter
+        case pixelData(offset: Int)
+    }
+
+    /// Parses elements until `end` (defined length), an item delimiter
+    /// (undefined-length item), the end of the buffer, or pixel data in
+    /// header mode.
+    mutating func parseElements(into dataset: inout Dataset, end: Int?, explicit: Bool, bigEndian: Bool, topLevel: Bool) throws(ParseFailure) -> Stop {
+        while true {
+            if let end, position >= end { return .end }
+            if position >= buffer.count {
+                if !isComplete { throw .needMoreData }
+                if end == nil && !topLevel {
+                    throw failure(.truncated, "file ends inside an undefined-length item (no item delimiter)")
+                }
+                return .end
+            }
+            try need(4, for: "a tag")
+            let tag = self.tag(at: position, bigEndian: bigEndian)
+            if tag == .itemDelimitationItem {
+                try need(8, for: "an item delimiter", tag: tag)
+                position += 8
+                if end == nil && !topLevel { return .itemDelimiter }
+                warnings.append(DICOMError(.malformed, "stray item delimitation item skipped", path: path, offset: position - 8, tag: tag))
+                continue
+            }
+            if tag == .sequenceDelimitationItem && topLevel {
+                // Seen at the end of some files: trailing padding of a writer.
+                try need(8, for: "a sequence delimiter", tag: tag)
+                warnings.append(DICOMError(.malformed, "stray sequence delimitation item skipped", path: path, offset: position, tag: tag))
+                position += 8
+                continue
+            }
+            if tag.group == 0xFFFE {
+                throw failure(.malformed, "unexpected \(tag == .item ? "item" : "delimiter") tag inside a data set", tag: tag)
+            }
+            if topLevel && options.stopBeforePixelData && tag == .pixelData {
+                return .pixelData(offset: position)
+            }
+            if topLevel && tag == .pixelData {
+                pixelDataPosition = position   // remembered even when reading it
+            }
+            try parseElement(into: &dataset, end: end, explicit: explicit, bigEndian: bigEndian)
+        }
+    }
+
+    /// Set when the top-level pixel data element was reached in full mode.
+    var pixelDataPosition: Int?
+
+    /// The VR an implicit-VR element takes, from the dictionary and what the
+    /// data set says so far (PS3.5 Annex A.1; "US or SS" follows Pixel
+    /// Representation, "OB or OW" is OW).
+    func implicitVR(for tag: Tag, in dataset: Dataset) -> VR {
+        if tag.isGroupLength { return .UL }
+        if tag.isPrivate { return tag.isPrivateCreator ? .LO : .UN }
+        guard let entry = DataDictionary.entry(for: tag) else { return .UN }
+        if entry.alternateVRs.isEmpty { return entry.vr }
+        if entry.alternateVRs.contains(.SS), entry.vr == .US {
+            let signed = dataset[.pixelRepresentation]?.bytes.flatMap { DICOMBinary.integers($0, vr: .US).first } == 1
+            return signed ? .SS : .US
+        }
+        if entry.alternateVRs.contains(.OW) { return .OW }
+        return entry.vr
+    }
+
+    mutating func parseElement(into dataset: inout Dataset, end: Int?, explicit: Bool, bigEndian: Bool) throws(ParseFailure) {
+        let start = position
+        try need(8, for: "an element header")
+        let tag = self.tag(at: position, bigEndian: bigEndian)
+        var vr: VR
+        var length: UInt32
+        if explicit {
+            let b0 = buffer[position + 4], b1 = buffer[position + 5]
+            if let parsed = VR(byte0: b0, byte1: b1) {
+                vr = parsed
+            } else {
+                throw failure(.invalidVR, "invalid VR \"\(Parser.printable(b0))\(Parser.printable(b1))\" in explicit VR data", tag: tag)
+            }
+            if vr.hasLongLength {
+                try need(12, for: "an element header", tag: tag)
+                length = u32(at: position + 8, bigEndian: bigEndian)
+                position += 12
+            } else {
+                length = UInt32(u16(at: position + 6, bigEndian: bigEndian))
+                position += 8
+            }
+        } else {
+            vr = implicitVR(for: tag, in: dataset)
+            length = u32(at: position + 4, bigEndian: bigEndian)
+            position += 8
+        }
+
+        if length == Parser.undefinedLength {
+            if vr == .SQ || vr == .UN || (!explicit && !tag.isPrivateCreator && vr != .OB && vr != .OW && tag != .pixelData) {
+                // SQ, or UN of undefined length: a sequence whose items are
+                // implicit VR little endian (CP-246).
+                let itemsExplicit = vr == .SQ ? explicit : false
+                let itemsBigEndian = vr == .SQ ? bigEndian : false
+                let items = try parseSequence(end: nil, explicit: itemsExplicit, bigEndian: itemsBigEndian, tag: tag, parent: dataset)
+                dataset.appendInOrder(DataElement(tag: tag, vr: vr == .SQ || vr == .UN ? vr : .SQ, value: .sequence(items), hasUndefinedLength: true))
+            } else {
+                let fragments = try parseFragments(tag: tag, bigEndian: bigEndian)
+                dataset.appendInOrder(DataElement(tag: tag, vr: vr, value: .fragments(fragments), hasUndefinedLength: true))
+            }
+            return
+        }
+
+        let count = Int(length)
+        if let end, position + count > end {
+            throw failure(.lengthOutOfBounds, "value length \(count) runs \(position + count - end) bytes past the end of its item", at: start, tag: tag)
+        }
+        if position + count > buffer.count {
+            if !isComplete { throw .needMoreData }
+            throw failure(.lengthOutOfBounds, "value length \(count) runs \(position + count - buffer.count) bytes past the end of the file", at: start, tag: tag)
+        }
+        if count % 2 == 1 {
+            warnings.append(DICOMError(.oddLength, "odd value length \(count)", path: path, offset: start, tag: tag))
+        }
+
+        if vr == .SQ {
+            let items = try parseSequence(end: position + count, explicit: explicit, bigEndian: bigEndian, tag: tag, parent: dataset)
+            dataset.appendInOrder(DataElement(tag: tag, vr: .SQ, value: .sequence(items)))
+            return
+        }
+        var value = slice(position, count)
+        if bigEndian, let size = vr.fixedValueSize, size > 1 {
+            value = Parser.swapped(value, size: size)
+        }
+        position += count
+        dataset.appendInOrder(DataElement(tag: tag, vr: vr, bytes: value))
+    }
+
+    mutating func parseSequence(end: Int?, explicit: Bool, bigEndian: Bool, tag: Tag, parent: Dataset) throws(ParseFailure) -> [Dataset] {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > options.maximumDepth {
+            throw failure(.tooDeep, "sequences nested deeper than \(options.maximumDepth) levels", tag: tag)
+        }
+        let inherited = parent.characterSet
+        var items: [Dataset] = []
+        while true {
+            if let end, position >= end { return items }
+            try need(8, for: "a sequence item header", tag: tag)
+            let itemTag = self.tag(at: position, bigEndian: bigEndian)
+            let length = u32(at: position + 4, bigEndian: bigEndian)
+            if itemTag == .sequenceDelimitationItem {
+                position += 8
+                if end != nil {
+                    warnings.append(DICOMError(.malformed, "sequence delimiter inside a defined-length sequence", path: path, offset: position - 8, tag: tag))
+                }
+                return items
+            }
+            guard itemTag == .item else {
+                throw failure(.malformed, "expected an item tag (FFFE,E000) in the sequence, found \(itemTag)", tag: tag)
+            }
+            position += 8
+            var item = Dataset()
+            item.inheritedCharacterSet = inherited
+            if length == Parser.undefinedLength {
+                item.isUndefinedLengthItem = true
+                let stop = try parseElements(into: &item, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: false)
+                guard case .itemDelimiter = stop else {
+                    throw failure(.truncated, "undefined-length item has no item delimiter", tag: tag)
+                }
+            } else {
+                let itemEnd = position + Int(length)
+                if let end, itemEnd > end {
+                    throw failure(.lengthOutOfBounds, "item length \(length) runs past the end of its sequence", at: position - 8, tag: tag)
+                }
+                if itemEnd > buffer.count {
+                    if !isComplete { throw .needMoreData }
+                    throw failure(.lengthOutOfBounds, "item length \(length) runs \(itemEnd - buffer.count) bytes past the end of the file", at: position - 8, tag: tag)
+                }
+                _ = try parseElements(into: &item, end: itemEnd, explicit: explicit, bigEndian: bigEndian, topLevel: false)
+                position = itemEnd
+            }
+            items.append(item)
+        }
+    }
+
+    mutating func parseFragments(tag: Tag, bigEndian: Bool) throws(ParseFailure) -> EncapsulatedPixelData {
+        var offsetTable: Data?
+        var fragments: [Data] = []
+        while true {
+            try need(8, for: "an encapsulated pixel data item", tag: tag)
+            let itemTag = self.tag(at: position, bigEndian: bigEndian)
+            let length = Int(u32(at: position + 4, bigEndian: bigEndian))
+            if itemTag == .sequenceDelimitationItem {
+                position += 8
+                return EncapsulatedPixelData(offsetTable: offsetTable ?? Data(), fragments: fragments)
+            }
+            guard itemTag == .item else {
+                throw failure(.malformed, "expected a fragment item (FFFE,E000) in encapsulated data, found \(itemTag)", tag: tag)
+            }
+            guard length != Int(Parser.undefinedLength) else {
+                throw failure(.malformed, "fragment item with undefined length", tag: tag)
+            }
+            position += 8
+            if position + length > buffer.count {
+                if !isComplete { throw .needMoreData }
+                throw failure(.lengthOutOfBounds, "fragment length \(length) runs \(position + length - buffer.count) bytes past the end of the file", at: position - 8, tag: tag)
+            }
+            let value = slice(position, length)
+            position += length
+            if offsetTable == nil { offsetTable = value } else { fragments.append(value) }
+        }
+    }
+
+    // MARK: Helpers
+
+    static func swapped(_ data: Data, size: Int) -> Data {
+        var bytes = [UInt8](data)
+        var i = 0
+        while i + size <= bytes.count {
+            bytes[i..<(i + size)].reverse()
+            i += size
+        }
+        return Data(bytes)
+    }
+
+    static func printable(_ byte: UInt8) -> String {
+        byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
+    }
+}

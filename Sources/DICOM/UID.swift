@@ -1,0 +1,59 @@
+import Foundation
+
+/// DICOM unique identifiers (PS3.5 §9): validation and generation.
+public enum UID {
+    /// discport's implementation class UID, under the 2.25 UUID root.
+    public static let implementationClassUID = "2.25.187926542317349726374832046115620940817"
+    /// (0002,0013) Implementation Version Name, at most 16 characters.
+    public static let implementationVersionName = "DISCPORT_0_1"
+
+    /// A UID without its NUL or space padding.
+    public static func trimmed(_ uid: String) -> String {
+        var s = Substring(uid)
+        while let last = s.last, last == "\0" || last == " " { s.removeLast() }
+        while let first = s.first, first == " " { s.removeFirst() }
+        return String(s)
+    }
+
+    /// PS3.5 §9.1: 1–64 characters, digits and dots, components without
+    /// leading zeros (except "0" itself), no empty components.
+    public static func isValid(_ uid: String) -> Bool {
+        guard !uid.isEmpty, uid.utf8.count <= 64 else { return false }
+        for component in uid.split(separator: ".", omittingEmptySubsequences: false) {
+            guard !component.isEmpty, component.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+            if component.count > 1 && component.first == "0" { return false }
+        }
+        return true
+    }
+
+    /// A new UID: `2.25.` followed by a random UUID as a decimal integer
+    /// (PS3.5 §B.2), or `root.` + a random decimal suffix when an
+    /// organisation root is given (at most 64 characters in all).
+    public static func generate(root: String? = nil) -> String {
+        let uuid = UUID().uuid
+        let bytes = withUnsafeBytes(of: uuid) { Array($0) }
+        if let root {
+            let digits = decimal(of: bytes)
+            let room = max(1, 64 - root.utf8.count - 1)
+            let suffix = String(digits.prefix(room)).drop(while: { $0 == "0" })
+            return root + "." + (suffix.isEmpty ? "1" : String(suffix))
+        }
+        return "2.25." + decimal(of: bytes)
+    }
+
+    /// The 128-bit big-endian integer in `bytes` as decimal digits.
+    static func decimal(of bytes: [UInt8]) -> String {
+        var number = bytes
+        var digits: [UInt8] = []
+        while number.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            for i in number.indices {
+                let value = remainder * 256 + Int(number[i])
+                number[i] = UInt8(value / 10)
+                remainder = value % 10
+            }
+            digits.append(UInt8(remainder) + 0x30)
+        }
+        return digits.isEmpty ? "0" : String(decoding: digits.reversed(), as: UTF8.self)
+    }
+}

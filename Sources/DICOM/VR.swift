@@ -1,0 +1,93 @@
+/// A value representation (PS3.5 §6.2): how an element's value is encoded.
+public enum VR: String, CaseIterable, Sendable {
+    case AE, AS, AT, CS, DA, DS, DT, FD, FL, IS, LO, LT, OB, OD, OF, OL, OV, OW
+    case PN, SH, SL, SQ, SS, ST, SV, TM, UC, UI, UL, UN, UR, US, UT, UV
+
+    /// Reads the two ASCII bytes of an explicit VR; nil when they name no VR.
+    @inlinable
+    public init?(byte0: UInt8, byte1: UInt8) {
+        guard let vr = VR.table[Int(byte0) &* 256 &+ Int(byte1)] else { return nil }
+        self = vr
+    }
+
+    @usableFromInline
+    static let table: [Int: VR] = {
+        var table: [Int: VR] = [:]
+        for vr in VR.allCases {
+            let bytes = Array(vr.rawValue.utf8)
+            table[Int(bytes[0]) * 256 + Int(bytes[1])] = vr
+        }
+        return table
+    }()
+
+    /// The two ASCII bytes written in explicit VR encodings.
+    public var bytes: (UInt8, UInt8) {
+        let utf8 = Array(rawValue.utf8)
+        return (utf8[0], utf8[1])
+    }
+
+    /// In explicit VR encodings these VRs have two reserved bytes and a
+    /// 32-bit length; all others have a 16-bit length (PS3.5 §7.1.2).
+    public var hasLongLength: Bool {
+        switch self {
+        case .OB, .OD, .OF, .OL, .OV, .OW, .SQ, .SV, .UC, .UN, .UR, .UT, .UV: return true
+        default: return false
+        }
+    }
+
+    /// The byte that pads an odd-length value to even length: NUL for UI and
+    /// binary VRs, space for text.
+    public var paddingByte: UInt8 {
+        switch self {
+        case .UI, .OB, .OD, .OF, .OL, .OV, .OW, .UN, .AT, .FD, .FL, .SL, .SS, .SV, .UL, .US, .UV, .SQ:
+            return 0x00
+        default:
+            return 0x20
+        }
+    }
+
+    /// Values are character strings (possibly several, separated by `\`).
+    public var isString: Bool {
+        switch self {
+        case .AE, .AS, .CS, .DA, .DS, .DT, .IS, .LO, .LT, .PN, .SH, .ST, .TM, .UC, .UI, .UR, .UT: return true
+        default: return false
+        }
+    }
+
+    /// String VRs whose value is one text: `\` is a character, not a delimiter.
+    public var isSingleValuedText: Bool {
+        switch self {
+        case .LT, .ST, .UT, .UR: return true
+        default: return false
+        }
+    }
+
+    /// String VRs whose bytes follow (0008,0005) Specific Character Set;
+    /// all others use the default repertoire (PS3.5 §6.1.2.3).
+    public var usesSpecificCharacterSet: Bool {
+        switch self {
+        case .SH, .LO, .ST, .LT, .UC, .UT, .PN: return true
+        default: return false
+        }
+    }
+
+    /// Size of one value for fixed-size binary VRs (used for byte swapping
+    /// and value counts); nil for strings, SQ, OB and UN.
+    public var fixedValueSize: Int? {
+        switch self {
+        case .SS, .US, .OW: return 2
+        case .AT: return 2   // swapped as two 16-bit halves
+        case .FL, .SL, .UL, .OF, .OL: return 4
+        case .FD, .SV, .UV, .OD, .OV: return 8
+        default: return nil
+        }
+    }
+
+    /// Binary VRs that the JSON model carries as InlineBinary.
+    public var isBulkBinary: Bool {
+        switch self {
+        case .OB, .OD, .OF, .OL, .OV, .OW, .UN: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// Text values: decoding with the character set, splitting into values,
+/// trimming padding (PS3.5 §6.2).
+public enum DICOMText {
+    /// Decodes an element value's bytes with `characterSet` (default
+    /// repertoire for VRs that do not use it), dropping trailing padding.
+    public static func decode(_ data: Data, vr: VR, characterSet: SpecificCharacterSet) -> (text: String, problems: [CharacterSetError]) {
+        var end = data.endIndex
+        while end > data.startIndex, data[end - 1] == 0x20 || data[end - 1] == 0x00 { end -= 1 }
+        let bytes = data[data.startIndex..<end]
+        if bytes.allSatisfy({ $0 < 0x80 && $0 != 0x1B }) {
+            return (String(decoding: bytes, as: UTF8.self), [])
+        }
+        let set = vr.usesSpecificCharacterSet ? characterSet : .default
+        return set.decodeLossy(bytes, vr: vr)
+    }
+
+    /// Splits decoded text into values at `\` (not for LT, ST, UT, UR) and
+    /// trims what PS3.5 calls insignificant spaces for the VR.
+    public static func values(of text: String, vr: VR) -> [String] {
+        if text.isEmpty { return [] }
+        let parts = vr.isSingleValuedText ? [Substring(text)] : text.split(separator: "\\", omittingEmptySubsequences: false)
+        return parts.map { trim(String($0), vr: vr) }
+    }
+
+    /// Leading spaces are insignificant for AE, CS, DS, IS, LO, SH, UC, DT,
+    /// TM, DA; trailing spaces and NULs for every string VR.
+    public static func trim(_ value: String, vr: VR) -> String {
+        var scalars = Substring.UnicodeScalarView(value.unicodeScalars)
+        while let last = scalars.last, last == " " || last == "\0" { scalars.removeLast() }
+        switch vr {
+        case .AE, .CS, .DS, .IS, .LO, .SH, .UC, .DT, .TM, .DA, .AS, .UI:
+            while let first = scalars.first, first == " " { scalars.removeFirst() }
+        default: break
+        }
+        return String(scalars)
+    }
+
+    /// Values of a default-repertoire element straight from its bytes
+    /// (used for (0008,0005) itself).
+    public static func splitDefaultRepertoire(_ data: Data) -> [String] {
+        let text = String(decoding: data, as: UTF8.self)
+        return values(of: text, vr: .CS)
+    }
+}
+
+/// Binary values: integers and floats from little-endian bytes, and back.
+public enum DICOMBinary {
+    public static func integers(_ data: Data, vr: VR) -> [Int] {
+        switch vr {
+        case .US, .OW: return read(data, UInt16.self).map(Int.init)
+        case .SS: return read(data, Int16.self).map(Int.init)
+        case .UL, .OL: return read(data, UInt32.self).map(Int.init)
+        case .SL: return read(data, Int32.self).map(Int.init)
+        case .UV, .OV: return read(data, UInt64.self).map { Int(truncatingIfNeeded: $0) }
+        case .SV: return read(data, Int64.self).map(Int.init)
+        case .AT:
+            return read(data, UInt16.self).chunked2().map { Int(UInt32($0.0) << 16 | UInt32($0.1)) }
+        case .IS, .DS:
+            return DICOMText.values(of: String(decoding: data, as: UTF8.self), vr: vr).compactMap { value in
+                Int(value) ?? Double(value).flatMap { $0.isFinite && $0 == $0.rounded() && abs($0) < 9.2e18 ? Int($0) : nil }
+            }
+        case .OB, .UN: return data.map(Int.init)
+        default: return []
+        }
+    }
+
+    public static func doubles(_ data: Data, vr: VR) -> [Double] {
+        switch vr {
+        case .FL, .OF: return read(data, Float.self).map(Double.init)
+        case .FD, .OD: return read(data, Double.self)
+        case .DS, .IS:
+            return DICOMText.values(of: String(decoding: data, as: UTF8.self), vr: vr).compactMap { Double($0) }
+        default: return integers(data, vr: vr).map(Double.init)
+        }
+    }
+
+    /// Little-endian bytes of integer values for a binary VR.
+    public static func encode(integers values: [Int], vr: VR) -> Data {
+        var out = Data()
+        for value in values {
+            switch vr {
+            case .US, .OW: append(&out, UInt16(truncatingIfNeeded: value))
+            case .SS: append(&out, Int16(truncatingIfNeeded: value))
+            case .UL, .OL: append(&out, UInt32(truncatingIfNeeded: value))
+            case .SL: append(&out, Int32(truncatingIfNeeded: value))
+            case .UV, .OV: append(&out, UInt64(truncatingIfNeeded: value))
+            case .SV: append(&out, Int64(value))
+            case .AT:
+                append(&out, UInt16(truncatingIfNeeded: value >> 16))
+                append(&out, UInt16(truncatingIfNeeded: value))
+            default:
+                out.append(UInt8(truncatingIfNeeded: value))
+            }
+        }
+        return out
+    }
+
+    static func append<T: FixedWidthInteger>(_ out: inout Data, _ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// Values of a fixed-size little-endian type; trailing bytes that do
+    /// not make a whole value are ignored.
+    static func read<T>(_ data: Data, _ type: T.Type) -> [T] {
+        let size = MemoryLayout<T>.size
+        let count = data.count / size
+        return data.withUnsafeBytes { raw in
+            (0..<count).map { i -> T in
+                let value = raw.loadUnaligned(fromByteOffset: i * size, as: T.self)
+                return littleEndian(value)
+            }
+        }
+    }
+
+    private static func littleEndian<T>(_ value: T) -> T {
+        #if _endian(big)
+        var copy = value
+        withUnsafeMutableBytes(of: &copy) { $0.reverse() }
+        return copy
+        #else
+        return value
+        #endif
+    }
+}
+
+private extension Array {
+    func chunked2() -> [(Element, Element)] {
+        stride(from: 0, to: count - 1, by: 2).map { (self[$0], self[$0 + 1]) }
+    }
+}

@@ -1,0 +1,2 @@
+@preconcurrency import CLibXML2
+import DICOM
