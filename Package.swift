@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "discport", targets: ["discport"]),
         .library(name: "DICOM", targets: ["DICOM"]),
         .library(name: "DICOMXML", targets: ["DICOMXML"]),
+        .library(name: "Media", targets: ["Media"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -16,6 +17,8 @@ let package = Package(
         // System libraries through module maps (Debian -dev packages; `make deps`).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CFTS"),   // fts(3) from glibc, not exported by Swift's Glibc module
 
         // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
         // read/write, UIDs. Foundation plus the system zlib (deflated syntax).
@@ -23,15 +26,19 @@ let package = Package(
         // PS3.19 Native DICOM Model XML, written with libxml2.
         .target(name: "DICOMXML", dependencies: ["DICOM", "CLibXML2"]),
 
+        // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
+        .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS"]),
+
         // The command-line tool: arguments and output only.
         .executableTarget(
             name: "discport",
             dependencies: [
-                "DICOM", "DICOMXML",
+                "DICOM", "DICOMXML", "Media",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMXML"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
     ]
 )

@@ -68,24 +68,33 @@ extension DICOMFile {
     public init(contentsOf path: String, options: ReadOptions = .full) throws(DICOMError) {
         let file = try ReadOnlyFile(path: path)
         defer { file.close() }
-        let size = file.size
         if options.stopBeforePixelData {
-            var probe = min(size, DICOMFile.headerProbeSize)
-            while true {
-                let data = try file.read(count: probe)
-                do {
-                    self = try DICOMFile(data: data, isComplete: probe >= size, options: options, path: path)
-                    self.fileSize = size
-                    return
-                } catch let failure {
-                    guard case .needMoreData = failure else { throw DICOMFile.error(from: failure) }
-                    probe = min(size, probe * 8)
-                }
+            self = try DICOMFile(size: file.size, path: path, options: options, prefix: file.read(count:))
+            return
+        }
+        let data = try file.read(count: file.size)
+        self = try DICOMFile(data: data, options: options, path: path)
+        self.fileSize = file.size
+    }
+
+    /// Reads a header (``ReadOptions/stopBeforePixelData``) from any byte
+    /// source — a file, an entry of an ISO image or a zip — that can give
+    /// its first `count` bytes. A few kilobytes are asked for first, more
+    /// only when the header is longer.
+    public init(size: Int, path: String?, options: ReadOptions = .header,
+                prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) {
+        var probe = min(size, DICOMFile.headerProbeSize)
+        while true {
+            let data = try prefix(probe)
+            do {
+                self = try DICOMFile(data: data, isComplete: probe >= size || data.count < probe, options: options, path: path)
+                self.fileSize = size
+                return
+            } catch let failure {
+                guard case .needMoreData = failure else { throw DICOMFile.error(from: failure) }
+                probe = min(size, probe * 8)
             }
         }
-        let data = try file.read(count: size)
-        self = try DICOMFile(data: data, options: options, path: path)
-        self.fileSize = size
     }
 
     /// Parses an in-memory file or data set.

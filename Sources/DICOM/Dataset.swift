@@ -10,6 +10,9 @@ public struct Dataset: Sendable {
     public private(set) var elements: [DataElement]
     /// For a sequence item: it was encoded with undefined length.
     public var isUndefinedLengthItem: Bool = false
+    /// For a sequence item read from a file: byte offset of its item tag
+    /// from the start of the file (what DICOMDIR record offsets point at).
+    public var itemOffset: Int?
     /// The character set of the enclosing data set, for items that do not
     /// carry their own (0008,0005).
     public var inheritedCharacterSet: SpecificCharacterSet = .default

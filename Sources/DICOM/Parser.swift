@@ -355,9 +355,10 @@ struct Parser {
             guard itemTag == .item else {
                 throw failure(.malformed, "expected an item tag (FFFE,E000) in the sequence, found \(itemTag)", tag: tag)
             }
-            position += 8
             var item = Dataset()
+            item.itemOffset = position
             item.inheritedCharacterSet = inherited
+            position += 8
             if length == Parser.undefinedLength {
                 item.isUndefinedLengthItem = true
                 let stop = try parseElements(into: &item, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: false)
