@@ -253,21 +253,24 @@ struct Parser {
     /// data set says so far (PS3.5 Annex A.1; "US or SS" follows Pixel
     /// Representation, "OB or OW" is OW).
     func implicitVR(for tag: Tag, in dataset: Dataset) -> VR {
-        if tag.isGroupLength { return .UL }
-        if tag.isPrivate { return tag.isPrivateCreator ? .LO : .UN }
-        guard let entry = DataDictionary.entry(for: tag) else { return .UN }
-        if entry.alternateVRs.isEmpty { return entry.vr }
-        if entry.alternateVRs.contains(.SS), entry.vr == .US {
+        if tag.isPrivate && !tag.isPrivateCreator { return .UN }
+        guard let vr = DataDictionary.vr(for: tag) else { return .UN }
+        // Only US and OB head a list of alternatives ("US or SS", "OB or OW").
+        guard vr == .US || vr == .OB, let entry = DataDictionary.entry(for: tag), !entry.alternateVRs.isEmpty else { return vr }
+        if entry.alternateVRs.contains(.SS) {
             let signed = dataset[.pixelRepresentation]?.bytes.flatMap { DICOMBinary.integers($0, vr: .US).first } == 1
             return signed ? .SS : .US
         }
         if entry.alternateVRs.contains(.OW) { return .OW }
-        return entry.vr
+        return vr
     }
 
     mutating func parseElement(into dataset: inout Dataset, end: Int?, explicit: Bool, bigEndian: Bool) throws(ParseFailure) {
         let start = position
-        try need(8, for: "an element header")
+        if position + 8 > buffer.count {
+            // Name the element when its tag made it into the file.
+            try need(8, for: "an element header", tag: position + 4 <= buffer.count ? self.tag(at: position, bigEndian: bigEndian) : nil)
+        }
         let tag = self.tag(at: position, bigEndian: bigEndian)
         var vr: VR
         var length: UInt32
@@ -291,9 +294,16 @@ struct Parser {
             length = u32(at: position + 4, bigEndian: bigEndian)
             position += 8
         }
+        if let last = dataset.elements.last?.tag, last >= tag {
+            // Kept in tag order; a repeated tag keeps its last value.
+            warnings.append(DICOMError(.malformed, last == tag ? "element repeated; the later value is kept" : "element out of ascending tag order (after \(last))", path: path, offset: start, tag: tag))
+        }
 
         if length == Parser.undefinedLength {
-            if vr == .SQ || vr == .UN || (!explicit && !tag.isPrivateCreator && vr != .OB && vr != .OW && tag != .pixelData) {
+            // Undefined-length pixel data is always encapsulated, whatever
+            // VR an implicit-VR dictionary lookup (or a careless writer's
+            // explicit UN) gave it.
+            if tag != .pixelData && (vr == .SQ || vr == .UN || (!explicit && !tag.isPrivateCreator && vr != .OB && vr != .OW)) {
                 // SQ, or UN of undefined length: a sequence whose items are
                 // implicit VR little endian (CP-246).
                 let itemsExplicit = vr == .SQ ? explicit : false
@@ -302,7 +312,10 @@ struct Parser {
                 dataset.appendInOrder(DataElement(tag: tag, vr: vr == .SQ || vr == .UN ? vr : .SQ, value: .sequence(items), hasUndefinedLength: true))
             } else {
                 let fragments = try parseFragments(tag: tag, bigEndian: bigEndian)
-                dataset.appendInOrder(DataElement(tag: tag, vr: vr, value: .fragments(fragments), hasUndefinedLength: true))
+                // Encapsulated values are OB (PS3.5 A.4); an implicit-VR
+                // guess or an explicit UN would be written back wrongly.
+                let fragmentsVR: VR = explicit && vr != .UN ? vr : .OB
+                dataset.appendInOrder(DataElement(tag: tag, vr: fragmentsVR, value: .fragments(fragments), hasUndefinedLength: true))
             }
             return
         }
