@@ -9,7 +9,10 @@ public enum DICOMText {
         var end = data.endIndex
         while end > data.startIndex, data[end - 1] == 0x20 || data[end - 1] == 0x00 { end -= 1 }
         let bytes = data[data.startIndex..<end]
-        if bytes.allSatisfy({ $0 < 0x80 && $0 != 0x1B }) {
+        // Pure ASCII needs no character set, except where G0 is JIS X 0201
+        // romaji (ISO_IR 13: 0x5C is ¥, 0x7E is ‾).
+        let romajiG0 = vr.usesSpecificCharacterSet && characterSet.terms.first.map { $0.hasSuffix("IR 13") } == true
+        if !romajiG0, bytes.allSatisfy({ $0 < 0x80 && $0 != 0x1B }) {
             return (String(decoding: bytes, as: UTF8.self), [])
         }
         let set = vr.usesSpecificCharacterSet ? characterSet : .default
