@@ -16,6 +16,8 @@ public struct Dataset: Sendable {
     /// The character set of the enclosing data set, for items that do not
     /// carry their own (0008,0005).
     public var inheritedCharacterSet: SpecificCharacterSet = .default
+    /// Parsed from this data set's own (0008,0005), kept in step by every mutation.
+    private var ownCharacterSet: SpecificCharacterSet?
 
     public init() { self.elements = [] }
 
@@ -34,6 +36,7 @@ public struct Dataset: Sendable {
             set(element)
         } else {
             elements.append(element)
+            if element.tag == .specificCharacterSet { updateCharacterSet() }
         }
     }
 
@@ -63,23 +66,30 @@ public struct Dataset: Sendable {
     public mutating func set(_ element: DataElement) {
         let (found, i) = index(of: element.tag)
         if found { elements[i] = element } else { elements.insert(element, at: i) }
+        if element.tag == .specificCharacterSet { updateCharacterSet() }
     }
 
     @discardableResult
     public mutating func remove(_ tag: Tag) -> DataElement? {
         let (found, i) = index(of: tag)
-        return found ? elements.remove(at: i) : nil
+        guard found else { return nil }
+        defer { if tag == .specificCharacterSet { updateCharacterSet() } }
+        return elements.remove(at: i)
     }
 
     /// Removes every element for which `predicate` is true.
     public mutating func removeAll(where predicate: (DataElement) -> Bool) {
         elements.removeAll(where: predicate)
+        updateCharacterSet()
     }
 
     /// The character set that applies to this data set's text values.
-    public var characterSet: SpecificCharacterSet {
-        guard let element = self[.specificCharacterSet], let data = element.bytes else { return inheritedCharacterSet }
-        return SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(data))
+    public var characterSet: SpecificCharacterSet { ownCharacterSet ?? inheritedCharacterSet }
+
+    private mutating func updateCharacterSet() {
+        ownCharacterSet = self[.specificCharacterSet]?.bytes.map {
+            SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire($0))
+        }
     }
 }
 
