@@ -121,6 +121,9 @@ extension DICOMFile {
         }
         try outcome.get()
         if result.transferSyntax.isDeflated, result.error == nil {
+            // The deflated stream cannot be parsed from a prefix: a header
+            // read asks for the whole file.
+            if !isComplete { throw .needMoreData }
             try result.inflateAndParse(data: data, options: options, path: path)
         }
         self = result

@@ -29,14 +29,18 @@ public struct Dataset: Sendable {
         for element in elements { self.set(element) }
     }
 
+    /// Room for `count` elements without regrowing (the parser's hint).
+    mutating func reserveCapacity(_ count: Int) { elements.reserveCapacity(count) }
+
     /// Appends elements already known to be in strictly ascending order
     /// (the parser's fast path); falls back to sorted insertion otherwise.
-    mutating func appendInOrder(_ element: DataElement) {
-        if let last = elements.last, last.tag >= element.tag {
+    mutating func appendInOrder(_ element: consuming DataElement) {
+        let tag = element.tag
+        if !elements.isEmpty, elements[elements.count - 1].tag >= tag {
             set(element)
         } else {
             elements.append(element)
-            if element.tag == .specificCharacterSet { updateCharacterSet() }
+            if tag == .specificCharacterSet { updateCharacterSet() }
         }
     }
 

@@ -33,27 +33,37 @@ struct Parser {
     }
 
     /// Ensures `count` bytes are available at `position`.
+    @inline(__always)
     func need(_ count: Int, for what: @autoclosure () -> String, tag: Tag? = nil) throws(ParseFailure) {
         if position + count > buffer.count {
-            if !isComplete { throw .needMoreData }
-            throw failure(.truncated, "file ends inside \(what()) (\(count) bytes needed, \(buffer.count - position) left)", tag: tag)
+            throw shortage(count, what(), tag: tag)
         }
     }
 
+    @inline(never)
+    func shortage(_ count: Int, _ what: String, tag: Tag?) -> ParseFailure {
+        if !isComplete { return .needMoreData }
+        return failure(.truncated, "file ends inside \(what) (\(count) bytes needed, \(buffer.count - position) left)", tag: tag)
+    }
+
+    @inline(__always)
     func u16(at offset: Int, bigEndian: Bool) -> UInt16 {
         let v = buffer.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
         return bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v)
     }
 
+    @inline(__always)
     func u32(at offset: Int, bigEndian: Bool) -> UInt32 {
         let v = buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
         return bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v)
     }
 
+    @inline(__always)
     func tag(at offset: Int, bigEndian: Bool) -> Tag {
         Tag(u16(at: offset, bigEndian: bigEndian), u16(at: offset + 2, bigEndian: bigEndian))
     }
 
+    @inline(__always)
     func slice(_ start: Int, _ count: Int) -> Data {
         data[(data.startIndex + start)..<(data.startIndex + start + count)]
     }
@@ -86,7 +96,7 @@ struct Parser {
         }
         file.datasetOffset = position
 
-        let declared = file.meta.firstString(.transferSyntaxUID).map(TransferSyntax.init(uid:))
+        let declared = Parser.transferSyntaxUID(in: file.meta).map(TransferSyntax.init(uid:))
         var explicit: Bool
         var bigEndian: Bool
         if let declared {
@@ -107,6 +117,10 @@ struct Parser {
                 finish(&file)   // meta only, empty data set
                 return
             }
+            if metaStart == nil && isComplete && position + 8 > buffer.count {
+                // Shorter than one element header and no "DICM": not DICOM at all.
+                throw failure(.notDICOM, "no DICOM preamble and too short (\(buffer.count) bytes) to be a DICOM data set", at: position)
+            }
             try need(8, for: "the first data element")
             guard let sniffed = sniffEncoding(at: position) else {
                 throw failure(.notDICOM, metaStart == nil
@@ -122,6 +136,7 @@ struct Parser {
         }
 
         var dataset = Dataset()
+        dataset.reserveCapacity(96)   // a typical header; saves the growth copies
         do {
             let stop = try parseElements(into: &dataset, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: true)
             if case .pixelData(let offset) = stop { file.pixelDataOffset = offset }
@@ -172,15 +187,41 @@ struct Parser {
         file.meta = meta
     }
 
+    /// (0002,0010) as text, straight from its bytes (UIDs are ASCII): the
+    /// first value without NUL or space padding; nil when absent or empty.
+    static func transferSyntaxUID(in meta: Dataset) -> String? {
+        guard let data = meta[.transferSyntaxUID]?.bytes else { return nil }
+        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
+            var start = 0
+            var end = raw.firstIndex(of: 0x5C) ?? raw.count   // a second value is ignored
+            while end > start, raw[end - 1] == 0x00 || raw[end - 1] == 0x20 { end -= 1 }
+            while start < end, raw[start] == 0x20 || raw[start] == 0x00 { start += 1 }
+            guard start < end else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<end]), as: UTF8.self)
+        }
+    }
+
     /// Guesses the encoding of a data set starting at `offset` from its
     /// first element: explicit VR bytes, a plausible group number.
     func sniffEncoding(at offset: Int) -> (explicit: Bool, bigEndian: Bool)? {
         guard offset + 8 <= buffer.count else { return nil }
         let groupLE = u16(at: offset, bigEndian: false)
         let groupBE = u16(at: offset, bigEndian: true)
-        let hasVR = VR(byte0: buffer[offset + 4], byte1: buffer[offset + 5]) != nil
+        let vr = VR(byte0: buffer[offset + 4], byte1: buffer[offset + 5])
+        let hasVR = vr != nil
         func plausible(_ group: UInt16) -> Bool { group <= 0x0030 || group == 0x7FE0 }
-        if plausible(groupLE) && groupLE != 0 || groupLE == 0 && u16(at: offset + 2, bigEndian: false) <= 0x0FFF {
+        if groupLE == 0, let vr {
+            // Group 0000 reads the same in both byte orders: the value
+            // length decides, little endian when both fit.
+            func fits(bigEndian: Bool) -> Bool {
+                let header = vr.hasLongLength ? 12 : 8
+                guard offset + header <= buffer.count else { return !isComplete }
+                let length = vr.hasLongLength ? u32(at: offset + 8, bigEndian: bigEndian) : UInt32(u16(at: offset + 6, bigEndian: bigEndian))
+                return length == Parser.undefinedLength || !isComplete || Int(length) <= buffer.count - offset - header
+            }
+            return (true, !fits(bigEndian: false) && fits(bigEndian: true))
+        }
+        if plausible(groupLE) {
             if hasVR {
                 return (true, false)
             }
@@ -294,7 +335,7 @@ struct Parser {
             length = u32(at: position + 4, bigEndian: bigEndian)
             position += 8
         }
-        if let last = dataset.elements.last?.tag, last >= tag {
+        if !dataset.elements.isEmpty, case let last = dataset.elements[dataset.elements.count - 1].tag, last >= tag {
             // Kept in tag order; a repeated tag keeps its last value.
             warnings.append(DICOMError(.malformed, last == tag ? "element repeated; the later value is kept" : "element out of ascending tag order (after \(last))", path: path, offset: start, tag: tag))
         }

@@ -34,25 +34,27 @@ struct ReadOnlyFile {
 
     /// Reads `count` bytes from the start of the file (fewer at its end).
     func read(count: Int) throws(DICOMError) -> Data {
-        var data = Data(count: count)
+        // An uninitialised buffer handed to Data without a copy: Data(count:)
+        // would first zero what pread overwrites (the header scan's hot path).
+        guard count > 0, let buffer = malloc(count) else { return Data() }
         var total = 0
-        let failure: Int32? = data.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) -> Int32? in
-            while total < count {
-                let n = pread(descriptor, raw.baseAddress! + total, count - total, off_t(total))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if n == 0 { break }
-                total += n
+        var failure: Int32?
+        while total < count {
+            let n = pread(descriptor, buffer + total, count - total, off_t(total))
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = errno
+                break
             }
-            return nil
+            if n == 0 { break }
+            total += n
         }
         if let failure {
+            free(buffer)
             throw DICOMError(.io, "read failed: \(String(cString: strerror(failure)))", path: path, offset: total)
         }
-        if total < count { data.count = total }
-        return data
+        if total == 0 { free(buffer); return Data() }
+        return Data(bytesNoCopy: buffer, count: total, deallocator: .free)
     }
 
     func close() { _ = Glibc.close(descriptor) }

@@ -4,21 +4,48 @@ public enum VR: String, CaseIterable, Sendable {
     case PN, SH, SL, SQ, SS, ST, SV, TM, UC, UI, UL, UN, UR, US, UT, UV
 
     /// Reads the two ASCII bytes of an explicit VR; nil when they name no VR.
+    /// A switch on the two bytes: no table, no hashing (this runs once per
+    /// element in explicit VR data).
     @inlinable
     public init?(byte0: UInt8, byte1: UInt8) {
-        guard let vr = VR.table[Int(byte0) &* 256 &+ Int(byte1)] else { return nil }
-        self = vr
-    }
-
-    @usableFromInline
-    static let table: [Int: VR] = {
-        var table: [Int: VR] = [:]
-        for vr in VR.allCases {
-            let bytes = Array(vr.rawValue.utf8)
-            table[Int(bytes[0]) * 256 + Int(bytes[1])] = vr
+        switch UInt16(byte0) << 8 | UInt16(byte1) {
+        case 0x4145: self = .AE
+        case 0x4153: self = .AS
+        case 0x4154: self = .AT
+        case 0x4353: self = .CS
+        case 0x4441: self = .DA
+        case 0x4453: self = .DS
+        case 0x4454: self = .DT
+        case 0x4644: self = .FD
+        case 0x464C: self = .FL
+        case 0x4953: self = .IS
+        case 0x4C4F: self = .LO
+        case 0x4C54: self = .LT
+        case 0x4F42: self = .OB
+        case 0x4F44: self = .OD
+        case 0x4F46: self = .OF
+        case 0x4F4C: self = .OL
+        case 0x4F56: self = .OV
+        case 0x4F57: self = .OW
+        case 0x504E: self = .PN
+        case 0x5348: self = .SH
+        case 0x534C: self = .SL
+        case 0x5351: self = .SQ
+        case 0x5353: self = .SS
+        case 0x5354: self = .ST
+        case 0x5356: self = .SV
+        case 0x544D: self = .TM
+        case 0x5543: self = .UC
+        case 0x5549: self = .UI
+        case 0x554C: self = .UL
+        case 0x554E: self = .UN
+        case 0x5552: self = .UR
+        case 0x5553: self = .US
+        case 0x5554: self = .UT
+        case 0x5556: self = .UV
+        default: return nil
         }
-        return table
-    }()
+    }
 
     /// The two ASCII bytes written in explicit VR encodings.
     public var bytes: (UInt8, UInt8) {

@@ -30,14 +30,25 @@ public enum DICOMText {
     /// Leading spaces are insignificant for AE, CS, DS, IS, LO, SH, UC, DT,
     /// TM, DA; trailing spaces and NULs for every string VR.
     public static func trim(_ value: String, vr: VR) -> String {
-        var scalars = Substring.UnicodeScalarView(value.unicodeScalars)
-        while let last = scalars.last, last == " " || last == "\0" { scalars.removeLast() }
+        // Spaces and NULs are single UTF-8 bytes, so the UTF-8 view finds the
+        // cut points, and they fall on scalar boundaries (the hot path of
+        // every string read: no per-scalar String mutation).
+        let utf8 = value.utf8
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while end > start {
+            let before = utf8.index(before: end)
+            let byte = utf8[before]
+            guard byte == 0x20 || byte == 0x00 else { break }
+            end = before
+        }
         switch vr {
         case .AE, .CS, .DS, .IS, .LO, .SH, .UC, .DT, .TM, .DA, .AS, .UI:
-            while let first = scalars.first, first == " " { scalars.removeFirst() }
+            while start < end, utf8[start] == 0x20 { start = utf8.index(after: start) }
         default: break
         }
-        return String(scalars)
+        if start == utf8.startIndex && end == utf8.endIndex { return value }
+        return String(value[start..<end])
     }
 
     /// Values of a default-repertoire element straight from its bytes

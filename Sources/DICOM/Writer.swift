@@ -36,6 +36,10 @@ public struct DICOMWriter {
         }
         out.bytes.append(contentsOf: [0x44, 0x49, 0x43, 0x4D])
         try out.write(meta, explicit: true)
+        if let stray = file.dataset.elements.first(where: { $0.tag.group == 0x0002 }) {
+            // A reader would take it for file meta information.
+            throw DICOMError(.invalidValue, "group 0002 (file meta information) element in the data set", tag: stray.tag)
+        }
         guard canWrite(file.transferSyntax) else {
             throw DICOMError(.unsupportedTransferSyntax, "discport does not write \(file.transferSyntax.name) (\(file.transferSyntax.uid))")
         }
