@@ -1,11 +1,27 @@
 import ArgumentParser
 import DICOM
+import Foundation
 
 @main
 struct Discport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "discport",
         abstract: "Move medical images in and out of the clinic on removable media.",
-        subcommands: []
+        subcommands: [DumpCommand.self, ScanCommand.self]
     )
+
+    /// Exit status 2 for usage errors (ArgumentParser's default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
