@@ -66,6 +66,9 @@ public struct MediumLimits: Sendable, Hashable {
     public var maximumTotalBytes: Int64 = 64 << 30          // 64 GiB expanded
     public var maximumCompressionRatio: Double = 200         // per archive entry (zip bombs)
     public var maximumDepth: Int = 64                         // folder nesting
+    /// The compression ratio is enforced once an entry has expanded past
+    /// this many bytes: a small blank frame deflates 1000:1 and is no bomb.
+    public var ratioCheckThreshold: Int64 = 16 << 20
     public init() {}
 }
 
@@ -79,6 +82,25 @@ public protocol Medium: Sendable {
     /// Visits every regular file once. Folders may visit in parallel from
     /// several threads (the visitor must be thread-safe); archives visit in
     /// archive order on the calling thread. Hostile content (path traversal,
-    /// bombs, loops, too many entries) stops the visit with a MediaError.
+    /// bombs, encrypted entries, too many entries) stops the visit with a
+    /// MediaError; an error thrown by the visitor stops it too and is
+    /// rethrown. What is merely left out (see the `skipped:` form) does not.
     func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void) throws
+    /// Same visit, and reports what was left out without stopping the visit:
+    /// a symlink loop (`.symlinkLoop`), a dangling link (`.notFound`) or a
+    /// link leaving the medium (`.pathTraversal`) in a folder, an unreadable
+    /// folder (`.unreadable`), a folder nested deeper than
+    /// ``MediumLimits/maximumDepth`` (`.entryLimit`), a symbolic or hard
+    /// link entry in an archive (`.unsupportedFormat`). `skipped` may be
+    /// called concurrently with the visitor for folders.
+    func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void,
+                    skipped: @escaping @Sendable (MediaError) -> Void) throws
+}
+
+extension Medium {
+    /// Default for media that never skip anything: the plain visit.
+    public func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void,
+                           skipped: @escaping @Sendable (MediaError) -> Void) throws {
+        try visitFiles(visitor)
+    }
 }

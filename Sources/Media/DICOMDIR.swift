@@ -1,0 +1,696 @@
+import DICOM
+import Foundation
+
+/// One directory record of a DICOMDIR (PS3.3 Annex F): its type, what it
+/// references, and the keys discport compares with the files.
+///
+/// Records are kept flat, in the order of the Directory Record Sequence;
+/// the tree is ``children`` (indices into ``DICOMDirectory/records``).
+public struct DirectoryRecord: Sendable {
+    /// What a record type means for the patient → study → series → instance tree.
+    public enum Level: String, Sendable, Hashable, Codable {
+        case patient, study, series
+        /// IMAGE, SR DOCUMENT, ENCAP DOC, PRESENTATION, RT …: one instance.
+        case instance
+        /// A standard record outside that tree (HANGING PROTOCOL, PALETTE,
+        /// IMPLANT, VISIT, RESULTS, TOPIC, …): kept, not interpreted.
+        case other
+        /// PRIVATE or a type the standard does not define: skipped.
+        case unknown
+    }
+
+    /// Position in the Directory Record Sequence.
+    public var index: Int
+    /// Byte offset of the record's item tag from the start of the file.
+    public var offset: Int
+    /// (0004,1430) Directory Record Type as written (`IMAGE`, `PRIVATE`, …).
+    public var type: String
+    public var level: Level
+    /// (0004,1410) Record In-use Flag is not 0000H.
+    public var isInUse: Bool
+    /// (0004,1400) Offset of the Next Directory Record (0: none).
+    public var nextOffset: Int
+    /// (0004,1420) Offset of Referenced Lower-Level Directory Entity (0: none).
+    public var lowerOffset: Int
+    /// (0004,1500) Referenced File ID: the path components.
+    public var referencedFileID: [String]
+    /// (0004,1510), (0004,1511), (0004,1512).
+    public var referencedSOPClassUID: String?
+    public var referencedSOPInstanceUID: String?
+    public var referencedTransferSyntaxUID: String?
+
+    // Keys (PS3.3 Tables F.5-x) that the scan compares with the files.
+    public var patientID: String?
+    public var patientName: String?
+    public var studyInstanceUID: String?
+    public var studyDate: String?
+    public var studyTime: String?
+    public var studyID: String?
+    public var studyDescription: String?
+    public var seriesInstanceUID: String?
+    public var modality: String?
+    public var seriesNumber: String?
+    public var instanceNumber: String?
+
+    /// Indices of the records one level down, in order.
+    public var children: [Int] = []
+}
+
+/// A DICOMDIR read into a record tree, with everything wrong with it.
+///
+/// Offsets are hints: when they do not point at records (a constant shift,
+/// zeros, garbage) the tree is rebuilt from the order of the records,
+/// PATIENT > STUDY > SERIES > instance, which is how every writer lays them
+/// out. Loops end where they close. Inactive, PRIVATE and unknown records
+/// are skipped. Every problem is recorded with a ``ProblemCode``.
+public struct DICOMDirectory: Sendable {
+    /// How the tree was obtained.
+    public enum TreeSource: String, Sendable, Hashable, Codable {
+        /// The offsets were right.
+        case offsets
+        /// Every offset was off by the same amount; corrected.
+        case correctedOffsets = "corrected-offsets"
+        /// The offsets were unusable; rebuilt from the record order.
+        case recordOrder = "record-order"
+        /// There are no records.
+        case empty
+    }
+
+    /// Path of the DICOMDIR on the medium.
+    public var path: String
+    /// (0004,1130) File-set ID.
+    public var fileSetID: String?
+    /// The transfer syntax the DICOMDIR was read with.
+    public var transferSyntaxUID: String
+    /// Every record, in sequence order.
+    public var records: [DirectoryRecord]
+    /// Top-level records (PATIENT, and root-level types such as HANGING PROTOCOL).
+    public var roots: [Int]
+    public var treeSource: TreeSource
+    /// Written offsets minus true offsets (−132: computed without the
+    /// preamble and `DICM`); 0 when they were right or unusable.
+    public var offsetShift: Int
+    /// Records with Record In-use Flag 0000H.
+    public var inactiveRecords: Int
+    /// Records left out of the tree: inactive, PRIVATE or unknown, and
+    /// what hangs below them.
+    public var skippedRecords: Int
+    public var problems: [ScanProblem]
+
+    /// Where the records reference files from: the folder holding the
+    /// DICOMDIR, `""` at the top of the medium.
+    public var folder: String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return String(path[..<slash])
+    }
+
+    /// Media Storage Directory Storage (PS3.4 Annex F).
+    public static let sopClassUID = "1.2.840.10008.1.3.10"
+
+    /// Reads a DICOMDIR already parsed (fully, or in header mode, which
+    /// reads all of a file without pixel data).
+    ///
+    /// `data`, the whole file, lets a damaged DICOMDIR (a sequence or item
+    /// length that is wrong) be salvaged by walking its items one by one.
+    public init(file: DICOMFile, path: String, data: Data? = nil) {
+        var reader = DirectoryReader(path: path)
+        self = reader.read(file, data: data)
+    }
+
+    /// Reads a DICOMDIR from a medium file; a DICOMDIR that cannot be parsed
+    /// at all yields an empty directory with a `dicomdir-unreadable` problem.
+    public init(file: MediumFile) {
+        do throws(DICOMError) {
+            let parsed = try DICOMFile(size: file.size, path: file.path, options: ReadOptions(stopBeforePixelData: true, lenient: true),
+                                       prefix: MediumFile.dicomPrefix(file))
+            let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
+            self.init(file: parsed, path: file.path, data: data)
+        } catch {
+            self.init(unreadable: file.path, error.message)
+        }
+    }
+
+    init(unreadable path: String, _ message: String) {
+        self.path = path
+        fileSetID = nil
+        transferSyntaxUID = ""
+        records = []
+        roots = []
+        treeSource = .empty
+        offsetShift = 0
+        inactiveRecords = 0
+        skippedRecords = 0
+        problems = [ScanProblem(.dicomdirUnreadable, .error, path: path, "the DICOMDIR cannot be read: \(message); the files were found by scanning the medium")]
+    }
+
+    /// Every active instance record in tree order, with the records above it.
+    public func instanceEntries() -> [InstanceEntry] {
+        var out: [InstanceEntry] = []
+        var stack: [(index: Int, patient: Int?, study: Int?, series: Int?)] = roots.reversed().map { ($0, nil, nil, nil) }
+        while let (index, patient, study, series) = stack.popLast() {
+            let record = records[index]
+            var p = patient, st = study, se = series
+            switch record.level {
+            case .patient: p = index
+            case .study: st = index
+            case .series: se = index
+            case .instance: out.append(InstanceEntry(record: index, patient: p, study: st, series: se))
+            case .other, .unknown: break
+            }
+            for child in record.children.reversed() { stack.append((child, p, st, se)) }
+        }
+        return out
+    }
+
+    /// Every record that references a file (active, in the tree or skipped
+    /// as PRIVATE/unknown), for telling which files the DICOMDIR lists.
+    public var referencingRecords: [Int] {
+        records.indices.filter { records[$0].isInUse && !records[$0].referencedFileID.isEmpty }
+    }
+
+    /// An instance record and its ancestors (indices into ``records``).
+    public struct InstanceEntry: Sendable, Hashable {
+        public var record: Int
+        public var patient: Int?
+        public var study: Int?
+        public var series: Int?
+    }
+
+    /// Counts by level of the active records in the tree.
+    public var counts: (patients: Int, studies: Int, series: Int, instances: Int) {
+        var counts = (0, 0, 0, 0)
+        var stack = roots
+        while let index = stack.popLast() {
+            switch records[index].level {
+            case .patient: counts.0 += 1
+            case .study: counts.1 += 1
+            case .series: counts.2 += 1
+            case .instance: counts.3 += 1
+            default: break
+            }
+            stack += records[index].children
+        }
+        return counts
+    }
+}
+
+// MARK: - Reading
+
+/// Record types of PS3.3 Table F.4-1 (current and retired).
+enum RecordTypes {
+    static let instance: Set<String> = [
+        "IMAGE", "RT DOSE", "RT STRUCTURE SET", "RT PLAN", "RT TREAT RECORD", "PRESENTATION", "WAVEFORM",
+        "SR DOCUMENT", "KEY OBJECT DOC", "SPECTROSCOPY", "RAW DATA", "REGISTRATION", "FIDUCIAL",
+        "ENCAP DOC", "HL7 STRUC DOC", "VALUE MAP", "STEREOMETRIC", "MEASUREMENT", "SURFACE", "SURFACE SCAN",
+        "TRACT", "ASSESSMENT", "RADIOTHERAPY", "ANNOTATION", "PLAN", "INVENTORY",
+        "OVERLAY", "MODALITY LUT", "VOI LUT", "CURVE", "STORED PRINT",
+    ]
+    static let other: Set<String> = [
+        "HANGING PROTOCOL", "PALETTE", "IMPLANT", "IMPLANT ASSY", "IMPLANT GROUP",
+        "VISIT", "RESULTS", "INTERPRETATION", "STUDY COMPONENT", "TOPIC", "MRDR",
+    ]
+
+    static func level(of type: String) -> DirectoryRecord.Level {
+        switch type {
+        case "PATIENT": return .patient
+        case "STUDY": return .study
+        case "SERIES": return .series
+        case _ where instance.contains(type): return .instance
+        case _ where other.contains(type): return .other
+        default: return .unknown
+        }
+    }
+
+    /// The level a record of `level` hangs under (nil: the root).
+    static func parentLevel(of level: DirectoryRecord.Level) -> DirectoryRecord.Level? {
+        switch level {
+        case .patient: return nil
+        case .study: return .patient
+        case .series: return .study
+        case .instance: return .series
+        case .other, .unknown: return nil
+        }
+    }
+}
+
+extension Dataset {
+    /// An unsigned integer of a UL/US element, also when an implicit-VR
+    /// reader without the dictionary left it UN (4 or 2 little-endian bytes).
+    func directoryInteger(_ tag: Tag) -> Int? {
+        guard let element = self[tag], let data = element.bytes else { return nil }
+        switch element.vr {
+        case .UL, .US, .SL, .SS: return integer(tag)
+        default:
+            let bytes = [UInt8](data)
+            if bytes.count == 4 {
+                return Int(UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24)
+            }
+            if bytes.count == 2 { return Int(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) }
+            return nil
+        }
+    }
+
+    /// The first string value, trimmed of NUL and space padding at both ends
+    /// (UN-safe); nil when absent or empty.
+    func directoryString(_ tag: Tag) -> String? {
+        guard let value = firstString(tag) else { return nil }
+        let trimmed = value.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+        return trimmed.isEmpty ? nil : trimmed
+    }
+}
+
+/// The one-shot reader behind ``DICOMDirectory/init(file:path:)``.
+struct DirectoryReader {
+    let path: String
+    var problems: [ScanProblem] = []
+    /// Per-code count of per-record problems, to cap the list.
+    var perRecordCounts: [ProblemCode: Int] = [:]
+    static let perRecordLimit = 50
+
+    init(path: String) { self.path = path }
+
+    mutating func problem(_ code: ProblemCode, _ severity: ProblemSeverity, _ message: String) {
+        problems.append(ScanProblem(code, severity, path: path, message))
+    }
+
+    /// A per-record problem; after ``perRecordLimit`` of one code, counted only.
+    mutating func recordProblem(_ code: ProblemCode, _ severity: ProblemSeverity, _ message: String) {
+        let n = perRecordCounts[code, default: 0] + 1
+        perRecordCounts[code] = n
+        if n <= DirectoryReader.perRecordLimit { problem(code, severity, message) }
+    }
+
+    mutating func read(_ file: DICOMFile, data: Data? = nil) -> DICOMDirectory {
+        let dataset = file.dataset
+        if !file.hasFileMeta {
+            problem(.dicomdirNoMeta, .warning, "the DICOMDIR has no Part 10 header (preamble, DICM, file meta information)")
+        }
+        if !file.transferSyntax.isExplicitVR {
+            problem(.dicomdirImplicitVR, .warning, "the DICOMDIR is implicit VR little endian; PS3.10 requires explicit VR little endian (read anyway)")
+        } else if file.transferSyntax.isBigEndian {
+            problem(.dicomdirBigEndian, .warning, "the DICOMDIR is explicit VR big endian; PS3.10 requires explicit VR little endian (read anyway)")
+        }
+        if dataset.directoryInteger(.fileSetConsistencyFlag) == 0xFFFF {
+            problem(.dicomdirInconsistent, .warning, "File-set Consistency Flag is FFFFH: the writer left the file-set inconsistent")
+        }
+
+        var items = recordItems(dataset, transferSyntax: file.transferSyntax)
+        if let error = file.error {
+            let fault = "\(error.message)\(error.offset.map { " (byte \($0))" } ?? "")"
+            let salvaged = data == nil || file.transferSyntax.isBigEndian ? []
+                : DirectoryReader.salvageItems(data!, from: file.datasetOffset, explicit: file.transferSyntax.isExplicitVR)
+            if salvaged.count > items.count {
+                problem(.dicomdirDamaged, .error, "the DICOMDIR is damaged: \(fault); its \(salvaged.count) records were recovered by reading them one by one")
+                items = salvaged
+            } else {
+                problem(.dicomdirDamaged, .error, "reading stopped at a fault, records after it are lost: \(fault)")
+            }
+        }
+        var records = items.enumerated().map { index, item in makeRecord(item, index: index) }
+        let rootFirst = dataset.directoryInteger(.offsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity) ?? 0
+        let rootLast = dataset.directoryInteger(.offsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity) ?? 0
+
+        var result = DICOMDirectory(unreadable: path, "")
+        result.problems = []
+        result.fileSetID = dataset.directoryString(.fileSetID)
+        result.transferSyntaxUID = file.transferSyntax.uid
+        result.inactiveRecords = records.filter { !$0.isInUse }.count
+
+        if records.isEmpty {
+            if dataset[.directoryRecordSequence] == nil && file.error == nil {
+                problem(.dicomdirEmpty, .warning, "the DICOMDIR has no Directory Record Sequence (0004,1220)")
+            } else if file.error == nil {
+                problem(.dicomdirEmpty, .warning, "the DICOMDIR has no records (PS3.11 does not allow an empty DICOMDIR)")
+            }
+            result.records = []
+            result.treeSource = .empty
+            result.problems = problems
+            return result
+        }
+
+        for record in records where !record.isInUse {
+            recordProblem(.dicomdirInactiveRecord, .info, "\(describe(record)) is marked inactive (Record In-use Flag 0000H) and was skipped")
+        }
+        for record in records where record.isInUse && record.level == .unknown {
+            let kind = record.type == "PRIVATE" ? "a PRIVATE record" : record.type.isEmpty ? "a record without a type" : "an unknown record type \"\(record.type)\""
+            recordProblem(.dicomdirUnknownRecord, .warning, "\(describe(record)) is \(kind); skipped with what hangs below it")
+        }
+
+        // Offsets first; the record order when they are unusable.
+        var tree = OffsetTree(records: records, rootFirst: rootFirst, rootLast: rootLast)
+        let linked = tree.build()
+        var source: DICOMDirectory.TreeSource = .offsets
+        var roots: [Int]
+        var children: [[Int]]
+        switch linked {
+        case .linked(let r, let c, let shift, let report):
+            let order = OrderTree.build(records)
+            let orphanCount = report.unreached.count
+            if (report.loops > 0 || orphanCount > 0) && order.orphans.isEmpty && order.placed > report.placed {
+                // A broken link structure that the record order explains fully.
+                if report.loops > 0 {
+                    problem(.dicomdirOffsetLoop, .warning, "record offsets form a loop (\(report.loops) link\(report.loops == 1 ? "" : "s") back to a record already visited); the tree was rebuilt from the order of the records")
+                }
+                if orphanCount > 0 {
+                    problem(.dicomdirWrongOffsets, .warning, "\(orphanCount) active record\(orphanCount == 1 ? " is" : "s are") not reachable through the offsets; the tree was rebuilt from the order of the records")
+                }
+                roots = order.roots
+                children = order.children
+                source = .recordOrder
+            } else {
+                roots = r
+                children = c
+                if shift != 0 {
+                    source = .correctedOffsets
+                    result.offsetShift = shift
+                    problem(.dicomdirWrongOffsets, .warning, "every record offset is \(abs(shift)) bytes too \(shift < 0 ? "small" : "large")\(shift == -132 ? " (computed without the 128-byte preamble and DICM, a known vendor bug)" : ""); corrected")
+                }
+                if report.loops > 0 {
+                    problem(.dicomdirOffsetLoop, .warning, "record offsets form a loop (\(report.loops) link\(report.loops == 1 ? "" : "s") back to a record already visited); the loop was cut")
+                }
+                if report.tooDeep {
+                    problem(.dicomdirOffsetLoop, .warning, "lower-level offsets nest deeper than \(OffsetTree.maximumDepth) levels; cut there")
+                }
+                if orphanCount > 0 {
+                    let first = report.unreached.prefix(5).map { describe(records[$0]) }.joined(separator: ", ")
+                    problem(.dicomdirOrphanRecord, .warning, "\(orphanCount) active record\(orphanCount == 1 ? " is" : "s are") not reachable from the root records: \(first)\(orphanCount > 5 ? ", …" : "")")
+                }
+            }
+        case .unusable(let reason):
+            let order = OrderTree.build(records)
+            roots = order.roots
+            children = order.children
+            source = .recordOrder
+            problem(.dicomdirWrongOffsets, .warning, "\(reason); the tree was rebuilt from the order of the records")
+            if !order.orphans.isEmpty {
+                let first = order.orphans.prefix(5).map { describe(records[$0]) }.joined(separator: ", ")
+                problem(.dicomdirOrphanRecord, .warning, "\(order.orphans.count) record\(order.orphans.count == 1 ? " has" : "s have") no record of the level above before \(order.orphans.count == 1 ? "it" : "them"): \(first)\(order.orphans.count > 5 ? ", …" : "")")
+            }
+        }
+
+        // Drop inactive and unknown records with their subtrees; check placement.
+        var skipped = 0
+        var keptRoots: [Int] = []
+        var stack: [(index: Int, parent: Int?)] = []
+        for root in roots.reversed() { stack.append((root, nil)) }
+        var keptChildren = [[Int]](repeating: [], count: records.count)
+        var visitedInTree = Set<Int>()
+        // Breadth of the stack is bounded by the record count: every record is visited once.
+        var order: [(Int, Int?)] = []
+        while let (index, parent) = stack.popLast() {
+            guard visitedInTree.insert(index).inserted else { continue }
+            let record = records[index]
+            if !record.isInUse || record.level == .unknown {
+                skipped += countSubtree(index, children: children, seen: &visitedInTree)
+                continue
+            }
+            order.append((index, parent))
+            for child in children[index].reversed() { stack.append((child, index)) }
+        }
+        for (index, parent) in order {
+            let record = records[index]
+            let parentLevel = parent.map { records[$0].level }
+            if record.level != .other, RecordTypes.parentLevel(of: record.level) != parentLevel {
+                recordProblem(.dicomdirMisplacedRecord, .warning, "\(describe(record)) is \(parentLevel.map { "under a \($0.rawValue.uppercased()) record" } ?? "at the root"); expected \(RecordTypes.parentLevel(of: record.level).map { "under a \($0.rawValue.uppercased()) record" } ?? "at the root")")
+            }
+            if let parent { keptChildren[parent].append(index) } else { keptRoots.append(index) }
+        }
+        for index in records.indices { records[index].children = keptChildren[index] }
+        // Only the records kept in the tree are checked for keys.
+        for (index, _) in order { checkKeys(records[index]) }
+
+        result.records = records
+        result.roots = keptRoots
+        result.treeSource = source
+        result.skippedRecords = skipped
+        if source == .recordOrder { result.offsetShift = 0 }
+        for (code, count) in perRecordCounts where count > DirectoryReader.perRecordLimit {
+            problem(code, code == .dicomdirInactiveRecord ? .info : .warning, "\(count - DirectoryReader.perRecordLimit) more records with the same problem")
+        }
+        result.problems = problems
+        return result
+    }
+
+    /// Records of a subtree (itself included), marking them seen.
+    private func countSubtree(_ index: Int, children: [[Int]], seen: inout Set<Int>) -> Int {
+        var count = 0
+        var stack = [index]
+        seen.remove(index)
+        while let i = stack.popLast() {
+            guard seen.insert(i).inserted else { continue }
+            count += 1
+            stack += children[i]
+        }
+        return count
+    }
+
+    func describe(_ record: DirectoryRecord) -> String {
+        let type = record.type.isEmpty ? "record" : "\(record.type) record"
+        return "\(type) #\(record.index + 1) at byte \(record.offset)"
+    }
+
+    /// The record items, also from an implicit-VR DICOMDIR read without a
+    /// data dictionary (the sequence then arrives as UN bytes).
+    private mutating func recordItems(_ dataset: Dataset, transferSyntax: TransferSyntax) -> [Dataset] {
+        guard let element = dataset[.directoryRecordSequence] else { return [] }
+        if let items = element.items { return items }
+        guard let bytes = element.bytes, !transferSyntax.isExplicitVR || element.vr == .UN else { return [] }
+        return DirectoryReader.implicitItems(bytes, bigEndian: false)
+    }
+
+    /// Items of a defined-length sequence value held as bytes; their offsets
+    /// from the value's index in the file buffer (Data slices keep indices).
+    static func implicitItems(_ bytes: Data, bigEndian: Bool) -> [Dataset] {
+        walkItems([UInt8](bytes), from: 0, base: bytes.startIndex)
+    }
+
+    /// The record items of a DICOMDIR whose sequence or item lengths are
+    /// wrong: finds (0004,1220) in the raw file and reads item after item,
+    /// each by its own length, until something that is not an item.
+    static func salvageItems(_ data: Data, from datasetOffset: Int, explicit: Bool) -> [Dataset] {
+        let raw = [UInt8](data)
+        let pattern: [UInt8] = [0x04, 0x00, 0x20, 0x12]
+        var i = max(0, datasetOffset)
+        while i + 12 <= raw.count {
+            if raw[i] == pattern[0], raw[i + 1] == pattern[1], raw[i + 2] == pattern[2], raw[i + 3] == pattern[3] {
+                let valueStart = explicit && raw[i + 4] == 0x53 && raw[i + 5] == 0x51 ? i + 12 : i + 8
+                return walkItems(raw, from: valueStart, base: 0)
+            }
+            i += 1
+        }
+        return []
+    }
+
+    /// Reads items from `start` in `raw` (`base` + position = file offset).
+    /// Undefined-length items end at the first item delimiter.
+    static func walkItems(_ raw: [UInt8], from start: Int, base: Int) -> [Dataset] {
+        var items: [Dataset] = []
+        var position = start
+        func u32(_ at: Int) -> Int { Int(UInt32(raw[at]) | UInt32(raw[at + 1]) << 8 | UInt32(raw[at + 2]) << 16 | UInt32(raw[at + 3]) << 24) }
+        func u16(_ at: Int) -> Int { Int(UInt16(raw[at]) | UInt16(raw[at + 1]) << 8) }
+        while position + 8 <= raw.count {
+            guard u16(position) == 0xFFFE, u16(position + 2) == 0xE000 else { break }
+            let length = u32(position + 4)
+            let contentStart = position + 8
+            let contentEnd: Int
+            let next: Int
+            if length == 0xFFFF_FFFF {
+                var j = contentStart
+                while j + 8 <= raw.count, !(u16(j) == 0xFFFE && u16(j + 2) == 0xE00D) { j += 2 }
+                guard j + 8 <= raw.count else { break }
+                contentEnd = j
+                next = j + 8
+            } else {
+                guard contentStart + length <= raw.count else { break }   // a cut item is not a record
+                contentEnd = contentStart + length
+                next = contentStart + length
+            }
+            var item = (try? DICOMFile(data: Data(raw[contentStart..<contentEnd]), options: ReadOptions(lenient: true)))?.dataset ?? Dataset()
+            item.itemOffset = base + position
+            items.append(item)
+            position = next
+        }
+        return items
+    }
+
+    private func makeRecord(_ item: Dataset, index: Int) -> DirectoryRecord {
+        let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
+        let fileID = item.strings(.referencedFileID)
+            .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
+            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \0")) }
+        return DirectoryRecord(
+            index: index,
+            offset: item.itemOffset ?? -1,
+            type: type,
+            level: RecordTypes.level(of: type),
+            isInUse: item.directoryInteger(.recordInUseFlag) != 0,
+            nextOffset: item.directoryInteger(.offsetOfTheNextDirectoryRecord) ?? 0,
+            lowerOffset: item.directoryInteger(.offsetOfReferencedLowerLevelDirectoryEntity) ?? 0,
+            referencedFileID: fileID.allSatisfy(\.isEmpty) ? [] : fileID,
+            referencedSOPClassUID: item.directoryString(.referencedSOPClassUIDInFile),
+            referencedSOPInstanceUID: item.directoryString(.referencedSOPInstanceUIDInFile),
+            referencedTransferSyntaxUID: item.directoryString(.referencedTransferSyntaxUIDInFile),
+            patientID: item.directoryString(.patientID),
+            patientName: item.directoryString(.patientName),
+            studyInstanceUID: item.directoryString(.studyInstanceUID),
+            studyDate: item.directoryString(.studyDate),
+            studyTime: item.directoryString(.studyTime),
+            studyID: item.directoryString(.studyID),
+            studyDescription: item.directoryString(.studyDescription),
+            seriesInstanceUID: item.directoryString(.seriesInstanceUID),
+            modality: item.directoryString(.modality),
+            seriesNumber: item.directoryString(.seriesNumber),
+            instanceNumber: item.directoryString(.instanceNumber)
+        )
+    }
+
+    /// Type 1 keys of PS3.3 Tables F.5-1 to F.5-4 (and the 1C references of
+    /// instance records). Identity keys are warnings; the rest informational.
+    private mutating func checkKeys(_ record: DirectoryRecord) {
+        var missing: [(String, ProblemSeverity)] = []
+        switch record.level {
+        case .patient:
+            if record.patientID == nil { missing.append(("Patient ID (0010,0020)", .warning)) }
+        case .study:
+            if record.studyInstanceUID == nil { missing.append(("Study Instance UID (0020,000D)", .warning)) }
+            if record.studyDate == nil { missing.append(("Study Date (0008,0020)", .info)) }
+            if record.studyTime == nil { missing.append(("Study Time (0008,0030)", .info)) }
+            if record.studyID == nil { missing.append(("Study ID (0020,0010)", .info)) }
+        case .series:
+            if record.seriesInstanceUID == nil { missing.append(("Series Instance UID (0020,000E)", .warning)) }
+            if record.modality == nil { missing.append(("Modality (0008,0060)", .info)) }
+            if record.seriesNumber == nil { missing.append(("Series Number (0020,0011)", .info)) }
+        case .instance:
+            if record.referencedFileID.isEmpty { missing.append(("Referenced File ID (0004,1500)", .warning)) }
+            else {
+                if record.referencedSOPInstanceUID == nil { missing.append(("Referenced SOP Instance UID in File (0004,1511)", .warning)) }
+                if record.referencedSOPClassUID == nil { missing.append(("Referenced SOP Class UID in File (0004,1510)", .info)) }
+                if record.referencedTransferSyntaxUID == nil { missing.append(("Referenced Transfer Syntax UID in File (0004,1512)", .info)) }
+            }
+            if record.type != "HL7 STRUC DOC", record.instanceNumber == nil { missing.append(("Instance Number (0020,0013)", .info)) }
+        case .other, .unknown:
+            break
+        }
+        guard !missing.isEmpty else { return }
+        let severity: ProblemSeverity = missing.contains { $0.1 == .warning } ? .warning : .info
+        recordProblem(.dicomdirMissingKey, severity, "\(describe(record)) lacks \(missing.map(\.0).joined(separator: ", "))")
+    }
+}
+
+// MARK: - Trees
+
+/// The tree the offsets describe, with loop detection.
+struct OffsetTree {
+    let records: [DirectoryRecord]
+    let rootFirst: Int
+    let rootLast: Int
+    static let maximumDepth = 16
+
+    struct Report {
+        var loops = 0
+        var tooDeep = false
+        var unreached: [Int] = []
+        var placed = 0
+    }
+
+    enum Outcome {
+        case linked(roots: [Int], children: [[Int]], shift: Int, report: Report)
+        case unusable(reason: String)
+    }
+
+    mutating func build() -> Outcome {
+        var byOffset: [Int: Int] = [:]
+        for record in records where record.offset >= 0 { byOffset[record.offset] = record.index }
+        let links = [rootFirst] + records.flatMap { [$0.nextOffset, $0.lowerOffset] }
+        let nonZero = links.filter { $0 != 0 }
+        if rootFirst == 0 {
+            return .unusable(reason: nonZero.isEmpty
+                ? "every record offset is zero"
+                : "the offset of the first root record (0004,1200) is zero although there are records")
+        }
+        func resolves(_ shift: Int) -> Bool { nonZero.allSatisfy { byOffset[$0 + shift] != nil } }
+        var shift: Int?
+        if resolves(0) {
+            shift = 0
+        } else {
+            // A constant shift: the first root record is nearly always the first item.
+            var candidates: [Int] = records.prefix(16).map { $0.offset - rootFirst }
+            candidates += [132, -132, 128, -128, 4, -4]
+            shift = candidates.first(where: { $0 != 0 && resolves($0) })
+        }
+        guard let shift else {
+            let bad = nonZero.filter { byOffset[$0] == nil }.count
+            return .unusable(reason: "\(bad) of \(nonZero.count) record offsets do not point at a record")
+        }
+
+        var report = Report()
+        var children = [[Int]](repeating: [], count: records.count)
+        var visited = Set<Int>()
+        /// Follows a next-chain from `offset`; returns the records in it.
+        func chain(from offset: Int) -> [Int] {
+            var out: [Int] = []
+            var current = offset
+            while current != 0 {
+                guard let index = byOffset[current + shift] else { break }
+                guard visited.insert(index).inserted else { report.loops += 1; break }
+                out.append(index)
+                current = records[index].nextOffset
+            }
+            return out
+        }
+        let roots = chain(from: rootFirst)
+        var level: [(Int, Int)] = roots.map { ($0, 1) }
+        while let (index, depth) = level.popLast() {
+            report.placed += 1
+            let lower = records[index].lowerOffset
+            guard lower != 0 else { continue }
+            if depth >= OffsetTree.maximumDepth { report.tooDeep = true; continue }
+            let kids = chain(from: lower)
+            children[index] = kids
+            level += kids.map { ($0, depth + 1) }
+        }
+        report.unreached = records.indices.filter { !visited.contains($0) && records[$0].isInUse }
+        return .linked(roots: roots, children: children, shift: -shift, report: report)
+    }
+}
+
+/// The tree the record order describes: each record hangs under the last
+/// record of the level above it.
+enum OrderTree {
+    struct Result {
+        var roots: [Int] = []
+        var children: [[Int]]
+        var orphans: [Int] = []
+        var placed = 0
+    }
+
+    static func build(_ records: [DirectoryRecord]) -> Result {
+        var result = Result(children: [[Int]](repeating: [], count: records.count))
+        var current: [DirectoryRecord.Level: Int] = [:]
+        for record in records {
+            let index = record.index
+            switch record.level {
+            case .patient:
+                result.roots.append(index)
+                current = [.patient: index]
+                result.placed += 1
+            case .study, .series, .instance:
+                let parentLevel = RecordTypes.parentLevel(of: record.level)!
+                guard let parent = current[parentLevel] else {
+                    if record.isInUse { result.orphans.append(index) }
+                    continue
+                }
+                result.children[parent].append(index)
+                current[record.level] = index
+                // A new study ends the current series, and so on.
+                if record.level == .study { current[.series] = nil }
+                result.placed += 1
+            case .other, .unknown:
+                // Outside the tree (or PRIVATE): at the root; skipped later if unknown.
+                result.roots.append(index)
+                result.placed += 1
+            }
+        }
+        return result
+    }
+}

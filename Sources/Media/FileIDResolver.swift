@@ -1,0 +1,101 @@
+/// Maps DICOMDIR Referenced File IDs to the paths a medium actually has.
+///
+/// Real discs rarely name files exactly as their DICOMDIR says: Linux mounts
+/// a plain ISO 9660 disc in lower case, mastering tools leave the `;1`
+/// version and a trailing `.` (`IMG00001.;1`), archives carry `.dcm`
+/// alternate names (PS3.10 §8.2 allows them), and a zip often holds the
+/// disc below a top folder (`CD_EXPORT/DICOMDIR`). Resolution therefore:
+///
+/// 1. the exact path (File ID components joined with `/` below the folder
+///    holding the DICOMDIR);
+/// 2. the same path compared case-insensitively, each component without a
+///    `;<digits>` version suffix and trailing dots, with backslash or slash
+///    separators;
+/// 3. the same with a `.dcm` extension added or removed;
+/// 4. steps 1–3 from the top of the medium, for DICOMDIRs below the top that
+///    reference files from the top.
+///
+/// When several files match the same normalized name, the one whose name
+/// differs least (exact case first, then in path order) wins.
+public struct FileIDResolver: Sendable {
+    private var exact: Set<String> = []
+    /// Normalized path → medium paths, best first.
+    private var normalized: [String: [String]] = [:]
+    /// Normalized path without a `.dcm` extension → medium paths with one.
+    private var withoutExtension: [String: [String]] = [:]
+
+    /// Indexes the paths of every file on a medium.
+    public init(paths: some Sequence<String>) {
+        for path in paths.sorted() {
+            exact.insert(path)
+            let key = FileIDResolver.normalize(path)
+            normalized[key, default: []].append(path)
+            if key.hasSuffix(".dcm") {
+                withoutExtension[String(key.dropLast(4)), default: []].append(path)
+            }
+        }
+    }
+
+    /// The medium path of a Referenced File ID of the DICOMDIR in `folder`
+    /// (`""` at the top of the medium); nil when no file matches or the ID
+    /// cannot name a file on the medium (see ``isValid(_:)``).
+    public func resolve(_ fileID: [String], folder: String) -> String? {
+        let components = FileIDResolver.components(fileID)
+        guard FileIDResolver.isValid(components) else { return nil }
+        if let found = lookup(components, below: folder) { return found }
+        if !folder.isEmpty, let found = lookup(components, below: "") { return found }
+        return nil
+    }
+
+    private func lookup(_ components: [String], below folder: String) -> String? {
+        let joined = (folder.isEmpty ? [] : [folder]) + components
+        let path = joined.joined(separator: "/")
+        if exact.contains(path) { return path }
+        let key = FileIDResolver.normalize(path)
+        if let candidates = normalized[key] { return candidates.first }
+        if let candidates = withoutExtension[key] { return candidates.first }
+        if key.hasSuffix(".dcm"), let candidates = normalized[String(key.dropLast(4))] { return candidates.first }
+        return nil
+    }
+
+    /// File ID values split into path components: values may themselves
+    /// hold `/` or `\` separators (writers that put a whole path in one value).
+    public static func components(_ fileID: [String]) -> [String] {
+        fileID.flatMap { $0.split(whereSeparator: { $0 == "/" || $0 == "\\" }).map(String.init) }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+    }
+
+    /// A File ID can name a file on the medium: at least one component, no
+    /// `.` or `..` component, no drive letter.
+    public static func isValid(_ components: [String]) -> Bool {
+        guard !components.isEmpty else { return false }
+        for component in components {
+            if component == "." || component == ".." { return false }
+            if component.contains(":") { return false }
+        }
+        return true
+    }
+
+    /// The comparison form of a path: lower case, `\` as `/`, each
+    /// component without a `;<digits>` version and trailing dots.
+    public static func normalize(_ path: String) -> String {
+        path.split(whereSeparator: { $0 == "/" || $0 == "\\" })
+            .map { normalizeComponent(String($0)) }
+            .joined(separator: "/")
+    }
+
+    static func normalizeComponent(_ name: String) -> String {
+        var scalars = Substring(name)
+        if let semicolon = scalars.lastIndex(of: ";"),
+           scalars[scalars.index(after: semicolon)...].allSatisfy(\.isASCIIDigit) {
+            scalars = scalars[..<semicolon]
+        }
+        while scalars.count > 1, scalars.last == "." { scalars.removeLast() }
+        return scalars.lowercased()
+    }
+}
+
+private extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}

@@ -1,0 +1,487 @@
+import DICOM
+import Foundation
+import Synchronization
+
+/// Looks at everything on a medium, once, and says what is on it and what
+/// is wrong with it: ``ScanReport``.
+///
+/// Every file is visited once (folders in parallel) and sniffed by content,
+/// never by extension. DICOM files (Part 10 or raw data sets) are read up to
+/// their pixel data only, and only a small summary of each is kept. A
+/// DICOMDIR (Media Storage SOP Class 1.2.840.10008.1.3.10) is read in full
+/// and compared with the files after the visit: references with no file,
+/// files it does not list, records whose UIDs disagree with the file.
+public struct MediumScanner: Sendable {
+    public var limits: MediumLimits
+
+    public init(limits: MediumLimits = .init()) {
+        self.limits = limits
+    }
+
+    /// Opens what the user named (folder, ISO, zip, tar, device, file) and
+    /// scans it. Never throws: a source that cannot be opened yields a
+    /// report with a `medium-error` problem and ``ScanReport/complete`` false.
+    public func scan(path: String) -> ScanReport {
+        let medium: any Medium
+        do {
+            medium = try openMedium(path, limits: limits)
+        } catch {
+            var builder = ReportBuilder(source: .init(path: path, kind: nil, volumeLabel: nil))
+            builder.complete = false
+            builder.problems.append(ScanProblem(.mediumError, .error, path: nil, "cannot read \(path): \(error.message)"))
+            return builder.finish()
+        }
+        return scan(medium)
+    }
+
+    /// Scans an open medium.
+    public func scan(_ medium: any Medium) -> ScanReport {
+        let collector = ScanCollector()
+        let source = ScanReport.Source(path: medium.location, kind: medium.kind, volumeLabel: medium.volumeLabel)
+        var visitError: String?
+        do {
+            try medium.visitFiles({ file in
+                let outcome = FileInspector.inspect(file)
+                collector.add(outcome)
+            }, skipped: { error in
+                collector.skipped(error)
+            })
+        } catch let error as MediaError {
+            visitError = error.description
+        } catch {
+            visitError = "\(error)"
+        }
+        var builder = collector.state.withLock { state in
+            var builder = ReportBuilder(source: source)
+            builder.take(&state)
+            return builder
+        }
+        if let visitError {
+            builder.complete = false
+            builder.problems.append(ScanProblem(.mediumError, .error, path: nil, "the medium could not be read to its end, so this report is incomplete: \(visitError)"))
+        }
+        return builder.finish()
+    }
+}
+
+// MARK: - Per file
+
+/// A DICOM file reduced to what the report and the DICOMDIR comparison need.
+struct InstanceSummary: Sendable {
+    var path: String
+    var size: Int
+    var hasFileMeta: Bool
+    var transferSyntaxUID: String
+    var sopClassUID: String?
+    var sopInstanceUID: String?
+    var instanceNumber: Int?
+    var patientID: String?
+    var patientName: String?
+    var birthDate: String?
+    var sex: String?
+    var studyInstanceUID: String?
+    var studyDate: String?
+    var studyTime: String?
+    var studyDescription: String?
+    var accessionNumber: String?
+    var studyID: String?
+    var seriesInstanceUID: String?
+    var seriesNumber: Int?
+    var modality: String?
+    var seriesDescription: String?
+    /// Truncated, damaged or unreadable: reported, not in the tree.
+    var isDamaged = false
+}
+
+/// What one file turned out to be.
+enum FileOutcome: Sendable {
+    case dicom(InstanceSummary, problems: [ScanProblem], grouped: [GroupedProblem])
+    case dicomdir(DICOMDirectory, size: Int)
+    case loose(ScanReport.LooseFile)
+    case ignored(ScanReport.IgnoredFile)
+}
+
+/// A problem reported once per series (or folder) with a file count,
+/// rather than once per file.
+struct GroupedProblem: Sendable, Hashable {
+    var code: ProblemCode
+    var severity: ProblemSeverity
+    var message: String
+}
+
+enum FileInspector {
+    /// Read first: enough for most headers and for ``FileKind``.
+    static let probeSize = 16 * 1024
+
+    static func inspect(_ file: MediumFile) -> FileOutcome {
+        let path = file.path
+        if isOSJunk(path) {
+            return .ignored(.init(path: path, reason: .osJunk, size: file.size))
+        }
+        if file.size == 0 {
+            if isNamedDICOMDIR(path) { return .dicomdir(DICOMDirectory(unreadable: path, "the file is empty"), size: 0) }
+            return .ignored(.init(path: path, reason: .empty, size: 0))
+        }
+        let head: Data
+        do throws(MediaError) {
+            head = try file.readPrefix(min(file.size, probeSize))
+        } catch {
+            var summary = InstanceSummary(path: path, size: file.size, hasFileMeta: false, transferSyntaxUID: "")
+            summary.isDamaged = true
+            return .dicom(summary, problems: [ScanProblem(.unreadableFile, .error, path: path, "cannot be read from the medium: \(error.message)")], grouped: [])
+        }
+        let kind = FileKind.sniff(prefix: head.prefix(FileKind.sniffPrefixSize), path: path)
+        if kind != .dicom && isNamedDICOMDIR(path) {
+            // Too broken to be recognised by content, but named DICOMDIR.
+            return .dicomdir(DICOMDirectory(unreadable: path, "it is not a DICOM file (\(file.size) bytes)"), size: file.size)
+        }
+        switch kind {
+        case .dicom, .dicomdir:
+            return inspectDICOM(file, head: head, hasPreamble: hasDICM(head))
+        case .jpeg, .png, .tiff, .bmp, .pdf:
+            if isWebOrViewerPlace(path) { return .ignored(.init(path: path, reason: .viewer, size: file.size)) }
+            return .loose(.init(path: path, kind: kind.rawValue, size: file.size))
+        case .gif:
+            return .ignored(.init(path: path, reason: isWebOrViewerPlace(path) ? .viewer : .image, size: file.size))
+        case .html, .viewer, .executable:
+            return .ignored(.init(path: path, reason: .viewer, size: file.size))
+        case .autorun:
+            return .ignored(.init(path: path, reason: .autorun, size: file.size))
+        case .text:
+            return .ignored(.init(path: path, reason: isWebOrViewerPlace(path) ? .viewer : .text, size: file.size))
+        case .archive:
+            return .ignored(.init(path: path, reason: .archive, size: file.size))
+        case .other:
+            return .ignored(.init(path: path, reason: isWebOrViewerPlace(path) ? .viewer : .unrecognized, size: file.size))
+        }
+    }
+
+    /// Named `DICOMDIR` (any case, `;1`, trailing dot).
+    static func isNamedDICOMDIR(_ path: String) -> Bool {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return FileIDResolver.normalizeComponent(name) == "dicomdir"
+    }
+
+    static func hasDICM(_ head: Data) -> Bool {
+        guard head.count >= 132 else { return false }
+        let s = head.startIndex
+        return head[s + 128] == 0x44 && head[s + 129] == 0x49 && head[s + 130] == 0x43 && head[s + 131] == 0x4D
+    }
+
+    /// Operating-system litter that is never looked at.
+    static func isOSJunk(_ path: String) -> Bool {
+        let lower = "/" + path.lowercased()
+        for folder in osJunkFolders where lower.contains(folder) { return true }
+        guard let slash = lower.lastIndex(of: "/") else { return false }
+        let name = lower[lower.index(after: slash)...]
+        if name.hasPrefix("._") { return true }
+        return osJunkNames.contains(FileIDResolver.normalizeComponent(String(name)))
+    }
+
+    static let osJunkFolders = ["/__macosx/", "/.spotlight-v100/", "/.trashes/", "/.fseventsd/", "/system volume information/",
+                                "/$recycle.bin/", "/.temporaryitems/"]
+    static let osJunkNames: Set<String> = [".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory", "icon\r"]
+
+    /// Inside a viewer's folder or the IHE PDI web content (`IHE_PDI/`):
+    /// pictures and texts there belong to the viewer, not to the patient.
+    static func isWebOrViewerPlace(_ path: String) -> Bool {
+        if FileKind.isViewerPlace(path) { return true }
+        for folder in path.split(separator: "/").dropLast() {
+            let lower = FileIDResolver.normalizeComponent(String(folder))
+            if lower == "ihe_pdi" || lower == "ihe_xdm" || lower == "autorun" || lower == "jre" || lower == "jvm" {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The header of a DICOM file, its pixel data checked against the file size.
+    static func inspectDICOM(_ file: MediumFile, head: Data, hasPreamble: Bool) -> FileOutcome {
+        let path = file.path
+        let options = ReadOptions(stopBeforePixelData: true, lenient: true)
+        let parsed: DICOMFile
+        do throws(DICOMError) {
+            parsed = try DICOMFile(size: file.size, path: path, options: options, prefix: MediumFile.dicomPrefix(file, head: head))
+        } catch {
+            // Not even a header: a `DICM` file is damaged DICOM; a raw
+            // data set guess that does not parse is just not DICOM.
+            if isNamedDICOMDIR(path) {
+                return .dicomdir(DICOMDirectory(unreadable: path, error.message), size: file.size)
+            }
+            guard hasPreamble else {
+                return .ignored(.init(path: path, reason: .unrecognized, size: file.size))
+            }
+            var summary = InstanceSummary(path: path, size: file.size, hasFileMeta: true, transferSyntaxUID: "")
+            summary.isDamaged = true
+            let code: ProblemCode = error.kind == .io ? .unreadableFile : isTruncation(error) ? .truncated : .damaged
+            return .dicom(summary, problems: [ScanProblem(code, .error, path: path, describe(error, size: file.size))], grouped: [])
+        }
+
+        // A DICOMDIR by its SOP class; a broken one (no SOP class read) by its name.
+        if isDICOMDIR(parsed) || (parsed.error != nil && parsed.sopClassUID == nil && isNamedDICOMDIR(path)) {
+            // A damaged DICOMDIR is salvaged from its raw bytes (DICOMDIRs are small).
+            let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
+            return .dicomdir(DICOMDirectory(file: parsed, path: path, data: data), size: file.size)
+        }
+        var summary = summarize(parsed, path: path, size: file.size)
+        // A raw data set guess with nothing DICOM in it is not DICOM (a
+        // file with `DICM` is DICOM, damaged or not).
+        if !hasPreamble, !parsed.hasFileMeta, summary.sopInstanceUID == nil, summary.studyInstanceUID == nil, summary.seriesInstanceUID == nil,
+           summary.sopClassUID == nil {
+            return .ignored(.init(path: path, reason: .unrecognized, size: file.size))
+        }
+
+        var problems: [ScanProblem] = []
+        var grouped: [GroupedProblem] = []
+        if let error = parsed.error {
+            summary.isDamaged = true
+            problems.append(ScanProblem(isTruncation(error) ? .truncated : error.kind == .io ? .unreadableFile : .damaged, .error, path: path,
+                                        describe(error, size: file.size) + context(summary)))
+        } else if let fault = checkPixelData(parsed, file: file, head: head) {
+            summary.isDamaged = true
+            problems.append(ScanProblem(fault.code, .error, path: path, fault.message + context(summary)))
+        }
+        if !parsed.hasFileMeta && !hasPreamble && !summary.isDamaged {
+            grouped.append(GroupedProblem(code: .noFileMeta, severity: .info,
+                message: "no Part 10 header (preamble, DICM, file meta information): a raw \(parsed.transferSyntax.isExplicitVR ? "explicit" : "implicit") VR data set; discport adds the header when it imports or writes it"))
+        }
+        if !summary.isDamaged, let warning = parsed.warnings.first(where: { $0.kind != .oddLength }) ?? parsed.warnings.first {
+            grouped.append(GroupedProblem(code: .encodingDeviation, severity: .info, message: warning.message))
+        }
+        // Meta and data set must name the same instance.
+        if let metaUID = parsed.meta.firstString(.mediaStorageSOPInstanceUID), let dataUID = parsed.dataset.firstString(.sopInstanceUID),
+           metaUID != dataUID {
+            problems.append(ScanProblem(.uidMismatch, .warning, path: path, "Media Storage SOP Instance UID \(metaUID) in the file meta differs from SOP Instance UID \(dataUID) in the data set"))
+        }
+        if !summary.isDamaged {
+            var absent: [String] = []
+            if summary.sopInstanceUID == nil { absent.append("SOP Instance UID") }
+            if summary.studyInstanceUID == nil { absent.append("Study Instance UID") }
+            if summary.seriesInstanceUID == nil { absent.append("Series Instance UID") }
+            if !absent.isEmpty {
+                problems.append(ScanProblem(.missingUID, .warning, path: path, "the file has no \(absent.joined(separator: ", "))"))
+            }
+        }
+        for (tag, name) in [(Tag.patientName, "Patient's Name"), (.studyDescription, "Study Description"), (.seriesDescription, "Series Description"),
+                            (.institutionName, "Institution Name")] {
+            if let decoded = parsed.dataset.decodedText(tag), !decoded.problems.isEmpty {
+                let charset = parsed.dataset.strings(.specificCharacterSet).joined(separator: "\\")
+                grouped.append(GroupedProblem(code: .charsetUndecodable, severity: .warning,
+                    message: "\(name) does not decode with Specific Character Set \"\(charset)\"; undecodable bytes are shown as \u{FFFD}"))
+            }
+        }
+        return .dicom(summary, problems: problems, grouped: grouped)
+    }
+
+    static func isDICOMDIR(_ file: DICOMFile) -> Bool {
+        if file.meta.firstString(.mediaStorageSOPClassUID) == DICOMDirectory.sopClassUID { return true }
+        if file.dataset.firstString(.sopClassUID) == DICOMDirectory.sopClassUID { return true }
+        return file.dataset.contains(.directoryRecordSequence)
+    }
+
+    static func isTruncation(_ error: DICOMError) -> Bool {
+        error.kind == .truncated || (error.kind == .lengthOutOfBounds && error.message.contains("end of the file"))
+    }
+
+    static func describe(_ error: DICOMError, size: Int) -> String {
+        var text = error.message
+        if let offset = error.offset { text += " (at byte \(offset) of \(size))" }
+        return text
+    }
+
+    /// ` (patient …, series 2 CT "Axial")` for messages about a damaged file.
+    static func context(_ summary: InstanceSummary) -> String {
+        var parts: [String] = []
+        if let name = summary.patientName { parts.append("patient \(name)") }
+        var series: [String] = []
+        if let number = summary.seriesNumber { series.append("series \(number)") }
+        if let modality = summary.modality { series.append(modality) }
+        if let description = summary.seriesDescription { series.append("\"\(description)\"") }
+        if !series.isEmpty { parts.append(series.joined(separator: " ")) }
+        if let uid = summary.sopInstanceUID { parts.append("SOP Instance UID \(uid)") }
+        return parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))"
+    }
+
+    static func summarize(_ file: DICOMFile, path: String, size: Int) -> InstanceSummary {
+        let ds = file.dataset
+        func text(_ tag: Tag) -> String? {
+            guard let value = ds.string(tag) else { return nil }
+            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            return trimmed.isEmpty ? nil : trimmed
+        }
+        func first(_ tag: Tag) -> String? { ds.firstString(tag).flatMap { $0.isEmpty ? nil : $0 } }
+        func number(_ tag: Tag) -> Int? { first(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } } }
+        return InstanceSummary(
+            path: path,
+            size: size,
+            hasFileMeta: file.hasFileMeta,
+            transferSyntaxUID: file.transferSyntax.uid,
+            sopClassUID: first(.sopClassUID) ?? file.meta.firstString(.mediaStorageSOPClassUID),
+            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.firstString(.mediaStorageSOPInstanceUID),
+            instanceNumber: number(.instanceNumber),
+            patientID: first(.patientID),
+            patientName: text(.patientName),
+            birthDate: first(.patientBirthDate),
+            sex: first(.patientSex),
+            studyInstanceUID: first(.studyInstanceUID),
+            studyDate: first(.studyDate),
+            studyTime: first(.studyTime),
+            studyDescription: text(.studyDescription),
+            accessionNumber: first(.accessionNumber),
+            studyID: first(.studyID),
+            seriesInstanceUID: first(.seriesInstanceUID),
+            seriesNumber: number(.seriesNumber),
+            modality: first(.modality),
+            seriesDescription: text(.seriesDescription)
+        )
+    }
+
+    /// Pixel data that runs past the end of the file: the element header at
+    /// ``DICOMFile/pixelDataOffset`` gives a defined length to check against
+    /// the size; an undefined (encapsulated) length must end with the
+    /// sequence delimitation item, else the fragments are walked.
+    static func checkPixelData(_ parsed: DICOMFile, file: MediumFile, head: Data) -> (code: ProblemCode, message: String)? {
+        guard let offset = parsed.pixelDataOffset, !parsed.transferSyntax.isDeflated else { return nil }
+        let size = file.size
+        let explicit = parsed.transferSyntax.isExplicitVR
+        let bigEndian = parsed.transferSyntax.isBigEndian
+        func read(_ at: Int, _ count: Int) -> [UInt8]? {
+            if at + count <= head.count {
+                return [UInt8](head[(head.startIndex + at)..<(head.startIndex + at + count)])
+            }
+            guard let data = try? file.readRange(at, count), data.count == count else { return nil }
+            return [UInt8](data)
+        }
+        func u16(_ b: [UInt8], _ i: Int) -> Int { bigEndian ? Int(b[i]) << 8 | Int(b[i + 1]) : Int(b[i]) | Int(b[i + 1]) << 8 }
+        func u32(_ b: [UInt8], _ i: Int) -> Int {
+            bigEndian ? Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
+                : Int(b[i]) | Int(b[i + 1]) << 8 | Int(b[i + 2]) << 16 | Int(b[i + 3]) << 24
+        }
+        guard let header = read(offset, explicit ? 12 : 8) else {
+            return (.truncated, "the file ends inside the header of its pixel data element (at byte \(offset) of \(size))")
+        }
+        var valueStart = offset + 8
+        var length = u32(header, 4)
+        if explicit {
+            let vr = VR(byte0: header[4], byte1: header[5])
+            if let vr, !vr.hasLongLength {
+                length = u16(header, 6)
+            } else {
+                length = u32(header, 8)
+                valueStart = offset + 12
+            }
+        }
+        if length != 0xFFFF_FFFF {
+            let end = valueStart + length
+            if end > size {
+                return (.truncated, "pixel data (\(length) bytes from byte \(valueStart)) runs \(end - size) bytes past the end of the file (\(size) bytes)")
+            }
+            return nil
+        }
+        // Encapsulated: the last 8 bytes are normally the sequence delimiter.
+        if size >= valueStart + 8, let tail = read(size - 8, 8),
+           u16(tail, 0) == 0xFFFE, u16(tail, 2) == 0xE0DD, u32(tail, 4) == 0 {
+            return nil
+        }
+        // Walk the fragments (trailing padding after the delimiter is allowed).
+        var position = valueStart
+        var items = 0
+        while true {
+            guard position + 8 <= size, let item = read(position, 8) else {
+                return (.truncated, "encapsulated pixel data has no sequence delimiter: the file ends after \(items) fragment item\(items == 1 ? "" : "s") (\(size) bytes)")
+            }
+            let group = u16(item, 0), element = u16(item, 2), itemLength = u32(item, 4)
+            if group == 0xFFFE && element == 0xE0DD { return nil }
+            guard group == 0xFFFE, element == 0xE000, itemLength != 0xFFFF_FFFF else {
+                return (.damaged, "encapsulated pixel data: expected a fragment item at byte \(position), found (\(hex4(group)),\(hex4(element)))")
+            }
+            position += 8 + itemLength
+            items += 1
+            if position > size {
+                return (.truncated, "encapsulated pixel data: fragment \(items) runs \(position - size) bytes past the end of the file (\(size) bytes)")
+            }
+            if items > 10_000_000 { return nil }
+        }
+    }
+
+    static func hex4(_ value: Int) -> String {
+        let text = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - text.count)) + text
+    }
+}
+
+extension MediumFile {
+    /// A prefix reader for ``DICOMFile/init(size:path:options:prefix:)``
+    /// that serves what was read already from `head`.
+    static func dicomPrefix(_ file: MediumFile, head: Data = Data()) -> (_ count: Int) throws(DICOMError) -> Data {
+        return { (count: Int) throws(DICOMError) -> Data in
+            if count <= head.count { return head.prefix(count) }
+            do throws(MediaError) {
+                return try file.readPrefix(count)
+            } catch {
+                throw DICOMError(.io, "cannot be read from the medium: \(error.message)", path: file.path)
+            }
+        }
+    }
+}
+
+// MARK: - Collecting
+
+/// What the visit collected, behind a mutex (folders are visited from
+/// several threads).
+struct ScanState: Sendable {
+    var instances: [InstanceSummary] = []
+    var problems: [ScanProblem] = []
+    /// (series UID or folder, problem) → files.
+    var grouped: [GroupKey: [String]] = [:]
+    var dicomdirs: [(path: String, directory: DICOMDirectory)] = []
+    var loose: [ScanReport.LooseFile] = []
+    var ignored: [ScanReport.IgnoredFile] = []
+    var files = 0
+    /// Every path on the medium, for resolving Referenced File IDs.
+    var allPaths: [String] = []
+
+    struct GroupKey: Hashable, Sendable {
+        var scope: String
+        var problem: GroupedProblem
+    }
+}
+
+final class ScanCollector: Sendable {
+    let state = Mutex(ScanState())
+
+    func add(_ outcome: FileOutcome) {
+        // Everything but the appends happens outside the lock: folders are
+        // visited by several threads and the lock is the one shared point.
+        var groupKeys: [ScanState.GroupKey] = []
+        if case .dicom(let summary, _, let grouped) = outcome, !grouped.isEmpty {
+            let scope = summary.seriesInstanceUID ?? summary.path.split(separator: "/").dropLast().joined(separator: "/")
+            groupKeys = grouped.map { ScanState.GroupKey(scope: scope, problem: $0) }
+        }
+        state.withLock { state in
+            state.files += 1
+            switch outcome {
+            case .dicom(let summary, let problems, _):
+                state.allPaths.append(summary.path)
+                state.instances.append(summary)
+                if !problems.isEmpty { state.problems += problems }
+                for key in groupKeys { state.grouped[key, default: []].append(summary.path) }
+            case .dicomdir(let directory, _):
+                state.allPaths.append(directory.path)
+                state.dicomdirs.append((directory.path, directory))
+            case .loose(let file):
+                state.allPaths.append(file.path)
+                state.loose.append(file)
+            case .ignored(let file):
+                state.allPaths.append(file.path)
+                state.ignored.append(file)
+            }
+        }
+    }
+
+    func skipped(_ error: MediaError) {
+        state.withLock { state in
+            state.problems.append(ScanProblem(.skipped, .warning, path: error.path, "left out (\(error.kind.rawValue)): \(error.message)"))
+        }
+    }
+}

@@ -1,0 +1,369 @@
+import DICOM
+import Foundation
+
+/// Turns what the visit collected into a ``ScanReport``: the tree, the
+/// DICOMDIR comparison, the medium-wide problems, the totals. Everything is
+/// sorted, so a folder, its ISO and its zip give the same report.
+struct ReportBuilder {
+    var source: ScanReport.Source
+    var complete = true
+    var problems: [ScanProblem] = []
+    var state = ScanState()
+
+    init(source: ScanReport.Source) {
+        self.source = source
+    }
+
+    /// Takes the collected state, leaving an empty one behind.
+    mutating func take(_ collected: inout ScanState) {
+        swap(&state, &collected)
+    }
+
+    func finish() -> ScanReport {
+        var problems = self.problems + state.problems
+        let instances = state.instances.sorted { $0.path < $1.path }
+        let loose = state.loose.sorted { $0.path < $1.path }
+        let ignored = state.ignored.sorted { $0.path < $1.path }
+        let dicomdirs = state.dicomdirs.map(\.directory).sorted {
+            let a = $0.path.split(separator: "/").count, b = $1.path.split(separator: "/").count
+            return a != b ? a < b : $0.path < $1.path
+        }
+
+        problems += groupedProblems()
+
+        // The tree, from the readable files.
+        let readable = instances.filter { !$0.isDamaged }
+        let patients = ReportBuilder.tree(readable)
+        problems += ReportBuilder.patientProblems(patients)
+        problems += ReportBuilder.duplicateProblems(instances)
+
+        // The DICOMDIRs against the files.
+        var summaries: [ScanReport.DICOMDIRSummary] = []
+        var missing = Set<String>()
+        let comparison = dicomdirs.isEmpty ? nil
+            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, allPaths: state.allPaths)
+        var referenced = Set<String>()
+        for directory in dicomdirs {
+            problems += directory.problems
+            let result = comparison!.compare(directory)
+            problems += result.problems
+            referenced.formUnion(result.referenced)
+            missing.formUnion(result.missing)
+            let counts = directory.counts
+            summaries.append(ScanReport.DICOMDIRSummary(
+                path: directory.path, fileSetID: directory.fileSetID, transferSyntaxUID: directory.transferSyntaxUID,
+                treeSource: directory.treeSource, offsetShift: directory.offsetShift, records: directory.records.count,
+                inactiveRecords: directory.inactiveRecords, skippedRecords: directory.skippedRecords,
+                patients: counts.patients, studies: counts.studies, series: counts.series, instances: counts.instances,
+                referencedFiles: result.referenced.count, missingFiles: result.missing.count))
+        }
+        // A DICOMDIR that could not be read, or lost every record, lists nothing.
+        let readableDirectories = dicomdirs.filter { directory in
+            !directory.problems.contains { $0.code == .dicomdirUnreadable }
+                && !(directory.records.isEmpty && directory.problems.contains { $0.code == .dicomdirDamaged })
+        }
+        if !readableDirectories.isEmpty {
+            let listing = readableDirectories.map(\.path).joined(separator: ", ")
+            for instance in instances where !referenced.contains(instance.path) {
+                problems.append(ScanProblem(.fileNotInDICOMDIR, .warning, path: instance.path,
+                    "a DICOM file that the DICOMDIR (\(listing)) does not list; found by scanning the medium"))
+            }
+        }
+        if dicomdirs.count > 1 {
+            problems.append(ScanProblem(.multipleDICOMDIRs, .warning, path: nil,
+                "\(dicomdirs.count) DICOMDIRs on this medium: \(dicomdirs.map(\.path).joined(separator: ", ")); each one's references were resolved from its own folder"))
+        }
+        if dicomdirs.isEmpty && !instances.isEmpty && source.kind != .file {
+            problems.append(ScanProblem(.noDICOMDIR, .info, path: nil,
+                "no DICOMDIR on this medium; the \(instances.count) DICOM file\(instances.count == 1 ? " was" : "s were") found by scanning every file"))
+        }
+        if instances.isEmpty && complete {
+            problems.append(ScanProblem(.noDICOMFiles, .warning, path: nil,
+                loose.isEmpty ? "no DICOM files on this medium" : "no DICOM files on this medium, only \(loose.count) document\(loose.count == 1 ? "" : "s") or picture\(loose.count == 1 ? "" : "s") to convert"))
+        }
+
+        // Viewer and autorun, once each.
+        let viewer = ignored.filter { $0.reason == .viewer }
+        if !viewer.isEmpty {
+            var tops: [String] = []
+            for file in viewer {
+                let components = file.path.split(separator: "/")
+                let top = components.count > 1 ? components[0] + "/" : components[0]
+                if !tops.contains(String(top)) { tops.append(String(top)) }
+            }
+            let shown = tops.prefix(6).joined(separator: ", ") + (tops.count > 6 ? ", …" : "")
+            problems.append(ScanProblem(.viewerContent, .info, path: nil,
+                "\(viewer.count) file\(viewer.count == 1 ? "" : "s") of viewer software or web pages (\(shown)); never imported, never run"))
+        }
+        for file in ignored where file.reason == .autorun {
+            problems.append(ScanProblem(.autorun, .info, path: file.path, "an autorun file; discport never follows it or runs anything from a medium"))
+        }
+
+        problems.sort { a, b in
+            if a.severity != b.severity { return a.severity < b.severity }
+            if (a.path ?? "") != (b.path ?? "") { return (a.path ?? "") < (b.path ?? "") }
+            if a.code != b.code { return a.code.rawValue < b.code.rawValue }
+            return a.message < b.message
+        }
+
+        var totals = ScanReport.Totals()
+        totals.patients = patients.count
+        totals.studies = patients.reduce(0) { $0 + $1.studies.count }
+        totals.series = patients.reduce(0) { $0 + $1.studies.reduce(0) { $0 + $1.series.count } }
+        totals.instances = readable.count
+        totals.size = readable.reduce(0) { $0 + $1.size }
+        totals.damaged = instances.count - readable.count
+        totals.missing = missing.count
+        totals.loose = loose.count
+        totals.files = state.files
+
+        return ScanReport(
+            source: source, complete: complete, totals: totals, patients: patients, problems: problems,
+            looseFiles: loose, ignored: ignored, dicomdir: summaries.first, otherDICOMDIRs: Array(summaries.dropFirst()))
+    }
+
+    /// Per-series problems (no file meta, charset, encoding) with a file count.
+    private func groupedProblems() -> [ScanProblem] {
+        state.grouped.map { key, paths in
+            let sorted = paths.sorted()
+            let message = sorted.count == 1 ? key.problem.message
+                : "\(key.problem.message) (this file and \(sorted.count - 1) more of the same series)"
+            return ScanProblem(key.problem.code, key.problem.severity, path: sorted[0], message)
+        }
+    }
+
+    // MARK: Tree
+
+    /// A Patient's Name without insignificant trailing empty components
+    /// (`FUJITA^KENTA^^^` is `FUJITA^KENTA`) and trailing empty groups.
+    static func normalizedName(_ name: String?) -> String {
+        guard let name else { return "" }
+        return PersonName(name).dicomForm
+    }
+
+    struct PatientKey: Hashable { var id: String; var name: String }
+
+    static func tree(_ instances: [InstanceSummary]) -> [ScanReport.Patient] {
+        // Insertion-ordered grouping over path-sorted instances: the first
+        // file (by path) with a value gives a node its attributes.
+        var patientOrder: [PatientKey] = []
+        var byPatient: [PatientKey: [InstanceSummary]] = [:]
+        for instance in instances {
+            let key = PatientKey(id: instance.patientID ?? "", name: normalizedName(instance.patientName))
+            if byPatient[key] == nil { patientOrder.append(key) }
+            byPatient[key, default: []].append(instance)
+        }
+        var patients: [ScanReport.Patient] = []
+        for key in patientOrder {
+            let members = byPatient[key]!
+            let name = PersonName(key.name)
+            let groups = [name.alphabetic, name.ideographic, name.phonetic].map { PersonName.Components($0).groupForm }
+            func group(_ i: Int) -> String? { groups[i].isEmpty ? nil : groups[i] }
+            var studyOrder: [String] = []
+            var byStudy: [String: [InstanceSummary]] = [:]
+            for instance in members {
+                let uid = instance.studyInstanceUID ?? ""
+                if byStudy[uid] == nil { studyOrder.append(uid) }
+                byStudy[uid, default: []].append(instance)
+            }
+            let studies = studyOrder.map { study(byStudy[$0]!) }.sorted { a, b in
+                ((a.studyDate ?? ""), (a.studyTime ?? ""), (a.studyInstanceUID ?? "")) < ((b.studyDate ?? ""), (b.studyTime ?? ""), (b.studyInstanceUID ?? ""))
+            }
+            patients.append(ScanReport.Patient(
+                patientID: key.id.isEmpty ? nil : key.id,
+                name: key.name.isEmpty ? nil : key.name,
+                nameAlphabetic: group(0), nameIdeographic: group(1), namePhonetic: group(2),
+                birthDate: members.lazy.compactMap(\.birthDate).first,
+                sex: members.lazy.compactMap(\.sex).first,
+                instanceCount: members.count,
+                size: members.reduce(0) { $0 + $1.size },
+                studies: studies))
+        }
+        return patients.sorted { a, b in
+            ((a.name ?? ""), (a.patientID ?? "")) < ((b.name ?? ""), (b.patientID ?? ""))
+        }
+    }
+
+    static func study(_ members: [InstanceSummary]) -> ScanReport.Study {
+        var seriesOrder: [String] = []
+        var bySeries: [String: [InstanceSummary]] = [:]
+        for instance in members {
+            let uid = instance.seriesInstanceUID ?? ""
+            if bySeries[uid] == nil { seriesOrder.append(uid) }
+            bySeries[uid, default: []].append(instance)
+        }
+        let series = seriesOrder.map { self.series(bySeries[$0]!) }.sorted { a, b in
+            ((a.seriesNumber ?? Int.max), (a.seriesInstanceUID ?? "")) < ((b.seriesNumber ?? Int.max), (b.seriesInstanceUID ?? ""))
+        }
+        return ScanReport.Study(
+            studyInstanceUID: members[0].studyInstanceUID,
+            studyDate: members.lazy.compactMap(\.studyDate).first,
+            studyTime: members.lazy.compactMap(\.studyTime).first,
+            studyDescription: members.lazy.compactMap(\.studyDescription).first,
+            accessionNumber: members.lazy.compactMap(\.accessionNumber).first,
+            studyID: members.lazy.compactMap(\.studyID).first,
+            instanceCount: members.count,
+            size: members.reduce(0) { $0 + $1.size },
+            series: series)
+    }
+
+    static func series(_ members: [InstanceSummary]) -> ScanReport.Series {
+        let instances = members.map {
+            ScanReport.Instance(sopInstanceUID: $0.sopInstanceUID, sopClassUID: $0.sopClassUID, transferSyntaxUID: $0.transferSyntaxUID,
+                                instanceNumber: $0.instanceNumber, path: $0.path, size: $0.size, hasFileMeta: $0.hasFileMeta)
+        }.sorted { a, b in ((a.instanceNumber ?? Int.max), a.path) < ((b.instanceNumber ?? Int.max), b.path) }
+        return ScanReport.Series(
+            seriesInstanceUID: members[0].seriesInstanceUID,
+            seriesNumber: members.lazy.compactMap(\.seriesNumber).first,
+            modality: members.lazy.compactMap(\.modality).first,
+            seriesDescription: members.lazy.compactMap(\.seriesDescription).first,
+            instanceCount: members.count,
+            size: members.reduce(0) { $0 + $1.size },
+            transferSyntaxes: Array(Set(members.map(\.transferSyntaxUID))).sorted(),
+            instances: instances)
+    }
+
+    // MARK: Medium-wide problems
+
+    static func display(_ patient: ScanReport.Patient) -> String {
+        "\(patient.name ?? "(no name)") (ID \(patient.patientID ?? "none"))"
+    }
+
+    static func patientProblems(_ patients: [ScanReport.Patient]) -> [ScanProblem] {
+        var problems: [ScanProblem] = []
+        if patients.count > 1 {
+            problems.append(ScanProblem(.multiPatient, .warning, path: nil,
+                "\(patients.count) PATIENTS on this medium: \(patients.map(display).joined(separator: "; ")). Import each under their own identity; never merge them without a decision"))
+        }
+        var byID: [String: [ScanReport.Patient]] = [:]
+        for patient in patients { byID[patient.patientID ?? "", default: []].append(patient) }
+        for (id, group) in byID.sorted(by: { $0.key < $1.key }) where group.count > 1 {
+            let what = id.isEmpty ? "no Patient ID" : "Patient ID \(id)"
+            problems.append(ScanProblem(.patientIDConflict, .warning, path: nil,
+                "\(what) with \(group.count) different names: \(group.map { $0.name ?? "(no name)" }.joined(separator: "; "))"))
+        }
+        func comparable(_ name: String?) -> String {
+            (name ?? "").uppercased().filter { !$0.isWhitespace }
+        }
+        for i in patients.indices {
+            for j in patients.indices where j > i {
+                let a = patients[i], b = patients[j]
+                guard a.patientID != b.patientID, let nameA = a.nameAlphabetic ?? a.name, let nameB = b.nameAlphabetic ?? b.name,
+                      comparable(nameA) == comparable(nameB) else { continue }
+                if let da = a.birthDate, let db = b.birthDate, da != db { continue }
+                if let sa = a.sex, let sb = b.sex, sa != sb { continue }
+                problems.append(ScanProblem(.possibleSamePatient, .warning, path: nil,
+                    "\(display(a)) and \(display(b)) are probably the same person (same name\(a.birthDate != nil && a.birthDate == b.birthDate ? ", birth date" : "")\(a.sex != nil && a.sex == b.sex ? ", sex" : "")) registered under different IDs; a person must decide"))
+            }
+        }
+        var studyOwners: [String: [ScanReport.Patient]] = [:]
+        for patient in patients {
+            for study in patient.studies {
+                if let uid = study.studyInstanceUID { studyOwners[uid, default: []].append(patient) }
+            }
+        }
+        for (uid, owners) in studyOwners.sorted(by: { $0.key < $1.key }) where owners.count > 1 {
+            problems.append(ScanProblem(.studyInSeveralPatients, .warning, path: nil,
+                "Study Instance UID \(uid) appears under \(owners.count) patients: \(owners.map(display).joined(separator: "; "))"))
+        }
+        return problems
+    }
+
+    static func duplicateProblems(_ instances: [InstanceSummary]) -> [ScanProblem] {
+        var byUID: [String: [InstanceSummary]] = [:]
+        for instance in instances {
+            if let uid = instance.sopInstanceUID { byUID[uid, default: []].append(instance) }
+        }
+        var problems: [ScanProblem] = []
+        for (uid, files) in byUID where files.count > 1 {
+            let first = files[0]
+            for other in files.dropFirst() {
+                let same = other.size == first.size ? " (same size)" : " (\(other.size) bytes against \(first.size))"
+                problems.append(ScanProblem(.duplicateInstance, .warning, path: other.path,
+                    "same SOP Instance UID \(uid) as \(first.path)\(same)"))
+            }
+        }
+        return problems
+    }
+}
+
+/// The DICOMDIR compared with what the visit found.
+struct DirectoryComparison {
+    let byPath: [String: InstanceSummary]
+    let otherKinds: [String: String]
+    let resolver: FileIDResolver
+
+    init(instances: [InstanceSummary], loose: [ScanReport.LooseFile], ignored: [ScanReport.IgnoredFile], allPaths: [String]) {
+        var byPath: [String: InstanceSummary] = [:]
+        for instance in instances { byPath[instance.path] = instance }
+        self.byPath = byPath
+        var kinds: [String: String] = [:]
+        for file in loose { kinds[file.path] = "a \(file.kind.uppercased()) file, not DICOM" }
+        for file in ignored {
+            kinds[file.path] = file.reason == .empty ? "an empty file" : "not DICOM (\(file.reason.rawValue))"
+        }
+        otherKinds = kinds
+        resolver = FileIDResolver(paths: allPaths)
+    }
+
+    struct Result {
+        var problems: [ScanProblem] = []
+        var referenced = Set<String>()
+        var missing = Set<String>()
+    }
+
+    func compare(_ directory: DICOMDirectory) -> Result {
+        var result = Result()
+        let folder = directory.folder
+        var entries: [Int: DICOMDirectory.InstanceEntry] = [:]
+        for entry in directory.instanceEntries() { entries[entry.record] = entry }
+        var referencedBy: [String: Int] = [:]
+        for index in directory.referencingRecords {
+            let record = directory.records[index]
+            let components = FileIDResolver.components(record.referencedFileID)
+            let shown = ((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")
+            let name = "\(record.type) record #\(record.index + 1)"
+            guard FileIDResolver.isValid(components) else {
+                result.problems.append(ScanProblem(.dicomdirBadFileID, .warning, path: directory.path,
+                    "\(name) has a Referenced File ID that cannot name a file: \(record.referencedFileID.joined(separator: "\\"))"))
+                continue
+            }
+            guard let path = resolver.resolve(components, folder: folder) else {
+                result.missing.insert(shown)
+                result.problems.append(ScanProblem(.referencedFileMissing, .error, path: shown,
+                    "the DICOMDIR (\(directory.path)) lists this file (\(name)\(record.referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))
+                continue
+            }
+            if let earlier = referencedBy[path] {
+                result.problems.append(ScanProblem(.dicomdirDuplicateReference, .warning, path: path,
+                    "referenced by two records of \(directory.path): #\(earlier + 1) and #\(record.index + 1)"))
+            } else {
+                referencedBy[path] = index
+            }
+            result.referenced.insert(path)
+            guard let instance = byPath[path] else {
+                if path == directory.path { continue }
+                result.problems.append(ScanProblem(.referencedFileNotDICOM, .error, path: path,
+                    "the DICOMDIR (\(directory.path)) lists this file as \(record.type) but it is \(otherKinds[path] ?? "not DICOM")"))
+                continue
+            }
+            guard !instance.isDamaged, let entry = entries[index] else { continue }
+            var differences: [String] = []
+            func check(_ what: String, _ recorded: String?, _ actual: String?) {
+                guard let recorded, let actual, recorded != actual else { return }
+                differences.append("\(what): DICOMDIR \(recorded), file \(actual)")
+            }
+            check("SOP Instance UID", record.referencedSOPInstanceUID, instance.sopInstanceUID)
+            check("SOP Class UID", record.referencedSOPClassUID, instance.sopClassUID)
+            check("Transfer Syntax UID", record.referencedTransferSyntaxUID, instance.transferSyntaxUID)
+            if let series = entry.series { check("Series Instance UID", directory.records[series].seriesInstanceUID, instance.seriesInstanceUID) }
+            if let study = entry.study { check("Study Instance UID", directory.records[study].studyInstanceUID, instance.studyInstanceUID) }
+            if let patient = entry.patient { check("Patient ID", directory.records[patient].patientID, instance.patientID) }
+            if !differences.isEmpty {
+                result.problems.append(ScanProblem(.uidMismatch, .warning, path: path,
+                    "the DICOMDIR record (\(name)) disagrees with the file: \(differences.joined(separator: "; "))"))
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Media
+
+/// `discport scan SOURCE [--json]`: what is on a medium and what is wrong with it.
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Show what is on a disc, ISO, zip or folder, and what is wrong with it.",
+        discussion: """
+            Reads every file once (DICOM headers only), compares with the DICOMDIR, \
+            and prints patients, studies and series with every problem found. \
+            Exit status: 0 clean, 1 problems found (warnings or errors), 2 source unreadable.
+            """
+    )
+
+    @Argument(help: "A folder, mounted disc, ISO image, disc drive, zip or tar archive, or single file.")
+    var source: String
+
+    @Flag(name: .long, help: "Print the report as JSON (schema in README.md).")
+    var json = false
+
+    func run() throws {
+        let report = MediumScanner().scan(path: source)
+        if json {
+            var data = try report.jsonData()
+            data.append(0x0A)
+            FileHandle.standardOutput.write(data)
+        } else {
+            FileHandle.standardOutput.write(Data(report.textSummary().utf8))
+        }
+        let status = report.exitStatus
+        if status != 0 { throw ExitCode(status) }
+    }
+}

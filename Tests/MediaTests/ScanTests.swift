@@ -1,0 +1,724 @@
+// `discport scan`: discs built at test time (DiscBuilder) scanned as folders,
+// ISO images and zips; exact trees and exact problem codes.
+import DICOM
+import Foundation
+import Testing
+@testable import Media
+
+// MARK: - Helpers
+
+/// A temporary folder for one scan test, removed afterwards.
+final class ScanFixtureDir {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "discport-scan-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func sub(_ name: String) -> String { path + "/" + name }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The disc as a sorted outline: one line per patient, study, series, instance.
+func outline(_ report: ScanReport) -> [String] {
+    var lines: [String] = []
+    for patient in report.patients {
+        lines.append("patient \(patient.patientID ?? "-") \(patient.name ?? "-")")
+        for study in patient.studies {
+            lines.append(" study \(study.studyInstanceUID ?? "-")")
+            for series in study.series {
+                lines.append("  series \(series.seriesNumber.map(String.init) ?? "-") \(series.modality ?? "-") \(series.instanceCount)")
+                for instance in series.instances {
+                    lines.append("   \(instance.sopInstanceUID ?? "-") \(instance.path)")
+                }
+            }
+        }
+    }
+    return lines
+}
+
+/// Problem codes, sorted, with repeats.
+func codes(_ report: ScanReport) -> [String] {
+    report.problems.map(\.code.rawValue).sorted()
+}
+
+func scanFolder(_ path: String) -> ScanReport {
+    MediumScanner().scan(path: path)
+}
+
+let standardOutline = [
+    "patient P0001 DOE^JANE",
+    " study 1.2.826.0.1.3680043.10.9.1",
+    "  series 1 CT 1",
+    "   1.2.826.0.1.3680043.10.9.1.1.1 DICOM/IMG00001",
+    "  series 2 CT 2",
+    "   1.2.826.0.1.3680043.10.9.1.2.1 DICOM/SER2/IMG00001",
+    "   1.2.826.0.1.3680043.10.9.1.2.2 DICOM/SER2/IMG00002",
+]
+
+/// The standard outline with every path rewritten.
+func standardOutline(paths: (String) -> String) -> [String] {
+    standardOutline.map { line in
+        guard line.hasPrefix("   ") else { return line }
+        let parts = line.split(separator: " ", maxSplits: 1)
+        return "   \(parts[0]) \(paths(String(parts[1])))"
+    }
+}
+
+/// The full path of a tool, or nil; under CI=true a missing tool is a failure.
+func requireTool(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+    let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+    for directory in paths where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+        return "\(directory)/\(name)"
+    }
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("\(name) is not installed (make deps)", sourceLocation: sourceLocation)
+    }
+    return nil
+}
+
+func runTool(_ path: String, _ arguments: [String], in directory: String) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    var environment = ProcessInfo.processInfo.environment
+    environment["LC_ALL"] = "C.UTF-8"
+    process.environment = environment
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let message = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    try #require(process.terminationStatus == 0, "\(path) \(arguments) failed: \(String(decoding: message, as: UTF8.self))")
+}
+
+/// The report without its source, as canonical JSON, for comparing media.
+func canonicalJSON(_ report: ScanReport) throws -> String {
+    var copy = report
+    copy.source = .init(path: "", kind: nil, volumeLabel: nil)
+    return String(decoding: try copy.jsonData(), as: UTF8.self)
+}
+
+// MARK: - Clean discs
+
+@Suite("discport scan")
+struct ScanTests {
+    @Test func cleanDiscWithDICOMDIR() throws {
+        let dir = try ScanFixtureDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
+        try Data("Made by the test.\r\n".utf8).write(to: URL(fileURLWithPath: dir.sub("README.TXT")))
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == [])
+        #expect(report.exitStatus == 0)
+        #expect(report.totals == {
+            var t = ScanReport.Totals()
+            t.patients = 1; t.studies = 1; t.series = 2; t.instances = 3; t.files = 5
+            t.size = report.patients[0].size
+            return t
+        }())
+        #expect(report.ignored.map { "\($0.path) \($0.reason.rawValue)" } == ["README.TXT text"])
+        let dicomdir = try #require(report.dicomdir)
+        #expect(dicomdir.treeSource == .offsets)
+        #expect(dicomdir.records == 7 && dicomdir.instances == 3 && dicomdir.referencedFiles == 3 && dicomdir.missingFiles == 0)
+        let patient = report.patients[0]
+        #expect(patient.birthDate == "19700101" && patient.sex == "F")
+        let study = patient.studies[0]
+        #expect(study.studyDate == "20240115" && study.studyDescription == "CT CHEST" && study.accessionNumber == "ACC001")
+        #expect(study.series.map(\.seriesDescription) == ["Scout", "Axial"])
+        #expect(study.series[1].transferSyntaxes == ["1.2.840.10008.1.2.1"])
+        #expect(study.series[1].instances.map(\.instanceNumber) == [1, 2])
+        #expect(study.series[1].instances.allSatisfy { $0.sopClassUID == "1.2.840.10008.5.1.4.1.1.2" && $0.hasFileMeta })
+    }
+
+    @Test func noDICOMDIR() throws {
+        let dir = try ScanFixtureDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: nil)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["no-dicomdir"])
+        #expect(report.dicomdir == nil)
+        #expect(report.exitStatus == 0)
+    }
+
+    @Test func extensionsAndNamesDoNotMatter() throws {
+        // Content decides, not the name: `.dcm`, `.DCM`, `.txt`, no extension.
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[0].diskPath = "Export 2024 (1)/scout.DCM"
+        disc[1].diskPath = "Export 2024 (1)/a.dcm"
+        disc[2].diskPath = "Export 2024 (1)/notes.txt"
+        try DiscBuilder.write(disc, to: dir.path, dicomdir: nil)
+        let report = scanFolder(dir.path)
+        #expect(report.totals.instances == 3 && report.totals.series == 2)
+        #expect(codes(report) == ["no-dicomdir"])
+    }
+
+    // MARK: DICOMDIR defects
+
+    @Test func offsetsOffBy132AreCorrected() throws {
+        let dir = try ScanFixtureDir()
+        var options = DICOMDIROptions()
+        options.offsets = .shifted(-132)
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-wrong-offsets"])
+        #expect(report.problems[0].message.contains("132 bytes too small"))
+        let dicomdir = try #require(report.dicomdir)
+        #expect(dicomdir.treeSource == .correctedOffsets)
+        #expect(dicomdir.offsetShift == -132)
+        #expect(dicomdir.patients == 1 && dicomdir.series == 2 && dicomdir.instances == 3)
+        #expect(report.exitStatus == 1)
+    }
+
+    @Test func zeroOffsetsRebuildFromRecordOrder() throws {
+        let dir = try ScanFixtureDir()
+        var options = DICOMDIROptions()
+        options.offsets = .zero
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-wrong-offsets"])
+        let dicomdir = try #require(report.dicomdir)
+        #expect(dicomdir.treeSource == .recordOrder)
+        #expect(dicomdir.patients == 1 && dicomdir.studies == 1 && dicomdir.series == 2 && dicomdir.instances == 3)
+    }
+
+    @Test func anyConstantShiftIsCorrected() throws {
+        let dir = try ScanFixtureDir()
+        var options = DICOMDIROptions()
+        options.offsets = .shifted(7)   // found from where the first record really is
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-wrong-offsets"])
+        // A shift of 7 is found from the first record, so it is corrected.
+        #expect(report.dicomdir?.instances == 3)
+    }
+
+    @Test func offsetLoopIsCut() throws {
+        let dir = try ScanFixtureDir()
+        var options = DICOMDIROptions()
+        options.offsets = .loop
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-offset-loop"])
+        #expect(report.dicomdir?.instances == 3)
+    }
+
+    @Test func inactiveAndPrivateRecordsAreSkipped() throws {
+        let dir = try ScanFixtureDir()
+        let disc = DiscBuilder.standardDisc()
+        var options = DICOMDIROptions()
+        options.inactive = [disc[2].sopUID]
+        options.privateRecord = true
+        try DiscBuilder.write(disc, to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        // The file of the deleted record is still on the disc: found, and not listed.
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-inactive-record", "dicomdir-unknown-record", "file-not-in-dicomdir"])
+        #expect(report.problems.first { $0.code == .fileNotInDICOMDIR }?.path == "DICOM/SER2/IMG00002")
+        #expect(report.problems.first { $0.code == .dicomdirInactiveRecord }?.severity == .info)
+        let dicomdir = try #require(report.dicomdir)
+        #expect(dicomdir.inactiveRecords == 1)
+        #expect(dicomdir.skippedRecords == 3)   // the inactive IMAGE, PRIVATE and its child
+        #expect(dicomdir.instances == 2)
+    }
+
+    @Test func recordsMissingType1Keys() throws {
+        let dir = try ScanFixtureDir()
+        var options = DICOMDIROptions()
+        options.omitStudyUID = true
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-missing-key"])
+        #expect(report.problems[0].message.contains("Study Instance UID"))
+        #expect(report.problems[0].path == "DICOMDIR")
+    }
+
+    @Test func implicitVRDICOMDIR() throws {
+        let dir = try ScanFixtureDir()
+        var options = DICOMDIROptions()
+        options.implicitVR = true
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-implicit-vr"])
+        #expect(report.dicomdir?.treeSource == .offsets)
+        #expect(report.dicomdir?.instances == 3)
+    }
+
+    @Test func missingFiles() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[2].writeFile = false
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == Array(standardOutline.dropLast()).map { $0 == "  series 2 CT 2" ? "  series 2 CT 1" : $0 })
+        #expect(codes(report) == ["referenced-file-missing"])
+        #expect(report.problems[0].path == "DICOM/SER2/IMG00002")
+        #expect(report.problems[0].severity == .error)
+        #expect(report.totals.missing == 1)
+        #expect(report.dicomdir?.missingFiles == 1)
+    }
+
+    @Test func uidMismatch() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[1].recordSOPUID = "1.2.826.0.1.3680043.10.9.777"
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["uid-mismatch"])
+        #expect(report.problems[0].path == "DICOM/SER2/IMG00001")
+        #expect(report.problems[0].message.contains("1.2.826.0.1.3680043.10.9.777"))
+    }
+
+    // MARK: File names
+
+    @Test func lowerCaseNames() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        for i in disc.indices { disc[i].diskPath = disc[i].fileID.joined(separator: "/").lowercased() }
+        var options = DICOMDIROptions()
+        options.path = "dicomdir"
+        try DiscBuilder.write(disc, to: dir.path, dicomdir: options)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline(paths: { $0.lowercased() }))
+        #expect(codes(report) == [])
+    }
+
+    @Test func versionSuffixesAndTrailingDots() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[0].diskPath = "DICOM/IMG00001.;1"
+        disc[1].diskPath = "DICOM/SER2/IMG00001;1"
+        disc[2].diskPath = "DICOM/SER2/IMG00002.dcm"
+        var options = DICOMDIROptions()
+        options.path = "DICOMDIR;1"
+        try DiscBuilder.write(disc, to: dir.path, dicomdir: options)
+        try Data("readme".utf8).write(to: URL(fileURLWithPath: dir.sub("README.TXT;1")))
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline(paths: { path in
+            ["DICOM/IMG00001": "DICOM/IMG00001.;1", "DICOM/SER2/IMG00001": "DICOM/SER2/IMG00001;1",
+             "DICOM/SER2/IMG00002": "DICOM/SER2/IMG00002.dcm"][path]!
+        }))
+        #expect(codes(report) == [])
+        #expect(report.dicomdir?.path == "DICOMDIR;1")
+    }
+
+    @Test func rawDataSetsWithoutMeta() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[0].encoding = .rawImplicit
+        disc[1].encoding = .rawExplicit
+        disc[2].encoding = .rawExplicit
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        // Reported once per series, as information.
+        #expect(codes(report) == ["no-file-meta", "no-file-meta"])
+        #expect(report.problems.allSatisfy { $0.severity == .info })
+        #expect(report.exitStatus == 0)
+        let series = report.patients[0].studies[0].series
+        #expect(series[0].transferSyntaxes == ["1.2.840.10008.1.2"])
+        #expect(series[1].transferSyntaxes == ["1.2.840.10008.1.2.1"])
+        #expect(series.flatMap(\.instances).allSatisfy { !$0.hasFileMeta })
+    }
+
+    // MARK: Patients
+
+    @Test func multiPatientIsCalledOut() throws {
+        let dir = try ScanFixtureDir()
+        var other = DiscInstance()
+        other.patientID = "P0002"
+        other.patientName = "ROE^RICHARD"
+        other.birthDate = "19501231"
+        other.sex = "M"
+        other.studyUID = "1.2.826.0.1.3680043.10.9.2"
+        other.seriesUID = "1.2.826.0.1.3680043.10.9.2.1"
+        other.sopUID = "1.2.826.0.1.3680043.10.9.2.1.1"
+        other.modality = "MR"
+        other.fileID = ["DICOM", "P2", "IMG00001"]
+        try DiscBuilder.write(DiscBuilder.standardDisc() + [other], to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline + [
+            "patient P0002 ROE^RICHARD",
+            " study 1.2.826.0.1.3680043.10.9.2",
+            "  series 1 MR 1",
+            "   1.2.826.0.1.3680043.10.9.2.1.1 DICOM/P2/IMG00001",
+        ])
+        #expect(codes(report) == ["multi-patient"])
+        #expect(report.problems[0].severity == .warning)
+        #expect(report.exitStatus == 1)
+        let text = report.textSummary()
+        let banner = try #require(text.range(of: "2 PATIENTS ON THIS MEDIUM"))
+        let firstPatient = try #require(text.range(of: "Patient DOE^JANE"))
+        #expect(banner.lowerBound < firstPatient.lowerBound, "called out before the tree")
+    }
+
+    @Test func samePersonUnderTwoIDs() throws {
+        let dir = try ScanFixtureDir()
+        var other = DiscInstance()
+        other.patientID = "H-998"
+        other.patientName = "Doe^Jane^^^"
+        other.studyUID = "1.2.826.0.1.3680043.10.9.3"
+        other.seriesUID = "1.2.826.0.1.3680043.10.9.3.1"
+        other.sopUID = "1.2.826.0.1.3680043.10.9.3.1.1"
+        other.fileID = ["DICOM", "P2", "IMG00001"]
+        try DiscBuilder.write(DiscBuilder.standardDisc() + [other], to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(report.patients.map { $0.name ?? "" } == ["DOE^JANE", "Doe^Jane"])
+        #expect(codes(report) == ["multi-patient", "possible-same-patient"])
+    }
+
+    @Test(arguments: ["ISO_IR 192", "\\ISO 2022 IR 87"])
+    func japaneseNamesKeepAllThreeGroups(_ characterSet: String) throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        for i in disc.indices {
+            disc[i].characterSet = characterSet
+            disc[i].patientName = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+            disc[i].studyDescription = "胸部ＣＴ"
+        }
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(codes(report) == [])
+        let patient = try #require(report.patients.first)
+        #expect(patient.name == "Yamada^Tarou=山田^太郎=やまだ^たろう")
+        #expect(patient.nameAlphabetic == "Yamada^Tarou")
+        #expect(patient.nameIdeographic == "山田^太郎")
+        #expect(patient.namePhonetic == "やまだ^たろう")
+        #expect(patient.studies.first?.studyDescription == "胸部ＣＴ")
+        #expect(report.textSummary().contains("Yamada^Tarou = 山田^太郎 = やまだ^たろう"))
+    }
+
+    @Test func undecodableNameIsReportedOncePerSeries() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        for i in disc.indices {
+            disc[i].characterSet = "ISO_IR 192"
+            disc[i].rawPatientName = Data([0x44, 0x4F, 0x45, 0x5E, 0xFF, 0xFE, 0x4A, 0x20])   // DOE^ + not UTF-8 + J
+        }
+        try DiscBuilder.write(disc, to: dir.path, dicomdir: nil)
+        let report = scanFolder(dir.path)
+        #expect(codes(report) == ["charset-undecodable", "charset-undecodable", "no-dicomdir"])
+        #expect(report.problems.filter { $0.code == .charsetUndecodable }.map { $0.path ?? "" } == ["DICOM/IMG00001", "DICOM/SER2/IMG00001"])
+        #expect(report.problems.contains { $0.message.contains("1 more of the same series") })
+        #expect(report.patients.first?.name?.contains("\u{FFFD}") == true)
+    }
+
+    @Test func duplicateInstance() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        var copy = disc[1]
+        copy.diskPath = "COPY/IMG00001"
+        disc.append(copy)
+        try DiscBuilder.write(disc, to: dir.path, dicomdir: nil)
+        let report = scanFolder(dir.path)
+        #expect(codes(report) == ["duplicate-instance", "no-dicomdir"])
+        #expect(report.problems.first { $0.code == .duplicateInstance }?.path == "DICOM/SER2/IMG00001")
+        #expect(report.problems.first { $0.code == .duplicateInstance }?.message.contains("COPY/IMG00001") == true)
+    }
+
+    // MARK: Damaged files
+
+    @Test func truncatedFiles() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        var encapsulated = disc[2]
+        encapsulated.sopUID = "1.2.826.0.1.3680043.10.9.1.2.3"
+        encapsulated.instanceNumber = 3
+        encapsulated.fileID = ["DICOM", "SER2", "IMG00003"]
+        encapsulated.encapsulated = true
+        disc.append(encapsulated)
+        try DiscBuilder.write(disc, to: dir.path)
+        func cut(_ path: String, to size: (Int) -> Int) throws {
+            let url = URL(fileURLWithPath: dir.sub(path))
+            let data = try Data(contentsOf: url)
+            try data.prefix(size(data.count)).write(to: url)
+        }
+        try cut("DICOM/IMG00001") { _ in 300 }                  // inside the header
+        try cut("DICOM/SER2/IMG00002") { $0 - 20 }              // inside native pixel data
+        try cut("DICOM/SER2/IMG00003") { $0 - 12 }              // inside the last fragment
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == [
+            "patient P0001 DOE^JANE",
+            " study 1.2.826.0.1.3680043.10.9.1",
+            "  series 2 CT 1",
+            "   1.2.826.0.1.3680043.10.9.1.2.1 DICOM/SER2/IMG00001",
+        ])
+        #expect(codes(report) == ["truncated", "truncated", "truncated"])
+        #expect(report.problems.map { $0.path ?? "" } == ["DICOM/IMG00001", "DICOM/SER2/IMG00002", "DICOM/SER2/IMG00003"])
+        #expect(report.problems.allSatisfy { $0.severity == .error })
+        #expect(report.totals.damaged == 3)
+        #expect(report.totals.instances == 1)
+        #expect(report.totals.missing == 0)
+    }
+
+    @Test func intactEncapsulatedPixelData() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        for i in disc.indices { disc[i].encapsulated = true }
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == [])
+        #expect(report.patients[0].studies[0].series[0].transferSyntaxes == ["1.2.840.10008.1.2.4.50"])
+    }
+
+    @Test func damagedPart10File() throws {
+        let dir = try ScanFixtureDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: nil)
+        var garbage = Data(count: 128)
+        garbage.append(contentsOf: Array("DICM".utf8))
+        garbage.append(contentsOf: [UInt8](repeating: 0x5A, count: 64))   // `DICM`, then no DICOM at all
+        try garbage.write(to: URL(fileURLWithPath: dir.sub("DICOM/BROKEN")))
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["damaged", "no-dicomdir"])
+        #expect(report.problems.first?.path == "DICOM/BROKEN")
+        #expect(report.totals.damaged == 1)
+    }
+
+    @Test(arguments: [0, 100, 400])
+    func brokenDICOMDIR(_ keep: Int) throws {
+        let dir = try ScanFixtureDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
+        let url = URL(fileURLWithPath: dir.sub("DICOMDIR"))
+        try Data(try Data(contentsOf: url).prefix(keep)).write(to: url)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        // Reported as the DICOMDIR, never as a damaged image; the files are not "unlisted".
+        #expect(codes(report) == [keep == 400 ? "dicomdir-damaged" : "dicomdir-unreadable"])
+        #expect(report.problems.first?.path == "DICOMDIR")
+        #expect(report.totals.damaged == 0)
+        #expect(report.dicomdir?.records == 0)
+    }
+
+    // MARK: Other content
+
+    @Test func looseDocumentsViewerAndAutorun() throws {
+        let dir = try ScanFixtureDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
+        try DiscBuilder.put(Data("%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n".utf8), at: dir.sub("紹介状.pdf"))
+        try DiscBuilder.put(Data([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10]) + Data("JFIF".utf8) + Data(count: 64), at: dir.sub("Photos/IMG_0042.JPG"))
+        try DiscBuilder.put(Data("[autorun]\r\nopen=VIEWER\\VIEWER.EXE\r\n".utf8), at: dir.sub("AUTORUN.INF"))
+        try DiscBuilder.put(Data("MZ".utf8) + Data(count: 510), at: dir.sub("VIEWER/VIEWER.EXE"))
+        try DiscBuilder.put(Data("[viewer]\r\nlang=ja\r\n".utf8), at: dir.sub("VIEWER/VIEWER.INI"))
+        try DiscBuilder.put(Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + Data(count: 32), at: dir.sub("VIEWER/icon.png"))
+        try DiscBuilder.put(Data("<!DOCTYPE html><html><body>Images</body></html>".utf8), at: dir.sub("INDEX.HTM"))
+        try DiscBuilder.put(Data([0xFF, 0xD8, 0xFF, 0xE0]) + Data(count: 64), at: dir.sub("IHE_PDI/IMG00001.JPG"))
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(report.looseFiles.map { "\($0.path) \($0.kind)" } == ["Photos/IMG_0042.JPG jpeg", "紹介状.pdf pdf"])
+        #expect(report.totals.loose == 2)
+        #expect(codes(report) == ["autorun", "viewer-content"])
+        #expect(report.problems.allSatisfy { $0.severity == .info })
+        #expect(report.ignored.map { "\($0.path) \($0.reason.rawValue)" } == [
+            "AUTORUN.INF autorun", "IHE_PDI/IMG00001.JPG viewer", "INDEX.HTM viewer", "VIEWER/VIEWER.EXE viewer", "VIEWER/VIEWER.INI viewer", "VIEWER/icon.png viewer",
+        ])
+        #expect(report.exitStatus == 0)
+    }
+
+    @Test func onlyPicturesIsAWarning() throws {
+        let dir = try ScanFixtureDir()
+        try DiscBuilder.put(Data([0xFF, 0xD8, 0xFF, 0xE0]) + Data(count: 64), at: dir.sub("scan.jpg"))
+        let report = scanFolder(dir.path)
+        #expect(report.patients.isEmpty)
+        #expect(codes(report) == ["no-dicom-files"])
+        #expect(report.totals.loose == 1)
+    }
+
+    // MARK: Archives and images
+
+    /// The standard disc under `CD_EXPORT/` with macOS litter, as a folder tree.
+    func writeMacZipTree(_ root: String) throws {
+        var disc = DiscBuilder.standardDisc()
+        for i in disc.indices { disc[i].diskPath = "CD_EXPORT/" + disc[i].fileID.joined(separator: "/") }
+        var options = DICOMDIROptions()
+        options.path = "CD_EXPORT/DICOMDIR"
+        try DiscBuilder.write(disc, to: root, dicomdir: options)
+        try DiscBuilder.put(Data(count: 64), at: root + "/CD_EXPORT/.DS_Store")
+        try DiscBuilder.put(Data([0x00, 0x05, 0x16, 0x07]) + Data(count: 80), at: root + "/__MACOSX/CD_EXPORT/._DICOMDIR")
+        try DiscBuilder.put(Data([0x00, 0x05, 0x16, 0x07]) + Data(count: 80), at: root + "/__MACOSX/CD_EXPORT/DICOM/._IMG00001")
+    }
+
+    @Test func zipWithTopFolderAndMacJunk() throws {
+        guard let bsdtar = requireTool("bsdtar") else { return }
+        let dir = try ScanFixtureDir()
+        let tree = dir.sub("tree")
+        try writeMacZipTree(tree)
+        try runTool(bsdtar, ["--format", "zip", "-cf", dir.sub("bundle.zip"), "CD_EXPORT", "__MACOSX"], in: tree)
+        let report = scanFolder(dir.sub("bundle.zip"))
+        #expect(report.source.kind == .zip)
+        #expect(outline(report) == standardOutline(paths: { "CD_EXPORT/" + $0 }))
+        #expect(codes(report) == [])
+        #expect(report.dicomdir?.path == "CD_EXPORT/DICOMDIR")
+        #expect(report.ignored.map { "\($0.path) \($0.reason.rawValue)" } == [
+            "CD_EXPORT/.DS_Store os-junk", "__MACOSX/CD_EXPORT/._DICOMDIR os-junk", "__MACOSX/CD_EXPORT/DICOM/._IMG00001 os-junk",
+        ])
+        // The same tree as a folder scans the same.
+        #expect(try canonicalJSON(report) == canonicalJSON(scanFolder(tree)))
+    }
+
+    @Test func isoAndZipScanLikeTheFolder() throws {
+        guard let xorriso = requireTool("xorriso"), let bsdtar = requireTool("bsdtar") else { return }
+        let dir = try ScanFixtureDir()
+        let tree = dir.sub("disc")
+        var options = DICOMDIROptions()
+        options.offsets = .shifted(-132)
+        var disc = DiscBuilder.standardDisc()
+        disc[2].writeFile = false
+        try DiscBuilder.write(disc, to: tree, dicomdir: options)
+        try DiscBuilder.put(Data("[autorun]\r\n".utf8), at: tree + "/AUTORUN.INF")
+        try DiscBuilder.put(Data("%PDF-1.4\n%%EOF\n".utf8), at: tree + "/LETTER.PDF")
+        let folder = scanFolder(tree)
+        #expect(codes(folder) == ["autorun", "dicomdir-wrong-offsets", "referenced-file-missing"])
+
+        try runTool(xorriso, ["-as", "mkisofs", "-R", "-J", "-V", "DISCPORT_TEST", "-o", dir.sub("disc.iso"), tree], in: dir.path)
+        let iso = scanFolder(dir.sub("disc.iso"))
+        #expect(iso.source.kind == .iso9660)
+        #expect(iso.source.volumeLabel == "DISCPORT_TEST")
+        #expect(try canonicalJSON(iso) == canonicalJSON(folder))
+
+        let entries = try FileManager.default.contentsOfDirectory(atPath: tree).sorted()
+        try runTool(bsdtar, ["--format", "zip", "-cf", dir.sub("disc.zip")] + entries, in: tree)
+        let zip = scanFolder(dir.sub("disc.zip"))
+        #expect(zip.source.kind == .zip)
+        #expect(try canonicalJSON(zip) == canonicalJSON(folder))
+    }
+
+    // MARK: Outcome and schema
+
+    @Test func unreadableSource() {
+        let report = scanFolder("/nonexistent/discport-\(UUID().uuidString)")
+        #expect(!report.complete)
+        #expect(codes(report) == ["medium-error"])
+        #expect(report.exitStatus == 2)
+        #expect(report.source.kind == nil)
+    }
+
+    @Test func jsonSchemaKeys() throws {
+        let dir = try ScanFixtureDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[2].writeFile = false
+        try DiscBuilder.write(disc, to: dir.path)
+        try DiscBuilder.put(Data("%PDF-1.4\n%%EOF\n".utf8), at: dir.sub("LETTER.PDF"))
+        try DiscBuilder.put(Data("readme".utf8), at: dir.sub("README.TXT"))
+        let report = scanFolder(dir.path)
+        let object = try #require(try JSONSerialization.jsonObject(with: report.jsonData()) as? [String: Any])
+        func keys(_ value: Any?) -> Set<String> { Set((value as? [String: Any])?.keys.map { $0 } ?? []) }
+        func first(_ value: Any?) -> Any? { (value as? [Any])?.first }
+        #expect(keys(object) == ["format", "source", "complete", "totals", "patients", "problems", "loose_files", "ignored", "dicomdir", "other_dicomdirs"])
+        #expect(object["format"] as? Int == 1)
+        #expect(keys(object["source"]) == ["path", "kind", "volume_label"])
+        #expect(keys(object["totals"]) == ["patients", "studies", "series", "instances", "damaged", "missing", "loose", "files", "size"])
+        let patient = first(object["patients"])
+        #expect(keys(patient) == ["patient_id", "name", "name_alphabetic", "name_ideographic", "name_phonetic", "birth_date", "sex", "instance_count", "size", "studies"])
+        let study = first((patient as? [String: Any])?["studies"])
+        #expect(keys(study) == ["study_instance_uid", "study_date", "study_time", "study_description", "accession_number", "study_id", "instance_count", "size", "series"])
+        let series = first((study as? [String: Any])?["series"])
+        #expect(keys(series) == ["series_instance_uid", "series_number", "modality", "series_description", "instance_count", "size", "transfer_syntaxes", "instances"])
+        #expect(keys(first((series as? [String: Any])?["instances"])) == ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "instance_number", "path", "size", "has_file_meta"])
+        #expect(keys(first(object["problems"])) == ["code", "severity", "path", "message"])
+        #expect(keys(first(object["loose_files"])) == ["path", "kind", "size"])
+        #expect(keys(first(object["ignored"])) == ["path", "reason", "size"])
+        #expect(keys(object["dicomdir"]) == ["path", "file_set_id", "transfer_syntax_uid", "tree_source", "offset_shift", "records", "inactive_records", "skipped_records", "patients", "studies", "series", "instances", "referenced_files", "missing_files"])
+        // Absent values are null, not left out.
+        #expect((patient as? [String: Any])?["name_ideographic"] is NSNull)
+        // And it decodes back.
+        let decoded = try JSONDecoder().decode(ScanReport.self, from: report.jsonData())
+        #expect(outline(decoded) == outline(report))
+        #expect(decoded.problems == report.problems)
+    }
+}
+
+// MARK: - Units
+
+@Suite("DICOMDIR and File IDs")
+struct DICOMDIRTests {
+    func directory(_ options: DICOMDIROptions = .init(), instances: [DiscInstance] = DiscBuilder.standardDisc()) throws -> DICOMDirectory {
+        let data = try DiscBuilder.directoryBytes(instances, options: options)
+        let file = try DICOMFile(data: data, options: ReadOptions(lenient: true))
+        return DICOMDirectory(file: file, path: "DICOMDIR", data: data)
+    }
+
+    @Test func recordTree() throws {
+        let dir = try directory()
+        #expect(dir.records.map(\.type) == ["PATIENT", "STUDY", "SERIES", "IMAGE", "SERIES", "IMAGE", "IMAGE"])
+        #expect(dir.roots == [0])
+        #expect(dir.records[0].children == [1] && dir.records[1].children == [2, 4] && dir.records[4].children == [5, 6])
+        #expect(dir.records[3].referencedFileID == ["DICOM", "IMG00001"])
+        #expect(dir.records[3].referencedTransferSyntaxUID == "1.2.840.10008.1.2.1")
+        #expect(dir.records[0].patientID == "P0001")
+        #expect(dir.fileSetID == "DISCPORT_TEST")
+        #expect(dir.problems.isEmpty)
+        let entries = dir.instanceEntries()
+        #expect(entries.map(\.record) == [3, 5, 6])
+        #expect(entries.allSatisfy { $0.patient == 0 && $0.study == 1 })
+        #expect(dir.counts == (1, 1, 2, 3))
+    }
+
+    @Test func damagedSequenceLengthIsSalvaged() throws {
+        var data = try DiscBuilder.directoryBytes(DiscBuilder.standardDisc(), options: .init())
+        // Shorten the sequence length by 16: the last item then overruns it.
+        let bytes = [UInt8](data)
+        let tag: [UInt8] = [0x04, 0x00, 0x20, 0x12, 0x53, 0x51, 0x00, 0x00]
+        let at = try #require((132..<(bytes.count - 8)).first { Array(bytes[$0..<($0 + 8)]) == tag })
+        let length = Int(bytes[at + 8]) | Int(bytes[at + 9]) << 8 | Int(bytes[at + 10]) << 16 | Int(bytes[at + 11]) << 24
+        let shorter = UInt32(length - 16)
+        for i in 0..<4 { data[at + 8 + i] = UInt8(truncatingIfNeeded: shorter >> (8 * UInt32(i))) }
+        let file = try DICOMFile(data: data, options: ReadOptions(lenient: true))
+        #expect(file.error != nil)
+        let dir = DICOMDirectory(file: file, path: "DICOMDIR", data: data)
+        #expect(dir.records.count == 7)
+        #expect(dir.counts == (1, 1, 2, 3))
+        #expect(dir.problems.map(\.code) == [.dicomdirDamaged])
+    }
+
+    @Test func notADICOMDIRAtAll() throws {
+        var ds = Dataset()
+        try ds.setString("1.2.3", vr: .UI, for: .sopInstanceUID)
+        let file = DICOMFile(dataset: ds, transferSyntax: .explicitVRLittleEndian)
+        let dir = DICOMDirectory(file: file, path: "X/DICOMDIR")
+        #expect(dir.records.isEmpty && dir.treeSource == .empty)
+        #expect(dir.problems.map(\.code) == [.dicomdirNoMeta, .dicomdirEmpty])
+        #expect(dir.folder == "X")
+    }
+
+    @Test func fileIDResolution() {
+        let resolver = FileIDResolver(paths: [
+            "CD_EXPORT/DICOMDIR", "CD_EXPORT/dicom/img00001", "CD_EXPORT/DICOM/IMG00002.;1", "CD_EXPORT/DICOM/IMG00003;1",
+            "CD_EXPORT/DICOM/IMG00004.dcm", "CD_EXPORT/DICOM/IMG00005.", "TOP/IMG1", "CD_EXPORT/DICOM/EXACT", "CD_EXPORT/dicom/exact",
+        ])
+        #expect(resolver.resolve(["DICOM", "IMG00001"], folder: "CD_EXPORT") == "CD_EXPORT/dicom/img00001")
+        #expect(resolver.resolve(["DICOM", "IMG00002"], folder: "CD_EXPORT") == "CD_EXPORT/DICOM/IMG00002.;1")
+        #expect(resolver.resolve(["DICOM", "IMG00003"], folder: "CD_EXPORT") == "CD_EXPORT/DICOM/IMG00003;1")
+        #expect(resolver.resolve(["DICOM", "IMG00004"], folder: "CD_EXPORT") == "CD_EXPORT/DICOM/IMG00004.dcm")
+        #expect(resolver.resolve(["DICOM", "IMG00005"], folder: "CD_EXPORT") == "CD_EXPORT/DICOM/IMG00005.")
+        #expect(resolver.resolve(["DICOM\\IMG00001"], folder: "CD_EXPORT") == "CD_EXPORT/dicom/img00001")
+        #expect(resolver.resolve(["DICOM/IMG00001"], folder: "CD_EXPORT") == "CD_EXPORT/dicom/img00001")
+        #expect(resolver.resolve(["DICOM", "EXACT"], folder: "CD_EXPORT") == "CD_EXPORT/DICOM/EXACT")
+        #expect(resolver.resolve(["dicom", "exact"], folder: "CD_EXPORT") == "CD_EXPORT/dicom/exact")
+        // From the top of the medium when not below the DICOMDIR's folder.
+        #expect(resolver.resolve(["TOP", "IMG1"], folder: "CD_EXPORT") == "TOP/IMG1")
+        #expect(resolver.resolve(["DICOM", "IMG00009"], folder: "CD_EXPORT") == nil)
+        #expect(resolver.resolve(["..", "DICOMDIR"], folder: "CD_EXPORT") == nil)
+        #expect(resolver.resolve([], folder: "") == nil)
+        #expect(!FileIDResolver.isValid(["C:", "X"]))
+    }
+
+    @Test func osJunkNames() {
+        for junk in ["__MACOSX/x/._A", "a/._DICOMDIR", ".DS_Store", "x/Thumbs.db", "Desktop.ini", "System Volume Information/IndexerVolumeGuid"] {
+            #expect(FileInspector.isOSJunk(junk), "\(junk)")
+        }
+        for ok in ["DICOMDIR", "DICOM/IMG1", "thumbs/db", "MACOSX/A"] {
+            #expect(!FileInspector.isOSJunk(ok), "\(ok)")
+        }
+    }
+}
