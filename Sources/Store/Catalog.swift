@@ -1,0 +1,531 @@
+import CSQLite3
+import Foundation
+
+/// The SQLite catalog of a store: schema, migrations, writes and queries.
+///
+/// One connection, used by one thread at a time (``InstanceStore`` keeps
+/// it under its mutex). The database runs in WAL mode with foreign keys on
+/// and `synchronous=FULL`; the schema version is `PRAGMA user_version`.
+///
+/// Schema (version 1):
+/// - `patients(patient_key UNIQUE, patient_id, issuer, name, birth_date, sex)`;
+///   the key is the Issuer + Patient ID, or name + birth date when the
+///   instances carry no Patient ID.
+/// - `studies(study_uid UNIQUE, patient_ref → patients, study_date, study_time,
+///   description, accession_number, study_id)`.
+/// - `series(series_uid UNIQUE, study_ref → studies, modality, series_number, description)`.
+/// - `instances(sop_instance_uid UNIQUE, sop_class_uid, transfer_syntax_uid,
+///   series_ref → series, instance_number, size, sha256, source_sha256,
+///   file_meta_added, stored_path UNIQUE, original_path, import_ref → imports, stored_at)`.
+/// - `conflicts(sop_instance_uid, sha256, size, stored_path UNIQUE, original_path,
+///   import_ref, study_uid, series_uid, patient_id, patient_name, reason,
+///   detected_at; UNIQUE(sop_instance_uid, sha256))`.
+/// - `imports(source, source_kind, medium_label, volume_id, operator, host,
+///   started_at, finished_at, status, stored, adopted, duplicates,
+///   conflicts, failed, skipped, bytes, note)`: one row per run.
+/// - `audit_log(at, action, operator, import_ref, sop_instance_uid, detail)`:
+///   append-only; triggers abort every UPDATE and DELETE.
+final class Catalog {
+    /// Schema migrations: element `i` takes the catalog from version `i`
+    /// to `i + 1`. Never edit a shipped migration; append a new one.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE patients (
+            id INTEGER PRIMARY KEY,
+            patient_key TEXT NOT NULL UNIQUE,
+            patient_id TEXT NOT NULL,
+            issuer TEXT,
+            name TEXT,
+            birth_date TEXT,
+            sex TEXT
+        );
+        CREATE INDEX patients_patient_id ON patients(patient_id);
+
+        CREATE TABLE studies (
+            id INTEGER PRIMARY KEY,
+            study_uid TEXT NOT NULL UNIQUE,
+            patient_ref INTEGER NOT NULL REFERENCES patients(id),
+            study_date TEXT,
+            study_time TEXT,
+            description TEXT,
+            accession_number TEXT,
+            study_id TEXT
+        );
+        CREATE INDEX studies_patient ON studies(patient_ref);
+
+        CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
+            series_uid TEXT NOT NULL UNIQUE,
+            study_ref INTEGER NOT NULL REFERENCES studies(id),
+            modality TEXT,
+            series_number INTEGER,
+            description TEXT
+        );
+        CREATE INDEX series_study ON series(study_ref);
+
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            source_kind TEXT,
+            medium_label TEXT,
+            volume_id TEXT,
+            operator TEXT NOT NULL,
+            host TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
+            stored INTEGER NOT NULL DEFAULT 0,
+            adopted INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            conflicts INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            note TEXT
+        );
+
+        CREATE TABLE instances (
+            id INTEGER PRIMARY KEY,
+            sop_instance_uid TEXT NOT NULL UNIQUE,
+            sop_class_uid TEXT NOT NULL,
+            transfer_syntax_uid TEXT NOT NULL,
+            series_ref INTEGER NOT NULL REFERENCES series(id),
+            instance_number INTEGER,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            file_meta_added INTEGER NOT NULL DEFAULT 0,
+            stored_path TEXT NOT NULL UNIQUE,
+            original_path TEXT,
+            import_ref INTEGER REFERENCES imports(id),
+            stored_at TEXT NOT NULL
+        );
+        CREATE INDEX instances_series ON instances(series_ref);
+        CREATE INDEX instances_import ON instances(import_ref);
+
+        CREATE TABLE conflicts (
+            id INTEGER PRIMARY KEY,
+            sop_instance_uid TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            stored_path TEXT NOT NULL UNIQUE,
+            original_path TEXT,
+            import_ref INTEGER REFERENCES imports(id),
+            study_uid TEXT,
+            series_uid TEXT,
+            patient_id TEXT,
+            patient_name TEXT,
+            reason TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            UNIQUE (sop_instance_uid, sha256)
+        );
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            import_ref INTEGER REFERENCES imports(id),
+            sop_instance_uid TEXT,
+            detail TEXT
+        );
+        CREATE INDEX audit_log_uid ON audit_log(sop_instance_uid);
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """,
+    ]
+
+    let db: SQLiteConnection
+    /// The store's home, to turn stored (relative) paths into absolute ones.
+    let home: String
+    /// Versions applied when this catalog was opened (empty when it was current).
+    private(set) var appliedMigrations: [Int] = []
+
+    // Row ids of the current transaction's view; cleared on rollback.
+    private var patientIDs: [String: Int64] = [:]
+    private var studyIDs: [String: (id: Int64, patient: Int64)] = [:]
+    private var seriesIDs: [String: (id: Int64, study: Int64)] = [:]
+
+    init(path: String, home: String, migrations: [String] = Catalog.migrations) throws {
+        self.home = home
+        db = try SQLiteConnection(path: path)
+        sqlite3_busy_timeout(db.handle, 30_000)
+        let mode = try db.queryFirst("PRAGMA journal_mode=WAL") { $0.string(0) }
+        guard mode?.lowercased() == "wal" else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "cannot switch the catalog to WAL mode (got \(mode ?? "nothing"))", sql: "PRAGMA journal_mode=WAL")
+        }
+        try db.execute("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;")
+        try migrate(migrations)
+    }
+
+    var schemaVersion: Int {
+        get throws { Int(try db.scalar("PRAGMA user_version") ?? 0) }
+    }
+
+    private func migrate(_ migrations: [String]) throws {
+        let current = try schemaVersion
+        if current > migrations.count {
+            throw StoreError(.newerSchema, "the catalog has schema version \(current); this discport knows \(migrations.count): use a newer discport", path: db.path)
+        }
+        guard current < migrations.count else { return }
+        for version in (current + 1)...migrations.count {
+            try db.transaction {
+                // Another process may have migrated while we waited for the lock.
+                guard try schemaVersion < version else { return }
+                try db.execute(migrations[version - 1])
+                try db.execute("PRAGMA user_version = \(version)")
+                appliedMigrations.append(version)
+            }
+        }
+    }
+
+    // MARK: Transactions
+
+    var isInTransaction: Bool { db.isInTransaction }
+
+    func begin() throws { try db.execute("BEGIN IMMEDIATE") }
+    func commit() throws { try db.execute("COMMIT") }
+
+    func rollback() {
+        if db.isInTransaction { try? db.execute("ROLLBACK") }
+        forgetCachedRows()
+    }
+
+    func forgetCachedRows() {
+        patientIDs.removeAll()
+        studyIDs.removeAll()
+        seriesIDs.removeAll()
+    }
+
+    func close() { db.close() }
+
+    // MARK: Writes
+
+    struct ExistingInstance {
+        var sha256: String
+        var sourceSHA256: String
+        var size: Int64
+        var storedPath: String
+        var fileMetaAdded: Bool
+    }
+
+    func instance(sopInstanceUID uid: String) throws -> ExistingInstance? {
+        try db.queryFirst("SELECT sha256, source_sha256, size, stored_path, file_meta_added FROM instances WHERE sop_instance_uid = ?", [uid]) {
+            ExistingInstance(sha256: $0.string(0), sourceSHA256: $0.string(1), size: $0.int64(2), storedPath: $0.string(3), fileMetaAdded: $0.bool(4))
+        }
+    }
+
+    func conflictPath(sopInstanceUID uid: String, sha256: String) throws -> String? {
+        try db.queryFirst("SELECT stored_path FROM conflicts WHERE sop_instance_uid = ? AND sha256 = ?", [uid, sha256]) { $0.string(0) }
+    }
+
+    func importExists(_ id: Int64) throws -> Bool {
+        try db.scalar("SELECT count(*) FROM imports WHERE id = ?", [id]) ?? 0 > 0
+    }
+
+    static func patientKey(_ s: InstanceSummary) -> String {
+        s.patientID.isEmpty
+            ? "name:" + (s.patientName ?? "") + "\u{1F}" + (s.patientBirthDate ?? "")
+            : "id:" + (s.issuerOfPatientID ?? "") + "\u{1F}" + s.patientID
+    }
+
+    /// Inserts (or finds) the patient, study and series of an instance;
+    /// returns the series row id and notes about inconsistent filing.
+    func fileHierarchy(_ s: InstanceSummary) throws -> (series: Int64, warnings: [String]) {
+        var warnings: [String] = []
+        let key = Catalog.patientKey(s)
+        let patient: Int64
+        if let cached = patientIDs[key] {
+            patient = cached
+        } else {
+            patient = try db.queryFirst("""
+                INSERT INTO patients(patient_key, patient_id, issuer, name, birth_date, sex) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(patient_key) DO UPDATE SET
+                    name = coalesce(patients.name, excluded.name),
+                    birth_date = coalesce(patients.birth_date, excluded.birth_date),
+                    sex = coalesce(patients.sex, excluded.sex)
+                RETURNING id
+                """, [key, s.patientID, s.issuerOfPatientID, s.patientName, s.patientBirthDate, s.patientSex]) { $0.int64(0) }!
+            patientIDs[key] = patient
+        }
+        let study: Int64
+        if let cached = studyIDs[s.studyInstanceUID] {
+            study = cached.id
+            if cached.patient != patient { warnings.append(studyWarning(s)) }
+        } else {
+            let row = try db.queryFirst("""
+                INSERT INTO studies(study_uid, patient_ref, study_date, study_time, description, accession_number, study_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(study_uid) DO UPDATE SET
+                    study_date = coalesce(studies.study_date, excluded.study_date),
+                    study_time = coalesce(studies.study_time, excluded.study_time),
+                    description = coalesce(studies.description, excluded.description),
+                    accession_number = coalesce(studies.accession_number, excluded.accession_number),
+                    study_id = coalesce(studies.study_id, excluded.study_id)
+                RETURNING id, patient_ref
+                """, [s.studyInstanceUID, patient, s.studyDate, s.studyTime, s.studyDescription, s.accessionNumber, s.studyID]) {
+                (id: $0.int64(0), patient: $0.int64(1))
+            }!
+            studyIDs[s.studyInstanceUID] = row
+            study = row.id
+            if row.patient != patient { warnings.append(studyWarning(s)) }
+        }
+        let series: Int64
+        if let cached = seriesIDs[s.seriesInstanceUID] {
+            series = cached.id
+            if cached.study != study { warnings.append(seriesWarning(s)) }
+        } else {
+            let row = try db.queryFirst("""
+                INSERT INTO series(series_uid, study_ref, modality, series_number, description) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(series_uid) DO UPDATE SET
+                    modality = coalesce(series.modality, excluded.modality),
+                    series_number = coalesce(series.series_number, excluded.series_number),
+                    description = coalesce(series.description, excluded.description)
+                RETURNING id, study_ref
+                """, [s.seriesInstanceUID, study, s.modality, s.seriesNumber, s.seriesDescription]) {
+                (id: $0.int64(0), study: $0.int64(1))
+            }!
+            seriesIDs[s.seriesInstanceUID] = row
+            series = row.id
+            if row.study != study { warnings.append(seriesWarning(s)) }
+        }
+        return (series, warnings)
+    }
+
+    private func studyWarning(_ s: InstanceSummary) -> String {
+        "study \(s.studyInstanceUID) is already filed under another patient than Patient ID \"\(s.patientID)\"\(s.patientName.map { " (\($0))" } ?? ""); the instance is filed with the study"
+    }
+
+    private func seriesWarning(_ s: InstanceSummary) -> String {
+        "series \(s.seriesInstanceUID) is already filed under another study than \(s.studyInstanceUID); the instance is filed with the series"
+    }
+
+    struct NewInstance {
+        var summary: InstanceSummary
+        var seriesRef: Int64
+        var size: Int64
+        var sha256: String
+        var sourceSHA256: String
+        var fileMetaAdded: Bool
+        var storedPath: String
+        var originalPath: String?
+        var importID: Int64?
+    }
+
+    func insertInstance(_ i: NewInstance) throws {
+        try db.run("""
+            INSERT INTO instances(sop_instance_uid, sop_class_uid, transfer_syntax_uid, series_ref, instance_number,
+                size, sha256, source_sha256, file_meta_added, stored_path, original_path, import_ref, stored_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [i.summary.sopInstanceUID, i.summary.sopClassUID, i.summary.transferSyntaxUID, i.seriesRef,
+                  i.summary.instanceNumber, i.size, i.sha256, i.sourceSHA256, i.fileMetaAdded, i.storedPath,
+                  i.originalPath, i.importID, FileIO.timestamp()])
+    }
+
+    func insertConflict(summary s: InstanceSummary, sha256: String, size: Int64, storedPath: String,
+                        originalPath: String?, importID: Int64?, reason: String) throws {
+        try db.run("""
+            INSERT INTO conflicts(sop_instance_uid, sha256, size, stored_path, original_path, import_ref,
+                study_uid, series_uid, patient_id, patient_name, reason, detected_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [s.sopInstanceUID, sha256, size, storedPath, originalPath, importID,
+                  s.studyInstanceUID, s.seriesInstanceUID, s.patientID, s.patientName, reason, FileIO.timestamp()])
+    }
+
+    /// Removes an instance row, then any series, study and patient left empty.
+    /// Returns the stored path, or nil when there was no such instance.
+    func deleteInstance(sopInstanceUID uid: String) throws -> String? {
+        guard let row = try db.queryFirst("SELECT id, stored_path, series_ref FROM instances WHERE sop_instance_uid = ?", [uid], {
+            (id: $0.int64(0), path: $0.string(1), series: $0.int64(2))
+        }) else { return nil }
+        try db.run("DELETE FROM instances WHERE id = ?", [row.id])
+        try db.run("DELETE FROM series WHERE id = ? AND NOT EXISTS (SELECT 1 FROM instances WHERE series_ref = series.id)", [row.series])
+        try db.run("DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series WHERE study_ref = studies.id)")
+        try db.run("DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = patients.id)")
+        forgetCachedRows()
+        return row.path
+    }
+
+    struct Counts {
+        var stored = 0, adopted = 0, duplicates = 0, conflicts = 0, failed = 0
+        var bytes: Int64 = 0
+    }
+
+    func addCounts(_ c: Counts, toImport id: Int64) throws {
+        try db.run("""
+            UPDATE imports SET stored = stored + ?, adopted = adopted + ?, duplicates = duplicates + ?,
+                conflicts = conflicts + ?, failed = failed + ?, bytes = bytes + ? WHERE id = ?
+            """, [c.stored, c.adopted, c.duplicates, c.conflicts, c.failed, c.bytes, id])
+    }
+
+    func audit(_ action: AuditAction, operatorName: String, importID: Int64?, sopInstanceUID: String?, detail: [String: String]?) throws {
+        let json = detail.flatMap { $0.isEmpty ? nil : Catalog.json($0) }
+        try db.run("INSERT INTO audit_log(at, action, operator, import_ref, sop_instance_uid, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                   [FileIO.timestamp(), action.rawValue, operatorName, importID, sopInstanceUID, json])
+    }
+
+    /// A flat JSON object with sorted keys (audit details).
+    static func json(_ object: [String: String]) -> String {
+        func quoted(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+        return "{" + object.keys.sorted().map { quoted($0) + ":" + quoted(object[$0]!) }.joined(separator: ",") + "}"
+    }
+
+    func insertImport(_ source: ImportSource, operatorName: String, host: String?) throws -> Int64 {
+        try db.run("""
+            INSERT INTO imports(source, source_kind, medium_label, volume_id, operator, host, started_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [source.location, source.kind, source.label, source.volumeID, operatorName, host, FileIO.timestamp()])
+        return db.lastInsertRowID
+    }
+
+    func finishImport(_ id: Int64, status: ImportStatus, skipped: Int, failed: Int, note: String?) throws {
+        try db.run("""
+            UPDATE imports SET status = ?, finished_at = ?, skipped = skipped + ?, failed = failed + ?,
+                note = coalesce(?, note) WHERE id = ?
+            """, [status.rawValue, FileIO.timestamp(), skipped, failed, note, id])
+    }
+
+    // MARK: Queries
+
+    private func absolute(_ stored: String) -> String { home + "/" + stored }
+
+    func patients(patientID: String? = nil) throws -> [PatientRecord] {
+        try db.query("""
+            SELECT p.patient_id, p.issuer, p.name, p.birth_date, p.sex,
+                (SELECT count(*) FROM studies s WHERE s.patient_ref = p.id),
+                (SELECT count(*) FROM instances i JOIN series se ON i.series_ref = se.id
+                    JOIN studies s ON se.study_ref = s.id WHERE s.patient_ref = p.id)
+            FROM patients p WHERE ?1 IS NULL OR p.patient_id = ?1
+            ORDER BY p.name, p.patient_id, p.id
+            """, [patientID]) {
+            PatientRecord(patientID: $0.string(0), issuerOfPatientID: $0.optionalString(1), patientName: $0.optionalString(2),
+                          birthDate: $0.optionalString(3), sex: $0.optionalString(4),
+                          studyCount: $0.int(5), instanceCount: $0.int(6))
+        }
+    }
+
+    func studies(patientID: String? = nil, studyUID: String? = nil) throws -> [StudyRecord] {
+        try db.query("""
+            SELECT s.study_uid, p.patient_id, p.name, s.study_date, s.study_time, s.description,
+                s.accession_number, s.study_id,
+                (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT se.modality AS m FROM series se
+                    WHERE se.study_ref = s.id AND se.modality IS NOT NULL AND se.modality != '' ORDER BY m)),
+                (SELECT count(*) FROM series se WHERE se.study_ref = s.id),
+                (SELECT count(*) FROM instances i JOIN series se ON i.series_ref = se.id WHERE se.study_ref = s.id)
+            FROM studies s JOIN patients p ON s.patient_ref = p.id
+            WHERE (?1 IS NULL OR p.patient_id = ?1) AND (?2 IS NULL OR s.study_uid = ?2)
+            ORDER BY s.study_date, s.study_time, s.study_uid
+            """, [patientID, studyUID]) {
+            StudyRecord(studyInstanceUID: $0.string(0), patientID: $0.string(1), patientName: $0.optionalString(2),
+                        studyDate: $0.optionalString(3), studyTime: $0.optionalString(4), studyDescription: $0.optionalString(5),
+                        accessionNumber: $0.optionalString(6), studyID: $0.optionalString(7),
+                        modalities: $0.optionalString(8).map { $0.split(separator: "\\").map(String.init) } ?? [],
+                        seriesCount: $0.int(9), instanceCount: $0.int(10))
+        }
+    }
+
+    func series(studyUID: String? = nil, seriesUID: String? = nil) throws -> [SeriesRecord] {
+        try db.query("""
+            SELECT se.series_uid, s.study_uid, se.modality, se.series_number, se.description,
+                (SELECT count(*) FROM instances i WHERE i.series_ref = se.id)
+            FROM series se JOIN studies s ON se.study_ref = s.id
+            WHERE (?1 IS NULL OR s.study_uid = ?1) AND (?2 IS NULL OR se.series_uid = ?2)
+            ORDER BY s.study_uid, se.series_number, se.series_uid
+            """, [studyUID, seriesUID]) {
+            SeriesRecord(seriesInstanceUID: $0.string(0), studyInstanceUID: $0.string(1), modality: $0.optionalString(2),
+                         seriesNumber: $0.optionalInt(3), seriesDescription: $0.optionalString(4), instanceCount: $0.int(5))
+        }
+    }
+
+    func instances(seriesUID: String? = nil, sopInstanceUID: String? = nil, importID: Int64? = nil) throws -> [InstanceRecord] {
+        try db.query("""
+            SELECT i.sop_instance_uid, i.sop_class_uid, i.transfer_syntax_uid, se.series_uid, s.study_uid, p.patient_id,
+                i.instance_number, i.size, i.sha256, i.source_sha256, i.file_meta_added, i.stored_path,
+                i.original_path, i.import_ref, i.stored_at
+            FROM instances i JOIN series se ON i.series_ref = se.id JOIN studies s ON se.study_ref = s.id
+                JOIN patients p ON s.patient_ref = p.id
+            WHERE (?1 IS NULL OR se.series_uid = ?1) AND (?2 IS NULL OR i.sop_instance_uid = ?2)
+                AND (?3 IS NULL OR i.import_ref = ?3)
+            ORDER BY s.study_uid, se.series_number, se.series_uid, i.instance_number, i.sop_instance_uid
+            """, [seriesUID, sopInstanceUID, importID]) {
+            InstanceRecord(sopInstanceUID: $0.string(0), sopClassUID: $0.string(1), transferSyntaxUID: $0.string(2),
+                           seriesInstanceUID: $0.string(3), studyInstanceUID: $0.string(4), patientID: $0.string(5),
+                           instanceNumber: $0.optionalInt(6), size: $0.int64(7), sha256: $0.string(8),
+                           sourceSHA256: $0.string(9), fileMetaAdded: $0.bool(10),
+                           path: absolute($0.string(11)), storedPath: $0.string(11),
+                           originalPath: $0.optionalString(12), importID: $0.optionalInt64(13), storedAt: $0.string(14))
+        }
+    }
+
+    func conflicts(sopInstanceUID: String? = nil) throws -> [ConflictRecord] {
+        try db.query("""
+            SELECT sop_instance_uid, sha256, size, stored_path, original_path, import_ref, study_uid, series_uid,
+                patient_id, patient_name, reason, detected_at
+            FROM conflicts WHERE ?1 IS NULL OR sop_instance_uid = ?1 ORDER BY id
+            """, [sopInstanceUID]) {
+            ConflictRecord(sopInstanceUID: $0.string(0), sha256: $0.string(1), size: $0.int64(2),
+                           path: absolute($0.string(3)), storedPath: $0.string(3), originalPath: $0.optionalString(4),
+                           importID: $0.optionalInt64(5), studyInstanceUID: $0.optionalString(6),
+                           seriesInstanceUID: $0.optionalString(7), patientID: $0.optionalString(8),
+                           patientName: $0.optionalString(9), reason: $0.string(10), detectedAt: $0.string(11))
+        }
+    }
+
+    func imports(id: Int64? = nil) throws -> [ImportRecord] {
+        try db.query("""
+            SELECT id, source, source_kind, medium_label, volume_id, operator, host, started_at, finished_at, status,
+                stored, adopted, duplicates, conflicts, failed, skipped, bytes, note
+            FROM imports WHERE ?1 IS NULL OR id = ?1 ORDER BY id
+            """, [id]) {
+            ImportRecord(id: $0.int64(0),
+                         source: ImportSource(location: $0.string(1), kind: $0.optionalString(2),
+                                              label: $0.optionalString(3), volumeID: $0.optionalString(4)),
+                         operatorName: $0.string(5), host: $0.optionalString(6), startedAt: $0.string(7),
+                         finishedAt: $0.optionalString(8), status: ImportStatus(rawValue: $0.string(9)) ?? .failed,
+                         stored: $0.int(10), adopted: $0.int(11), duplicates: $0.int(12), conflicts: $0.int(13),
+                         failed: $0.int(14), skipped: $0.int(15), bytes: $0.int64(16), note: $0.optionalString(17))
+        }
+    }
+
+    func auditLog(sopInstanceUID: String? = nil, importID: Int64? = nil, limit: Int? = nil) throws -> [AuditEntry] {
+        try db.query("""
+            SELECT id, at, action, operator, import_ref, sop_instance_uid, detail FROM audit_log
+            WHERE (?1 IS NULL OR sop_instance_uid = ?1) AND (?2 IS NULL OR import_ref = ?2)
+            ORDER BY id LIMIT coalesce(?3, -1)
+            """, [sopInstanceUID, importID, limit]) {
+            AuditEntry(id: $0.int64(0), at: $0.string(1), action: $0.string(2),
+                       operatorName: $0.string(3), importID: $0.optionalInt64(4), sopInstanceUID: $0.optionalString(5),
+                       detail: $0.optionalString(6))
+        }
+    }
+
+    /// Every catalogued file: for `check`.
+    func catalogedFiles() throws -> [(kind: CheckFinding.Kind, uid: String, storedPath: String, sha256: String, size: Int64)] {
+        let instances = try db.query("SELECT sop_instance_uid, stored_path, sha256, size FROM instances ORDER BY id") {
+            (kind: CheckFinding.Kind.instance, uid: $0.string(0), storedPath: $0.string(1), sha256: $0.string(2), size: $0.int64(3))
+        }
+        let conflicts = try db.query("SELECT sop_instance_uid, stored_path, sha256, size FROM conflicts ORDER BY id") {
+            (kind: CheckFinding.Kind.conflict, uid: $0.string(0), storedPath: $0.string(1), sha256: $0.string(2), size: $0.int64(3))
+        }
+        return instances + conflicts
+    }
+}

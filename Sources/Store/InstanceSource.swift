@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DICOM
+import Foundation
+
+/// The bytes of one instance, streamed: from a file on a medium, an entry
+/// of an ISO image or a zip, or memory.
+///
+/// The store never holds a whole file: ``copyContents`` hands it chunks,
+/// which are hashed and written as they come. `copyContents` is called
+/// exactly once per ``InstanceStore/store(_:summary:importID:)`` call, so a
+/// source that can be read only once (an archive entry being visited) works.
+public struct InstanceSource {
+    /// Path of the file on its medium (kept in the catalog as the original path).
+    public var originalPath: String
+    /// The size the source announced; when given, a different number of
+    /// bytes streamed is an error (the medium changed or the read was short).
+    public var expectedSize: Int?
+    /// The bytes are a raw data set without Part 10 header: the store
+    /// writes a preamble, `DICM` and file meta information in front of them
+    /// (the data set itself is copied verbatim). False: the bytes are
+    /// stored exactly as they come.
+    public var needsFileMeta: Bool
+    /// Streams the whole content to the sink, in order. The same shape as
+    /// `MediumFile.copyContents` of the Media module.
+    public var copyContents: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
+    public init(originalPath: String, expectedSize: Int? = nil, needsFileMeta: Bool = false,
+                copyContents: @escaping (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
+        self.originalPath = originalPath
+        self.expectedSize = expectedSize
+        self.needsFileMeta = needsFileMeta
+        self.copyContents = copyContents
+    }
+
+    /// A file on disk, read with `read(2)` in 1 MiB chunks.
+    public static func file(atPath path: String, originalPath: String? = nil, needsFileMeta: Bool = false) -> InstanceSource {
+        InstanceSource(originalPath: originalPath ?? path, expectedSize: nil, needsFileMeta: needsFileMeta) { sink in
+            try FileIO.stream(path: path, sink)
+        }
+    }
+
+    /// Bytes in memory (a file coerced or converted by discport itself).
+    public static func data(_ data: Data, originalPath: String, needsFileMeta: Bool = false) -> InstanceSource {
+        InstanceSource(originalPath: originalPath, expectedSize: data.count, needsFileMeta: needsFileMeta) { sink in
+            try data.withUnsafeBytes { try sink($0) }
+        }
+    }
+}
+
+/// The attributes the catalog files an instance under. The import job
+/// gets them from the header it has already read (``init(file:)``), after
+/// any reconciliation.
+///
+/// UIDs are taken without their padding. The SOP Instance UID is required;
+/// a missing Study or Series Instance UID files the instance under an
+/// empty one.
+public struct InstanceSummary: Sendable, Hashable, Codable {
+    public var sopClassUID: String
+    public var sopInstanceUID: String
+    /// The transfer syntax of the data set; for a raw data set
+    /// (``InstanceSource/needsFileMeta``) the one detected from its content,
+    /// which goes into the file meta information.
+    public var transferSyntaxUID: String
+    public var studyInstanceUID: String
+    public var seriesInstanceUID: String
+    public var patientID: String
+    public var issuerOfPatientID: String?
+    public var patientName: String?
+    public var patientBirthDate: String?
+    public var patientSex: String?
+    public var studyDate: String?
+    public var studyTime: String?
+    public var studyDescription: String?
+    public var accessionNumber: String?
+    public var studyID: String?
+    public var modality: String?
+    public var seriesNumber: Int?
+    public var seriesDescription: String?
+    public var instanceNumber: Int?
+
+    public init(sopClassUID: String, sopInstanceUID: String, transferSyntaxUID: String,
+                studyInstanceUID: String, seriesInstanceUID: String, patientID: String,
+                issuerOfPatientID: String? = nil, patientName: String? = nil,
+                patientBirthDate: String? = nil, patientSex: String? = nil,
+                studyDate: String? = nil, studyTime: String? = nil, studyDescription: String? = nil,
+                accessionNumber: String? = nil, studyID: String? = nil,
+                modality: String? = nil, seriesNumber: Int? = nil, seriesDescription: String? = nil,
+                instanceNumber: Int? = nil) {
+        self.sopClassUID = sopClassUID
+        self.sopInstanceUID = sopInstanceUID
+        self.transferSyntaxUID = transferSyntaxUID
+        self.studyInstanceUID = studyInstanceUID
+        self.seriesInstanceUID = seriesInstanceUID
+        self.patientID = patientID
+        self.issuerOfPatientID = issuerOfPatientID
+        self.patientName = patientName
+        self.patientBirthDate = patientBirthDate
+        self.patientSex = patientSex
+        self.studyDate = studyDate
+        self.studyTime = studyTime
+        self.studyDescription = studyDescription
+        self.accessionNumber = accessionNumber
+        self.studyID = studyID
+        self.modality = modality
+        self.seriesNumber = seriesNumber
+        self.seriesDescription = seriesDescription
+        self.instanceNumber = instanceNumber
+    }
+
+    /// The summary of a file read by the DICOM module (header mode is
+    /// enough). Text is decoded with the data set's character set.
+    public init(file: DICOMFile) {
+        let ds = file.dataset
+        func text(_ group: UInt16, _ element: UInt16) -> String? {
+            ds.firstString(DICOM.Tag(group, element))
+        }
+        func whole(_ group: UInt16, _ element: UInt16) -> String? {
+            guard let value = ds.string(DICOM.Tag(group, element))?.trimmingCharacters(in: .whitespaces),
+                  !value.isEmpty else { return nil }
+            return value
+        }
+        self.init(
+            sopClassUID: UID.trimmed(file.sopClassUID ?? ""),
+            sopInstanceUID: UID.trimmed(file.sopInstanceUID ?? ""),
+            transferSyntaxUID: file.transferSyntax.uid,
+            studyInstanceUID: UID.trimmed(text(0x0020, 0x000D) ?? ""),
+            seriesInstanceUID: UID.trimmed(text(0x0020, 0x000E) ?? ""),
+            patientID: text(0x0010, 0x0020) ?? "",
+            issuerOfPatientID: text(0x0010, 0x0021),
+            patientName: whole(0x0010, 0x0010),
+            patientBirthDate: text(0x0010, 0x0030),
+            patientSex: text(0x0010, 0x0040),
+            studyDate: text(0x0008, 0x0020),
+            studyTime: text(0x0008, 0x0030),
+            studyDescription: whole(0x0008, 0x1030),
+            accessionNumber: text(0x0008, 0x0050),
+            studyID: text(0x0020, 0x0010),
+            modality: text(0x0008, 0x0060),
+            seriesNumber: ds.integer(DICOM.Tag(0x0020, 0x0011)),
+            seriesDescription: whole(0x0008, 0x103E),
+            instanceNumber: ds.integer(DICOM.Tag(0x0020, 0x0013)))
+    }
+
+    /// UIDs without padding.
+    var normalized: InstanceSummary {
+        var copy = self
+        copy.sopClassUID = UID.trimmed(sopClassUID)
+        copy.sopInstanceUID = UID.trimmed(sopInstanceUID)
+        copy.transferSyntaxUID = UID.trimmed(transferSyntaxUID)
+        copy.studyInstanceUID = UID.trimmed(studyInstanceUID)
+        copy.seriesInstanceUID = UID.trimmed(seriesInstanceUID)
+        return copy
+    }
+}

@@ -1,0 +1,944 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DICOM
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The instance store: DICOM files under a home folder plus the SQLite
+/// catalog that describes them (see ``Layout`` for the folders, ``Catalog``
+/// for the schema).
+///
+/// Thread-safe: ``store(_:summary:importID:)`` may be called from many
+/// tasks or threads at once. Reading, hashing and writing the bytes happen
+/// on the caller's thread; only the catalog work (one SQLite connection) is
+/// serialized under a mutex.
+///
+/// **Durability.** Every instance is streamed into a temporary file inside
+/// the store (`tmp/`) while its SHA-256 is computed; its catalog rows
+/// (patient, study, series, instance, import counters, audit) go into the
+/// current batch transaction. A batch commits after ``Options/batchSize``
+/// instances or ``Options/batchInterval`` (a timer commits it even when no
+/// further instance comes, so the catalog's write lock is never held long
+/// and several discport processes can import at once), and always on
+/// ``flush()``, ``finishImport(_:status:skipped:failed:note:)``,
+/// ``check()`` and ``close()``. The commit flushes the batch's temporary
+/// files to disk (one `syncfs(2)`; where that call is missing each file is
+/// `fdatasync`ed as it is written), renames them into place, fsyncs the
+/// folders it touched, and only then COMMITs. So file and row appear
+/// together, and a crash at any moment leaves each instance either whole in
+/// its place or not there at all; a catalog row never points at a missing
+/// or partial file. Files renamed by a batch whose COMMIT was lost are
+/// *adopted* when the import runs again: hashed and, when they have the
+/// bytes being stored, given their row. Until its batch commits, an
+/// instance's ``StoreResult/path`` does not exist yet.
+///
+/// **Idempotence.** The same SOP Instance with the same content is skipped
+/// (``StoreOutcome/duplicate``). The same SOP Instance UID with other
+/// content never replaces what is stored: the copy is kept under
+/// `conflicts/` with a row in `conflicts` (``StoreOutcome/conflict``).
+public final class InstanceStore: Sendable {
+    /// Tuning and durability settings.
+    public struct Options: Sendable {
+        /// Instances per catalog transaction.
+        public var batchSize: Int
+        /// Longest time a batch stays open while instances keep coming.
+        public var batchInterval: Duration
+        /// fsync files and folders before each commit. Turning it off keeps
+        /// the catalog consistent but a power loss may lose or truncate
+        /// recent files; for tests and throwaway stores only.
+        public var synchronous: Bool
+        /// Files hashed at once by ``InstanceStore/check()``.
+        public var checkConcurrency: Int
+        /// The operator recorded in imports and the audit log; nil: `$USER`.
+        public var operatorName: String?
+
+        public init(batchSize: Int = 256, batchInterval: Duration = .milliseconds(500), synchronous: Bool = true,
+                    checkConcurrency: Int = 4, operatorName: String? = nil) {
+            self.batchSize = max(1, batchSize)
+            self.batchInterval = batchInterval
+            self.synchronous = synchronous
+            self.checkConcurrency = max(1, checkConcurrency)
+            self.operatorName = operatorName
+        }
+    }
+
+    /// Points where a test can inject a crash (internal).
+    enum FaultPoint: Sendable, Hashable {
+        /// The temporary file is complete and flushed, nothing renamed yet.
+        case afterTemporaryFile
+        /// The file has been renamed into place; its catalog row is not written.
+        case afterRename
+        /// The batch's files and folders are flushed; COMMIT has not run.
+        case beforeCommit
+    }
+
+    /// The store's home folder (absolute).
+    public let home: String
+    public let options: Options
+    /// Recorded as the operator of imports and audit entries.
+    public let operatorName: String
+
+    private let state: Mutex<State>
+    private let temporaryCounter = Atomic<Int>(0)
+    private let faultHook: (@Sendable (FaultPoint) throws -> Void)?
+
+    /// `$DISCPORT_HOME`, else `$XDG_DATA_HOME/discport`, else
+    /// `~/.local/share/discport`.
+    public static func defaultHome(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let home = environment["DISCPORT_HOME"], !home.isEmpty { return home }
+        if let data = environment["XDG_DATA_HOME"], data.hasPrefix("/") { return data + "/discport" }
+        let user = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return user + "/.local/share/discport"
+    }
+
+    /// Opens the store at `home` (nil: ``defaultHome(environment:)``),
+    /// creating the folders and the catalog when needed and migrating an
+    /// older catalog. Temporary files left by crashed runs are removed.
+    public convenience init(home: String? = nil, options: Options = Options()) throws {
+        try self.init(home: home, options: options, faultHook: nil, migrations: Catalog.migrations)
+    }
+
+    init(home: String?, options: Options, faultHook: (@Sendable (FaultPoint) throws -> Void)?,
+         migrations: [String]) throws {
+        var path = home ?? InstanceStore.defaultHome()
+        if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        self.home = path
+        self.options = options
+        self.operatorName = options.operatorName ?? FileIO.currentUser()
+        self.faultHook = faultHook
+
+        var created: [String] = []
+        try FileIO.makeDirectories(path, mode: 0o700, created: &created)
+        for folder in [Layout.instancesFolder, Layout.conflictsFolder, Layout.temporaryFolder] {
+            try FileIO.makeDirectories(path + "/" + folder, created: &created)
+        }
+        var session = try TemporarySession(home: path)
+        let catalog: Catalog
+        do {
+            catalog = try Catalog(path: path + "/" + Layout.catalogFile, home: path, migrations: migrations)
+        } catch {
+            session.remove()
+            throw error
+        }
+        state = Mutex(State(catalog: catalog, session: session))
+
+        // Commits a batch that has been open too long even when no store
+        // call comes (a stalled medium), so the catalog's write lock is
+        // never held for long and other processes can write.
+        let interval = options.batchInterval
+        let milliseconds = Int(max(10, interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000))
+        state.withLock { st in
+            let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+            timer.schedule(deadline: .now() + .milliseconds(milliseconds), repeating: .milliseconds(milliseconds),
+                           leeway: .milliseconds(milliseconds / 4 + 1))
+            timer.setEventHandler { [weak self] in self?.commitIfStale() }
+            timer.resume()
+            st.timer = timer
+        }
+    }
+
+    deinit {
+        try? close()
+    }
+
+    /// Path of the SQLite catalog.
+    public var catalogPath: String { home + "/" + Layout.catalogFile }
+
+    /// The catalog's schema version (`PRAGMA user_version`).
+    public func schemaVersion() throws -> Int {
+        try withCatalog { try $0.schemaVersion }
+    }
+
+    /// Schema versions applied when this store was opened (empty when the
+    /// catalog was already current).
+    public func migrationsApplied() throws -> [Int] {
+        try withCatalog { $0.appliedMigrations }
+    }
+
+    // MARK: - Imports
+
+    /// Starts an import run: a row in `imports` (status `running`,
+    /// operator, host, start time) and an audit entry. Returns its id, to
+    /// pass to ``store(_:summary:importID:)``.
+    public func beginImport(_ source: ImportSource, operatorName: String? = nil) throws -> Int64 {
+        let name = operatorName ?? self.operatorName
+        return try state.withLock { st throws -> Int64 in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            let id = try catalog.insertImport(source, operatorName: name, host: FileIO.hostName())
+            var detail = ["source": source.location]
+            detail["kind"] = source.kind
+            detail["label"] = source.label
+            detail["volumeID"] = source.volumeID
+            try catalog.audit(.importStarted, operatorName: name, importID: id, sopInstanceUID: nil, detail: detail)
+            try commitBatch(&st)
+            st.knownImports.insert(id)
+            return id
+        }
+    }
+
+    /// Ends an import run: status, end time, and what the import job itself
+    /// counted (files it skipped, failures before reaching the store; the
+    /// store's own counts are kept as instances are stored). Commits
+    /// everything pending and returns the run's record.
+    @discardableResult
+    public func finishImport(_ importID: Int64, status: ImportStatus = .completed, skipped: Int = 0, failed: Int = 0,
+                             note: String? = nil) throws -> ImportRecord {
+        try state.withLock { st throws -> ImportRecord in
+            let catalog = try st.open()
+            guard try catalog.importExists(importID) else {
+                throw StoreError(.invalidInput, "no import run \(importID)")
+            }
+            try ensureTransaction(&st)
+            try catalog.finishImport(importID, status: status, skipped: skipped, failed: failed, note: note)
+            let record = try catalog.imports(id: importID)[0]
+            try catalog.audit(.importFinished, operatorName: operatorName, importID: importID, sopInstanceUID: nil, detail: [
+                "status": status.rawValue, "stored": String(record.stored), "adopted": String(record.adopted),
+                "duplicates": String(record.duplicates), "conflicts": String(record.conflicts),
+                "failed": String(record.failed), "skipped": String(record.skipped), "bytes": String(record.bytes),
+            ])
+            try commitBatch(&st)
+            try throwDeferredError(&st)
+            return record
+        }
+    }
+
+    // MARK: - Storing
+
+    /// Stores one instance; see the type's documentation for what happens.
+    ///
+    /// - Parameters:
+    ///   - source: the bytes, streamed once.
+    ///   - summary: where to file it; the SOP Instance UID is required,
+    ///     and for a raw data set the SOP Class UID and transfer syntax too.
+    ///   - importID: the run from ``beginImport(_:operatorName:)``; its
+    ///     counters are updated. nil for instances stored outside a run.
+    /// - Throws: ``StoreError`` (bad input, I/O, size mismatch),
+    ///   ``SQLiteError``, `DICOMError` (file meta), or whatever the
+    ///   source's `copyContents` throws. Nothing is left behind for the
+    ///   failed instance.
+    public func store(_ source: InstanceSource, summary: InstanceSummary, importID: Int64? = nil) throws -> StoreResult {
+        do {
+            return try storeInstance(source, summary: summary.normalized, importID: importID)
+        } catch let error as StoreError where error.kind == .injected || error.kind == .closed {
+            throw error
+        } catch {
+            if let importID { countFailure(importID) }
+            throw error
+        }
+    }
+
+    /// What to do with a streamed instance, decided against the catalog.
+    private enum Plan: Sendable {
+        case duplicate(storedPath: String)
+        case knownConflict(storedPath: String)
+        case restore(storedPath: String)
+        case conflict
+        case new
+    }
+
+    private func storeInstance(_ source: InstanceSource, summary: InstanceSummary, importID: Int64?) throws -> StoreResult {
+        guard !summary.sopInstanceUID.isEmpty else {
+            throw StoreError(.invalidInput, "the instance has no SOP Instance UID", path: source.originalPath)
+        }
+        // 1. Stream into a temporary file, hashing (no lock held).
+        let header = source.needsFileMeta ? try Layout.fileMetaHeader(for: summary) : nil
+        let sessionPath = try state.withLock { st throws -> String in
+            _ = try st.open()
+            return st.session.path
+        }
+        let temporary = sessionPath + "/\(temporaryCounter.add(1, ordering: .relaxed).newValue).part"
+        var leaveTemporary = false     // a simulated crash leaves it, as a real one would
+        var temporaryExists = true
+        defer { if temporaryExists && !leaveTemporary { unlink(temporary) } }
+
+        let hashes: (stored: String, source: String, storedSize: Int64, sourceSize: Int64)
+        do {
+            let writer = try HashingWriter(path: temporary, capacity: (source.expectedSize ?? FileIO.chunkSize) + (header?.count ?? 0))
+            if let header { try writer.writeHeader(header) }
+            var first = header != nil
+            try source.copyContents { chunk in
+                if first {
+                    try Layout.checkRawDataSetStart(chunk, path: source.originalPath)
+                    first = false
+                }
+                try writer.writeSource(chunk)
+            }
+            hashes = try writer.finish()
+        }
+        if let expected = source.expectedSize, Int64(expected) != hashes.sourceSize {
+            throw StoreError(.sizeMismatch, "the source announced \(expected) bytes but gave \(hashes.sourceSize)", path: source.originalPath)
+        }
+        let uid = summary.sopInstanceUID
+
+        // 2. Decide (lock): duplicates and known conflicts end here.
+        let early = try state.withLock { st throws -> StoreResult? in
+            let catalog = try st.open()
+            try checkImport(importID, &st)
+            let plan = try classify(uid, hashes.stored, hashes.source, catalog, &st)
+            switch plan {
+            case .duplicate(let path), .knownConflict(let path):
+                let isDuplicate = if case .duplicate = plan { true } else { false }
+                if let importID {
+                    try ensureTransaction(&st)
+                    var counts = Catalog.Counts()
+                    if isDuplicate { counts.duplicates = 1 } else { counts.conflicts = 1 }
+                    try catalog.addCounts(counts, toImport: importID)
+                    st.pending += 1
+                    try maybeCommit(&st)
+                }
+                return result(isDuplicate ? .duplicate : .conflict, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+            case .restore, .conflict, .new:
+                return nil
+            }
+        }
+        if let early { return early }
+
+        // 3. Without syncfs(2), flush the temporary file now (no lock held,
+        //    so flushes overlap); with it, the whole batch is flushed at once.
+        if options.synchronous && FileIO.syncfsFunction == nil {
+            let fd = open(temporary, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StoreError.posix("cannot reopen temporary file", path: temporary) }
+            defer { closeDescriptor(fd) }
+            try FileIO.syncFile(fd, path: temporary)
+        }
+        do {
+            try faultHook?(.afterTemporaryFile)
+        } catch {
+            leaveTemporary = true
+            state.withLock { crash(&$0) }
+            throw error
+        }
+
+        // 4. Write the rows and schedule the rename for the batch's commit (lock).
+        return try state.withLock { st throws -> StoreResult in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            try catalog.db.execute("SAVEPOINT instance")
+            var scheduled = false
+            let outcome: StoreResult
+            do {
+                var counts = Catalog.Counts()
+                switch try classify(uid, hashes.stored, hashes.source, catalog, &st) {
+                case .duplicate(let path):
+                    counts.duplicates = 1
+                    outcome = result(.duplicate, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                case .knownConflict(let path):
+                    counts.conflicts = 1
+                    outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                case .restore(let path):
+                    st.schedule(temporary, home + "/" + path)
+                    temporaryExists = false
+                    scheduled = true
+                    try catalog.audit(.restore, operatorName: operatorName, importID: importID, sopInstanceUID: uid,
+                                      detail: ["path": path, "sha256": hashes.stored, "original": source.originalPath])
+                    counts.stored = 1
+                    counts.bytes = hashes.storedSize
+                    outcome = result(.stored, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                case .conflict:
+                    let path = Layout.conflictPath(sopInstanceUID: uid, sha256: hashes.stored)
+                    st.schedule(temporary, home + "/" + path)
+                    temporaryExists = false
+                    scheduled = true
+                    try catalog.insertConflict(summary: summary, sha256: hashes.stored, size: hashes.storedSize, storedPath: path,
+                                               originalPath: source.originalPath, importID: importID, reason: "different-content")
+                    try catalog.audit(.conflict, operatorName: operatorName, importID: importID, sopInstanceUID: uid,
+                                      detail: ["path": path, "sha256": hashes.stored, "original": source.originalPath,
+                                               "reason": "different-content"])
+                    counts.conflicts = 1
+                    counts.bytes = hashes.storedSize
+                    outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                case .new:
+                    let path = Layout.instancePath(summary)
+                    let absolute = home + "/" + path
+                    var adopted = false
+                    var warnings: [String] = []
+                    if FileIO.status(absolute) != nil {
+                        // Left by an interrupted run (its row was never committed).
+                        let existing = try FileIO.sha256(path: absolute)
+                        if existing.sha256 == hashes.stored {
+                            adopted = true
+                            st.pendingDirectories.insert(parent(absolute))
+                        } else {
+                            let aside = Layout.conflictPath(sopInstanceUID: uid, sha256: existing.sha256)
+                            try moveIntoPlace(absolute, home + "/" + aside, &st)
+                            try catalog.insertConflict(summary: summary, sha256: existing.sha256, size: existing.size,
+                                                       storedPath: aside, originalPath: nil, importID: importID,
+                                                       reason: "orphan-displaced")
+                            try catalog.audit(.conflict, operatorName: operatorName, importID: importID, sopInstanceUID: uid,
+                                              detail: ["path": aside, "sha256": existing.sha256, "reason": "orphan-displaced"])
+                            warnings.append("a file without catalog row at \(path) had other content; it was moved to \(aside)")
+                        }
+                    }
+                    if !adopted {
+                        st.schedule(temporary, absolute)
+                        temporaryExists = false
+                        scheduled = true
+                    }
+                    let filed = try catalog.fileHierarchy(summary)
+                    warnings += filed.warnings
+                    try catalog.insertInstance(Catalog.NewInstance(
+                        summary: summary, seriesRef: filed.series, size: hashes.storedSize, sha256: hashes.stored,
+                        sourceSHA256: hashes.source, fileMetaAdded: header != nil, storedPath: path,
+                        originalPath: source.originalPath, importID: importID))
+                    var detail = ["path": path, "sha256": hashes.stored, "original": source.originalPath]
+                    if header != nil { detail["fileMetaAdded"] = "true" }
+                    try catalog.audit(adopted ? .adopt : .store, operatorName: operatorName, importID: importID,
+                                      sopInstanceUID: uid, detail: detail)
+                    if adopted { counts.adopted = 1 } else { counts.stored = 1 }
+                    counts.bytes = hashes.storedSize
+                    outcome = result(adopted ? .adopted : .stored, uid, path, hashes.stored, hashes.storedSize, header != nil, warnings)
+                }
+                if let importID { try catalog.addCounts(counts, toImport: importID) }
+                try catalog.db.execute("RELEASE instance")
+            } catch {
+                if catalog.isInTransaction {
+                    try? catalog.db.execute("ROLLBACK TO instance")
+                    try? catalog.db.execute("RELEASE instance")
+                    catalog.forgetCachedRows()
+                }
+                if scheduled, let last = st.pendingRenames.popLast() {
+                    st.pendingTargets.remove(last.target)
+                    temporaryExists = true      // removed by the defer
+                }
+                throw error
+            }
+            st.pending += 1
+            try maybeCommit(&st)
+            return outcome
+        }
+    }
+
+    private func result(_ outcome: StoreOutcome, _ uid: String, _ storedPath: String, _ sha: String, _ size: Int64,
+                        _ metaAdded: Bool, _ warnings: [String]) -> StoreResult {
+        StoreResult(outcome: outcome, sopInstanceUID: uid, path: home + "/" + storedPath, sha256: sha, size: size,
+                    fileMetaAdded: metaAdded, warnings: warnings)
+    }
+
+    private func classify(_ uid: String, _ stored: String, _ source: String, _ catalog: Catalog, _ st: inout State) throws -> Plan {
+        if let existing = try catalog.instance(sopInstanceUID: uid) {
+            let same = Set([existing.sha256, existing.sourceSHA256]).contains(stored)
+                || Set([existing.sha256, existing.sourceSHA256]).contains(source)
+            if same {
+                let absolute = home + "/" + existing.storedPath
+                if existing.sha256 == stored && !st.pendingTargets.contains(absolute) && !FileIO.isRegularFile(absolute) {
+                    return .restore(storedPath: existing.storedPath)
+                }
+                return .duplicate(storedPath: existing.storedPath)
+            }
+            if let path = try catalog.conflictPath(sopInstanceUID: uid, sha256: stored) {
+                return .knownConflict(storedPath: path)
+            }
+            return .conflict
+        }
+        return .new
+    }
+
+    private func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+
+    /// Renames `from` to `target` (both absolute), creating folders; the
+    /// folders touched are fsynced before the commit.
+    private func moveIntoPlace(_ from: String, _ target: String, _ st: inout State) throws {
+        let folder = parent(target)
+        for attempt in 0..<2 {
+            if !st.knownDirectories.contains(folder) {
+                var created: [String] = []
+                try FileIO.makeDirectories(folder, created: &created)
+                for directory in created { st.pendingDirectories.insert(parent(directory)) }
+                st.knownDirectories.insert(folder)
+            }
+            if rename(from, target) == 0 {
+                st.pendingDirectories.insert(folder)
+                st.pendingDirectories.insert(parent(from))
+                return
+            }
+            if errno == ENOENT && attempt == 0 {
+                st.knownDirectories.remove(folder)   // removed behind our back: create again
+                continue
+            }
+            break
+        }
+        throw StoreError.posix("cannot move into the store", path: target)
+    }
+
+    private func checkImport(_ importID: Int64?, _ st: inout State) throws {
+        guard let importID, !st.knownImports.contains(importID) else { return }
+        guard try st.open().importExists(importID) else {
+            throw StoreError(.invalidInput, "no import run \(importID) (call beginImport first)")
+        }
+        st.knownImports.insert(importID)
+    }
+
+    private func countFailure(_ importID: Int64) {
+        state.withLock { st in
+            guard let catalog = st.catalog, st.knownImports.contains(importID) else { return }
+            do {
+                try ensureTransaction(&st)
+                var counts = Catalog.Counts()
+                counts.failed = 1
+                try catalog.addCounts(counts, toImport: importID)
+                st.pending += 1
+                try maybeCommit(&st)
+            } catch {}
+        }
+    }
+
+    // MARK: - Batches
+
+    private func ensureTransaction(_ st: inout State) throws {
+        let catalog = try st.open()
+        guard !catalog.isInTransaction else { return }
+        try catalog.begin()
+        st.batchStarted = .now
+        st.pending = 0
+    }
+
+    /// The timer's work: commit a batch older than the interval. A failure
+    /// is reported by the next ``flush()``, ``finishImport(_:status:skipped:failed:note:)``
+    /// or ``close()``.
+    private func commitIfStale() {
+        state.withLock { st in
+            guard st.catalog != nil, let started = st.batchStarted,
+                  ContinuousClock.now - started >= options.batchInterval else { return }
+            do {
+                try commitBatch(&st)
+            } catch {
+                if st.deferredError == nil { st.deferredError = error }
+            }
+        }
+    }
+
+    /// Throws (once) a failure of a commit made by the timer.
+    private func throwDeferredError(_ st: inout State) throws {
+        if let error = st.deferredError {
+            st.deferredError = nil
+            throw error
+        }
+    }
+
+    private func maybeCommit(_ st: inout State) throws {
+        guard let started = st.batchStarted else { return }
+        if st.pending >= options.batchSize || ContinuousClock.now - started >= options.batchInterval {
+            try commitBatch(&st)
+        }
+    }
+
+    /// Commits the batch: flushes the temporary files (one syncfs), renames
+    /// them into place, flushes the folders touched, then COMMITs. A crash
+    /// before the renames leaves only temporary files (removed on the next
+    /// open); after them, whole files whose rows are adopted on re-import.
+    private func commitBatch(_ st: inout State) throws {
+        guard let catalog = st.catalog, catalog.isInTransaction else { return }
+        do {
+            if !st.pendingRenames.isEmpty {
+                if options.synchronous, FileIO.syncfsFunction != nil {
+                    try FileIO.syncFileSystem(containing: home)
+                }
+                let renames = st.pendingRenames
+                st.pendingRenames.removeAll()
+                st.pendingTargets.removeAll()
+                for (index, move) in renames.enumerated() {
+                    do {
+                        try moveIntoPlace(move.temporary, move.target, &st)
+                    } catch {
+                        for rest in renames[index...] { unlink(rest.temporary) }
+                        throw error
+                    }
+                }
+                try faultHook?(.afterRename)
+            }
+            if options.synchronous {
+                for directory in st.pendingDirectories.sorted() {
+                    try FileIO.syncDirectory(directory)
+                }
+            }
+            try faultHook?(.beforeCommit)
+            try catalog.commit()
+        } catch let error as StoreError where error.kind == .injected {
+            crash(&st)
+            throw error
+        } catch {
+            // The batch's rows are lost. Files already renamed stay and are
+            // adopted when the import runs again; the others are dropped.
+            catalog.rollback()
+            for move in st.pendingRenames { unlink(move.temporary) }
+            st.pendingRenames.removeAll()
+            st.pendingTargets.removeAll()
+            st.pendingDirectories.removeAll()
+            st.batchStarted = nil
+            st.pending = 0
+            throw error
+        }
+        st.pendingDirectories.removeAll()
+        st.batchStarted = nil
+        st.pending = 0
+    }
+
+    /// Commits the current batch: everything stored so far is durable when
+    /// this returns.
+    public func flush() throws {
+        try state.withLock { st throws in
+            try commitBatch(&st)
+            try throwDeferredError(&st)
+        }
+    }
+
+    /// Commits, closes the catalog and removes this store's temporary
+    /// folder. Further calls throw ``StoreError/Kind/closed``. Called by
+    /// `deinit` too.
+    public func close() throws {
+        try state.withLock { st throws in
+            st.timer?.cancel()
+            st.timer = nil
+            guard st.catalog != nil else { return }
+            defer {
+                st.catalog?.close()
+                st.catalog = nil
+                st.session.remove()
+            }
+            try commitBatch(&st)
+            try throwDeferredError(&st)
+        }
+    }
+
+    /// Simulates the process dying: the open batch is lost (rolled back,
+    /// as SQLite does on the next open after a crash), nothing is cleaned
+    /// up, the temporary folder's lock is released. (Tests.)
+    func simulateCrash() {
+        state.withLock { crash(&$0) }
+    }
+
+    private func crash(_ st: inout State) {
+        st.timer?.cancel()
+        st.timer = nil
+        st.pendingRenames.removeAll()     // their temporary files stay, as after a real crash
+        st.pendingTargets.removeAll()
+        st.catalog?.rollback()
+        st.catalog?.close()
+        st.catalog = nil
+        st.session.unlock()
+    }
+
+    // MARK: - Audit and deletion
+
+    /// Appends an entry to the audit log (for coercions and exports done by
+    /// other parts of discport) and commits it.
+    public func audit(_ action: AuditAction, sopInstanceUID: String? = nil, importID: Int64? = nil,
+                      detail: [String: String] = [:]) throws {
+        try state.withLock { st throws in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            try catalog.audit(action, operatorName: operatorName, importID: importID, sopInstanceUID: sopInstanceUID, detail: detail)
+            try commitBatch(&st)
+        }
+    }
+
+    /// Removes an instance from the store: its row (and any series, study
+    /// and patient left empty) and an audit entry are committed first, then
+    /// the file is deleted. Returns false when no such instance is stored.
+    @discardableResult
+    public func delete(sopInstanceUID: String, reason: String) throws -> Bool {
+        let uid = UID.trimmed(sopInstanceUID)
+        return try state.withLock { st throws -> Bool in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            guard let existing = try catalog.instance(sopInstanceUID: uid),
+                  let path = try catalog.deleteInstance(sopInstanceUID: uid) else { return false }
+            try catalog.audit(.deletion, operatorName: operatorName, importID: nil, sopInstanceUID: uid,
+                              detail: ["path": path, "sha256": existing.sha256, "reason": reason])
+            try commitBatch(&st)
+            let absolute = home + "/" + path
+            if unlink(absolute) != 0 && errno != ENOENT {
+                throw StoreError.posix("the instance was removed from the catalog but its file could not be deleted", path: absolute)
+            }
+            if options.synchronous { try? FileIO.syncDirectory(parent(absolute)) }
+            return true
+        }
+    }
+
+    // MARK: - Queries
+
+    private func withCatalog<T: Sendable>(_ body: (Catalog) throws -> T) throws -> T {
+        try state.withLock { st throws -> T in try body(try st.open()) }
+    }
+
+    /// Patients, by name; `patientID` narrows to one Patient ID.
+    public func patients(patientID: String? = nil) throws -> [PatientRecord] {
+        try withCatalog { try $0.patients(patientID: patientID) }
+    }
+
+    /// Studies by date; `patientID` narrows to one patient's.
+    public func studies(patientID: String? = nil) throws -> [StudyRecord] {
+        try withCatalog { try $0.studies(patientID: patientID) }
+    }
+
+    /// Series; `studyInstanceUID` narrows to one study's.
+    public func series(studyInstanceUID: String? = nil) throws -> [SeriesRecord] {
+        try withCatalog { try $0.series(studyUID: studyInstanceUID.map(UID.trimmed)) }
+    }
+
+    /// Instances; `seriesInstanceUID` narrows to one series', `importID`
+    /// to those written by one run.
+    public func instances(seriesInstanceUID: String? = nil, importID: Int64? = nil) throws -> [InstanceRecord] {
+        try withCatalog { try $0.instances(seriesUID: seriesInstanceUID.map(UID.trimmed), importID: importID) }
+    }
+
+    /// One instance by SOP Instance UID.
+    public func instance(sopInstanceUID: String) throws -> InstanceRecord? {
+        try withCatalog { try $0.instances(sopInstanceUID: UID.trimmed(sopInstanceUID)).first }
+    }
+
+    /// Everything filed under `identifier`, taken as a Patient ID, a Study,
+    /// Series or SOP Instance UID (for `discport show`).
+    public func lookup(_ identifier: String) throws -> CatalogLookup {
+        let uid = UID.trimmed(identifier)
+        return try withCatalog { catalog in
+            CatalogLookup(patients: try catalog.patients(patientID: identifier),
+                          studies: try catalog.studies(studyUID: uid),
+                          series: try catalog.series(seriesUID: uid),
+                          instances: try catalog.instances(sopInstanceUID: uid),
+                          conflicts: try catalog.conflicts(sopInstanceUID: uid))
+        }
+    }
+
+    /// Import runs, oldest first.
+    public func imports() throws -> [ImportRecord] {
+        try withCatalog { try $0.imports() }
+    }
+
+    /// One import run.
+    public func importRecord(id: Int64) throws -> ImportRecord? {
+        try withCatalog { try $0.imports(id: id).first }
+    }
+
+    /// Copies kept aside as conflicts; `sopInstanceUID` narrows to one UID.
+    public func conflicts(sopInstanceUID: String? = nil) throws -> [ConflictRecord] {
+        try withCatalog { try $0.conflicts(sopInstanceUID: sopInstanceUID.map(UID.trimmed)) }
+    }
+
+    /// The audit log, oldest first.
+    public func auditLog(sopInstanceUID: String? = nil, importID: Int64? = nil, limit: Int? = nil) throws -> [AuditEntry] {
+        try withCatalog { try $0.auditLog(sopInstanceUID: sopInstanceUID, importID: importID, limit: limit) }
+    }
+
+    // MARK: - Check
+
+    /// Verifies the store against its catalog: every catalogued file
+    /// (instances and kept-aside conflicts) is read and its SHA-256 and
+    /// size compared; files under `instances/` and `conflicts/` without a
+    /// row are listed as orphans. Commits the pending batch first. Reads
+    /// ``Options/checkConcurrency`` files at once, each in 1 MiB chunks.
+    public func check() throws -> CheckReport {
+        let home = self.home
+        let (files, temporaryFiles) = try state.withLock { st throws -> ([CatalogedFile], [String]) in
+            try commitBatch(&st)
+            let rows = try st.open().catalogedFiles().map {
+                CatalogedFile(kind: $0.kind, uid: $0.uid, storedPath: $0.storedPath, sha256: $0.sha256, size: $0.size)
+            }
+            return (rows, TemporarySession.staleFiles(home: home, except: st.session.path))
+        }
+        let findings = Mutex<(corrupted: [CheckFinding], missing: [CheckFinding], bytes: Int64)>(([], [], 0))
+        let workers = min(options.checkConcurrency, max(1, files.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var index = worker
+            while index < files.count {
+                let file = files[index]
+                index += workers
+                let absolute = home + "/" + file.storedPath
+                var finding = CheckFinding(kind: file.kind, sopInstanceUID: file.uid, path: absolute,
+                                           expectedSHA256: file.sha256, actualSHA256: nil, expectedSize: file.size,
+                                           actualSize: nil, error: nil)
+                guard FileIO.status(absolute) != nil else {
+                    finding.error = "no such file"
+                    findings.withLock { $0.missing.append(finding) }
+                    continue
+                }
+                do {
+                    let actual = try FileIO.sha256(path: absolute)
+                    finding.actualSHA256 = actual.sha256
+                    finding.actualSize = actual.size
+                    findings.withLock {
+                        $0.bytes += actual.size
+                        if actual.sha256 != file.sha256 || actual.size != file.size { $0.corrupted.append(finding) }
+                    }
+                } catch {
+                    finding.error = "\(error)"
+                    findings.withLock { $0.missing.append(finding) }
+                }
+            }
+        }
+        let known = Set(files.map(\.storedPath))
+        var orphans: [String] = []
+        for folder in [Layout.instancesFolder, Layout.conflictsFolder] {
+            for relative in FileIO.regularFiles(under: home + "/" + folder) {
+                let stored = folder + "/" + relative
+                if !known.contains(stored) { orphans.append(home + "/" + stored) }
+            }
+        }
+        let result = findings.withLock { $0 }
+        let corrupted = result.corrupted.sorted { $0.path < $1.path }
+        let missing = result.missing.sorted { $0.path < $1.path }
+        return CheckReport(
+            instancesChecked: files.count(where: { $0.kind == .instance }),
+            conflictsChecked: files.count(where: { $0.kind == .conflict }),
+            bytesChecked: result.bytes, corrupted: corrupted, missing: missing, orphans: orphans,
+            temporaryFiles: temporaryFiles,
+            isClean: corrupted.isEmpty && missing.isEmpty && orphans.isEmpty)
+    }
+}
+
+/// close(2) (the name `close` is taken by the store's method).
+private func closeDescriptor(_ fd: Int32) {
+    _ = close(fd)
+}
+
+private struct CatalogedFile: Sendable {
+    var kind: CheckFinding.Kind
+    var uid: String
+    var storedPath: String
+    var sha256: String
+    var size: Int64
+}
+
+/// The mutable part of an ``InstanceStore``, always used under its mutex.
+private struct State {
+    /// nil once closed (or after a simulated crash).
+    var catalog: Catalog?
+    var session: TemporarySession
+    /// Folders known to exist (no mkdir needed).
+    var knownDirectories: Set<String> = []
+    /// Temporary files to rename into place when the batch commits.
+    var pendingRenames: [PendingRename] = []
+    /// Their targets (absolute), for classifying further copies.
+    var pendingTargets: Set<String> = []
+    /// Folders that received names in the open batch: fsynced before COMMIT.
+    var pendingDirectories: Set<String> = []
+    /// Instances in the open batch.
+    var pending = 0
+    var batchStarted: ContinuousClock.Instant?
+    /// Import ids known to exist.
+    var knownImports: Set<Int64> = []
+    /// Commits open batches that are older than the interval.
+    var timer: DispatchSourceTimer?
+    /// A failed commit by the timer, to report from the next flush.
+    var deferredError: (any Error)?
+
+    init(catalog: Catalog, session: TemporarySession) {
+        self.catalog = catalog
+        self.session = session
+    }
+
+    func open() throws -> Catalog {
+        guard let catalog else { throw StoreError(.closed, "the store is closed") }
+        return catalog
+    }
+
+    /// Renames `temporary` to `target` (absolute) when the batch commits.
+    mutating func schedule(_ temporary: String, _ target: String) {
+        pendingRenames.append(PendingRename(temporary: temporary, target: target))
+        pendingTargets.insert(target)
+    }
+}
+
+/// A complete temporary file and where it goes when its batch commits.
+private struct PendingRename {
+    var temporary: String
+    var target: String
+}
+
+/// The temporary folder of one open store, `tmp/<pid>-<random>`, locked
+/// with flock(2) for the store's lifetime so that other processes (and
+/// other stores in this one) leave it alone; unlocked folders are leftovers
+/// of crashed runs and are removed when a store opens.
+private struct TemporarySession: Sendable {
+    let path: String
+    private(set) var lockDescriptor: Int32
+
+    init(home: String) throws {
+        let root = home + "/" + Layout.temporaryFolder
+        // Creating and cleaning up happen under a lock on tmp/ itself, so
+        // no one sees a new session folder before it is locked.
+        let rootLock = try TemporarySession.lockRoot(root)
+        defer { close(rootLock) }
+        TemporarySession.removeStale(root: root)
+        let name = "\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+        path = root + "/" + name
+        guard mkdir(path, 0o700) == 0 else { throw StoreError.posix("cannot create temporary folder", path: path) }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let failure = StoreError.posix("cannot lock temporary folder", path: path)
+            if fd >= 0 { close(fd) }
+            rmdir(path)
+            throw failure
+        }
+        lockDescriptor = fd
+    }
+
+    /// An exclusive (blocking) flock on `tmp/`; close the descriptor to release it.
+    private static func lockRoot(_ root: String) throws -> Int32 {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.posix("cannot open temporary folder", path: root) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let failure = StoreError.posix("cannot lock temporary folder", path: root)
+            close(fd)
+            throw failure
+        }
+        return fd
+    }
+
+    /// Releases the lock without removing anything (a crash).
+    mutating func unlock() {
+        if lockDescriptor >= 0 { close(lockDescriptor) }
+        lockDescriptor = -1
+    }
+
+    /// Removes the folder and releases the lock.
+    mutating func remove() {
+        guard lockDescriptor >= 0 else { return }
+        FileIO.removeTree(path)
+        unlock()
+    }
+
+    /// Session folders nobody holds a lock on.
+    private static func staleSessions(root: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
+        var stale: [String] = []
+        for name in names {
+            let folder = root + "/" + name
+            let fd = open(folder, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                stale.append(folder)     // a stray file
+                continue
+            }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { stale.append(folder) }
+            close(fd)
+        }
+        return stale
+    }
+
+    static func removeStale(root: String) {
+        for folder in staleSessions(root: root) { FileIO.removeTree(folder) }
+    }
+
+    /// Files in stale session folders (absolute paths), for `check`.
+    static func staleFiles(home: String, except own: String) -> [String] {
+        let root = home + "/" + Layout.temporaryFolder
+        guard let rootLock = try? lockRoot(root) else { return [] }
+        defer { close(rootLock) }
+        var files: [String] = []
+        for folder in staleSessions(root: root) where folder != own {
+            if FileIO.isRegularFile(folder) {
+                files.append(folder)
+            } else {
+                files += FileIO.regularFiles(under: folder).map { folder + "/" + $0 }
+            }
+        }
+        return files.sorted()
+    }
+}

@@ -1,0 +1,574 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Synchronization
+import Testing
+import DICOM
+@testable import Store
+
+// MARK: - Fixtures
+
+/// A fresh store home under /tmp, removed when the test ends.
+final class TemporaryHome {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "discport-store-tests/" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Small hand-built DICOM instances.
+enum Fixture {
+    static let ctImageStorage = "1.2.840.10008.5.1.4.1.1.2"
+
+    static func element(_ group: UInt16, _ element: UInt16, _ vr: VR, _ text: String) -> DataElement {
+        var bytes = Array(text.utf8)
+        if bytes.count % 2 == 1 { bytes.append(vr == .UI ? 0 : 0x20) }
+        return DataElement(tag: DICOM.Tag(group, element), vr: vr, bytes: Data(bytes))
+    }
+
+    static func dataset(sop: String, series: String = "1.2.826.0.1.3680043.2.1125.2.1",
+                        study: String = "1.2.826.0.1.3680043.2.1125.1", patientID: String = "PAT-1",
+                        patientName: String = "Yamada^Taro", instanceNumber: Int = 1, pixel: UInt8 = 0x11,
+                        pixelBytes: Int = 2048) -> Dataset {
+        Dataset([
+            element(0x0008, 0x0016, .UI, ctImageStorage),
+            element(0x0008, 0x0018, .UI, sop),
+            element(0x0008, 0x0020, .DA, "20240102"),
+            element(0x0008, 0x0060, .CS, "CT"),
+            element(0x0010, 0x0010, .PN, patientName),
+            element(0x0010, 0x0020, .LO, patientID),
+            element(0x0020, 0x000D, .UI, study),
+            element(0x0020, 0x000E, .UI, series),
+            element(0x0020, 0x0011, .IS, "1"),
+            element(0x0020, 0x0013, .IS, String(instanceNumber)),
+            DataElement(tag: DICOM.Tag(0x7FE0, 0x0010), vr: .OW, bytes: Data(repeating: pixel, count: pixelBytes)),
+        ])
+    }
+
+    /// A Part 10 file, explicit VR little endian.
+    static func part10(_ dataset: Dataset) throws -> Data {
+        try DICOMWriter.encode(DICOMFile(dataset: dataset, transferSyntax: .explicitVRLittleEndian))
+    }
+
+    /// A raw data set (no preamble, no meta), implicit VR little endian.
+    static func raw(_ dataset: Dataset) throws -> Data {
+        try DICOMWriter.encode(dataset, transferSyntax: .implicitVRLittleEndian)
+    }
+
+    static func summary(_ data: Data) throws -> InstanceSummary {
+        InstanceSummary(file: try DICOMFile(data: data, options: .header))
+    }
+
+    /// A source that streams `data` in small chunks (like an archive entry).
+    static func source(_ data: Data, path: String = "DICOM/IMG0001", needsFileMeta: Bool = false,
+                       expectedSize: Int? = nil) -> InstanceSource {
+        InstanceSource(originalPath: path, expectedSize: expectedSize ?? data.count, needsFileMeta: needsFileMeta) { sink in
+            try data.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let count = min(700, raw.count - offset)
+                    try sink(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count)]))
+                    offset += count
+                }
+            }
+        }
+    }
+
+    static func uid(_ n: Int) -> String { "1.2.826.0.1.3680043.2.1125.3.\(n)" }
+}
+
+/// Fails with an injected error the `n`-th time `point` is reached.
+func crashAt(_ point: InstanceStore.FaultPoint, hit n: Int) -> @Sendable (InstanceStore.FaultPoint) throws -> Void {
+    let hits = Mutex(0)
+    return { reached in
+        guard reached == point else { return }
+        let count = hits.withLock { value -> Int in value += 1; return value }
+        if count == n { throw StoreError(.injected, "simulated crash at \(point)") }
+    }
+}
+
+func fileBytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
+
+// MARK: - Tests
+
+@Suite("Store")
+struct StoreTests {
+    @Test("store, then duplicate, then conflict; bytes kept exactly")
+    func storeDuplicateConflict() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let run = try store.beginImport(ImportSource(location: "/media/cdrom", kind: "folder", label: "CD A", volumeID: "DISC_A"))
+
+        let original = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1)))
+        let summary = try Fixture.summary(original)
+        let first = try store.store(Fixture.source(original), summary: summary, importID: run)
+        #expect(first.outcome == .stored)
+        #expect(!first.fileMetaAdded)
+        #expect(first.path == home.path + "/instances/1.2.826.0.1.3680043.2.1125.1/1.2.826.0.1.3680043.2.1125.2.1/\(Fixture.uid(1)).dcm")
+        #expect(fileBytes(first.path) == nil, "the file appears with its row, when the batch commits")
+        try store.flush()
+        #expect(fileBytes(first.path) == original, "stored byte for byte")
+
+        let again = try store.store(Fixture.source(original, path: "copy/IMG0001"), summary: summary, importID: run)
+        #expect(again.outcome == .duplicate)
+        #expect(again.path == first.path)
+
+        let changed = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1), pixel: 0x22))
+        let conflict = try store.store(Fixture.source(changed, path: "other/IMG0001"), summary: summary, importID: run)
+        #expect(conflict.outcome == .conflict)
+        #expect(conflict.path.hasPrefix(home.path + "/conflicts/\(Fixture.uid(1))/"))
+        try store.flush()
+        #expect(fileBytes(conflict.path) == changed)
+        #expect(fileBytes(first.path) == original, "the stored instance is never overwritten")
+
+        let conflictAgain = try store.store(Fixture.source(changed, path: "other2/IMG0001"), summary: summary, importID: run)
+        #expect(conflictAgain.outcome == .conflict)
+        #expect(conflictAgain.path == conflict.path)
+
+        let record = try store.finishImport(run)
+        #expect(record.status == .completed)
+        #expect((record.stored, record.duplicates, record.conflicts, record.failed) == (1, 1, 2, 0))
+        #expect(record.bytes == Int64(original.count + changed.count))
+        #expect(record.source.volumeID == "DISC_A")
+        #expect(!record.operatorName.isEmpty)
+        #expect(record.finishedAt != nil)
+
+        #expect(try store.conflicts().count == 1)
+        #expect(try store.conflicts()[0].reason == "different-content")
+        let patients = try store.patients()
+        #expect(patients.count == 1)
+        #expect(patients.first?.patientID == "PAT-1")
+        #expect(patients.first?.patientName == "Yamada^Taro")
+        #expect(patients.first?.instanceCount == 1)
+        let studies = try store.studies(patientID: "PAT-1")
+        #expect(studies.count == 1)
+        #expect(studies.first?.modalities == ["CT"])
+        #expect(studies.first?.studyDate == "20240102")
+        #expect(try store.series(studyInstanceUID: "1.2.826.0.1.3680043.2.1125.1").count == 1)
+        let instances = try store.instances(importID: run)
+        #expect(instances.count == 1)
+        #expect(instances.first?.originalPath == "DICOM/IMG0001")
+        #expect(instances.first?.transferSyntaxUID == "1.2.840.10008.1.2.1")
+        #expect(instances.first?.sha256 == first.sha256)
+
+        let lookup = try store.lookup(Fixture.uid(1))
+        #expect(lookup.instances.count == 1 && lookup.conflicts.count == 1)
+        #expect(try store.lookup("PAT-1").patients.count == 1)
+        #expect(try store.lookup("1.2.826.0.1.3680043.2.1125.1").studies.count == 1)
+        #expect(try store.lookup("nothing").isEmpty)
+
+        let actions = try store.auditLog().map(\.action)
+        #expect(actions == ["import-start", "store", "conflict", "import-finish"])
+
+        // Records are Codable for --json.
+        let json = try JSONEncoder().encode(lookup)
+        #expect(try JSONDecoder().decode(CatalogLookup.self, from: json) == lookup)
+
+        let report = try store.check()
+        #expect(report.isClean)
+        #expect(report.instancesChecked == 1 && report.conflictsChecked == 1)
+    }
+
+    @Test("a raw data set gets a Part 10 header; its bytes are unchanged")
+    func rawDataSetGetsFileMeta() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let raw = try Fixture.raw(Fixture.dataset(sop: Fixture.uid(7)))
+        let summary = try Fixture.summary(raw)
+        #expect(summary.transferSyntaxUID == "1.2.840.10008.1.2", "the reader detects implicit VR")
+
+        let result = try store.store(Fixture.source(raw, needsFileMeta: true), summary: summary)
+        #expect(result.outcome == .stored)
+        #expect(result.fileMetaAdded)
+        try store.flush()
+        let stored = try #require(fileBytes(result.path))
+        #expect(stored.prefix(128) == Data(count: 128))
+        #expect(stored[128..<132] == Data("DICM".utf8))
+
+        let file = try DICOMFile(contentsOf: result.path)
+        #expect(file.hasFileMeta)
+        #expect(file.meta.firstString(DICOM.Tag(0x0002, 0x0010)) == "1.2.840.10008.1.2", "the meta says implicit VR")
+        #expect(file.meta.firstString(DICOM.Tag(0x0002, 0x0002)) == Fixture.ctImageStorage)
+        #expect(file.meta.firstString(DICOM.Tag(0x0002, 0x0003)) == Fixture.uid(7))
+        #expect(file.meta.firstString(DICOM.Tag(0x0002, 0x0012)) == UID.implementationClassUID)
+        #expect(file.meta.integer(DICOM.Tag(0x0002, 0x0000)) == file.datasetOffset - 144, "group length covers the meta after it")
+        #expect(stored[file.datasetOffset...] == raw[...], "the data set is copied verbatim after the meta")
+        #expect(Int64(stored.count) == result.size)
+
+        let record = try #require(try store.instance(sopInstanceUID: Fixture.uid(7)))
+        #expect(record.fileMetaAdded)
+        #expect(record.sourceSHA256 != record.sha256)
+        #expect(record.size == Int64(stored.count))
+
+        // The same raw data set again: a duplicate, not a conflict.
+        #expect(try store.store(Fixture.source(raw, needsFileMeta: true), summary: summary).outcome == .duplicate)
+        // A Part 10 file passed as raw would get a second header: refused.
+        let part10 = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(8)))
+        #expect(throws: StoreError.self) {
+            try store.store(Fixture.source(part10, needsFileMeta: true), summary: try Fixture.summary(part10))
+        }
+        #expect(try store.check().isClean)
+    }
+
+    @Test("a crash between rename and row: the re-run adopts the files and check is clean")
+    func crashAfterRenameIsAdopted() throws {
+        let home = TemporaryHome()
+        let files = try (1...3).map { try Fixture.part10(Fixture.dataset(sop: Fixture.uid($0), instanceNumber: $0)) }
+
+        let crashing = try InstanceStore(home: home.path, options: .init(batchInterval: .seconds(3600)),
+                                         faultHook: crashAt(.afterRename, hit: 1), migrations: Catalog.migrations)
+        let run = try crashing.beginImport(ImportSource(location: "/media/cd"))
+        for data in files {
+            #expect(try crashing.store(Fixture.source(data), summary: Fixture.summary(data), importID: run).outcome == .stored)
+        }
+        // The commit renames the three files into place, then the "process" dies.
+        #expect(throws: StoreError.self) { try crashing.flush() }
+        #expect(throws: StoreError.self) { try crashing.patients() }
+
+        let store = try InstanceStore(home: home.path)
+        let before = try store.check()
+        #expect(before.orphans.count == 3, "renamed files whose rows were lost")
+        #expect(try store.instances().isEmpty)
+        #expect(try store.imports().first?.status == .running)
+
+        let rerun = try store.beginImport(ImportSource(location: "/media/cd"))
+        let outcomes = try files.map { try store.store(Fixture.source($0), summary: Fixture.summary($0), importID: rerun).outcome }
+        #expect(outcomes == [.adopted, .adopted, .adopted])
+        let record = try store.finishImport(rerun)
+        #expect(record.adopted == 3 && record.stored == 0)
+        for (index, data) in files.enumerated() {
+            let instance = try #require(try store.instance(sopInstanceUID: Fixture.uid(index + 1)))
+            #expect(fileBytes(instance.path) == data)
+        }
+        let after = try store.check()
+        #expect(after.isClean)
+        #expect(after.instancesChecked == 3)
+        #expect(try store.auditLog().filter { $0.action == "adopt" }.count == 3)
+    }
+
+    @Test("a crash before the batch's renames leaves nothing; the re-run stores everything")
+    func crashBeforeRenamesLeavesNothing() throws {
+        let home = TemporaryHome()
+        let files = try (1...4).map { try Fixture.part10(Fixture.dataset(sop: Fixture.uid($0), instanceNumber: $0)) }
+        let crashing = try InstanceStore(home: home.path, options: .init(batchInterval: .seconds(3600)))
+        for data in files {
+            #expect(try crashing.store(Fixture.source(data), summary: Fixture.summary(data)).outcome == .stored)
+        }
+        crashing.simulateCrash()
+        #expect(FileIO.regularFiles(under: home.path + "/instances").isEmpty)
+        #expect(FileIO.regularFiles(under: home.path + "/tmp").count == 4, "complete temporary files, never renamed")
+
+        let store = try InstanceStore(home: home.path)
+        #expect(FileIO.regularFiles(under: home.path + "/tmp").isEmpty)
+        let before = try store.check()
+        #expect(before.isClean && before.instancesChecked == 0)
+        for data in files {
+            #expect(try store.store(Fixture.source(data), summary: Fixture.summary(data)).outcome == .stored)
+        }
+        let after = try store.check()
+        #expect(after.isClean && after.instancesChecked == 4)
+    }
+
+    @Test("a crash before COMMIT loses only rows; a crash mid-copy leaves nothing")
+    func crashBeforeCommitAndMidCopy() throws {
+        let home = TemporaryHome()
+        let files = try (1...5).map { try Fixture.part10(Fixture.dataset(sop: Fixture.uid($0), instanceNumber: $0)) }
+        // Commit #1 is beginImport's; #2 would be the batch of five.
+        let crashing = try InstanceStore(home: home.path, options: .init(batchSize: 100, batchInterval: .seconds(3600)), faultHook: crashAt(.beforeCommit, hit: 2),
+                                         migrations: Catalog.migrations)
+        let run = try crashing.beginImport(ImportSource(location: "/media/cd"))
+        for data in files {
+            #expect(try crashing.store(Fixture.source(data), summary: Fixture.summary(data), importID: run).outcome == .stored)
+        }
+        #expect(throws: StoreError.self) { try crashing.flush() }
+
+        // Crash after the temporary file is complete, before the rename.
+        let extra = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(6), instanceNumber: 6))
+        let midCopy = try InstanceStore(home: home.path, options: .init(), faultHook: crashAt(.afterTemporaryFile, hit: 1),
+                                        migrations: Catalog.migrations)
+        #expect(throws: StoreError.self) { try midCopy.store(Fixture.source(extra), summary: Fixture.summary(extra)) }
+        let leftovers = FileIO.regularFiles(under: home.path + "/tmp")
+        #expect(leftovers.count == 1, "the crashed copy's temporary file is still there")
+
+        let store = try InstanceStore(home: home.path)
+        #expect(FileIO.regularFiles(under: home.path + "/tmp").isEmpty, "leftovers are removed on open")
+        let before = try store.check()
+        #expect(before.orphans.count == 5)
+        #expect(before.temporaryFiles.isEmpty)
+
+        let rerun = try store.beginImport(ImportSource(location: "/media/cd"))
+        for data in files {
+            #expect(try store.store(Fixture.source(data), summary: Fixture.summary(data), importID: rerun).outcome == .adopted)
+        }
+        #expect(try store.store(Fixture.source(extra), summary: Fixture.summary(extra), importID: rerun).outcome == .stored)
+        try store.finishImport(rerun)
+        let after = try store.check()
+        #expect(after.isClean)
+        #expect(after.instancesChecked == 6)
+    }
+
+    @Test("an orphan with other content is moved aside, not adopted")
+    func orphanWithOtherContentIsDisplaced() throws {
+        let home = TemporaryHome()
+        let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1)))
+        let summary = try Fixture.summary(data)
+        do {
+            let crashing = try InstanceStore(home: home.path, options: .init(), faultHook: crashAt(.afterRename, hit: 1),
+                                             migrations: Catalog.migrations)
+            let other = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1), pixel: 0x55))
+            #expect(try crashing.store(Fixture.source(other), summary: summary).outcome == .stored)
+            #expect(throws: StoreError.self) { try crashing.flush() }
+        }
+        let store = try InstanceStore(home: home.path)
+        let result = try store.store(Fixture.source(data), summary: summary)
+        #expect(result.outcome == .stored)
+        #expect(result.warnings.count == 1)
+        try store.flush()
+        #expect(fileBytes(result.path) == data)
+        let conflicts = try store.conflicts()
+        #expect(conflicts.map(\.reason) == ["orphan-displaced"])
+        #expect(try store.check().isClean)
+    }
+
+    @Test("check finds corrupted, missing and orphan files; a re-run restores the missing one")
+    func checkFindsDamage() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        var results: [StoreResult] = []
+        for n in 1...3 {
+            let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(n), instanceNumber: n))
+            results.append(try store.store(Fixture.source(data), summary: Fixture.summary(data)))
+        }
+        #expect(try store.check().isClean)
+
+        // Flip one byte of the first file.
+        chmod(results[0].path, 0o644)
+        var damaged = try #require(fileBytes(results[0].path))
+        damaged[damaged.count - 1] ^= 0xFF
+        try damaged.write(to: URL(fileURLWithPath: results[0].path))
+        // Remove the second.
+        try FileManager.default.removeItem(atPath: results[1].path)
+        // Drop a stray file into the store.
+        let stray = home.path + "/instances/9.9/9.9.9/9.9.9.9.dcm"
+        try FileManager.default.createDirectory(atPath: (stray as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data("not catalogued".utf8).write(to: URL(fileURLWithPath: stray))
+
+        let report = try store.check()
+        #expect(!report.isClean)
+        #expect(report.corrupted.map(\.path) == [results[0].path])
+        #expect(report.corrupted.first?.expectedSHA256 == results[0].sha256)
+        #expect(report.corrupted.first?.actualSHA256 != results[0].sha256)
+        #expect(report.missing.map(\.path) == [results[1].path])
+        #expect(report.orphans == [stray])
+        #expect(report.instancesChecked == 3)
+
+        // Importing the missing instance again puts its file back.
+        let second = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(2), instanceNumber: 2))
+        #expect(try store.store(Fixture.source(second), summary: Fixture.summary(second)).outcome == .stored)
+        try store.flush()
+        #expect(fileBytes(results[1].path) == second)
+        #expect(try store.check().missing.isEmpty)
+        #expect(try store.auditLog().last?.action == "restore")
+    }
+
+    @Test("the audit log cannot be updated or deleted")
+    func auditLogIsAppendOnly() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1)))
+        _ = try store.store(Fixture.source(data), summary: Fixture.summary(data))
+        try store.audit(.export, sopInstanceUID: Fixture.uid(1), detail: ["medium": "CD-R", "profile": "STD-GEN-CD"])
+        #expect(try store.auditLog().map(\.action) == ["store", "export"])
+        #expect(try store.auditLog().last?.detail == #"{"medium":"CD-R","profile":"STD-GEN-CD"}"#)
+        #expect(Catalog.json(["b": "x\"y\\z\n\u{1}", "a": "/"]) == #"{"a":"/","b":"x\"y\\z\n\u0001"}"#)
+        try store.flush()
+
+        let db = try SQLiteConnection(path: store.catalogPath)
+        #expect(try db.scalar("SELECT count(*) FROM audit_log") == 2)
+        let update = #expect(throws: SQLiteError.self) { try db.run("UPDATE audit_log SET action = 'nothing'") }
+        #expect(update?.message.contains("append-only") == true)
+        #expect(update?.sql == "UPDATE audit_log SET action = 'nothing'")
+        #expect(throws: SQLiteError.self) { try db.run("DELETE FROM audit_log WHERE id = 1") }
+        #expect(throws: SQLiteError.self) { try db.run("DELETE FROM audit_log") }
+        #expect(try db.scalar("SELECT count(*) FROM audit_log") == 2)
+        #expect(try store.auditLog().map(\.action) == ["store", "export"])
+        db.close()
+
+        // Deleting an instance is itself audited.
+        #expect(try store.delete(sopInstanceUID: Fixture.uid(1), reason: "test"))
+        #expect(try store.instances().isEmpty)
+        #expect(try store.patients().isEmpty)
+        #expect(try store.auditLog().map(\.action) == ["store", "export", "deletion"])
+        #expect(try store.check().isClean)
+    }
+
+    @Test("migrations run once; a newer catalog is refused")
+    func migrationsRunOnce() throws {
+        let home = TemporaryHome()
+        do {
+            let store = try InstanceStore(home: home.path)
+            #expect(try store.migrationsApplied() == [1])
+            #expect(try store.schemaVersion() == Catalog.migrations.count)
+        }
+        do {
+            let store = try InstanceStore(home: home.path)
+            #expect(try store.migrationsApplied() == [])
+        }
+        let extended = Catalog.migrations + ["CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"]
+        do {
+            let store = try InstanceStore(home: home.path, options: .init(), faultHook: nil, migrations: extended)
+            #expect(try store.migrationsApplied() == [2])
+            #expect(try store.schemaVersion() == 2)
+        }
+        do {
+            let store = try InstanceStore(home: home.path, options: .init(), faultHook: nil, migrations: extended)
+            #expect(try store.migrationsApplied() == [])
+        }
+        let refused = #expect(throws: StoreError.self) { try InstanceStore(home: home.path) }
+        #expect(refused?.kind == .newerSchema)
+
+        let db = try SQLiteConnection(path: home.path + "/catalog.sqlite")
+        #expect(try db.queryFirst("PRAGMA journal_mode") { $0.string(0) } == "wal")
+        db.close()
+    }
+
+    @Test("500 instances from 8 tasks: exact counts")
+    func concurrentStores() async throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path, options: .init(batchSize: 64))
+        let run = try store.beginImport(ImportSource(location: "/media/usb", kind: "folder"))
+        let total = 500, tasks = 8
+
+        @Sendable func instance(_ n: Int) throws -> (Data, InstanceSummary) {
+            let study = "1.2.826.0.1.3680043.2.1125.1.\(n % 5)"
+            let series = study + ".\(n % 10)"
+            let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(n), series: series, study: study,
+                                                          patientID: "PAT-\(n % 5)", instanceNumber: n,
+                                                          pixel: UInt8(n % 251), pixelBytes: 512 + n))
+            return (data, try Fixture.summary(data))
+        }
+
+        let outcomes = try await withThrowingTaskGroup(of: [StoreOutcome].self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    var outcomes: [StoreOutcome] = []
+                    for n in stride(from: task, to: total, by: tasks) {
+                        let (data, summary) = try instance(n)
+                        outcomes.append(try store.store(Fixture.source(data), summary: summary, importID: run).outcome)
+                        if n % 5 == 0 {   // 100 duplicates, stored concurrently with the rest
+                            outcomes.append(try store.store(Fixture.source(data), summary: summary, importID: run).outcome)
+                        }
+                    }
+                    return outcomes
+                }
+            }
+            var all: [StoreOutcome] = []
+            for try await part in group { all += part }
+            return all
+        }
+        #expect(outcomes.count == 600)
+        #expect(outcomes.filter { $0 == .stored }.count == 500)
+        #expect(outcomes.filter { $0 == .duplicate }.count == 100)
+
+        let record = try store.finishImport(run)
+        #expect((record.stored, record.duplicates, record.conflicts, record.failed) == (500, 100, 0, 0))
+        #expect(try store.instances().count == 500)
+        #expect(try store.instances(importID: run).count == 500)
+        #expect(try store.patients().count == 5)
+        #expect(try store.studies().count == 5)
+        #expect(try store.series().count == 10)
+        #expect(try store.series().map(\.instanceCount).reduce(0, +) == 500)
+        #expect(try store.auditLog().filter { $0.action == "store" }.count == 500)
+        let report = try store.check()
+        #expect(report.isClean)
+        #expect(report.instancesChecked == 500)
+        #expect(FileIO.regularFiles(under: home.path + "/instances").count == 500)
+    }
+
+    @Test("an idle batch is committed by the timer")
+    func idleBatchIsCommitted() async throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path, options: .init(batchSize: 1000, batchInterval: .milliseconds(50)))
+        let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1)))
+        _ = try store.store(Fixture.source(data), summary: Fixture.summary(data))
+        let reader = try SQLiteConnection(path: store.catalogPath)
+        defer { reader.close() }
+        var committed: Int64 = 0
+        for _ in 0..<100 where committed == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+            committed = try reader.scalar("SELECT count(*) FROM instances") ?? 0
+        }
+        #expect(committed == 1, "another connection sees the row without any flush")
+        // The write lock is free: another connection can write.
+        try reader.run("CREATE TABLE IF NOT EXISTS scratch (x)")
+    }
+
+    @Test("UIDs that are unsafe as file names get hashed names")
+    func unsafeUIDs() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let data = try Fixture.part10(Fixture.dataset(sop: "../../../../etc/passwd", series: "a/b", study: ""))
+        let summary = try Fixture.summary(data)
+        #expect(summary.sopInstanceUID == "../../../../etc/passwd")
+        let result = try store.store(Fixture.source(data), summary: summary)
+        #expect(result.outcome == .stored)
+        let relative = String(result.path.dropFirst(home.path.count + 1))
+        let parts = relative.split(separator: "/").map(String.init)
+        #expect(parts.count == 4 && parts[0] == "instances")
+        #expect(parts[1...].allSatisfy { $0.hasPrefix("x") && !$0.contains("..") })
+        #expect(parts[1].count == 41)
+        #expect(Layout.component(forUID: "1.2.3") == "1.2.3")
+        #expect(Layout.component(forUID: "1.2.3").count == 5)
+        #expect(Layout.component(forUID: ".") != ".")
+        #expect(Layout.component(forUID: String(repeating: "1", count: 65)).hasPrefix("x"))
+        #expect(try store.check().isClean)
+    }
+
+    @Test("a short read fails, leaves nothing behind, and counts as failed")
+    func sizeMismatchLeavesNothing() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let run = try store.beginImport(ImportSource(location: "/media/cd"))
+        let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1)))
+        let failure = #expect(throws: StoreError.self) {
+            try store.store(Fixture.source(data, expectedSize: data.count + 10), summary: Fixture.summary(data), importID: run)
+        }
+        #expect(failure?.kind == .sizeMismatch)
+        struct Unreadable: Error {}
+        let failing = InstanceSource(originalPath: "bad") { sink in
+            try sink(UnsafeRawBufferPointer(start: nil, count: 0))
+            throw Unreadable()
+        }
+        #expect(throws: Unreadable.self) { try store.store(failing, summary: Fixture.summary(data), importID: run) }
+        let record = try store.finishImport(run, status: .failed, skipped: 2, failed: 1, note: "disc unreadable")
+        #expect((record.stored, record.failed, record.skipped) == (0, 3, 2))
+        #expect(record.status == .failed)
+        #expect(try store.instances().isEmpty)
+        let report = try store.check()
+        #expect(report.isClean && report.orphans.isEmpty)
+        #expect(FileIO.regularFiles(under: home.path + "/tmp").isEmpty)
+        #expect(throws: StoreError.self) { try store.store(Fixture.source(data), summary: Fixture.summary(data), importID: 999) }
+    }
+
+    @Test("files on disk are streamed; default home honours DISCPORT_HOME")
+    func fileSourceAndHome() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1), pixelBytes: 3 << 20))   // > 1 MiB chunks
+        let source = home.path + "/source.dcm"
+        try data.write(to: URL(fileURLWithPath: source))
+        let result = try store.store(.file(atPath: source), summary: Fixture.summary(data))
+        #expect(result.outcome == .stored)
+        try store.flush()
+        #expect(fileBytes(result.path) == data)
+        #expect(try store.instance(sopInstanceUID: Fixture.uid(1))?.originalPath == source)
+
+        #expect(InstanceStore.defaultHome(environment: ["DISCPORT_HOME": "/srv/dp", "HOME": "/home/a"]) == "/srv/dp")
+        #expect(InstanceStore.defaultHome(environment: ["HOME": "/home/a"]) == "/home/a/.local/share/discport")
+        try store.close()
+        #expect(throws: StoreError.self) { try store.patients() }
+    }
+}
