@@ -9,15 +9,18 @@ let package = Package(
         .library(name: "DICOM", targets: ["DICOM"]),
         .library(name: "DICOMXML", targets: ["DICOMXML"]),
         .library(name: "Media", targets: ["Media"]),
+        .library(name: "Store", targets: ["Store"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries through module maps (Debian -dev packages; `make deps`).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CFTS"),   // fts(3) from glibc, not exported by Swift's Glibc module
 
         // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
@@ -29,6 +32,12 @@ let package = Package(
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
         .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS"]),
 
+        // Store: instance files under $DISCPORT_HOME and the SQLite catalog.
+        .target(
+            name: "Store",
+            dependencies: ["DICOM", "CSQLite3", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+
         // The command-line tool: arguments and output only.
         .executableTarget(
             name: "discport",
@@ -38,7 +47,11 @@ let package = Package(
             ]
         ),
 
+        // `make bench` (Benchmarks/run.sh); not a product, never installed.
+        .executableTarget(name: "discport-bench", dependencies: ["DICOM"], path: "Benchmarks/discport-bench"),
+
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMXML"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "DICOM"]),
     ]
 )
