@@ -91,10 +91,25 @@ public struct Dataset: Sendable {
     public var characterSet: SpecificCharacterSet { ownCharacterSet ?? inheritedCharacterSet }
 
     private mutating func updateCharacterSet() {
-        ownCharacterSet = self[.specificCharacterSet]?.bytes.map {
-            SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire($0))
+        ownCharacterSet = self[.specificCharacterSet]?.bytes.map { bytes in
+            Dataset.commonCharacterSets[bytes] ?? SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(bytes))
         }
     }
+
+    /// The (0008,0005) values most files carry, parsed once: every header of
+    /// a disc would otherwise parse the same terms again.
+    private static let commonCharacterSets: [Data: SpecificCharacterSet] = {
+        let values = ["ISO_IR 100", "ISO_IR 192", "ISO_IR 6", "\\ISO 2022 IR 87", "ISO 2022 IR 6\\ISO 2022 IR 87",
+                      "ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 13", "\\ISO 2022 IR 149", "GB18030", "ISO_IR 101", "ISO_IR 144"]
+        var table: [Data: SpecificCharacterSet] = [:]
+        for value in values {
+            var bytes = Array(value.utf8)
+            let set = SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(Data(bytes)))
+            table[Data(bytes)] = set
+            if bytes.count % 2 == 1 { bytes.append(0x20); table[Data(bytes)] = set }
+        }
+        return table
+    }()
 }
 
 // MARK: - Reading values
