@@ -7,17 +7,6 @@ import Testing
 
 // MARK: - Helpers
 
-/// A temporary folder for one scan test, removed afterwards.
-final class ScanFixtureDir {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "discport-scan-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func sub(_ name: String) -> String { path + "/" + name }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// The disc as a sorted outline: one line per patient, study, series, instance.
 func outline(_ report: ScanReport) -> [String] {
     var lines: [String] = []
@@ -105,7 +94,7 @@ func canonicalJSON(_ report: ScanReport) throws -> String {
 @Suite("discport scan")
 struct ScanTests {
     @Test func cleanDiscWithDICOMDIR() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
         try Data("Made by the test.\r\n".utf8).write(to: URL(fileURLWithPath: dir.sub("README.TXT")))
         let report = scanFolder(dir.path)
@@ -133,7 +122,7 @@ struct ScanTests {
     }
 
     @Test func noDICOMDIR() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: nil)
         let report = scanFolder(dir.path)
         #expect(outline(report) == standardOutline)
@@ -144,7 +133,7 @@ struct ScanTests {
 
     @Test func extensionsAndNamesDoNotMatter() throws {
         // Content decides, not the name: `.dcm`, `.DCM`, `.txt`, no extension.
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         disc[0].diskPath = "Export 2024 (1)/scout.DCM"
         disc[1].diskPath = "Export 2024 (1)/a.dcm"
@@ -158,7 +147,7 @@ struct ScanTests {
     // MARK: DICOMDIR defects
 
     @Test func offsetsOffBy132AreCorrected() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var options = DICOMDIROptions()
         options.offsets = .shifted(-132)
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
@@ -174,7 +163,7 @@ struct ScanTests {
     }
 
     @Test func zeroOffsetsRebuildFromRecordOrder() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var options = DICOMDIROptions()
         options.offsets = .zero
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
@@ -187,7 +176,7 @@ struct ScanTests {
     }
 
     @Test func anyConstantShiftIsCorrected() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var options = DICOMDIROptions()
         options.offsets = .shifted(7)   // found from where the first record really is
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
@@ -199,7 +188,7 @@ struct ScanTests {
     }
 
     @Test func offsetLoopIsCut() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var options = DICOMDIROptions()
         options.offsets = .loop
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
@@ -210,7 +199,7 @@ struct ScanTests {
     }
 
     @Test func inactiveAndPrivateRecordsAreSkipped() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         let disc = DiscBuilder.standardDisc()
         var options = DICOMDIROptions()
         options.inactive = [disc[2].sopUID]
@@ -229,7 +218,7 @@ struct ScanTests {
     }
 
     @Test func recordsMissingType1Keys() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var options = DICOMDIROptions()
         options.omitStudyUID = true
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
@@ -241,7 +230,7 @@ struct ScanTests {
     }
 
     @Test func implicitVRDICOMDIR() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var options = DICOMDIROptions()
         options.implicitVR = true
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: options)
@@ -253,7 +242,7 @@ struct ScanTests {
     }
 
     @Test func missingFiles() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         disc[2].writeFile = false
         try DiscBuilder.write(disc, to: dir.path)
@@ -267,7 +256,7 @@ struct ScanTests {
     }
 
     @Test func uidMismatch() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         disc[1].recordSOPUID = "1.2.826.0.1.3680043.10.9.777"
         try DiscBuilder.write(disc, to: dir.path)
@@ -281,7 +270,7 @@ struct ScanTests {
     // MARK: File names
 
     @Test func lowerCaseNames() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         for i in disc.indices { disc[i].diskPath = disc[i].fileID.joined(separator: "/").lowercased() }
         var options = DICOMDIROptions()
@@ -293,7 +282,7 @@ struct ScanTests {
     }
 
     @Test func versionSuffixesAndTrailingDots() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         disc[0].diskPath = "DICOM/IMG00001.;1"
         disc[1].diskPath = "DICOM/SER2/IMG00001;1"
@@ -312,7 +301,7 @@ struct ScanTests {
     }
 
     @Test func rawDataSetsWithoutMeta() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         disc[0].encoding = .rawImplicit
         disc[1].encoding = .rawExplicit
@@ -333,7 +322,7 @@ struct ScanTests {
     // MARK: Patients
 
     @Test func multiPatientIsCalledOut() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var other = DiscInstance()
         other.patientID = "P0002"
         other.patientName = "ROE^RICHARD"
@@ -362,7 +351,7 @@ struct ScanTests {
     }
 
     @Test func samePersonUnderTwoIDs() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var other = DiscInstance()
         other.patientID = "H-998"
         other.patientName = "Doe^Jane^^^"
@@ -378,7 +367,7 @@ struct ScanTests {
 
     @Test(arguments: ["ISO_IR 192", "\\ISO 2022 IR 87"])
     func japaneseNamesKeepAllThreeGroups(_ characterSet: String) throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         for i in disc.indices {
             disc[i].characterSet = characterSet
@@ -398,7 +387,7 @@ struct ScanTests {
     }
 
     @Test func undecodableNameIsReportedOncePerSeries() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         for i in disc.indices {
             disc[i].characterSet = "ISO_IR 192"
@@ -413,7 +402,7 @@ struct ScanTests {
     }
 
     @Test func duplicateInstance() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         var copy = disc[1]
         copy.diskPath = "COPY/IMG00001"
@@ -428,7 +417,7 @@ struct ScanTests {
     // MARK: Damaged files
 
     @Test func truncatedFiles() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         var encapsulated = disc[2]
         encapsulated.sopUID = "1.2.826.0.1.3680043.10.9.1.2.3"
@@ -461,7 +450,7 @@ struct ScanTests {
     }
 
     @Test func intactEncapsulatedPixelData() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         for i in disc.indices { disc[i].encapsulated = true }
         try DiscBuilder.write(disc, to: dir.path)
@@ -472,7 +461,7 @@ struct ScanTests {
     }
 
     @Test func damagedPart10File() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: nil)
         var garbage = Data(count: 128)
         garbage.append(contentsOf: Array("DICM".utf8))
@@ -487,7 +476,7 @@ struct ScanTests {
 
     @Test(arguments: [0, 100, 400])
     func brokenDICOMDIR(_ keep: Int) throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
         let url = URL(fileURLWithPath: dir.sub("DICOMDIR"))
         try Data(try Data(contentsOf: url).prefix(keep)).write(to: url)
@@ -503,7 +492,7 @@ struct ScanTests {
     // MARK: Other content
 
     @Test func looseDocumentsViewerAndAutorun() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
         try DiscBuilder.put(Data("%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n".utf8), at: dir.sub("紹介状.pdf"))
         try DiscBuilder.put(Data([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10]) + Data("JFIF".utf8) + Data(count: 64), at: dir.sub("Photos/IMG_0042.JPG"))
@@ -526,7 +515,7 @@ struct ScanTests {
     }
 
     @Test func onlyPicturesIsAWarning() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         try DiscBuilder.put(Data([0xFF, 0xD8, 0xFF, 0xE0]) + Data(count: 64), at: dir.sub("scan.jpg"))
         let report = scanFolder(dir.path)
         #expect(report.patients.isEmpty)
@@ -550,7 +539,7 @@ struct ScanTests {
 
     @Test func zipWithTopFolderAndMacJunk() throws {
         guard let bsdtar = requireTool("bsdtar") else { return }
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         let tree = dir.sub("tree")
         try writeMacZipTree(tree)
         try runTool(bsdtar, ["--format", "zip", "-cf", dir.sub("bundle.zip"), "CD_EXPORT", "__MACOSX"], in: tree)
@@ -568,7 +557,7 @@ struct ScanTests {
 
     @Test func isoAndZipScanLikeTheFolder() throws {
         guard let xorriso = requireTool("xorriso"), let bsdtar = requireTool("bsdtar") else { return }
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         let tree = dir.sub("disc")
         var options = DICOMDIROptions()
         options.offsets = .shifted(-132)
@@ -604,7 +593,7 @@ struct ScanTests {
     }
 
     @Test func jsonSchemaKeys() throws {
-        let dir = try ScanFixtureDir()
+        let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
         disc[2].writeFile = false
         try DiscBuilder.write(disc, to: dir.path)
