@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "DICOMXML", targets: ["DICOMXML"]),
         .library(name: "Media", targets: ["Media"]),
         .library(name: "Store", targets: ["Store"]),
+        .library(name: "Reconcile", targets: ["Reconcile"]),
+        .library(name: "Jobs", targets: ["Jobs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,11 +40,17 @@ let package = Package(
             dependencies: ["DICOM", "CSQLite3", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
+        // Reconcile: local patient identity, attribute coercion with Original Attributes.
+        .target(name: "Reconcile", dependencies: ["DICOM"]),
+
+        // Jobs: import / export / migrate pipelines composing the stages.
+        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store"]),
+
         // The command-line tool: arguments and output only.
         .executableTarget(
             name: "discport",
             dependencies: [
-                "DICOM", "DICOMXML", "Media",
+                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,5 +61,6 @@ let package = Package(
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMXML"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "DICOM"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
     ]
 )

@@ -294,6 +294,13 @@ final class HashingWriter {
         storedSize += Int64(header.count)
     }
 
+    /// Bytes of the source replaced by the header: hashed as source, not written.
+    func skipSource(_ chunk: UnsafeRawBufferPointer) {
+        guard chunk.count > 0 else { return }
+        sourceHasher?.update(bufferPointer: chunk)
+        sourceSize += Int64(chunk.count)
+    }
+
     /// Bytes of the source.
     func writeSource(_ chunk: UnsafeRawBufferPointer) throws {
         guard chunk.count > 0 else { return }

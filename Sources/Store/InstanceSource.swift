@@ -27,12 +27,35 @@ public struct InstanceSource {
     /// Streams the whole content to the sink, in order. The same shape as
     /// `MediumFile.copyContents` of the Media module.
     public var copyContents: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    /// Set when discport changed attributes (reconciliation): the stored
+    /// file is ``Rewrite/header`` followed by the source from
+    /// ``Rewrite/replacedLength`` on. The source is still hashed whole, so
+    /// importing the same medium again finds the instance already stored.
+    public var rewrite: Rewrite?
 
-    public init(originalPath: String, expectedSize: Int? = nil, needsFileMeta: Bool = false,
+    /// New leading bytes for a source whose attributes were coerced.
+    public struct Rewrite: Sendable {
+        /// The complete Part 10 header and data set up to where the source
+        /// is copied again (usually the Pixel Data element).
+        public var header: Data
+        /// Bytes of the source that `header` replaces.
+        public var replacedLength: Int
+        /// What changed, one line per attribute (recorded in the audit log).
+        public var changes: [String]
+
+        public init(header: Data, replacedLength: Int, changes: [String]) {
+            self.header = header
+            self.replacedLength = replacedLength
+            self.changes = changes
+        }
+    }
+
+    public init(originalPath: String, expectedSize: Int? = nil, needsFileMeta: Bool = false, rewrite: Rewrite? = nil,
                 copyContents: @escaping (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
         self.originalPath = originalPath
         self.expectedSize = expectedSize
         self.needsFileMeta = needsFileMeta
+        self.rewrite = rewrite
         self.copyContents = copyContents
     }
 

@@ -247,7 +247,11 @@ public final class InstanceStore: Sendable {
             throw StoreError(.invalidInput, "the instance has no SOP Instance UID", path: source.originalPath)
         }
         // 1. Stream into a temporary file, hashing (no lock held).
-        let header = source.needsFileMeta ? try Layout.fileMetaHeader(for: summary) : nil
+        if source.rewrite != nil && source.needsFileMeta {
+            throw StoreError(.invalidInput, "a rewritten instance carries its own file meta information", path: source.originalPath)
+        }
+        let header = source.needsFileMeta ? try Layout.fileMetaHeader(for: summary) : source.rewrite?.header
+        let metaAdded = source.needsFileMeta
         let sessionPath = try state.withLock { st throws -> String in
             _ = try st.open()
             return st.session.path
@@ -261,13 +265,24 @@ public final class InstanceStore: Sendable {
         do {
             let writer = try HashingWriter(path: temporary, capacity: (source.expectedSize ?? FileIO.chunkSize) + (header?.count ?? 0))
             if let header { try writer.writeHeader(header) }
-            var first = header != nil
+            var first = source.needsFileMeta
+            var toReplace = source.rewrite?.replacedLength ?? 0
             try source.copyContents { chunk in
                 if first {
                     try Layout.checkRawDataSetStart(chunk, path: source.originalPath)
                     first = false
                 }
-                try writer.writeSource(chunk)
+                if toReplace > 0 {
+                    let skipped = min(toReplace, chunk.count)
+                    writer.skipSource(UnsafeRawBufferPointer(rebasing: chunk[0..<skipped]))
+                    toReplace -= skipped
+                    try writer.writeSource(UnsafeRawBufferPointer(rebasing: chunk[skipped...]))
+                } else {
+                    try writer.writeSource(chunk)
+                }
+            }
+            if toReplace > 0 {
+                throw StoreError(.sizeMismatch, "the source ended before the \(source.rewrite?.replacedLength ?? 0) bytes its rewrite replaces", path: source.originalPath)
             }
             hashes = try writer.finish()
         }
@@ -292,7 +307,7 @@ public final class InstanceStore: Sendable {
                     st.pending += 1
                     try maybeCommit(&st)
                 }
-                return result(isDuplicate ? .duplicate : .conflict, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                return result(isDuplicate ? .duplicate : .conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
             case .restore, .conflict, .new:
                 return nil
             }
@@ -327,10 +342,10 @@ public final class InstanceStore: Sendable {
                 switch try classify(uid, hashes.stored, hashes.source, catalog, &st) {
                 case .duplicate(let path):
                     counts.duplicates = 1
-                    outcome = result(.duplicate, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                    outcome = result(.duplicate, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
                 case .knownConflict(let path):
                     counts.conflicts = 1
-                    outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                    outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
                 case .restore(let path):
                     st.schedule(temporary, home + "/" + path)
                     temporaryExists = false
@@ -339,7 +354,7 @@ public final class InstanceStore: Sendable {
                                       detail: ["path": path, "sha256": hashes.stored, "original": source.originalPath])
                     counts.stored = 1
                     counts.bytes = hashes.storedSize
-                    outcome = result(.stored, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                    outcome = result(.stored, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
                 case .conflict:
                     let path = Layout.conflictPath(sopInstanceUID: uid, sha256: hashes.stored)
                     st.schedule(temporary, home + "/" + path)
@@ -352,7 +367,7 @@ public final class InstanceStore: Sendable {
                                                "reason": "different-content"])
                     counts.conflicts = 1
                     counts.bytes = hashes.storedSize
-                    outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, header != nil, [])
+                    outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
                 case .new:
                     let path = Layout.instancePath(summary)
                     let absolute = home + "/" + path
@@ -384,15 +399,21 @@ public final class InstanceStore: Sendable {
                     warnings += filed.warnings
                     try catalog.insertInstance(Catalog.NewInstance(
                         summary: summary, seriesRef: filed.series, size: hashes.storedSize, sha256: hashes.stored,
-                        sourceSHA256: hashes.source, fileMetaAdded: header != nil, storedPath: path,
+                        sourceSHA256: hashes.source, fileMetaAdded: metaAdded, storedPath: path,
                         originalPath: source.originalPath, importID: importID))
                     var detail = ["path": path, "sha256": hashes.stored, "original": source.originalPath]
-                    if header != nil { detail["fileMetaAdded"] = "true" }
+                    if metaAdded { detail["fileMetaAdded"] = "true" }
+                    if let rewrite = source.rewrite {
+                        detail["coerced"] = "true"
+                        try catalog.audit(.coercion, operatorName: operatorName, importID: importID, sopInstanceUID: uid,
+                                          detail: ["path": path, "original": source.originalPath,
+                                                   "sourceSHA256": hashes.source, "changes": rewrite.changes.joined(separator: "\n")])
+                    }
                     try catalog.audit(adopted ? .adopt : .store, operatorName: operatorName, importID: importID,
                                       sopInstanceUID: uid, detail: detail)
                     if adopted { counts.adopted = 1 } else { counts.stored = 1 }
                     counts.bytes = hashes.storedSize
-                    outcome = result(adopted ? .adopted : .stored, uid, path, hashes.stored, hashes.storedSize, header != nil, warnings)
+                    outcome = result(adopted ? .adopted : .stored, uid, path, hashes.stored, hashes.storedSize, metaAdded, warnings)
                 }
                 if let importID { try catalog.addCounts(counts, toImport: importID) }
                 try catalog.db.execute("RELEASE instance")

@@ -7,7 +7,7 @@ struct Discport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "discport",
         abstract: "Move medical images in and out of the clinic on removable media.",
-        subcommands: [DumpCommand.self, ScanCommand.self]
+        subcommands: [ScanCommand.self, ImportCommand.self, ListCommand.self, ShowCommand.self, StoreCommand.self, DumpCommand.self]
     )
 
     /// Exit status 2 for usage errors (ArgumentParser's default is 64).
@@ -15,6 +15,9 @@ struct Discport: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let error as CLIError {
+            Terminal.error(error.message)
+            Foundation.exit(error.status)
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {

@@ -1,0 +1,255 @@
+import DICOM
+import Foundation
+import Media
+import Reconcile
+import Store
+import Synchronization
+
+/// Imports a patient-brought medium into the store: the reception's main job.
+///
+/// Two steps, so a person can look before anything is written:
+/// 1. ``scan()`` reads every header once (the engine of `discport scan`)
+///    and returns an ``ImportPlan`` with one decision per patient found;
+/// 2. ``run(_:events:)`` visits the medium again and stores every instance
+///    of the patients to import — byte-exact when kept as they are, with
+///    the Part 10 header rewritten when re-identified (pixel data and
+///    everything after it copied unchanged) — reporting each instance.
+///
+/// Folders are read by several threads at once and the store takes
+/// instances concurrently, so both cores work. Re-running after a crash or
+/// `kill -9` finishes the job: what was stored is found again (duplicates),
+/// what was written but not committed is adopted.
+public final class ImportJob: Sendable {
+    public let source: String
+    public let store: InstanceStore?
+    public let limits: MediumLimits
+    private let medium: Mutex<(any Medium)?>
+
+    /// - Parameters:
+    ///   - source: folder, ISO image, device, zip/tar, or single file.
+    ///   - store: where to import; nil only for a dry run without a store.
+    public init(source: String, store: InstanceStore?, limits: MediumLimits = .init()) {
+        self.source = source
+        self.store = store
+        self.limits = limits
+        self.medium = Mutex(nil)
+    }
+
+    /// Scans the medium. Never throws: an unreadable source gives a report
+    /// that says so (``ScanReport/complete`` false) and a plan with no
+    /// patients. Every patient starts as ``PatientDecision/skip``.
+    public func scan() -> ImportPlan {
+        let scanner = MediumScanner(limits: limits)
+        do {
+            let opened = try openMedium(source, limits: limits)
+            medium.withLock { $0 = opened }
+            return ImportPlan(report: scanner.scan(opened))
+        } catch {
+            return ImportPlan(report: scanner.scan(path: source))
+        }
+    }
+
+    /// Imports what `plan` says. Throws only when the store cannot be used
+    /// at all (opening the import run, committing); problems with single
+    /// instances are reported in their events and in the summary.
+    ///
+    /// - Parameter dryRun: read the headers and say what would happen;
+    ///   nothing is written.
+    public func run(_ plan: ImportPlan, dryRun: Bool = false,
+                    events: @escaping @Sendable (ImportEvent) -> Void = { _ in }) throws -> ImportSummary {
+        let clock = ContinuousClock.now
+        let report = plan.report
+        let opened = try medium.withLock { current throws -> any Medium in
+            if let current { return current }
+            let fresh = try openMedium(source, limits: limits)
+            current = fresh
+            return fresh
+        }
+        guard dryRun || store != nil else {
+            throw StoreError(.invalidInput, "an import needs a store (only a dry run works without one)")
+        }
+
+        // The import run, resuming an interrupted one of the same source:
+        // its time is reused, so files it rewrote come out the same.
+        var importID: Int64?
+        var modificationTime = IdentityCoercion.dateTime(Date())
+        if let store, !dryRun {
+            let location = report.source.path
+            if let interrupted = try store.imports().last(where: { $0.status == .running && $0.source.location == location }) {
+                modificationTime = IdentityCoercion.dateTime(fromTimestamp: interrupted.startedAt) ?? modificationTime
+                try store.finishImport(interrupted.id, status: .failed, note: "interrupted; resumed by a later run")
+            }
+            importID = try store.beginImport(ImportSource(location: location, kind: report.source.kind?.rawValue,
+                                                          label: report.source.volumeLabel, volumeID: report.source.volumeLabel))
+        }
+        events(.started(ImportStart(importID: importID, source: report.source.path, instances: plan.plannedInstances,
+                                    bytes: plan.plannedBytes, dryRun: dryRun)))
+
+        let coercions = plan.decisions.map { decision -> IdentityCoercion? in
+            guard case .assign(let identity) = decision else { return nil }
+            return IdentityCoercion(identity: identity, modificationDateTime: modificationTime)
+        }
+        let tally = Mutex(Tally(patients: report.patients.count))
+        let worker = InstanceImporter(plan: plan, coercions: coercions, store: store, importID: importID, dryRun: dryRun)
+
+        var mediumError: String?
+        do {
+            try opened.visitFiles({ file in
+                guard let planned = plan.instanceByPath[file.path] else { return }
+                let event = worker.importInstance(file, patient: planned.patient, expectedUID: planned.sopInstanceUID)
+                tally.withLock { $0.add(event) }
+                events(.instance(event))
+            }, skipped: { _ in })
+        } catch {
+            mediumError = (error as? MediaError)?.description ?? "\(error)"
+        }
+
+        let final = tally.withLock { $0 }
+        var summary = ImportSummary(
+            importID: importID, source: report.source.path, dryRun: dryRun,
+            complete: report.complete && mediumError == nil,
+            patients: report.patients.enumerated().map { index, patient in
+                let decision = plan.decisions[index]
+                var localID: String? = nil
+                switch decision {
+                case .keepSourceIdentity: localID = patient.patientID ?? ""
+                case .assign(let identity): localID = identity.patientID
+                case .skip: break
+                }
+                return ImportSummary.Patient(sourcePatientID: patient.patientID, sourceName: patient.name,
+                                             birthDate: patient.birthDate, decision: decision.label,
+                                             patientID: localID, counts: final.perPatient[index])
+            },
+            counts: final.counts,
+            unreadable: report.problems.filter { [.truncated, .damaged, .unreadableFile].contains($0.code) }.compactMap(\.path),
+            looseFiles: report.looseFiles,
+            failures: final.failures.sorted { $0.path < $1.path },
+            conflicts: final.conflicts.sorted { $0.path < $1.path },
+            mediumError: mediumError,
+            seconds: 0)
+        // Instances the scan saw but the import did not find again (the
+        // medium changed or could not be read to its end).
+        let unseen = plan.plannedInstances - (final.counts.total - final.counts.skipped)
+        if unseen > 0 && mediumError == nil {
+            summary.mediumError = "\(unseen) instance(s) seen by the scan were not found again on the medium"
+            summary.complete = false
+        }
+        if let store, let importID {
+            let status: ImportStatus = summary.complete ? .completed : .failed
+            try store.finishImport(importID, status: status, skipped: final.counts.skipped, failed: final.failedBeforeStore, note: summary.mediumError)
+        }
+        summary.seconds = Double((ContinuousClock.now - clock).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - clock).components.seconds)
+        events(.finished(summary))
+        return summary
+    }
+}
+
+/// Counts kept while the visit runs (under a mutex).
+private struct Tally: Sendable {
+    var counts = ImportSummary.Counts()
+    var perPatient: [ImportSummary.Counts]
+    var failures: [InstanceEvent] = []
+    var conflicts: [InstanceEvent] = []
+    /// Failures before the store was reached (the store counts its own).
+    var failedBeforeStore = 0
+
+    init(patients: Int) {
+        perPatient = Array(repeating: ImportSummary.Counts(), count: patients)
+    }
+
+    mutating func add(_ event: InstanceEvent) {
+        counts.add(event.outcome, size: event.size)
+        if perPatient.indices.contains(event.patient) { perPatient[event.patient].add(event.outcome, size: event.size) }
+        if event.outcome == .failed {
+            failures.append(event)
+            if !event.reachedStore { failedBeforeStore += 1 }
+        }
+        if event.outcome == .conflict { conflicts.append(event) }
+    }
+}
+
+/// Imports one instance: header, decision, coercion, store.
+private struct InstanceImporter: Sendable {
+    let plan: ImportPlan
+    let coercions: [IdentityCoercion?]
+    let store: InstanceStore?
+    let importID: Int64?
+    let dryRun: Bool
+
+    func importInstance(_ file: MediumFile, patient: Int, expectedUID: String?) -> InstanceEvent {
+        var event = InstanceEvent(path: file.path, sopInstanceUID: expectedUID, outcome: .failed, patient: patient,
+                                  patientID: nil, coerced: false, storedPath: nil, size: file.size, message: nil)
+        let decision = plan.decisions[patient]
+        if decision == .skip {
+            event.outcome = .skipped
+            return event
+        }
+        do {
+            let header = try DICOMFile(size: file.size, path: file.path, options: .header) { (count: Int) throws(DICOMError) -> Data in
+                do throws(MediaError) {
+                    return try file.readPrefix(count)
+                } catch {
+                    throw DICOMError(.truncated, "cannot be read from the medium: \(error.message)", path: file.path)
+                }
+            }
+            var summary = InstanceSummary(file: header)
+            event.sopInstanceUID = summary.sopInstanceUID
+            if let expectedUID, UID.trimmed(expectedUID) != summary.sopInstanceUID {
+                throw ImportFailure("the file changed since the scan (SOP Instance UID \(summary.sopInstanceUID), the scan saw \(expectedUID)); scan and import again")
+            }
+            var source = InstanceSource(originalPath: file.path, expectedSize: file.size,
+                                        needsFileMeta: !header.hasFileMeta, copyContents: file.copyContents)
+            if let coercion = coercions[patient], let coerced = try coercion.apply(to: header, fileSize: file.size, path: file.path) {
+                source.needsFileMeta = false
+                source.rewrite = InstanceSource.Rewrite(header: coerced.header, replacedLength: coerced.replacedLength,
+                                                        changes: coerced.changes.map(\.description))
+                summary.patientID = coercion.identity.patientID
+                summary.issuerOfPatientID = coercion.identity.issuerOfPatientID
+                event.coerced = true
+            }
+            event.patientID = summary.patientID
+            guard let store else {
+                event.outcome = .wouldStore
+                return event
+            }
+            if dryRun {
+                event.outcome = try store.instance(sopInstanceUID: summary.sopInstanceUID) == nil ? .wouldStore : .wouldSkipKnown
+                return event
+            }
+            event.reachedStore = true
+            let result = try store.store(source, summary: summary, importID: importID)
+            event.outcome = InstanceOutcome(result.outcome)
+            event.storedPath = result.path
+            if !result.warnings.isEmpty { event.message = result.warnings.joined(separator: "; ") }
+        } catch let error as DICOMError {
+            event.outcome = .failed
+            event.message = error.description
+        } catch let error as CoercionError {
+            event.outcome = .failed
+            event.message = error.message
+        } catch let error as StoreError {
+            event.outcome = .failed
+            event.message = error.description
+        } catch {
+            event.outcome = .failed
+            event.message = "\(error)"
+        }
+        return event
+    }
+}
+
+struct ImportFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension IdentityCoercion {
+    /// DT from the catalog's ISO 8601 timestamp (`2026-11-22T05:41:07.123Z`).
+    static func dateTime(fromTimestamp text: String) -> String? {
+        let digits = text.filter(\.isNumber)
+        guard digits.count >= 14 else { return nil }
+        let fraction = digits.dropFirst(14)
+        return String(digits.prefix(14)) + "." + (String(fraction) + "000000").prefix(6) + "+0000"
+    }
+}

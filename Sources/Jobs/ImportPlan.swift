@@ -1,0 +1,58 @@
+import Media
+import Reconcile
+
+/// What to do with one patient found on a medium.
+public enum PatientDecision: Sendable, Hashable {
+    /// Store the instances under the identity they came with (`--as-is`).
+    case keepSourceIdentity
+    /// File them under a local patient: Patient ID (and issuer) coerced,
+    /// the foreign identity kept in Original Attributes Sequence.
+    case assign(LocalIdentity)
+    /// Import nothing of this patient.
+    case skip
+}
+
+/// A scanned medium and, per patient on it, what the import does.
+///
+/// Patients are those of ``report`` (same order, same grouping as `discport
+/// scan`), so a decision can never reach an instance of another patient: the
+/// import files each instance by the patient its path was seen under.
+public struct ImportPlan: Sendable {
+    public let report: ScanReport
+    /// One per `report.patients`, same order.
+    public var decisions: [PatientDecision]
+
+    /// Patient index and SOP Instance UID of every instance, by path.
+    let instanceByPath: [String: (patient: Int, sopInstanceUID: String?)]
+
+    public init(report: ScanReport, decision: PatientDecision = .skip) {
+        self.report = report
+        self.decisions = Array(repeating: decision, count: report.patients.count)
+        var byPath: [String: (patient: Int, sopInstanceUID: String?)] = [:]
+        for (index, patient) in report.patients.enumerated() {
+            for study in patient.studies {
+                for series in study.series {
+                    for instance in series.instances {
+                        byPath[instance.path] = (index, instance.sopInstanceUID)
+                    }
+                }
+            }
+        }
+        self.instanceByPath = byPath
+    }
+
+    /// Instances the plan imports (patients not skipped).
+    public var plannedInstances: Int {
+        zip(report.patients, decisions).reduce(0) { $0 + ($1.1 == .skip ? 0 : $1.0.instanceCount) }
+    }
+
+    /// Bytes of the instances the plan imports.
+    public var plannedBytes: Int {
+        zip(report.patients, decisions).reduce(0) { $0 + ($1.1 == .skip ? 0 : $1.0.size) }
+    }
+
+    /// Index of the patient whose source Patient ID is `id` (exactly one).
+    public func patientIndex(sourcePatientID id: String) -> [Int] {
+        report.patients.indices.filter { (report.patients[$0].patientID ?? "") == id }
+    }
+}

@@ -1,0 +1,372 @@
+import ArgumentParser
+import Foundation
+import Jobs
+import Media
+import Reconcile
+import Store
+import Synchronization
+
+/// `discport import SOURCE`: scan, decide the patient, confirm, copy.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import a patient's disc, ISO, zip or folder into the store.",
+        discussion: """
+        Scans the source (as `discport scan`), shows what is on it, decides for each \
+        patient on it whose local patient the images belong to, asks for confirmation \
+        on a terminal, then copies every instance into the store: byte-exact when the \
+        identity is kept, with Patient ID coerced and the original identity kept in \
+        Original Attributes Sequence when a local Patient ID is assigned. Importing \
+        the same source again skips what is stored; an instance whose UID is stored \
+        with other content is kept aside as a conflict, never overwritten.
+
+        Patient decision: --patient-id LOCAL for a single-patient medium, \
+        --patient-id FOREIGN=LOCAL (repeatable) per patient on a multi-patient \
+        medium, --as-is to keep the identity on the medium (for the patients not \
+        mapped). On a terminal without either, discport asks per patient.
+
+        Output: a progress bar on a terminal; one JSON object per line (events \
+        `scan`, `start`, `instance`, `finish`) with --json or when standard output \
+        is not a terminal.
+
+        Exit status: 0 every instance of the imported patients is in the store; \
+        1 conflicts, failures, damaged files or an incomplete read; 2 usage error or \
+        no patient decision; 3 the source or the store cannot be opened; 4 the user \
+        declined.
+        """
+    )
+
+    @Argument(help: "A folder, mounted disc, ISO image, disc drive (/dev/sr0), zip or tar archive, or single file.")
+    var source: String
+
+    @Option(name: .customLong("patient-id"), help: ArgumentHelp(
+        "The local Patient ID (single-patient medium), or FOREIGN=LOCAL for one patient of the medium; repeatable.",
+        valueName: "id"))
+    var patientIDs: [String] = []
+
+    @Option(help: ArgumentHelp("Issuer of Patient ID written with the local Patient ID.", valueName: "issuer"))
+    var issuer: String?
+
+    @Flag(name: .customLong("as-is"), help: "Keep the identity on the medium (for patients not given a --patient-id).")
+    var asIs = false
+
+    @Flag(name: [.short, .long], help: "Do not ask for confirmation.")
+    var yes = false
+
+    @Flag(name: .customLong("dry-run"), help: "Show what would be imported; write nothing.")
+    var dryRun = false
+
+    @Flag(help: "One JSON object per line (the default when standard output is not a terminal).")
+    var json = false
+
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        for value in patientIDs {
+            let parts = value.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.last.map({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) ?? true {
+                throw ValidationError("--patient-id '\(value)': the local Patient ID is empty")
+            }
+            if let local = parts.last, local.count > 64 {
+                throw ValidationError("--patient-id '\(value)': a Patient ID (LO) has at most 64 characters")
+            }
+        }
+        let singles = patientIDs.filter { !$0.contains("=") }
+        if singles.count > 1 || (singles.count == 1 && patientIDs.count > 1) {
+            throw ValidationError("give one --patient-id LOCAL, or FOREIGN=LOCAL for each patient of the medium")
+        }
+    }
+
+    func run() throws {
+        let jsonLines = json || !Terminal.outputIsTTY
+        let output = ImportOutput(jsonLines: jsonLines, progressBar: !jsonLines && Terminal.outputIsTTY)
+        let instanceStore = dryRun ? try store.openExisting() : try store.open()
+        let job = ImportJob(source: source, store: instanceStore)
+
+        var plan = job.scan()
+        let report = plan.report
+        output.scanned(report)
+        if report.patients.isEmpty {
+            if !report.complete { throw CLIError("cannot read \(source)", status: 3) }
+            output.message("no DICOM instances to import on \(source)")
+            return
+        }
+        plan.decisions = try decide(plan, output: output)
+        output.plan(plan)
+
+        if !dryRun && !yes && Terminal.inputIsTTY && Terminal.outputIsTTY && plan.plannedInstances > 0 {
+            let answer = Terminal.ask("Import \(plan.plannedInstances) instance(s), \(Terminal.size(plan.plannedBytes))? [y/N] ")
+            guard let answer, ["y", "yes"].contains(answer.lowercased()) else {
+                throw CLIError("nothing imported", status: 4)
+            }
+        }
+        if plan.plannedInstances == 0 {
+            output.message("no patient was chosen for import; nothing imported")
+            throw ExitCode(2)
+        }
+        let summary: ImportSummary
+        do {
+            summary = try job.run(plan, dryRun: dryRun) { event in output.event(event) }
+        } catch {
+            throw CLIError("the import stopped: \(error)", status: 3)
+        }
+        try instanceStore?.close()
+        if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
+    }
+
+    /// One decision per patient of the medium, from the options or by asking.
+    private func decide(_ plan: ImportPlan, output: ImportOutput) throws -> [PatientDecision] {
+        let patients = plan.report.patients
+        var decisions = Array(repeating: PatientDecision.skip, count: patients.count)
+        var decided = Array(repeating: false, count: patients.count)
+        func identity(_ local: String) -> PatientDecision {
+            .assign(LocalIdentity(patientID: local.trimmingCharacters(in: .whitespaces), issuerOfPatientID: issuer))
+        }
+        func listing() -> String {
+            patients.map { "  \($0.patientID ?? "(no ID)")  \($0.name ?? "(no name)")  \($0.birthDate ?? "")  \($0.instanceCount) instance(s)" }
+                .joined(separator: "\n")
+        }
+
+        for value in patientIDs {
+            if let separator = value.firstIndex(of: "=") {
+                let foreign = String(value[..<separator])
+                let matches = plan.patientIndex(sourcePatientID: foreign)
+                guard !matches.isEmpty else {
+                    throw CLIError("--patient-id \(value): no patient with ID '\(foreign)' on the medium; it holds:\n\(listing())", status: 2)
+                }
+                if matches.count > 1 {
+                    throw CLIError("--patient-id \(value): \(matches.count) different patients (by name) have ID '\(foreign)' on the medium; they must be imported separately:\n\(listing())", status: 2)
+                }
+                decisions[matches[0]] = identity(String(value[value.index(after: separator)...]))
+                decided[matches[0]] = true
+            } else {
+                guard patients.count == 1 else {
+                    throw CLIError("the medium holds \(patients.count) patients; give --patient-id FOREIGN=LOCAL for each one to import (and --as-is to keep the others as they are):\n\(listing())", status: 2)
+                }
+                decisions[0] = identity(value)
+                decided[0] = true
+            }
+        }
+        for index in patients.indices where !decided[index] {
+            let patient = patients[index]
+            if asIs {
+                if (patient.patientID ?? "").isEmpty {
+                    output.message("patient \(patient.name ?? "(no name)") has no Patient ID on the medium; give it one with --patient-id (not imported)")
+                } else {
+                    decisions[index] = .keepSourceIdentity
+                }
+                continue
+            }
+            if !patientIDs.isEmpty {
+                output.message("patient \(patient.patientID ?? "(no ID)") \(patient.name ?? "") is not mapped by --patient-id: not imported")
+                continue
+            }
+            guard Terminal.inputIsTTY && Terminal.outputIsTTY && !yes else {
+                throw CLIError("whose images are these? Give --patient-id LOCAL (or FOREIGN=LOCAL per patient) or --as-is; the medium holds:\n\(listing())", status: 2)
+            }
+            decisions[index] = try ask(patient, identity: identity)
+        }
+        return decisions
+    }
+
+    private func ask(_ patient: ScanReport.Patient, identity: (String) -> PatientDecision) throws -> PatientDecision {
+        let id = patient.patientID ?? ""
+        print("\nPatient on the medium: \(patient.name ?? "(no name)")  ID \(id.isEmpty ? "(none)" : id)  born \(patient.birthDate ?? "?")  sex \(patient.sex ?? "?")  \(patient.instanceCount) instance(s)")
+        while true {
+            guard let answer = Terminal.ask("Local Patient ID (or '=' to keep \(id.isEmpty ? "it" : id), 's' to skip, 'q' to quit): ") else {
+                throw CLIError("nothing imported", status: 4)
+            }
+            switch answer {
+            case "": continue
+            case "q": throw CLIError("nothing imported", status: 4)
+            case "s": return .skip
+            case "=":
+                if id.isEmpty { print("This patient has no ID on the medium; type the local one."); continue }
+                return .keepSourceIdentity
+            default:
+                if answer.count > 64 { print("A Patient ID has at most 64 characters."); continue }
+                return identity(answer)
+            }
+        }
+    }
+}
+
+/// Everything the import prints: text with a progress bar on a terminal,
+/// or JSON lines. Events arrive from several threads.
+final class ImportOutput: Sendable {
+    let jsonLines: Bool
+    let progressBar: Bool
+    private let state = Mutex(Progress())
+
+    struct Progress {
+        var total = 0
+        var totalBytes = 0
+        var done = 0
+        var bytes = 0
+        var started = ContinuousClock.now
+        var lastDraw = ContinuousClock.now - .seconds(1)
+        var barShown = false
+    }
+
+    init(jsonLines: Bool, progressBar: Bool) {
+        self.jsonLines = jsonLines
+        self.progressBar = progressBar
+    }
+
+    private func line(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        FileHandle.standardOutput.write(data + Data([0x0A]))
+    }
+
+    private func encodedLine<T: Encodable>(_ event: String, _ value: T) {
+        guard var data = try? JSONOutput.data(value, pretty: false) else { return }
+        // {"event":"…", …fields}
+        data.removeFirst()
+        let head = Data("{\"event\":\"\(event)\"\(data.count > 1 ? "," : "")".utf8)
+        FileHandle.standardOutput.write(head + data + Data([0x0A]))
+    }
+
+    func message(_ text: String) {
+        if jsonLines {
+            line(["event": "message", "message": text])
+        } else {
+            Terminal.error(text)
+        }
+    }
+
+    func scanned(_ report: ScanReport) {
+        if jsonLines {
+            line(["event": "scan", "source": report.source.path, "complete": report.complete,
+                  "patients": report.totals.patients, "studies": report.totals.studies, "series": report.totals.series,
+                  "instances": report.totals.instances, "damaged": report.totals.damaged, "loose": report.totals.loose,
+                  "problems": report.problems.count])
+        } else {
+            print(report.textSummary(), terminator: "")
+        }
+    }
+
+    func plan(_ plan: ImportPlan) {
+        let rows = zip(plan.report.patients, plan.decisions).map { patient, decision -> (String, String) in
+            let source = "\(patient.patientID ?? "(no ID)") \(patient.name ?? "")"
+            switch decision {
+            case .keepSourceIdentity: return (source, "as is (Patient ID \(patient.patientID ?? ""))")
+            case .assign(let identity): return (source, "as local patient \(identity.patientID) (coerced; original identity kept)")
+            case .skip: return (source, "not imported")
+            }
+        }
+        if jsonLines {
+            for (index, row) in rows.enumerated() {
+                var object: [String: Any] = ["event": "decision", "patient": index, "source": row.0.trimmingCharacters(in: .whitespaces)]
+                switch plan.decisions[index] {
+                case .keepSourceIdentity: object["decision"] = "as-is"; object["patient_id"] = plan.report.patients[index].patientID ?? ""
+                case .assign(let identity): object["decision"] = "assign"; object["patient_id"] = identity.patientID
+                case .skip: object["decision"] = "skip"
+                }
+                line(object)
+            }
+        } else {
+            print("\nImport plan:")
+            for row in rows { print("  \(row.0) → \(row.1)") }
+        }
+    }
+
+    func event(_ event: ImportEvent) {
+        switch event {
+        case .started(let start):
+            state.withLock {
+                $0.total = start.instances
+                $0.totalBytes = start.bytes
+                $0.started = .now
+            }
+            if jsonLines { encodedLine("start", start) }
+        case .instance(let instance):
+            if jsonLines {
+                encodedLine("instance", instance)
+            } else {
+                if instance.outcome == .failed || instance.outcome == .conflict {
+                    clearBar()
+                    Terminal.error("\(instance.outcome == .failed ? "failed" : "conflict"): \(instance.path): \(instance.message ?? "stored with other content; this copy kept aside")")
+                }
+                advance(instance.size)
+            }
+        case .finished(let summary):
+            if jsonLines {
+                encodedLine("finish", summary)
+            } else {
+                clearBar()
+                print(Self.text(summary), terminator: "")
+            }
+        }
+    }
+
+    private func advance(_ size: Int) {
+        guard progressBar else { return }
+        state.withLock { p in
+            p.done += 1
+            p.bytes += size
+            let now = ContinuousClock.now
+            guard now - p.lastDraw >= .milliseconds(100) || p.done == p.total else { return }
+            p.lastDraw = now
+            let elapsed = max(0.001, Double((now - p.started).components.attoseconds) / 1e18 + Double((now - p.started).components.seconds))
+            let fraction = p.totalBytes > 0 ? Double(p.bytes) / Double(p.totalBytes) : Double(p.done) / Double(max(1, p.total))
+            let width = 30
+            let filled = Int(min(1, fraction) * Double(width))
+            let rate = Double(p.done) / elapsed
+            let mbps = Double(p.bytes) / elapsed / 1_048_576
+            let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            let text = String(format: "\r[%@] %3.0f%%  %d/%d  %.0f files/s  %.1f MB/s  ETA %d:%02d ",
+                              bar, fraction * 100, p.done, p.total, rate, mbps, Int(eta) / 60, Int(eta) % 60)
+            FileHandle.standardOutput.write(Data(text.utf8))
+            p.barShown = true
+        }
+    }
+
+    private func clearBar() {
+        state.withLock { p in
+            if p.barShown {
+                FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8))
+                p.barShown = false
+            }
+        }
+    }
+
+    /// The end report.
+    static func text(_ s: ImportSummary) -> String {
+        var out = "\n" + (s.dryRun ? "Dry run (nothing written)" : "Import \(s.importID.map { "#\($0) " } ?? "")finished")
+            + " in \(String(format: "%.1f", s.seconds)) s\n"
+        for patient in s.patients {
+            let c = patient.counts
+            let target = patient.patientID.map { "→ \($0)" } ?? "not imported"
+            out += "  \(patient.sourcePatientID ?? "(no ID)") \(patient.sourceName ?? "") \(target): "
+            out += s.dryRun ? "\(c.wouldStore) new, \(c.wouldSkipKnown) already stored\n"
+                : "\(c.stored + c.adopted) imported, \(c.duplicates) already stored, \(c.conflicts) conflicts, \(c.failed) failed, \(c.skipped) skipped\n"
+        }
+        let c = s.counts
+        if s.dryRun {
+            out += "Total: \(c.wouldStore) would be imported, \(c.wouldSkipKnown) already stored, \(c.failed) unreadable, \(c.skipped) skipped\n"
+        } else {
+            out += "Total: \(c.stored + c.adopted) imported (\(Terminal.size(c.bytes)) read), \(c.duplicates) skipped as already stored, "
+                + "\(c.conflicts) conflicts, \(c.failed) failed, \(c.skipped) not imported\n"
+        }
+        if !s.conflicts.isEmpty {
+            out += "Conflicts (the store keeps its copy; these were set aside):\n"
+            for event in s.conflicts { out += "  \(event.path)  \(event.sopInstanceUID ?? "")  → \(event.storedPath ?? "")\n" }
+        }
+        if !s.failures.isEmpty {
+            out += "Failed:\n"
+            for event in s.failures { out += "  \(event.path): \(event.message ?? "")\n" }
+        }
+        if !s.unreadable.isEmpty {
+            out += "Damaged DICOM files on the medium (not imported):\n"
+            for path in s.unreadable { out += "  \(path)\n" }
+        }
+        if !s.looseFiles.isEmpty {
+            out += "Non-DICOM files (not imported): \(s.looseFiles.count)\n"
+            for file in s.looseFiles.prefix(20) { out += "  \(file.path) (\(file.kind), \(Terminal.size(file.size)))\n" }
+            if s.looseFiles.count > 20 { out += "  … and \(s.looseFiles.count - 20) more\n" }
+        }
+        if let error = s.mediumError { out += "The medium was not read completely: \(error)\n" }
+        return out
+    }
+}

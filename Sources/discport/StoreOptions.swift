@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import Store
+
+/// `--home DIR`, taken by every command that uses the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The store's folder (default: $DISCPORT_HOME, else ~/.local/share/discport).", valueName: "dir"))
+    var home: String?
+
+    /// The folder the store lives in.
+    var resolvedHome: String { home ?? InstanceStore.defaultHome() }
+
+    /// Opens (creating when needed) the store.
+    func open() throws -> InstanceStore {
+        do {
+            return try InstanceStore(home: home)
+        } catch {
+            throw CLIError("cannot open the store at \(resolvedHome): \(error)", status: 3)
+        }
+    }
+
+    /// Opens the store only when it exists (read-only commands never create one).
+    func openExisting() throws -> InstanceStore? {
+        guard FileManager.default.fileExists(atPath: resolvedHome + "/catalog.sqlite") else { return nil }
+        return try open()
+    }
+}
+
+/// A failure the user can act on: printed as `discport: message`, then the
+/// process exits with `status`.
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    var status: Int32
+    init(_ message: String, status: Int32 = 1) {
+        self.message = message
+        self.status = status
+    }
+    var description: String { message }
+}
+
+enum Terminal {
+    static var outputIsTTY: Bool { isatty(1) == 1 }
+    static var inputIsTTY: Bool { isatty(0) == 1 }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data("discport: \(text)\n".utf8))
+    }
+
+    /// Asks on the terminal; nil at end of input.
+    static func ask(_ question: String) -> String? {
+        FileHandle.standardOutput.write(Data(question.utf8))
+        return readLine()?.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Human size: `512 B`, `3.4 MB`.
+    static func size<N: BinaryInteger>(_ bytes: N) -> String {
+        let value = Double(bytes)
+        if value < 1024 { return "\(bytes) B" }
+        let units = ["KB", "MB", "GB", "TB"]
+        var scaled = value / 1024
+        var unit = 0
+        while scaled >= 1024 && unit < units.count - 1 { scaled /= 1024; unit += 1 }
+        return String(format: scaled < 10 ? "%.1f %@" : "%.0f %@", scaled, units[unit])
+    }
+}
+
+/// JSON as the commands print it: keys sorted, snake_case, slashes unescaped.
+enum JSONOutput {
+    static func data<T: Encodable>(_ value: T, pretty: Bool = true) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                                          : [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    static func print<T: Encodable>(_ value: T) throws {
+        var bytes = try data(value)
+        bytes.append(0x0A)
+        FileHandle.standardOutput.write(bytes)
+    }
+}
+
+/// Columns padded to their widest cell (counting characters, so Japanese
+/// names line up as well as a terminal allows).
+enum TextTable {
+    static func render(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map { displayWidth($0) }
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], displayWidth(cell))
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - displayWidth(cell))
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    }
+
+    /// East Asian wide characters take two columns.
+    static func displayWidth(_ text: String) -> Int {
+        text.unicodeScalars.reduce(0) { width, scalar in
+            let v = scalar.value
+            let wide = (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+                || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
+                || (0xFFE0...0xFFE6).contains(v) || (0x20000...0x3FFFD).contains(v)
+            return width + (wide ? 2 : 1)
+        }
+    }
+}
