@@ -1,1 +1,321 @@
+import Crypto
+import DICOM
+import Foundation
+import Jobs
+import Media
+import Reconcile
+import Store
 import Testing
+
+// MARK: - Fixtures
+
+/// A temporary folder, removed when the test ends.
+final class Scratch {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "discport-jobs-tests/" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func sub(_ name: String) -> String {
+        let folder = path + "/" + name
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }
+}
+
+enum Disc {
+    /// testdata/sample-disc: 5 CT instances of one patient (IR 87 name), a DICOMDIR, viewer junk.
+    static let sample: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path + "/testdata/sample-disc"
+    }()
+
+    static func copySample(to folder: String) throws {
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.copyItem(atPath: sample, toPath: folder)
+    }
+
+    static func element(_ group: UInt16, _ element: UInt16, _ vr: VR, _ text: String) -> DataElement {
+        var bytes = Array(text.utf8)
+        if bytes.count % 2 == 1 { bytes.append(vr == .UI ? 0 : 0x20) }
+        return DataElement(tag: DICOM.Tag(group, element), vr: vr, bytes: Data(bytes))
+    }
+
+    static func dataset(patient: String, name: String, sop: String, study: String, series: String, pixel: UInt8) -> Dataset {
+        Dataset([
+            element(0x0008, 0x0016, .UI, "1.2.840.10008.5.1.4.1.1.7"),
+            element(0x0008, 0x0018, .UI, sop),
+            element(0x0008, 0x0060, .CS, "OT"),
+            element(0x0010, 0x0010, .PN, name),
+            element(0x0010, 0x0020, .LO, patient),
+            element(0x0010, 0x0021, .LO, "FOREIGN-HOSP"),
+            element(0x0010, 0x0030, .DA, "19800101"),
+            element(0x0020, 0x000D, .UI, study),
+            element(0x0020, 0x000E, .UI, series),
+            element(0x0020, 0x0013, .IS, "1"),
+            DataElement(tag: .pixelData, vr: .OW, bytes: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* Int(pixel)) })),
+        ])
+    }
+
+    /// A folder with two patients (3 instances each); patient B's first
+    /// instance is a raw implicit-VR data set without Part 10 header.
+    static func twoPatients(in folder: String) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: folder + "/A", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: folder + "/B", withIntermediateDirectories: true)
+        for index in 1...3 {
+            let a = dataset(patient: "F-A", name: "Suzuki^Hanako", sop: "1.2.3.100.\(index)", study: "1.2.3.10", series: "1.2.3.11", pixel: UInt8(index))
+            try DICOMWriter.encode(DICOMFile(dataset: a, transferSyntax: .explicitVRLittleEndian)).write(to: URL(fileURLWithPath: folder + "/A/IM\(index)"))
+            let b = dataset(patient: "F-B", name: "Tanaka^Ichiro", sop: "1.2.3.200.\(index)", study: "1.2.3.20", series: "1.2.3.21", pixel: UInt8(index + 7))
+            let bytes = index == 1 ? try DICOMWriter.encode(b, transferSyntax: .implicitVRLittleEndian)
+                : try DICOMWriter.encode(DICOMFile(dataset: b, transferSyntax: .implicitVRLittleEndian))
+            try bytes.write(to: URL(fileURLWithPath: folder + "/B/IM\(index)"))
+        }
+    }
+}
+
+func sha256(_ path: String) throws -> String {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+/// The bytes from the Pixel Data element (tag included) to the end of the file.
+func pixelTail(_ path: String) throws -> Data {
+    let file = try DICOMFile(contentsOf: path, options: .header)
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    return data.subdata(in: try #require(file.pixelDataOffset)..<data.count)
+}
+
+/// An element's encoding (explicit VR LE), to compare elements.
+func encoded(_ element: DataElement?) -> Data? {
+    guard let element else { return nil }
+    return try? DICOMWriter.encode(Dataset([element]), transferSyntax: .explicitVRLittleEndian)
+}
+
+func openStore(_ home: String) throws -> InstanceStore {
+    try InstanceStore(home: home, options: .init(synchronous: false))
+}
+
+func importAll(_ source: String, into store: InstanceStore, decision: PatientDecision,
+               dryRun: Bool = false) throws -> ImportSummary {
+    let job = ImportJob(source: source, store: store)
+    var plan = job.scan()
+    plan.decisions = Array(repeating: decision, count: plan.report.patients.count)
+    return try job.run(plan, dryRun: dryRun)
+}
+
+// MARK: - Tests
+
+@Suite("Import job")
+struct ImportJobTests {
+    @Test("as-is import stores every instance byte-exact; a second run skips them all")
+    func importAsIsAndAgain() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let first = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        #expect(first.counts.stored == 5)
+        #expect(first.exitStatus == 0)
+        #expect(first.looseFiles.isEmpty == true || first.looseFiles.allSatisfy { !$0.path.hasPrefix("DICOM/") })
+        try store.flush()
+        for instance in try store.instances() {
+            let original = Disc.sample + "/" + (instance.originalPath ?? "")
+            #expect(try sha256(instance.path) == sha256(original), "stored byte-exact: \(instance.sopInstanceUID)")
+        }
+        let second = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        #expect(second.counts.stored == 0)
+        #expect(second.counts.duplicates == 5)
+        #expect(try store.instances().count == 5)
+        #expect(try store.check().isClean)
+        let runs = try store.imports()
+        #expect(runs.count == 2)
+        #expect(runs.allSatisfy { $0.status == .completed })
+    }
+
+    @Test("a disc whose files were modified gives conflicts; the stored originals stay untouched")
+    func modifiedDiscGivesConflicts() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        _ = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        try store.flush()
+        let before = try Dictionary(uniqueKeysWithValues: store.instances().map { ($0.sopInstanceUID, try sha256($0.path)) })
+
+        let modified = scratch.path + "/modified"
+        try Disc.copySample(to: modified)
+        let victim = modified + "/DICOM/PAT00001/STU00001/SER00002/IMG00002"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
+        bytes[bytes.count - 10] ^= 0xFF
+        try FileManager.default.removeItem(atPath: victim)
+        try bytes.write(to: URL(fileURLWithPath: victim))
+
+        let summary = try importAll(modified, into: store, decision: .keepSourceIdentity)
+        #expect(summary.counts.conflicts == 1)
+        #expect(summary.counts.duplicates == 4)
+        #expect(summary.exitStatus == 1)
+        #expect(summary.conflicts.map(\.path) == ["DICOM/PAT00001/STU00001/SER00002/IMG00002"])
+        try store.flush()
+        for instance in try store.instances() {
+            #expect(try sha256(instance.path) == before[instance.sopInstanceUID])
+        }
+        let kept = try store.conflicts()
+        #expect(kept.count == 1)
+        #expect(try sha256(kept[0].path) == sha256(victim))
+        // Importing the modified disc again reports the known conflict, writes nothing new.
+        let again = try importAll(modified, into: store, decision: .keepSourceIdentity)
+        #expect(again.counts.conflicts == 1)
+        #expect(try store.conflicts().count == 1)
+    }
+
+    @Test("assigning a local Patient ID coerces the header, keeps the foreign identity and the pixel data")
+    func assignLocalPatient() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let summary = try importAll(Disc.sample, into: store,
+                                    decision: .assign(LocalIdentity(patientID: "LOCAL-7", issuerOfPatientID: "CLINIC")))
+        #expect(summary.counts.stored == 5)
+        try store.flush()
+        #expect(try store.patients().map(\.patientID) == ["LOCAL-7"])
+        for instance in try store.instances() {
+            let original = Disc.sample + "/" + (instance.originalPath ?? "")
+            #expect(try pixelTail(instance.path) == pixelTail(original), "pixel data byte-identical")
+            let stored = try DICOMFile(contentsOf: instance.path)
+            let source = try DICOMFile(contentsOf: original)
+            #expect(stored.dataset.firstString(.patientID) == "LOCAL-7")
+            #expect(stored.dataset.firstString(.issuerOfPatientID) == "CLINIC")
+            let history = try #require(stored.dataset.items(.originalAttributesSequence).last)
+            #expect(history.firstString(DICOM.Tag(0x0400, 0x0565)) == "COERCE")
+            let was = try #require(history.items(.modifiedAttributesSequence).first)
+            #expect(encoded(was[.patientID]) == encoded(source.dataset[.patientID]))
+            #expect(encoded(was[.issuerOfPatientID]) == encoded(source.dataset[.issuerOfPatientID]))
+            let other = stored.dataset.items(.otherPatientIDsSequence)
+            #expect(other.contains { $0.firstString(.patientID) == source.dataset.firstString(.patientID) })
+            // Everything else is as it was.
+            for element in source.dataset.elements where ![DICOM.Tag.patientID, .issuerOfPatientID].contains(element.tag) {
+                #expect(encoded(stored.dataset[element.tag]) == encoded(element), "\(element.tag) unchanged")
+            }
+            #expect(try store.auditLog(sopInstanceUID: instance.sopInstanceUID).contains { $0.kind == .coercion })
+        }
+        // The same disc and decision again: already stored.
+        let again = try importAll(Disc.sample, into: store,
+                                  decision: .assign(LocalIdentity(patientID: "LOCAL-7", issuerOfPatientID: "CLINIC")))
+        #expect(again.counts.duplicates == 5)
+        #expect(again.counts.stored == 0)
+    }
+
+    @Test("multi-patient media: each patient decided alone; a skipped patient's instances are not imported")
+    func multiPatient() throws {
+        let scratch = Scratch()
+        let disc = scratch.sub("disc")
+        try Disc.twoPatients(in: disc)
+        let store = try openStore(scratch.sub("home"))
+        let job = ImportJob(source: disc, store: store)
+        var plan = job.scan()
+        #expect(plan.report.patients.count == 2)
+        let a = try #require(plan.patientIndex(sourcePatientID: "F-A").first)
+        let b = try #require(plan.patientIndex(sourcePatientID: "F-B").first)
+        plan.decisions[a] = .assign(LocalIdentity(patientID: "L-1"))
+        plan.decisions[b] = .skip
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 3)
+        #expect(summary.counts.skipped == 3)
+        try store.flush()
+        #expect(try store.patients().map(\.patientID) == ["L-1"])
+        #expect(Set(try store.instances().map(\.sopInstanceUID)) == ["1.2.3.100.1", "1.2.3.100.2", "1.2.3.100.3"])
+        for instance in try store.instances() {
+            let stored = try DICOMFile(contentsOf: instance.path)
+            #expect(stored.dataset.firstString(.patientName) == "Suzuki^Hanako")
+            #expect(stored.dataset.firstString(.issuerOfPatientID) == nil, "the foreign issuer does not describe the local ID")
+        }
+
+        // Now patient B as it is: the raw data set gets a Part 10 header, nothing else changes.
+        plan.decisions[a] = .skip
+        plan.decisions[b] = .keepSourceIdentity
+        let second = try job.run(plan)
+        #expect(second.counts.stored == 3)
+        try store.flush()
+        let raw = try #require(try store.instance(sopInstanceUID: "1.2.3.200.1"))
+        #expect(raw.fileMetaAdded)
+        let storedBytes = try Data(contentsOf: URL(fileURLWithPath: raw.path))
+        let sourceBytes = try Data(contentsOf: URL(fileURLWithPath: disc + "/B/IM1"))
+        #expect(storedBytes.suffix(sourceBytes.count) == sourceBytes)
+        let file = try DICOMFile(contentsOf: raw.path)
+        #expect(file.transferSyntax == .implicitVRLittleEndian)
+        #expect(file.dataset.firstString(.patientID) == "F-B")
+    }
+
+    @Test("an implicit-VR raw data set is re-identified with a correct Part 10 header")
+    func coerceRawDataSet() throws {
+        let scratch = Scratch()
+        let disc = scratch.sub("disc")
+        try Disc.twoPatients(in: disc)
+        let store = try openStore(scratch.sub("home"))
+        let job = ImportJob(source: disc + "/B", store: store)
+        var plan = job.scan()
+        plan.decisions = [.assign(LocalIdentity(patientID: "L-2"))]
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 3)
+        try store.flush()
+        let raw = try #require(try store.instance(sopInstanceUID: "1.2.3.200.1"))
+        let file = try DICOMFile(contentsOf: raw.path)
+        #expect(file.hasFileMeta)
+        #expect(file.transferSyntax == .implicitVRLittleEndian)
+        #expect(file.dataset.firstString(.patientID) == "L-2")
+        #expect(try pixelTail(raw.path) == pixelTail(disc + "/B/IM1"))
+    }
+
+    @Test("a dry run writes nothing and tells what is known")
+    func dryRun() throws {
+        let scratch = Scratch()
+        let home = scratch.sub("home")
+        let store = try openStore(home)
+        let summary = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity, dryRun: true)
+        #expect(summary.counts.wouldStore == 5)
+        #expect(summary.importID == nil)
+        #expect(try store.instances().isEmpty)
+        #expect(try store.imports().isEmpty)
+        _ = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        let after = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity, dryRun: true)
+        #expect(after.counts.wouldSkipKnown == 5)
+    }
+
+    @Test("a zip is imported in place, entry by entry")
+    func importZip() throws {
+        let scratch = Scratch()
+        let zip = scratch.path + "/disc.zip"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-m", "zipfile", "-c", zip, Disc.sample + "/DICOM", Disc.sample + "/DICOMDIR"]
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0)
+        let store = try openStore(scratch.sub("home"))
+        let summary = try importAll(zip, into: store, decision: .keepSourceIdentity)
+        #expect(summary.counts.stored == 5)
+        #expect(summary.exitStatus == 0)
+        try store.flush()
+        #expect(try store.check().isClean)
+    }
+
+    @Test("a transfer syntax discport does not write is refused with the way out, never half-written")
+    func coercionRefusesBigEndian() throws {
+        let dataset = Disc.dataset(patient: "F-X", name: "X^Y", sop: "1.2.3.9", study: "1.2.3.8", series: "1.2.3.7", pixel: 1)
+        var file = DICOMFile(dataset: dataset, transferSyntax: .explicitVRBigEndian)
+        file.pixelDataOffset = 300
+        let coercion = IdentityCoercion(identity: LocalIdentity(patientID: "L-3"), modificationDateTime: "20260101000000")
+        #expect {
+            _ = try coercion.apply(to: file, fileSize: 5000, path: "DICOM/IM1")
+        } throws: { error in
+            guard let error = error as? CoercionError else { return false }
+            return error.path == "DICOM/IM1" && error.message.contains("--as-is") && error.message.contains("Big Endian")
+        }
+        // Already carrying the local identity: nothing to rewrite.
+        let local = DICOMFile(dataset: Disc.dataset(patient: "L-3", name: "X^Y", sop: "1.2.3.9", study: "1.2.3.8", series: "1.2.3.7", pixel: 1),
+                              transferSyntax: .explicitVRLittleEndian)
+        var withoutIssuer = local
+        _ = withoutIssuer.dataset.remove(.issuerOfPatientID)
+        #expect(try coercion.apply(to: withoutIssuer, fileSize: 5000) == nil)
+        #expect(try coercion.apply(to: local, fileSize: 5000) != nil, "a foreign issuer is still removed")
+    }
+}
