@@ -10,6 +10,8 @@
 //       opening its own file), (a) reads every header with
 //       DICOMFile(contentsOf:options: .header), (b) reads the first 4 KB of
 //       every file: the I/O floor. Best of R runs each; prints `key value` lines.
+//   discport-bench headers DIR
+//       (a) on every file, sequentially on one thread: for valgrind/callgrind.
 //
 // Not part of the installed tool: `make install` copies only `discport`.
 #if canImport(Glibc)
@@ -86,6 +88,12 @@ func forEachBounded(_ paths: [String], width: Int, _ work: @escaping @Sendable (
     return withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { buffer in
         pread(fd, buffer.baseAddress, 4096, 0) == 4096 ? 1 : 0
     }
+}
+
+@inline(never) func headerPass(_ paths: [String]) -> Int {
+    var ok = 0
+    for path in paths { ok += readHeader(path) }
+    return ok
 }
 
 func seconds(_ duration: Duration) -> Double {
@@ -304,6 +312,15 @@ case "generate":
     }
 case "measure":
     await measure(arguments[2], width: option("--width", default: 4), runs: option("--runs", default: 3))
+case "headers":
+    // Profiling aid (valgrind cannot follow the TaskGroup): (a) on every
+    // file, one at a time, on the calling thread.
+    // One warm-up file first (one-time dictionary tables); profile only
+    // headerPass: valgrind --tool=callgrind --toggle-collect='*headerPass*'.
+    let paths = walk(arguments[2])
+    _ = paths.prefix(20).reduce(0) { $0 + readHeader($1) }
+    let ok = headerPass(paths)
+    print("headers \(ok) of \(paths.count)")
 case "parse":
     // Profiling aid: the parse of one file's first 16 KB, N times, from memory.
     let data = try! Data(contentsOf: URL(fileURLWithPath: arguments[2])).prefix(16_384)

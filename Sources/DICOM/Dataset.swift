@@ -6,53 +6,125 @@ import Foundation
 /// accessors decode strings with the data set's Specific Character Set
 /// (inherited from the enclosing data set for sequence items).
 public struct Dataset: Sendable {
-    /// The elements in ascending tag order.
-    public private(set) var elements: [DataElement]
+    /// The elements when built or edited in memory (`parsed` is nil).
+    private var stored: [DataElement]
+    /// A data set as the parser left it (`parsed.buffer` is set): values are
+    /// offsets into the read buffer, made into `Data` slices only when asked
+    /// for. Scanning a disc reads a handful of the hundred-odd elements of
+    /// every header; this spares a `Data` (and its reference count) for every
+    /// other one. The first mutation turns it into `stored` elements.
+    private var parsed = ParsedElements()
     /// For a sequence item: it was encoded with undefined length.
     public var isUndefinedLengthItem: Bool = false
     /// For a sequence item read from a file: byte offset of its item tag
     /// from the start of the file (what DICOMDIR record offsets point at).
     public var itemOffset: Int?
+    /// The inherited and own character sets, behind one reference: a
+    /// `SpecificCharacterSet` is several arrays, and the parser copies and
+    /// creates data sets (items) often.
+    private var characterSets = CharacterSets.standard
     /// The character set of the enclosing data set, for items that do not
     /// carry their own (0008,0005).
-    public var inheritedCharacterSet: SpecificCharacterSet = .default
+    public var inheritedCharacterSet: SpecificCharacterSet {
+        get { characterSets.inherited }
+        set { characterSets = CharacterSets(inherited: newValue, own: characterSets.own) }
+    }
     /// Parsed from this data set's own (0008,0005), kept in step by every mutation.
-    private var ownCharacterSet: SpecificCharacterSet?
+    private var ownCharacterSet: SpecificCharacterSet? {
+        get { characterSets.own }
+        set { characterSets = CharacterSets(inherited: characterSets.inherited, own: newValue) }
+    }
 
-    public init() { self.elements = [] }
+    /// What the items of a sequence in this data set inherit (shared, not copied).
+    var characterSetsForItems: CharacterSets {
+        characterSets.own == nil ? characterSets : CharacterSets(inherited: characterSets.own!, own: nil)
+    }
+
+    /// Sets what an item inherits from its enclosing data set (the parser).
+    mutating func inheritCharacterSets(_ sets: CharacterSets) {
+        characterSets = sets.own == nil ? sets : CharacterSets(inherited: sets.own!, own: nil)
+    }
+
+    public init() { self.stored = [] }
 
     /// Creates a data set from elements in any order; a later element with
     /// the same tag replaces an earlier one.
     public init(_ elements: [DataElement]) {
-        self.elements = []
-        self.elements.reserveCapacity(elements.count)
+        self.stored = []
+        self.stored.reserveCapacity(elements.count)
         for element in elements { self.set(element) }
     }
 
+    /// The parser's data set: values are read from `buffer` on demand.
+    init(parsing buffer: Data) {
+        self.stored = []
+        self.parsed.buffer = buffer
+        self.parsed.isActive = true
+    }
+
+    /// The elements in ascending tag order.
+    public var elements: [DataElement] {
+        guard parsed.isActive else { return stored }
+        return parsed.entries.indices.map { parsed.element(at: $0) }
+    }
+
     /// Room for `count` elements without regrowing (the parser's hint).
-    mutating func reserveCapacity(_ count: Int) { elements.reserveCapacity(count) }
+    mutating func reserveCapacity(_ count: Int) {
+        if parsed.isActive { parsed.entries.reserveCapacity(count) } else { stored.reserveCapacity(count) }
+    }
+
+    /// The tag of the last element, if any (the parser's order check).
+    var lastTag: Tag? {
+        @inline(__always) get {
+            if parsed.isActive { return parsed.entries.last?.tag }
+            return stored.last?.tag
+        }
+    }
 
     /// Appends elements already known to be in strictly ascending order
     /// (the parser's fast path); falls back to sorted insertion otherwise.
     mutating func appendInOrder(_ element: consuming DataElement) {
         let tag = element.tag
-        if !elements.isEmpty, elements[elements.count - 1].tag >= tag {
+        if let last = lastTag, last >= tag {
             set(element)
+        } else if parsed.isActive {
+            parsed.append(tag: tag, vr: element.vr, extra: element.value, undefinedLength: element.hasUndefinedLength)
+            if tag == .specificCharacterSet { updateCharacterSet() }
         } else {
-            elements.append(element)
+            stored.append(element)
             if tag == .specificCharacterSet { updateCharacterSet() }
         }
     }
 
-    public var count: Int { elements.count }
-    public var isEmpty: Bool { elements.isEmpty }
-    public var tags: [Tag] { elements.map(\.tag) }
+    /// The parser's fastest path: a value that is `count` bytes of the
+    /// buffer at `offset`, for a tag known to follow the last one.
+    @inline(__always)
+    mutating func appendInOrder(tag: Tag, vr: VR, offset: Int, count: Int, of buffer: Data) {
+        if parsed.isActive {
+            parsed.entries.append(ParsedElements.Entry(tag: tag, vr: vr, undefinedLength: false, isExtra: false, offset: offset, count: count))
+        } else {
+            stored.append(DataElement(tag: tag, vr: vr, bytes: ParsedElements.slice(buffer, offset, count)))
+        }
+        if tag == .specificCharacterSet { updateCharacterSet() }
+    }
+
+    /// Turns parser entries into stored elements before a mutation.
+    private mutating func materialize() {
+        guard parsed.isActive else { return }
+        stored = parsed.entries.indices.map { parsed.element(at: $0) }
+        parsed = ParsedElements()
+    }
+
+    public var count: Int { parsed.isActive ? parsed.entries.count : stored.count }
+    public var isEmpty: Bool { count == 0 }
+    public var tags: [Tag] { parsed.isActive ? parsed.entries.map(\.tag) : stored.map(\.tag) }
 
     private func index(of tag: Tag) -> (found: Bool, index: Int) {
-        var low = 0, high = elements.count
+        if parsed.isActive { return parsed.index(of: tag) }
+        var low = 0, high = stored.count
         while low < high {
             let mid = (low + high) / 2
-            let t = elements[mid].tag
+            let t = stored[mid].tag
             if t == tag { return (true, mid) }
             if t < tag { low = mid + 1 } else { high = mid }
         }
@@ -61,15 +133,18 @@ public struct Dataset: Sendable {
 
     public subscript(tag: Tag) -> DataElement? {
         let (found, i) = index(of: tag)
-        return found ? elements[i] : nil
+        guard found else { return nil }
+        if parsed.isActive { return parsed.element(at: i) }
+        return stored[i]
     }
 
     public func contains(_ tag: Tag) -> Bool { index(of: tag).found }
 
     /// Inserts or replaces the element with the same tag.
     public mutating func set(_ element: DataElement) {
+        materialize()
         let (found, i) = index(of: element.tag)
-        if found { elements[i] = element } else { elements.insert(element, at: i) }
+        if found { stored[i] = element } else { stored.insert(element, at: i) }
         if element.tag == .specificCharacterSet { updateCharacterSet() }
     }
 
@@ -77,13 +152,15 @@ public struct Dataset: Sendable {
     public mutating func remove(_ tag: Tag) -> DataElement? {
         let (found, i) = index(of: tag)
         guard found else { return nil }
+        materialize()
         defer { if tag == .specificCharacterSet { updateCharacterSet() } }
-        return elements.remove(at: i)
+        return stored.remove(at: i)
     }
 
     /// Removes every element for which `predicate` is true.
     public mutating func removeAll(where predicate: (DataElement) -> Bool) {
-        elements.removeAll(where: predicate)
+        materialize()
+        stored.removeAll(where: predicate)
         updateCharacterSet()
     }
 
@@ -184,4 +261,69 @@ extension Dataset {
     public mutating func setSequence(_ items: [Dataset], for tag: Tag, undefinedLength: Bool = true) {
         set(DataElement(tag: tag, vr: .SQ, value: .sequence(items), hasUndefinedLength: undefinedLength))
     }
+}
+
+/// Internal: the elements of a parsed data set, each a tag, a VR and where
+/// its value lies in the read buffer (or, for sequences, fragments and
+/// byte-swapped values, an index into `extras`). Trivial entries: building
+/// and freeing them costs no reference counting.
+struct ParsedElements: Sendable {
+    struct Entry: Sendable {
+        var tag: Tag
+        var vr: VR
+        var undefinedLength: Bool
+        /// `offset` indexes `extras` instead of the buffer.
+        var isExtra: Bool
+        var offset: Int
+        var count: Int
+    }
+
+    /// The data set keeps its elements here, not in `stored`.
+    var isActive = false
+    /// The read buffer (empty when not active).
+    var buffer = Data()
+    var entries: [Entry] = []
+    var extras: [DataElement.Value] = []
+
+    /// The same slice the parser has always handed out.
+    @inline(__always)
+    static func slice(_ data: Data, _ start: Int, _ count: Int) -> Data {
+        data[(data.startIndex + start)..<(data.startIndex + start + count)]
+    }
+
+    mutating func append(tag: Tag, vr: VR, extra value: DataElement.Value, undefinedLength: Bool) {
+        entries.append(Entry(tag: tag, vr: vr, undefinedLength: undefinedLength, isExtra: true, offset: extras.count, count: 0))
+        extras.append(value)
+    }
+
+    func element(at index: Int) -> DataElement {
+        let entry = entries[index]
+        let value: DataElement.Value = entry.isExtra ? extras[entry.offset] : .bytes(ParsedElements.slice(buffer, entry.offset, entry.count))
+        return DataElement(tag: entry.tag, vr: entry.vr, value: value, hasUndefinedLength: entry.undefinedLength)
+    }
+
+    func index(of tag: Tag) -> (found: Bool, index: Int) {
+        var low = 0, high = entries.count
+        while low < high {
+            let mid = (low + high) / 2
+            let t = entries[mid].tag
+            if t == tag { return (true, mid) }
+            if t < tag { low = mid + 1 } else { high = mid }
+        }
+        return (false, low)
+    }
+}
+
+/// Internal: a data set's inherited and own Specific Character Set, immutable
+/// and shared between copies.
+final class CharacterSets: Sendable {
+    let inherited: SpecificCharacterSet
+    let own: SpecificCharacterSet?
+
+    init(inherited: SpecificCharacterSet, own: SpecificCharacterSet?) {
+        self.inherited = inherited
+        self.own = own
+    }
+
+    static let standard = CharacterSets(inherited: .default, own: nil)
 }

@@ -135,8 +135,8 @@ struct Parser {
             file.transferSyntax = explicit ? (bigEndian ? .explicitVRBigEndian : .explicitVRLittleEndian) : .implicitVRLittleEndian
         }
 
-        var dataset = Dataset()
-        dataset.reserveCapacity(96)   // a typical header; saves the growth copies
+        var dataset = Dataset(parsing: data)
+        dataset.reserveCapacity(128)   // a typical header; saves the growth copies
         do {
             let stop = try parseElements(into: &dataset, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: true)
             if case .pixelData(let offset) = stop { file.pixelDataOffset = offset }
@@ -149,7 +149,7 @@ struct Parser {
     }
 
     mutating func parseDataset(into file: inout DICOMFile, explicit: Bool, bigEndian: Bool) throws(ParseFailure) {
-        var dataset = Dataset()
+        var dataset = Dataset(parsing: data)
         do {
             _ = try parseElements(into: &dataset, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: true)
         } catch .error(let error) where options.lenient {
@@ -166,7 +166,7 @@ struct Parser {
     /// Group 0002, explicit VR little endian (implicit tolerated), read while
     /// the group is 0002.
     private mutating func parseMeta(into file: inout DICOMFile) throws(ParseFailure) {
-        var meta = Dataset()
+        var meta = Dataset(parsing: data)
         let explicit = sniffEncoding(at: position)?.explicit ?? true
         if !explicit {
             warnings.append(DICOMError(.malformed, "file meta information is implicit VR (PS3.10 requires explicit VR little endian)", path: path, offset: position))
@@ -283,6 +283,22 @@ struct Parser {
             if topLevel && tag == .pixelData {
                 pixelDataPosition = position   // remembered even when reading it
             }
+            // Fast path, the bulk of any header: explicit VR little endian,
+            // a 16-bit length VR (never SQ), even length, inside the buffer
+            // and the item, in ascending order. Anything else, and every
+            // fault, takes parseElement.
+            if explicit && !bigEndian && position + 8 <= buffer.count,
+               let vr = VR(byte0: buffer[position + 4], byte1: buffer[position + 5]), !vr.hasLongLength {
+                let count = Int(u16(at: position + 6, bigEndian: false))
+                let valueStart = position + 8
+                let valueEnd = valueStart + count
+                if count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd,
+                   (dataset.lastTag.map { $0 < tag } ?? true) {
+                    dataset.appendInOrder(tag: tag, vr: vr, offset: valueStart, count: count, of: data)
+                    position = valueEnd
+                    continue
+                }
+            }
             try parseElement(into: &dataset, end: end, explicit: explicit, bigEndian: bigEndian)
         }
     }
@@ -293,7 +309,7 @@ struct Parser {
     /// The VR an implicit-VR element takes, from the dictionary and what the
     /// data set says so far (PS3.5 Annex A.1; "US or SS" follows Pixel
     /// Representation, "OB or OW" is OW).
-    func implicitVR(for tag: Tag, in dataset: Dataset) -> VR {
+    static func implicitVR(for tag: Tag, in dataset: borrowing Dataset) -> VR {
         if tag.isPrivate && !tag.isPrivateCreator { return .UN }
         guard let vr = DataDictionary.vr(for: tag) else { return .UN }
         // Only US and OB head a list of alternatives ("US or SS", "OB or OW").
@@ -331,11 +347,12 @@ struct Parser {
                 position += 8
             }
         } else {
-            vr = implicitVR(for: tag, in: dataset)
+            vr = Parser.implicitVR(for: tag, in: dataset)
             length = u32(at: position + 4, bigEndian: bigEndian)
             position += 8
         }
-        if !dataset.elements.isEmpty, case let last = dataset.elements[dataset.elements.count - 1].tag, last >= tag {
+        let lastTag = dataset.lastTag
+        if let last = lastTag, last >= tag {
             // Kept in tag order; a repeated tag keeps its last value.
             warnings.append(DICOMError(.malformed, last == tag ? "element repeated; the later value is kept" : "element out of ascending tag order (after \(last))", path: path, offset: start, tag: tag))
         }
@@ -349,7 +366,7 @@ struct Parser {
                 // implicit VR little endian (CP-246).
                 let itemsExplicit = vr == .SQ ? explicit : false
                 let itemsBigEndian = vr == .SQ ? bigEndian : false
-                let items = try parseSequence(end: nil, explicit: itemsExplicit, bigEndian: itemsBigEndian, tag: tag, parent: dataset)
+                let items = try parseSequence(end: nil, explicit: itemsExplicit, bigEndian: itemsBigEndian, tag: tag, inheriting: dataset.characterSetsForItems)
                 dataset.appendInOrder(DataElement(tag: tag, vr: vr == .SQ || vr == .UN ? vr : .SQ, value: .sequence(items), hasUndefinedLength: true))
             } else {
                 let fragments = try parseFragments(tag: tag, bigEndian: bigEndian)
@@ -374,25 +391,26 @@ struct Parser {
         }
 
         if vr == .SQ {
-            let items = try parseSequence(end: position + count, explicit: explicit, bigEndian: bigEndian, tag: tag, parent: dataset)
+            let items = try parseSequence(end: position + count, explicit: explicit, bigEndian: bigEndian, tag: tag, inheriting: dataset.characterSetsForItems)
             dataset.appendInOrder(DataElement(tag: tag, vr: .SQ, value: .sequence(items)))
             return
         }
-        var value = slice(position, count)
         if bigEndian, let size = vr.fixedValueSize, size > 1 {
-            value = Parser.swapped(value, size: size)
+            dataset.appendInOrder(DataElement(tag: tag, vr: vr, bytes: Parser.swapped(slice(position, count), size: size)))
+        } else if let last = lastTag, last >= tag {
+            dataset.appendInOrder(DataElement(tag: tag, vr: vr, bytes: slice(position, count)))
+        } else {
+            dataset.appendInOrder(tag: tag, vr: vr, offset: position, count: count, of: data)
         }
         position += count
-        dataset.appendInOrder(DataElement(tag: tag, vr: vr, bytes: value))
     }
 
-    mutating func parseSequence(end: Int?, explicit: Bool, bigEndian: Bool, tag: Tag, parent: Dataset) throws(ParseFailure) -> [Dataset] {
+    mutating func parseSequence(end: Int?, explicit: Bool, bigEndian: Bool, tag: Tag, inheriting inherited: CharacterSets) throws(ParseFailure) -> [Dataset] {
         depth += 1
         defer { depth -= 1 }
         if depth > options.maximumDepth {
             throw failure(.tooDeep, "sequences nested deeper than \(options.maximumDepth) levels", tag: tag)
         }
-        let inherited = parent.characterSet
         var items: [Dataset] = []
         while true {
             if let end, position >= end { return items }
@@ -409,9 +427,9 @@ struct Parser {
             guard itemTag == .item else {
                 throw failure(.malformed, "expected an item tag (FFFE,E000) in the sequence, found \(itemTag)", tag: tag)
             }
-            var item = Dataset()
+            var item = Dataset(parsing: data)
             item.itemOffset = position
-            item.inheritedCharacterSet = inherited
+            item.inheritCharacterSets(inherited)
             position += 8
             if length == Parser.undefinedLength {
                 item.isUndefinedLengthItem = true

@@ -120,7 +120,7 @@ struct UNResolutionContext {
         let outcome = owned.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Dataset]? in
             var parser = Parser(buffer: raw, data: owned, isComplete: true, options: .full, path: nil)
             do {
-                let items = try parser.parseSequence(end: owned.count, explicit: false, bigEndian: false, tag: tag, parent: parent)
+                let items = try parser.parseSequence(end: owned.count, explicit: false, bigEndian: false, tag: tag, inheriting: parent.characterSetsForItems)
                 return parser.position == owned.count ? items : nil
             } catch {
                 return nil
