@@ -80,3 +80,6 @@ awk -v n="$files" -v h="$header" -v f="$floor" -v d="$dcmdump_best" 'BEGIN {
 
 # Part 2: the whole `discport scan` against gdcmscanner, dcmdump and pydicom (issue #3).
 bash "$(dirname "$0")/scan.sh" "$DISCPORT"
+
+# Part 3: `discport import` against cp -r (issue #4).
+bash "$(dirname "$0")/import.sh" "$DISCPORT"

@@ -216,7 +216,17 @@ extension Dataset {
 
     /// The first value of a string element, trimmed; nil when absent or empty.
     public func firstString(_ tag: Tag) -> String? {
-        strings(tag).first.flatMap { $0.isEmpty ? nil : $0 }
+        guard let element = self[tag], let data = element.bytes else { return nil }
+        let text = DICOMText.decode(data, vr: element.vr, characterSet: characterSet).text
+        if text.isEmpty { return nil }
+        // The first value only: no array of all values (the hot path of
+        // every header summary reads UIDs, IDs and dates this way).
+        var first = Substring(text)
+        if !element.vr.isSingleValuedText, let separator = text.utf8.firstIndex(of: 0x5C) {
+            first = text[..<separator]
+        }
+        let value = DICOMText.trim(String(first), vr: element.vr)
+        return value.isEmpty ? nil : value
     }
 
     /// Integer values of US, SS, UL, SL, UV, SV, IS (and AT as raw tags).

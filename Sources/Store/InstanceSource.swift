@@ -142,9 +142,9 @@ public struct InstanceSummary: Sendable, Hashable, Codable {
             ds.firstString(DICOM.Tag(group, element))
         }
         func whole(_ group: UInt16, _ element: UInt16) -> String? {
-            guard let value = ds.string(DICOM.Tag(group, element))?.trimmingCharacters(in: .whitespaces),
-                  !value.isEmpty else { return nil }
-            return value
+            guard let element = ds[DICOM.Tag(group, element)], let value = ds.string(element.tag) else { return nil }
+            let trimmed = DICOMText.trim(value, vr: element.vr == .PN ? .LO : element.vr)   // leading spaces too
+            return trimmed.isEmpty ? nil : trimmed
         }
         self.init(
             sopClassUID: UID.trimmed(file.sopClassUID ?? ""),

@@ -281,7 +281,7 @@ final class ImportOutput: Sendable {
             if jsonLines { encodedLine("start", start) }
         case .instance(let instance):
             if jsonLines {
-                encodedLine("instance", instance)
+                FileHandle.standardOutput.write(Self.jsonLine(instance))
             } else {
                 if instance.outcome == .failed || instance.outcome == .conflict {
                     clearBar()
@@ -329,6 +329,45 @@ final class ImportOutput: Sendable {
                 p.barShown = false
             }
         }
+    }
+
+    /// An `instance` event as one JSON line, keys sorted as JSONOutput
+    /// sorts them; written by hand because it is printed once per file
+    /// (JSONEncoder costs more than storing a small file).
+    static func jsonLine(_ e: InstanceEvent) -> Data {
+        var out = "{\"event\":\"instance\",\"coerced\":\(e.coerced)"
+        func field(_ key: String, _ value: String?) {
+            guard let value else { return }
+            out += ",\"\(key)\":"
+            appendJSONString(value, to: &out)
+        }
+        field("message", e.message)
+        field("outcome", e.outcome.rawValue)
+        field("path", e.path)
+        out += ",\"patient\":\(e.patient)"
+        field("patient_id", e.patientID)
+        out += ",\"size\":\(e.size)"
+        field("sop_instance_uid", e.sopInstanceUID)
+        field("stored_path", e.storedPath)
+        out += "}\n"
+        return Data(out.utf8)
+    }
+
+    /// A JSON string literal (RFC 8259 escaping; slashes left as they are).
+    static func appendJSONString(_ text: String, to out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
     }
 
     /// The end report.
