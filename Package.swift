@@ -41,7 +41,7 @@ let package = Package(
         ),
 
         // Reconcile: local patient identity, attribute coercion with Original Attributes.
-        .target(name: "Reconcile", dependencies: ["DICOM"]),
+        .target(name: "Reconcile", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Jobs: import / export / migrate pipelines composing the stages.
         .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store"]),

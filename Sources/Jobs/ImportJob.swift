@@ -204,8 +204,10 @@ private struct InstanceImporter: Sendable {
                 source.needsFileMeta = false
                 source.rewrite = InstanceSource.Rewrite(header: coerced.header, replacedLength: coerced.replacedLength,
                                                         changes: coerced.changes.map(\.description))
-                summary.patientID = coercion.identity.patientID
-                summary.issuerOfPatientID = coercion.identity.issuerOfPatientID
+                // Filed as rewritten (identity, demographics, repaired UIDs).
+                summary = InstanceSummary(file: DICOMFile(meta: header.meta, dataset: coerced.dataset,
+                                                          transferSyntax: header.transferSyntax))
+                event.sopInstanceUID = summary.sopInstanceUID
                 event.coerced = true
             }
             event.patientID = summary.patientID

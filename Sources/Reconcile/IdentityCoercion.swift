@@ -1,3 +1,4 @@
+import Crypto
 import DICOM
 import Foundation
 
@@ -8,11 +9,37 @@ public struct LocalIdentity: Sendable, Hashable, Codable {
     /// The clinic's Issuer of Patient ID; nil: none is written (a foreign
     /// issuer is removed, since it does not describe the local ID).
     public var issuerOfPatientID: String?
+    /// Local demographics (from the registry). nil: the instance's value
+    /// is kept. The name is a whole PN value, groups separated by `=`.
+    public var patientName: String?
+    public var birthDate: String?
+    public var sex: String?
 
-    public init(patientID: String, issuerOfPatientID: String? = nil) {
+    public init(patientID: String, issuerOfPatientID: String? = nil, patientName: String? = nil,
+                birthDate: String? = nil, sex: String? = nil) {
         self.patientID = patientID
         self.issuerOfPatientID = issuerOfPatientID
+        self.patientName = patientName
+        self.birthDate = birthDate
+        self.sex = sex
     }
+
+    /// The identity of a registry entry (its demographics included).
+    public init(_ patient: RegisteredPatient) {
+        self.init(patientID: patient.patientID, issuerOfPatientID: patient.issuer.flatMap { $0.isEmpty ? nil : $0 },
+                  patientName: patient.personName, birthDate: patient.birthDate, sex: patient.sex)
+    }
+
+    /// Only the ID and issuer (demographics stay as the instance has them).
+    public var withoutDemographics: LocalIdentity {
+        LocalIdentity(patientID: patientID, issuerOfPatientID: issuerOfPatientID)
+    }
+}
+
+/// What to do with the foreign Accession Number: it names an order of the
+/// other hospital and means nothing here. Recorded either way.
+public enum AccessionPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    case keep, clear
 }
 
 /// Why an instance could not be re-identified.
@@ -54,16 +81,29 @@ public struct CoercedFile: Sendable {
 /// Reconciliation Workflow (RAD-61, attribute coercion):
 ///
 /// - Patient ID becomes the local one; Issuer of Patient ID the local issuer
-///   (removed when none is given), with its Qualifiers Sequence.
+///   (removed when none is given), with its Qualifiers Sequence; Patient's
+///   Name, Birth Date and Sex take the local values when the identity has
+///   them.
 /// - The foreign ID and issuer are added to Other Patient IDs Sequence
 ///   (0010,1002), Type of Patient ID `TEXT`, so they stay searchable.
+/// - Accession Number is kept or cleared by ``accession``; Instance Origin
+///   Status (0400,0600) becomes `IMPORTED`.
+/// - Study, Series and SOP Instance UIDs are never changed unless invalid;
+///   an invalid one is replaced by a UID derived from it (`2.25.` and 128
+///   bits of its SHA-256), so every instance of a study gets the same new
+///   UID, in every run.
 /// - An item is appended to Original Attributes Sequence (0400,0561) whose
-///   Modified Attributes Sequence holds every replaced element exactly as it
-///   was (bytes verbatim), with Attribute Modification DateTime, Modifying
-///   System, Source of Previous Values and Reason `COERCE` (PS3.3 C.12.1.1.9).
+///   Modified Attributes Sequence holds every replaced element as it was,
+///   with Attribute Modification DateTime, Modifying System, Source of
+///   Previous Values and Reason `COERCE` (PS3.3 C.12.1.1.9); existing items
+///   are kept.
+/// - When a new value cannot be written in the file's Specific Character
+///   Set, the data set moves to `ISO_IR 192` (UTF-8): every text value is
+///   decoded and written again in UTF-8, so no text is lost, and the old
+///   (0008,0005) is recorded with the other originals.
 ///
 /// Every other element is written back byte for byte, in the source's
-/// transfer syntax.
+/// transfer syntax; the pixel data is never touched.
 public struct IdentityCoercion: Sendable {
     public var identity: LocalIdentity
     /// Attribute Modification DateTime (DT). Pass the same value when an
@@ -71,11 +111,17 @@ public struct IdentityCoercion: Sendable {
     public var modificationDateTime: String
     /// Modifying System (0400,0563).
     public var modifyingSystem: String
+    public var accession: AccessionPolicy
+    /// Set Instance Origin Status (0400,0600) to `IMPORTED`.
+    public var markImported: Bool
 
-    public init(identity: LocalIdentity, modificationDateTime: String, modifyingSystem: String = "DISCPORT") {
+    public init(identity: LocalIdentity, modificationDateTime: String, modifyingSystem: String = "DISCPORT",
+                accession: AccessionPolicy = .keep, markImported: Bool = true) {
         self.identity = identity
         self.modificationDateTime = modificationDateTime
         self.modifyingSystem = modifyingSystem
+        self.accession = accession
+        self.markImported = markImported
     }
 
     /// DT value for `date` in UTC: `YYYYMMDDHHMMSS.FFFFFF+0000`.
@@ -91,15 +137,71 @@ public struct IdentityCoercion: Sendable {
             + "." + pad((c.nanosecond ?? 0) / 1000, 6) + "+0000"
     }
 
-    /// The identity's attributes this coercion replaces.
-    static let identityTags: [Tag] = [.patientID, .issuerOfPatientID, Tag(0x0010, 0x0024)]
+    /// One target value: nil removes the element.
+    private struct Target {
+        var tag: Tag
+        var keyword: String
+        var vr: VR
+        var value: String?
+    }
 
-    /// Does `dataset` already carry the local identity?
+    private static let qualifiers = Tag(0x0010, 0x0024)
+
+    /// The values this coercion writes.
+    private func targets(for dataset: Dataset) -> [Target] {
+        var list = [
+            Target(tag: .patientID, keyword: "PatientID", vr: .LO, value: identity.patientID),
+            Target(tag: .issuerOfPatientID, keyword: "IssuerOfPatientID", vr: .LO, value: identity.issuerOfPatientID),
+        ]
+        if identity.issuerOfPatientID == nil || dataset.firstString(.issuerOfPatientID) != identity.issuerOfPatientID {
+            list.append(Target(tag: IdentityCoercion.qualifiers, keyword: "IssuerOfPatientIDQualifiersSequence", vr: .SQ, value: nil))
+        }
+        if let name = identity.patientName {
+            list.append(Target(tag: .patientName, keyword: "PatientName", vr: .PN, value: name))
+        }
+        if let birthDate = identity.birthDate {
+            list.append(Target(tag: .patientBirthDate, keyword: "PatientBirthDate", vr: .DA, value: birthDate))
+        }
+        if let sex = identity.sex {
+            list.append(Target(tag: .patientSex, keyword: "PatientSex", vr: .CS, value: sex))
+        }
+        if accession == .clear {
+            list.append(Target(tag: .accessionNumber, keyword: "AccessionNumber", vr: .SH, value: ""))
+        }
+        return list
+    }
+
+    /// Does `dataset` already carry the local identity (nothing to change)?
     public func isSatisfied(by dataset: Dataset) -> Bool {
-        let id = dataset.firstString(.patientID) ?? ""
-        let issuer = dataset.firstString(.issuerOfPatientID)
-        return id == identity.patientID && (issuer ?? "") == (identity.issuerOfPatientID ?? "")
-            && (identity.issuerOfPatientID != nil || dataset[Tag(0x0010, 0x0024)] == nil)
+        targets(for: dataset).allSatisfy { target in
+            if target.vr == .SQ { return dataset[target.tag] == nil }
+            guard let value = target.value else { return dataset[target.tag] == nil }
+            return (dataset.string(target.tag).map { DICOMText.trim($0, vr: .LO) } ?? "") == value
+                && (value.isEmpty || dataset[target.tag] != nil)
+        } && IdentityCoercion.invalidUIDTags.allSatisfy { tag in
+            dataset.firstString(tag).map(UID.isValid) ?? true
+        }
+    }
+
+    private static let invalidUIDTags: [(Tag)] = [.studyInstanceUID, .seriesInstanceUID, .sopInstanceUID]
+
+    /// A valid UID derived from an invalid one: the same input always gives
+    /// the same UID, so the instances of a study stay together.
+    public static func repairedUID(for invalid: String) -> String {
+        let digest = SHA256.hash(data: Data(invalid.utf8))
+        var value: [UInt8] = Array(digest.prefix(16))
+        // 128-bit big-endian integer to decimal.
+        var digits: [UInt8] = []
+        while value.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            for index in value.indices {
+                let current = remainder * 256 + Int(value[index])
+                value[index] = UInt8(current / 10)
+                remainder = current % 10
+            }
+            digits.append(UInt8(remainder))
+        }
+        return "2.25." + (digits.isEmpty ? "0" : String(digits.reversed().map { Character(String($0)) }))
     }
 
     /// Rewrites a file read in header mode (``ReadOptions/header``: the data
@@ -122,17 +224,53 @@ public struct IdentityCoercion: Sendable {
             throw CoercionError("the pixel data offset \(replacedLength) lies outside the file (\(fileSize) bytes)", path: path)
         }
 
-        let originals = IdentityCoercion.identityTags.compactMap { dataset[$0] }
         let oldID = dataset.firstString(.patientID)
         let oldIssuer = dataset.firstString(.issuerOfPatientID)
+        var targets = self.targets(for: dataset)
+        if markImported {
+            targets.append(Target(tag: .instanceOriginStatus, keyword: "InstanceOriginStatus", vr: .CS, value: "IMPORTED"))
+        }
+        var meta = file.meta
+        var uidChanges: [(Tag, String, String)] = []
+        for tag in IdentityCoercion.invalidUIDTags {
+            if let old = dataset.firstString(tag), !UID.isValid(old) {
+                uidChanges.append((tag, old, IdentityCoercion.repairedUID(for: old)))
+            }
+        }
+        // The elements that change, as they were.
+        var originals: [DataElement] = []
         var changes: [AttributeChange] = []
-        func record(_ tag: Tag, _ keyword: String, _ old: String?, _ new: String?) {
-            if old != new { changes.append(AttributeChange(tag: tag, keyword: keyword, oldValue: old, newValue: new)) }
+        for target in targets {
+            let old = dataset[target.tag]
+            let oldText = target.vr == .SQ ? (old == nil ? nil : "(sequence)") : dataset.string(target.tag).map { DICOMText.trim($0, vr: .LO) }
+            if target.vr == .SQ ? old == nil : (oldText ?? "") == (target.value ?? "") && (old != nil) == (target.value != nil) {
+                continue
+            }
+            if let old { originals.append(old) }
+            changes.append(AttributeChange(tag: target.tag, keyword: target.keyword, oldValue: oldText, newValue: target.value))
+        }
+        for (tag, old, new) in uidChanges {
+            if let element = dataset[tag] { originals.append(element) }
+            let keyword = DataDictionary.entry(for: tag)?.keyword ?? tag.description
+            changes.append(AttributeChange(tag: tag, keyword: keyword, oldValue: old, newValue: new))
         }
 
         do throws(CharacterSetError) {
+            // A value the file's character set cannot hold: move to UTF-8.
+            let texts = targets.compactMap(\.value)
+            if !texts.allSatisfy({ dataset.characterSet.canRepresent($0) }) {
+                let before = dataset[.specificCharacterSet]
+                let oldText = dataset.string(.specificCharacterSet)
+                try IdentityCoercion.convertToUTF8(&dataset)
+                // The originals stay verbatim, in an item that names their
+                // old character set (PS3.5 allows (0008,0005) in an item).
+                originals.append(before ?? DataElement(tag: .specificCharacterSet, vr: .CS, bytes: Data()))
+                changes.append(AttributeChange(tag: .specificCharacterSet, keyword: "SpecificCharacterSet",
+                                               oldValue: oldText, newValue: "ISO_IR 192"))
+            }
+
             // The foreign identity, kept searchable.
-            if let oldID, !oldID.isEmpty {
+            if let oldID, !oldID.isEmpty, oldID != identity.patientID || oldIssuer != identity.issuerOfPatientID {
                 var others = dataset.items(.otherPatientIDsSequence)
                 let known = others.contains {
                     $0.firstString(.patientID) == oldID && $0.firstString(.issuerOfPatientID) == oldIssuer
@@ -142,7 +280,7 @@ public struct IdentityCoercion: Sendable {
                     item.inheritedCharacterSet = dataset.characterSet
                     if let element = dataset[.patientID] { item.set(element) }
                     if let element = dataset[.issuerOfPatientID] { item.set(element) }
-                    if let element = dataset[Tag(0x0010, 0x0024)] { item.set(element) }
+                    if let element = dataset[IdentityCoercion.qualifiers] { item.set(element) }
                     try item.setString("TEXT", vr: .CS, for: Tag(0x0010, 0x0022))
                     others.append(item)
                     if let original = dataset[.otherPatientIDsSequence] {
@@ -150,25 +288,28 @@ public struct IdentityCoercion: Sendable {
                     } else {
                         dataset.setSequence(others, for: .otherPatientIDsSequence)
                     }
-                    record(.otherPatientIDsSequence, "OtherPatientIDsSequence", nil, "+ \(oldID)\(oldIssuer.map { " (\($0))" } ?? "")")
+                    changes.append(AttributeChange(tag: .otherPatientIDsSequence, keyword: "OtherPatientIDsSequence",
+                                                   oldValue: nil, newValue: "+ \(oldID)\(oldIssuer.map { " (\($0))" } ?? "")"))
                 }
             }
 
-            try dataset.setString(identity.patientID, vr: .LO, for: .patientID)
-            record(.patientID, "PatientID", oldID, identity.patientID)
-            if let issuer = identity.issuerOfPatientID {
-                try dataset.setString(issuer, vr: .LO, for: .issuerOfPatientID)
-            } else {
-                _ = dataset.remove(.issuerOfPatientID)
+            for target in targets {
+                if let value = target.value {
+                    try dataset.setString(value, vr: target.vr, for: target.tag)
+                } else {
+                    dataset.remove(target.tag)
+                }
             }
-            record(.issuerOfPatientID, "IssuerOfPatientID", oldIssuer, identity.issuerOfPatientID)
-            if dataset.remove(Tag(0x0010, 0x0024)) != nil {
-                record(Tag(0x0010, 0x0024), "IssuerOfPatientIDQualifiersSequence", "(sequence)", nil)
+            for (tag, _, new) in uidChanges {
+                try dataset.setString(new, vr: .UI, for: tag)
+                if tag == .sopInstanceUID {
+                    meta.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: IdentityCoercion.paddedUID(new)))
+                }
             }
-            // A group length would no longer be right (and is retired).
-            _ = dataset.remove(Tag(0x0010, 0x0000))
+            // Group lengths would no longer be right (and are retired).
+            dataset.removeAll { $0.tag.element == 0x0000 && $0.tag.group != 0x0002 }
 
-            // What the values were, verbatim.
+            // What the values were.
             var modified = Dataset()
             modified.inheritedCharacterSet = dataset.characterSet
             for element in originals { modified.set(element) }
@@ -183,17 +324,17 @@ public struct IdentityCoercion: Sendable {
             history.append(entry)
             dataset.setSequence(history, for: .originalAttributesSequence,
                                 undefinedLength: dataset[.originalAttributesSequence]?.hasUndefinedLength ?? true)
-            _ = dataset.remove(Tag(0x0400, 0x0000))
         } catch {
-            throw CoercionError("the new Patient ID cannot be written in the file's character set: \(error)", path: path)
+            throw CoercionError("the new values cannot be written: \(error)", path: path)
         }
 
         var rewritten = file
         rewritten.dataset = dataset
+        rewritten.meta = meta
         if rewritten.hasFileMeta {
             // The file is written by discport now.
-            _ = rewritten.meta.remove(.implementationClassUID)
-            _ = rewritten.meta.remove(.implementationVersionName)
+            rewritten.meta.remove(.implementationClassUID)
+            rewritten.meta.remove(.implementationVersionName)
         }
         let header: Data
         do throws(DICOMError) {
@@ -202,5 +343,55 @@ public struct IdentityCoercion: Sendable {
             throw CoercionError("cannot write the re-identified header: \(error.message)", path: path)
         }
         return CoercedFile(header: header, replacedLength: replacedLength, changes: changes, dataset: dataset)
+    }
+
+    static func paddedUID(_ uid: String) -> Data {
+        var bytes = Array(uid.utf8)
+        if bytes.count % 2 == 1 { bytes.append(0) }
+        return Data(bytes)
+    }
+
+    /// Text VRs whose bytes depend on the Specific Character Set.
+    private static func isCharacterSetText(_ vr: VR) -> Bool { vr.usesSpecificCharacterSet }
+
+    /// Moves a data set to ISO_IR 192, re-encoding every text value.
+    static func convertToUTF8(_ dataset: inout Dataset) throws(CharacterSetError) {
+        let elements = try convertedElements(of: dataset)
+        let inherited = dataset.inheritedCharacterSet
+        var result = Dataset(elements)
+        result.inheritedCharacterSet = inherited
+        result.set(DataElement(tag: .specificCharacterSet, vr: .CS, bytes: Data("ISO_IR 192".utf8)))
+        dataset = result
+    }
+
+    private static func convertedElements(of dataset: Dataset) throws(CharacterSetError) -> [DataElement] {
+        let utf8 = try SpecificCharacterSet(terms: ["ISO_IR 192"])
+        var out: [DataElement] = []
+        for element in dataset.elements {
+            switch element.value {
+            case .bytes(let data) where isCharacterSetText(element.vr):
+                let text = DICOMText.decode(data, vr: element.vr, characterSet: dataset.characterSet).text
+                var bytes = try utf8.encode(text, vr: element.vr)
+                if bytes.count % 2 == 1 { bytes.append(element.vr.paddingByte) }
+                out.append(DataElement(tag: element.tag, vr: element.vr, bytes: Data(bytes)))
+            case .sequence(let items):
+                var converted: [Dataset] = []
+                for item in items {
+                    if item[.specificCharacterSet] != nil {
+                        converted.append(item)      // it says its own set
+                        continue
+                    }
+                    var copy = Dataset(try convertedElements(of: item))
+                    copy.inheritedCharacterSet = utf8
+                    copy.isUndefinedLengthItem = item.isUndefinedLengthItem
+                    converted.append(copy)
+                }
+                out.append(DataElement(tag: element.tag, vr: element.vr, value: .sequence(converted),
+                                       hasUndefinedLength: element.hasUndefinedLength))
+            default:
+                out.append(element)
+            }
+        }
+        return out
     }
 }
