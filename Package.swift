@@ -37,7 +37,7 @@ let package = Package(
         // Store: instance files under $DISCPORT_HOME and the SQLite catalog.
         .target(
             name: "Store",
-            dependencies: ["DICOM", "CSQLite3", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["DICOM", "Reconcile", "CSQLite3", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // Reconcile: local patient identity, attribute coercion with Original Attributes.

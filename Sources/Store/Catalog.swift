@@ -1,5 +1,6 @@
 import CSQLite3
 import Foundation
+import Reconcile
 
 /// The SQLite catalog of a store: schema, migrations, writes and queries.
 ///
@@ -25,6 +26,14 @@ import Foundation
 ///   conflicts, failed, skipped, bytes, note)`: one row per run.
 /// - `audit_log(at, action, operator, import_ref, sop_instance_uid, detail)`:
 ///   append-only; triggers abort every UPDATE and DELETE.
+///
+/// Version 2 adds:
+/// - `registry(patient_id, issuer, alphabetic, ideographic, phonetic,
+///   birth_date, sex, updated_at; UNIQUE(patient_id, issuer))`: the clinic's
+///   own patients (issuer `''` when none).
+/// - `identity_mappings(foreign_issuer, foreign_id, local_id, local_issuer,
+///   how, operator, decided_at; UNIQUE(foreign_issuer, foreign_id))`: every
+///   reconciliation decision, so the next disc from that hospital maps by itself.
 final class Catalog {
     /// Schema migrations: element `i` takes the catalog from version `i`
     /// to `i + 1`. Never edit a shipped migration; append a new one.
@@ -135,6 +144,34 @@ final class Catalog {
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
         CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """,
+        // 2: the local patient registry and remembered reconciliations.
+        """
+        CREATE TABLE registry (
+            id INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL,
+            issuer TEXT NOT NULL DEFAULT '',
+            alphabetic TEXT,
+            ideographic TEXT,
+            phonetic TEXT,
+            birth_date TEXT,
+            sex TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (patient_id, issuer)
+        );
+        CREATE INDEX registry_birth_date ON registry(birth_date);
+
+        CREATE TABLE identity_mappings (
+            id INTEGER PRIMARY KEY,
+            foreign_issuer TEXT NOT NULL DEFAULT '',
+            foreign_id TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            local_issuer TEXT NOT NULL DEFAULT '',
+            how TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            UNIQUE (foreign_issuer, foreign_id)
+        );
         """,
     ]
 
@@ -404,6 +441,79 @@ final class Catalog {
             UPDATE imports SET status = ?, finished_at = ?, skipped = skipped + ?, failed = failed + ?,
                 note = coalesce(?, note) WHERE id = ?
             """, [status.rawValue, FileIO.timestamp(), skipped, failed, note, id])
+    }
+
+    // MARK: Registry
+
+    /// Inserts or updates registry rows by (patient_id, issuer); returns
+    /// how many were new and how many changed.
+    func upsertRegistry(_ patients: [RegisteredPatient]) throws -> (inserted: Int, updated: Int) {
+        var inserted = 0, updated = 0
+        let now = FileIO.timestamp()
+        for p in patients {
+            let existing = try db.queryFirst("""
+                SELECT alphabetic, ideographic, phonetic, birth_date, sex FROM registry WHERE patient_id = ? AND issuer = ?
+                """, [p.patientID, p.issuer ?? ""]) {
+                [$0.optionalString(0), $0.optionalString(1), $0.optionalString(2), $0.optionalString(3), $0.optionalString(4)]
+            }
+            let values = [p.alphabetic, p.ideographic, p.phonetic, p.birthDate, p.sex]
+            if let existing {
+                guard existing != values else { continue }
+                try db.run("""
+                    UPDATE registry SET alphabetic = ?, ideographic = ?, phonetic = ?, birth_date = ?, sex = ?, updated_at = ?
+                    WHERE patient_id = ? AND issuer = ?
+                    """, [p.alphabetic, p.ideographic, p.phonetic, p.birthDate, p.sex, now, p.patientID, p.issuer ?? ""])
+                updated += 1
+            } else {
+                try db.run("""
+                    INSERT INTO registry(patient_id, issuer, alphabetic, ideographic, phonetic, birth_date, sex, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [p.patientID, p.issuer ?? "", p.alphabetic, p.ideographic, p.phonetic, p.birthDate, p.sex, now])
+                inserted += 1
+            }
+        }
+        return (inserted, updated)
+    }
+
+    /// Registry entries; `patientID` narrows to one ID (any issuer),
+    /// `birthDate` to one birth date.
+    func registry(patientID: String? = nil, birthDate: String? = nil) throws -> [RegisteredPatient] {
+        try db.query("""
+            SELECT patient_id, issuer, alphabetic, ideographic, phonetic, birth_date, sex FROM registry
+            WHERE (?1 IS NULL OR patient_id = ?1) AND (?2 IS NULL OR birth_date = ?2)
+            ORDER BY patient_id, issuer
+            """, [patientID, birthDate]) {
+            RegisteredPatient(patientID: $0.string(0), issuer: $0.string(1).isEmpty ? nil : $0.string(1),
+                              alphabetic: $0.optionalString(2), ideographic: $0.optionalString(3),
+                              phonetic: $0.optionalString(4), birthDate: $0.optionalString(5), sex: $0.optionalString(6))
+        }
+    }
+
+    func mapping(foreignIssuer: String?, foreignID: String) throws -> IdentityMapping? {
+        try db.queryFirst("""
+            SELECT foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at FROM identity_mappings
+            WHERE foreign_issuer = ? AND foreign_id = ?
+            """, [foreignIssuer ?? "", foreignID]) { IdentityMapping(row: $0) }
+    }
+
+    func mappings() throws -> [IdentityMapping] {
+        try db.query("""
+            SELECT foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at FROM identity_mappings
+            ORDER BY foreign_issuer, foreign_id
+            """, []) { IdentityMapping(row: $0) }
+    }
+
+    /// Remembers (or replaces) a decision; returns the previous one.
+    func remember(_ m: IdentityMapping) throws -> IdentityMapping? {
+        let previous = try mapping(foreignIssuer: m.foreignIssuer, foreignID: m.foreignID)
+        try db.run("""
+            INSERT INTO identity_mappings(foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(foreign_issuer, foreign_id) DO UPDATE SET local_id = excluded.local_id,
+                local_issuer = excluded.local_issuer, how = excluded.how, operator = excluded.operator,
+                decided_at = excluded.decided_at
+            """, [m.foreignIssuer ?? "", m.foreignID, m.localID, m.localIssuer ?? "", m.how, m.operatorName, m.decidedAt])
+        return previous
     }
 
     // MARK: Queries

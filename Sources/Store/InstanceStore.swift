@@ -5,6 +5,7 @@ import Darwin
 #endif
 import DICOM
 import Dispatch
+import Reconcile
 import Foundation
 import Synchronization
 
@@ -686,6 +687,60 @@ public final class InstanceStore: Sendable {
 
     private func withCatalog<T: Sendable>(_ body: (Catalog) throws -> T) throws -> T {
         try state.withLock { st throws -> T in try body(try st.open()) }
+    }
+
+    // MARK: - Registry and reconciliation
+
+    /// Adds or updates local registry entries by (Patient ID, issuer);
+    /// audited. Returns how many were new and how many changed.
+    @discardableResult
+    public func register(_ patients: [RegisteredPatient], source: String) throws -> (inserted: Int, updated: Int) {
+        try state.withLock { st throws -> (inserted: Int, updated: Int) in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            let counts = try catalog.upsertRegistry(patients)
+            if counts.inserted + counts.updated > 0 {
+                try catalog.audit(.registry, operatorName: operatorName, importID: nil, sopInstanceUID: nil, detail: [
+                    "source": source, "inserted": String(counts.inserted), "updated": String(counts.updated)])
+            }
+            try commitBatch(&st)
+            return counts
+        }
+    }
+
+    /// Registry entries, by Patient ID; narrowed to one ID or birth date.
+    public func registry(patientID: String? = nil, birthDate: String? = nil) throws -> [RegisteredPatient] {
+        try withCatalog { try $0.registry(patientID: patientID, birthDate: birthDate) }
+    }
+
+    /// The remembered local patient of a foreign (issuer, Patient ID).
+    public func mapping(foreignIssuer: String?, foreignID: String) throws -> IdentityMapping? {
+        try withCatalog { try $0.mapping(foreignIssuer: foreignIssuer, foreignID: foreignID) }
+    }
+
+    /// Every remembered reconciliation.
+    public func mappings() throws -> [IdentityMapping] {
+        try withCatalog { try $0.mappings() }
+    }
+
+    /// Remembers a reconciliation decision (replacing an older one for the
+    /// same foreign identity); audited with the previous decision.
+    public func remember(_ mapping: IdentityMapping, importID: Int64? = nil) throws {
+        var mapping = mapping
+        if mapping.operatorName.isEmpty { mapping.operatorName = operatorName }
+        if mapping.decidedAt.isEmpty { mapping.decidedAt = FileIO.timestamp() }
+        try state.withLock { st throws in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            let previous = try catalog.remember(mapping)
+            if previous?.localID != mapping.localID || previous?.localIssuer != mapping.localIssuer {
+                var detail = ["foreignIssuer": mapping.foreignIssuer ?? "", "foreignID": mapping.foreignID,
+                              "localID": mapping.localID, "localIssuer": mapping.localIssuer ?? "", "how": mapping.how]
+                if let previous { detail["previousLocalID"] = previous.localID }
+                try catalog.audit(.reconciliation, operatorName: operatorName, importID: importID, sopInstanceUID: nil, detail: detail)
+            }
+            try commitBatch(&st)
+        }
     }
 
     /// Patients, by name; `patientID` narrows to one Patient ID.

@@ -1,4 +1,5 @@
 import Foundation
+import Reconcile
 
 // Value types the store hands out: results of `store`, catalog listings,
 // import runs, audit entries and the `check` report. All Codable, so the
@@ -197,6 +198,12 @@ public enum AuditAction: String, Sendable, Hashable, Codable, CaseIterable {
     case export
     /// An instance removed from the store.
     case deletion
+    /// Local registry entries added or changed.
+    case registry
+    /// A foreign identity reconciled to a local patient (remembered).
+    case reconciliation
+    /// Stored instances moved to another patient (`discport reassign`).
+    case reassignment
 }
 
 /// One row of the append-only audit log.
@@ -268,4 +275,13 @@ public struct CheckReport: Sendable, Hashable, Codable {
     public var temporaryFiles: [String]
     /// No corrupted, missing or orphan files.
     public var isClean: Bool
+}
+
+extension IdentityMapping {
+    init(row: SQLiteRow) {
+        func optional(_ text: String) -> String? { text.isEmpty ? nil : text }
+        self.init(foreignIssuer: optional(row.string(0)), foreignID: row.string(1), localID: row.string(2),
+                  localIssuer: optional(row.string(3)), how: row.string(4), operatorName: row.string(5),
+                  decidedAt: row.string(6))
+    }
 }

@@ -1,0 +1,192 @@
+import Foundation
+
+/// The clinic's patient list as exported by its own system: a CSV file
+/// whose header row names at least `patient_id, issuer, alphabetic,
+/// ideographic, phonetic, birth_date, sex` (any order, any case; other
+/// columns ignored). Names are DICOM PN component groups (`Family^Given`),
+/// birth dates `YYYYMMDD`, sex `M`, `F` or `O`; empty cells are allowed
+/// except for `patient_id`.
+///
+/// Text is UTF-8 (with or without BOM) or Shift_JIS: detected (a file that
+/// is valid UTF-8 is read as UTF-8) or given.
+public enum RegistryCSV {
+    public enum Encoding: String, Sendable, CaseIterable {
+        case automatic = "auto"
+        case utf8 = "utf-8"
+        case shiftJIS = "shift_jis"
+    }
+
+    /// A row that cannot be taken, by line number (1 = the header).
+    public struct RowError: Error, Sendable, Hashable, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    /// Why the file as a whole cannot be read.
+    public struct FileError: Error, Sendable, Hashable, CustomStringConvertible {
+        public var message: String
+        /// Every bad row (the file is taken whole or not at all).
+        public var rows: [RowError]
+        public var description: String {
+            ([message] + rows.prefix(20).map { "  \($0)" } + (rows.count > 20 ? ["  … and \(rows.count - 20) more"] : []))
+                .joined(separator: "\n")
+        }
+    }
+
+    public static let requiredColumns = ["patient_id", "issuer", "alphabetic", "ideographic", "phonetic", "birth_date", "sex"]
+
+    /// Parses the whole file. Throws ``FileError`` listing every bad row:
+    /// the registry is updated from a file only when all of it is right.
+    public static func parse(_ data: Data, encoding: Encoding = .automatic) throws(FileError) -> (patients: [RegisteredPatient], encoding: Encoding) {
+        let (text, used) = try decodeText(data, encoding)
+        let records = CSVRecords.parse(text)
+        guard let header = records.first else {
+            throw FileError(message: "the file is empty (a header row naming \(requiredColumns.joined(separator: ",")) is needed)", rows: [])
+        }
+        let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        var column: [String: Int] = [:]
+        for (index, name) in names.enumerated() where column[name] == nil { column[name] = index }
+        let missing = requiredColumns.filter { column[$0] == nil }
+        guard missing.isEmpty else {
+            throw FileError(message: "the header row lacks the column(s) \(missing.joined(separator: ", ")); it has: \(names.joined(separator: ", "))", rows: [])
+        }
+
+        var patients: [RegisteredPatient] = []
+        var errors: [RowError] = []
+        var seen: [String: Int] = [:]
+        for record in records.dropFirst() {
+            if record.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
+            func cell(_ name: String) -> String? {
+                guard let index = column[name], index < record.fields.count else { return nil }
+                let value = record.fields[index].trimmingCharacters(in: .whitespaces)
+                return value.isEmpty ? nil : value
+            }
+            let line = record.line
+            guard let id = cell("patient_id") else {
+                errors.append(RowError(line: line, message: "patient_id is empty"))
+                continue
+            }
+            let issuer = cell("issuer")
+            let patient = RegisteredPatient(patientID: id, issuer: issuer, alphabetic: cell("alphabetic"),
+                                            ideographic: cell("ideographic"), phonetic: cell("phonetic"),
+                                            birthDate: cell("birth_date"), sex: cell("sex")?.uppercased())
+            var problems = patient.problems
+            let key = (issuer ?? "") + "\u{1F}" + id
+            if let first = seen[key] { problems.append("patient_id \(id)\(issuer.map { " (issuer \($0))" } ?? "") is already on line \(first)") }
+            guard problems.isEmpty else {
+                errors += problems.map { RowError(line: line, message: $0) }
+                continue
+            }
+            seen[key] = line
+            patients.append(patient)
+        }
+        if !errors.isEmpty {
+            throw FileError(message: "\(errors.count) row(s) cannot be taken; nothing was registered", rows: errors)
+        }
+        return (patients, used)
+    }
+
+    static func decodeText(_ data: Data, _ encoding: Encoding) throws(FileError) -> (String, Encoding) {
+        var bytes = data
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        switch encoding {
+        case .utf8:
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw FileError(message: "the file is not valid UTF-8 (try --encoding shift_jis)", rows: [])
+            }
+            return (text, .utf8)
+        case .shiftJIS:
+            guard let text = String(data: bytes, encoding: .shiftJIS) else {
+                throw FileError(message: "the file is not valid Shift_JIS (try --encoding utf-8)", rows: [])
+            }
+            return (text, .shiftJIS)
+        case .automatic:
+            if let text = String(validating: bytes, as: UTF8.self) { return (text, .utf8) }
+            if let text = String(data: bytes, encoding: .shiftJIS) { return (text, .shiftJIS) }
+            throw FileError(message: "the file is neither UTF-8 nor Shift_JIS", rows: [])
+        }
+    }
+
+    /// A DICOM DA value `YYYYMMDD` naming a real day (from 1850 on).
+    public static func isDate(_ text: String) -> Bool {
+        guard text.count == 8, text.allSatisfy(\.isASCII), let value = Int(text) else { return false }
+        let year = value / 10000, month = value / 100 % 100, day = value % 100
+        guard year >= 1850, (1...12).contains(month), day >= 1 else { return false }
+        let days = [31, year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        return day <= days[month - 1]
+    }
+
+    /// Why a name cannot be one PN component group, or nil.
+    static func nameProblem(_ name: String) -> String? {
+        if name.contains("=") { return "one component group only (no `=`; the three groups have their own columns)" }
+        if name.contains("\\") { return "a backslash is not allowed in a name" }
+        let components = name.split(separator: "^", omittingEmptySubsequences: false)
+        if components.count > 5 { return "more than 5 components (Family^Given^Middle^Prefix^Suffix)" }
+        if let long = components.first(where: { $0.count > 64 }) { return "component \"\(long)\" is longer than 64 characters" }
+        return nil
+    }
+}
+
+/// RFC 4180 records: quoted fields with `""` escapes and line breaks,
+/// CRLF or LF line ends.
+struct CSVRecords {
+    struct Record {
+        var fields: [String]
+        /// Line of the record's start (1-based).
+        var line: Int
+    }
+
+    static func parse(_ text: String) -> [Record] {
+        var records: [Record] = []
+        var fields: [String] = []
+        var field = ""
+        var quoted = false
+        var line = 1
+        var recordLine = 1
+        var scalars = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func next() -> Unicode.Scalar? {
+            if let scalar = pending { pending = nil; return scalar }
+            return scalars.next()
+        }
+        while let c = next() {
+            if quoted {
+                if c == "\"" {
+                    if let following = next() {
+                        if following == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = following }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    if c == "\n" { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
+                continue
+            }
+            switch c {
+            case "\"" where field.isEmpty:
+                quoted = true
+            case ",":
+                fields.append(field)
+                field = ""
+            case "\r":
+                break
+            case "\n":
+                fields.append(field)
+                records.append(Record(fields: fields, line: recordLine))
+                fields = []
+                field = ""
+                line += 1
+                recordLine = line
+            default:
+                field.unicodeScalars.append(c)
+            }
+        }
+        if !field.isEmpty || !fields.isEmpty {
+            fields.append(field)
+            records.append(Record(fields: fields, line: recordLine))
+        }
+        return records
+    }
+}
