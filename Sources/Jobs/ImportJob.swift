@@ -87,7 +87,7 @@ public final class ImportJob: Sendable {
 
         let coercions = plan.decisions.map { decision -> IdentityCoercion? in
             guard case .assign(let identity) = decision else { return nil }
-            return IdentityCoercion(identity: identity, modificationDateTime: modificationTime)
+            return IdentityCoercion(identity: identity, modificationDateTime: modificationTime, accession: plan.accession)
         }
         let tally = Mutex(Tally(patients: report.patients.count))
         let worker = InstanceImporter(plan: plan, coercions: coercions, store: store, importID: importID, dryRun: dryRun)
@@ -135,6 +135,7 @@ public final class ImportJob: Sendable {
             summary.complete = false
         }
         if let store, let importID {
+            try PatientResolver(store: store).remember(plan, summary: summary, importID: importID)
             let status: ImportStatus = summary.complete ? .completed : .failed
             try store.finishImport(importID, status: status, skipped: final.counts.skipped, failed: final.failedBeforeStore, note: summary.mediumError)
         }

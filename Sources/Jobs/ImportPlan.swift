@@ -12,6 +12,20 @@ public enum PatientDecision: Sendable, Hashable {
     case skip
 }
 
+/// Who or what decided a patient's local identity (remembered with it).
+public enum DecisionSource: String, Sendable, Hashable, Codable {
+    /// `--patient-id` on the command line.
+    case explicit
+    /// A unique exact match in the registry (`--auto`).
+    case automatic = "auto"
+    /// The user picked it on a terminal.
+    case interactive
+    /// A row of a `--mapping` file.
+    case mappingFile = "mapping-file"
+    /// An earlier decision for the same foreign issuer and Patient ID.
+    case remembered
+}
+
 /// A scanned medium and, per patient on it, what the import does.
 ///
 /// Patients are those of ``report`` (same order, same grouping as `discport
@@ -21,6 +35,11 @@ public struct ImportPlan: Sendable {
     public let report: ScanReport
     /// One per `report.patients`, same order.
     public var decisions: [PatientDecision]
+    /// Who decided each assignment (remembered for the next disc from the
+    /// same hospital); nil for kept or skipped patients.
+    public var decidedBy: [DecisionSource?]
+    /// What re-identified instances do with the foreign Accession Number.
+    public var accession: AccessionPolicy = .keep
 
     /// Patient index and SOP Instance UID of every instance, by path.
     let instanceByPath: [String: (patient: Int, sopInstanceUID: String?)]
@@ -28,6 +47,7 @@ public struct ImportPlan: Sendable {
     public init(report: ScanReport, decision: PatientDecision = .skip) {
         self.report = report
         self.decisions = Array(repeating: decision, count: report.patients.count)
+        self.decidedBy = Array(repeating: nil, count: report.patients.count)
         var byPath: [String: (patient: Int, sopInstanceUID: String?)] = [:]
         for (index, patient) in report.patients.enumerated() {
             for study in patient.studies {

@@ -76,6 +76,7 @@ struct InstanceSummary: Sendable {
     var sopInstanceUID: String?
     var instanceNumber: Int?
     var patientID: String?
+    var issuerOfPatientID: String?
     var patientName: String?
     var birthDate: String?
     var sex: String?
@@ -320,6 +321,7 @@ enum FileInspector {
             sopInstanceUID: first(.sopInstanceUID) ?? file.meta.firstString(.mediaStorageSOPInstanceUID),
             instanceNumber: number(.instanceNumber),
             patientID: first(.patientID),
+            issuerOfPatientID: first(.issuerOfPatientID),
             patientName: text(.patientName),
             birthDate: first(.patientBirthDate),
             sex: first(.patientSex),

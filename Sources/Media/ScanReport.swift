@@ -66,6 +66,8 @@ public struct ScanReport: Sendable, Codable {
 
     public struct Patient: Sendable, Codable, Hashable {
         public var patientID: String?
+        /// Issuer of Patient ID (0010,0021), the first one its instances carry.
+        public var issuerOfPatientID: String?
         /// Patient's Name in DICOM PN form, decoded: `alphabetic=ideographic=phonetic`.
         public var name: String?
         public var nameAlphabetic: String?
@@ -79,13 +81,14 @@ public struct ScanReport: Sendable, Codable {
         public var studies: [Study]
 
         enum CodingKeys: String, CodingKey {
-            case patientID = "patient_id", name, nameAlphabetic = "name_alphabetic", nameIdeographic = "name_ideographic"
+            case patientID = "patient_id", issuerOfPatientID = "issuer_of_patient_id", name, nameAlphabetic = "name_alphabetic", nameIdeographic = "name_ideographic"
             case namePhonetic = "name_phonetic", birthDate = "birth_date", sex, instanceCount = "instance_count", size, studies
         }
 
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(patientID, forKey: .patientID)
+            try c.encode(issuerOfPatientID, forKey: .issuerOfPatientID)
             try c.encode(name, forKey: .name)
             try c.encode(nameAlphabetic, forKey: .nameAlphabetic)
             try c.encode(nameIdeographic, forKey: .nameIdeographic)

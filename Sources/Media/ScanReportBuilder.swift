@@ -171,6 +171,7 @@ struct ReportBuilder {
             }
             patients.append(ScanReport.Patient(
                 patientID: key.id.isEmpty ? nil : key.id,
+                issuerOfPatientID: members.lazy.compactMap(\.issuerOfPatientID).first,
                 name: key.name.isEmpty ? nil : key.name,
                 nameAlphabetic: group(0), nameIdeographic: group(1), namePhonetic: group(2),
                 birthDate: members.lazy.compactMap(\.birthDate).first,

@@ -608,7 +608,7 @@ struct ScanTests {
         #expect(keys(object["source"]) == ["path", "kind", "volume_label"])
         #expect(keys(object["totals"]) == ["patients", "studies", "series", "instances", "damaged", "missing", "loose", "files", "size"])
         let patient = first(object["patients"])
-        #expect(keys(patient) == ["patient_id", "name", "name_alphabetic", "name_ideographic", "name_phonetic", "birth_date", "sex", "instance_count", "size", "studies"])
+        #expect(keys(patient) == ["patient_id", "issuer_of_patient_id", "name", "name_alphabetic", "name_ideographic", "name_phonetic", "birth_date", "sex", "instance_count", "size", "studies"])
         let study = first((patient as? [String: Any])?["studies"])
         #expect(keys(study) == ["study_instance_uid", "study_date", "study_time", "study_description", "accession_number", "study_id", "instance_count", "size", "series"])
         let series = first((study as? [String: Any])?["series"])
