@@ -60,7 +60,7 @@ let package = Package(
 
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMXML"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "DICOM"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM"]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
     ]

@@ -5,6 +5,7 @@ import Foundation
 import Synchronization
 import Testing
 import DICOM
+import Reconcile
 @testable import Store
 
 // MARK: - Fixtures
@@ -405,13 +406,53 @@ struct StoreTests {
         #expect(try store.check().isClean)
     }
 
+    @Test("the registry is updated by (Patient ID, issuer); remembered reconciliations are replaced and audited")
+    func registryAndMappings() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let taro = RegisteredPatient(patientID: "12345", issuer: "CLINIC", alphabetic: "Yamada^Tarou", ideographic: "山田^太郎",
+                                     phonetic: "やまだ^たろう", birthDate: "19700401", sex: "M")
+        #expect(try store.register([taro], source: "a.csv") == (1, 0))
+        #expect(try store.register([taro], source: "a.csv") == (0, 0))
+        var moved = taro
+        moved.sex = "O"
+        let other = RegisteredPatient(patientID: "12345", issuer: nil, alphabetic: "Other^One", birthDate: "19700401")
+        #expect(try store.register([moved, other], source: "b.csv") == (1, 1))
+        #expect(try store.registry(patientID: "12345").count == 2)
+        #expect(try store.registry(birthDate: "19700401").map(\.issuer) == [nil, "CLINIC"])
+        #expect(try store.registry(patientID: "12345").first { $0.issuer == "CLINIC" }?.sex == "O")
+
+        try store.remember(IdentityMapping(foreignIssuer: "HOSP-A", foreignID: "A-1", localID: "12345", localIssuer: "CLINIC", how: "explicit"))
+        try store.remember(IdentityMapping(foreignIssuer: "HOSP-A", foreignID: "A-1", localID: "12345", localIssuer: "CLINIC", how: "remembered"))
+        try store.remember(IdentityMapping(foreignIssuer: "HOSP-A", foreignID: "A-1", localID: "99999", localIssuer: nil, how: "interactive"))
+        let mapping = try #require(try store.mapping(foreignIssuer: "HOSP-A", foreignID: "A-1"))
+        #expect(mapping.localID == "99999")
+        #expect(mapping.how == "interactive")
+        #expect(try store.mapping(foreignIssuer: nil, foreignID: "A-1") == nil, "the issuer is part of the foreign identity")
+        let audit = try store.auditLog().filter { $0.kind == .reconciliation }
+        #expect(audit.count == 2, "a repeated identical decision is not audited again")
+        #expect(audit.last?.detail?.contains("previousLocalID") == true)
+        #expect(try store.auditLog().filter { $0.kind == .registry }.count == 2)
+    }
+
     @Test("migrations run once; a newer catalog is refused")
     func migrationsRunOnce() throws {
         let home = TemporaryHome()
+        let current = Catalog.migrations.count
         do {
-            let store = try InstanceStore(home: home.path)
+            // A version-1 catalog with an instance in it…
+            let store = try InstanceStore(home: home.path, options: .init(), faultHook: nil, migrations: [Catalog.migrations[0]])
             #expect(try store.migrationsApplied() == [1])
-            #expect(try store.schemaVersion() == Catalog.migrations.count)
+            _ = try store.store(.data(try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1))), originalPath: "a"),
+                                summary: InstanceSummary(file: try DICOMFile(data: try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1))))))
+        }
+        do {
+            // …is migrated to the current schema, its rows kept.
+            let store = try InstanceStore(home: home.path)
+            #expect(try store.migrationsApplied() == Array(2...current))
+            #expect(try store.schemaVersion() == current)
+            #expect(try store.instances().count == 1)
+            #expect(try store.registry().isEmpty)
         }
         do {
             let store = try InstanceStore(home: home.path)
@@ -420,8 +461,8 @@ struct StoreTests {
         let extended = Catalog.migrations + ["CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"]
         do {
             let store = try InstanceStore(home: home.path, options: .init(), faultHook: nil, migrations: extended)
-            #expect(try store.migrationsApplied() == [2])
-            #expect(try store.schemaVersion() == 2)
+            #expect(try store.migrationsApplied() == [current + 1])
+            #expect(try store.schemaVersion() == current + 1)
         }
         do {
             let store = try InstanceStore(home: home.path, options: .init(), faultHook: nil, migrations: extended)
