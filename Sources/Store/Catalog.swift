@@ -376,6 +376,31 @@ final class Catalog {
 
     /// Removes an instance row, then any series, study and patient left empty.
     /// Returns the stored path, or nil when there was no such instance.
+    func updateInstanceContent(sopInstanceUID uid: String, sha256: String, size: Int64) throws {
+        try db.run("UPDATE instances SET sha256 = ?, size = ? WHERE sop_instance_uid = ?", [sha256, size, uid])
+    }
+
+    /// Files a study under the patient of `s` (created when needed); a
+    /// patient left without studies is removed. Returns the previous Patient ID.
+    func moveStudy(_ studyUID: String, to s: InstanceSummary) throws -> String? {
+        let previous = try db.queryFirst("""
+            SELECT p.patient_id FROM studies st JOIN patients p ON st.patient_ref = p.id WHERE st.study_uid = ?
+            """, [studyUID]) { $0.string(0) }
+        let key = Catalog.patientKey(s)
+        let patient = try db.queryFirst("""
+            INSERT INTO patients(patient_key, patient_id, issuer, name, birth_date, sex) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(patient_key) DO UPDATE SET
+                name = coalesce(excluded.name, patients.name),
+                birth_date = coalesce(excluded.birth_date, patients.birth_date),
+                sex = coalesce(excluded.sex, patients.sex)
+            RETURNING id
+            """, [key, s.patientID, s.issuerOfPatientID, s.patientName, s.patientBirthDate, s.patientSex]) { $0.int64(0) }!
+        try db.run("UPDATE studies SET patient_ref = ? WHERE study_uid = ?", [patient, studyUID])
+        try db.run("DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = patients.id)")
+        forgetCachedRows()
+        return previous
+    }
+
     func deleteInstance(sopInstanceUID uid: String) throws -> String? {
         guard let row = try db.queryFirst("SELECT id, stored_path, series_ref FROM instances WHERE sop_instance_uid = ?", [uid], {
             (id: $0.int64(0), path: $0.string(1), series: $0.int64(2))

@@ -683,6 +683,109 @@ public final class InstanceStore: Sendable {
         }
     }
 
+    // MARK: - Reassignment
+
+    /// Rewrites a stored instance in place: `header` replaces the first
+    /// `replacedLength` bytes of the stored file, the rest is copied as it
+    /// is (``IdentityCoercion`` output). The new file is written beside,
+    /// flushed, renamed over the old one, and its hash and size committed
+    /// with an audit entry in one step. A crash between the rename and the
+    /// commit leaves the new file with the old hash in the catalog:
+    /// ``refreshContentHash(sopInstanceUID:reason:)`` (which `reassign`
+    /// calls when it runs again) settles it.
+    ///
+    /// The original medium's hash is kept, so importing the original disc
+    /// again still finds the instance stored.
+    @discardableResult
+    public func rewrite(sopInstanceUID: String, header: Data, replacedLength: Int, changes: [String],
+                        reason: String) throws -> InstanceRecord {
+        let uid = UID.trimmed(sopInstanceUID)
+        guard let record = try instance(sopInstanceUID: uid) else {
+            throw StoreError(.invalidInput, "no stored instance \(uid)")
+        }
+        let sessionPath = try state.withLock { st throws -> String in
+            _ = try st.open()
+            return st.session.path
+        }
+        let temporary = sessionPath + "/\(temporaryCounter.add(1, ordering: .relaxed).newValue).part"
+        var temporaryExists = true
+        defer { if temporaryExists { unlink(temporary) } }
+        let writer = try HashingWriter(path: temporary, capacity: Int(record.size) + header.count)
+        try writer.writeHeader(header)
+        var toSkip = replacedLength
+        try FileIO.stream(path: record.path) { chunk in
+            let skipped = min(toSkip, chunk.count)
+            toSkip -= skipped
+            try writer.writeSource(UnsafeRawBufferPointer(rebasing: chunk[skipped...]))
+        }
+        guard toSkip == 0 else {
+            throw StoreError(.sizeMismatch, "the stored file is shorter than the part being replaced", path: record.path)
+        }
+        let hashes = try writer.finish()
+        if options.synchronous {
+            let fd = open(temporary, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StoreError.posix("cannot reopen temporary file", path: temporary) }
+            defer { closeDescriptor(fd) }
+            try FileIO.syncFile(fd, path: temporary)
+        }
+        return try state.withLock { st throws -> InstanceRecord in
+            let catalog = try st.open()
+            try commitBatch(&st)      // whatever was pending goes first
+            try ensureTransaction(&st)
+            try catalog.updateInstanceContent(sopInstanceUID: uid, sha256: hashes.stored, size: hashes.storedSize)
+            try catalog.audit(.reassignment, operatorName: operatorName, importID: nil, sopInstanceUID: uid, detail: [
+                "path": record.storedPath, "previousSHA256": record.sha256, "sha256": hashes.stored, "reason": reason,
+                "changes": changes.joined(separator: "\n")])
+            if rename(temporary, record.path) != 0 {
+                let error = StoreError.posix("cannot replace the stored file", path: record.path)
+                catalog.rollback()
+                st.batchStarted = nil
+                st.pending = 0
+                throw error
+            }
+            temporaryExists = false
+            if options.synchronous { try FileIO.syncDirectory(parent(record.path)) }
+            try commitBatch(&st)
+            var updated = record
+            updated.sha256 = hashes.stored
+            updated.size = hashes.storedSize
+            return updated
+        }
+    }
+
+    /// Re-hashes a stored file and, when it differs from the catalog, takes
+    /// the file's hash (audited). For finishing a reassignment interrupted
+    /// between its rename and its commit; returns whether the row changed.
+    @discardableResult
+    public func refreshContentHash(sopInstanceUID: String, reason: String) throws -> Bool {
+        let uid = UID.trimmed(sopInstanceUID)
+        guard let record = try instance(sopInstanceUID: uid) else { return false }
+        let actual = try FileIO.sha256(path: record.path)
+        guard actual.sha256 != record.sha256 else { return false }
+        try state.withLock { st throws in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            try catalog.updateInstanceContent(sopInstanceUID: uid, sha256: actual.sha256, size: actual.size)
+            try catalog.audit(.reassignment, operatorName: operatorName, importID: nil, sopInstanceUID: uid, detail: [
+                "path": record.storedPath, "previousSHA256": record.sha256, "sha256": actual.sha256, "reason": reason])
+            try commitBatch(&st)
+        }
+        return true
+    }
+
+    /// Files a study under another patient (the one `summary` names),
+    /// audited; the previous patient is removed when it has no study left.
+    public func moveStudy(_ studyInstanceUID: String, to summary: InstanceSummary, reason: String) throws {
+        try state.withLock { st throws in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            let previous = try catalog.moveStudy(UID.trimmed(studyInstanceUID), to: summary.normalized)
+            try catalog.audit(.reassignment, operatorName: operatorName, importID: nil, sopInstanceUID: nil, detail: [
+                "study": studyInstanceUID, "previousPatientID": previous ?? "", "patientID": summary.patientID, "reason": reason])
+            try commitBatch(&st)
+        }
+    }
+
     // MARK: - Queries
 
     private func withCatalog<T: Sendable>(_ body: (Catalog) throws -> T) throws -> T {
