@@ -133,7 +133,8 @@ public enum AutomaticDecision: Sendable, Hashable {
         case .unique(let match):
             return "patient \(match.candidate.patientID) is the only registered patient whose birth date and name match"
         case .ambiguous(let matches):
-            let ids = matches.map(\.candidate.patientID).joined(separator: ", ")
+            var ids = matches.prefix(5).map(\.candidate.patientID).joined(separator: ", ")
+            if matches.count > 5 { ids += ", …" }
             return "\(matches.count) registered patients match birth date and name (\(ids)); not choosing one — pick with --patient-id"
         case .noMatch(let closest):
             guard let top = closest.first else { return "no registered patient to compare with" }

@@ -140,7 +140,11 @@ struct PatientMatcherTests {
         }
         #expect(Set(matches.map(\.candidate.patientID)) == ["P001", "P009"])
         #expect(matches.allSatisfy { $0.isExact })
-        #expect(decision.summary.contains("2 registered patients"))
+        #expect(decision.summary == "2 registered patients match birth date and name (P001, P009); not choosing one — pick with --patient-id")
+        // Many: the message stays short.
+        let crowd = (0..<9).map { RegisteredPatient(patientID: "C\($0)", ideographic: "山田^太郎", birthDate: "19700401") }
+        let many = matcher.automatic(query(AnnexNames.japanese), among: crowd)
+        #expect(many.summary == "9 registered patients match birth date and name (C0, C1, C2, C3, C4, …); not choosing one — pick with --patient-id")
         #expect(decision.accepted == nil)
     }
 
