@@ -27,7 +27,7 @@ public struct LocalIdentity: Sendable, Hashable, Codable {
     /// The identity of a registry entry (its demographics included).
     public init(_ patient: RegisteredPatient) {
         self.init(patientID: patient.patientID, issuerOfPatientID: patient.issuer.flatMap { $0.isEmpty ? nil : $0 },
-                  patientName: patient.personName, birthDate: patient.birthDate, sex: patient.sex)
+                  patientName: patient.personName.isEmpty ? nil : patient.personName.dicomForm, birthDate: patient.birthDate, sex: patient.sex)
     }
 
     /// Only the ID and issuer (demographics stay as the instance has them).

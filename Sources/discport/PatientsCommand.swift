@@ -129,7 +129,7 @@ struct PatientsCommand: ParsableCommand {
             guard !shown.registry.isEmpty else { throw CLIError("\(patientID) is not in the registry", status: 1) }
             if json { return }
             for p in shown.registry {
-                print("Patient \(p.patientID)\(p.issuer.map { " (issuer \($0))" } ?? "")  \(p.personName ?? "(no name)")  born \(p.birthDate ?? "?")  sex \(p.sex ?? "?")")
+                print("Patient \(p.patientID)\(p.issuer.map { " (issuer \($0))" } ?? "")  \(p.personName.isEmpty ? "(no name)" : p.personName.dicomForm)  born \(p.birthDate ?? "?")  sex \(p.sex ?? "?")")
             }
             for m in shown.mappings {
                 print("  reconciled from \(m.foreignID)\(m.foreignIssuer.map { " (\($0))" } ?? "")  \(m.how), \(m.operatorName), \(m.decidedAt)")
@@ -161,7 +161,7 @@ struct PatientsCommand: ParsableCommand {
             let rows = try catalog.registry(birthDate: birthDate)
             if json { return try JSONOutput.print(rows) }
             print(TextTable.render(["PATIENT ID", "ISSUER", "NAME", "BIRTH", "SEX"], rows.map {
-                [$0.patientID, $0.issuer ?? "", $0.personName ?? "", $0.birthDate ?? "", $0.sex ?? ""]
+                [$0.patientID, $0.issuer ?? "", $0.personName.dicomForm, $0.birthDate ?? "", $0.sex ?? ""]
             }), terminator: "")
         }
     }
