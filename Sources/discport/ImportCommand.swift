@@ -20,18 +20,24 @@ struct ImportCommand: ParsableCommand {
         the same source again skips what is stored; an instance whose UID is stored \
         with other content is kept aside as a conflict, never overwritten.
 
-        Patient decision: --patient-id LOCAL for a single-patient medium, \
-        --patient-id FOREIGN=LOCAL (repeatable) per patient on a multi-patient \
-        medium, --as-is to keep the identity on the medium (for the patients not \
-        mapped). On a terminal without either, discport asks per patient.
+        Patient decision, per patient, first that applies: --patient-id LOCAL (a \
+        single-patient medium) or FOREIGN=LOCAL (repeatable); a --mapping file row; \
+        the decision remembered from an earlier disc with the same foreign issuer and \
+        ID (shown); --auto: the one registered patient whose birth date and name match \
+        exactly with nothing against it (ambiguity or doubt leaves the patient out, \
+        with the candidates); --as-is: the identity on the medium. On a terminal \
+        without these, discport shows the registry's candidates with the reasons each \
+        matches or not and asks. Assigned patients found in the registry get its \
+        name, birth date and sex too (--keep-demographics: only the ID). Every \
+        assignment is remembered for the next disc from that hospital.
 
         Output: a progress bar on a terminal; one JSON object per line (events \
         `scan`, `start`, `instance`, `finish`) with --json or when standard output \
         is not a terminal.
 
         Exit status: 0 every instance of the imported patients is in the store; \
-        1 conflicts, failures, damaged files or an incomplete read; 2 usage error or \
-        no patient decision; 3 the source or the store cannot be opened; 4 the user \
+        1 conflicts, failures, damaged files, an incomplete read, or a patient left \
+        out because no unique match was found; 2 usage error or no patient decision; 3 the source or the store cannot be opened; 4 the user \
         declined.
         """
     )
@@ -50,6 +56,18 @@ struct ImportCommand: ParsableCommand {
     @Flag(name: .customLong("as-is"), help: "Keep the identity on the medium (for patients not given a --patient-id).")
     var asIs = false
 
+    @Flag(help: "Take the registered patient that uniquely matches birth date and name; leave out patients with no unique exact match.")
+    var auto = false
+
+    @Option(help: ArgumentHelp("A CSV mapping foreign_id[,foreign_issuer] to local_id[,local_issuer], for scripts.", valueName: "file"))
+    var mapping: String?
+
+    @Flag(name: .customLong("keep-demographics"), help: "Coerce only Patient ID and issuer; keep the medium's name, birth date and sex.")
+    var keepDemographics = false
+
+    @Option(help: ArgumentHelp("The foreign Accession Number: keep or clear (recorded either way).", valueName: "keep|clear"))
+    var accession: AccessionPolicy = .keep
+
     @Flag(name: [.short, .long], help: "Do not ask for confirmation.")
     var yes = false
 
@@ -62,6 +80,7 @@ struct ImportCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func validate() throws {
+        if mapping != nil && !patientIDs.isEmpty { throw ValidationError("--mapping and --patient-id cannot be combined") }
         for value in patientIDs {
             let parts = value.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             if parts.last.map({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) ?? true {
@@ -91,7 +110,8 @@ struct ImportCommand: ParsableCommand {
             output.message("no DICOM instances to import on \(source)")
             return
         }
-        plan.decisions = try decide(plan, output: output)
+        plan.accession = accession
+        let unresolved = try decide(&plan, job: job, output: output)
         output.plan(plan)
 
         if !dryRun && !yes && Terminal.inputIsTTY && Terminal.outputIsTTY && plan.plannedInstances > 0 {
@@ -102,7 +122,7 @@ struct ImportCommand: ParsableCommand {
         }
         if plan.plannedInstances == 0 {
             output.message("no patient was chosen for import; nothing imported")
-            throw ExitCode(2)
+            throw ExitCode(unresolved > 0 ? 1 : 2)
         }
         let summary: ImportSummary
         do {
@@ -112,80 +132,104 @@ struct ImportCommand: ParsableCommand {
         }
         try instanceStore?.close()
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
+        if unresolved > 0 { throw ExitCode(1) }
     }
 
-    /// One decision per patient of the medium, from the options or by asking.
-    private func decide(_ plan: ImportPlan, output: ImportOutput) throws -> [PatientDecision] {
-        let patients = plan.report.patients
-        var decisions = Array(repeating: PatientDecision.skip, count: patients.count)
-        var decided = Array(repeating: false, count: patients.count)
-        func identity(_ local: String) -> PatientDecision {
-            .assign(LocalIdentity(patientID: local.trimmingCharacters(in: .whitespaces), issuerOfPatientID: issuer))
-        }
-        func listing() -> String {
-            patients.map { "  \($0.patientID ?? "(no ID)")  \($0.name ?? "(no name)")  \($0.birthDate ?? "")  \($0.instanceCount) instance(s)" }
-                .joined(separator: "\n")
-        }
-
+    /// One decision per patient of the medium: proposed by the job from the
+    /// options, the registry and remembered decisions; the rest asked on a
+    /// terminal, or left out.
+    private func decide(_ plan: inout ImportPlan, job: ImportJob, output: ImportOutput) throws -> Int {
+        var options = IdentityOptions()
         for value in patientIDs {
             if let separator = value.firstIndex(of: "=") {
-                let foreign = String(value[..<separator])
-                let matches = plan.patientIndex(sourcePatientID: foreign)
-                guard !matches.isEmpty else {
-                    throw CLIError("--patient-id \(value): no patient with ID '\(foreign)' on the medium; it holds:\n\(listing())", status: 2)
-                }
-                if matches.count > 1 {
-                    throw CLIError("--patient-id \(value): \(matches.count) different patients (by name) have ID '\(foreign)' on the medium; they must be imported separately:\n\(listing())", status: 2)
-                }
-                decisions[matches[0]] = identity(String(value[value.index(after: separator)...]))
-                decided[matches[0]] = true
+                options.localPatientIDByForeignID[String(value[..<separator])] =
+                    String(value[value.index(after: separator)...]).trimmingCharacters(in: .whitespaces)
             } else {
-                guard patients.count == 1 else {
-                    throw CLIError("the medium holds \(patients.count) patients; give --patient-id FOREIGN=LOCAL for each one to import (and --as-is to keep the others as they are):\n\(listing())", status: 2)
-                }
-                decisions[0] = identity(value)
-                decided[0] = true
+                options.localPatientID = value.trimmingCharacters(in: .whitespaces)
             }
         }
-        for index in patients.indices where !decided[index] {
-            let patient = patients[index]
-            if asIs {
-                if (patient.patientID ?? "").isEmpty {
-                    output.message("patient \(patient.name ?? "(no name)") has no Patient ID on the medium; give it one with --patient-id (not imported)")
+        options.issuer = issuer
+        options.keepAsIs = asIs
+        options.automatic = auto
+        options.demographics = !keepDemographics
+        if let mapping {
+            guard let data = FileManager.default.contents(atPath: mapping) else { throw CLIError("cannot read \(mapping)", status: 2) }
+            do {
+                options.mappings = try IdentityMapping.parseCSV(data)
+            } catch {
+                throw CLIError("\(mapping): \(error.description)", status: 2)
+            }
+        }
+        let proposals: [PatientProposal]
+        do {
+            proposals = try job.propose(plan, options: options)
+        } catch let error as DecisionError {
+            throw CLIError(error.description, status: 2)
+        }
+        let interactive = Terminal.inputIsTTY && Terminal.outputIsTTY && !yes
+        var unresolved = 0
+        for (index, proposal) in proposals.enumerated() {
+            let patient = plan.report.patients[index]
+            let label = "\(patient.patientID ?? "(no ID)") \(patient.name ?? "")"
+            switch proposal {
+            case .decided(let decision, let how, let note):
+                plan.decisions[index] = decision
+                plan.decidedBy[index] = how
+                if let note { output.message("\(label): \(note)") }
+            case .undecided(let candidates, let why):
+                if interactive {
+                    let (decision, how) = try ask(patient, candidates: candidates, why: why)
+                    plan.decisions[index] = decision
+                    plan.decidedBy[index] = how
+                } else if auto || !patientIDs.isEmpty || mapping != nil {
+                    output.message("\(label): \(why). Not imported; decide with --patient-id \(patient.patientID ?? "FOREIGN")=LOCAL")
+                    unresolved += 1
                 } else {
-                    decisions[index] = .keepSourceIdentity
+                    let listing = plan.report.patients.map {
+                        "  \($0.patientID ?? "(no ID)")  \($0.name ?? "(no name)")  \($0.birthDate ?? "")  \($0.instanceCount) instance(s)"
+                    }.joined(separator: "\n")
+                    throw CLIError("whose images are these? Give --patient-id LOCAL (or FOREIGN=LOCAL per patient), --auto, --mapping FILE or --as-is; the medium holds:\n\(listing)", status: 2)
                 }
-                continue
             }
-            if !patientIDs.isEmpty {
-                output.message("patient \(patient.patientID ?? "(no ID)") \(patient.name ?? "") is not mapped by --patient-id: not imported")
-                continue
-            }
-            guard Terminal.inputIsTTY && Terminal.outputIsTTY && !yes else {
-                throw CLIError("whose images are these? Give --patient-id LOCAL (or FOREIGN=LOCAL per patient) or --as-is; the medium holds:\n\(listing())", status: 2)
-            }
-            decisions[index] = try ask(patient, identity: identity)
         }
-        return decisions
+        return unresolved
     }
 
-    private func ask(_ patient: ScanReport.Patient, identity: (String) -> PatientDecision) throws -> PatientDecision {
+    /// Asks on the terminal which local patient this is, showing the ranked
+    /// candidates with the reasons each matched or not.
+    private func ask(_ patient: ScanReport.Patient, candidates: [PatientMatch], why: String) throws -> (PatientDecision, DecisionSource?) {
         let id = patient.patientID ?? ""
-        print("\nPatient on the medium: \(patient.name ?? "(no name)")  ID \(id.isEmpty ? "(none)" : id)  born \(patient.birthDate ?? "?")  sex \(patient.sex ?? "?")  \(patient.instanceCount) instance(s)")
+        print("\nPatient on the medium: \(patient.name ?? "(no name)")  ID \(id.isEmpty ? "(none)" : id)\(patient.issuerOfPatientID.map { " (\($0))" } ?? "")  born \(patient.birthDate ?? "?")  sex \(patient.sex ?? "?")  \(patient.instanceCount) instance(s)")
+        if candidates.isEmpty {
+            print("  No registered patient to propose (\(why)).")
+        } else {
+            print("  Registered patients, best first:")
+            for (number, match) in candidates.enumerated() {
+                let c = match.candidate
+                print("  [\(number + 1)] \(c.patientID)  \(c.personName.dicomForm)  born \(c.birthDate ?? "?")  sex \(c.sex ?? "?")\(match.isExact ? "  (exact)" : "")")
+                for reason in match.reasons { print("        \(reason.outcome == .match ? "+" : reason.outcome == .mismatch ? "-" : "~") \(reason.detail)") }
+            }
+        }
+        let choices = candidates.isEmpty ? "" : "a number, "
         while true {
-            guard let answer = Terminal.ask("Local Patient ID (or '=' to keep \(id.isEmpty ? "it" : id), 's' to skip, 'q' to quit): ") else {
+            guard let answer = Terminal.ask("Local patient (\(choices)a Patient ID, '=' to keep \(id.isEmpty ? "it" : id), 's' to skip, 'q' to quit): ") else {
                 throw CLIError("nothing imported", status: 4)
             }
             switch answer {
             case "": continue
             case "q": throw CLIError("nothing imported", status: 4)
-            case "s": return .skip
+            case "s": return (.skip, nil)
             case "=":
                 if id.isEmpty { print("This patient has no ID on the medium; type the local one."); continue }
-                return .keepSourceIdentity
+                return (.keepSourceIdentity, nil)
             default:
+                if let number = Int(answer), (1...candidates.count).contains(number) {
+                    var identity = LocalIdentity(candidates[number - 1].candidate)
+                    if keepDemographics { identity = identity.withoutDemographics }
+                    return (.assign(identity), .interactive)
+                }
                 if answer.count > 64 { print("A Patient ID has at most 64 characters."); continue }
-                return identity(answer)
+                return (.assign(LocalIdentity(patientID: answer, issuerOfPatientID: issuer)), .interactive)
             }
         }
     }
@@ -409,3 +453,5 @@ final class ImportOutput: Sendable {
         return out
     }
 }
+
+extension AccessionPolicy: ExpressibleByArgument {}

@@ -1,0 +1,148 @@
+import DICOM
+import Foundation
+import Jobs
+import Media
+import Reconcile
+import Store
+import Testing
+
+private let taro = RegisteredPatient(patientID: "12345", issuer: "CLINIC", alphabetic: "Yamada^Taro", ideographic: "山田^太郎",
+                                     phonetic: "ヤマダ^タロウ", birthDate: "19700401", sex: "M")
+
+@Suite("Patient decisions")
+struct PatientDecisionTests {
+    /// The sample disc (H-000123, Yamada^Tarou=山田^太郎=やまだ^たろう, 19700401, M) against a registry.
+    private func propose(_ registry: [RegisteredPatient], _ configure: (inout IdentityOptions) -> Void,
+                         store: InstanceStore) throws -> (ImportJob, ImportPlan, [PatientProposal]) {
+        try store.register(registry, source: "test")
+        let job = ImportJob(source: Disc.sample, store: store)
+        let plan = job.scan()
+        var options = IdentityOptions()
+        configure(&options)
+        return (job, plan, try job.propose(plan, options: options))
+    }
+
+    private func apply(_ proposals: [PatientProposal], to plan: inout ImportPlan) {
+        for (index, proposal) in proposals.enumerated() {
+            if case .decided(let decision, let how, _) = proposal {
+                plan.decisions[index] = decision
+                plan.decidedBy[index] = how
+            }
+        }
+    }
+
+    @Test("--auto files the disc under the one registered patient matching birth date and name (romaji long vowel, kana), with the registry's demographics")
+    func automaticUnique() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let other = RegisteredPatient(patientID: "999", alphabetic: "Yamada^Hanako", birthDate: "19700401", sex: "F")
+        var (job, plan, proposals) = try propose([taro, other], { $0.automatic = true }, store: store)
+        guard case .decided(.assign(let identity), .automatic, let note) = try #require(proposals.first) else {
+            Issue.record("not decided automatically: \(proposals)")
+            return
+        }
+        #expect(identity.patientID == "12345")
+        #expect(identity.patientName == "Yamada^Taro=山田^太郎=ヤマダ^タロウ")
+        #expect(note?.contains("birth date") == true)
+        apply(proposals, to: &plan)
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 5)
+        try store.flush()
+        let stored = try DICOMFile(contentsOf: try #require(try store.instances().first).path)
+        #expect(stored.dataset.string(.patientName) == "Yamada^Taro=山田^太郎=ヤマダ^タロウ")
+        let was = try #require(stored.dataset.items(.originalAttributesSequence).last?.items(.modifiedAttributesSequence).first)
+        #expect(was.string(.patientName) == "Yamada^Tarou=山田^太郎=やまだ^たろう", "the disc's name, exactly")
+        #expect(was.firstString(.patientID) == "H-000123")
+        // Remembered: the next disc from that hospital maps by itself, shown.
+        let again = try job.propose(job.scan(), options: IdentityOptions())
+        guard case .decided(.assign(let next), .remembered, let shown) = try #require(again.first) else {
+            Issue.record("not remembered: \(again)")
+            return
+        }
+        #expect(next.patientID == "12345")
+        #expect(shown?.contains("remembered") == true)
+    }
+
+    @Test("--auto never guesses: two exact candidates, or a sex mismatch, leave the patient undecided and nothing imported")
+    func automaticRefuses() throws {
+        let scratch = Scratch()
+        let twin = RegisteredPatient(patientID: "67890", alphabetic: "YAMADA^TAROU", birthDate: "19700401", sex: "M")
+        let store = try openStore(scratch.sub("a"))
+        let (_, _, ambiguous) = try propose([taro, twin], { $0.automatic = true }, store: store)
+        guard case .undecided(let candidates, let why) = try #require(ambiguous.first) else {
+            Issue.record("decided: \(ambiguous)")
+            return
+        }
+        #expect(Set(candidates.map(\.candidate.patientID)) == ["12345", "67890"])
+        #expect(why.contains("not choosing"))
+
+        var female = taro
+        female.sex = "F"
+        let store2 = try openStore(scratch.sub("b"))
+        let (job, plan, mismatch) = try propose([female], { $0.automatic = true }, store: store2)
+        guard case .undecided(_, let reason) = try #require(mismatch.first) else {
+            Issue.record("decided: \(mismatch)")
+            return
+        }
+        #expect(reason.contains("sex"))
+        // Undecided stays skipped: a run imports nothing for it.
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 0)
+        #expect(try store2.instances().isEmpty)
+    }
+
+    @Test("--patient-id takes the registry's demographics; --keep-demographics only the ID; a mapping file row is a decision")
+    func explicitAndMapping() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let (_, _, explicit) = try propose([taro], { $0.localPatientID = "12345"; $0.issuer = "CLINIC" }, store: store)
+        guard case .decided(.assign(let identity), .explicit, _) = try #require(explicit.first) else {
+            Issue.record("\(explicit)")
+            return
+        }
+        #expect(identity.birthDate == "19700401")
+        #expect(identity.patientName == "Yamada^Taro=山田^太郎=ヤマダ^タロウ")
+        let (_, _, idOnly) = try propose([], { $0.localPatientID = "12345"; $0.issuer = "CLINIC"; $0.demographics = false }, store: store)
+        guard case .decided(.assign(let bare), _, _) = try #require(idOnly.first) else { return }
+        #expect(bare.patientName == nil)
+
+        let rows = try IdentityMapping.parseCSV(Data("foreign_id,foreign_issuer,local_id,local_issuer\nH-000123,TOKYO-CENTRAL,12345,CLINIC\n".utf8))
+        let (_, _, mapped) = try propose([], { $0.mappings = rows }, store: store)
+        guard case .decided(.assign(let fromFile), .mappingFile, _) = try #require(mapped.first) else {
+            Issue.record("\(mapped)")
+            return
+        }
+        #expect(fromFile.patientID == "12345")
+        let other = try IdentityMapping.parseCSV(Data("foreign_id,local_id\nSOMEONE-ELSE,1\n".utf8))
+        let (_, _, unlisted) = try propose([], { $0.mappings = other }, store: store)
+        guard case .decided(.skip, _, _) = try #require(unlisted.first) else {
+            Issue.record("\(unlisted)")
+            return
+        }
+        #expect(throws: DecisionError.self) {
+            _ = try propose([], { $0.localPatientIDByForeignID = ["NOT-ON-DISC": "1"] }, store: store)
+        }
+    }
+
+    @Test("registry CSV: UTF-8 with BOM and Shift_JIS read the same; a bad row refuses the whole file")
+    func registryCSV() throws {
+        let text = "patient_id,issuer,alphabetic,ideographic,phonetic,birth_date,sex,extra\r\n12345,CLINIC,Yamada^Tarou,山田^太郎,やまだ^たろう,19700401,M,x\r\n\"67 890\",,\"Sato^Ichiro\",佐藤^一郎,,19800229,f,\r\n"
+        let utf8 = try RegistryCSV.parse(Data([0xEF, 0xBB, 0xBF]) + Data(text.utf8))
+        let sjis = try RegistryCSV.parse(try #require(text.data(using: .shiftJIS)))
+        #expect(utf8.encoding == .utf8)
+        #expect(sjis.encoding == .shiftJIS)
+        #expect(utf8.patients == sjis.patients)
+        #expect(utf8.patients.map(\.patientID) == ["12345", "67 890"])
+        #expect(utf8.patients[1].sex == "F")
+        #expect(utf8.patients[0].ideographic == "山田^太郎")
+        #expect(throws: RegistryCSV.FileError.self) {
+            _ = try RegistryCSV.parse(Data("patient_id,issuer,alphabetic,ideographic,phonetic,birth_date,sex\n1,,A^B,,,19810229,M\n2,,A=B,,,,X\n".utf8))
+        }
+        do {
+            _ = try RegistryCSV.parse(Data("patient_id,issuer,alphabetic,ideographic,phonetic,birth_date,sex\n1,,A^B,,,19810229,M\n2,,A=B,,,,X\n".utf8))
+        } catch {
+            #expect(error.rows.map(\.line) == [2, 3, 3])
+        }
+        #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.parse(Data("patient_id,name\n1,x\n".utf8)) }
+    }
+}
