@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Jobs
 import Store
 
 /// `discport ls patients|studies|series|instances`.
@@ -175,6 +176,55 @@ struct StoreCommand: ParsableCommand {
                 print(out, terminator: "")
             }
             if !report.isClean { throw ExitCode(1) }
+        }
+    }
+}
+
+/// `discport reassign STUDY-UID --to LOCAL-ID`.
+struct ReassignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reassign",
+        abstract: "File a stored study under another local patient (corrects a mistaken import).",
+        discussion: """
+        Every instance of the study is rewritten as an import would coerce it: Patient ID (and, \
+        from the registry, name, birth date and sex) replaced, the previous values kept in a new \
+        Original Attributes Sequence item, pixel data untouched; the study moves to the patient in \
+        the catalog; every step is in the audit log. Safe to run again after an interruption. \
+        Exit status: 0 done, 1 some instances could not be rewritten (the study stays where it was), \
+        2 usage error, 3 the store cannot be opened or has no such study.
+        """
+    )
+
+    @Argument(help: "The Study Instance UID.")
+    var study: String
+
+    @Option(help: ArgumentHelp("The local Patient ID to file it under.", valueName: "id"))
+    var to: String
+
+    @Option(help: "Issuer of the local Patient ID.")
+    var issuer: String?
+
+    @Flag(name: .customLong("keep-demographics"), help: "Coerce only Patient ID and issuer.")
+    var keepDemographics = false
+
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let catalog = try store.open()
+        defer { try? catalog.close() }
+        let (identity, registered) = try PatientResolver(store: catalog)
+            .localIdentity(patientID: to, issuer: issuer, demographics: !keepDemographics)
+        if registered == nil { Terminal.error("note: \(to) is not in the registry: only the Patient ID is coerced") }
+        let summary: ReassignJob.Summary
+        do {
+            summary = try ReassignJob(store: catalog).run(study: study, to: identity)
+        } catch let error as StoreError {
+            throw CLIError(error.description, status: 3)
+        }
+        print("study \(summary.studyInstanceUID): \(summary.previousPatientIDs.joined(separator: ", ")) → \(summary.patientID): \(summary.rewritten) instance(s) rewritten, \(summary.alreadyDone) already done")
+        if !summary.failures.isEmpty {
+            for failure in summary.failures { Terminal.error(failure) }
+            throw CLIError("\(summary.failures.count) instance(s) could not be rewritten; the study stays filed where it was", status: 1)
         }
     }
 }

@@ -146,3 +146,39 @@ struct PatientDecisionTests {
         #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.parse(Data("patient_id,name\n1,x\n".utf8)) }
     }
 }
+
+@Suite("Reassign")
+struct ReassignTests {
+    @Test("a study moves to another local patient: every file rewritten with the previous identity kept, pixels untouched, audited; a second run has nothing to do")
+    func reassign() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        _ = try importAll(Disc.sample, into: store, decision: .assign(LocalIdentity(patientID: "WRONG-1")))
+        try store.flush()
+        let before = try Dictionary(uniqueKeysWithValues: store.instances().map { ($0.sopInstanceUID, try pixelTail($0.path)) })
+        let study = try #require(try store.studies().first).studyInstanceUID
+        try store.register([RegisteredPatient(patientID: "RIGHT-2", alphabetic: "Yamada^Tarou", birthDate: "19700401", sex: "M")], source: "t")
+
+        let (identity, _) = try PatientResolver(store: store).localIdentity(patientID: "RIGHT-2", issuer: nil)
+        let summary = try ReassignJob(store: store).run(study: study, to: identity)
+        #expect(summary.rewritten == 5)
+        #expect(summary.failures.isEmpty)
+        #expect(try store.patients().map(\.patientID) == ["RIGHT-2"])
+        #expect(try store.check().isClean)
+        for instance in try store.instances() {
+            #expect(try pixelTail(instance.path) == before[instance.sopInstanceUID])
+            let file = try DICOMFile(contentsOf: instance.path)
+            #expect(file.dataset.firstString(.patientID) == "RIGHT-2")
+            let history = file.dataset.items(.originalAttributesSequence)
+            #expect(history.count == 2)
+            #expect(history.last?.items(.modifiedAttributesSequence).first?.firstString(.patientID) == "WRONG-1")
+            #expect(try store.auditLog(sopInstanceUID: instance.sopInstanceUID).contains { $0.kind == .reassignment })
+        }
+        let again = try ReassignJob(store: store).run(study: study, to: identity)
+        #expect(again.rewritten == 0)
+        #expect(again.alreadyDone == 5)
+        // Re-importing the original disc still finds everything stored.
+        let reimport = try importAll(Disc.sample, into: store, decision: .assign(LocalIdentity(patientID: "WRONG-1")))
+        #expect(reimport.counts.duplicates == 5)
+    }
+}

@@ -1,0 +1,75 @@
+import DICOM
+import Foundation
+import Reconcile
+import Store
+
+/// Corrects a mistaken import: files a stored study under another local
+/// patient. Every instance is rewritten the way an import coerces it (a new
+/// Original Attributes item, the previous identity kept, pixel data
+/// untouched), then the study is moved in the catalog; all audited.
+///
+/// Safe to run again after an interruption: instances already carrying the
+/// new identity are only checked (their catalog hash refreshed if a crash
+/// came between rename and commit), the rest are rewritten.
+public struct ReassignJob: Sendable {
+    public let store: InstanceStore
+
+    public init(store: InstanceStore) {
+        self.store = store
+    }
+
+    public struct Summary: Sendable, Codable {
+        public var studyInstanceUID: String
+        public var previousPatientIDs: [String]
+        public var patientID: String
+        /// Instances rewritten now.
+        public var rewritten: Int
+        /// Instances that had the new identity already (an earlier, interrupted run).
+        public var alreadyDone: Int
+        public var failures: [String]
+    }
+
+    /// Reassigns `studyInstanceUID` to `identity`.
+    /// - Throws: when the study is not in the store, or the catalog fails.
+    public func run(study studyInstanceUID: String, to identity: LocalIdentity, reason: String = "reassign",
+                    progress: @Sendable (String) -> Void = { _ in }) throws -> Summary {
+        let uid = UID.trimmed(studyInstanceUID)
+        let studies = try store.studies().filter { $0.studyInstanceUID == uid }
+        guard let study = studies.first else {
+            throw StoreError(.invalidInput, "no study \(uid) in the store")
+        }
+        let coercion = IdentityCoercion(identity: identity, modificationDateTime: IdentityCoercion.dateTime(Date()))
+        var summary = Summary(studyInstanceUID: uid, previousPatientIDs: [study.patientID], patientID: identity.patientID,
+                              rewritten: 0, alreadyDone: 0, failures: [])
+        var filedAs: InstanceSummary?
+        for series in try store.series(studyInstanceUID: uid) {
+            for instance in try store.instances(seriesInstanceUID: series.seriesInstanceUID) {
+                do {
+                    let header = try DICOMFile(contentsOf: instance.path, options: .header)
+                    if let coerced = try coercion.apply(to: header, fileSize: Int(instance.size), path: instance.path) {
+                        guard UID.trimmed(coerced.dataset.firstString(.sopInstanceUID) ?? "") == instance.sopInstanceUID else {
+                            throw CoercionError("its SOP Instance UID is not valid; reassigning would change it", path: instance.path)
+                        }
+                        try store.rewrite(sopInstanceUID: instance.sopInstanceUID, header: coerced.header,
+                                          replacedLength: coerced.replacedLength,
+                                          changes: coerced.changes.map(\.description), reason: reason)
+                        filedAs = InstanceSummary(file: DICOMFile(meta: header.meta, dataset: coerced.dataset,
+                                                                  transferSyntax: header.transferSyntax))
+                        summary.rewritten += 1
+                        progress(instance.sopInstanceUID)
+                    } else {
+                        try store.refreshContentHash(sopInstanceUID: instance.sopInstanceUID, reason: "\(reason) (finishing an interrupted run)")
+                        filedAs = filedAs ?? InstanceSummary(file: header)
+                        summary.alreadyDone += 1
+                    }
+                } catch {
+                    summary.failures.append("\(instance.path): \(error)")
+                }
+            }
+        }
+        if summary.failures.isEmpty, let filedAs {
+            try store.moveStudy(uid, to: filedAs, reason: reason)
+        }
+        return summary
+    }
+}
