@@ -59,8 +59,20 @@ public struct AttributeChange: Sendable, Hashable, CustomStringConvertible {
     public var keyword: String
     public var oldValue: String?
     public var newValue: String?
+    /// Set for a decision that changed nothing but is recorded (a kept value).
+    public var note: String?
+
+    public init(tag: Tag, keyword: String, oldValue: String?, newValue: String?, note: String? = nil) {
+        self.tag = tag
+        self.keyword = keyword
+        self.oldValue = oldValue
+        self.newValue = newValue
+        self.note = note
+    }
+
     public var description: String {
-        "\(keyword) \(tag): \(oldValue.map { "\"\($0)\"" } ?? "(absent)") → \(newValue.map { "\"\($0)\"" } ?? "(removed)")"
+        if let note { return "\(keyword) \(tag): \(oldValue.map { "\"\($0)\"" } ?? "(absent)") \(note)" }
+        return "\(keyword) \(tag): \(oldValue.map { "\"\($0)\"" } ?? "(absent)") → \(newValue.map { "\"\($0)\"" } ?? "(removed)")"
     }
 }
 
@@ -248,6 +260,11 @@ public struct IdentityCoercion: Sendable {
             }
             if let old { originals.append(old) }
             changes.append(AttributeChange(tag: target.tag, keyword: target.keyword, oldValue: oldText, newValue: target.value))
+        }
+        if accession == .keep, let number = dataset.firstString(.accessionNumber) {
+            // Not a change, but the policy is recorded with the coercion.
+            changes.append(AttributeChange(tag: .accessionNumber, keyword: "AccessionNumber", oldValue: number,
+                                           newValue: number, note: "kept (--accession keep)"))
         }
         for (tag, old, new) in uidChanges {
             if let element = dataset[tag] { originals.append(element) }
