@@ -41,6 +41,12 @@ public enum UID {
         return "2.25." + decimal(of: bytes)
     }
 
+    /// `2.25.` and 16 bytes (a UUID, or 128 bits of a hash) as a decimal
+    /// integer (PS3.5 §B.2): a UID derived from those bytes.
+    public static func derived(from bytes: [UInt8]) -> String {
+        "2.25." + decimal(of: Array(bytes.prefix(16)))
+    }
+
     /// The 128-bit big-endian integer in `bytes` as decimal digits.
     static func decimal(of bytes: [UInt8]) -> String {
         var number = bytes

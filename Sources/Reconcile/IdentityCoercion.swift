@@ -200,20 +200,7 @@ public struct IdentityCoercion: Sendable {
     /// A valid UID derived from an invalid one: the same input always gives
     /// the same UID, so the instances of a study stay together.
     public static func repairedUID(for invalid: String) -> String {
-        let digest = SHA256.hash(data: Data(invalid.utf8))
-        var value: [UInt8] = Array(digest.prefix(16))
-        // 128-bit big-endian integer to decimal.
-        var digits: [UInt8] = []
-        while value.contains(where: { $0 != 0 }) {
-            var remainder = 0
-            for index in value.indices {
-                let current = remainder * 256 + Int(value[index])
-                value[index] = UInt8(current / 10)
-                remainder = current % 10
-            }
-            digits.append(UInt8(remainder))
-        }
-        return "2.25." + (digits.isEmpty ? "0" : String(digits.reversed().map { Character(String($0)) }))
+        UID.derived(from: Array(SHA256.hash(data: Data(invalid.utf8))))
     }
 
     /// Rewrites a file read in header mode (``ReadOptions/header``: the data

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DICOM
 import Foundation
 import Jobs
 import Media
@@ -382,8 +383,7 @@ final class ImportOutput: Sendable {
         var out = "{\"event\":\"instance\",\"coerced\":\(e.coerced)"
         func field(_ key: String, _ value: String?) {
             guard let value else { return }
-            out += ",\"\(key)\":"
-            appendJSONString(value, to: &out)
+            out += ",\"\(key)\":" + DICOMJSON.quoted(value)
         }
         field("message", e.message)
         field("outcome", e.outcome.rawValue)
@@ -395,23 +395,6 @@ final class ImportOutput: Sendable {
         field("stored_path", e.storedPath)
         out += "}\n"
         return Data(out.utf8)
-    }
-
-    /// A JSON string literal (RFC 8259 escaping; slashes left as they are).
-    static func appendJSONString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 
     /// The end report.
