@@ -488,11 +488,12 @@ final class Catalog {
     /// Registry entries; `patientID` narrows to one ID (any issuer),
     /// `birthDate` to one birth date.
     func registry(patientID: String? = nil, birthDate: String? = nil) throws -> [RegisteredPatient] {
-        try db.query("""
+        let filter = Catalog.filter([("patient_id", patientID), ("birth_date", birthDate)])
+        return try db.query("""
             SELECT patient_id, issuer, alphabetic, ideographic, phonetic, birth_date, sex FROM registry
-            WHERE (?1 IS NULL OR patient_id = ?1) AND (?2 IS NULL OR birth_date = ?2)
+            \(filter.sql)
             ORDER BY patient_id, issuer
-            """, [patientID, birthDate]) {
+            """, filter.arguments) {
             RegisteredPatient(patientID: $0.string(0), issuer: $0.string(1).isEmpty ? nil : $0.string(1),
                               alphabetic: $0.optionalString(2), ideographic: $0.optionalString(3),
                               phonetic: $0.optionalString(4), birthDate: $0.optionalString(5), sex: $0.optionalString(6))
@@ -530,15 +531,25 @@ final class Catalog {
 
     private func absolute(_ stored: String) -> String { home + "/" + stored }
 
+    /// `WHERE a = ? AND b = ?` for the filters given (nil: not filtered).
+    /// Built per call, because `(? IS NULL OR a = ?)` keeps SQLite from
+    /// using the index: every lookup would scan the table.
+    static func filter(_ filters: [(column: String, value: (any SQLiteBindable)?)]) -> (sql: String, arguments: [(any SQLiteBindable)?]) {
+        let given = filters.filter { $0.value != nil }
+        guard !given.isEmpty else { return ("", []) }
+        return ("WHERE " + given.map { "\($0.column) = ?" }.joined(separator: " AND "), given.map(\.value))
+    }
+
     func patients(patientID: String? = nil) throws -> [PatientRecord] {
-        try db.query("""
+        let filter = Catalog.filter([("p.patient_id", patientID)])
+        return try db.query("""
             SELECT p.patient_id, p.issuer, p.name, p.birth_date, p.sex,
                 (SELECT count(*) FROM studies s WHERE s.patient_ref = p.id),
                 (SELECT count(*) FROM instances i JOIN series se ON i.series_ref = se.id
                     JOIN studies s ON se.study_ref = s.id WHERE s.patient_ref = p.id)
-            FROM patients p WHERE ?1 IS NULL OR p.patient_id = ?1
+            FROM patients p \(filter.sql)
             ORDER BY p.name, p.patient_id, p.id
-            """, [patientID]) {
+            """, filter.arguments) {
             PatientRecord(patientID: $0.string(0), issuerOfPatientID: $0.optionalString(1), patientName: $0.optionalString(2),
                           birthDate: $0.optionalString(3), sex: $0.optionalString(4),
                           studyCount: $0.int(5), instanceCount: $0.int(6))
@@ -546,7 +557,8 @@ final class Catalog {
     }
 
     func studies(patientID: String? = nil, studyUID: String? = nil) throws -> [StudyRecord] {
-        try db.query("""
+        let filter = Catalog.filter([("p.patient_id", patientID), ("s.study_uid", studyUID)])
+        return try db.query("""
             SELECT s.study_uid, p.patient_id, p.name, s.study_date, s.study_time, s.description,
                 s.accession_number, s.study_id,
                 (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT se.modality AS m FROM series se
@@ -554,9 +566,9 @@ final class Catalog {
                 (SELECT count(*) FROM series se WHERE se.study_ref = s.id),
                 (SELECT count(*) FROM instances i JOIN series se ON i.series_ref = se.id WHERE se.study_ref = s.id)
             FROM studies s JOIN patients p ON s.patient_ref = p.id
-            WHERE (?1 IS NULL OR p.patient_id = ?1) AND (?2 IS NULL OR s.study_uid = ?2)
+            \(filter.sql)
             ORDER BY s.study_date, s.study_time, s.study_uid
-            """, [patientID, studyUID]) {
+            """, filter.arguments) {
             StudyRecord(studyInstanceUID: $0.string(0), patientID: $0.string(1), patientName: $0.optionalString(2),
                         studyDate: $0.optionalString(3), studyTime: $0.optionalString(4), studyDescription: $0.optionalString(5),
                         accessionNumber: $0.optionalString(6), studyID: $0.optionalString(7),
@@ -566,29 +578,30 @@ final class Catalog {
     }
 
     func series(studyUID: String? = nil, seriesUID: String? = nil) throws -> [SeriesRecord] {
-        try db.query("""
+        let filter = Catalog.filter([("s.study_uid", studyUID), ("se.series_uid", seriesUID)])
+        return try db.query("""
             SELECT se.series_uid, s.study_uid, se.modality, se.series_number, se.description,
                 (SELECT count(*) FROM instances i WHERE i.series_ref = se.id)
             FROM series se JOIN studies s ON se.study_ref = s.id
-            WHERE (?1 IS NULL OR s.study_uid = ?1) AND (?2 IS NULL OR se.series_uid = ?2)
+            \(filter.sql)
             ORDER BY s.study_uid, se.series_number, se.series_uid
-            """, [studyUID, seriesUID]) {
+            """, filter.arguments) {
             SeriesRecord(seriesInstanceUID: $0.string(0), studyInstanceUID: $0.string(1), modality: $0.optionalString(2),
                          seriesNumber: $0.optionalInt(3), seriesDescription: $0.optionalString(4), instanceCount: $0.int(5))
         }
     }
 
     func instances(seriesUID: String? = nil, sopInstanceUID: String? = nil, importID: Int64? = nil) throws -> [InstanceRecord] {
-        try db.query("""
+        let filter = Catalog.filter([("se.series_uid", seriesUID), ("i.sop_instance_uid", sopInstanceUID), ("i.import_ref", importID)])
+        return try db.query("""
             SELECT i.sop_instance_uid, i.sop_class_uid, i.transfer_syntax_uid, se.series_uid, s.study_uid, p.patient_id,
                 i.instance_number, i.size, i.sha256, i.source_sha256, i.file_meta_added, i.stored_path,
                 i.original_path, i.import_ref, i.stored_at
             FROM instances i JOIN series se ON i.series_ref = se.id JOIN studies s ON se.study_ref = s.id
                 JOIN patients p ON s.patient_ref = p.id
-            WHERE (?1 IS NULL OR se.series_uid = ?1) AND (?2 IS NULL OR i.sop_instance_uid = ?2)
-                AND (?3 IS NULL OR i.import_ref = ?3)
+            \(filter.sql)
             ORDER BY s.study_uid, se.series_number, se.series_uid, i.instance_number, i.sop_instance_uid
-            """, [seriesUID, sopInstanceUID, importID]) {
+            """, filter.arguments) {
             InstanceRecord(sopInstanceUID: $0.string(0), sopClassUID: $0.string(1), transferSyntaxUID: $0.string(2),
                            seriesInstanceUID: $0.string(3), studyInstanceUID: $0.string(4), patientID: $0.string(5),
                            instanceNumber: $0.optionalInt(6), size: $0.int64(7), sha256: $0.string(8),
@@ -599,11 +612,12 @@ final class Catalog {
     }
 
     func conflicts(sopInstanceUID: String? = nil) throws -> [ConflictRecord] {
-        try db.query("""
+        let filter = Catalog.filter([("sop_instance_uid", sopInstanceUID)])
+        return try db.query("""
             SELECT sop_instance_uid, sha256, size, stored_path, original_path, import_ref, study_uid, series_uid,
                 patient_id, patient_name, reason, detected_at
-            FROM conflicts WHERE ?1 IS NULL OR sop_instance_uid = ?1 ORDER BY id
-            """, [sopInstanceUID]) {
+            FROM conflicts \(filter.sql) ORDER BY id
+            """, filter.arguments) {
             ConflictRecord(sopInstanceUID: $0.string(0), sha256: $0.string(1), size: $0.int64(2),
                            path: absolute($0.string(3)), storedPath: $0.string(3), originalPath: $0.optionalString(4),
                            importID: $0.optionalInt64(5), studyInstanceUID: $0.optionalString(6),
@@ -613,11 +627,12 @@ final class Catalog {
     }
 
     func imports(id: Int64? = nil) throws -> [ImportRecord] {
-        try db.query("""
+        let filter = Catalog.filter([("id", id)])
+        return try db.query("""
             SELECT id, source, source_kind, medium_label, volume_id, operator, host, started_at, finished_at, status,
                 stored, adopted, duplicates, conflicts, failed, skipped, bytes, note
-            FROM imports WHERE ?1 IS NULL OR id = ?1 ORDER BY id
-            """, [id]) {
+            FROM imports \(filter.sql) ORDER BY id
+            """, filter.arguments) {
             ImportRecord(id: $0.int64(0),
                          source: ImportSource(location: $0.string(1), kind: $0.optionalString(2),
                                               label: $0.optionalString(3), volumeID: $0.optionalString(4)),
@@ -629,11 +644,12 @@ final class Catalog {
     }
 
     func auditLog(sopInstanceUID: String? = nil, importID: Int64? = nil, limit: Int? = nil) throws -> [AuditEntry] {
-        try db.query("""
+        let filter = Catalog.filter([("sop_instance_uid", sopInstanceUID), ("import_ref", importID)])
+        return try db.query("""
             SELECT id, at, action, operator, import_ref, sop_instance_uid, detail FROM audit_log
-            WHERE (?1 IS NULL OR sop_instance_uid = ?1) AND (?2 IS NULL OR import_ref = ?2)
-            ORDER BY id LIMIT coalesce(?3, -1)
-            """, [sopInstanceUID, importID, limit]) {
+            \(filter.sql)
+            ORDER BY id LIMIT \(limit ?? -1)
+            """, filter.arguments) {
             AuditEntry(id: $0.int64(0), at: $0.string(1), action: $0.string(2),
                        operatorName: $0.string(3), importID: $0.optionalInt64(4), sopInstanceUID: $0.optionalString(5),
                        detail: $0.optionalString(6))

@@ -85,6 +85,10 @@ public final class InstanceStore: Sendable {
 
     private let state: Mutex<State>
     private let temporaryCounter = Atomic<Int>(0)
+    /// This process's temporary folder (`tmp/<session>`), fixed while open.
+    private let temporaryFolder: String
+    /// False once closed (or crashed in a test): checked without the lock.
+    private let isOpen = Atomic<Bool>(true)
     private let faultHook: (@Sendable (FaultPoint) throws -> Void)?
 
     /// `$DISCPORT_HOME`, else `$XDG_DATA_HOME/discport`, else
@@ -126,6 +130,7 @@ public final class InstanceStore: Sendable {
             session.remove()
             throw error
         }
+        temporaryFolder = session.path
         state = Mutex(State(catalog: catalog, session: session))
 
         // Commits a batch that has been open too long even when no store
@@ -253,11 +258,8 @@ public final class InstanceStore: Sendable {
         }
         let header = source.needsFileMeta ? try Layout.fileMetaHeader(for: summary) : source.rewrite?.header
         let metaAdded = source.needsFileMeta
-        let sessionPath = try state.withLock { st throws -> String in
-            _ = try st.open()
-            return st.session.path
-        }
-        let temporary = sessionPath + "/\(temporaryCounter.add(1, ordering: .relaxed).newValue).part"
+        guard isOpen.load(ordering: .acquiring) else { throw StoreError(.closed, "the store is closed") }
+        let temporary = temporaryFolder + "/\(temporaryCounter.add(1, ordering: .relaxed).newValue).part"
         var leaveTemporary = false     // a simulated crash leaves it, as a real one would
         var temporaryExists = true
         defer { if temporaryExists && !leaveTemporary { unlink(temporary) } }
@@ -292,8 +294,11 @@ public final class InstanceStore: Sendable {
         }
         let uid = summary.sopInstanceUID
 
-        // 2. Decide (lock): duplicates and known conflicts end here.
-        let early = try state.withLock { st throws -> StoreResult? in
+        // 2. Without syncfs(2) every new file is flushed on its own (step 3),
+        //    so duplicates and known conflicts are sorted out first (lock);
+        //    with it, step 4 decides everything under one lock.
+        let flushEachFile = options.synchronous && FileIO.syncfsFunction == nil
+        let early = !flushEachFile ? nil : try state.withLock { st throws -> StoreResult? in
             let catalog = try st.open()
             try checkImport(importID, &st)
             let plan = try classify(uid, hashes.stored, hashes.source, catalog, &st)
@@ -317,7 +322,7 @@ public final class InstanceStore: Sendable {
 
         // 3. Without syncfs(2), flush the temporary file now (no lock held,
         //    so flushes overlap); with it, the whole batch is flushed at once.
-        if options.synchronous && FileIO.syncfsFunction == nil {
+        if flushEachFile {
             let fd = open(temporary, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw StoreError.posix("cannot reopen temporary file", path: temporary) }
             defer { closeDescriptor(fd) }
@@ -334,6 +339,7 @@ public final class InstanceStore: Sendable {
         // 4. Write the rows and schedule the rename for the batch's commit (lock).
         return try state.withLock { st throws -> StoreResult in
             let catalog = try st.open()
+            try checkImport(importID, &st)
             try ensureTransaction(&st)
             try catalog.db.execute("SAVEPOINT instance")
             var scheduled = false
@@ -614,6 +620,7 @@ public final class InstanceStore: Sendable {
     /// folder. Further calls throw ``StoreError/Kind/closed``. Called by
     /// `deinit` too.
     public func close() throws {
+        isOpen.store(false, ordering: .releasing)
         try state.withLock { st throws in
             st.timer?.cancel()
             st.timer = nil
@@ -636,6 +643,7 @@ public final class InstanceStore: Sendable {
     }
 
     private func crash(_ st: inout State) {
+        isOpen.store(false, ordering: .releasing)
         st.timer?.cancel()
         st.timer = nil
         st.pendingRenames.removeAll()     // their temporary files stay, as after a real crash
@@ -703,11 +711,8 @@ public final class InstanceStore: Sendable {
         guard let record = try instance(sopInstanceUID: uid) else {
             throw StoreError(.invalidInput, "no stored instance \(uid)")
         }
-        let sessionPath = try state.withLock { st throws -> String in
-            _ = try st.open()
-            return st.session.path
-        }
-        let temporary = sessionPath + "/\(temporaryCounter.add(1, ordering: .relaxed).newValue).part"
+        guard isOpen.load(ordering: .acquiring) else { throw StoreError(.closed, "the store is closed") }
+        let temporary = temporaryFolder + "/\(temporaryCounter.add(1, ordering: .relaxed).newValue).part"
         var temporaryExists = true
         defer { if temporaryExists { unlink(temporary) } }
         let writer = try HashingWriter(path: temporary, capacity: Int(record.size) + header.count)
