@@ -12,8 +12,10 @@ public enum DICOMText {
         // Pure ASCII needs no character set, except where G0 is JIS X 0201
         // romaji (ISO_IR 13: 0x5C is ¥, 0x7E is ‾).
         let romajiG0 = vr.usesSpecificCharacterSet && characterSet.terms.first.map { $0.hasSuffix("IR 13") } == true
-        if !romajiG0, bytes.allSatisfy({ $0 < 0x80 && $0 != 0x1B }) {
-            return (String(decoding: bytes, as: UTF8.self), [])
+        if !romajiG0 {
+            // Through the raw buffer: Data's own iterator costs a call per byte.
+            let ascii = bytes.withUnsafeBytes { raw in raw.allSatisfy { $0 < 0x80 && $0 != 0x1B } }
+            if ascii { return (bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }, []) }
         }
         let set = vr.usesSpecificCharacterSet ? characterSet : .default
         return set.decodeLossy(bytes, vr: vr)
