@@ -36,41 +36,53 @@ public enum RegistryCSV {
 
     public static let requiredColumns = ["patient_id", "issuer", "alphabetic", "ideographic", "phonetic", "birth_date", "sex"]
 
-    /// Parses the whole file. Throws ``FileError`` listing every bad row:
-    /// the registry is updated from a file only when all of it is right.
-    public static func parse(_ data: Data, encoding: Encoding = .automatic) throws(FileError) -> (patients: [RegisteredPatient], encoding: Encoding) {
-        let (text, used) = try decodeText(data, encoding)
+    /// A CSV file as rows of named cells (header names lower-cased and
+    /// trimmed, cells trimmed, blank rows dropped) with their line numbers.
+    /// Throws when the file is empty or a `required` column is missing.
+    public static func table(_ data: Data, encoding: Encoding = .automatic,
+                             required: [String]) throws(FileError) -> (rows: [[String: String]], lines: [Int]) {
+        let text = try decodeText(data, encoding).0
         let records = CSVRecords.parse(text)
         guard let header = records.first else {
-            throw FileError(message: "the file is empty (a header row naming \(requiredColumns.joined(separator: ",")) is needed)", rows: [])
+            throw FileError(message: "the file is empty (a header row naming \(required.joined(separator: ",")) is needed)", rows: [])
         }
         let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        var column: [String: Int] = [:]
-        for (index, name) in names.enumerated() where column[name] == nil { column[name] = index }
-        let missing = requiredColumns.filter { column[$0] == nil }
+        let missing = required.filter { !names.contains($0) }
         guard missing.isEmpty else {
             throw FileError(message: "the header row lacks the column(s) \(missing.joined(separator: ", ")); it has: \(names.joined(separator: ", "))", rows: [])
         }
+        var rows: [[String: String]] = []
+        var lines: [Int] = []
+        for record in records.dropFirst() {
+            var row: [String: String] = [:]
+            for (index, name) in names.enumerated() where index < record.fields.count && row[name] == nil {
+                let value = record.fields[index].trimmingCharacters(in: .whitespaces)
+                if !value.isEmpty { row[name] = value }
+            }
+            if row.isEmpty { continue }
+            rows.append(row)
+            lines.append(record.line)
+        }
+        return (rows, lines)
+    }
 
+    /// Parses the whole file. Throws ``FileError`` listing every bad row:
+    /// the registry is updated from a file only when all of it is right.
+    public static func parse(_ data: Data, encoding: Encoding = .automatic) throws(FileError) -> (patients: [RegisteredPatient], encoding: Encoding) {
+        let used = try decodeText(data, encoding).1
+        let (table, lines) = try table(data, encoding: used, required: requiredColumns)
         var patients: [RegisteredPatient] = []
         var errors: [RowError] = []
         var seen: [String: Int] = [:]
-        for record in records.dropFirst() {
-            if record.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
-            func cell(_ name: String) -> String? {
-                guard let index = column[name], index < record.fields.count else { return nil }
-                let value = record.fields[index].trimmingCharacters(in: .whitespaces)
-                return value.isEmpty ? nil : value
-            }
-            let line = record.line
-            guard let id = cell("patient_id") else {
+        for (cells, line) in zip(table, lines) {
+            guard let id = cells["patient_id"] else {
                 errors.append(RowError(line: line, message: "patient_id is empty"))
                 continue
             }
-            let issuer = cell("issuer")
-            let patient = RegisteredPatient(patientID: id, issuer: issuer, alphabetic: cell("alphabetic"),
-                                            ideographic: cell("ideographic"), phonetic: cell("phonetic"),
-                                            birthDate: cell("birth_date"), sex: cell("sex")?.uppercased())
+            let issuer = cells["issuer"]
+            let patient = RegisteredPatient(patientID: id, issuer: issuer, alphabetic: cells["alphabetic"],
+                                            ideographic: cells["ideographic"], phonetic: cells["phonetic"],
+                                            birthDate: cells["birth_date"], sex: cells["sex"]?.uppercased())
             var problems = patient.problems
             let key = (issuer ?? "") + "\u{1F}" + id
             if let first = seen[key] { problems.append("patient_id \(id)\(issuer.map { " (issuer \($0))" } ?? "") is already on line \(first)") }

@@ -1,0 +1,245 @@
+import Foundation
+import Reconcile
+
+/// One file to migrate: where it is and whose it is.
+public struct MigrationRow: Sendable, Hashable, Codable {
+    /// Line of the manifest (1 = the first data row of a JSONL file, 2 =
+    /// the first data row after a CSV header); for layouts, the file's
+    /// position in the walk.
+    public var line: Int
+    /// As the manifest names it (relative to the root).
+    public var path: String
+    /// Resolved against the root.
+    public var absolutePath: String
+    public var patientID: String
+    public var patientName: String?
+    public var birthDate: String?
+    public var sex: String?
+    public var studyDate: String?
+    /// Rows sharing a study key form one study (one Study Instance UID).
+    public var studyKey: String?
+    public var studyDescription: String?
+    public var modality: String?
+    public var seriesKey: String?
+
+    /// A stable identity for resuming: the path (a manifest may be
+    /// re-sorted between runs without redoing finished rows).
+    public var key: String { path }
+
+    /// The study this row belongs to: its key, else its patient and date.
+    public var effectiveStudyKey: String { studyKey ?? "\(patientID)/\(studyDate ?? "")" }
+}
+
+/// A row that cannot be migrated, found before any work.
+public struct MigrationRowProblem: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+    public var line: Int
+    public var path: String?
+    public var message: String
+    public var description: String { "line \(line)\(path.map { " (\($0))" } ?? ""): \(message)" }
+}
+
+/// Reads what is to be migrated: a manifest (CSV with a header row, or
+/// JSON Lines) or a folder layout pattern.
+public enum MigrationManifest {
+    public static let columns = ["path", "patient_id", "patient_name", "birth_date", "sex", "study_date", "study_key",
+                                 "study_description", "modality", "series_key"]
+
+    /// Parses a manifest: `.jsonl`/`.ndjson` files as JSON Lines, anything
+    /// else as CSV (UTF-8 or Shift_JIS). `path` and `patient_id` are
+    /// required, the other columns optional; paths are relative to `root`
+    /// (default: the manifest's folder). Rows that cannot be read are
+    /// returned as problems, not thrown: the pre-flight lists them all.
+    public static func read(_ manifestPath: String, root: String? = nil,
+                            encoding: RegistryCSV.Encoding = .automatic) throws -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
+        guard let data = FileManager.default.contents(atPath: manifestPath) else {
+            throw DecisionError("cannot read the manifest \(manifestPath)")
+        }
+        let base = root ?? (manifestPath as NSString).deletingLastPathComponent
+        let lower = manifestPath.lowercased()
+        if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") {
+            return parseJSONLines(data, root: base)
+        }
+        return try parseCSV(data, root: base, encoding: encoding)
+    }
+
+    static func parseCSV(_ data: Data, root: String, encoding: RegistryCSV.Encoding) throws -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
+        let table: [[String: String]]
+        let lines: [Int]
+        do {
+            (table, lines) = try RegistryCSV.table(data, encoding: encoding, required: ["path", "patient_id"])
+        } catch {
+            throw DecisionError("the manifest: \(error.description)")
+        }
+        var rows: [MigrationRow] = []
+        var problems: [MigrationRowProblem] = []
+        for (fields, line) in zip(table, lines) {
+            switch row(fields, line: line, root: root) {
+            case .success(let row): rows.append(row)
+            case .failure(let problem): problems.append(problem)
+            }
+        }
+        return (rows, problems)
+    }
+
+    static func parseJSONLines(_ data: Data, root: String) -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
+        var rows: [MigrationRow] = []
+        var problems: [MigrationRowProblem] = []
+        let text = String(decoding: data, as: UTF8.self)
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                problems.append(MigrationRowProblem(line: index + 1, path: nil, message: "not a JSON object"))
+                continue
+            }
+            var fields: [String: String] = [:]
+            for (key, value) in object {
+                if let text = value as? String { fields[key] = text } else if let number = value as? NSNumber { fields[key] = number.stringValue }
+            }
+            switch row(fields, line: index + 1, root: root) {
+            case .success(let row): rows.append(row)
+            case .failure(let problem): problems.append(problem)
+            }
+        }
+        return (rows, problems)
+    }
+
+    /// One row from its named fields: required values, dates, sex.
+    static func row(_ fields: [String: String], line: Int, root: String) -> Result<MigrationRow, MigrationRowProblem> {
+        func value(_ name: String) -> String? {
+            guard let text = fields[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            return text
+        }
+        guard let path = value("path") else {
+            return .failure(MigrationRowProblem(line: line, path: nil, message: "path is empty"))
+        }
+        guard let patientID = value("patient_id") else {
+            return .failure(MigrationRowProblem(line: line, path: path, message: "patient_id is empty"))
+        }
+        var studyDate: String?
+        if let text = value("study_date") {
+            guard let date = normalizedDate(text) else {
+                return .failure(MigrationRowProblem(line: line, path: path, message: "study_date \"\(text)\" is not a date (YYYYMMDD or YYYY-MM-DD)"))
+            }
+            studyDate = date
+        }
+        var birthDate: String?
+        if let text = value("birth_date") {
+            guard let date = normalizedDate(text) else {
+                return .failure(MigrationRowProblem(line: line, path: path, message: "birth_date \"\(text)\" is not a date (YYYYMMDD or YYYY-MM-DD)"))
+            }
+            birthDate = date
+        }
+        let sex = value("sex")?.uppercased()
+        if let sex, !["M", "F", "O"].contains(sex) {
+            return .failure(MigrationRowProblem(line: line, path: path, message: "sex \"\(sex)\" is not M, F or O"))
+        }
+        let absolute = path.hasPrefix("/") ? path : root + "/" + path
+        return .success(MigrationRow(line: line, path: path, absolutePath: absolute, patientID: patientID,
+                                     patientName: value("patient_name"), birthDate: birthDate, sex: sex,
+                                     studyDate: studyDate, studyKey: value("study_key"),
+                                     studyDescription: value("study_description"), modality: value("modality")?.uppercased(),
+                                     seriesKey: value("series_key")))
+    }
+
+    /// `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/MM/DD` or `YYYY.MM.DD` as DICOM DA; nil when not a real day.
+    public static func normalizedDate(_ text: String) -> String? {
+        let digits = text.filter(\.isNumber)
+        let separators = text.filter { !$0.isNumber }
+        guard digits.count == 8, separators.isEmpty || (separators.count == 2 && Set(separators).count == 1 && "-/.".contains(separators.first!)),
+              RegistryCSV.isDate(String(digits)) else { return nil }
+        return String(digits)
+    }
+
+    // MARK: - Folder layouts
+
+    /// Rows from a folder tree and a layout pattern such as
+    /// `{patient_id}/{study_date:yyyyMMdd}/{*}`: one segment per folder
+    /// level, each a literal name, one placeholder (`{patient_id}`,
+    /// `{patient_name}`, `{study_date:FORMAT}`, `{study_key}`,
+    /// `{study_description}`, `{modality}`, `{series_key}`), or `{*}` (the
+    /// rest of the path, any depth; last). FORMAT uses `yyyy`, `MM`, `dd`
+    /// and literal separators. Files whose path does not fit the pattern
+    /// are problems. Hidden files are skipped.
+    public static func fromLayout(root: String, pattern: String) throws -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
+        let segments = pattern.split(separator: "/").map(String.init)
+        guard !segments.isEmpty, !segments.dropLast().contains("{*}") else {
+            throw DecisionError("--layout: `{*}` may only be the last segment")
+        }
+        guard segments.contains(where: { $0 == "{patient_id}" }) else {
+            throw DecisionError("--layout must name {patient_id}")
+        }
+        guard let walker = FileManager.default.enumerator(atPath: root) else {
+            throw DecisionError("cannot read the folder \(root)")
+        }
+        var paths: [String] = []
+        while let next = walker.nextObject() as? String {
+            if (next as NSString).lastPathComponent.hasPrefix(".") { continue }
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + next, isDirectory: &isFolder), !isFolder.boolValue {
+                paths.append(next)
+            }
+        }
+        paths.sort()
+        var rows: [MigrationRow] = []
+        var problems: [MigrationRowProblem] = []
+        let rest = segments.last == "{*}"
+        let folders = rest ? Array(segments.dropLast()) : segments
+        for (index, path) in paths.enumerated() {
+            let components = path.split(separator: "/").map(String.init)
+            var fields: [String: String] = ["path": path]
+            // The pattern names the folders; the file's own name is free
+            // (with `{*}`, any depth of folders may come in between).
+            var fits = rest ? components.count > folders.count : components.count == folders.count + 1
+            for (position, segment) in folders.enumerated() where fits {
+                let component = components[position]
+                if segment.hasPrefix("{") && segment.hasSuffix("}") {
+                    let parts = segment.dropFirst().dropLast().split(separator: ":", maxSplits: 1).map(String.init)
+                    guard columns.contains(parts[0]), parts[0] != "path" else {
+                        throw DecisionError("--layout: unknown placeholder \(segment)")
+                    }
+                    if parts.count == 2 {
+                        guard let date = date(component, format: parts[1]) else { fits = false; break }
+                        fields[parts[0]] = date
+                    } else {
+                        fields[parts[0]] = component
+                    }
+                } else if segment != component {
+                    fits = false
+                }
+            }
+            guard fits else {
+                problems.append(MigrationRowProblem(line: index + 1, path: path, message: "does not fit the layout \(pattern)"))
+                continue
+            }
+            switch row(fields, line: index + 1, root: root) {
+            case .success(let row): rows.append(row)
+            case .failure(let problem): problems.append(problem)
+            }
+        }
+        return (rows, problems)
+    }
+
+    /// A folder name read with a date format of `yyyy`, `MM`, `dd` and literals.
+    static func date(_ text: String, format: String) -> String? {
+        var parts: [String: String] = [:]
+        var input = Substring(text)
+        var pattern = Substring(format)
+        while let next = pattern.first {
+            if let token = ["yyyy", "MM", "dd"].first(where: { pattern.hasPrefix($0) }) {
+                let value = input.prefix(token.count)
+                guard value.count == token.count, value.allSatisfy(\.isNumber) else { return nil }
+                parts[token] = String(value)
+                input = input.dropFirst(token.count)
+                pattern = pattern.dropFirst(token.count)
+            } else {
+                guard input.first == next else { return nil }
+                input = input.dropFirst()
+                pattern = pattern.dropFirst()
+            }
+        }
+        guard input.isEmpty, let year = parts["yyyy"], let month = parts["MM"], let day = parts["dd"] else { return nil }
+        let value = year + month + day
+        return RegistryCSV.isDate(value) ? value : nil
+    }
+}
