@@ -70,6 +70,6 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
-        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "DICOM"]),
+        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "DICOM", "CTurboJPEG", "CPNG"]),
     ]
 )
