@@ -92,8 +92,7 @@ struct ConvertCommand: ParsableCommand {
 
     func validate() throws {
         if (out == nil) == !importIntoStore { throw ValidationError("give either --out DIR or --import") }
-        guard let iod = ConvertOptions.ImageIOD(rawValue: imageIOD) else { throw ValidationError("--as: expected sc or photo") }
-        _ = iod
+        guard ConvertOptions.ImageIOD(rawValue: imageIOD) != nil else { throw ValidationError("--as: expected sc or photo") }
         guard ConvertOptions.PDFMode(rawValue: pdfMode) != nil else { throw ValidationError("--pdf-as: expected document or images") }
         if study == nil && patientID == nil { throw ValidationError("give --patient-id (and --patient-name …) or --study UID") }
         if study != nil && (studyDescription != nil || accessionNumber != nil) {
