@@ -76,18 +76,17 @@ public final class ConversionSession {
         return dateTime(date)
     }
 
-    /// The date a file carries, read cheaply (EXIF in the first 256 KB of a
+    /// The date a file carries, read cheaply (EXIF in the first 72 KB of a
     /// JPEG, the PDF's Info), else its modification time.
     static func quickDateTime(path: String) -> String? {
-        if let handle = FileHandle(forReadingAtPath: path) {
-            defer { try? handle.close() }
-            let prefix = (try? handle.read(upToCount: 256 * 1024)) ?? Data()
+        // EXIF sits in APP1 near the start (a segment is at most 64 KB).
+        if let prefix = try? InputFile.read(path, limit: 72 * 1024) {
             switch SourceFormat.detect(prefix, name: path) {
             case .jpeg:
                 if let date = JPEGStream.exifDateTime(prefix: prefix) { return date }
             case .pdf:
-                if let data = FileManager.default.contents(atPath: path),
-                   let info = try? PDFDocumentInfo(data), let date = info.creationDateTime { return date }
+                if let data = try? InputFile.read(path), let info = try? PDFDocumentInfo(data),
+                   let date = info.creationDateTime { return date }
             default: break
             }
         }
@@ -99,8 +98,11 @@ public final class ConversionSession {
     /// Converts one file into one or more DICOM objects (a PDF with
     /// ``ConvertOptions/PDFMode/images``: the document and its pages).
     public func convert(_ path: String) throws(ConvertError) -> [ConvertedInstance] {
-        let format = try SourceFormat.detect(path: path)
-        guard let data = FileManager.default.contents(atPath: path) else { throw ConvertError(.io, "cannot be read", path: path) }
+        let data = try InputFile.read(path)
+        if data.isEmpty { throw ConvertError(.damaged, "the file is empty", path: path) }
+        guard let format = SourceFormat.detect(data.prefix(1024), name: path) else {
+            throw ConvertError(.unsupported, "not a JPEG, PNG, TIFF, BMP or PDF file", path: path)
+        }
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         switch format {
         case .jpeg:

@@ -170,19 +170,25 @@ public struct JPEGStream: Sendable {
     /// starting at `from` (RSTn and stuffed 0xFF00 skipped, further scans
     /// of a multi-scan image walked through).
     static func findEOI(_ bytes: [UInt8], from start: Int) -> Int? {
-        var i = start
-        let n = bytes.count
-        while i + 1 < n {
-            if bytes[i] != 0xFF { i += 1; continue }
-            let next = bytes[i + 1]
-            if next == 0x00 || next == 0xFF || (0xD0...0xD7).contains(next) { i += next == 0xFF ? 1 : 2; continue }
-            if next == 0xD9 { return i + 2 }
-            // Another marker segment between scans (DHT, SOS, DNL, ...): skip it.
-            guard i + 4 <= n else { return nil }
-            let length = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
-            i += 2 + length
+        bytes.withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress else { return nil }
+            let n = buffer.count
+            var i = start
+            while i + 1 < n {
+                // Entropy-coded data is mostly not 0xFF: let memchr find the next one.
+                guard let hit = memchr(base + i, 0xFF, n - i) else { return nil }
+                i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                guard i + 1 < n else { return nil }
+                let next = buffer[i + 1]
+                if next == 0x00 || (0xD0...0xD7).contains(next) { i += 2; continue }
+                if next == 0xFF { i += 1; continue }
+                if next == 0xD9 { return i + 2 }
+                // Another marker segment between scans (DHT, SOS, DNL, ...): skip it.
+                guard i + 4 <= n else { return nil }
+                i += 2 + (Int(buffer[i + 2]) << 8 | Int(buffer[i + 3]))
+            }
+            return nil
         }
-        return nil
     }
 }
 

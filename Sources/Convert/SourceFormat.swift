@@ -22,11 +22,7 @@ public enum SourceFormat: String, Sendable, Hashable, Codable {
     }
 
     public static func detect(path: String) throws(ConvertError) -> SourceFormat {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ConvertError(.io, "cannot be opened", path: path)
-        }
-        defer { try? handle.close() }
-        let prefix = (try? handle.read(upToCount: 1024)) ?? Data()
+        let prefix = try InputFile.read(path, limit: 1024)
         if prefix.isEmpty { throw ConvertError(.damaged, "the file is empty", path: path) }
         guard let format = detect(prefix, name: path) else {
             throw ConvertError(.unsupported, "not a JPEG, PNG, TIFF, BMP or PDF file", path: path)

@@ -50,6 +50,8 @@ public final class ConvertJob {
 
     public let session: ConversionSession
     public let destination: Destination
+    /// Folder paths handed out by this job (files not written yet included).
+    private var reserved: Set<String> = []
 
     public init(session: ConversionSession, destination: Destination) {
         self.session = session
@@ -97,29 +99,45 @@ public final class ConvertJob {
         var summary = ConvertSummary(inputs: inputs.count, converted: 0, failed: 0, instances: 0,
                                      studyInstanceUID: session.studyInstanceUID,
                                      patientID: session.options.patient.patientID, importID: importID, seconds: 0)
+        // Files are converted in order (numbering is sequential); a folder
+        // output writes a batch of them at once, so that their fsyncs overlap.
+        var batch: [(event: ConvertEvent, instances: [ConvertedInstance])] = []
+        func flush() {
+            let written = writeBatch(batch.flatMap(\.instances), importID: importID)
+            var next = 0
+            for (event, instances) in batch {
+                var event = event
+                let results = written[next..<(next + instances.count)]
+                next += instances.count
+                if event.error != nil {
+                    // Not converted: reported as it is.
+                } else if let failure = results.first(where: { if case .failure = $0 { return true } else { return false } }),
+                          case .failure(let error) = failure {
+                    event.error = "\(event.source): \(error)"
+                } else {
+                    event.outputs = results.compactMap { try? $0.get() }
+                    event.ok = true
+                    summary.converted += 1
+                    summary.instances += instances.count
+                }
+                if !event.ok { summary.failed += 1 }
+                events(event)
+            }
+            batch.removeAll()
+        }
         for input in inputs {
             var event = ConvertEvent(source: input, format: nil, ok: false, outputs: [], error: nil)
             do {
                 let instances = try session.convert(input)
                 event.format = instances.first?.sourceFormat.rawValue
-                for instance in instances {
-                    event.outputs.append(try write(instance, importID: importID))
-                }
-                event.ok = true
-                summary.converted += 1
-                summary.instances += instances.count
-            } catch let error as ConvertError {
-                event.error = error.description
-            } catch let error as DICOMError {
-                event.error = "\(input): \(error.description)"
-            } catch let error as StoreError {
-                event.error = "\(input): \(error.description)"
+                batch.append((event, instances))
             } catch {
-                event.error = "\(input): \(error)"
+                event.error = error.description
+                batch.append((event, []))
             }
-            if !event.ok { summary.failed += 1 }
-            events(event)
+            if batch.count >= ConvertJob.batchSize { flush() }
         }
+        flush()
         if case .store(let store) = destination, let importID {
             try store.finishImport(importID, status: summary.failed == 0 ? .completed : .failed, failed: 0,
                                    note: summary.failed == 0 ? nil : "\(summary.failed) file(s) not converted")
@@ -129,29 +147,66 @@ public final class ConvertJob {
         return summary
     }
 
-    private func write(_ instance: ConvertedInstance, importID: Int64?) throws -> ConvertEvent.Output {
-        var output = ConvertEvent.Output(path: nil, sopInstanceUID: instance.sopInstanceUID, sopClassUID: instance.sopClassUID,
-                                         transferSyntaxUID: instance.file.transferSyntax.uid, frames: instance.frames,
-                                         method: instance.method, notes: instance.notes, storeOutcome: nil)
+    /// Files converted before their writes are awaited together.
+    static let batchSize = 16
+
+    /// Writes instances (a failed conversion, without instances, is passed
+    /// through as an event with its error). Folder: concurrently, each file
+    /// atomically; store: in order.
+    private func writeBatch(_ instances: [ConvertedInstance], importID: Int64?) -> [Result<ConvertEvent.Output, any Error>] {
         switch destination {
         case .folder(let folder):
-            var path = folder + "/" + instance.suggestedName
-            // Never overwrite what an earlier run wrote.
-            var k = 2
-            let stem = (instance.suggestedName as NSString).deletingPathExtension
-            while FileManager.default.fileExists(atPath: path) {
-                path = folder + "/\(stem)_\(k).dcm"
-                k += 1
+            // Names are chosen here, in order; the files appear when written.
+            var paths: [String] = []
+            for instance in instances {
+                let stem = (instance.suggestedName as NSString).deletingPathExtension
+                var path = folder + "/" + instance.suggestedName
+                var k = 2
+                // Never overwrite what an earlier run wrote.
+                while FileManager.default.fileExists(atPath: path) || reserved.contains(path) {
+                    path = folder + "/\(stem)_\(k).dcm"
+                    k += 1
+                }
+                reserved.insert(path)
+                paths.append(path)
             }
-            try instance.file.write(to: path)
-            output.path = path
+            var encoded: [Result<Data, DICOMError>] = []
+            for instance in instances {
+                encoded.append(Result { () throws(DICOMError) in try DICOMWriter.encode(instance.file) })
+            }
+            let ready = encoded.enumerated().compactMap { index, result in (try? result.get()).map { (index, $0) } }
+            let written = AtomicFile.writeAll(ready.map { (data: $0.1, path: paths[$0.0]) })
+            var results: [Result<ConvertEvent.Output, any Error>] = encoded.map { result in
+                result.map { _ in ConvertEvent.Output(path: nil, sopInstanceUID: "", sopClassUID: "", transferSyntaxUID: "",
+                                                      frames: 0, method: "", notes: [], storeOutcome: nil) }
+                    .mapError { $0 as any Error }
+            }
+            for (k, (index, _)) in ready.enumerated() {
+                results[index] = written[k].map { _ in
+                    var output = ConvertJob.output(instances[index])
+                    output.path = paths[index]
+                    return output
+                }.mapError { $0 as any Error }
+            }
+            return results
         case .store(let store):
-            let bytes = try DICOMWriter.encode(instance.file)
-            let result = try store.store(.data(bytes, originalPath: instance.sourcePath),
-                                         summary: InstanceSummary(file: instance.file), importID: importID)
-            output.path = result.path
-            output.storeOutcome = result.outcome.rawValue
+            return instances.map { instance in
+                Result {
+                    var output = ConvertJob.output(instance)
+                    let bytes = try DICOMWriter.encode(instance.file)
+                    let result = try store.store(.data(bytes, originalPath: instance.sourcePath),
+                                                 summary: InstanceSummary(file: instance.file), importID: importID)
+                    output.path = result.path
+                    output.storeOutcome = result.outcome.rawValue
+                    return output
+                }
+            }
         }
-        return output
+    }
+
+    private static func output(_ instance: ConvertedInstance) -> ConvertEvent.Output {
+        ConvertEvent.Output(path: nil, sopInstanceUID: instance.sopInstanceUID, sopClassUID: instance.sopClassUID,
+                            transferSyntaxUID: instance.file.transferSyntax.uid, frames: instance.frames,
+                            method: instance.method, notes: instance.notes, storeOutcome: nil)
     }
 }

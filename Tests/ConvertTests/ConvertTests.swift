@@ -256,6 +256,21 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(error < 6)
     }
 
+    @Test func verbatimJPEGDecompressesForUncompressedOnlyMedia() throws {
+        let scratch = Scratch()
+        let source = Fixture.jpeg(width: 40, height: 30)
+        let path = scratch.write("a.jpg", source)
+        let converted = try #require(try Fixture.session().convert(path).first)
+        let read = try DICOMFile(data: DICOMWriter.encode(converted.file))
+        let plain = try JPEGDecompression.decompress(read)
+        #expect(plain.transferSyntax == .explicitVRLittleEndian)
+        let ds = try DICOMFile(data: DICOMWriter.encode(plain)).dataset
+        #expect(ds.firstString(.photometricInterpretation) == "RGB")
+        #expect(ds.firstString(.lossyImageCompression) == "01")
+        #expect(ds[.pixelData]?.bytes == (try ImageDecoder.jpeg(source)).frames[0])
+        #expect(throws: ConvertError.self) { try JPEGDecompression.decompress(plain) }
+    }
+
     @Test func orientationsMapCornersLikeEXIFSays() {
         // 3×2 grayscale, values = index: 0 1 2 / 3 4 5.
         let image = DecodedImage(columns: 3, rows: 2, samplesPerPixel: 1, bitsAllocated: 8, frames: [Data([0, 1, 2, 3, 4, 5])])
