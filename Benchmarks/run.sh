@@ -77,3 +77,5 @@ awk -v n="$files" -v h="$header" -v f="$floor" -v d="$dcmdump_best" 'BEGIN {
     printf "discport / floor       %8.2f x  (target <= 1.5) %s\n", r1, (r1 <= 1.5 ? "met" : "MISSED")
     if (d != "") { r2 = d / h; printf "dcmdump / discport     %8.2f x  (target >= 5)   %s\n", r2, (r2 >= 5 ? "met" : "MISSED") }
 }'
+
+bash "$(dirname "${BASH_SOURCE[0]}")/convert.sh" "$DISCPORT"
