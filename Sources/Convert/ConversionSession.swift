@@ -149,7 +149,8 @@ public final class ConversionSession {
         if stream.isSequentialHuffman && stream.orientation == 1 && (stream.samplesPerPixel == 1 || stream.samplesPerPixel == 3) {
             let syntax: TransferSyntax = stream.isBaseline && stream.precision == 8 ? .jpegBaseline : .jpegExtended
             return try imageInstance(.verbatim(stream, syntax: syntax, ratio: ratio), path: path, format: .jpeg, stem: stem,
-                                     dateTime: when, method: "verbatim JPEG \(stream.processName) (\(syntax.uid))", notes: notes)
+                                     dateTime: when, method: "verbatim JPEG \(stream.processName) (\(syntax.uid))", notes: notes,
+                                     iccProfile: stream.iccProfile)
         }
         if stream.precision != 8 {
             throw ConvertError(.unsupported, "\(stream.precision)-bit \(stream.processName) JPEG cannot be decoded (libjpeg-turbo reads 8-bit only)\(stream.orientation != 1 ? " or turned upright" : "")", path: path)
@@ -165,7 +166,8 @@ public final class ConversionSession {
         notes.append(contentsOf: why)
         return try imageInstance(.decoded(image, lossy: ratio), path: path, format: .jpeg, stem: stem, dateTime: when,
                                  method: "decoded JPEG (\(why.joined(separator: "; ")))", notes: notes,
-                                 derivation: "Decoded from \(stream.processName) JPEG: \(why.joined(separator: "; "))")
+                                 derivation: "Decoded from \(stream.processName) JPEG: \(why.joined(separator: "; "))",
+                                 iccProfile: stream.iccProfile)
     }
 
     private func convertPDF(_ data: Data, path: String, stem: String) throws(ConvertError) -> [ConvertedInstance] {
@@ -275,7 +277,8 @@ public final class ConversionSession {
 
     private func imageInstance(_ pixels: Pixels, path: String, format: SourceFormat, stem: String, dateTime: String,
                                method: String, notes: [String], document: Bool = false,
-                               seriesKind: SeriesKind = .images, derivation: String? = nil) throws(ConvertError) -> ConvertedInstance {
+                               seriesKind: SeriesKind = .images, derivation: String? = nil,
+                               iccProfile: Data? = nil) throws(ConvertError) -> ConvertedInstance {
         let photo = options.imageIOD == .photo && seriesKind == .images
         let rows: Int, columns: Int, samples: Int, bits: Int, bitsStored: Int, photometric: String, frames: Int
         switch pixels {
@@ -319,6 +322,10 @@ public final class ConversionSession {
         try set(&ds, .laterality, .CS, "")
         if let derivation { try set(&ds, .derivationDescription, .ST, derivation) }
         if document || multiFrame { try set(&ds, .burnedInAnnotation, .CS, "YES") }
+        if let iccProfile, samples == 3, iccProfile.count >= 128 {
+            // ICC Profile module: how the RGB values are meant to look.
+            ds.set(DataElement(tag: .iccProfile, vr: .OB, bytes: iccProfile))
+        }
         ds.setIntegers([samples], vr: .US, for: .samplesPerPixel)
         try set(&ds, .photometricInterpretation, .CS, photometric)
         if samples > 1 { ds.setIntegers([0], vr: .US, for: .planarConfiguration) }
@@ -345,6 +352,7 @@ public final class ConversionSession {
         case .verbatim(let stream, let jpegSyntax, let ratio):
             syntax = jpegSyntax
             try lossy(&ds, ratio: ratio)
+
             var fragment = stream.encapsulatedStream
             if fragment.count % 2 == 1 { fragment.append(0) }   // PS3.5 A.4: even items, trailing NUL
             ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [fragment])),

@@ -33,6 +33,9 @@ public struct JPEGStream: Sendable {
     public var scanRange: Range<Int>
     /// Names of the segments left out (for the conversion report).
     public var droppedSegments: [String]
+    /// The embedded ICC colour profile (APP2 `ICC_PROFILE` chunks joined in
+    /// order), for the ICC Profile attribute: colour, not personal data.
+    public var iccProfile: Data?
 
     public var samplesPerPixel: Int { components.count }
     public var isBaseline: Bool { frameMarker == 0xC0 }
@@ -82,6 +85,7 @@ public struct JPEGStream: Sendable {
         var frame: (marker: UInt8, p: Int, y: Int, x: Int, comps: [(id: UInt8, h: Int, v: Int)])?
         var jfif = false, adobe: Int?, orientation = 1, exifDate: String?
         var dropped: [String] = []
+        var iccChunks: [Int: Data] = [:]
         var i = 2
         while true {
             // Markers may be preceded by fill bytes 0xFF.
@@ -116,6 +120,12 @@ public struct JPEGStream: Sendable {
                 encapsulatedStream = out
                 scanRange = start..<eoi
                 droppedSegments = dropped
+                let ordered = iccChunks.keys.sorted()
+                if !ordered.isEmpty, ordered == Array(1...ordered.count) {
+                    iccProfile = ordered.reduce(into: Data()) { $0.append(iccChunks[$1]!) }
+                } else {
+                    iccProfile = nil
+                }
                 if rows == 0 { throw damaged("the frame header has no number of lines (DNL is not supported)") }
                 return
             case 0xC0...0xCF where marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
@@ -154,7 +164,13 @@ public struct JPEGStream: Sendable {
                 } else {
                     dropped.append("APP1")
                 }
-            case 0xE2...0xEF:
+            case 0xE2:
+                // ICC_PROFILE\0, chunk number, chunk count, profile bytes (ICC.1 B.4).
+                if segment.starts(with: Array("ICC_PROFILE\0".utf8)) && segment.count > 14 {
+                    iccChunks[Int(segment[segment.startIndex + 12])] = Data(segment.dropFirst(14))
+                }
+                dropped.append("APP2")
+            case 0xE3...0xEF:
                 dropped.append("APP\(marker - 0xE0)")
             case 0xFE:
                 dropped.append("COM")

@@ -189,6 +189,34 @@ func contains(_ data: Data, _ text: String) -> Bool {
                 && !contains(stream.encapsulatedStream, "Taro"))
     }
 
+    @Test func extendedSequentialJPEGIsEncapsulatedAsJPEGExtended() throws {
+        // The same entropy-coded data under SOF1 (extended sequential, 8-bit) is a valid JPEG.
+        var bytes = [UInt8](Fixture.jpeg())
+        let sof = try #require((0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC0 })
+        bytes[sof + 1] = 0xC1
+        let scratch = Scratch()
+        let path = scratch.write("extended.jpg", Data(bytes))
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.transferSyntax == .jpegExtended)
+        #expect(converted.file.dataset.integer(.bitsStored) == 8)
+    }
+
+    @Test func iccProfileIsCarriedAndOtherMetadataDropped() throws {
+        let profile = Data((0..<300).map { UInt8($0 % 251) })
+        func chunk(_ n: UInt8, _ part: Data) -> Data {
+            let payload = Data("ICC_PROFILE\0".utf8) + Data([n, 2]) + part
+            return Data([0xFF, 0xE2, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)]) + payload
+        }
+        // Chunks out of order: joined by their sequence numbers.
+        let source = Fixture.withSegments(Fixture.jpeg(), [chunk(2, profile.suffix(100)), chunk(1, profile.prefix(200))])
+        let stream = try JPEGStream(source)
+        #expect(stream.iccProfile == profile)
+        #expect(stream.droppedSegments == ["APP2", "APP2"])
+        let scratch = Scratch()
+        let converted = try #require(try Fixture.session().convert(scratch.write("icc.jpg", source)).first)
+        #expect(converted.file.dataset[.iccProfile]?.bytes == profile)
+    }
+
     @Test func truncatedJPEGIsDamaged() {
         let source = Fixture.jpeg()
         #expect(throws: ConvertError.self) { try JPEGStream(source.prefix(source.count - 200)) }
@@ -358,6 +386,8 @@ func contains(_ data: Data, _ text: String) -> Bool {
         let path = scratch.write("scan 12.pdf", Fixture.pdf())
         let converted = try #require(try Fixture.session().convert(path).first)
         #expect(converted.file.dataset.string(.documentTitle) == "scan 12.pdf")
+        let titled = try #require(try Fixture.session { $0.title = "Discharge summary" }.convert(path).first)
+        #expect(titled.file.dataset.string(.documentTitle) == "Discharge summary")
     }
 
     @Test(arguments: ["truncated", "encrypted", "noheader"])

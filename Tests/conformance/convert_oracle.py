@@ -127,6 +127,8 @@ for ev in events:
             bad = [hex(m) for m in segments(frag) if 0xE1 <= m <= 0xEF and m != 0xEE or m == 0xFE]
             if bad: fail(f"metadata segments kept: {bad}")
             if ds.LossyImageCompression != "01": fail("Lossy Image Compression is not 01")
+            icc = Image.open(src).info.get("icc_profile")
+            if icc and ds.get("ICCProfile") != icc: fail("ICC profile not carried into (0028,2000)")
             print(f"  scan data byte-identical ({len(scan_data(jpeg_in))} bytes); segments kept: "
                   + " ".join(hex(m) for m in segments(frag)))
             continue

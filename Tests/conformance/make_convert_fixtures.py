@@ -5,7 +5,7 @@ usage: make_convert_fixtures.py DIR [--bench JPEGS PDFS]
 
 Default set (every kind the converter handles, plus the ones it must refuse):
   baseline.jpg       baseline 4:2:0 JPEG with EXIF (GPS, camera, owner, DateTimeOriginal), a COM
-                     segment, an ICC profile and XMP: all must be left out
+                     segment and XMP (all must be left out) and an ICC profile (kept as ICC Profile)
   odd.jpg            baseline JPEG of odd length (fragment padding)
   gray.jpg           baseline grayscale JPEG
   rotated.jpg        baseline JPEG with EXIF Orientation 6 (decoded and turned upright)
@@ -119,7 +119,11 @@ def write(folder, name, data):
 
 def default_set(d):
     base = picture(320, 240)
-    icc = b"\0" * 128   # an ICC-shaped APP2 payload; must not reach the DICOM file
+    try:   # a real sRGB profile: carried into ICC Profile (0028,2000), not dropped
+        from PIL import ImageCms
+        icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    except Exception:
+        icc = b"\0" * 128
     data = jpeg(base, quality=85, exif=exif().tobytes(), icc_profile=icc, xmp=b"<x:xmpmeta>GPS 35N 139E</x:xmpmeta>")
     write(d, "baseline.jpg", add_com(data, "patient: Taro Yamada"))
     odd = jpeg(picture(161, 97, seed=9), quality=90)
