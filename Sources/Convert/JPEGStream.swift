@@ -7,9 +7,10 @@ import Foundation
 /// verbatim copy: SOI, the table and frame segments (DQT, DHT, DAC, DRI,
 /// SOFn, DNL), JFIF APP0 and Adobe APP14 (they tell decoders the colour
 /// transform), then every byte from the first SOS to EOI unchanged. Every
-/// other APPn segment (EXIF with GPS, maker notes, XMP, ICC, IPTC, thumbnails)
+/// other APPn segment (EXIF with GPS, maker notes, XMP, IPTC, thumbnails)
 /// and COM segments are dropped: they carry personal metadata; bytes after
-/// EOI (phone "trailers") too.
+/// EOI (phone "trailers") too. An ICC profile (APP2) leaves the stream as
+/// well but is kept in ``iccProfile`` for the ICC Profile attribute.
 public struct JPEGStream: Sendable {
     /// The SOFn marker's low byte: 0xC0 baseline, 0xC1 extended, 0xC2
     /// progressive, 0xC3 lossless, 0xC9–0xCB arithmetic, 0xC5–0xC7/0xCD–0xCF hierarchical.

@@ -15,7 +15,7 @@ struct ConvertCommand: ParsableCommand {
         all of them one series of one study; a TIFF's pages become one multi-frame \
         Secondary Capture. Baseline and extended JPEGs are copied into the DICOM file \
         as they are (no re-compression; EXIF, GPS, comments and other metadata segments \
-        left out); a JPEG whose EXIF orientation is not upright, progressive, \
+        left out, an ICC profile kept as ICC Profile); a JPEG whose EXIF orientation is not upright, progressive, \
         arithmetic and CMYK JPEGs, PNG, TIFF and BMP are decoded and written \
         uncompressed, with Lossy Image Compression 01 for JPEG sources. PDFs become \
         Encapsulated PDF (Modality DOC); --pdf-as images also renders their pages \
