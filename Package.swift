@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Reconcile", targets: ["Reconcile"]),
         .library(name: "Jobs", targets: ["Jobs"]),
+        .library(name: "Convert", targets: ["Convert"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,6 +25,9 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CFTS"),   // fts(3) from glibc, not exported by Swift's Glibc module
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
 
         // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
         // read/write, UIDs. Foundation plus the system zlib (deflated syntax).
@@ -43,14 +47,18 @@ let package = Package(
         // Reconcile: local patient identity, attribute coercion with Original Attributes.
         .target(name: "Reconcile", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
 
-        // Jobs: import / export / migrate pipelines composing the stages.
-        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store"]),
+        // Convert: JPEG/PNG/TIFF/BMP/PDF → Secondary Capture, VL Photographic,
+        // Encapsulated PDF. Decoders are the system libjpeg-turbo, libpng, libtiff.
+        .target(name: "Convert", dependencies: ["DICOM", "CTurboJPEG", "CPNG", "CTIFF"]),
+
+        // Jobs: import / export / migrate / convert pipelines composing the stages.
+        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store", "Convert"]),
 
         // The command-line tool: arguments and output only.
         .executableTarget(
             name: "discport",
             dependencies: [
-                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs",
+                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs", "Convert",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,5 +71,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM"]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
+        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "DICOM", "CTurboJPEG", "CPNG"]),
     ]
 )

@@ -83,3 +83,6 @@ bash "$(dirname "$0")/scan.sh" "$DISCPORT"
 
 # Part 3: `discport import` against cp -r (issue #4).
 bash "$(dirname "$0")/import.sh" "$DISCPORT"
+
+# Part 4: `discport convert` against img2dcm/pdf2dcm and cp (issue #6).
+bash "$(dirname "${BASH_SOURCE[0]}")/convert.sh" "$DISCPORT"

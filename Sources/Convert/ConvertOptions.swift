@@ -1,0 +1,121 @@
+import DICOM
+import Foundation
+
+/// Who the converted objects belong to.
+public struct PatientIdentity: Sendable, Hashable {
+    public var patientID: String
+    /// DICOM PN form, `=`-separated groups: `Yamada^Tarou=山田^太郎=やまだ^たろう`.
+    public var patientName: String
+    public var issuerOfPatientID: String?
+    /// `YYYYMMDD`.
+    public var birthDate: String?
+    /// `M`, `F` or `O`.
+    public var sex: String?
+
+    public init(patientID: String, patientName: String = "", issuerOfPatientID: String? = nil,
+                birthDate: String? = nil, sex: String? = nil) {
+        self.patientID = patientID
+        self.patientName = patientName
+        self.issuerOfPatientID = issuerOfPatientID
+        self.birthDate = birthDate
+        self.sex = sex
+    }
+
+    /// Checks the values against their VRs (LO, PN, DA, CS).
+    public func validate() throws(ConvertError) {
+        func bad(_ message: String) -> ConvertError { ConvertError(.invalidOption, message) }
+        if patientID.isEmpty { throw bad("the Patient ID is empty") }
+        if patientID.count > 64 || patientID.contains("\\") { throw bad("Patient ID '\(patientID)': at most 64 characters, no backslash (LO)") }
+        if patientName.contains("\\") { throw bad("patient name '\(patientName)': no backslash (PN)") }
+        if patientName.split(separator: "=", omittingEmptySubsequences: false).count > 3 {
+            throw bad("patient name '\(patientName)': at most three =-separated groups (alphabetic=ideographic=phonetic)")
+        }
+        for group in patientName.split(separator: "=", omittingEmptySubsequences: false) where group.count > 64 {
+            throw bad("patient name '\(patientName)': a component group has at most 64 characters (PN)")
+        }
+        if let birthDate, !ConvertOptions.isDate(birthDate) { throw bad("birth date '\(birthDate)': expected YYYYMMDD") }
+        if let sex, !["M", "F", "O"].contains(sex) { throw bad("sex '\(sex)': expected M, F or O") }
+    }
+}
+
+/// The study the converted objects go into.
+public struct StudyContext: Sendable, Hashable {
+    /// nil: a new study (UID generated).
+    public var studyInstanceUID: String?
+    public var studyDate: String?
+    public var studyTime: String?
+    public var studyDescription: String?
+    public var accessionNumber: String?
+    public var studyID: String?
+    /// Series numbers of the new series start here (one more than the
+    /// study's highest when attaching to an existing study).
+    public var firstSeriesNumber: Int
+
+    public init(studyInstanceUID: String? = nil, studyDate: String? = nil, studyTime: String? = nil,
+                studyDescription: String? = nil, accessionNumber: String? = nil, studyID: String? = nil,
+                firstSeriesNumber: Int = 1) {
+        self.studyInstanceUID = studyInstanceUID
+        self.studyDate = studyDate
+        self.studyTime = studyTime
+        self.studyDescription = studyDescription
+        self.accessionNumber = accessionNumber
+        self.studyID = studyID
+        self.firstSeriesNumber = firstSeriesNumber
+    }
+}
+
+/// How to convert.
+public struct ConvertOptions: Sendable {
+    /// The IOD for images.
+    public enum ImageIOD: String, Sendable, CaseIterable {
+        /// Secondary Capture (multi-frame SC for several pages).
+        case secondaryCapture = "sc"
+        /// VL Photographic Image (clinical photos), Modality XC.
+        case photo
+    }
+
+    /// What a PDF becomes.
+    public enum PDFMode: String, Sendable, CaseIterable {
+        /// Encapsulated PDF only.
+        case document
+        /// Encapsulated PDF and its pages rendered into Secondary Capture.
+        case images
+    }
+
+    public var imageIOD: ImageIOD = .secondaryCapture
+    public var pdfMode: PDFMode = .document
+    public var patient: PatientIdentity
+    public var study: StudyContext
+    public var seriesDescription: String?
+    /// Document Title for PDFs; default: the PDF's /Title, else the file name.
+    public var title: String?
+    /// Content date (and time) for every object: `YYYYMMDD` or
+    /// `YYYYMMDDHHMMSS`; overrides EXIF, PDF and file dates.
+    public var dateTime: String?
+    /// Resolution of rendered PDF pages.
+    public var renderDPI: Int = 150
+
+    public init(patient: PatientIdentity, study: StudyContext = StudyContext()) {
+        self.patient = patient
+        self.study = study
+    }
+
+    public func validate() throws(ConvertError) {
+        try patient.validate()
+        if let uid = study.studyInstanceUID, !UID.isValid(uid) { throw ConvertError(.invalidOption, "study UID '\(uid)' is not a valid UID") }
+        if let dateTime {
+            guard dateTime.count == 8 || dateTime.count == 14, dateTime.allSatisfy(\.isNumber), ConvertOptions.isDate(String(dateTime.prefix(8))) else {
+                throw ConvertError(.invalidOption, "date '\(dateTime)': expected YYYYMMDD or YYYYMMDDHHMMSS")
+            }
+        }
+        if let seriesDescription, seriesDescription.count > 64 { throw ConvertError(.invalidOption, "series description: at most 64 characters (LO)") }
+        if !(36...600).contains(renderDPI) { throw ConvertError(.invalidOption, "render resolution \(renderDPI) dpi: expected 36–600") }
+    }
+
+    static func isDate(_ text: String) -> Bool {
+        guard text.count == 8, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) else { return false }
+        let digits = Array(text)
+        guard let month = Int(String(digits[4...5])), let day = Int(String(digits[6...7])) else { return false }
+        return (1...12).contains(month) && (1...31).contains(day)
+    }
+}

@@ -1,0 +1,262 @@
+import Foundation
+
+/// A JPEG file's marker structure (ITU-T T.81 Annex B), read without
+/// decoding: frame header, JFIF/Adobe/EXIF segments, where the scans start.
+///
+/// ``encapsulatedStream`` is what goes into DICOM Pixel Data for a
+/// verbatim copy: SOI, the table and frame segments (DQT, DHT, DAC, DRI,
+/// SOFn, DNL), JFIF APP0 and Adobe APP14 (they tell decoders the colour
+/// transform), then every byte from the first SOS to EOI unchanged. Every
+/// other APPn segment (EXIF with GPS, maker notes, XMP, IPTC, thumbnails)
+/// and COM segments are dropped: they carry personal metadata; bytes after
+/// EOI (phone "trailers") too. An ICC profile (APP2) leaves the stream as
+/// well but is kept in ``iccProfile`` for the ICC Profile attribute.
+public struct JPEGStream: Sendable {
+    /// The SOFn marker's low byte: 0xC0 baseline, 0xC1 extended, 0xC2
+    /// progressive, 0xC3 lossless, 0xC9–0xCB arithmetic, 0xC5–0xC7/0xCD–0xCF hierarchical.
+    public var frameMarker: UInt8
+    /// Sample precision P (8 or 12; 2–16 for lossless).
+    public var precision: Int
+    public var rows: Int
+    public var columns: Int
+    /// Component identifiers and sampling factors, in frame order.
+    public var components: [(id: UInt8, h: Int, v: Int)]
+    public var hasJFIF: Bool
+    /// Adobe APP14 colour transform (0 none: RGB/CMYK, 1 YCbCr, 2 YCCK); nil without APP14.
+    public var adobeTransform: Int?
+    /// EXIF Orientation (1–8), 1 when absent.
+    public var orientation: Int
+    /// EXIF DateTimeOriginal, else DateTime, as `YYYYMMDDHHMMSS`.
+    public var exifDateTime: String?
+    /// The stream to encapsulate: metadata segments removed, scans untouched.
+    public var encapsulatedStream: Data
+    /// Byte offset of the first SOS marker in the input, and of EOI's end.
+    public var scanRange: Range<Int>
+    /// Names of the segments left out (for the conversion report).
+    public var droppedSegments: [String]
+    /// The embedded ICC colour profile (APP2 `ICC_PROFILE` chunks joined in
+    /// order), for the ICC Profile attribute: colour, not personal data.
+    public var iccProfile: Data?
+
+    public var samplesPerPixel: Int { components.count }
+    public var isBaseline: Bool { frameMarker == 0xC0 }
+    /// Sequential Huffman DCT (baseline or extended, 8 or 12 bits): what
+    /// DICOM's JPEG Baseline (.50) and Extended (.51) syntaxes hold.
+    public var isSequentialHuffman: Bool { frameMarker == 0xC0 || frameMarker == 0xC1 }
+    public var isProgressive: Bool { frameMarker == 0xC2 || frameMarker == 0xCA }
+    public var isArithmetic: Bool { (0xC9...0xCB).contains(frameMarker) }
+    public var isLossless: Bool { frameMarker == 0xC3 || frameMarker == 0xCB }
+    public var isHierarchical: Bool { [0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF].contains(frameMarker) }
+
+    /// The process, for messages: "baseline", "progressive", ….
+    public var processName: String {
+        if isHierarchical { return "hierarchical" }
+        if isLossless { return "lossless" }
+        var name: String
+        switch frameMarker {
+        case 0xC0: name = "baseline"
+        case 0xC1, 0xC9: name = "extended sequential"
+        default: name = "progressive"
+        }
+        if isArithmetic { name += " arithmetic" }
+        return name
+    }
+
+    /// DICOM Photometric Interpretation for the compressed stream (PS3.5
+    /// §8.2.1): MONOCHROME2 for one component; RGB when the Adobe marker
+    /// says no transform or the components are named R, G, B; otherwise
+    /// YCbCr, YBR_FULL_422 when chroma is subsampled horizontally, else YBR_FULL.
+    public var photometricInterpretation: String {
+        switch components.count {
+        case 1: return "MONOCHROME2"
+        case 3:
+            if adobeTransform == 0 && !hasJFIF { return "RGB" }
+            if adobeTransform == nil && !hasJFIF && components.map(\.id) == [0x52, 0x47, 0x42] { return "RGB" }
+            return components[0].h > components[1].h ? "YBR_FULL_422" : "YBR_FULL"
+        default: return "CMYK"
+        }
+    }
+
+    public init(_ data: Data, path: String? = nil) throws(ConvertError) {
+        let bytes = [UInt8](data)
+        func damaged(_ message: String) -> ConvertError { ConvertError(.damaged, message, path: path) }
+        guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else { throw damaged("not a JPEG stream (no SOI marker)") }
+
+        var out = Data([0xFF, 0xD8])
+        var frame: (marker: UInt8, p: Int, y: Int, x: Int, comps: [(id: UInt8, h: Int, v: Int)])?
+        var jfif = false, adobe: Int?, orientation = 1, exifDate: String?
+        var dropped: [String] = []
+        var iccChunks: [Int: Data] = [:]
+        var i = 2
+        while true {
+            // Markers may be preceded by fill bytes 0xFF.
+            guard i < bytes.count, bytes[i] == 0xFF else { throw damaged("JPEG marker expected at byte \(i)") }
+            while i < bytes.count && bytes[i] == 0xFF { i += 1 }
+            guard i < bytes.count else { throw damaged("the file ends inside a marker") }
+            let marker = bytes[i]
+            i += 1
+            if marker == 0xD9 { throw damaged("EOI before any scan: no image data") }
+            if marker == 0x01 || (0xD0...0xD7).contains(marker) { continue }   // no length
+            guard i + 2 <= bytes.count else { throw damaged("the file ends inside a marker segment") }
+            let length = Int(bytes[i]) << 8 | Int(bytes[i + 1])
+            guard length >= 2, i + length <= bytes.count else { throw damaged("marker segment FF\(String(format: "%02X", marker)) runs past the end of the file") }
+            let segment = bytes[(i + 2)..<(i + length)]
+            let whole = bytes[(i - 2)..<(i + length)]
+            let start = i - 2
+            i += length
+            switch marker {
+            case 0xDA:   // SOS: everything from here to EOI is kept verbatim.
+                guard let frame else { throw damaged("scan before the frame header (SOF)") }
+                guard let eoi = JPEGStream.findEOI(bytes, from: i) else { throw damaged("truncated: no EOI marker after the scan data") }
+                out.append(contentsOf: bytes[start..<eoi])
+                frameMarker = frame.marker
+                precision = frame.p
+                rows = frame.y
+                columns = frame.x
+                components = frame.comps
+                hasJFIF = jfif
+                adobeTransform = adobe
+                self.orientation = orientation
+                exifDateTime = exifDate
+                encapsulatedStream = out
+                scanRange = start..<eoi
+                droppedSegments = dropped
+                let ordered = iccChunks.keys.sorted()
+                if !ordered.isEmpty, ordered == Array(1...ordered.count) {
+                    iccProfile = ordered.reduce(into: Data()) { $0.append(iccChunks[$1]!) }
+                } else {
+                    iccProfile = nil
+                }
+                if rows == 0 { throw damaged("the frame header has no number of lines (DNL is not supported)") }
+                return
+            case 0xC0...0xCF where marker != 0xC4 && marker != 0xC8 && marker != 0xCC:
+                guard segment.count >= 6 else { throw damaged("short frame header") }
+                let s = Array(segment)
+                let count = Int(s[5])
+                guard count >= 1, s.count >= 6 + 3 * count else { throw damaged("short frame header") }
+                var comps: [(id: UInt8, h: Int, v: Int)] = []
+                for k in 0..<count {
+                    let id: UInt8 = s[6 + 3 * k]
+                    let sampling: UInt8 = s[7 + 3 * k]
+                    comps.append((id: id, h: Int(sampling >> 4), v: Int(sampling & 0x0F)))
+                }
+                frame = (marker, Int(s[0]), Int(s[1]) << 8 | Int(s[2]), Int(s[3]) << 8 | Int(s[4]), comps)
+                out.append(contentsOf: whole)
+            case 0xE0:
+                if segment.starts(with: Array("JFIF\0".utf8)) {
+                    jfif = true
+                    out.append(contentsOf: whole)
+                } else {
+                    dropped.append("APP0")
+                }
+            case 0xEE:
+                if segment.starts(with: Array("Adobe".utf8)) && segment.count >= 12 {
+                    adobe = Int(segment[segment.startIndex + 11])
+                    out.append(contentsOf: whole)
+                } else {
+                    dropped.append("APP14")
+                }
+            case 0xE1:
+                if segment.starts(with: Array("Exif\0\0".utf8)) {
+                    let exif = EXIF(Array(segment.dropFirst(6)))
+                    orientation = exif.orientation ?? 1
+                    exifDate = exif.dateTime
+                    dropped.append("APP1 EXIF")
+                } else {
+                    dropped.append("APP1")
+                }
+            case 0xE2:
+                // ICC_PROFILE\0, chunk number, chunk count, profile bytes (ICC.1 B.4).
+                if segment.starts(with: Array("ICC_PROFILE\0".utf8)) && segment.count > 14 {
+                    iccChunks[Int(segment[segment.startIndex + 12])] = Data(segment.dropFirst(14))
+                }
+                dropped.append("APP2")
+            case 0xE3...0xEF:
+                dropped.append("APP\(marker - 0xE0)")
+            case 0xFE:
+                dropped.append("COM")
+            default:
+                // DQT, DHT, DAC, DRI, DNL, EXP and anything else that is
+                // part of the coded image.
+                out.append(contentsOf: whole)
+            }
+        }
+    }
+
+    /// The offset just after the EOI that ends the entropy-coded data
+    /// starting at `from` (RSTn and stuffed 0xFF00 skipped, further scans
+    /// of a multi-scan image walked through).
+    static func findEOI(_ bytes: [UInt8], from start: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress else { return nil }
+            let n = buffer.count
+            var i = start
+            while i + 1 < n {
+                // Entropy-coded data is mostly not 0xFF: let memchr find the next one.
+                guard let hit = memchr(base + i, 0xFF, n - i) else { return nil }
+                i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                guard i + 1 < n else { return nil }
+                let next = buffer[i + 1]
+                if next == 0x00 || (0xD0...0xD7).contains(next) { i += 2; continue }
+                if next == 0xFF { i += 1; continue }
+                if next == 0xD9 { return i + 2 }
+                // Another marker segment between scans (DHT, SOS, DNL, ...): skip it.
+                guard i + 4 <= n else { return nil }
+                i += 2 + (Int(buffer[i + 2]) << 8 | Int(buffer[i + 3]))
+            }
+            return nil
+        }
+    }
+}
+
+/// The few EXIF fields a conversion uses; everything else in the segment
+/// (GPS, maker notes, owner, serial numbers) is never read, never copied.
+struct EXIF {
+    var orientation: Int?
+    /// `YYYYMMDDHHMMSS` from DateTimeOriginal, else DateTime.
+    var dateTime: String?
+
+    init(_ tiff: [UInt8]) {
+        guard tiff.count >= 8 else { return }
+        let little = tiff[0] == 0x49
+        func u16(_ o: Int) -> Int? {
+            guard o >= 0, o + 2 <= tiff.count else { return nil }
+            return little ? Int(tiff[o]) | Int(tiff[o + 1]) << 8 : Int(tiff[o]) << 8 | Int(tiff[o + 1])
+        }
+        func u32(_ o: Int) -> Int? {
+            guard let a = u16(o), let b = u16(o + 2) else { return nil }
+            return little ? a | b << 16 : a << 16 | b
+        }
+        func entries(_ ifd: Int) -> [(tag: Int, type: Int, count: Int, valueOffset: Int)] {
+            guard let n = u16(ifd), n < 1000 else { return [] }
+            return (0..<n).compactMap { k in
+                let e = ifd + 2 + 12 * k
+                guard let tag = u16(e), let type = u16(e + 2), let count = u32(e + 4) else { return nil }
+                return (tag, type, count, e + 8)
+            }
+        }
+        func ascii(_ entry: (tag: Int, type: Int, count: Int, valueOffset: Int)) -> String? {
+            guard entry.type == 2, entry.count >= 19 else { return nil }
+            let offset = entry.count <= 4 ? entry.valueOffset : (u32(entry.valueOffset) ?? -1)
+            guard offset >= 0, offset + 19 <= tiff.count else { return nil }
+            let digits = tiff[offset..<(offset + 19)].filter { $0 >= 0x30 && $0 <= 0x39 }
+            guard digits.count == 14 else { return nil }
+            let text = String(decoding: digits, as: UTF8.self)
+            return text.hasPrefix("0000") ? nil : text
+        }
+        guard let ifd0 = u32(4) else { return }
+        var dateTime: String?, original: String?
+        for entry in entries(ifd0) {
+            switch entry.tag {
+            case 0x0112: if let v = u16(entry.valueOffset), (1...8).contains(v) { orientation = v }
+            case 0x0132: dateTime = ascii(entry)
+            case 0x8769:
+                if let sub = u32(entry.valueOffset) {
+                    for e in entries(sub) where e.tag == 0x9003 { original = ascii(e) }
+                }
+            default: break
+            }
+        }
+        self.dateTime = original ?? dateTime
+    }
+}

@@ -1,0 +1,499 @@
+import CPNG
+import CTurboJPEG
+import Convert
+import DICOM
+import Foundation
+import Jobs
+import Store
+import Testing
+
+// MARK: - Fixtures, made at test time
+
+/// A temporary folder, removed when the test ends.
+final class Scratch {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "discport-convert-tests/" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func write(_ name: String, _ data: Data) -> String {
+        let file = path + "/" + name
+        FileManager.default.createFile(atPath: file, contents: data)
+        return file
+    }
+}
+
+enum Fixture {
+    /// RGB test picture: gradients, and a red block marking the top-left corner.
+    static func rgb(width: Int, height: Int) -> [UInt8] {
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = (y * width + x) * 3
+                let corner = x < width / 4 && y < height / 4
+                pixels[i] = corner ? 250 : UInt8(x * 255 / max(1, width - 1))
+                pixels[i + 1] = corner ? 10 : UInt8(y * 255 / max(1, height - 1))
+                pixels[i + 2] = corner ? 10 : 128
+            }
+        }
+        return pixels
+    }
+
+    /// A JPEG from libjpeg-turbo (4:2:0, quality 90), optionally progressive.
+    static func jpeg(width: Int = 64, height: Int = 48, progressive: Bool = false) -> Data {
+        let handle = tjInitCompress()!
+        defer { tjDestroy(handle) }
+        var buffer: UnsafeMutablePointer<UInt8>?
+        var size: UInt = 0
+        let pixels = rgb(width: width, height: height)
+        let rc = tjCompress2(handle, pixels, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &buffer, &size,
+                             Int32(TJSAMP_420.rawValue), 90, progressive ? TJFLAG_PROGRESSIVE : 0)
+        precondition(rc == 0)
+        defer { tjFree(buffer) }
+        return Data(bytes: buffer!, count: Int(size))
+    }
+
+    /// An EXIF APP1 segment: Orientation, Make, DateTimeOriginal, and a
+    /// GPS IFD with a latitude reference and a text that must never leak.
+    static func exifSegment(orientation: Int, date: String = "2021:02:03 04:05:06") -> Data {
+        // Big-endian TIFF ("MM") to exercise that byte order.
+        var t = [UInt8]()
+        func u16(_ v: Int) { t += [UInt8(v >> 8), UInt8(v & 0xFF)] }
+        func u32(_ v: Int) { u16(v >> 16); u16(v & 0xFFFF) }
+        let dateBytes = Array(date.utf8) + [0]
+        let make = Array("GPS-LEAK-CAM".utf8) + [0]
+        // Layout: header 8, IFD0 at 8 with 4 entries (2 + 48 + 4 = 54) → 62;
+        // Exif IFD at 62 with 1 entry (18) → 80; GPS IFD at 80 with 1 entry (18) → 98;
+        // date at 98 (20 bytes) → 118; make at 118.
+        t += [0x4D, 0x4D]; u16(42); u32(8)
+        u16(4)
+        u16(0x010F); u16(2); u32(make.count); u32(118)            // Make
+        u16(0x0112); u16(3); u32(1); u16(orientation); u16(0)     // Orientation
+        u16(0x8769); u16(4); u32(1); u32(62)                      // Exif IFD
+        u16(0x8825); u16(4); u32(1); u32(80)                      // GPS IFD
+        u32(0)
+        u16(1); u16(0x9003); u16(2); u32(dateBytes.count); u32(98); u32(0)
+        u16(1); u16(0x0001); u16(2); u32(2); t += Array("N".utf8) + [0, 0, 0]; u32(0)
+        t += dateBytes
+        t += make
+        let payload = Array("Exif\0\0".utf8) + t
+        return Data([0xFF, 0xE1, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload)
+    }
+
+    static func comSegment(_ text: String) -> Data {
+        let body = Array(text.utf8)
+        return Data([0xFF, 0xFE, UInt8((body.count + 2) >> 8), UInt8((body.count + 2) & 0xFF)] + body)
+    }
+
+    /// `jpeg` with segments inserted after SOI.
+    static func withSegments(_ jpeg: Data, _ segments: [Data]) -> Data {
+        var out = Data(jpeg.prefix(2))
+        segments.forEach { out.append($0) }
+        out.append(jpeg.dropFirst(2))
+        return out
+    }
+
+    static func png(width: Int, height: Int, rgba: [UInt8]) -> Data {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(width)
+        image.height = UInt32(height)
+        image.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)
+        var size: Int = 0
+        _ = png_image_write_to_memory(&image, nil, &size, 0, rgba, 0, nil)
+        var out = Data(count: size)
+        let ok = out.withUnsafeMutableBytes { png_image_write_to_memory(&image, $0.baseAddress, &size, 0, rgba, 0, nil) }
+        precondition(ok != 0)
+        return out.prefix(size)
+    }
+
+    /// A one-page PDF; Info with a UTF-16BE title when `title` is given.
+    static func pdf(title: String? = nil, date: String = "D:20200102030405+09'00'", encrypt: Bool = false) -> Data {
+        var objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] >>",
+        ]
+        var trailer = "<< /Size \(objects.count + 3) /Root 1 0 R"
+        if let title {
+            let hex = title.utf16.map { String(format: "%04X", $0) }.joined()
+            objects.append("<< /Title <FEFF\(hex)> /CreationDate (\(date)) >>")
+            trailer += " /Info \(objects.count) 0 R"
+        }
+        if encrypt {
+            objects.append("<< /Filter /Standard /V 1 /R 2 /O <00> /U <00> /P -4 >>")
+            trailer += " /Encrypt \(objects.count) 0 R"
+        }
+        var text = "%PDF-1.4\n"
+        var offsets: [Int] = []
+        for (n, body) in objects.enumerated() {
+            offsets.append(text.utf8.count)
+            text += "\(n + 1) 0 obj\n\(body)\nendobj\n"
+        }
+        let xref = text.utf8.count
+        text += "xref\n0 \(objects.count + 1)\n0000000000 65535 f \n"
+        for o in offsets { text += String(format: "%010d 00000 n \n", o) }
+        text += "trailer\n\(trailer) >>\nstartxref\n\(xref)\n%%EOF\n"
+        return Data(text.utf8)
+    }
+
+    static let patient = PatientIdentity(patientID: "T-1", patientName: "Yamada^Tarou=山田^太郎=やまだ^たろう",
+                                         birthDate: "19700101", sex: "F")
+
+    static func session(_ configure: (inout ConvertOptions) -> Void = { _ in }) throws -> ConversionSession {
+        var options = ConvertOptions(patient: patient)
+        configure(&options)
+        return try ConversionSession(options: options)
+    }
+}
+
+/// Bytes from the first SOS marker to the end of EOI.
+func scanData(_ jpeg: Data) -> Data {
+    let b = [UInt8](jpeg)
+    var i = 2
+    while i < b.count {
+        while b[i] == 0xFF { i += 1 }
+        let marker = b[i]
+        i += 1
+        if marker == 0xDA {
+            var end = b.count
+            while end >= 2 && !(b[end - 2] == 0xFF && b[end - 1] == 0xD9) { end -= 1 }
+            return Data(b[(i - 2)..<end])
+        }
+        i += Int(b[i]) << 8 | Int(b[i + 1])
+    }
+    return Data()
+}
+
+func contains(_ data: Data, _ text: String) -> Bool {
+    data.range(of: Data(text.utf8)) != nil
+}
+
+// MARK: - JPEG
+
+@Suite struct JPEGTests {
+    @Test func markersAndMetadataOfABaselineJPEG() throws {
+        let source = Fixture.withSegments(Fixture.jpeg(), [Fixture.exifSegment(orientation: 1), Fixture.comSegment("Taro's phone")])
+        let stream = try JPEGStream(source)
+        #expect(stream.isBaseline && stream.precision == 8)
+        #expect(stream.columns == 64 && stream.rows == 48 && stream.samplesPerPixel == 3)
+        #expect(stream.photometricInterpretation == "YBR_FULL_422")
+        #expect(stream.orientation == 1)
+        #expect(stream.exifDateTime == "20210203040506")
+        #expect(stream.droppedSegments.contains("APP1 EXIF") && stream.droppedSegments.contains("COM"))
+        #expect(scanData(stream.encapsulatedStream) == scanData(source))
+        #expect(!contains(stream.encapsulatedStream, "GPS-LEAK") && !contains(stream.encapsulatedStream, "Exif")
+                && !contains(stream.encapsulatedStream, "Taro"))
+    }
+
+    @Test func extendedSequentialJPEGIsEncapsulatedAsJPEGExtended() throws {
+        // The same entropy-coded data under SOF1 (extended sequential, 8-bit) is a valid JPEG.
+        var bytes = [UInt8](Fixture.jpeg())
+        let sof = try #require((0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC0 })
+        bytes[sof + 1] = 0xC1
+        let scratch = Scratch()
+        let path = scratch.write("extended.jpg", Data(bytes))
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.transferSyntax == .jpegExtended)
+        #expect(converted.file.dataset.integer(.bitsStored) == 8)
+    }
+
+    @Test func iccProfileIsCarriedAndOtherMetadataDropped() throws {
+        let profile = Data((0..<300).map { UInt8($0 % 251) })
+        func chunk(_ n: UInt8, _ part: Data) -> Data {
+            let payload = Data("ICC_PROFILE\0".utf8) + Data([n, 2]) + part
+            return Data([0xFF, 0xE2, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)]) + payload
+        }
+        // Chunks out of order: joined by their sequence numbers.
+        let source = Fixture.withSegments(Fixture.jpeg(), [chunk(2, profile.suffix(100)), chunk(1, profile.prefix(200))])
+        let stream = try JPEGStream(source)
+        #expect(stream.iccProfile == profile)
+        #expect(stream.droppedSegments == ["APP2", "APP2"])
+        let scratch = Scratch()
+        let converted = try #require(try Fixture.session().convert(scratch.write("icc.jpg", source)).first)
+        #expect(converted.file.dataset[.iccProfile]?.bytes == profile)
+    }
+
+    @Test func truncatedJPEGIsDamaged() {
+        let source = Fixture.jpeg()
+        #expect(throws: ConvertError.self) { try JPEGStream(source.prefix(source.count - 200)) }
+        #expect(throws: ConvertError.self) { try JPEGStream(Data([0xFF, 0xD8, 0xFF])) }
+    }
+
+    @Test func baselineJPEGIsEncapsulatedVerbatim() throws {
+        let scratch = Scratch()
+        let source = Fixture.withSegments(Fixture.jpeg(width: 63, height: 47), [Fixture.exifSegment(orientation: 1)])
+        let path = scratch.write("photo.jpg", source)
+        let session = try Fixture.session()
+        let converted = try #require(try session.convert(path).first)
+        #expect(converted.file.transferSyntax == .jpegBaseline)
+        let encoded = try DICOMWriter.encode(converted.file)
+        #expect(!contains(encoded, "GPS-LEAK") && !contains(encoded, "Exif"))
+        let read = try DICOMFile(data: encoded)
+        let ds = read.dataset
+        #expect(ds.firstString(.sopClassUID) == "1.2.840.10008.5.1.4.1.1.7")
+        #expect(ds.firstString(.photometricInterpretation) == "YBR_FULL_422")
+        #expect(ds.integer(.rows) == 47 && ds.integer(.columns) == 63)
+        #expect(ds.firstString(.lossyImageCompression) == "01")
+        #expect(ds.firstString(.lossyImageCompressionMethod) == "ISO_10918_1")
+        #expect(ds.firstString(.contentDate) == "20210203" && ds.firstString(.contentTime) == "040506")
+        let fragments = try #require(ds[.pixelData]?.fragments)
+        #expect(fragments.fragments.count == 1 && fragments.fragments[0].count % 2 == 0)
+        #expect(scanData(fragments.fragments[0]) == scanData(source))
+    }
+
+    @Test func exifOrientationTurnsThePictureUpright() throws {
+        let scratch = Scratch()
+        let plain = Fixture.jpeg(width: 64, height: 48)
+        let path = scratch.write("turned.jpg", Fixture.withSegments(plain, [Fixture.exifSegment(orientation: 6)]))
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.transferSyntax == .explicitVRLittleEndian)
+        let ds = converted.file.dataset
+        #expect(ds.integer(.rows) == 64 && ds.integer(.columns) == 48)
+        #expect(ds.firstString(.lossyImageCompression) == "01")
+        #expect(ds.string(.derivationDescription)?.contains("orientation 6") == true)
+        // Rotated 90° clockwise: the red top-left block is now top-right.
+        let pixels = try #require(ds[.pixelData]?.bytes)
+        func red(_ x: Int, _ y: Int) -> Bool {
+            let i = (y * 48 + x) * 3
+            return pixels[pixels.startIndex + i] > 200 && pixels[pixels.startIndex + i + 1] < 60
+        }
+        #expect(red(44, 3) && !red(3, 3))
+        // Identical to the plain decode turned by hand.
+        let decoded = try ImageDecoder.jpeg(plain).oriented(6)
+        #expect(decoded.frames[0] == pixels)
+    }
+
+    @Test func progressiveJPEGIsDecoded() throws {
+        let scratch = Scratch()
+        let path = scratch.write("progressive.jpg", Fixture.jpeg(progressive: true))
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.transferSyntax == .explicitVRLittleEndian)
+        #expect(!converted.file.transferSyntax.isRetired)
+        let ds = converted.file.dataset
+        #expect(ds.firstString(.photometricInterpretation) == "RGB")
+        #expect(ds[.pixelData]?.bytes?.count == 64 * 48 * 3)
+        #expect(ds.firstString(.lossyImageCompression) == "01")
+        // Close to the original picture (lossy, quality 90).
+        let original = Fixture.rgb(width: 64, height: 48)
+        let pixels = [UInt8](ds[.pixelData]!.bytes!)
+        let error = zip(original, pixels).map { abs(Int($0) - Int($1)) }.reduce(0, +) / pixels.count
+        #expect(error < 6)
+    }
+
+    @Test func verbatimJPEGDecompressesForUncompressedOnlyMedia() throws {
+        let scratch = Scratch()
+        let source = Fixture.jpeg(width: 40, height: 30)
+        let path = scratch.write("a.jpg", source)
+        let converted = try #require(try Fixture.session().convert(path).first)
+        let read = try DICOMFile(data: DICOMWriter.encode(converted.file))
+        let plain = try JPEGDecompression.decompress(read)
+        #expect(plain.transferSyntax == .explicitVRLittleEndian)
+        let ds = try DICOMFile(data: DICOMWriter.encode(plain)).dataset
+        #expect(ds.firstString(.photometricInterpretation) == "RGB")
+        #expect(ds.firstString(.lossyImageCompression) == "01")
+        #expect(ds[.pixelData]?.bytes == (try ImageDecoder.jpeg(source)).frames[0])
+        #expect(throws: ConvertError.self) { try JPEGDecompression.decompress(plain) }
+    }
+
+    @Test func orientationsMapCornersLikeEXIFSays() {
+        // 3×2 grayscale, values = index: 0 1 2 / 3 4 5.
+        let image = DecodedImage(columns: 3, rows: 2, samplesPerPixel: 1, bitsAllocated: 8, frames: [Data([0, 1, 2, 3, 4, 5])])
+        #expect(image.oriented(1) == image)
+        #expect(image.oriented(2).frames[0] == Data([2, 1, 0, 5, 4, 3]))
+        #expect(image.oriented(3).frames[0] == Data([5, 4, 3, 2, 1, 0]))
+        #expect(image.oriented(4).frames[0] == Data([3, 4, 5, 0, 1, 2]))
+        #expect(image.oriented(5).frames[0] == Data([0, 3, 1, 4, 2, 5]))
+        #expect(image.oriented(6).frames[0] == Data([3, 0, 4, 1, 5, 2]))
+        #expect(image.oriented(7).frames[0] == Data([5, 2, 4, 1, 3, 0]))
+        #expect(image.oriented(8).frames[0] == Data([2, 5, 1, 4, 0, 3]))
+        #expect(image.oriented(6).columns == 2 && image.oriented(6).rows == 3)
+    }
+}
+
+// MARK: - Lossless sources
+
+@Suite struct LosslessSourceTests {
+    @Test func pngWithAlphaKeepsTheColourExactly() throws {
+        let scratch = Scratch()
+        let rgb = Fixture.rgb(width: 20, height: 10)
+        var rgba = [UInt8]()
+        for p in 0..<(20 * 10) { rgba += rgb[(3 * p)..<(3 * p + 3)] + [UInt8(p % 256)] }
+        let path = scratch.write("photo.png", Fixture.png(width: 20, height: 10, rgba: rgba))
+        let converted = try #require(try Fixture.session().convert(path).first)
+        let ds = converted.file.dataset
+        #expect(converted.file.transferSyntax == .explicitVRLittleEndian)
+        #expect(ds[.pixelData]?.bytes == Data(rgb))
+        #expect(ds.firstString(.lossyImageCompression) == "00")
+        #expect(ds.integer(.samplesPerPixel) == 3 && ds.integer(.planarConfiguration) == 0)
+    }
+
+    @Test func bmpIsDecodedExactly() throws {
+        let scratch = Scratch()
+        let rgb = Fixture.rgb(width: 17, height: 9)
+        let path = scratch.path + "/scan.bmp"
+        let rc = tjSaveImage(path, UnsafeMutablePointer(mutating: rgb), 17, 0, 9, Int32(TJPF_RGB.rawValue), 0)
+        try #require(rc == 0)
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.dataset[.pixelData]?.bytes == Data(rgb))
+    }
+
+    @Test func unknownFilesAreRefused() throws {
+        let scratch = Scratch()
+        let path = scratch.write("notes.txt", Data("hello".utf8))
+        #expect(throws: ConvertError.self) { try Fixture.session().convert(path) }
+    }
+}
+
+// MARK: - PDF
+
+@Suite struct PDFTests {
+    @Test func infoDictionaryIsRead() throws {
+        let info = try PDFDocumentInfo(Fixture.pdf(title: "紹介状 (Referral)"))
+        #expect(info.version == "1.4")
+        #expect(info.title == "紹介状 (Referral)")
+        #expect(info.creationDateTime == "20200102030405")
+    }
+
+    @Test func encapsulatedPDFAttributes() throws {
+        let scratch = Scratch()
+        let pdf = Fixture.pdf(title: "紹介状")
+        let path = scratch.write("letter.pdf", pdf)
+        let converted = try #require(try Fixture.session { $0.seriesDescription = "Documents" }.convert(path).first)
+        let read = try DICOMFile(data: DICOMWriter.encode(converted.file))
+        let ds = read.dataset
+        #expect(ds.firstString(.sopClassUID) == "1.2.840.10008.5.1.4.1.1.104.1")
+        #expect(ds.firstString(.modality) == "DOC")
+        #expect(ds.firstString(.conversionType) == "WSD")
+        #expect(ds.firstString(.mimeTypeOfEncapsulatedDocument) == "application/pdf")
+        #expect(ds.string(.documentTitle) == "紹介状")
+        #expect(ds.firstString(.burnedInAnnotation) == "YES")
+        #expect(ds.contains(.conceptNameCodeSequence))
+        #expect(ds.firstString(.contentDate) == "20200102")
+        #expect(ds.firstString(.acquisitionDateTime) == "20200102030405")
+        #expect(ds.integer(.encapsulatedDocumentLength) == pdf.count)
+        let document = try #require(ds[.encapsulatedDocument]?.bytes)
+        #expect(document.count % 2 == 0 && document.prefix(pdf.count) == pdf)
+        #expect(ds.firstString(.specificCharacterSet) == "ISO_IR 192")
+        #expect(ds.string(.patientName) == "Yamada^Tarou=山田^太郎=やまだ^たろう")
+    }
+
+    @Test func titleFallsBackToTheFileName() throws {
+        let scratch = Scratch()
+        let path = scratch.write("scan 12.pdf", Fixture.pdf())
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.dataset.string(.documentTitle) == "scan 12.pdf")
+        let titled = try #require(try Fixture.session { $0.title = "Discharge summary" }.convert(path).first)
+        #expect(titled.file.dataset.string(.documentTitle) == "Discharge summary")
+    }
+
+    @Test(arguments: ["truncated", "encrypted", "noheader"])
+    func badPDFsAreRefusedNamingTheFile(_ kind: String) throws {
+        let scratch = Scratch()
+        let data: Data
+        switch kind {
+        case "truncated": data = Fixture.pdf(title: "x").dropLast(30)
+        case "encrypted": data = Fixture.pdf(encrypt: true)
+        default: data = Data("just text".utf8)
+        }
+        let path = scratch.write("\(kind).pdf", data)
+        do {
+            _ = try Fixture.session().convert(path)
+            Issue.record("\(kind) PDF was converted")
+        } catch let error as ConvertError {
+            #expect(error.path == path)
+            #expect(error.description.contains("\(kind).pdf"))
+            #expect(error.kind == (kind == "encrypted" ? .encrypted : .damaged))
+        }
+    }
+}
+
+// MARK: - Session, identity, job
+
+@Suite struct SessionTests {
+    @Test func oneStudyOneSeriesPerKindNumberedInOrder() throws {
+        let scratch = Scratch()
+        let a = scratch.write("a.jpg", Fixture.jpeg())
+        let b = scratch.write("b.jpg", Fixture.jpeg(width: 32, height: 32))
+        let c = scratch.write("c.pdf", Fixture.pdf())
+        let session = try Fixture.session { $0.dateTime = "20240101" }
+        let out = try [a, c, b].flatMap { try session.convert($0) }.map(\.file.dataset)
+        #expect(Set(out.map { $0.firstString(.studyInstanceUID) }).count == 1)
+        #expect(out[0].firstString(.seriesInstanceUID) == out[2].firstString(.seriesInstanceUID))
+        #expect(out[0].firstString(.seriesInstanceUID) != out[1].firstString(.seriesInstanceUID))
+        #expect(out.map { $0.integer(.instanceNumber) } == [1, 1, 2])
+        #expect(out.map { $0.integer(.seriesNumber) } == [1, 2, 1])
+        #expect(out.allSatisfy { $0.firstString(.studyDate) == "20240101" && $0.firstString(.contentDate) == "20240101" })
+    }
+
+    @Test func asciiTextNeedsNoCharacterSet() throws {
+        let scratch = Scratch()
+        let path = scratch.write("a.jpg", Fixture.jpeg())
+        let session = try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "X", patientName: "Doe^Jane")))
+        let ds = try #require(try session.convert(path).first).file.dataset
+        #expect(ds[.specificCharacterSet] == nil)
+    }
+
+    @Test func invalidIdentityIsRefused() {
+        #expect(throws: ConvertError.self) {
+            try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "X", birthDate: "1970-01-01")))
+        }
+        #expect(throws: ConvertError.self) {
+            try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "X", sex: "male")))
+        }
+        #expect(throws: ConvertError.self) {
+            try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "")))
+        }
+    }
+
+    @Test func photoIsVLPhotographic() throws {
+        let scratch = Scratch()
+        let path = scratch.write("wound.jpg", Fixture.jpeg())
+        let ds = try #require(try Fixture.session { $0.imageIOD = .photo }.convert(path).first).file.dataset
+        #expect(ds.firstString(.sopClassUID) == "1.2.840.10008.5.1.4.1.1.77.1.4")
+        #expect(ds.firstString(.modality) == "XC")
+        #expect(ds.contains(.acquisitionContextSequence))
+        #expect(ds[.conversionType] == nil)
+    }
+
+    @Test func importIntoTheStoreThenAttachToTheStudy() throws {
+        let scratch = Scratch()
+        let store = try InstanceStore(home: scratch.path + "/home")
+        let jpeg = scratch.write("a.jpg", Fixture.jpeg())
+        let pdf = scratch.write("b.pdf", Fixture.pdf(title: "Letter"))
+        let first = ConvertJob(session: try Fixture.session(), destination: .store(store))
+        let summary = try first.run([jpeg, pdf])
+        #expect(summary.converted == 2 && summary.failed == 0 && summary.instances == 2)
+        #expect(try store.instances().count == 2)
+
+        let (patient, study) = try ConvertJob.studyContext(summary.studyInstanceUID, store: store)
+        #expect(patient.patientID == "T-1" && patient.patientName.hasPrefix("Yamada^Tarou=山田"))
+        #expect(patient.birthDate == "19700101" && patient.sex == "F")
+        #expect(study.firstSeriesNumber == 3)
+        let second = ConvertJob(session: try ConversionSession(options: ConvertOptions(patient: patient, study: study)),
+                                destination: .store(store))
+        var events: [ConvertEvent] = []
+        let again = try second.run([jpeg]) { events.append($0) }
+        #expect(again.studyInstanceUID == summary.studyInstanceUID)
+        #expect(events.first?.outputs.first?.storeOutcome == "stored")
+        let series = try store.series(studyInstanceUID: summary.studyInstanceUID)
+        #expect(series.compactMap(\.seriesNumber).sorted() == [1, 2, 3])
+        #expect(try ConvertJob.knownPatient("T-1", store: store)?.sex == "F")
+        try store.close()
+    }
+
+    @Test func folderOutputNeverOverwrites() throws {
+        let scratch = Scratch()
+        let jpeg = scratch.write("a.jpg", Fixture.jpeg())
+        let out = scratch.path + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        for _ in 0..<2 {
+            let summary = try ConvertJob(session: try Fixture.session(), destination: .folder(out)).run([jpeg, scratch.path + "/missing.png"])
+            #expect(summary.converted == 1 && summary.failed == 1)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == ["a.dcm", "a_2.dcm"])
+    }
+}
