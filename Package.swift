@@ -49,7 +49,7 @@ let package = Package(
 
         // Convert: JPEG/PNG/TIFF/BMP/PDF → Secondary Capture, VL Photographic,
         // Encapsulated PDF. Decoders are the system libjpeg-turbo, libpng, libtiff.
-        .target(name: "Convert", dependencies: ["DICOM", "CTurboJPEG", "CPNG", "CTIFF"]),
+        .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "CTurboJPEG", "CPNG", "CTIFF"]),
 
         // Jobs: import / export / migrate / convert pipelines composing the stages.
         .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store", "Convert"]),
@@ -71,6 +71,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM"]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
-        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "DICOM", "CTurboJPEG", "CPNG"]),
+        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "Reconcile", "DICOM", "CTurboJPEG", "CPNG"]),
     ]
 )

@@ -1,5 +1,6 @@
 import DICOM
 import Foundation
+import Reconcile
 
 /// One converted DICOM object.
 public struct ConvertedInstance: Sendable {
@@ -225,7 +226,7 @@ public final class ConversionSession {
         let p = options.patient, s = options.study
         var seriesDescription = options.seriesDescription
         if seriesKind == .renderedPages { seriesDescription = seriesDescription.map { "\($0) (pages)" } ?? "PDF pages" }
-        let texts = [p.patientID, p.patientName, p.issuerOfPatientID ?? "", s.studyDescription ?? "", s.accessionNumber ?? "",
+        let texts = [p.patientID, p.patientName ?? "", p.issuerOfPatientID ?? "", s.studyDescription ?? "", s.accessionNumber ?? "",
                      s.studyID ?? "", seriesDescription ?? ""] + extraTexts
         var ds = Dataset()
         if !texts.allSatisfy({ $0.allSatisfy(\.isASCII) }) {
@@ -249,7 +250,7 @@ public final class ConversionSession {
         try set(&ds, .referringPhysicianName, .PN, "")
         if let description = s.studyDescription { try set(&ds, .studyDescription, .LO, description) }
         if let seriesDescription { try set(&ds, .seriesDescription, .LO, seriesDescription) }
-        try set(&ds, .patientName, .PN, p.patientName)
+        try set(&ds, .patientName, .PN, p.patientName ?? "")
         try set(&ds, .patientID, .LO, p.patientID)
         if let issuer = p.issuerOfPatientID { try set(&ds, .issuerOfPatientID, .LO, issuer) }
         try set(&ds, .patientBirthDate, .DA, p.birthDate ?? "")

@@ -1,37 +1,21 @@
 import DICOM
 import Foundation
+import Reconcile
 
-/// Who the converted objects belong to.
-public struct PatientIdentity: Sendable, Hashable {
-    public var patientID: String
-    /// DICOM PN form, `=`-separated groups: `Yamada^Tarou=山田^太郎=やまだ^たろう`.
-    public var patientName: String
-    public var issuerOfPatientID: String?
-    /// `YYYYMMDD`.
-    public var birthDate: String?
-    /// `M`, `F` or `O`.
-    public var sex: String?
-
-    public init(patientID: String, patientName: String = "", issuerOfPatientID: String? = nil,
-                birthDate: String? = nil, sex: String? = nil) {
-        self.patientID = patientID
-        self.patientName = patientName
-        self.issuerOfPatientID = issuerOfPatientID
-        self.birthDate = birthDate
-        self.sex = sex
-    }
-
-    /// Checks the values against their VRs (LO, PN, DA, CS).
+extension LocalIdentity {
+    /// Checks the values against their VRs (LO, PN, DA, CS) before they
+    /// are written into new objects.
     public func validate() throws(ConvertError) {
         func bad(_ message: String) -> ConvertError { ConvertError(.invalidOption, message) }
+        let name = patientName ?? ""
         if patientID.isEmpty { throw bad("the Patient ID is empty") }
         if patientID.count > 64 || patientID.contains("\\") { throw bad("Patient ID '\(patientID)': at most 64 characters, no backslash (LO)") }
-        if patientName.contains("\\") { throw bad("patient name '\(patientName)': no backslash (PN)") }
-        if patientName.split(separator: "=", omittingEmptySubsequences: false).count > 3 {
-            throw bad("patient name '\(patientName)': at most three =-separated groups (alphabetic=ideographic=phonetic)")
+        if name.contains("\\") { throw bad("patient name '\(name)': no backslash (PN)") }
+        if name.split(separator: "=", omittingEmptySubsequences: false).count > 3 {
+            throw bad("patient name '\(name)': at most three =-separated groups (alphabetic=ideographic=phonetic)")
         }
-        for group in patientName.split(separator: "=", omittingEmptySubsequences: false) where group.count > 64 {
-            throw bad("patient name '\(patientName)': a component group has at most 64 characters (PN)")
+        for group in name.split(separator: "=", omittingEmptySubsequences: false) where group.count > 64 {
+            throw bad("patient name '\(name)': a component group has at most 64 characters (PN)")
         }
         if let birthDate, !ConvertOptions.isDate(birthDate) { throw bad("birth date '\(birthDate)': expected YYYYMMDD") }
         if let sex, !["M", "F", "O"].contains(sex) { throw bad("sex '\(sex)': expected M, F or O") }
@@ -84,7 +68,7 @@ public struct ConvertOptions: Sendable {
 
     public var imageIOD: ImageIOD = .secondaryCapture
     public var pdfMode: PDFMode = .document
-    public var patient: PatientIdentity
+    public var patient: LocalIdentity
     public var study: StudyContext
     public var seriesDescription: String?
     /// Document Title for PDFs; default: the PDF's /Title, else the file name.
@@ -95,7 +79,7 @@ public struct ConvertOptions: Sendable {
     /// Resolution of rendered PDF pages.
     public var renderDPI: Int = 150
 
-    public init(patient: PatientIdentity, study: StudyContext = StudyContext()) {
+    public init(patient: LocalIdentity, study: StudyContext = StudyContext()) {
         self.patient = patient
         self.study = study
     }

@@ -1,6 +1,7 @@
 import Convert
 import DICOM
 import Foundation
+import Reconcile
 import Store
 
 /// What one input file became (one line of `discport convert --json`).
@@ -61,15 +62,14 @@ public final class ConvertJob {
     /// The patient and study attributes of a study already in the store
     /// (`--study UID`): the new series are filed beside the study's own,
     /// numbered after them. Throws when the store does not know the study.
-    public static func studyContext(_ studyInstanceUID: String, store: InstanceStore) throws -> (PatientIdentity, StudyContext) {
+    public static func studyContext(_ studyInstanceUID: String, store: InstanceStore) throws -> (LocalIdentity, StudyContext) {
         let found = try store.lookup(studyInstanceUID)
         guard let study = found.studies.first else {
             throw ConvertError(.invalidOption, "study \(studyInstanceUID) is not in the store at \(store.home)")
         }
         let patient = try store.patients(patientID: study.patientID).first
         let highest = try store.series(studyInstanceUID: study.studyInstanceUID).compactMap(\.seriesNumber).max() ?? 0
-        let identity = PatientIdentity(patientID: study.patientID, patientName: study.patientName ?? patient?.patientName ?? "",
-                                       issuerOfPatientID: patient?.issuerOfPatientID,
+        let identity = LocalIdentity(patientID: study.patientID, issuerOfPatientID: patient?.issuerOfPatientID, patientName: study.patientName ?? patient?.patientName,
                                        birthDate: patient?.birthDate, sex: patient?.sex)
         let context = StudyContext(studyInstanceUID: study.studyInstanceUID, studyDate: study.studyDate, studyTime: study.studyTime,
                                    studyDescription: study.studyDescription, accessionNumber: study.accessionNumber,
@@ -77,13 +77,16 @@ public final class ConvertJob {
         return (identity, context)
     }
 
-    /// The catalog's patient with this ID, when there is exactly one
-    /// (name, birth date, sex fill what the options leave out).
-    public static func knownPatient(_ patientID: String, store: InstanceStore) throws -> PatientIdentity? {
+    /// The local patient with this ID: the registry's entry when the
+    /// registry has it, else the catalog's patient when there is exactly
+    /// one (name, birth date, sex fill what the options leave out).
+    public static func knownPatient(_ patientID: String, store: InstanceStore) throws -> LocalIdentity? {
+        let (identity, registered) = try PatientResolver(store: store).localIdentity(patientID: patientID, issuer: nil)
+        if registered != nil { return identity }
         let records = try store.patients(patientID: patientID)
         guard records.count == 1, let record = records.first else { return nil }
-        return PatientIdentity(patientID: record.patientID, patientName: record.patientName ?? "",
-                               issuerOfPatientID: record.issuerOfPatientID, birthDate: record.birthDate, sex: record.sex)
+        return LocalIdentity(patientID: record.patientID, issuerOfPatientID: record.issuerOfPatientID, patientName: record.patientName,
+                             birthDate: record.birthDate, sex: record.sex)
     }
 
     /// Converts every input in order; a file that cannot be converted is

@@ -2,6 +2,7 @@ import ArgumentParser
 import Convert
 import DICOM
 import Foundation
+import Reconcile
 import Jobs
 import Store
 
@@ -105,7 +106,7 @@ struct ConvertCommand: ParsableCommand {
         // The store: needed for --import, used for look-ups when --home is given.
         let instanceStore: InstanceStore? = importIntoStore ? try store.open() : (store.home != nil ? try store.openExisting() : nil)
 
-        var patient = PatientIdentity(patientID: patientID ?? "", patientName: patientName ?? "", issuerOfPatientID: issuer,
+        var patient = LocalIdentity(patientID: patientID ?? "", issuerOfPatientID: issuer, patientName: patientName,
                                       birthDate: birthDate, sex: sex)
         var context = StudyContext(studyDescription: studyDescription, accessionNumber: accessionNumber)
         if let study {
@@ -117,7 +118,7 @@ struct ConvertCommand: ParsableCommand {
             patient = known
             context = studyContext
         } else if let patientID, let instanceStore, let known = try ConvertJob.knownPatient(patientID, store: instanceStore) {
-            if patient.patientName.isEmpty { patient.patientName = known.patientName }
+            if (patient.patientName ?? "").isEmpty { patient.patientName = known.patientName }
             patient.birthDate = patient.birthDate ?? known.birthDate
             patient.sex = patient.sex ?? known.sex
             patient.issuerOfPatientID = patient.issuerOfPatientID ?? known.issuerOfPatientID

@@ -3,6 +3,7 @@ import CTurboJPEG
 import Convert
 import DICOM
 import Foundation
+import Reconcile
 import Jobs
 import Store
 import Testing
@@ -140,7 +141,7 @@ enum Fixture {
         return Data(text.utf8)
     }
 
-    static let patient = PatientIdentity(patientID: "T-1", patientName: "Yamada^Tarou=山田^太郎=やまだ^たろう",
+    static let patient = LocalIdentity(patientID: "T-1", patientName: "Yamada^Tarou=山田^太郎=やまだ^たろう",
                                          birthDate: "19700101", sex: "F")
 
     static func session(_ configure: (inout ConvertOptions) -> Void = { _ in }) throws -> ConversionSession {
@@ -432,20 +433,20 @@ func contains(_ data: Data, _ text: String) -> Bool {
     @Test func asciiTextNeedsNoCharacterSet() throws {
         let scratch = Scratch()
         let path = scratch.write("a.jpg", Fixture.jpeg())
-        let session = try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "X", patientName: "Doe^Jane")))
+        let session = try ConversionSession(options: ConvertOptions(patient: LocalIdentity(patientID: "X", patientName: "Doe^Jane")))
         let ds = try #require(try session.convert(path).first).file.dataset
         #expect(ds[.specificCharacterSet] == nil)
     }
 
     @Test func invalidIdentityIsRefused() {
         #expect(throws: ConvertError.self) {
-            try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "X", birthDate: "1970-01-01")))
+            try ConversionSession(options: ConvertOptions(patient: LocalIdentity(patientID: "X", birthDate: "1970-01-01")))
         }
         #expect(throws: ConvertError.self) {
-            try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "X", sex: "male")))
+            try ConversionSession(options: ConvertOptions(patient: LocalIdentity(patientID: "X", sex: "male")))
         }
         #expect(throws: ConvertError.self) {
-            try ConversionSession(options: ConvertOptions(patient: PatientIdentity(patientID: "")))
+            try ConversionSession(options: ConvertOptions(patient: LocalIdentity(patientID: "")))
         }
     }
 
@@ -470,7 +471,7 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(try store.instances().count == 2)
 
         let (patient, study) = try ConvertJob.studyContext(summary.studyInstanceUID, store: store)
-        #expect(patient.patientID == "T-1" && patient.patientName.hasPrefix("Yamada^Tarou=山田"))
+        #expect(patient.patientID == "T-1" && patient.patientName?.hasPrefix("Yamada^Tarou=山田") == true)
         #expect(patient.birthDate == "19700101" && patient.sex == "F")
         #expect(study.firstSeriesNumber == 3)
         let second = ConvertJob(session: try ConversionSession(options: ConvertOptions(patient: patient, study: study)),
