@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "CTurboJPEG", "CPNG", "CTIFF"]),
 
         // Jobs: import / export / migrate / convert pipelines composing the stages.
-        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store", "Convert"]),
+        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store", "Convert", .product(name: "Crypto", package: "swift-crypto")]),
 
         // The command-line tool: arguments and output only.
         .executableTarget(

@@ -80,7 +80,8 @@ public struct DICOMWriter {
         return meta
     }
 
-    static func paddedUID(_ uid: String) -> Data {
+    /// A UID value padded to even length with NUL (PS3.5 §9.1).
+    public static func paddedUID(_ uid: String) -> Data {
         var bytes = Array(uid.utf8)
         if bytes.count % 2 == 1 { bytes.append(0) }
         return Data(bytes)

@@ -50,11 +50,14 @@ public struct InstanceEvent: Sendable, Hashable, Codable {
     public var size: Int
     /// Why it failed, or warnings.
     public var message: String?
+    /// For an object converted from a JPEG/PNG/TIFF/BMP/PDF file
+    /// (`--convert`): how (`verbatim JPEG …`, `Encapsulated PDF`, …).
+    public var convertedFrom: String?
     /// The store was asked to take it (it counts its own failures).
     var reachedStore = false
 
     private enum CodingKeys: String, CodingKey {
-        case path, sopInstanceUID, outcome, patient, patientID, coerced, storedPath, size, message
+        case path, sopInstanceUID, outcome, patient, patientID, coerced, storedPath, size, message, convertedFrom
     }
 }
 

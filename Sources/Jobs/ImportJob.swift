@@ -104,6 +104,15 @@ public final class ImportJob: Sendable {
             mediumError = (error as? MediaError)?.description ?? "\(error)"
         }
 
+        var conversionNotes: [String] = []
+        if plan.convertLooseFiles && mediumError == nil {
+            conversionNotes = LooseFileConversion(plan: plan, medium: opened, store: store, importID: importID,
+                                                  dryRun: dryRun).run { event in
+                tally.withLock { $0.add(event) }
+                events(.instance(event))
+            }
+        }
+
         let final = tally.withLock { $0 }
         var summary = ImportSummary(
             importID: importID, source: report.source.path, dryRun: dryRun,
@@ -127,9 +136,11 @@ public final class ImportJob: Sendable {
             conflicts: final.conflicts.sorted { $0.path < $1.path },
             mediumError: mediumError,
             seconds: 0)
+        summary.converted = final.converted
+        summary.conversionNotes = conversionNotes
         // Instances the scan saw but the import did not find again (the
         // medium changed or could not be read to its end).
-        let unseen = plan.plannedInstances - (final.counts.total - final.counts.skipped)
+        let unseen = plan.plannedInstances - (final.counts.total - final.counts.skipped - final.converted)
         if unseen > 0 && mediumError == nil {
             summary.mediumError = "\(unseen) instance(s) seen by the scan were not found again on the medium"
             summary.complete = false
@@ -154,6 +165,8 @@ private struct Tally: Sendable {
     var conflicts: [InstanceEvent] = []
     /// Failures before the store was reached (the store counts its own).
     var failedBeforeStore = 0
+    /// Events of converted files (not instances the scan saw).
+    var converted = 0
 
     init(patients: Int) {
         perPatient = Array(repeating: ImportSummary.Counts(), count: patients)
@@ -161,6 +174,7 @@ private struct Tally: Sendable {
 
     mutating func add(_ event: InstanceEvent) {
         counts.add(event.outcome, size: event.size)
+        if event.convertedFrom != nil { converted += 1 }
         if perPatient.indices.contains(event.patient) { perPatient[event.patient].add(event.outcome, size: event.size) }
         if event.outcome == .failed {
             failures.append(event)
@@ -180,7 +194,8 @@ private struct InstanceImporter: Sendable {
 
     func importInstance(_ file: MediumFile, patient: Int, expectedUID: String?) -> InstanceEvent {
         var event = InstanceEvent(path: file.path, sopInstanceUID: expectedUID, outcome: .failed, patient: patient,
-                                  patientID: nil, coerced: false, storedPath: nil, size: file.size, message: nil)
+                                  patientID: nil, coerced: false, storedPath: nil, size: file.size, message: nil,
+                                  convertedFrom: nil)
         let decision = plan.decisions[patient]
         if decision == .skip {
             event.outcome = .skipped

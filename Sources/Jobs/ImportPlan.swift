@@ -40,6 +40,10 @@ public struct ImportPlan: Sendable {
     public var decidedBy: [DecisionSource?]
     /// What re-identified instances do with the foreign Accession Number.
     public var accession: AccessionPolicy = .keep
+    /// Convert the medium's JPEG, PNG, TIFF, BMP and PDF files into DICOM
+    /// and import them into new series of the patient's latest study on
+    /// the medium (only when exactly one patient is imported).
+    public var convertLooseFiles = false
 
     /// Patient index and SOP Instance UID of every instance, by path.
     let instanceByPath: [String: (patient: Int, sopInstanceUID: String?)]

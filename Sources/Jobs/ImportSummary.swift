@@ -66,12 +66,16 @@ public struct ImportSummary: Sendable, Codable {
     public var conflicts: [InstanceEvent]
     /// Why the medium could not be read to its end.
     public var mediumError: String?
+    /// Non-DICOM files converted and imported (`--convert`).
+    public var converted: Int = 0
+    /// Why `--convert` converted nothing, or what it could not convert.
+    public var conversionNotes: [String] = []
     public var seconds: Double
 
     /// 0: every DICOM instance of the imported patients is in the store;
     /// 1: conflicts, failures, unreadable files, or an incomplete read.
     public var exitStatus: Int32 {
-        complete && counts.conflicts == 0 && counts.failed == 0 && unreadable.isEmpty ? 0 : 1
+        complete && counts.conflicts == 0 && counts.failed == 0 && unreadable.isEmpty && conversionNotes.isEmpty ? 0 : 1
     }
 }
 

@@ -307,7 +307,7 @@ public struct IdentityCoercion: Sendable {
             for (tag, _, new) in uidChanges {
                 try dataset.setString(new, vr: .UI, for: tag)
                 if tag == .sopInstanceUID {
-                    meta.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: IdentityCoercion.paddedUID(new)))
+                    meta.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(new)))
                 }
             }
             // Group lengths would no longer be right (and are retired).
@@ -347,12 +347,6 @@ public struct IdentityCoercion: Sendable {
             throw CoercionError("cannot write the re-identified header: \(error.message)", path: path)
         }
         return CoercedFile(header: header, replacedLength: replacedLength, changes: changes, dataset: dataset)
-    }
-
-    static func paddedUID(_ uid: String) -> Data {
-        var bytes = Array(uid.utf8)
-        if bytes.count % 2 == 1 { bytes.append(0) }
-        return Data(bytes)
     }
 
     /// Text VRs whose bytes depend on the Specific Character Set.

@@ -33,6 +33,13 @@ public struct InstanceSource {
     /// importing the same medium again finds the instance already stored.
     public var rewrite: Rewrite?
 
+    /// SHA-256 (hex) of the original this instance was made from (a JPEG or
+    /// PDF converted by discport). When set, it stands for the source in
+    /// duplicate detection instead of the streamed bytes, so converting the
+    /// same file again finds the instance already stored even though
+    /// details such as the creation time differ.
+    public var originSHA256: String?
+
     /// New leading bytes for a source whose attributes were coerced.
     public struct Rewrite: Sendable {
         /// The complete Part 10 header and data set up to where the source

@@ -264,7 +264,7 @@ public final class InstanceStore: Sendable {
         var temporaryExists = true
         defer { if temporaryExists && !leaveTemporary { unlink(temporary) } }
 
-        let hashes: (stored: String, source: String, storedSize: Int64, sourceSize: Int64)
+        var hashes: (stored: String, source: String, storedSize: Int64, sourceSize: Int64)
         do {
             let writer = try HashingWriter(path: temporary, capacity: (source.expectedSize ?? FileIO.chunkSize) + (header?.count ?? 0))
             if let header { try writer.writeHeader(header) }
@@ -292,6 +292,7 @@ public final class InstanceStore: Sendable {
         if let expected = source.expectedSize, Int64(expected) != hashes.sourceSize {
             throw StoreError(.sizeMismatch, "the source announced \(expected) bytes but gave \(hashes.sourceSize)", path: source.originalPath)
         }
+        if let origin = source.originSHA256 { hashes.source = origin }
         let uid = summary.sopInstanceUID
 
         // 2. Without syncfs(2) every new file is flushed on its own (step 3),

@@ -60,14 +60,9 @@ enum Layout {
         guard !s.transferSyntaxUID.isEmpty else {
             throw StoreError(.invalidInput, "cannot add file meta information to \(s.sopInstanceUID): no transfer syntax given")
         }
-        func padded(_ uid: String) -> Data {
-            var bytes = Array(uid.utf8)
-            if bytes.count % 2 == 1 { bytes.append(0) }
-            return Data(bytes)
-        }
         var meta = Dataset()
-        meta.set(DataElement(tag: DICOM.Tag(0x0002, 0x0002), vr: .UI, bytes: padded(s.sopClassUID)))
-        meta.set(DataElement(tag: DICOM.Tag(0x0002, 0x0003), vr: .UI, bytes: padded(s.sopInstanceUID)))
+        meta.set(DataElement(tag: DICOM.Tag(0x0002, 0x0002), vr: .UI, bytes: DICOMWriter.paddedUID(s.sopClassUID)))
+        meta.set(DataElement(tag: DICOM.Tag(0x0002, 0x0003), vr: .UI, bytes: DICOMWriter.paddedUID(s.sopInstanceUID)))
         let file = DICOMFile(meta: meta, dataset: Dataset(), transferSyntax: TransferSyntax(uid: s.transferSyntaxUID))
         let completed = try DICOMWriter.completedMeta(for: file)
         var header = Data(count: 128)

@@ -69,6 +69,9 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The foreign Accession Number: keep or clear (recorded either way).", valueName: "keep|clear"))
     var accession: AccessionPolicy = .keep
 
+    @Flag(help: "Also convert the medium's JPEG, PNG, TIFF, BMP and PDF files into DICOM and import them into new series of the patient's latest study (one imported patient only).")
+    var convert = false
+
     @Flag(name: [.short, .long], help: "Do not ask for confirmation.")
     var yes = false
 
@@ -112,6 +115,7 @@ struct ImportCommand: ParsableCommand {
             return
         }
         plan.accession = accession
+        plan.convertLooseFiles = convert
         let unresolved = try decide(&plan, job: job, output: output)
         output.plan(plan)
 
@@ -385,6 +389,7 @@ final class ImportOutput: Sendable {
             guard let value else { return }
             out += ",\"\(key)\":" + DICOMJSON.quoted(value)
         }
+        field("converted_from", e.convertedFrom)
         field("message", e.message)
         field("outcome", e.outcome.rawValue)
         field("path", e.path)
@@ -427,8 +432,10 @@ final class ImportOutput: Sendable {
             out += "Damaged DICOM files on the medium (not imported):\n"
             for path in s.unreadable { out += "  \(path)\n" }
         }
-        if !s.looseFiles.isEmpty {
-            out += "Non-DICOM files (not imported): \(s.looseFiles.count)\n"
+        if s.converted > 0 { out += "Converted from JPEG/PNG/TIFF/BMP/PDF files and imported: \(s.converted) object(s)\n" }
+        for note in s.conversionNotes { out += "  \(note)\n" }
+        if !s.looseFiles.isEmpty && s.converted == 0 {
+            out += "Non-DICOM files (not imported; --convert converts JPEG, PNG, TIFF, BMP and PDF): \(s.looseFiles.count)\n"
             for file in s.looseFiles.prefix(20) { out += "  \(file.path) (\(file.kind), \(Terminal.size(file.size)))\n" }
             if s.looseFiles.count > 20 { out += "  … and \(s.looseFiles.count - 20) more\n" }
         }

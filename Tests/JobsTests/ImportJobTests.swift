@@ -319,3 +319,55 @@ struct ImportJobTests {
         #expect(try coercion.apply(to: local, fileSize: 5000) != nil, "a foreign issuer is still removed")
     }
 }
+
+@Suite("Import --convert")
+struct ImportConvertTests {
+    static let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
+
+    @Test("a referral letter on the disc becomes an Encapsulated PDF of the patient's study, under the local identity; a re-import finds it stored")
+    func convertsLooseDocument() throws {
+        let scratch = Scratch()
+        let disc = scratch.path + "/disc"
+        try Disc.copySample(to: disc)
+        try Self.pdf.write(to: URL(fileURLWithPath: disc + "/LETTER.PDF"))
+        let store = try openStore(scratch.sub("home"))
+        let job = ImportJob(source: disc, store: store)
+        var plan = job.scan()
+        plan.decisions = [.assign(LocalIdentity(patientID: "L-9"))]
+        plan.convertLooseFiles = true
+        let summary = try job.run(plan)
+        #expect(summary.converted == 1)
+        #expect(summary.counts.stored == 6)
+        #expect(summary.exitStatus == 0)
+        try store.flush()
+        let studies = try store.studies()
+        #expect(studies.count == 1, "the document joins the disc's study")
+        #expect(studies.first?.modalities.contains("DOC") == true)
+        let document = try #require(try store.instances().first { $0.sopClassUID == "1.2.840.10008.5.1.4.1.1.104.1" })
+        let file = try DICOMFile(contentsOf: document.path)
+        #expect(file.dataset.firstString(.patientID) == "L-9")
+        #expect(file.dataset.string(.patientName) == "Yamada^Tarou=山田^太郎=やまだ^たろう", "the name the images kept")
+        #expect(file.dataset.firstString(.mimeTypeOfEncapsulatedDocument) == "application/pdf")
+
+        let again = try job.run(plan)
+        #expect(again.counts.duplicates == 6)
+        #expect(again.counts.stored == 0)
+    }
+
+    @Test("with two patients on the medium nothing is converted: a loose file names no patient")
+    func refusesWithSeveralPatients() throws {
+        let scratch = Scratch()
+        let disc = scratch.sub("disc")
+        try Disc.twoPatients(in: disc)
+        try Self.pdf.write(to: URL(fileURLWithPath: disc + "/LETTER.PDF"))
+        let store = try openStore(scratch.sub("home"))
+        let job = ImportJob(source: disc, store: store)
+        var plan = job.scan()
+        plan.decisions = Array(repeating: .keepSourceIdentity, count: plan.report.patients.count)
+        plan.convertLooseFiles = true
+        let summary = try job.run(plan)
+        #expect(summary.converted == 0)
+        #expect(summary.conversionNotes.first?.contains("exactly one imported patient") == true)
+        #expect(summary.exitStatus == 1)
+    }
+}

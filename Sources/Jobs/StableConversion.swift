@@ -1,0 +1,56 @@
+import Convert
+import Crypto
+import DICOM
+import Foundation
+import Store
+
+/// Converts a file for an import or a migration so that doing it again
+/// gives the same objects: Series and SOP Instance UIDs derived from the
+/// study, the kind of object and the file's content (not random), and the
+/// file's SHA-256 given to the store as the instance's origin. A re-run
+/// (or a resumed one) then finds every converted object already stored.
+struct StableConversion {
+    /// Study the objects go into.
+    let studyInstanceUID: String
+    /// Separates series of different jobs in the same study (`import`, a
+    /// manifest's series key).
+    let seriesSalt: String
+
+    /// Converts `path` with `session`; returns each object with the bytes
+    /// to store and the origin hash.
+    func convert(_ path: String, displayPath: String, session: ConversionSession) throws -> [(file: DICOMFile, source: InstanceSource)] {
+        let origin = try Self.sha256(of: path)
+        let converted = try session.convert(path)
+        var out: [(file: DICOMFile, source: InstanceSource)] = []
+        for (index, instance) in converted.enumerated() {
+            var file = instance.file
+            let kind = instance.sopClassUID + (instance.method.hasPrefix("PDF pages") ? "/pages" : "")
+            let series = Self.derivedUID([studyInstanceUID, seriesSalt, kind])
+            let sop = Self.derivedUID([studyInstanceUID, seriesSalt, origin, String(index)])
+            file.dataset.set(DataElement(tag: .seriesInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(series)))
+            file.dataset.set(DataElement(tag: .sopInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(sop)))
+            if file.meta[.mediaStorageSOPInstanceUID] != nil {
+                file.meta.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(sop)))
+            }
+            let data = try DICOMWriter.encode(file)
+            var source = InstanceSource.data(data, originalPath: displayPath)
+            source.originSHA256 = origin + (index == 0 ? "" : "#\(index)")
+            out.append((file, source))
+        }
+        return out
+    }
+
+    static func derivedUID(_ parts: [String]) -> String {
+        UID.derived(from: Array(SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8))))
+    }
+
+    static func sha256(of path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ConvertError(.io, "cannot be read", path: path)
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
