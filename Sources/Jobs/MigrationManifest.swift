@@ -54,7 +54,9 @@ public enum MigrationManifest {
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw DecisionError("cannot read the manifest \(manifestPath)")
         }
-        let base = root ?? (manifestPath as NSString).deletingLastPathComponent
+        let absolute = manifestPath.hasPrefix("/") ? manifestPath : FileManager.default.currentDirectoryPath + "/" + manifestPath
+        var base = root ?? (absolute as NSString).deletingLastPathComponent
+        if !base.hasPrefix("/") { base = FileManager.default.currentDirectoryPath + "/" + base }
         let lower = manifestPath.lowercased()
         if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") {
             return parseJSONLines(data, root: base)

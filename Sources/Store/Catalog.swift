@@ -28,6 +28,9 @@ import Reconcile
 /// - `audit_log(at, action, operator, import_ref, sop_instance_uid, detail)`:
 ///   append-only; triggers abort every UPDATE and DELETE.
 ///
+/// Version 3 adds `migration_rows(job, row_key, status, sop_instance_uids,
+/// message, updated_at)`: what each manifest row of a migration became.
+///
 /// Version 2 adds:
 /// - `registry(patient_id, issuer, alphabetic, ideographic, phonetic,
 ///   birth_date, sex, updated_at; UNIQUE(patient_id, issuer))`: the clinic's
@@ -172,6 +175,18 @@ final class Catalog {
             operator TEXT NOT NULL,
             decided_at TEXT NOT NULL,
             UNIQUE (foreign_issuer, foreign_id)
+        );
+        """,
+        // 3: the state of migrations (`discport migrate`), row by row.
+        """
+        CREATE TABLE migration_rows (
+            job TEXT NOT NULL,
+            row_key TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+            sop_instance_uids TEXT NOT NULL DEFAULT '',
+            message TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (job, row_key)
         );
         """,
     ]
@@ -525,6 +540,28 @@ final class Catalog {
                 decided_at = excluded.decided_at
             """, [m.foreignIssuer ?? "", m.foreignID, m.localID, m.localIssuer ?? "", m.how, m.operatorName, m.decidedAt])
         return previous
+    }
+
+    // MARK: Migrations
+
+    func migrationRows(job: String) throws -> [String: MigrationRowState] {
+        var out: [String: MigrationRowState] = [:]
+        for row in try db.query("""
+            SELECT row_key, status, sop_instance_uids, message, updated_at FROM migration_rows WHERE job = ?
+            """, [job], { MigrationRowState(key: $0.string(0), status: MigrationRowState.Status(rawValue: $0.string(1)) ?? .failed,
+                                            sopInstanceUIDs: $0.string(2).split(separator: "\\").map(String.init),
+                                            message: $0.optionalString(3), updatedAt: $0.string(4)) }) {
+            out[row.key] = row
+        }
+        return out
+    }
+
+    func recordMigrationRow(job: String, _ state: MigrationRowState) throws {
+        try db.run("""
+            INSERT INTO migration_rows(job, row_key, status, sop_instance_uids, message, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(job, row_key) DO UPDATE SET status = excluded.status, sop_instance_uids = excluded.sop_instance_uids,
+                message = excluded.message, updated_at = excluded.updated_at
+            """, [job, state.key, state.status.rawValue, state.sopInstanceUIDs.joined(separator: "\\"), state.message, FileIO.timestamp()])
     }
 
     // MARK: Queries

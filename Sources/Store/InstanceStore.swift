@@ -692,6 +692,26 @@ public final class InstanceStore: Sendable {
         }
     }
 
+    // MARK: - Migrations
+
+    /// The recorded state of every row of a migration job, by row key.
+    public func migrationRows(job: String) throws -> [String: MigrationRowState] {
+        try withCatalog { try $0.migrationRows(job: job) }
+    }
+
+    /// Records what a migration row became, in the current batch: it is
+    /// committed with (or after) the instances stored for it, so a row
+    /// marked done always has its objects in the store.
+    public func recordMigrationRow(job: String, _ row: MigrationRowState) throws {
+        try state.withLock { st throws in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            try catalog.recordMigrationRow(job: job, row)
+            st.pending += 1
+            try maybeCommit(&st)
+        }
+    }
+
     // MARK: - Reassignment
 
     /// Rewrites a stored instance in place: `header` replaces the first

@@ -285,3 +285,26 @@ extension IdentityMapping {
                   decidedAt: row.string(6))
     }
 }
+
+/// What one row of a migration became (`discport migrate` resumes from these).
+public struct MigrationRowState: Sendable, Hashable, Codable {
+    public enum Status: String, Sendable, Hashable, Codable {
+        /// Every object of the row is in the store: never done again.
+        case done
+        /// Tried and failed (tried again by the next run).
+        case failed
+    }
+    public var key: String
+    public var status: Status
+    public var sopInstanceUIDs: [String]
+    public var message: String?
+    public var updatedAt: String
+
+    public init(key: String, status: Status, sopInstanceUIDs: [String], message: String?, updatedAt: String = "") {
+        self.key = key
+        self.status = status
+        self.sopInstanceUIDs = sopInstanceUIDs
+        self.message = message
+        self.updatedAt = updatedAt
+    }
+}

@@ -245,21 +245,12 @@ struct ImportCommand: ParsableCommand {
 final class ImportOutput: Sendable {
     let jsonLines: Bool
     let progressBar: Bool
-    private let state = Mutex(Progress())
-
-    struct Progress {
-        var total = 0
-        var totalBytes = 0
-        var done = 0
-        var bytes = 0
-        var started = ContinuousClock.now
-        var lastDraw = ContinuousClock.now - .seconds(1)
-        var barShown = false
-    }
+    private let bar: ProgressBar
 
     init(jsonLines: Bool, progressBar: Bool) {
         self.jsonLines = jsonLines
         self.progressBar = progressBar
+        self.bar = ProgressBar(enabled: progressBar)
     }
 
     private func line(_ object: [String: Any]) {
@@ -322,60 +313,24 @@ final class ImportOutput: Sendable {
     func event(_ event: ImportEvent) {
         switch event {
         case .started(let start):
-            state.withLock {
-                $0.total = start.instances
-                $0.totalBytes = start.bytes
-                $0.started = .now
-            }
+            bar.start(total: start.instances, totalBytes: start.bytes)
             if jsonLines { encodedLine("start", start) }
         case .instance(let instance):
             if jsonLines {
                 FileHandle.standardOutput.write(Self.jsonLine(instance))
             } else {
                 if instance.outcome == .failed || instance.outcome == .conflict {
-                    clearBar()
+                    bar.clear()
                     Terminal.error("\(instance.outcome == .failed ? "failed" : "conflict"): \(instance.path): \(instance.message ?? "stored with other content; this copy kept aside")")
                 }
-                advance(instance.size)
+                bar.advance(bytes: instance.size)
             }
         case .finished(let summary):
             if jsonLines {
                 encodedLine("finish", summary)
             } else {
-                clearBar()
+                bar.clear()
                 print(Self.text(summary), terminator: "")
-            }
-        }
-    }
-
-    private func advance(_ size: Int) {
-        guard progressBar else { return }
-        state.withLock { p in
-            p.done += 1
-            p.bytes += size
-            let now = ContinuousClock.now
-            guard now - p.lastDraw >= .milliseconds(100) || p.done == p.total else { return }
-            p.lastDraw = now
-            let elapsed = max(0.001, Double((now - p.started).components.attoseconds) / 1e18 + Double((now - p.started).components.seconds))
-            let fraction = p.totalBytes > 0 ? Double(p.bytes) / Double(p.totalBytes) : Double(p.done) / Double(max(1, p.total))
-            let width = 30
-            let filled = Int(min(1, fraction) * Double(width))
-            let rate = Double(p.done) / elapsed
-            let mbps = Double(p.bytes) / elapsed / 1_048_576
-            let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            let text = String(format: "\r[%@] %3.0f%%  %d/%d  %.0f files/s  %.1f MB/s  ETA %d:%02d ",
-                              bar, fraction * 100, p.done, p.total, rate, mbps, Int(eta) / 60, Int(eta) % 60)
-            FileHandle.standardOutput.write(Data(text.utf8))
-            p.barShown = true
-        }
-    }
-
-    private func clearBar() {
-        state.withLock { p in
-            if p.barShown {
-                FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8))
-                p.barShown = false
             }
         }
     }

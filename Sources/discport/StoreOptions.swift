@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Store
+import Synchronization
 
 /// `--home DIR`, taken by every command that uses the store.
 struct StoreOptions: ParsableArguments {
@@ -108,6 +109,64 @@ enum TextTable {
                 || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
                 || (0xFFE0...0xFFE6).contains(v) || (0x20000...0x3FFFD).contains(v)
             return width + (wide ? 2 : 1)
+        }
+    }
+}
+
+/// A one-line progress bar on a terminal: percentage, files/s, MB/s, ETA.
+/// Thread-safe; redrawn at most ten times a second.
+final class ProgressBar: Sendable {
+    private struct State {
+        var total = 0
+        var totalBytes = 0
+        var done = 0
+        var bytes = 0
+        var started = ContinuousClock.now
+        var lastDraw = ContinuousClock.now - .seconds(1)
+        var shown = false
+    }
+    private let enabled: Bool
+    private let state = Mutex(State())
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func start(total: Int, totalBytes: Int) {
+        state.withLock {
+            $0.total = total
+            $0.totalBytes = totalBytes
+            $0.started = .now
+        }
+    }
+
+    func advance(bytes: Int) {
+        guard enabled else { return }
+        state.withLock { p in
+            p.done += 1
+            p.bytes += bytes
+            let now = ContinuousClock.now
+            guard now - p.lastDraw >= .milliseconds(100) || p.done == p.total else { return }
+            p.lastDraw = now
+            let elapsed = max(0.001, Double((now - p.started).components.attoseconds) / 1e18 + Double((now - p.started).components.seconds))
+            let fraction = p.totalBytes > 0 ? Double(p.bytes) / Double(p.totalBytes) : Double(p.done) / Double(max(1, p.total))
+            let width = 30
+            let filled = Int(min(1, fraction) * Double(width))
+            let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
+            let text = String(format: "\r[%@] %3.0f%%  %d/%d  %.0f files/s  %.1f MB/s  ETA %d:%02d ",
+                              String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled),
+                              fraction * 100, p.done, p.total, Double(p.done) / elapsed,
+                              Double(p.bytes) / elapsed / 1_048_576, Int(eta) / 60, Int(eta) % 60)
+            FileHandle.standardOutput.write(Data(text.utf8))
+            p.shown = true
+        }
+    }
+
+    /// Removes the bar so a message can be printed on a clean line.
+    func clear() {
+        state.withLock { p in
+            if p.shown {
+                FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8))
+                p.shown = false
+            }
         }
     }
 }

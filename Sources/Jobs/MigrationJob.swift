@@ -1,0 +1,288 @@
+import Convert
+import DICOM
+import Foundation
+import Media
+import Reconcile
+import Store
+import Synchronization
+
+/// What happened to one manifest row.
+public struct MigrationRowOutcome: Sendable, Codable {
+    public enum Status: String, Sendable, Codable {
+        /// Stored now.
+        case stored
+        /// Its objects were in the store already (a re-run, or another import).
+        case alreadyStored = "already-stored"
+        /// Done by an earlier run (not touched again).
+        case done
+        /// Rejected before any work (pre-flight) or failed while migrating.
+        case invalid, failed
+        /// Dry run: would be migrated.
+        case planned
+    }
+    public var line: Int
+    public var path: String
+    public var patientID: String?
+    public var status: Status
+    public var sopInstanceUIDs: [String]
+    public var message: String?
+}
+
+/// The pre-flight: every row checked before any work.
+public struct MigrationPreflight: Sendable {
+    /// Rows that can be migrated.
+    public var rows: [MigrationRow]
+    /// Rows that cannot, with the reason.
+    public var problems: [MigrationRowProblem]
+    /// Local Patient ID of every good row (after the ID mapping).
+    public var localPatientIDs: [String: String]
+    public var studies: Int
+}
+
+/// The end report.
+public struct MigrationSummary: Sendable, Codable {
+    public var job: String
+    public var rows: Int
+    public var stored: Int
+    public var alreadyStored: Int
+    public var done: Int
+    public var invalid: Int
+    public var failed: Int
+    public var planned: Int
+    /// Nothing was written (`--dry-run`).
+    public var dryRun: Bool
+    public var instances: Int
+    public var bytes: Int
+    public var seconds: Double
+    public var outcomes: [MigrationRowOutcome]
+    /// Counts per local patient: rows by status.
+    public var patients: [String: [String: Int]]
+    /// 0: every row is in the store; 1: some rows are invalid or failed.
+    public var exitStatus: Int32 { invalid + failed == 0 ? 0 : 1 }
+}
+
+/// Migrates an old image-filing system: every manifest row (DICOM, JPEG,
+/// PNG, TIFF, BMP or PDF) stored under its local patient.
+///
+/// - DICOM files are re-identified like an import (``IdentityCoercion``:
+///   Patient ID and the registry's demographics, Original Attributes kept,
+///   pixels untouched) and keep their own study.
+/// - Other files are converted (``StableConversion``) into the study their
+///   rows share: one Study Instance UID per (patient, study key), derived
+///   from them, so every run — and a resumed one — uses the same UIDs.
+///
+/// The state of each row is recorded in the catalog with the instances it
+/// stored: a `kill -9` and a re-run continue where it stopped, and a
+/// finished row is never redone. Both cores work (rows are handed to
+/// `workers` threads).
+public final class MigrationJob: Sendable {
+    public let store: InstanceStore
+    /// Names the job in the catalog (resuming needs the same name).
+    public let job: String
+    public let workers: Int
+
+    public init(store: InstanceStore, job: String, workers: Int = 2) {
+        self.store = store
+        self.job = job
+        self.workers = max(1, workers)
+    }
+
+    /// Checks every row: the file exists and is a format discport migrates;
+    /// the patient is known (when the registry has entries, after
+    /// `idMapping` old → new); the rows of a study share one patient.
+    public func preflight(_ rows: [MigrationRow], problems: [MigrationRowProblem],
+                          idMapping: [String: String] = [:]) throws -> MigrationPreflight {
+        var good: [MigrationRow] = []
+        var bad = problems
+        var local: [String: String] = [:]
+        let registered = Set(try store.registry().map(\.patientID))
+        var studyPatient: [String: (patient: String, line: Int)] = [:]
+        var seenPaths: [String: Int] = [:]
+        for row in rows {
+            func reject(_ message: String) { bad.append(MigrationRowProblem(line: row.line, path: row.path, message: message)) }
+            if let first = seenPaths[row.path] { reject("the same file as line \(first)"); continue }
+            seenPaths[row.path] = row.line
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: row.absolutePath, isDirectory: &isFolder), !isFolder.boolValue else {
+                reject("no such file: \(row.absolutePath)")
+                continue
+            }
+            guard Self.kind(of: row.absolutePath) != nil else {
+                reject("not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)")
+                continue
+            }
+            let patientID = idMapping[row.patientID] ?? row.patientID
+            if !registered.isEmpty && !registered.contains(patientID) {
+                reject("unknown patient \(patientID)\(patientID != row.patientID ? " (mapped from \(row.patientID))" : ""): not in the registry")
+                continue
+            }
+            if let owner = studyPatient[row.effectiveStudyKey], owner.patient != patientID {
+                reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
+                continue
+            }
+            studyPatient[row.effectiveStudyKey] = (patientID, row.line)
+            local[row.key] = patientID
+            good.append(row)
+        }
+        bad.sort { $0.line < $1.line }
+        return MigrationPreflight(rows: good, problems: bad, localPatientIDs: local, studies: Set(good.map(\.effectiveStudyKey)).count)
+    }
+
+    static func kind(of path: String) -> FileKind? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let prefix = try? handle.read(upToCount: FileKind.sniffPrefixSize) else { return nil }
+        let kind = FileKind.sniff(prefix: prefix, path: path)
+        return [.dicom, .jpeg, .png, .tiff, .bmp, .pdf].contains(kind) ? kind : nil
+    }
+
+    /// Migrates the good rows of `preflight` (skipping rows a previous run
+    /// finished); `dryRun` stops after the pre-flight, listing what would
+    /// be done. Events: one outcome per row, from several threads.
+    public func run(_ preflight: MigrationPreflight, dryRun: Bool = false,
+                    progress: @escaping @Sendable (MigrationRowOutcome) -> Void = { _ in }) throws -> MigrationSummary {
+        let clock = ContinuousClock.now
+        let previous = try store.migrationRows(job: job)
+        let rows = preflight.rows
+        let results = Mutex<[MigrationRowOutcome]>(preflight.problems.map {
+            MigrationRowOutcome(line: $0.line, path: $0.path ?? "", patientID: nil, status: .invalid, sopInstanceUIDs: [], message: $0.message)
+        })
+        let bytes = Atomic<Int>(0)
+        let location = "migrate:\(job)"
+        let importID: Int64? = dryRun ? nil : try store.beginImport(ImportSource(location: location, kind: "migration"))
+        // Coercions carry the time of the job's first run, so a resumed run
+        // rewrites DICOM files exactly as the first one did.
+        let firstRun = try store.imports().first { $0.source.location == location }
+        let modificationTime = firstRun.flatMap { IdentityCoercion.dateTime(fromTimestamp: $0.startedAt) }
+            ?? IdentityCoercion.dateTime(Date())
+        // Instance numbers within a series follow the manifest order.
+        let numbers: [Int] = {
+            var positions: [String: Int] = [:]
+            return rows.map { row in
+                let key = (preflight.localPatientIDs[row.key] ?? row.patientID) + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
+                positions[key, default: 0] += 1
+                return positions[key]!
+            }
+        }()
+        let resolver = PatientResolver(store: store)
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < rows.count else { break }
+                let row = rows[index]
+                let patientID = preflight.localPatientIDs[row.key] ?? row.patientID
+                var outcome = MigrationRowOutcome(line: row.line, path: row.path, patientID: patientID, status: .failed,
+                                                  sopInstanceUIDs: [], message: nil)
+                if let state = previous[row.key], state.status == .done {
+                    outcome.status = .done
+                    outcome.sopInstanceUIDs = state.sopInstanceUIDs
+                } else if dryRun {
+                    outcome.status = .planned
+                } else {
+                    do {
+                        let (uids, stored, size) = try migrate(row, patientID: patientID, instanceNumber: numbers[index],
+                                                               resolver: resolver, importID: importID,
+                                                               modificationTime: modificationTime)
+                        outcome.sopInstanceUIDs = uids
+                        outcome.status = stored ? .stored : .alreadyStored
+                        bytes.add(size, ordering: .relaxed)
+                        try store.recordMigrationRow(job: job, MigrationRowState(key: row.key, status: .done, sopInstanceUIDs: uids, message: nil))
+                    } catch {
+                        outcome.status = .failed
+                        outcome.message = "\(error)"
+                        try? store.recordMigrationRow(job: job, MigrationRowState(key: row.key, status: .failed, sopInstanceUIDs: [],
+                                                                                 message: outcome.message))
+                    }
+                }
+                results.withLock { $0.append(outcome) }
+                progress(outcome)
+            }
+        }
+        var outcomes = results.withLock { $0 }
+        outcomes.sort { ($0.line, $0.path) < ($1.line, $1.path) }
+        func count(_ status: MigrationRowOutcome.Status) -> Int { outcomes.filter { $0.status == status }.count }
+        var patients: [String: [String: Int]] = [:]
+        for outcome in outcomes {
+            patients[outcome.patientID ?? "(invalid rows)", default: [:]][outcome.status.rawValue, default: 0] += 1
+        }
+        let summary = MigrationSummary(
+            job: job, rows: outcomes.count, stored: count(.stored), alreadyStored: count(.alreadyStored), done: count(.done),
+            invalid: count(.invalid), failed: count(.failed), planned: count(.planned), dryRun: dryRun,
+            instances: outcomes.reduce(0) { $0 + $1.sopInstanceUIDs.count }, bytes: bytes.load(ordering: .relaxed),
+            seconds: Double((ContinuousClock.now - clock).components.seconds) + Double((ContinuousClock.now - clock).components.attoseconds) / 1e18,
+            outcomes: outcomes, patients: patients)
+        if let importID {
+            try store.finishImport(importID, status: summary.failed == 0 ? .completed : .failed, failed: count(.failed),
+                                   note: "migration \(job): \(summary.rows) rows")
+        }
+        try store.flush()
+        return summary
+    }
+
+    /// One row: returns its SOP Instance UIDs, whether anything new was
+    /// stored, and the bytes read.
+    private func migrate(_ row: MigrationRow, patientID: String, instanceNumber: Int, resolver: PatientResolver,
+                         importID: Int64?, modificationTime: String) throws -> ([String], Bool, Int) {
+        var (identity, registered) = try resolver.localIdentity(patientID: patientID, issuer: nil)
+        if registered == nil {
+            // The manifest's own values, for a clinic without a registry.
+            identity.patientName = row.patientName
+            identity.birthDate = row.birthDate
+            identity.sex = row.sex
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: row.absolutePath)[.size] as? Int) ?? 0
+        if Self.kind(of: row.absolutePath) == .dicom {
+            let header = try DICOMFile(contentsOf: row.absolutePath, options: .header)
+            var summary = InstanceSummary(file: header)
+            var source = InstanceSource.file(atPath: row.absolutePath, originalPath: row.path, needsFileMeta: !header.hasFileMeta)
+            let coercion = IdentityCoercion(identity: identity, modificationDateTime: modificationTime)
+            if let coerced = try coercion.apply(to: header, fileSize: size, path: row.path) {
+                source.needsFileMeta = false
+                source.rewrite = InstanceSource.Rewrite(header: coerced.header, replacedLength: coerced.replacedLength,
+                                                        changes: coerced.changes.map(\.description))
+                summary = InstanceSummary(file: DICOMFile(meta: header.meta, dataset: coerced.dataset, transferSyntax: header.transferSyntax))
+            }
+            let result = try store.store(source, summary: summary, importID: importID)
+            if result.outcome == .conflict { throw MigrationError("stored with other content under SOP Instance UID \(result.sopInstanceUID); kept aside at \(result.path)") }
+            return ([result.sopInstanceUID], result.outcome == .stored || result.outcome == .adopted, size)
+        }
+        let studyUID = StableConversion.derivedUID(["discport migrate study", patientID, row.effectiveStudyKey])
+        var options = ConvertOptions(patient: identity, study: StudyContext(
+            studyInstanceUID: studyUID, studyDate: row.studyDate, studyDescription: row.studyDescription,
+            accessionNumber: nil, studyID: nil, firstSeriesNumber: 1))
+        options.seriesDescription = row.seriesKey
+        if let date = row.studyDate { options.dateTime = date }
+        let session = try ConversionSession(options: options)
+        let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "migrate \(row.seriesKey ?? "")")
+        var uids: [String] = []
+        var storedAny = false
+        for (var file, var source) in try stable.convert(row.absolutePath, displayPath: row.path, session: session) {
+            // Numbered in manifest order within the series, the same every run.
+            file.dataset.set(DataElement(tag: .instanceNumber, vr: .IS, bytes: Self.even(String(instanceNumber))))
+            if let modality = row.modality, file.sopClassUID != "1.2.840.10008.5.1.4.1.1.104.1" {
+                file.dataset.set(DataElement(tag: .modality, vr: .CS, bytes: Self.even(modality)))
+            }
+            let origin = source.originSHA256
+            source = InstanceSource.data(try DICOMWriter.encode(file), originalPath: row.path)
+            source.originSHA256 = origin
+            let result = try store.store(source, summary: InstanceSummary(file: file), importID: importID)
+            if result.outcome == .conflict { throw MigrationError("stored with other content under SOP Instance UID \(result.sopInstanceUID); kept aside at \(result.path)") }
+            storedAny = storedAny || result.outcome == .stored || result.outcome == .adopted
+            uids.append(result.sopInstanceUID)
+        }
+        return (uids, storedAny, size)
+    }
+
+    static func even(_ text: String) -> Data {
+        var bytes = Array(text.utf8)
+        if bytes.count % 2 == 1 { bytes.append(0x20) }
+        return Data(bytes)
+    }
+
+}
+
+struct MigrationError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

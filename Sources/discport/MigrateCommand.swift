@@ -1,0 +1,199 @@
+import ArgumentParser
+import DICOM
+import Foundation
+import Jobs
+import Reconcile
+
+/// `discport migrate`: an old image-filing system into the store.
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Migrate an old image-filing system (DICOM, JPEG, PNG, TIFF, BMP, PDF) into the store, resumably.",
+        discussion: """
+        Input: a manifest (--manifest FILE.csv or .jsonl; columns path,patient_id,patient_name,birth_date,sex,\\
+        study_date,study_key,study_description,modality,series_key; path and patient_id required; paths relative \\
+        to --root or the manifest's folder; UTF-8 or Shift_JIS), or a folder layout (--layout \\
+        '{patient_id}/{study_date:yyyyMMdd}/{*}' --root DIR). --id-map FILE.csv (old_id,new_id) maps old \\
+        Patient IDs to new ones.
+
+        Every row is checked first (missing file, unknown patient when the registry has entries, unparsable \\
+        date, unsupported format, a study key shared by two patients); --dry-run stops there. Then the good \\
+        rows are stored on both cores: DICOM files re-identified as an import would (Original Attributes kept, \\
+        pixels untouched), other files converted into the study their rows share (its UID derived from \\
+        patient and study key, the same in every run). The state of each row is kept in the catalog: after an \\
+        interruption, run the same command again; finished rows are never redone.
+
+        Reports: --report FILE.csv or FILE.json (every row's outcome), --html FILE (counts per patient, \\
+        failures with reasons, throughput). Exit status: 0 every row is in the store, 1 some rows are invalid \\
+        or failed, 2 usage error, 3 the store cannot be opened.
+        """
+    )
+
+    @Option(help: ArgumentHelp("The manifest: a CSV or JSON Lines file.", valueName: "file"))
+    var manifest: String?
+
+    @Option(help: ArgumentHelp("A folder layout pattern instead of a manifest, e.g. '{patient_id}/{study_date:yyyyMMdd}/{*}'.", valueName: "pattern"))
+    var layout: String?
+
+    @Option(help: ArgumentHelp("Where the manifest's paths (or the layout) start.", valueName: "dir"))
+    var root: String?
+
+    @Option(name: .customLong("id-map"), help: ArgumentHelp("A CSV mapping old_id to new_id.", valueName: "file"))
+    var idMap: String?
+
+    @Option(help: ArgumentHelp("The job's name (resuming needs the same); default: from the manifest or root.", valueName: "name"))
+    var job: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Check every row and stop.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Write every row's outcome to FILE.csv or FILE.json.", valueName: "file"))
+    var report: String?
+
+    @Option(help: ArgumentHelp("Write an HTML summary.", valueName: "file"))
+    var html: String?
+
+    @Option(help: "Rows migrated at once.")
+    var workers: Int = 2
+
+    @Flag(help: "One JSON object per line (the default when standard output is not a terminal).")
+    var json = false
+
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        if (manifest == nil) == (layout == nil) { throw ValidationError("give --manifest FILE or --layout PATTERN (one of them)") }
+        if layout != nil && root == nil { throw ValidationError("--layout needs --root DIR") }
+        if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1…64") }
+    }
+
+    func run() throws {
+        let jsonLines = json || !Terminal.outputIsTTY
+        let (rows, problems): ([MigrationRow], [MigrationRowProblem])
+        do {
+            if let manifest {
+                (rows, problems) = try MigrationManifest.read(manifest, root: root)
+            } else {
+                (rows, problems) = try MigrationManifest.fromLayout(root: root!, pattern: layout!)
+            }
+        } catch let error as DecisionError {
+            throw CLIError(error.description, status: 2)
+        }
+        var mapping: [String: String] = [:]
+        if let idMap {
+            guard let data = FileManager.default.contents(atPath: idMap) else { throw CLIError("cannot read \(idMap)", status: 2) }
+            do {
+                let (table, lines) = try RegistryCSV.table(data, required: ["old_id", "new_id"])
+                for (cells, line) in zip(table, lines) {
+                    guard let old = cells["old_id"], let new = cells["new_id"] else { throw CLIError("\(idMap) line \(line): old_id and new_id are required", status: 2) }
+                    mapping[old] = new
+                }
+            } catch let error as RegistryCSV.FileError {
+                throw CLIError("\(idMap): \(error.description)", status: 2)
+            }
+        }
+        let name = job ?? Self.jobName(manifest: manifest, root: root)
+        let catalog = try store.open()
+        defer { try? catalog.close() }
+        let migration = MigrationJob(store: catalog, job: name, workers: workers)
+        let preflight = try migration.preflight(rows, problems: problems, idMapping: mapping)
+
+        if jsonLines {
+            let line: [String: Any] = ["event": "preflight", "job": name, "rows": preflight.rows.count + preflight.problems.count,
+                                       "good": preflight.rows.count, "invalid": preflight.problems.count, "studies": preflight.studies]
+            if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) { FileHandle.standardOutput.write(data + Data([0x0A])) }
+        } else {
+            print("Migration \(name): \(preflight.rows.count + preflight.problems.count) rows, \(preflight.rows.count) good, \(preflight.problems.count) invalid, \(preflight.studies) studies")
+            for problem in preflight.problems.prefix(50) { print("  invalid: \(problem)") }
+            if preflight.problems.count > 50 { print("  … and \(preflight.problems.count - 50) more (see --report)") }
+        }
+
+        let bar = ProgressBar(enabled: !jsonLines && !dryRun)
+        bar.start(total: preflight.rows.count, totalBytes: 0)
+        let summary = try migration.run(preflight, dryRun: dryRun) { outcome in
+            if jsonLines {
+                if let data = try? JSONOutput.data(outcome, pretty: false) {
+                    FileHandle.standardOutput.write(Data("{\"event\":\"row\",".utf8) + data.dropFirst() + Data([0x0A]))
+                }
+            } else {
+                if outcome.status == .failed {
+                    bar.clear()
+                    Terminal.error("line \(outcome.line) \(outcome.path): \(outcome.message ?? "failed")")
+                }
+                bar.advance(bytes: 0)
+            }
+        }
+        bar.clear()
+        if let report { try Self.writeReport(summary, to: report) }
+        if let html { try AtomicFile.write(Data(Self.html(summary).utf8), to: html) }
+        if jsonLines {
+            var finish = summary
+            finish.outcomes = []
+            if let data = try? JSONOutput.data(finish, pretty: false) {
+                FileHandle.standardOutput.write(Data("{\"event\":\"finish\",".utf8) + data.dropFirst() + Data([0x0A]))
+            }
+        } else {
+            let s = summary
+            print("\(s.dryRun ? "Dry run: \(s.planned) row(s) would be migrated" : "Stored \(s.stored) row(s), \(s.alreadyStored) already in the store, \(s.done) done by an earlier run"); \(s.invalid) invalid, \(s.failed) failed; \(s.instances) DICOM object(s), \(Terminal.size(s.bytes)) in \(String(format: "%.1f", s.seconds)) s")
+        }
+        if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
+    }
+
+    /// A job name stable for the same input: the manifest's or root's absolute path.
+    static func jobName(manifest: String?, root: String?) -> String {
+        let path = manifest ?? root ?? "migration"
+        return path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    static func writeReport(_ summary: MigrationSummary, to path: String) throws {
+        if path.lowercased().hasSuffix(".json") {
+            try AtomicFile.write(try JSONOutput.data(summary.outcomes), to: path)
+            return
+        }
+        func cell(_ text: String?) -> String {
+            guard let text, !text.isEmpty else { return "" }
+            return text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        }
+        var out = "line,path,patient_id,status,sop_instance_uids,message\r\n"
+        for o in summary.outcomes {
+            out += [String(o.line), cell(o.path), cell(o.patientID), o.status.rawValue, cell(o.sopInstanceUIDs.joined(separator: " ")), cell(o.message)]
+                .joined(separator: ",") + "\r\n"
+        }
+        try AtomicFile.write(Data(out.utf8), to: path)
+    }
+
+    static func html(_ s: MigrationSummary) -> String {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let statuses = ["stored", "already-stored", "done", "invalid", "failed", "planned"]
+        var rows = ""
+        for patient in s.patients.keys.sorted() {
+            let counts = s.patients[patient]!
+            rows += "<tr><td>\(escape(patient))</td>" + statuses.map { "<td>\(counts[$0] ?? 0)</td>" }.joined() + "</tr>\n"
+        }
+        var failures = ""
+        for o in s.outcomes where o.status == .failed || o.status == .invalid {
+            failures += "<tr><td>\(o.line)</td><td>\(escape(o.path))</td><td>\(o.status.rawValue)</td><td>\(escape(o.message ?? ""))</td></tr>\n"
+        }
+        let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
+        return """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>discport migration \(escape(s.job))</title>
+        <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2em .6em;text-align:left}</style>
+        </head><body>
+        <h1>Migration \(escape(s.job))</h1>
+        <p>\(s.rows) rows: \(s.stored) stored, \(s.alreadyStored) already in the store, \(s.done) done by an earlier run, \(s.invalid) invalid, \(s.failed) failed.
+        \(s.instances) DICOM objects, \(s.bytes) bytes read in \(String(format: "%.1f", s.seconds)) s (\(String(format: "%.0f", rate)) rows/s).</p>
+        <h2>Per patient</h2>
+        <table><tr><th>Patient ID</th>\(statuses.map { "<th>\($0)</th>" }.joined())</tr>
+        \(rows)</table>
+        <h2>Rows not migrated</h2>
+        <table><tr><th>Line</th><th>Path</th><th>Status</th><th>Reason</th></tr>
+        \(failures.isEmpty ? "<tr><td colspan=\"4\">none</td></tr>" : failures)</table>
+        </body></html>
+
+        """
+    }
+}
