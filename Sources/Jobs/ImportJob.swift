@@ -107,7 +107,7 @@ public final class ImportJob: Sendable {
         var conversionNotes: [String] = []
         if plan.convertLooseFiles && mediumError == nil {
             conversionNotes = LooseFileConversion(plan: plan, medium: opened, store: store, importID: importID,
-                                                  dryRun: dryRun).run { event in
+                                                  dryRun: dryRun, creationDateTime: modificationTime).run { event in
                 tally.withLock { $0.add(event) }
                 events(.instance(event))
             }

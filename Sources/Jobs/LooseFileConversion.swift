@@ -21,6 +21,8 @@ struct LooseFileConversion {
     let store: InstanceStore?
     let importID: Int64?
     let dryRun: Bool
+    /// DT of the import run (an interrupted run's when resuming).
+    let creationDateTime: String
 
     static let convertibleKinds: Set<String> = ["jpeg", "png", "tiff", "bmp", "pdf"]
 
@@ -60,7 +62,7 @@ struct LooseFileConversion {
         } catch {
             return ["documents not converted: \(error.description)"]
         }
-        let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "import --convert")
+        let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "import --convert", creationDateTime: creationDateTime)
         let notes = Mutex<[String]>([])
         let wanted = Set(loose.map(\.path))
         // Each file is copied out of the medium (archives are streams), then

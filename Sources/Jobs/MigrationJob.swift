@@ -254,7 +254,8 @@ public final class MigrationJob: Sendable {
         options.seriesDescription = row.seriesKey
         if let date = row.studyDate { options.dateTime = date }
         let session = try ConversionSession(options: options)
-        let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "migrate \(row.seriesKey ?? "")")
+        let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "migrate \(row.seriesKey ?? "")",
+                                      creationDateTime: modificationTime)
         var uids: [String] = []
         var storedAny = false
         for (var file, var source) in try stable.convert(row.absolutePath, displayPath: row.path, session: session) {

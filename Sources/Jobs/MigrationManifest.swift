@@ -22,6 +22,23 @@ public struct MigrationRow: Sendable, Hashable, Codable {
     public var modality: String?
     public var seriesKey: String?
 
+    public init(line: Int, path: String, absolutePath: String, patientID: String, patientName: String? = nil,
+                birthDate: String? = nil, sex: String? = nil, studyDate: String? = nil, studyKey: String? = nil,
+                studyDescription: String? = nil, modality: String? = nil, seriesKey: String? = nil) {
+        self.line = line
+        self.path = path
+        self.absolutePath = absolutePath
+        self.patientID = patientID
+        self.patientName = patientName
+        self.birthDate = birthDate
+        self.sex = sex
+        self.studyDate = studyDate
+        self.studyKey = studyKey
+        self.studyDescription = studyDescription
+        self.modality = modality
+        self.seriesKey = seriesKey
+    }
+
     /// A stable identity for resuming: the path (a manifest may be
     /// re-sorted between runs without redoing finished rows).
     public var key: String { path }

@@ -15,6 +15,10 @@ struct StableConversion {
     /// Separates series of different jobs in the same study (`import`, a
     /// manifest's series key).
     let seriesSalt: String
+    /// Instance Creation Date/Time written into every object (DT): the
+    /// time of the job's first run, so a resumed run writes the same bytes
+    /// and finds what a killed run left behind.
+    let creationDateTime: String
 
     /// Converts `path` with `session`; returns each object with the bytes
     /// to store and the origin hash.
@@ -29,6 +33,11 @@ struct StableConversion {
             let sop = Self.derivedUID([studyInstanceUID, seriesSalt, origin, String(index)])
             file.dataset.set(DataElement(tag: .seriesInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(series)))
             file.dataset.set(DataElement(tag: .sopInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(sop)))
+            let digits = creationDateTime.prefix(14)
+            if digits.count == 14 {
+                file.dataset.set(DataElement(tag: Tag(0x0008, 0x0012), vr: .DA, bytes: Data(digits.prefix(8).utf8)))
+                file.dataset.set(DataElement(tag: Tag(0x0008, 0x0013), vr: .TM, bytes: Data(digits.suffix(6).utf8)))
+            }
             if file.meta[.mediaStorageSOPInstanceUID] != nil {
                 file.meta.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(sop)))
             }

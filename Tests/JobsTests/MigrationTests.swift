@@ -1,0 +1,102 @@
+import DICOM
+import Foundation
+import Jobs
+import Reconcile
+import Store
+import Testing
+
+@Suite("Migration")
+struct MigrationTests {
+    @Test("manifest rows: required path and patient, dates in either form, sex, relative paths; bad rows listed, not thrown")
+    func manifestRows() throws {
+        let scratch = Scratch()
+        let manifest = scratch.path + "/m.csv"
+        try Data("""
+        path,patient_id,birth_date,sex,study_date,extra
+        a/1.jpg,P1,1970-04-01,m,20200101,x
+        a/2.jpg,,,,,
+        a/3.jpg,P2,19701301,,,
+        /abs/4.pdf,P3,,Q,,
+        a/5.jpg,P4,,,2020.02.30,
+
+        """.utf8).write(to: URL(fileURLWithPath: manifest))
+        let (rows, problems) = try MigrationManifest.read(manifest, root: "/data")
+        #expect(rows.map(\.path) == ["a/1.jpg"])
+        #expect(rows.first?.absolutePath == "/data/a/1.jpg")
+        #expect(rows.first?.birthDate == "19700401")
+        #expect(rows.first?.sex == "M")
+        #expect(problems.map(\.line) == [3, 4, 5, 6])
+        #expect(problems[0].message.contains("patient_id"))
+        #expect(problems[1].message.contains("birth_date"))
+        #expect(problems[2].message.contains("sex"))
+        #expect(problems[3].message.contains("study_date"))
+
+        let jsonl = scratch.path + "/m.jsonl"
+        try Data("{\"path\":\"x.pdf\",\"patient_id\":\"P9\",\"study_key\":\"K\"}\nnot json\n".utf8).write(to: URL(fileURLWithPath: jsonl))
+        let (jrows, jproblems) = try MigrationManifest.read(jsonl)
+        #expect(jrows.first?.absolutePath == scratch.path + "/x.pdf")
+        #expect(jrows.first?.effectiveStudyKey == "K")
+        #expect(jproblems.map(\.line) == [2])
+    }
+
+    @Test("folder layouts: placeholders per folder, dates in the given format, {*} for the rest; files that do not fit are listed")
+    func layouts() throws {
+        let scratch = Scratch()
+        for path in ["P1/2021-03-04/a.jpg", "P1/2021-03-04/deep/b.jpg", "P2/20210304/c.jpg", "loose.jpg", "P3/2021-13-01/d.jpg"] {
+            let full = scratch.path + "/tree/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data([0xFF, 0xD8, 0xFF]).write(to: URL(fileURLWithPath: full))
+        }
+        let (rows, problems) = try MigrationManifest.fromLayout(root: scratch.path + "/tree", pattern: "{patient_id}/{study_date:yyyy-MM-dd}/{*}")
+        #expect(rows.map(\.path) == ["P1/2021-03-04/a.jpg", "P1/2021-03-04/deep/b.jpg"])
+        #expect(rows.allSatisfy { $0.patientID == "P1" && $0.studyDate == "20210304" })
+        #expect(Set(problems.compactMap(\.path)) == ["P2/20210304/c.jpg", "loose.jpg", "P3/2021-13-01/d.jpg"])
+        let (flat, flatProblems) = try MigrationManifest.fromLayout(root: scratch.path + "/tree", pattern: "{patient_id}/{study_date:yyyyMMdd}")
+        #expect(flat.map(\.path) == ["P2/20210304/c.jpg"])
+        #expect(flatProblems.count == 4)
+        #expect(throws: DecisionError.self) { _ = try MigrationManifest.fromLayout(root: scratch.path, pattern: "{study_date:yyyyMMdd}/{*}") }
+    }
+
+    @Test("pre-flight: missing files, unknown patients (with a registry), a study key shared by two patients; a run stores exactly the good rows and a second run redoes nothing")
+    func preflightAndRun() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        try store.register([RegisteredPatient(patientID: "NEW-1", alphabetic: "Doe^Jane", birthDate: "19700101", sex: "F")], source: "t")
+        let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
+        try pdf.write(to: URL(fileURLWithPath: scratch.path + "/a.pdf"))
+        try (pdf + Data("%2\n".utf8)).write(to: URL(fileURLWithPath: scratch.path + "/b.pdf"))
+        try (pdf + Data("%3\n".utf8)).write(to: URL(fileURLWithPath: scratch.path + "/d.pdf"))
+        try FileManager.default.copyItem(atPath: Disc.sample + "/DICOM/PAT00001/STU00001/SER00002/IMG00001", toPath: scratch.path + "/c.dcm")
+        func row(_ line: Int, _ path: String, _ patient: String, study: String = "K1") -> MigrationRow {
+            MigrationRow(line: line, path: path, absolutePath: scratch.path + "/" + path, patientID: patient, studyKey: study)
+        }
+        let rows = [row(2, "a.pdf", "OLD-1"), row(3, "b.pdf", "OLD-1"), row(4, "c.dcm", "OLD-1"),
+                    row(5, "missing.pdf", "OLD-1"), row(6, "b.pdf", "OLD-1"), row(7, "d.pdf", "STRANGER", study: "K9")]
+        let job = MigrationJob(store: store, job: "t")
+        let preflight = try job.preflight(rows, problems: [], idMapping: ["OLD-1": "NEW-1"])
+        #expect(preflight.rows.map(\.line) == [2, 3, 4])
+        #expect(preflight.problems.map(\.line) == [5, 6, 7])
+        #expect(preflight.problems.last?.message.contains("unknown patient") == true)
+
+        let first = try job.run(preflight)
+        #expect(first.stored == 3)
+        #expect(first.invalid == 3)
+        #expect(first.exitStatus == 1)
+        let stored = try store.instances()
+        #expect(stored.count == 3)
+        #expect(Set(stored.map(\.patientID)) == ["NEW-1"])
+        let documents = stored.filter { $0.sopClassUID == "1.2.840.10008.5.1.4.1.1.104.1" }
+        #expect(Set(documents.map(\.studyInstanceUID)).count == 1, "rows sharing a study key form one study")
+        let dicom = try DICOMFile(contentsOf: try #require(stored.first { $0.originalPath == "c.dcm" }).path)
+        #expect(dicom.dataset.string(.patientName) == "Doe^Jane", "the registry's name")
+        #expect(dicom.dataset.items(.originalAttributesSequence).last?.items(.modifiedAttributesSequence).first?.firstString(.patientID) == "H-000123")
+
+        let second = try job.run(preflight)
+        #expect(second.done == 3)
+        #expect(second.stored == 0)
+        #expect(Set(second.outcomes.flatMap(\.sopInstanceUIDs)) == Set(first.outcomes.flatMap(\.sopInstanceUIDs)))
+        // Another job over the same files finds them stored: same UIDs.
+        let other = try MigrationJob(store: store, job: "t2").run(preflight)
+        #expect(other.alreadyStored == 3)
+    }
+}

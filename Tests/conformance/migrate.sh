@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Acceptance of `discport migrate` (issue 10):
+#   - a generated legacy tree of DICOM, JPEG, PNG and PDF files with a
+#     manifest holding bad rows: the pre-flight catches every bad row;
+#   - the run imports exactly the good ones;
+#   - kill -9 at random moments and resume: the same end state as an
+#     uninterrupted run (same SOP Instance UIDs, same counts);
+#   - outputs pass dciodvfy (converted objects: zero errors).
+#
+# usage: bash Tests/conformance/migrate.sh path/to/discport
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bin="$(cd "$(dirname "${1:?usage: migrate.sh path/to/discport}")" && pwd)/$(basename "$1")"
+missing=""
+command -v dciodvfy > /dev/null || missing="$missing dciodvfy(dicom3tools)"
+python3 -c 'import pydicom, PIL' 2> /dev/null || missing="$missing pydicom/Pillow"
+if [ -n "$missing" ]; then
+    if [ "${CI:-}" = "true" ]; then echo "migrate: FAILED: missing$missing (make deps installs them)" >&2; exit 1; fi
+    echo "migrate: skipped: missing$missing"; exit 0
+fi
+work=${MIGRATE_TEST_DIR:-$(mktemp -d)}
+[ -n "${MIGRATE_TEST_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
+fail() { echo "migrate: FAILED: $*" >&2; exit 1; }
+rows=${MIGRATE_TEST_ROWS:-400}
+
+# The legacy tree and its manifest: good rows of 4 kinds over 20 patients, then bad rows.
+python3 "$here/make_import_tree.py" "$work/dicom-src" 40 --patients 1 > /dev/null
+python3 - "$work" "$rows" <<'EOF'
+import os, random, shutil, sys
+from PIL import Image
+work, rows = sys.argv[1], int(sys.argv[2])
+legacy = os.path.join(work, "legacy")
+rng = random.Random(7)
+dicoms = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(work, "dicom-src", "dicom")) for f in fs)
+pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+lines = ["path,patient_id,patient_name,birth_date,sex,study_date,study_key,study_description,modality,series_key"]
+good = 0
+for i in range(rows):
+    p = i % 20
+    folder = os.path.join(legacy, f"P{p:03d}")
+    os.makedirs(folder, exist_ok=True)
+    kind = i % 4
+    name = f"f{i:05d}" + [".jpg", ".png", ".pdf", ".dcm"][kind]
+    path = os.path.join(folder, name)
+    if kind == 0:
+        Image.new("RGB", (48, 32), (i % 256, 40, 90)).save(path, quality=85)
+    elif kind == 1:
+        Image.new("L", (32, 32), i % 256).save(path)
+    elif kind == 2:
+        open(path, "wb").write(pdf + b"%% document %d\n" % i)   # every letter its own content
+    else:
+        if i // 4 < len(dicoms):   # each DICOM source once (the same SOP UID twice is one instance)
+            shutil.copy(dicoms[i // 4], path)
+        else:
+            Image.new("RGB", (16, 16), (i % 256, 2, 3)).save(path[:-4] + ".jpg")
+            name = name[:-4] + ".jpg"
+    study = f"S{p:03d}-{i % 3}"
+    lines.append(f"P{p:03d}/{name},OLD{p:03d},Patient^{p:03d},19{50 + p}0101,{'MF'[p % 2]},2019{1 + i % 12:02d}01,{study},Legacy study,,")
+    good += 1
+bad = [
+    "P000/nothere.jpg,OLD000,,,,,,,,",                 # missing file
+    "P001/f00001.png,,,,,,,,,",                        # no patient
+    "P002/f00002.pdf,OLD002,,19991340,,,,,,",         # bad birth date
+    "P003/f00003.dcm,OLD003,,,X,,,,,",                 # bad sex
+]
+os.makedirs(os.path.join(legacy, "junk"), exist_ok=True)
+open(os.path.join(legacy, "junk", "notes.txt"), "w").write("not an image")
+bad.append("junk/notes.txt,OLD004,,,,,,,,")            # unsupported format
+lines += bad
+open(os.path.join(work, "manifest.csv"), "w").write("\n".join(lines) + "\n")
+open(os.path.join(work, "expected"), "w").write(f"{good} {len(bad)}\n")
+EOF
+read -r good bad < "$work/expected"
+
+# Pre-flight: every bad row found, nothing written.
+set +e
+"$bin" migrate --manifest "$work/manifest.csv" --root "$work/legacy" --home "$work/dry" --dry-run --json > "$work/dry.jsonl"
+status=$?
+set -e
+[ "$status" = 1 ] || fail "a dry run with bad rows must exit 1, got $status"
+python3 - "$work/dry.jsonl" "$good" "$bad" <<'EOF' || fail "pre-flight"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+pre = [e for e in events if e["event"] == "preflight"][0]
+assert pre["good"] == int(sys.argv[2]) and pre["invalid"] == int(sys.argv[3]), pre
+fin = [e for e in events if e["event"] == "finish"][0]
+assert fin["planned"] == int(sys.argv[2]) and fin["stored"] == 0, fin
+print(f"migrate: pre-flight found all {pre['invalid']} bad rows; {pre['good']} good")
+EOF
+
+# An uninterrupted run, for reference.
+set +e
+"$bin" migrate --manifest "$work/manifest.csv" --root "$work/legacy" --home "$work/ref" --job J --report "$work/ref.csv" --json > /dev/null
+set -e
+"$bin" ls instances --json --home "$work/ref" > "$work/ref.json"
+
+# kill -9 at random moments, then finish.
+RANDOM=11
+points=""
+for i in $(seq 6); do
+    "$bin" migrate --manifest "$work/manifest.csv" --root "$work/legacy" --home "$work/killed" --job J --json > "$work/k$i.jsonl" 2>&1 &
+    pid=$!
+    sleep "0.$(( RANDOM % 9 + 1 ))"
+    kill -9 "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+    points="$points $(grep -c '"status":"stored"' "$work/k$i.jsonl" || true)"
+done
+echo "migrate: killed 6 runs after these numbers of stored rows:$points"
+set +e
+"$bin" migrate --manifest "$work/manifest.csv" --root "$work/legacy" --home "$work/killed" --job J --report "$work/killed.csv" --json > "$work/final.jsonl"
+set -e
+"$bin" store check --home "$work/killed" > /dev/null || fail "store check after the kills"
+"$bin" ls instances --json --home "$work/killed" > "$work/killed.json"
+python3 - "$work/ref.json" "$work/killed.json" "$work/ref.csv" "$work/killed.csv" "$good" <<'EOF' || fail "resume"
+import csv, json, sys
+ref = {r["sop_instance_uid"]: r for r in json.load(open(sys.argv[1]))}
+killed = {r["sop_instance_uid"]: r for r in json.load(open(sys.argv[2]))}
+assert set(ref) == set(killed), f"different instances: {len(set(ref) ^ set(killed))} differ"
+for uid, r in ref.items():
+    k = killed[uid]
+    assert (r["study_instance_uid"], r["series_instance_uid"], r["patient_id"]) == (k["study_instance_uid"], k["series_instance_uid"], k["patient_id"]), uid
+def outcome(path):
+    return {row["line"]: (row["status"], row["sop_instance_uids"]) for row in csv.DictReader(open(path))}
+a, b = outcome(sys.argv[3]), outcome(sys.argv[4])
+good = int(sys.argv[5])
+assert sum(1 for s, _ in a.values() if s == "stored") == good, "the reference run did not store every good row"
+assert all(b[p][0] in ("stored", "done", "already-stored") for p in a if a[p][0] == "stored"), "a good row is not done after resuming"
+assert all(b[p][0] == "invalid" for p in a if a[p][0] == "invalid"), "a bad row was migrated"
+assert all(a[p][1] == b[p][1] for p in a), "resumed rows have other UIDs"
+print(f"migrate: resumed run = uninterrupted run: {len(ref)} instances, same UIDs, every good row done")
+EOF
+
+# dciodvfy: converted objects clean.
+count=0
+for path in $(python3 -c 'import json,sys; [print(r["path"]) for r in json.load(open(sys.argv[1])) if not r["original_path"].endswith(".dcm")][:24]' "$work/ref.json"); do
+    errors=$(dciodvfy "$path" 2>&1 | grep '^Error' || true)
+    [ -z "$errors" ] || fail "dciodvfy errors in $path: $errors"
+    count=$((count + 1))
+done
+echo "migrate: dciodvfy: zero errors in $count converted objects"
+echo "migrate: passed"
