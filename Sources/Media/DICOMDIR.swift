@@ -253,9 +253,7 @@ extension Dataset {
     /// The first string value, trimmed of NUL and space padding at both ends
     /// (UN-safe); nil when absent or empty.
     func directoryString(_ tag: Tag) -> String? {
-        guard let value = firstString(tag) else { return nil }
-        let trimmed = value.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
-        return trimmed.isEmpty ? nil : trimmed
+        scanDirectoryString(tag)
     }
 }
 
@@ -515,9 +513,7 @@ struct DirectoryReader {
 
     private func makeRecord(_ item: Dataset, index: Int) -> DirectoryRecord {
         let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
-        let fileID = item.strings(.referencedFileID)
-            .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
-            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \0")) }
+        let fileID = item.scanFileIDComponents(.referencedFileID)
         return DirectoryRecord(
             index: index,
             offset: item.itemOffset ?? -1,

@@ -62,7 +62,7 @@ public struct FileIDResolver: Sendable {
     /// hold `/` or `\` separators (writers that put a whole path in one value).
     public static func components(_ fileID: [String]) -> [String] {
         fileID.flatMap { $0.split(whereSeparator: { $0 == "/" || $0 == "\\" }).map(String.init) }
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { trimmingWhitespaces($0) }
             .filter { !$0.isEmpty }
     }
 
@@ -86,6 +86,24 @@ public struct FileIDResolver: Sendable {
     }
 
     static func normalizeComponent(_ name: String) -> String {
+        // ASCII (nearly every name on a disc) on its bytes: the same cuts,
+        // and ASCII lower case is what `lowercased()` gives ASCII.
+        let ascii = name.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+            var end = bytes.count
+            for byte in bytes where byte >= 0x80 { return nil }
+            if let semicolon = bytes.lastIndex(of: 0x3B), bytes[(semicolon + 1)...].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+                end = semicolon
+            }
+            while end > 1, bytes[end - 1] == 0x2E { end -= 1 }
+            return String(unsafeUninitializedCapacity: end) { out in
+                for i in 0..<end {
+                    let byte = bytes[i]
+                    out[i] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
+                }
+                return end
+            }
+        }
+        if let ascii, let ascii { return ascii }
         var scalars = Substring(name)
         if let semicolon = scalars.lastIndex(of: ";"),
            scalars[scalars.index(after: semicolon)...].allSatisfy(\.isASCIIDigit) {

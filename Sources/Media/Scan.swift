@@ -171,7 +171,7 @@ enum FileInspector {
     /// Operating-system litter that is never looked at.
     static func isOSJunk(_ path: String) -> Bool {
         let lower = "/" + path.lowercased()
-        for folder in osJunkFolders where lower.contains(folder) { return true }
+        for folder in osJunkFolders where containsASCII(lower, folder) { return true }
         guard let slash = lower.lastIndex(of: "/") else { return false }
         let name = lower[lower.index(after: slash)...]
         if name.hasPrefix("._") { return true }
@@ -181,6 +181,29 @@ enum FileInspector {
     static let osJunkFolders = ["/__macosx/", "/.spotlight-v100/", "/.trashes/", "/.fseventsd/", "/system volume information/",
                                 "/$recycle.bin/", "/.temporaryitems/"]
     static let osJunkNames: Set<String> = [".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory", "icon\r"]
+
+    /// `text.contains(needle)` (Foundation's search) for an ASCII needle;
+    /// a plain byte search when `text` is ASCII too.
+    static func containsASCII(_ text: String, _ needle: String) -> Bool {
+        let found = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+            for byte in bytes where byte >= 0x80 { return nil }
+            let pattern = Array(needle.utf8)
+            guard let head = pattern.first, pattern.count <= bytes.count else { return false }
+            var i = 0
+            let last = bytes.count - pattern.count
+            while i <= last {
+                if bytes[i] == head {
+                    var j = 1
+                    while j < pattern.count, bytes[i + j] == pattern[j] { j += 1 }
+                    if j == pattern.count { return true }
+                }
+                i += 1
+            }
+            return false
+        }
+        if let found, let found { return found }
+        return text.range(of: needle) != nil
+    }
 
     /// Inside a viewer's folder or the IHE PDI web content (`IHE_PDI/`):
     /// pictures and texts there belong to the viewer, not to the patient.
@@ -249,7 +272,7 @@ enum FileInspector {
             grouped.append(GroupedProblem(code: .encodingDeviation, severity: .info, message: warning.message))
         }
         // Meta and data set must name the same instance.
-        if let metaUID = parsed.meta.firstString(.mediaStorageSOPInstanceUID), let dataUID = parsed.dataset.firstString(.sopInstanceUID),
+        if let metaUID = parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID), let dataUID = parsed.dataset.scanFirstString(.sopInstanceUID),
            metaUID != dataUID {
             problems.append(ScanProblem(.uidMismatch, .warning, path: path, "Media Storage SOP Instance UID \(metaUID) in the file meta differs from SOP Instance UID \(dataUID) in the data set"))
         }
@@ -264,7 +287,7 @@ enum FileInspector {
         }
         for (tag, name) in [(Tag.patientName, "Patient's Name"), (.studyDescription, "Study Description"), (.seriesDescription, "Series Description"),
                             (.institutionName, "Institution Name")] {
-            if let decoded = parsed.dataset.decodedText(tag), !decoded.problems.isEmpty {
+            if parsed.dataset.hasUndecodableText(tag) {
                 let charset = parsed.dataset.strings(.specificCharacterSet).joined(separator: "\\")
                 grouped.append(GroupedProblem(code: .charsetUndecodable, severity: .warning,
                     message: "\(name) does not decode with Specific Character Set \"\(charset)\"; undecodable bytes are shown as \u{FFFD}"))
@@ -274,8 +297,8 @@ enum FileInspector {
     }
 
     static func isDICOMDIR(_ file: DICOMFile) -> Bool {
-        if file.meta.firstString(.mediaStorageSOPClassUID) == DICOMDirectory.sopClassUID { return true }
-        if file.dataset.firstString(.sopClassUID) == DICOMDirectory.sopClassUID { return true }
+        if file.meta.scanFirstString(.mediaStorageSOPClassUID) == DICOMDirectory.sopClassUID { return true }
+        if file.dataset.scanFirstString(.sopClassUID) == DICOMDirectory.sopClassUID { return true }
         return file.dataset.contains(.directoryRecordSequence)
     }
 
@@ -304,20 +327,16 @@ enum FileInspector {
 
     static func summarize(_ file: DICOMFile, path: String, size: Int) -> InstanceSummary {
         let ds = file.dataset
-        func text(_ tag: Tag) -> String? {
-            guard let value = ds.string(tag) else { return nil }
-            let trimmed = value.trimmingCharacters(in: .whitespaces)
-            return trimmed.isEmpty ? nil : trimmed
-        }
-        func first(_ tag: Tag) -> String? { ds.firstString(tag).flatMap { $0.isEmpty ? nil : $0 } }
+        func text(_ tag: Tag) -> String? { ds.scanTrimmedText(tag) }
+        func first(_ tag: Tag) -> String? { ds.scanFirstString(tag) }
         func number(_ tag: Tag) -> Int? { first(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } } }
         return InstanceSummary(
             path: path,
             size: size,
             hasFileMeta: file.hasFileMeta,
             transferSyntaxUID: file.transferSyntax.uid,
-            sopClassUID: first(.sopClassUID) ?? file.meta.firstString(.mediaStorageSOPClassUID),
-            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.firstString(.mediaStorageSOPInstanceUID),
+            sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
+            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
             instanceNumber: number(.instanceNumber),
             patientID: first(.patientID),
             patientName: text(.patientName),

@@ -1,0 +1,113 @@
+// The byte-level text readers of a scan give exactly what the general
+// path (decode, split, trim, Foundation trimming) gives.
+import DICOM
+import Foundation
+import Testing
+@testable import Media
+
+@Suite struct TextValueTests {
+    /// Values with every kind of padding, separators and non-ASCII bytes.
+    static let samples: [[UInt8]] = {
+        var texts: [[UInt8]] = [
+            [], [0x20], [0x00], [0x20, 0x00], [0x00, 0x20], Array(" \t ".utf8), Array("\t".utf8),
+            Array("1.2.840.10008.1.2.1\0".utf8), Array("1.2.3 ".utf8), Array(" 1.2.3".utf8), Array("\u{0}1.2\u{0}".utf8),
+            Array("CT".utf8), Array(" CT \\ MR ".utf8), Array("\\MR".utf8), Array("ORIGINAL\\PRIMARY\\AXIAL ".utf8),
+            Array("Doe^John".utf8), Array("  Doe^John  ".utf8), Array("\tDoe^John\t".utf8), Array("Doe^John\t \0".utf8),
+            Array("Doe^John\0\t".utf8), Array("A\r\nB ".utf8), Array("A\r\n".utf8), Array("\r\n.".utf8),
+            Array("DICOM\\PAT1\\IMG1 ".utf8), Array("DICOM/PAT1/IMG1".utf8), Array(" DICOM / PAT1 //IMG1\0".utf8),
+            Array("/\\ /".utf8), Array("a~b".utf8), Array("Yen\\Sign".utf8), Array("  ".utf8) + [0, 0],
+            Array("Müller^Hans".utf8), [0x4D, 0xFC, 0x6C, 0x6C, 0x65, 0x72, 0x20],   // UTF-8 and Latin-1
+            Array("\u{3000}山田^太郎\u{3000}".utf8), Array("Ｘ\u{00A0}".utf8),
+            [0x1B, 0x24, 0x42, 0x3B, 0x33, 0x45, 0x44, 0x1B, 0x28, 0x42],             // ISO 2022 IR 87
+            Array("12".utf8), Array(" 12 ".utf8), Array("1.5e1".utf8), Array("x".utf8),
+        ]
+        texts += texts.map { $0.count % 2 == 1 ? $0 + [0x20] : $0 }
+        return texts
+    }()
+
+    static let charsets: [String?] = [nil, "ISO_IR 100", "ISO_IR 192", "\\ISO 2022 IR 87", "ISO_IR 13"]
+    static let vrs: [VR] = [.UI, .CS, .PN, .LO, .SH, .LT, .IS, .DA, .UN, .ST]
+
+    static func datasets() -> [(Dataset, String)] {
+        var out: [(Dataset, String)] = []
+        for charset in charsets {
+            for vr in vrs {
+                for (i, bytes) in samples.enumerated() {
+                    var elements = [DataElement(tag: .patientName, vr: vr, bytes: Data(bytes))]
+                    if let charset { elements.append(DataElement(tag: .specificCharacterSet, vr: .CS, bytes: Data(charset.utf8))) }
+                    out.append((Dataset(elements), "\(charset ?? "-") \(vr) #\(i) \(bytes)"))
+                }
+            }
+        }
+        return out
+    }
+
+    @Test func firstStringMatchesTheGeneralPath() {
+        for (dataset, label) in TextValueTests.datasets() {
+            #expect(dataset.scanFirstString(.patientName) == dataset.firstString(.patientName), "\(label)")
+        }
+    }
+
+    @Test func trimmedTextMatchesFoundationTrimming() {
+        for (dataset, label) in TextValueTests.datasets() {
+            let general = dataset.string(.patientName).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+            #expect(dataset.scanTrimmedText(.patientName) == general, "\(label)")
+        }
+    }
+
+    @Test func directoryStringAndFileIDMatchTheGeneralPath() {
+        let spaceAndNUL = CharacterSet(charactersIn: " \0")
+        for (dataset, label) in TextValueTests.datasets() {
+            let general = dataset.firstString(.patientName).map { $0.trimmingCharacters(in: spaceAndNUL) }.flatMap { $0.isEmpty ? nil : $0 }
+            #expect(dataset.scanDirectoryString(.patientName) == general, "\(label)")
+            let fileID = dataset.strings(.patientName)
+                .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
+                .map { $0.trimmingCharacters(in: spaceAndNUL) }
+            #expect(dataset.scanFileIDComponents(.patientName) == fileID, "\(label)")
+            let undecodable = dataset.decodedText(.patientName).map { !$0.problems.isEmpty } ?? false
+            #expect(dataset.hasUndecodableText(.patientName) == undecodable, "\(label)")
+        }
+        #expect(Dataset().scanFirstString(.patientName) == nil)
+        #expect(Dataset().scanFileIDComponents(.patientName) == [])
+    }
+
+    @Test func trimmingHelpersMatchFoundation() {
+        let spaceAndNUL = CharacterSet(charactersIn: " \0")
+        for bytes in TextValueTests.samples {
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(trimmingWhitespaces(text) == text.trimmingCharacters(in: .whitespaces), "\(bytes)")
+            #expect(trimmingSpacesAndNULs(text) == text.trimmingCharacters(in: spaceAndNUL), "\(bytes)")
+        }
+    }
+
+    /// The rules of ``FileIDResolver/normalizeComponent(_:)`` on Characters.
+    static func referenceNormalize(_ name: String) -> String {
+        var scalars = Substring(name)
+        if let semicolon = scalars.lastIndex(of: ";"),
+           scalars[scalars.index(after: semicolon)...].allSatisfy({ $0.isASCII && $0.isNumber }) {
+            scalars = scalars[..<semicolon]
+        }
+        while scalars.count > 1, scalars.last == "." { scalars.removeLast() }
+        return scalars.lowercased()
+    }
+
+    @Test func normalizedNamesMatchTheGeneralRules() {
+        let cases = ["IMG00001.;1", "img00001", "DICOMDIR;1", "DICOMDIR.", "dicomdir;", "A;1x", "...", ".", "", "Ä.DCM;2",
+                     "\u{130}MG;1", "a.b.;12", "Thumbs.db", "\r\n.", "x;", "ABC;١", "Z;12;3", "KELVIN\u{212A}"]
+        for name in cases {
+            #expect(FileIDResolver.normalizeComponent(name) == TextValueTests.referenceNormalize(name), "\(name)")
+        }
+        #expect(FileIDResolver.normalizeComponent("IMG00001.;1") == "img00001")
+    }
+
+    @Test func junkFoldersFoundInASCIIAndOtherPaths() {
+        #expect(FileInspector.isOSJunk("__MACOSX/CD/._IMG1"))
+        #expect(FileInspector.isOSJunk("CD/System Volume Information/x"))
+        #expect(FileInspector.isOSJunk("Ü/.Trashes/x"))
+        #expect(!FileInspector.isOSJunk("DICOM/PAT1/IMG1"))
+        #expect(!FileInspector.isOSJunk("DICOM/Ü/IMG1"))
+        #expect(FileInspector.containsASCII("/abcabd", "abd"))
+        #expect(!FileInspector.containsASCII("/ab", "abd"))
+        #expect(FileInspector.containsASCII("/é/abd", "abd"))
+    }
+}
