@@ -61,6 +61,30 @@ public struct FileIDResolver: Sendable {
     /// File ID values split into path components: values may themselves
     /// hold `/` or `\` separators (writers that put a whole path in one value).
     public static func components(_ fileID: [String]) -> [String] {
+        // ASCII values on their bytes: the same cuts, the same trimming
+        // (`CharacterSet.whitespaces` holds space and tab in ASCII).
+        var out: [String] = []
+        for value in fileID {
+            let done = value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+                for byte in bytes where byte >= 0x80 { return false }
+                var start = 0
+                while start < bytes.count {
+                    var end = start
+                    while end < bytes.count, bytes[end] != 0x2F, bytes[end] != 0x5C { end += 1 }
+                    var a = start, b = end
+                    while b > a, bytes[b - 1] == 0x20 || bytes[b - 1] == 0x09 { b -= 1 }
+                    while a < b, bytes[a] == 0x20 || bytes[a] == 0x09 { a += 1 }
+                    if a < b { out.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[a..<b]), as: UTF8.self)) }
+                    start = end + 1
+                }
+                return true
+            }
+            if done != true { out += generalComponents([value]) }
+        }
+        return out
+    }
+
+    private static func generalComponents(_ fileID: [String]) -> [String] {
         fileID.flatMap { $0.split(whereSeparator: { $0 == "/" || $0 == "\\" }).map(String.init) }
             .map { trimmingWhitespaces($0) }
             .filter { !$0.isEmpty }
@@ -80,7 +104,25 @@ public struct FileIDResolver: Sendable {
     /// The comparison form of a path: lower case, `\` as `/`, each
     /// component without a `;<digits>` version and trailing dots.
     public static func normalize(_ path: String) -> String {
-        path.split(whereSeparator: { $0 == "/" || $0 == "\\" })
+        let ascii = path.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+            for byte in bytes where byte >= 0x80 { return nil }
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                var count = 0
+                var start = 0
+                while start < bytes.count {
+                    var end = start
+                    while end < bytes.count, bytes[end] != 0x2F, bytes[end] != 0x5C { end += 1 }
+                    if end > start {
+                        if count > 0 { out[count] = 0x2F; count += 1 }
+                        count = normalizeComponent(bytes[start..<end], into: out, at: count)
+                    }
+                    start = end + 1
+                }
+                return count
+            }
+        }
+        if let ascii, let ascii { return ascii }
+        return path.split(whereSeparator: { $0 == "/" || $0 == "\\" })
             .map { normalizeComponent(String($0)) }
             .joined(separator: "/")
     }
@@ -89,18 +131,9 @@ public struct FileIDResolver: Sendable {
         // ASCII (nearly every name on a disc) on its bytes: the same cuts,
         // and ASCII lower case is what `lowercased()` gives ASCII.
         let ascii = name.utf8.withContiguousStorageIfAvailable { bytes -> String? in
-            var end = bytes.count
             for byte in bytes where byte >= 0x80 { return nil }
-            if let semicolon = bytes.lastIndex(of: 0x3B), bytes[(semicolon + 1)...].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-                end = semicolon
-            }
-            while end > 1, bytes[end - 1] == 0x2E { end -= 1 }
-            return String(unsafeUninitializedCapacity: end) { out in
-                for i in 0..<end {
-                    let byte = bytes[i]
-                    out[i] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
-                }
-                return end
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                normalizeComponent(bytes[...], into: out, at: 0)
             }
         }
         if let ascii, let ascii { return ascii }
@@ -111,6 +144,27 @@ public struct FileIDResolver: Sendable {
         }
         while scalars.count > 1, scalars.last == "." { scalars.removeLast() }
         return scalars.lowercased()
+    }
+}
+
+extension FileIDResolver {
+    /// ``normalizeComponent(_:)`` of an ASCII name, written at `at`; returns
+    /// the end of what was written.
+    @inline(__always)
+    static func normalizeComponent(_ name: Slice<UnsafeBufferPointer<UInt8>>, into out: UnsafeMutableBufferPointer<UInt8>,
+                                   at: Int) -> Int {
+        var end = name.endIndex
+        if let semicolon = name.lastIndex(of: 0x3B), name[(semicolon + 1)...].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            end = semicolon
+        }
+        while end - name.startIndex > 1, name[end - 1] == 0x2E { end -= 1 }
+        var position = at
+        for i in name.startIndex..<end {
+            let byte = name[i]
+            out[position] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
+            position += 1
+        }
+        return position
     }
 }
 

@@ -100,6 +100,25 @@ import Testing
         #expect(FileIDResolver.normalizeComponent("IMG00001.;1") == "img00001")
     }
 
+    @Test func fileIDComponentsAndPathsMatchTheGeneralRules() {
+        let values = ["DICOM", " DICOM ", "DICOM\\PAT1\\IMG1", "DICOM/PAT1//IMG1;1", "\t", "", "/", " a / b \t\\ c",
+                      "\r\nX", "IMG.;1", "Ü/ä ", "\u{3000}X\u{3000}/Y", "a\u{00A0}", ".\\..\\x"]
+        for count in 1...3 {
+            for start in values.indices {
+                let fileID = (0..<count).map { values[(start + $0 * 5) % values.count] }
+                let reference = fileID.flatMap { $0.split(whereSeparator: { $0 == "/" || $0 == "\\" }).map(String.init) }
+                    .map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty }
+                #expect(FileIDResolver.components(fileID) == reference, "\(fileID)")
+                let path = fileID.joined(separator: "/")
+                let normalized = path.split(whereSeparator: { $0 == "/" || $0 == "\\" })
+                    .map { TextValueTests.referenceNormalize(String($0)) }
+                    .joined(separator: "/")
+                #expect(FileIDResolver.normalize(path) == normalized, "\(path)")
+            }
+        }
+    }
+
     @Test func junkFoldersFoundInASCIIAndOtherPaths() {
         #expect(FileInspector.isOSJunk("__MACOSX/CD/._IMG1"))
         #expect(FileInspector.isOSJunk("CD/System Volume Information/x"))
