@@ -130,3 +130,51 @@ import Testing
         #expect(FileInspector.containsASCII("/é/abd", "abd"))
     }
 }
+
+@Suite struct ReportJSONTests {
+    /// Every character JSON escapes, non-ASCII text, nulls, empty and
+    /// nested containers, several DICOMDIRs.
+    @Test func directWriterGivesJSONEncoderBytes() throws {
+        let tricky = (0..<0x80).map { String(UnicodeScalar(UInt8($0))) }.joined() + "é山\u{2028}\u{FFFD}𠮷/\\\""
+        let instance = ScanReport.Instance(sopInstanceUID: tricky, sopClassUID: nil, transferSyntaxUID: "1.2.840.10008.1.2.1",
+                                           instanceNumber: -12, path: "a/b c/ü", size: 0, hasFileMeta: false)
+        let series = ScanReport.Series(seriesInstanceUID: nil, seriesNumber: 1234567, modality: "CT", seriesDescription: "\t\n",
+                                       instanceCount: 2, size: Int.max, transferSyntaxes: ["1", "2"],
+                                       instances: [instance, instance])
+        let empty = ScanReport.Series(seriesInstanceUID: "x", seriesNumber: nil, modality: nil, seriesDescription: nil,
+                                      instanceCount: 0, size: 0, transferSyntaxes: [], instances: [])
+        let study = ScanReport.Study(studyInstanceUID: "1.2", studyDate: nil, studyTime: "093000", studyDescription: tricky,
+                                     accessionNumber: nil, studyID: "", instanceCount: 2, size: Int.min, series: [series, empty])
+        let patient = ScanReport.Patient(patientID: "P1", name: "Yamada^Tarou=山田^太郎=ヤマダ^タロウ", nameAlphabetic: "Yamada^Tarou",
+                                         nameIdeographic: "山田^太郎", namePhonetic: nil, birthDate: nil, sex: "M",
+                                         instanceCount: 2, size: 9, studies: [study])
+        let bare = ScanReport.Patient(patientID: nil, name: nil, nameAlphabetic: nil, nameIdeographic: nil, namePhonetic: nil,
+                                      birthDate: nil, sex: nil, instanceCount: 0, size: 0, studies: [])
+        let summary = ScanReport.DICOMDIRSummary(path: "CD/DICOMDIR", fileSetID: nil, transferSyntaxUID: "", treeSource: .correctedOffsets,
+                                                 offsetShift: -132, records: 1, inactiveRecords: 2, skippedRecords: 3, patients: 4,
+                                                 studies: 5, series: 6, instances: 7, referencedFiles: 8, missingFiles: 9)
+        var totals = ScanReport.Totals()
+        totals.patients = 2; totals.files = 10; totals.size = 1 << 40
+        let reports = [
+            ScanReport(source: .init(path: "/media/cd", kind: .iso9660, volumeLabel: tricky), complete: false, totals: totals,
+                       patients: [patient, bare],
+                       problems: [ScanProblem(.multiPatient, .warning, path: nil, tricky), ScanProblem(.truncated, .error, path: "x", "")],
+                       looseFiles: [.init(path: "紹介状.pdf", kind: "pdf", size: 1)],
+                       ignored: IgnoredReasonSamples.all,
+                       dicomdir: summary, otherDICOMDIRs: [summary, summary]),
+            ScanReport(source: .init(path: "", kind: nil, volumeLabel: nil), complete: true, totals: .init(), patients: [],
+                       problems: [], looseFiles: [], ignored: [], dicomdir: nil, otherDICOMDIRs: []),
+        ]
+        for report in reports {
+            let direct = try report.jsonData()
+            let encoded = try report.encodedJSONData()
+            #expect(direct == encoded, "\(String(decoding: direct, as: UTF8.self))")
+        }
+    }
+}
+
+enum IgnoredReasonSamples {
+    static let all = ScanReport.IgnoredReason.allCases.enumerated().map { i, reason in
+        ScanReport.IgnoredFile(path: "f\(i)", reason: reason, size: i)
+    }
+}
