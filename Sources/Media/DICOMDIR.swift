@@ -238,15 +238,22 @@ extension Dataset {
     /// reader without the dictionary left it UN (4 or 2 little-endian bytes).
     func directoryInteger(_ tag: Tag) -> Int? {
         guard let element = self[tag], let data = element.bytes else { return nil }
-        switch element.vr {
-        case .UL, .US, .SL, .SS: return integer(tag)
-        default:
-            let bytes = [UInt8](data)
-            if bytes.count == 4 {
-                return Int(UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24)
+        let vr = element.vr
+        // The first value as `integer(tag)` reads it (little endian, the
+        // parser has swapped big-endian values), straight from the bytes.
+        return data.withUnsafeBytes { raw -> Int? in
+            func u16() -> UInt16 { UInt16(raw[0]) | UInt16(raw[1]) << 8 }
+            func u32() -> UInt32 { UInt32(raw[0]) | UInt32(raw[1]) << 8 | UInt32(raw[2]) << 16 | UInt32(raw[3]) << 24 }
+            switch vr {
+            case .UL: return raw.count >= 4 ? Int(u32()) : nil
+            case .SL: return raw.count >= 4 ? Int(Int32(bitPattern: u32())) : nil
+            case .US: return raw.count >= 2 ? Int(u16()) : nil
+            case .SS: return raw.count >= 2 ? Int(Int16(bitPattern: u16())) : nil
+            default:
+                if raw.count == 4 { return Int(u32()) }
+                if raw.count == 2 { return Int(u16()) }
+                return nil
             }
-            if bytes.count == 2 { return Int(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) }
-            return nil
         }
     }
 

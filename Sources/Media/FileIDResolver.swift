@@ -96,9 +96,23 @@ public struct FileIDResolver: Sendable {
         guard !components.isEmpty else { return false }
         for component in components {
             if component == "." || component == ".." { return false }
-            if component.contains(":") { return false }
+            if containsColon(component) { return false }
         }
         return true
+    }
+
+    /// `component.contains(":")` (Foundation's search), on bytes when ASCII.
+    private static func containsColon(_ component: String) -> Bool {
+        let ascii = component.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+            var colon = false
+            for byte in bytes {
+                if byte >= 0x80 { return nil }
+                if byte == 0x3A { colon = true }
+            }
+            return colon
+        }
+        if let ascii, let ascii { return ascii }
+        return component.contains(":")
     }
 
     /// The comparison form of a path: lower case, `\` as `/`, each

@@ -67,30 +67,126 @@ public struct MediumScanner: Sendable {
 // MARK: - Per file
 
 /// A DICOM file reduced to what the report and the DICOMDIR comparison need.
+///
+/// What is the same for every file of a series (patient, study and series
+/// attributes) lives in one shared ``SeriesAttributes``: the collector
+/// interns them, so 20,000 files of 100 series hold 100 copies, not 20,000,
+/// and a summary is a few words and its path and SOP Instance UID.
 struct InstanceSummary: Sendable {
     var path: String
     var size: Int
     var hasFileMeta: Bool
+    /// Truncated, damaged or unreadable: reported, not in the tree.
+    var isDamaged = false
     var transferSyntaxUID: String
     var sopClassUID: String?
     var sopInstanceUID: String?
     var instanceNumber: Int?
-    var patientID: String?
-    var patientName: String?
-    var birthDate: String?
-    var sex: String?
-    var studyInstanceUID: String?
-    var studyDate: String?
-    var studyTime: String?
-    var studyDescription: String?
-    var accessionNumber: String?
-    var studyID: String?
-    var seriesInstanceUID: String?
-    var seriesNumber: Int?
-    var modality: String?
-    var seriesDescription: String?
-    /// Truncated, damaged or unreadable: reported, not in the tree.
-    var isDamaged = false
+    var shared: SeriesAttributes
+
+    init(path: String, size: Int, hasFileMeta: Bool, transferSyntaxUID: String, sopClassUID: String? = nil,
+         sopInstanceUID: String? = nil, instanceNumber: Int? = nil, shared: SeriesAttributes = .none) {
+        self.path = path
+        self.size = size
+        self.hasFileMeta = hasFileMeta
+        self.transferSyntaxUID = transferSyntaxUID
+        self.sopClassUID = sopClassUID
+        self.sopInstanceUID = sopInstanceUID
+        self.instanceNumber = instanceNumber
+        self.shared = shared
+    }
+
+    var patientID: String? { shared.patientID }
+    var patientName: String? { shared.patientName }
+    var birthDate: String? { shared.birthDate }
+    var sex: String? { shared.sex }
+    var studyInstanceUID: String? { shared.studyInstanceUID }
+    var studyDate: String? { shared.studyDate }
+    var studyTime: String? { shared.studyTime }
+    var studyDescription: String? { shared.studyDescription }
+    var accessionNumber: String? { shared.accessionNumber }
+    var studyID: String? { shared.studyID }
+    var seriesInstanceUID: String? { shared.seriesInstanceUID }
+    var seriesNumber: Int? { shared.seriesNumber }
+    var modality: String? { shared.modality }
+    var seriesDescription: String? { shared.seriesDescription }
+}
+
+/// The patient, study and series attributes of a file: immutable, shared
+/// by the summaries of every file that has the same ones.
+final class SeriesAttributes: Sendable, Hashable {
+    let patientID: String?
+    let patientName: String?
+    let birthDate: String?
+    let sex: String?
+    let studyInstanceUID: String?
+    let studyDate: String?
+    let studyTime: String?
+    let studyDescription: String?
+    let accessionNumber: String?
+    let studyID: String?
+    let seriesInstanceUID: String?
+    let seriesNumber: Int?
+    let modality: String?
+    let seriesDescription: String?
+
+    init(patientID: String? = nil, patientName: String? = nil, birthDate: String? = nil, sex: String? = nil,
+         studyInstanceUID: String? = nil, studyDate: String? = nil, studyTime: String? = nil, studyDescription: String? = nil,
+         accessionNumber: String? = nil, studyID: String? = nil, seriesInstanceUID: String? = nil, seriesNumber: Int? = nil,
+         modality: String? = nil, seriesDescription: String? = nil) {
+        self.patientID = patientID
+        self.patientName = patientName
+        self.birthDate = birthDate
+        self.sex = sex
+        self.studyInstanceUID = studyInstanceUID
+        self.studyDate = studyDate
+        self.studyTime = studyTime
+        self.studyDescription = studyDescription
+        self.accessionNumber = accessionNumber
+        self.studyID = studyID
+        self.seriesInstanceUID = seriesInstanceUID
+        self.seriesNumber = seriesNumber
+        self.modality = modality
+        self.seriesDescription = seriesDescription
+    }
+
+    /// No attributes (a file too damaged to read any).
+    static let none = SeriesAttributes()
+
+    /// Byte for byte (not String's canonical equivalence: a name in NFC and
+    /// the same name in NFD stay apart, as the files have them).
+    static func == (a: SeriesAttributes, b: SeriesAttributes) -> Bool {
+        func same(_ x: String?, _ y: String?) -> Bool { sameBytes(x, y) }
+        return a === b || (same(a.seriesInstanceUID, b.seriesInstanceUID) && same(a.studyInstanceUID, b.studyInstanceUID)
+            && same(a.patientID, b.patientID) && same(a.patientName, b.patientName) && same(a.birthDate, b.birthDate)
+            && same(a.sex, b.sex) && same(a.studyDate, b.studyDate) && same(a.studyTime, b.studyTime)
+            && same(a.studyDescription, b.studyDescription) && same(a.accessionNumber, b.accessionNumber)
+            && same(a.studyID, b.studyID) && a.seriesNumber == b.seriesNumber && same(a.modality, b.modality)
+            && same(a.seriesDescription, b.seriesDescription))
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(seriesInstanceUID)
+        hasher.combine(studyInstanceUID)
+        hasher.combine(patientID)
+    }
+}
+
+/// Equal UTF-8 bytes (String's `==` is canonical equivalence).
+@inline(__always)
+func sameBytes(_ a: String?, _ b: String?) -> Bool {
+    switch (a, b) {
+    case (nil, nil): return true
+    case (let x?, let y?): return x.utf8.count == y.utf8.count && x.utf8.elementsEqual(y.utf8)
+    default: return false
+    }
+}
+
+/// A string compared byte for byte, for interning.
+struct ExactString: Hashable, Sendable {
+    let value: String
+    static func == (a: ExactString, b: ExactString) -> Bool { sameBytes(a.value, b.value) }
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }
 
 /// What one file turned out to be.
@@ -338,20 +434,21 @@ enum FileInspector {
             sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
             sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
             instanceNumber: number(.instanceNumber),
-            patientID: first(.patientID),
-            patientName: text(.patientName),
-            birthDate: first(.patientBirthDate),
-            sex: first(.patientSex),
-            studyInstanceUID: first(.studyInstanceUID),
-            studyDate: first(.studyDate),
-            studyTime: first(.studyTime),
-            studyDescription: text(.studyDescription),
-            accessionNumber: first(.accessionNumber),
-            studyID: first(.studyID),
-            seriesInstanceUID: first(.seriesInstanceUID),
-            seriesNumber: number(.seriesNumber),
-            modality: first(.modality),
-            seriesDescription: text(.seriesDescription)
+            shared: SeriesAttributes(
+                patientID: first(.patientID),
+                patientName: text(.patientName),
+                birthDate: first(.patientBirthDate),
+                sex: first(.patientSex),
+                studyInstanceUID: first(.studyInstanceUID),
+                studyDate: first(.studyDate),
+                studyTime: first(.studyTime),
+                studyDescription: text(.studyDescription),
+                accessionNumber: first(.accessionNumber),
+                studyID: first(.studyID),
+                seriesInstanceUID: first(.seriesInstanceUID),
+                seriesNumber: number(.seriesNumber),
+                modality: first(.modality),
+                seriesDescription: text(.seriesDescription))
         )
     }
 
@@ -459,6 +556,19 @@ struct ScanState: Sendable {
     var files = 0
     /// Every path on the medium, for resolving Referenced File IDs.
     var allPaths: [String] = []
+    /// One ``SeriesAttributes`` per distinct set of attributes.
+    var attributes: Set<SeriesAttributes> = []
+    /// One copy of each SOP Class and Transfer Syntax UID.
+    var uids: Set<ExactString> = []
+
+    /// The summary with its shared parts replaced by their interned copies.
+    mutating func intern(_ summary: InstanceSummary) -> InstanceSummary {
+        var summary = summary
+        summary.shared = attributes.insert(summary.shared).memberAfterInsert
+        summary.transferSyntaxUID = uids.insert(ExactString(value: summary.transferSyntaxUID)).memberAfterInsert.value
+        if let uid = summary.sopClassUID { summary.sopClassUID = uids.insert(ExactString(value: uid)).memberAfterInsert.value }
+        return summary
+    }
 
     struct GroupKey: Hashable, Sendable {
         var scope: String
@@ -482,7 +592,7 @@ final class ScanCollector: Sendable {
             switch outcome {
             case .dicom(let summary, let problems, _):
                 state.allPaths.append(summary.path)
-                state.instances.append(summary)
+                state.instances.append(state.intern(summary))
                 if !problems.isEmpty { state.problems += problems }
                 for key in groupKeys { state.grouped[key, default: []].append(summary.path) }
             case .dicomdir(let directory, _):

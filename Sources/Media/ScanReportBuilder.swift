@@ -148,8 +148,19 @@ struct ReportBuilder {
         // file (by path) with a value gives a node its attributes.
         var patientOrder: [PatientKey] = []
         var byPatient: [PatientKey: [InstanceSummary]] = [:]
+        // Thousands of files share a handful of names: normalize each once.
+        var normalizedNames: [String: String] = [:]
         for instance in instances {
-            let key = PatientKey(id: instance.patientID ?? "", name: normalizedName(instance.patientName))
+            var name = ""
+            if let patientName = instance.patientName {
+                if let known = normalizedNames[patientName] {
+                    name = known
+                } else {
+                    name = normalizedName(patientName)
+                    normalizedNames[patientName] = name
+                }
+            }
+            let key = PatientKey(id: instance.patientID ?? "", name: name)
             if byPatient[key] == nil { patientOrder.append(key) }
             byPatient[key, default: []].append(instance)
         }
