@@ -19,19 +19,23 @@
 /// differs least (exact case first, then in path order) wins.
 public struct FileIDResolver: Sendable {
     private var exact: Set<String> = []
-    /// Normalized path → medium paths, best first.
-    private var normalized: [String: [String]] = [:]
-    /// Normalized path without a `.dcm` extension → medium paths with one.
-    private var withoutExtension: [String: [String]] = [:]
+    /// Normalized path → the best medium path (the first in path order).
+    private var normalized: [String: String] = [:]
+    /// Normalized path without a `.dcm` extension → the best medium path with one.
+    private var withoutExtension: [String: String] = [:]
 
     /// Indexes the paths of every file on a medium.
     public init(paths: some Sequence<String>) {
-        for path in paths.sorted() {
+        let sorted = paths.sorted()
+        exact.reserveCapacity(sorted.count)
+        normalized.reserveCapacity(sorted.count)
+        for path in sorted {
             exact.insert(path)
             let key = FileIDResolver.normalize(path)
-            normalized[key, default: []].append(path)
+            if normalized[key] == nil { normalized[key] = path }
             if key.hasSuffix(".dcm") {
-                withoutExtension[String(key.dropLast(4)), default: []].append(path)
+                let stem = String(key.dropLast(4))
+                if withoutExtension[stem] == nil { withoutExtension[stem] = path }
             }
         }
     }
@@ -52,9 +56,9 @@ public struct FileIDResolver: Sendable {
         let path = joined.joined(separator: "/")
         if exact.contains(path) { return path }
         let key = FileIDResolver.normalize(path)
-        if let candidates = normalized[key] { return candidates.first }
-        if let candidates = withoutExtension[key] { return candidates.first }
-        if key.hasSuffix(".dcm"), let candidates = normalized[String(key.dropLast(4))] { return candidates.first }
+        if let found = normalized[key] { return found }
+        if let found = withoutExtension[key] { return found }
+        if key.hasSuffix(".dcm"), let found = normalized[String(key.dropLast(4))] { return found }
         return nil
     }
 

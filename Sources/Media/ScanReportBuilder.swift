@@ -19,9 +19,14 @@ struct ReportBuilder {
         swap(&state, &collected)
     }
 
-    func finish() -> ScanReport {
+    /// Builds the report, consuming the collected state (sorted in place;
+    /// the tree and the comparison work on indices, not on copies).
+    mutating func finish() -> ScanReport {
         var problems = self.problems + state.problems
-        let instances = state.instances.sorted { $0.path < $1.path }
+        state.problems = []
+        state.instances.sort { $0.path < $1.path }
+        let instances = state.instances
+        state.instances = []
         let loose = state.loose.sorted { $0.path < $1.path }
         let ignored = state.ignored.sorted { $0.path < $1.path }
         let dicomdirs = state.dicomdirs.map(\.directory).sorted {
@@ -31,18 +36,14 @@ struct ReportBuilder {
 
         problems += groupedProblems()
 
-        // The tree, from the readable files.
-        let readable = instances.filter { !$0.isDamaged }
-        let patients = ReportBuilder.tree(readable)
-        problems += ReportBuilder.patientProblems(patients)
-        problems += ReportBuilder.duplicateProblems(instances)
-
-        // The DICOMDIRs against the files.
+        // The DICOMDIRs against the files (first: the resolver's index is
+        // gone before the tree is built).
         var summaries: [ScanReport.DICOMDIRSummary] = []
         var missing = Set<String>()
-        let comparison = dicomdirs.isEmpty ? nil
-            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, allPaths: state.allPaths)
         var referenced = Set<String>()
+        var comparison = dicomdirs.isEmpty ? nil
+            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, allPaths: state.allPaths)
+        state.allPaths = []
         for directory in dicomdirs {
             problems += directory.problems
             let result = comparison!.compare(directory)
@@ -57,6 +58,13 @@ struct ReportBuilder {
                 patients: counts.patients, studies: counts.studies, series: counts.series, instances: counts.instances,
                 referencedFiles: result.referenced.count, missingFiles: result.missing.count))
         }
+        comparison = nil
+
+        // The tree, from the readable files.
+        let readable = instances.indices.filter { !instances[$0].isDamaged }
+        let patients = ReportBuilder.tree(instances, readable)
+        problems += ReportBuilder.patientProblems(patients)
+        problems += ReportBuilder.duplicateProblems(instances)
         // A DICOMDIR that could not be read, or lost every record, lists nothing.
         let readableDirectories = dicomdirs.filter { directory in
             !directory.problems.contains { $0.code == .dicomdirUnreadable }
@@ -111,7 +119,7 @@ struct ReportBuilder {
         totals.studies = patients.reduce(0) { $0 + $1.studies.count }
         totals.series = patients.reduce(0) { $0 + $1.studies.reduce(0) { $0 + $1.series.count } }
         totals.instances = readable.count
-        totals.size = readable.reduce(0) { $0 + $1.size }
+        totals.size = readable.reduce(0) { $0 + instances[$1].size }
         totals.damaged = instances.count - readable.count
         totals.missing = missing.count
         totals.loose = loose.count
@@ -143,14 +151,16 @@ struct ReportBuilder {
 
     struct PatientKey: Hashable { var id: String; var name: String }
 
-    static func tree(_ instances: [InstanceSummary]) -> [ScanReport.Patient] {
+    /// The patient → study → series → instance tree of `all[members]`.
+    static func tree(_ all: [InstanceSummary], _ members: [Int]) -> [ScanReport.Patient] {
         // Insertion-ordered grouping over path-sorted instances: the first
         // file (by path) with a value gives a node its attributes.
         var patientOrder: [PatientKey] = []
-        var byPatient: [PatientKey: [InstanceSummary]] = [:]
+        var byPatient: [PatientKey: [Int]] = [:]
         // Thousands of files share a handful of names: normalize each once.
         var normalizedNames: [String: String] = [:]
-        for instance in instances {
+        for index in members {
+            let instance = all[index]
             var name = ""
             if let patientName = instance.patientName {
                 if let known = normalizedNames[patientName] {
@@ -162,7 +172,7 @@ struct ReportBuilder {
             }
             let key = PatientKey(id: instance.patientID ?? "", name: name)
             if byPatient[key] == nil { patientOrder.append(key) }
-            byPatient[key, default: []].append(instance)
+            byPatient[key, default: []].append(index)
         }
         var patients: [ScanReport.Patient] = []
         for key in patientOrder {
@@ -171,23 +181,23 @@ struct ReportBuilder {
             let groups = [name.alphabetic, name.ideographic, name.phonetic].map { PersonName.Components($0).groupForm }
             func group(_ i: Int) -> String? { groups[i].isEmpty ? nil : groups[i] }
             var studyOrder: [String] = []
-            var byStudy: [String: [InstanceSummary]] = [:]
-            for instance in members {
-                let uid = instance.studyInstanceUID ?? ""
+            var byStudy: [String: [Int]] = [:]
+            for index in members {
+                let uid = all[index].studyInstanceUID ?? ""
                 if byStudy[uid] == nil { studyOrder.append(uid) }
-                byStudy[uid, default: []].append(instance)
+                byStudy[uid, default: []].append(index)
             }
-            let studies = studyOrder.map { study(byStudy[$0]!) }.sorted { a, b in
+            let studies = studyOrder.map { study(all, byStudy[$0]!) }.sorted { a, b in
                 ((a.studyDate ?? ""), (a.studyTime ?? ""), (a.studyInstanceUID ?? "")) < ((b.studyDate ?? ""), (b.studyTime ?? ""), (b.studyInstanceUID ?? ""))
             }
             patients.append(ScanReport.Patient(
                 patientID: key.id.isEmpty ? nil : key.id,
                 name: key.name.isEmpty ? nil : key.name,
                 nameAlphabetic: group(0), nameIdeographic: group(1), namePhonetic: group(2),
-                birthDate: members.lazy.compactMap(\.birthDate).first,
-                sex: members.lazy.compactMap(\.sex).first,
+                birthDate: members.lazy.compactMap { all[$0].birthDate }.first,
+                sex: members.lazy.compactMap { all[$0].sex }.first,
                 instanceCount: members.count,
-                size: members.reduce(0) { $0 + $1.size },
+                size: members.reduce(0) { $0 + all[$1].size },
                 studies: studies))
         }
         return patients.sorted { a, b in
@@ -195,42 +205,44 @@ struct ReportBuilder {
         }
     }
 
-    static func study(_ members: [InstanceSummary]) -> ScanReport.Study {
+    static func study(_ all: [InstanceSummary], _ members: [Int]) -> ScanReport.Study {
         var seriesOrder: [String] = []
-        var bySeries: [String: [InstanceSummary]] = [:]
-        for instance in members {
-            let uid = instance.seriesInstanceUID ?? ""
+        var bySeries: [String: [Int]] = [:]
+        for index in members {
+            let uid = all[index].seriesInstanceUID ?? ""
             if bySeries[uid] == nil { seriesOrder.append(uid) }
-            bySeries[uid, default: []].append(instance)
+            bySeries[uid, default: []].append(index)
         }
-        let series = seriesOrder.map { self.series(bySeries[$0]!) }.sorted { a, b in
+        let series = seriesOrder.map { self.series(all, bySeries[$0]!) }.sorted { a, b in
             ((a.seriesNumber ?? Int.max), (a.seriesInstanceUID ?? "")) < ((b.seriesNumber ?? Int.max), (b.seriesInstanceUID ?? ""))
         }
         return ScanReport.Study(
-            studyInstanceUID: members[0].studyInstanceUID,
-            studyDate: members.lazy.compactMap(\.studyDate).first,
-            studyTime: members.lazy.compactMap(\.studyTime).first,
-            studyDescription: members.lazy.compactMap(\.studyDescription).first,
-            accessionNumber: members.lazy.compactMap(\.accessionNumber).first,
-            studyID: members.lazy.compactMap(\.studyID).first,
+            studyInstanceUID: all[members[0]].studyInstanceUID,
+            studyDate: members.lazy.compactMap { all[$0].studyDate }.first,
+            studyTime: members.lazy.compactMap { all[$0].studyTime }.first,
+            studyDescription: members.lazy.compactMap { all[$0].studyDescription }.first,
+            accessionNumber: members.lazy.compactMap { all[$0].accessionNumber }.first,
+            studyID: members.lazy.compactMap { all[$0].studyID }.first,
             instanceCount: members.count,
-            size: members.reduce(0) { $0 + $1.size },
+            size: members.reduce(0) { $0 + all[$1].size },
             series: series)
     }
 
-    static func series(_ members: [InstanceSummary]) -> ScanReport.Series {
-        let instances = members.map {
-            ScanReport.Instance(sopInstanceUID: $0.sopInstanceUID, sopClassUID: $0.sopClassUID, transferSyntaxUID: $0.transferSyntaxUID,
-                                instanceNumber: $0.instanceNumber, path: $0.path, size: $0.size, hasFileMeta: $0.hasFileMeta)
-        }.sorted { a, b in ((a.instanceNumber ?? Int.max), a.path) < ((b.instanceNumber ?? Int.max), b.path) }
+    static func series(_ all: [InstanceSummary], _ members: [Int]) -> ScanReport.Series {
+        var instances = members.map { index -> ScanReport.Instance in
+            let i = all[index]
+            return ScanReport.Instance(sopInstanceUID: i.sopInstanceUID, sopClassUID: i.sopClassUID, transferSyntaxUID: i.transferSyntaxUID,
+                                       instanceNumber: i.instanceNumber, path: i.path, size: i.size, hasFileMeta: i.hasFileMeta)
+        }
+        instances.sort { a, b in ((a.instanceNumber ?? Int.max), a.path) < ((b.instanceNumber ?? Int.max), b.path) }
         return ScanReport.Series(
-            seriesInstanceUID: members[0].seriesInstanceUID,
-            seriesNumber: members.lazy.compactMap(\.seriesNumber).first,
-            modality: members.lazy.compactMap(\.modality).first,
-            seriesDescription: members.lazy.compactMap(\.seriesDescription).first,
+            seriesInstanceUID: all[members[0]].seriesInstanceUID,
+            seriesNumber: members.lazy.compactMap { all[$0].seriesNumber }.first,
+            modality: members.lazy.compactMap { all[$0].modality }.first,
+            seriesDescription: members.lazy.compactMap { all[$0].seriesDescription }.first,
             instanceCount: members.count,
-            size: members.reduce(0) { $0 + $1.size },
-            transferSyntaxes: Array(Set(members.map(\.transferSyntaxUID))).sorted(),
+            size: members.reduce(0) { $0 + all[$1].size },
+            transferSyntaxes: Array(Set(members.map { all[$0].transferSyntaxUID })).sorted(),
             instances: instances)
     }
 
@@ -281,18 +293,21 @@ struct ReportBuilder {
     }
 
     static func duplicateProblems(_ instances: [InstanceSummary]) -> [ScanProblem] {
-        var byUID: [String: [InstanceSummary]] = [:]
-        for instance in instances {
-            if let uid = instance.sopInstanceUID { byUID[uid, default: []].append(instance) }
-        }
+        // The first file (by path) with each UID; every later one is a
+        // duplicate of it (the problems are sorted afterwards).
+        var firstWith: [String: Int] = [:]
+        firstWith.reserveCapacity(instances.count)
         var problems: [ScanProblem] = []
-        for (uid, files) in byUID where files.count > 1 {
-            let first = files[0]
-            for other in files.dropFirst() {
-                let same = other.size == first.size ? " (same size)" : " (\(other.size) bytes against \(first.size))"
-                problems.append(ScanProblem(.duplicateInstance, .warning, path: other.path,
-                    "same SOP Instance UID \(uid) as \(first.path)\(same)"))
+        for (index, other) in instances.enumerated() {
+            guard let uid = other.sopInstanceUID else { continue }
+            guard let earlier = firstWith[uid] else {
+                firstWith[uid] = index
+                continue
             }
+            let first = instances[earlier]
+            let same = other.size == first.size ? " (same size)" : " (\(other.size) bytes against \(first.size))"
+            problems.append(ScanProblem(.duplicateInstance, .warning, path: other.path,
+                "same SOP Instance UID \(uid) as \(first.path)\(same)"))
         }
         return problems
     }
@@ -300,13 +315,17 @@ struct ReportBuilder {
 
 /// The DICOMDIR compared with what the visit found.
 struct DirectoryComparison {
-    let byPath: [String: InstanceSummary]
+    let instances: [InstanceSummary]
+    /// Path → index in `instances`.
+    let byPath: [String: Int]
     let otherKinds: [String: String]
     let resolver: FileIDResolver
 
     init(instances: [InstanceSummary], loose: [ScanReport.LooseFile], ignored: [ScanReport.IgnoredFile], allPaths: [String]) {
-        var byPath: [String: InstanceSummary] = [:]
-        for instance in instances { byPath[instance.path] = instance }
+        self.instances = instances
+        var byPath: [String: Int] = [:]
+        byPath.reserveCapacity(instances.count)
+        for (index, instance) in instances.enumerated() { byPath[instance.path] = index }
         self.byPath = byPath
         var kinds: [String: String] = [:]
         for file in loose { kinds[file.path] = "a \(file.kind.uppercased()) file, not DICOM" }
@@ -352,12 +371,13 @@ struct DirectoryComparison {
                 referencedBy[path] = index
             }
             result.referenced.insert(path)
-            guard let instance = byPath[path] else {
+            guard let found = byPath[path] else {
                 if path == directory.path { continue }
                 result.problems.append(ScanProblem(.referencedFileNotDICOM, .error, path: path,
                     "the DICOMDIR (\(directory.path)) lists this file as \(record.type) but it is \(otherKinds[path] ?? "not DICOM")"))
                 continue
             }
+            let instance = instances[found]
             guard !instance.isDamaged, let entry = entries[index] else { continue }
             var differences: [String] = []
             func check(_ what: String, _ recorded: String?, _ actual: String?) {
