@@ -44,7 +44,11 @@ public struct FileIDResolver: Sendable {
     /// (`""` at the top of the medium); nil when no file matches or the ID
     /// cannot name a file on the medium (see ``isValid(_:)``).
     public func resolve(_ fileID: [String], folder: String) -> String? {
-        let components = FileIDResolver.components(fileID)
+        resolve(components: FileIDResolver.components(fileID), folder: folder)
+    }
+
+    /// ``resolve(_:folder:)`` of a File ID already split by ``components(_:)``.
+    func resolve(components: [String], folder: String) -> String? {
         guard FileIDResolver.isValid(components) else { return nil }
         if let found = lookup(components, below: folder) { return found }
         if !folder.isEmpty, let found = lookup(components, below: "") { return found }

@@ -177,7 +177,11 @@ final class SeriesAttributes: Sendable, Hashable {
 func sameBytes(_ a: String?, _ b: String?) -> Bool {
     switch (a, b) {
     case (nil, nil): return true
-    case (let x?, let y?): return x.utf8.count == y.utf8.count && x.utf8.elementsEqual(y.utf8)
+    case (var x?, var y?):
+        // Native strings are contiguous UTF-8: one memcmp.
+        return x.withUTF8 { a in
+            y.withUTF8 { b in a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) }
+        }
     default: return false
     }
 }
@@ -266,8 +270,22 @@ enum FileInspector {
 
     /// Operating-system litter that is never looked at.
     static func isOSJunk(_ path: String) -> Bool {
+        var path = path
+        // ASCII paths (nearly all): lower-cased and searched on bytes.
+        let asciiFolder = path.withUTF8 { bytes -> Bool? in
+            for byte in bytes where byte >= 0x80 { return nil }
+            var lower = [UInt8](repeating: 0x2F, count: bytes.count + 1)
+            for i in 0..<bytes.count {
+                let byte = bytes[i]
+                lower[i + 1] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
+            }
+            return osJunkFolderBytes.contains { contains(lower, $0) }
+        }
+        if asciiFolder == true { return true }
         let lower = "/" + path.lowercased()
-        for folder in osJunkFolders where containsASCII(lower, folder) { return true }
+        if asciiFolder == nil {
+            for folder in osJunkFolders where lower.contains(folder) { return true }
+        }
         guard let slash = lower.lastIndex(of: "/") else { return false }
         let name = lower[lower.index(after: slash)...]
         if name.hasPrefix("._") { return true }
@@ -276,30 +294,25 @@ enum FileInspector {
 
     static let osJunkFolders = ["/__macosx/", "/.spotlight-v100/", "/.trashes/", "/.fseventsd/", "/system volume information/",
                                 "/$recycle.bin/", "/.temporaryitems/"]
-    static let osJunkNames: Set<String> = [".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory", "icon\r"]
+    static let osJunkFolderBytes: [[UInt8]] = osJunkFolders.map { Array($0.utf8) }
 
-    /// `text.contains(needle)` (Foundation's search) for an ASCII needle;
-    /// a plain byte search when `text` is ASCII too.
-    static func containsASCII(_ text: String, _ needle: String) -> Bool {
-        let found = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
-            for byte in bytes where byte >= 0x80 { return nil }
-            let pattern = Array(needle.utf8)
-            guard let head = pattern.first, pattern.count <= bytes.count else { return false }
-            var i = 0
-            let last = bytes.count - pattern.count
-            while i <= last {
-                if bytes[i] == head {
-                    var j = 1
-                    while j < pattern.count, bytes[i + j] == pattern[j] { j += 1 }
-                    if j == pattern.count { return true }
-                }
-                i += 1
+    /// Whether `pattern` occurs in `bytes`.
+    static func contains(_ bytes: [UInt8], _ pattern: [UInt8]) -> Bool {
+        guard let head = pattern.first, pattern.count <= bytes.count else { return pattern.isEmpty }
+        var i = 0
+        let last = bytes.count - pattern.count
+        while i <= last {
+            if bytes[i] == head {
+                var j = 1
+                while j < pattern.count, bytes[i + j] == pattern[j] { j += 1 }
+                if j == pattern.count { return true }
             }
-            return false
+            i += 1
         }
-        if let found, let found { return found }
-        return text.range(of: needle) != nil
+        return false
     }
+
+    static let osJunkNames: Set<String> = [".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory", "icon\r"]
 
     /// Inside a viewer's folder or the IHE PDI web content (`IHE_PDI/`):
     /// pictures and texts there belong to the viewer, not to the patient.

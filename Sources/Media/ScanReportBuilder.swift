@@ -351,14 +351,14 @@ struct DirectoryComparison {
         for index in directory.referencingRecords {
             let record = directory.records[index]
             let components = FileIDResolver.components(record.referencedFileID)
-            let shown = ((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")
-            let name = "\(record.type) record #\(record.index + 1)"
+            var name: String { "\(record.type) record #\(record.index + 1)" }
             guard FileIDResolver.isValid(components) else {
                 result.problems.append(ScanProblem(.dicomdirBadFileID, .warning, path: directory.path,
                     "\(name) has a Referenced File ID that cannot name a file: \(record.referencedFileID.joined(separator: "\\"))"))
                 continue
             }
-            guard let path = resolver.resolve(components, folder: folder) else {
+            guard let path = resolver.resolve(components: components, folder: folder) else {
+                let shown = ((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")
                 result.missing.insert(shown)
                 result.problems.append(ScanProblem(.referencedFileMissing, .error, path: shown,
                     "the DICOMDIR (\(directory.path)) lists this file (\(name)\(record.referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))

@@ -125,9 +125,11 @@ import Testing
         #expect(FileInspector.isOSJunk("Ü/.Trashes/x"))
         #expect(!FileInspector.isOSJunk("DICOM/PAT1/IMG1"))
         #expect(!FileInspector.isOSJunk("DICOM/Ü/IMG1"))
-        #expect(FileInspector.containsASCII("/abcabd", "abd"))
-        #expect(!FileInspector.containsASCII("/ab", "abd"))
-        #expect(FileInspector.containsASCII("/é/abd", "abd"))
+        #expect(FileInspector.isOSJunk("x/$RECYCLE.BIN/y"))
+        #expect(FileInspector.isOSJunk("thumbs.db;1"))
+        #expect(!FileInspector.isOSJunk("x/$RECYCLE.BI"))
+        #expect(FileInspector.contains(Array("/abcabd".utf8), Array("abd".utf8)))
+        #expect(!FileInspector.contains(Array("/ab".utf8), Array("abd".utf8)))
     }
 }
 
