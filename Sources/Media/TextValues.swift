@@ -79,18 +79,21 @@ enum PlainText {
     static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 }
 
-/// The outcome of a byte-level read: a value, or "ask the general path".
+/// The outcome of a byte-level read: a value, no element (or not one with
+/// bytes: every general reader then gives nil or nothing), or "ask the
+/// general path".
 enum PlainRead<Value> {
     case value(Value)
+    case absent
     case general
 }
 
 extension Dataset {
-    /// Runs `body` on the value bytes of a plain text element; `.general`
-    /// when the element is absent, not bytes, or not plain text.
+    /// Runs `body` on the value bytes of a plain text element; `.absent`
+    /// when there is no element with bytes, `.general` when it is not plain text.
     @inline(__always)
     func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
-        guard let element = self[tag], let data = element.bytes else { return .general }
+        guard let element = self[tag], let data = element.bytes else { return .absent }
         let vr = element.vr
         return data.withUnsafeBytes { raw in
             guard let text = PlainText.plain(raw, vr: vr) else { return .general }
@@ -104,8 +107,11 @@ extension Dataset {
             let value = PlainText.trimValue(PlainText.firstValue(text, vr: vr), vr: vr)
             return value.isEmpty ? nil : PlainText.string(value)
         }
-        if case .value(let value) = read { return value }
-        return firstString(tag)
+        switch read {
+        case .value(let value): return value
+        case .absent: return nil
+        case .general: return firstString(tag)
+        }
     }
 
     /// Exactly `string(tag)` trimmed of `CharacterSet.whitespaces`, nil
@@ -115,7 +121,11 @@ extension Dataset {
             let value = PlainText.trim(text[0..<text.count], PlainText.isASCIIWhitespace)
             return value.isEmpty ? nil : PlainText.string(value)
         }
-        if case .value(let value) = read { return value }
+        switch read {
+        case .value(let value): return value
+        case .absent: return nil
+        case .general: break
+        }
         guard let value = string(tag) else { return nil }
         let trimmed = trimmingWhitespaces(value)
         return trimmed.isEmpty ? nil : trimmed
@@ -128,7 +138,11 @@ extension Dataset {
             let value = PlainText.trim(PlainText.firstValue(text, vr: vr), PlainText.isSpaceOrNUL)
             return value.isEmpty ? nil : PlainText.string(value)
         }
-        if case .value(let value) = read { return value }
+        switch read {
+        case .value(let value): return value
+        case .absent: return nil
+        case .general: break
+        }
         guard let value = firstString(tag) else { return nil }
         let trimmed = trimmingSpacesAndNULs(value)
         return trimmed.isEmpty ? nil : trimmed
@@ -140,16 +154,34 @@ extension Dataset {
         let read = readPlain(tag) { text, vr -> [String] in
             guard text.count > 0 else { return [] }
             var out: [String] = []
-            let all = text[0..<text.count]
-            let values = vr.isSingleValuedText ? [all] : all.split(separator: 0x5C, omittingEmptySubsequences: false)
-            for value in values {
-                for piece in PlainText.trimValue(value, vr: vr).split(separator: 0x2F) {
-                    out.append(PlainText.string(PlainText.trim(piece, PlainText.isSpaceOrNUL)))
+            let multiValued = !vr.isSingleValuedText
+            var start = 0
+            while start <= text.count {
+                // One value: up to the next `\` (multi-valued VRs) or the end.
+                var end = start
+                if multiValued {
+                    while end < text.count, text[end] != 0x5C { end += 1 }
+                } else {
+                    end = text.count
                 }
+                let value = PlainText.trimValue(text[start..<end], vr: vr)
+                // Its pieces between `/`, empty ones dropped, each trimmed.
+                var p = value.startIndex
+                while p < value.endIndex {
+                    var q = p
+                    while q < value.endIndex, value[q] != 0x2F { q += 1 }
+                    if q > p { out.append(PlainText.string(PlainText.trim(value[p..<q], PlainText.isSpaceOrNUL))) }
+                    p = q + 1
+                }
+                start = end + 1
             }
             return out
         }
-        if case .value(let value) = read { return value }
+        switch read {
+        case .value(let value): return value
+        case .absent: return []
+        case .general: break
+        }
         return strings(tag)
             .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
             .map(trimmingSpacesAndNULs)
@@ -158,7 +190,10 @@ extension Dataset {
     /// Whether `decodedText(tag)` would report character-set problems
     /// (plain values never have any).
     func hasUndecodableText(_ tag: Tag) -> Bool {
-        if case .value = readPlain(tag, { _, _ in () }) { return false }
+        switch readPlain(tag, { _, _ in () }) {
+        case .value, .absent: return false
+        case .general: break
+        }
         guard let decoded = decodedText(tag) else { return false }
         return !decoded.problems.isEmpty
     }
