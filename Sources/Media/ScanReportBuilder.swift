@@ -42,7 +42,8 @@ struct ReportBuilder {
         var missing = Set<String>()
         var referenced = Set<String>()
         var comparison = dicomdirs.isEmpty ? nil
-            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, allPaths: state.allPaths)
+            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, dicomdirs: dicomdirs.map(\.path),
+                                  allPaths: state.allPaths)
         state.allPaths = []
         for directory in dicomdirs {
             problems += directory.problems
@@ -319,9 +320,14 @@ struct DirectoryComparison {
     /// Path → index in `instances`.
     let byPath: [String: Int]
     let otherKinds: [String: String]
-    let resolver: FileIDResolver
+    let dicomdirPaths: Set<String>
+    let allPaths: [String]
+    /// The full resolver (case, `;1`, `.dcm` …), built at the first File ID
+    /// that does not name a file exactly: a clean disc never needs it.
+    private var resolver: FileIDResolver?
 
-    init(instances: [InstanceSummary], loose: [ScanReport.LooseFile], ignored: [ScanReport.IgnoredFile], allPaths: [String]) {
+    init(instances: [InstanceSummary], loose: [ScanReport.LooseFile], ignored: [ScanReport.IgnoredFile], dicomdirs: [String],
+         allPaths: [String]) {
         self.instances = instances
         var byPath: [String: Int] = [:]
         byPath.reserveCapacity(instances.count)
@@ -333,7 +339,8 @@ struct DirectoryComparison {
             kinds[file.path] = file.reason == .empty ? "an empty file" : "not DICOM (\(file.reason.rawValue))"
         }
         otherKinds = kinds
-        resolver = FileIDResolver(paths: allPaths)
+        dicomdirPaths = Set(dicomdirs)
+        self.allPaths = allPaths
     }
 
     struct Result {
@@ -342,31 +349,68 @@ struct DirectoryComparison {
         var missing = Set<String>()
     }
 
-    func compare(_ directory: DICOMDirectory) -> Result {
+    /// A path of a file on the medium (every visited file is an instance,
+    /// a DICOMDIR, a loose file or an ignored one).
+    func isOnMedium(_ path: String) -> Bool {
+        byPath[path] != nil || otherKinds[path] != nil || dicomdirPaths.contains(path)
+    }
+
+    /// ``FileIDResolver/resolve(_:folder:)`` of split components: the exact
+    /// path first (what the resolver tries first), the resolver otherwise.
+    mutating func resolve(_ components: [String], folder: String) -> String? {
+        let path = joinedPath(folder, components)
+        if isOnMedium(path) { return path }
+        if resolver == nil { resolver = FileIDResolver(paths: allPaths) }
+        return resolver!.resolve(components: components, folder: folder)
+    }
+
+    /// `((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")`.
+    func joinedPath(_ folder: String, _ components: [String]) -> String {
+        var count = folder.utf8.count + components.count
+        for component in components { count += component.utf8.count }
+        return String(unsafeUninitializedCapacity: count) { out in
+            var position = 0
+            func append(_ text: String) {
+                var text = text
+                text.withUTF8 { bytes in
+                    if bytes.count > 0 { memcpy(out.baseAddress! + position, bytes.baseAddress!, bytes.count) }
+                    position += bytes.count
+                }
+            }
+            if !folder.isEmpty { append(folder) }
+            for component in components {
+                if position > 0 { out[position] = 0x2F; position += 1 }
+                append(component)
+            }
+            return position
+        }
+    }
+
+    mutating func compare(_ directory: DICOMDirectory) -> Result {
         var result = Result()
         let folder = directory.folder
-        var entries: [Int: DICOMDirectory.InstanceEntry] = [:]
+        let records = directory.records
+        var entries = [DICOMDirectory.InstanceEntry?](repeating: nil, count: records.count)
         for entry in directory.instanceEntries() { entries[entry.record] = entry }
         var referencedBy: [String: Int] = [:]
         for index in directory.referencingRecords {
-            let record = directory.records[index]
-            let components = FileIDResolver.components(record.referencedFileID)
-            var name: String { "\(record.type) record #\(record.index + 1)" }
+            let components = FileIDResolver.components(records[index].referencedFileID)
+            var name: String { "\(records[index].type) record #\(records[index].index + 1)" }
             guard FileIDResolver.isValid(components) else {
                 result.problems.append(ScanProblem(.dicomdirBadFileID, .warning, path: directory.path,
-                    "\(name) has a Referenced File ID that cannot name a file: \(record.referencedFileID.joined(separator: "\\"))"))
+                    "\(name) has a Referenced File ID that cannot name a file: \(records[index].referencedFileID.joined(separator: "\\"))"))
                 continue
             }
-            guard let path = resolver.resolve(components: components, folder: folder) else {
-                let shown = ((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")
+            guard let path = resolve(components, folder: folder) else {
+                let shown = joinedPath(folder, components)
                 result.missing.insert(shown)
                 result.problems.append(ScanProblem(.referencedFileMissing, .error, path: shown,
-                    "the DICOMDIR (\(directory.path)) lists this file (\(name)\(record.referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))
+                    "the DICOMDIR (\(directory.path)) lists this file (\(name)\(records[index].referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))
                 continue
             }
             if let earlier = referencedBy[path] {
                 result.problems.append(ScanProblem(.dicomdirDuplicateReference, .warning, path: path,
-                    "referenced by two records of \(directory.path): #\(earlier + 1) and #\(record.index + 1)"))
+                    "referenced by two records of \(directory.path): #\(earlier + 1) and #\(records[index].index + 1)"))
             } else {
                 referencedBy[path] = index
             }
@@ -374,7 +418,7 @@ struct DirectoryComparison {
             guard let found = byPath[path] else {
                 if path == directory.path { continue }
                 result.problems.append(ScanProblem(.referencedFileNotDICOM, .error, path: path,
-                    "the DICOMDIR (\(directory.path)) lists this file as \(record.type) but it is \(otherKinds[path] ?? "not DICOM")"))
+                    "the DICOMDIR (\(directory.path)) lists this file as \(records[index].type) but it is \(otherKinds[path] ?? "not DICOM")"))
                 continue
             }
             let instance = instances[found]
@@ -384,12 +428,12 @@ struct DirectoryComparison {
                 guard let recorded, let actual, recorded != actual else { return }
                 differences.append("\(what): DICOMDIR \(recorded), file \(actual)")
             }
-            check("SOP Instance UID", record.referencedSOPInstanceUID, instance.sopInstanceUID)
-            check("SOP Class UID", record.referencedSOPClassUID, instance.sopClassUID)
-            check("Transfer Syntax UID", record.referencedTransferSyntaxUID, instance.transferSyntaxUID)
-            if let series = entry.series { check("Series Instance UID", directory.records[series].seriesInstanceUID, instance.seriesInstanceUID) }
-            if let study = entry.study { check("Study Instance UID", directory.records[study].studyInstanceUID, instance.studyInstanceUID) }
-            if let patient = entry.patient { check("Patient ID", directory.records[patient].patientID, instance.patientID) }
+            check("SOP Instance UID", records[index].referencedSOPInstanceUID, instance.sopInstanceUID)
+            check("SOP Class UID", records[index].referencedSOPClassUID, instance.sopClassUID)
+            check("Transfer Syntax UID", records[index].referencedTransferSyntaxUID, instance.transferSyntaxUID)
+            if let series = entry.series { check("Series Instance UID", records[series].seriesInstanceUID, instance.seriesInstanceUID) }
+            if let study = entry.study { check("Study Instance UID", records[study].studyInstanceUID, instance.studyInstanceUID) }
+            if let patient = entry.patient { check("Patient ID", records[patient].patientID, instance.patientID) }
             if !differences.isEmpty {
                 result.problems.append(ScanProblem(.uidMismatch, .warning, path: path,
                     "the DICOMDIR record (\(name)) disagrees with the file: \(differences.joined(separator: "; "))"))
