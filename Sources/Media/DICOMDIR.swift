@@ -114,7 +114,7 @@ public struct DICOMDirectory: Sendable {
     /// length that is wrong) be salvaged by walking its items one by one.
     public init(file: DICOMFile, path: String, data: Data? = nil) {
         var reader = DirectoryReader(path: path)
-        self = reader.read(file, data: data)
+        self = reader.read(consume file, data: data)
     }
 
     /// Reads a DICOMDIR from a medium file; a DICOMDIR that cannot be parsed
@@ -124,7 +124,7 @@ public struct DICOMDirectory: Sendable {
             let parsed = try DICOMFile(size: file.size, path: file.path, options: ReadOptions(stopBeforePixelData: true, lenient: true),
                                        prefix: MediumFile.dicomPrefix(file))
             let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
-            self.init(file: parsed, path: file.path, data: data)
+            self.init(file: consume parsed, path: file.path, data: data)
         } catch {
             self.init(unreadable: file.path, error.message)
         }
@@ -285,25 +285,33 @@ struct DirectoryReader {
         if n <= DirectoryReader.perRecordLimit { problem(code, severity, message) }
     }
 
-    mutating func read(_ file: DICOMFile, data: Data? = nil) -> DICOMDirectory {
+    /// Reads the records. `file` is consumed: the parsed items (a data set
+    /// per record, over the buffer of the whole DICOMDIR) are released one
+    /// by one as their records are made, not held to the end.
+    mutating func read(_ file: consuming DICOMFile, data: Data? = nil) -> DICOMDirectory {
+        let hasFileMeta = file.hasFileMeta
+        let transferSyntax = file.transferSyntax
+        let fileError = file.error
+        let datasetOffset = file.datasetOffset
         let dataset = file.dataset
-        if !file.hasFileMeta {
+        _ = consume file
+        if !hasFileMeta {
             problem(.dicomdirNoMeta, .warning, "the DICOMDIR has no Part 10 header (preamble, DICM, file meta information)")
         }
-        if !file.transferSyntax.isExplicitVR {
+        if !transferSyntax.isExplicitVR {
             problem(.dicomdirImplicitVR, .warning, "the DICOMDIR is implicit VR little endian; PS3.10 requires explicit VR little endian (read anyway)")
-        } else if file.transferSyntax.isBigEndian {
+        } else if transferSyntax.isBigEndian {
             problem(.dicomdirBigEndian, .warning, "the DICOMDIR is explicit VR big endian; PS3.10 requires explicit VR little endian (read anyway)")
         }
         if dataset.directoryInteger(.fileSetConsistencyFlag) == 0xFFFF {
             problem(.dicomdirInconsistent, .warning, "File-set Consistency Flag is FFFFH: the writer left the file-set inconsistent")
         }
 
-        var items = recordItems(dataset, transferSyntax: file.transferSyntax)
-        if let error = file.error {
+        var items = recordItems(dataset, transferSyntax: transferSyntax)
+        if let error = fileError {
             let fault = "\(error.message)\(error.offset.map { " (byte \($0))" } ?? "")"
-            let salvaged = data == nil || file.transferSyntax.isBigEndian ? []
-                : DirectoryReader.salvageItems(data!, from: file.datasetOffset, explicit: file.transferSyntax.isExplicitVR)
+            let salvaged = data == nil || transferSyntax.isBigEndian ? []
+                : DirectoryReader.salvageItems(data!, from: datasetOffset, explicit: transferSyntax.isExplicitVR)
             if salvaged.count > items.count {
                 problem(.dicomdirDamaged, .error, "the DICOMDIR is damaged: \(fault); its \(salvaged.count) records were recovered by reading them one by one")
                 items = salvaged
@@ -311,20 +319,31 @@ struct DirectoryReader {
                 problem(.dicomdirDamaged, .error, "reading stopped at a fault, records after it are lost: \(fault)")
             }
         }
-        var records = items.enumerated().map { index, item in makeRecord(item, index: index) }
         let rootFirst = dataset.directoryInteger(.offsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity) ?? 0
         let rootLast = dataset.directoryInteger(.offsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity) ?? 0
+        let fileSetID = dataset.directoryString(.fileSetID)
+        let hasRecordSequence = dataset[.directoryRecordSequence] != nil
+        _ = consume dataset
+
+        var records: [DirectoryRecord] = []
+        records.reserveCapacity(items.count)
+        var uids = UIDInterner()
+        for index in items.indices {
+            records.append(makeRecord(items[index], index: index, uids: &uids))
+            items[index] = Dataset()   // its elements go now, not with the last record
+        }
+        items = []
 
         var result = DICOMDirectory(unreadable: path, "")
         result.problems = []
-        result.fileSetID = dataset.directoryString(.fileSetID)
-        result.transferSyntaxUID = file.transferSyntax.uid
+        result.fileSetID = fileSetID
+        result.transferSyntaxUID = transferSyntax.uid
         result.inactiveRecords = records.filter { !$0.isInUse }.count
 
         if records.isEmpty {
-            if dataset[.directoryRecordSequence] == nil && file.error == nil {
+            if !hasRecordSequence && fileError == nil {
                 problem(.dicomdirEmpty, .warning, "the DICOMDIR has no Directory Record Sequence (0004,1220)")
-            } else if file.error == nil {
+            } else if fileError == nil {
                 problem(.dicomdirEmpty, .warning, "the DICOMDIR has no records (PS3.11 does not allow an empty DICOMDIR)")
             }
             result.records = []
@@ -342,8 +361,11 @@ struct DirectoryReader {
         }
 
         // Offsets first; the record order when they are unusable.
-        var tree = OffsetTree(records: records, rootFirst: rootFirst, rootLast: rootLast)
-        let linked = tree.build()
+        // The tree's copy of the records ends here: the records are changed below.
+        let linked: OffsetTree.Outcome = {
+            var tree = OffsetTree(records: records, rootFirst: rootFirst, rootLast: rootLast)
+            return tree.build()
+        }()
         var source: DICOMDirectory.TreeSource = .offsets
         var roots: [Int]
         var children: [[Int]]
@@ -518,7 +540,17 @@ struct DirectoryReader {
         return items
     }
 
-    private func makeRecord(_ item: Dataset, index: Int) -> DirectoryRecord {
+    /// One String per distinct SOP Class / Transfer Syntax UID of the
+    /// records (thousands of records name the same few).
+    struct UIDInterner {
+        var known: Set<ExactString> = []
+        mutating func intern(_ uid: String?) -> String? {
+            guard let uid else { return nil }
+            return known.insert(ExactString(value: uid)).memberAfterInsert.value
+        }
+    }
+
+    private func makeRecord(_ item: Dataset, index: Int, uids: inout UIDInterner) -> DirectoryRecord {
         let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
         let fileID = item.scanFileIDComponents(.referencedFileID)
         return DirectoryRecord(
@@ -530,9 +562,9 @@ struct DirectoryReader {
             nextOffset: item.directoryInteger(.offsetOfTheNextDirectoryRecord) ?? 0,
             lowerOffset: item.directoryInteger(.offsetOfReferencedLowerLevelDirectoryEntity) ?? 0,
             referencedFileID: fileID.allSatisfy(\.isEmpty) ? [] : fileID,
-            referencedSOPClassUID: item.directoryString(.referencedSOPClassUIDInFile),
+            referencedSOPClassUID: uids.intern(item.directoryString(.referencedSOPClassUIDInFile)),
             referencedSOPInstanceUID: item.directoryString(.referencedSOPInstanceUIDInFile),
-            referencedTransferSyntaxUID: item.directoryString(.referencedTransferSyntaxUIDInFile),
+            referencedTransferSyntaxUID: uids.intern(item.directoryString(.referencedTransferSyntaxUIDInFile)),
             patientID: item.directoryString(.patientID),
             patientName: item.directoryString(.patientName),
             studyInstanceUID: item.directoryString(.studyInstanceUID),

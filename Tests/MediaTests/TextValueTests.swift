@@ -119,6 +119,15 @@ import Testing
         }
     }
 
+    @Test func autorunFoundAsByTheNameRules() {
+        let paths = ["AUTORUN.INF", "autorun.inf;1", "CD/Autorun.Inf.", "CD/AUTORUN.INF/", "x\\autorun.inf", "autorun.inf;1x",
+                     "AUTORUN.INF;", "autorun.inff", "autorun.in", "", "/", "autorun.inf;١", "Ü/autorun.inf", "a;1/autorun.inf..;2"]
+        for path in paths {
+            #expect(FileKind.isAutorunPath(path) == FileKind.isAutorun(FileKind.lastComponent(path)), "\(path)")
+        }
+        #expect(FileKind.isAutorunPath("CD/AUTORUN.INF;1"))
+    }
+
     @Test func junkFoldersFoundInASCIIAndOtherPaths() {
         #expect(FileInspector.isOSJunk("__MACOSX/CD/._IMG1"))
         #expect(FileInspector.isOSJunk("CD/System Volume Information/x"))
