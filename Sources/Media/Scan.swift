@@ -51,6 +51,9 @@ public struct MediumScanner: Sendable {
         } catch {
             visitError = "\(error)"
         }
+        // The workers' allocator arenas keep what the visit freed (the
+        // DICOMDIR's parse above all); give it back before the report is built.
+        releaseFreedMemory()
         var builder = collector.state.withLock { state in
             var builder = ReportBuilder(source: source)
             builder.take(&state)
@@ -62,6 +65,21 @@ public struct MediumScanner: Sendable {
         }
         return builder.finish()
     }
+}
+
+/// glibc's `malloc_trim(0)` (not in the Glibc module: looked up once):
+/// returns the free memory of every allocator arena to the system.
+private let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+    #if os(Linux)
+    guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    #else
+    return nil
+    #endif
+}()
+
+func releaseFreedMemory() {
+    _ = mallocTrim?(0)
 }
 
 // MARK: - Per file
