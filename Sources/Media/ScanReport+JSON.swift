@@ -10,19 +10,24 @@ import Foundation
 extension ScanReport {
     /// The report as JSON: pretty-printed, keys sorted (byte-stable output), slashes unescaped.
     public func jsonData() throws -> Data {
+        // Written in 64 KiB pieces into one Data sized from the counts (its
+        // pages count only once written; it grows if the guess was short):
+        // no second copy of the whole text. The spare room also lets callers
+        // append a newline without a reallocation.
         var writer = ReportJSONWriter()
-        writer.bytes.reserveCapacity(4096 + 512 * totals.instances + 256 * (problems.count + ignored.count + looseFiles.count))
+        writer.output = Data(capacity: 4096 + 512 * totals.instances + 256 * (problems.count + ignored.count + looseFiles.count))
         writer.report(self)
-        // One spare byte: callers append a newline without a reallocation.
-        var data = Data(capacity: writer.bytes.count + 1)
-        data.append(contentsOf: writer.bytes)
-        return data
+        writer.flush()
+        return writer.output
     }
 }
 
 /// Pretty-printed JSON in JSONEncoder's layout: two spaces per level,
 /// `"key" : value`, empty containers as `[` newline newline indent `]`.
 struct ReportJSONWriter {
+    /// What is written so far, less what `bytes` holds.
+    var output = Data()
+    /// The piece being written.
     var bytes: [UInt8] = []
     private var depth = 0
     /// Per open container: whether it has an element yet.
@@ -157,8 +162,15 @@ struct ReportJSONWriter {
         for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
     }
 
+    /// Moves the piece written so far to `output`.
+    mutating func flush() {
+        output.append(contentsOf: bytes)
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     /// Starts an element of the innermost container (an array element or a key).
     private mutating func element() {
+        if bytes.count >= 1 << 16 { flush() }
         guard !hasElement.isEmpty else { return }
         if hasElement[hasElement.count - 1] { bytes.append(0x2C) }
         hasElement[hasElement.count - 1] = true
