@@ -114,7 +114,7 @@ public struct DICOMDirectory: Sendable {
     /// length that is wrong) be salvaged by walking its items one by one.
     public init(file: DICOMFile, path: String, data: Data? = nil) {
         var reader = DirectoryReader(path: path)
-        self = reader.read(file, data: data)
+        self = reader.read(consume file, data: data)
     }
 
     /// Reads a DICOMDIR from a medium file; a DICOMDIR that cannot be parsed
@@ -124,7 +124,7 @@ public struct DICOMDirectory: Sendable {
             let parsed = try DICOMFile(size: file.size, path: file.path, options: ReadOptions(stopBeforePixelData: true, lenient: true),
                                        prefix: MediumFile.dicomPrefix(file))
             let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
-            self.init(file: parsed, path: file.path, data: data)
+            self.init(file: consume parsed, path: file.path, data: data)
         } catch {
             self.init(unreadable: file.path, error.message)
         }
@@ -238,24 +238,29 @@ extension Dataset {
     /// reader without the dictionary left it UN (4 or 2 little-endian bytes).
     func directoryInteger(_ tag: Tag) -> Int? {
         guard let element = self[tag], let data = element.bytes else { return nil }
-        switch element.vr {
-        case .UL, .US, .SL, .SS: return integer(tag)
-        default:
-            let bytes = [UInt8](data)
-            if bytes.count == 4 {
-                return Int(UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24)
+        let vr = element.vr
+        // The first value as `integer(tag)` reads it (little endian, the
+        // parser has swapped big-endian values), straight from the bytes.
+        return data.withUnsafeBytes { raw -> Int? in
+            func u16() -> UInt16 { UInt16(raw[0]) | UInt16(raw[1]) << 8 }
+            func u32() -> UInt32 { UInt32(raw[0]) | UInt32(raw[1]) << 8 | UInt32(raw[2]) << 16 | UInt32(raw[3]) << 24 }
+            switch vr {
+            case .UL: return raw.count >= 4 ? Int(u32()) : nil
+            case .SL: return raw.count >= 4 ? Int(Int32(bitPattern: u32())) : nil
+            case .US: return raw.count >= 2 ? Int(u16()) : nil
+            case .SS: return raw.count >= 2 ? Int(Int16(bitPattern: u16())) : nil
+            default:
+                if raw.count == 4 { return Int(u32()) }
+                if raw.count == 2 { return Int(u16()) }
+                return nil
             }
-            if bytes.count == 2 { return Int(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) }
-            return nil
         }
     }
 
     /// The first string value, trimmed of NUL and space padding at both ends
     /// (UN-safe); nil when absent or empty.
     func directoryString(_ tag: Tag) -> String? {
-        guard let value = firstString(tag) else { return nil }
-        let trimmed = value.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
-        return trimmed.isEmpty ? nil : trimmed
+        scanDirectoryString(tag)
     }
 }
 
@@ -280,25 +285,33 @@ struct DirectoryReader {
         if n <= DirectoryReader.perRecordLimit { problem(code, severity, message) }
     }
 
-    mutating func read(_ file: DICOMFile, data: Data? = nil) -> DICOMDirectory {
+    /// Reads the records. `file` is consumed: the parsed items (a data set
+    /// per record, over the buffer of the whole DICOMDIR) are released one
+    /// by one as their records are made, not held to the end.
+    mutating func read(_ file: consuming DICOMFile, data: Data? = nil) -> DICOMDirectory {
+        let hasFileMeta = file.hasFileMeta
+        let transferSyntax = file.transferSyntax
+        let fileError = file.error
+        let datasetOffset = file.datasetOffset
         let dataset = file.dataset
-        if !file.hasFileMeta {
+        _ = consume file
+        if !hasFileMeta {
             problem(.dicomdirNoMeta, .warning, "the DICOMDIR has no Part 10 header (preamble, DICM, file meta information)")
         }
-        if !file.transferSyntax.isExplicitVR {
+        if !transferSyntax.isExplicitVR {
             problem(.dicomdirImplicitVR, .warning, "the DICOMDIR is implicit VR little endian; PS3.10 requires explicit VR little endian (read anyway)")
-        } else if file.transferSyntax.isBigEndian {
+        } else if transferSyntax.isBigEndian {
             problem(.dicomdirBigEndian, .warning, "the DICOMDIR is explicit VR big endian; PS3.10 requires explicit VR little endian (read anyway)")
         }
         if dataset.directoryInteger(.fileSetConsistencyFlag) == 0xFFFF {
             problem(.dicomdirInconsistent, .warning, "File-set Consistency Flag is FFFFH: the writer left the file-set inconsistent")
         }
 
-        var items = recordItems(dataset, transferSyntax: file.transferSyntax)
-        if let error = file.error {
+        var items = recordItems(dataset, transferSyntax: transferSyntax)
+        if let error = fileError {
             let fault = "\(error.message)\(error.offset.map { " (byte \($0))" } ?? "")"
-            let salvaged = data == nil || file.transferSyntax.isBigEndian ? []
-                : DirectoryReader.salvageItems(data!, from: file.datasetOffset, explicit: file.transferSyntax.isExplicitVR)
+            let salvaged = data == nil || transferSyntax.isBigEndian ? []
+                : DirectoryReader.salvageItems(data!, from: datasetOffset, explicit: transferSyntax.isExplicitVR)
             if salvaged.count > items.count {
                 problem(.dicomdirDamaged, .error, "the DICOMDIR is damaged: \(fault); its \(salvaged.count) records were recovered by reading them one by one")
                 items = salvaged
@@ -306,20 +319,31 @@ struct DirectoryReader {
                 problem(.dicomdirDamaged, .error, "reading stopped at a fault, records after it are lost: \(fault)")
             }
         }
-        var records = items.enumerated().map { index, item in makeRecord(item, index: index) }
         let rootFirst = dataset.directoryInteger(.offsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity) ?? 0
         let rootLast = dataset.directoryInteger(.offsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity) ?? 0
+        let fileSetID = dataset.directoryString(.fileSetID)
+        let hasRecordSequence = dataset[.directoryRecordSequence] != nil
+        _ = consume dataset
+
+        var records: [DirectoryRecord] = []
+        records.reserveCapacity(items.count)
+        var uids = UIDInterner()
+        for index in items.indices {
+            records.append(makeRecord(items[index], index: index, uids: &uids))
+            items[index] = Dataset()   // its elements go now, not with the last record
+        }
+        items = []
 
         var result = DICOMDirectory(unreadable: path, "")
         result.problems = []
-        result.fileSetID = dataset.directoryString(.fileSetID)
-        result.transferSyntaxUID = file.transferSyntax.uid
+        result.fileSetID = fileSetID
+        result.transferSyntaxUID = transferSyntax.uid
         result.inactiveRecords = records.filter { !$0.isInUse }.count
 
         if records.isEmpty {
-            if dataset[.directoryRecordSequence] == nil && file.error == nil {
+            if !hasRecordSequence && fileError == nil {
                 problem(.dicomdirEmpty, .warning, "the DICOMDIR has no Directory Record Sequence (0004,1220)")
-            } else if file.error == nil {
+            } else if fileError == nil {
                 problem(.dicomdirEmpty, .warning, "the DICOMDIR has no records (PS3.11 does not allow an empty DICOMDIR)")
             }
             result.records = []
@@ -337,8 +361,11 @@ struct DirectoryReader {
         }
 
         // Offsets first; the record order when they are unusable.
-        var tree = OffsetTree(records: records, rootFirst: rootFirst, rootLast: rootLast)
-        let linked = tree.build()
+        // The tree's copy of the records ends here: the records are changed below.
+        let linked: OffsetTree.Outcome = {
+            var tree = OffsetTree(records: records, rootFirst: rootFirst, rootLast: rootLast)
+            return tree.build()
+        }()
         var source: DICOMDirectory.TreeSource = .offsets
         var roots: [Int]
         var children: [[Int]]
@@ -513,11 +540,19 @@ struct DirectoryReader {
         return items
     }
 
-    private func makeRecord(_ item: Dataset, index: Int) -> DirectoryRecord {
+    /// One String per distinct SOP Class / Transfer Syntax UID of the
+    /// records (thousands of records name the same few).
+    struct UIDInterner {
+        var known: Set<ExactString> = []
+        mutating func intern(_ uid: String?) -> String? {
+            guard let uid else { return nil }
+            return known.insert(ExactString(value: uid)).memberAfterInsert.value
+        }
+    }
+
+    private func makeRecord(_ item: Dataset, index: Int, uids: inout UIDInterner) -> DirectoryRecord {
         let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
-        let fileID = item.strings(.referencedFileID)
-            .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
-            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \0")) }
+        let fileID = item.scanFileIDComponents(.referencedFileID)
         return DirectoryRecord(
             index: index,
             offset: item.itemOffset ?? -1,
@@ -527,9 +562,9 @@ struct DirectoryReader {
             nextOffset: item.directoryInteger(.offsetOfTheNextDirectoryRecord) ?? 0,
             lowerOffset: item.directoryInteger(.offsetOfReferencedLowerLevelDirectoryEntity) ?? 0,
             referencedFileID: fileID.allSatisfy(\.isEmpty) ? [] : fileID,
-            referencedSOPClassUID: item.directoryString(.referencedSOPClassUIDInFile),
+            referencedSOPClassUID: uids.intern(item.directoryString(.referencedSOPClassUIDInFile)),
             referencedSOPInstanceUID: item.directoryString(.referencedSOPInstanceUIDInFile),
-            referencedTransferSyntaxUID: item.directoryString(.referencedTransferSyntaxUIDInFile),
+            referencedTransferSyntaxUID: uids.intern(item.directoryString(.referencedTransferSyntaxUIDInFile)),
             patientID: item.directoryString(.patientID),
             patientName: item.directoryString(.patientName),
             studyInstanceUID: item.directoryString(.studyInstanceUID),

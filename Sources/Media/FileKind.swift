@@ -25,8 +25,8 @@ public enum FileKind: String, Codable, Sendable {
     ///   and Mach-O files are `executable`.
     /// - `archive`: zip, gzip, bzip2, xz, zstd, 7z, rar, cab, tar.
     public static func sniff(prefix: Data, path: String) -> FileKind {
+        if isAutorunPath(path) { return .autorun }
         let name = lastComponent(path)
-        if isAutorun(name) { return .autorun }
         return prefix.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> FileKind in
             let b = raw.bindMemory(to: UInt8.self)
             func starts(_ magic: [UInt8], at offset: Int = 0) -> Bool {
@@ -93,6 +93,32 @@ public enum FileKind: String, Codable, Sendable {
         let name = plainName(Substring(lowerName))
         guard let dot = name.lastIndex(of: ".") else { return "" }
         return name[name.index(after: dot)...]
+    }
+
+    /// `isAutorun(lastComponent(path))`, on bytes when the path is ASCII.
+    static func isAutorunPath(_ path: String) -> Bool {
+        var path = path
+        let ascii = path.withUTF8 { bytes -> Bool? in
+            for byte in bytes where byte >= 0x80 { return nil }
+            var end = bytes.count
+            if end > 0, bytes[end - 1] == 0x2F { end -= 1 }                  // one trailing `/`
+            var start = end
+            while start > 0, bytes[start - 1] != 0x2F, bytes[start - 1] != 0x5C { start -= 1 }
+            // plainName: a `;<digits>` version, then every trailing dot.
+            var semicolon = end
+            while semicolon > start, bytes[semicolon - 1] != 0x3B { semicolon -= 1 }
+            if semicolon > start, bytes[semicolon..<end].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { end = semicolon - 1 }
+            while end > start, bytes[end - 1] == 0x2E { end -= 1 }
+            let target: [UInt8] = Array("autorun.inf".utf8)
+            guard end - start == target.count else { return false }
+            for i in 0..<target.count {
+                let byte = bytes[start + i]
+                if (byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte) != target[i] { return false }
+            }
+            return true
+        }
+        if let ascii { return ascii }
+        return isAutorun(lastComponent(path))
     }
 
     static func isAutorun(_ name: Substring) -> Bool {

@@ -160,25 +160,34 @@ func readBytes(path: String, offset: Int, count: Int) throws(MediaError) -> Data
 }
 
 /// `pread` in a loop until `count` bytes or the end of the file.
+///
+/// Reads into fresh uninitialized memory that the returned `Data` then
+/// owns: `Data(count:)` would zero every byte first (a header probe of
+/// every file on a disc).
 func preadData(_ fd: Int32, offset: Int, count: Int, path: String) throws(MediaError) -> Data {
     guard count > 0 else { return Data() }
-    var data = Data(count: count)
+    guard let memory = malloc(count) else {
+        throw MediaError(.unreadable, "out of memory reading \(count) bytes", path: path)
+    }
     var total = 0
-    let failure: Int32? = data.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) -> Int32? in
-        while total < count {
-            let n = pread(fd, raw.baseAddress! + total, count - total, off_t(offset + total))
-            if n < 0 {
-                if errno == EINTR { continue }
-                return errno
-            }
-            if n == 0 { break }
-            total += n
+    var failure: Int32?
+    while total < count {
+        let n = pread(fd, memory + total, count - total, off_t(offset + total))
+        if n < 0 {
+            if errno == EINTR { continue }
+            failure = errno
+            break
         }
-        return nil
+        if n == 0 { break }
+        total += n
     }
     if let failure {
+        free(memory)
         throw MediaError(.unreadable, "read failed at byte \(offset + total): \(systemMessage(failure))", path: path)
     }
-    if total < count { data.count = total }
-    return data
+    if total == 0 {
+        free(memory)
+        return Data()
+    }
+    return Data(bytesNoCopy: memory, count: total, deallocator: .free)
 }

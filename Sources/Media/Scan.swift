@@ -51,6 +51,9 @@ public struct MediumScanner: Sendable {
         } catch {
             visitError = "\(error)"
         }
+        // The workers' allocator arenas keep what the visit freed (the
+        // DICOMDIR's parse above all); give it back before the report is built.
+        releaseFreedMemory()
         var builder = collector.state.withLock { state in
             var builder = ReportBuilder(source: source)
             builder.take(&state)
@@ -64,34 +67,151 @@ public struct MediumScanner: Sendable {
     }
 }
 
+/// glibc's `malloc_trim(0)` (not in the Glibc module: looked up once):
+/// returns the free memory of every allocator arena to the system.
+private let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+    #if os(Linux)
+    guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    #else
+    return nil
+    #endif
+}()
+
+func releaseFreedMemory() {
+    _ = mallocTrim?(0)
+}
+
 // MARK: - Per file
 
 /// A DICOM file reduced to what the report and the DICOMDIR comparison need.
+///
+/// What is the same for every file of a series (patient, study and series
+/// attributes) lives in one shared ``SeriesAttributes``: the collector
+/// interns them, so 20,000 files of 100 series hold 100 copies, not 20,000,
+/// and a summary is a few words and its path and SOP Instance UID.
 struct InstanceSummary: Sendable {
     var path: String
     var size: Int
     var hasFileMeta: Bool
+    /// Truncated, damaged or unreadable: reported, not in the tree.
+    var isDamaged = false
     var transferSyntaxUID: String
     var sopClassUID: String?
     var sopInstanceUID: String?
     var instanceNumber: Int?
-    var patientID: String?
-    var issuerOfPatientID: String?
-    var patientName: String?
-    var birthDate: String?
-    var sex: String?
-    var studyInstanceUID: String?
-    var studyDate: String?
-    var studyTime: String?
-    var studyDescription: String?
-    var accessionNumber: String?
-    var studyID: String?
-    var seriesInstanceUID: String?
-    var seriesNumber: Int?
-    var modality: String?
-    var seriesDescription: String?
-    /// Truncated, damaged or unreadable: reported, not in the tree.
-    var isDamaged = false
+    var shared: SeriesAttributes
+
+    init(path: String, size: Int, hasFileMeta: Bool, transferSyntaxUID: String, sopClassUID: String? = nil,
+         sopInstanceUID: String? = nil, instanceNumber: Int? = nil, shared: SeriesAttributes = .none) {
+        self.path = path
+        self.size = size
+        self.hasFileMeta = hasFileMeta
+        self.transferSyntaxUID = transferSyntaxUID
+        self.sopClassUID = sopClassUID
+        self.sopInstanceUID = sopInstanceUID
+        self.instanceNumber = instanceNumber
+        self.shared = shared
+    }
+
+    var patientID: String? { shared.patientID }
+    var issuerOfPatientID: String? { shared.issuerOfPatientID }
+    var patientName: String? { shared.patientName }
+    var birthDate: String? { shared.birthDate }
+    var sex: String? { shared.sex }
+    var studyInstanceUID: String? { shared.studyInstanceUID }
+    var studyDate: String? { shared.studyDate }
+    var studyTime: String? { shared.studyTime }
+    var studyDescription: String? { shared.studyDescription }
+    var accessionNumber: String? { shared.accessionNumber }
+    var studyID: String? { shared.studyID }
+    var seriesInstanceUID: String? { shared.seriesInstanceUID }
+    var seriesNumber: Int? { shared.seriesNumber }
+    var modality: String? { shared.modality }
+    var seriesDescription: String? { shared.seriesDescription }
+}
+
+/// The patient, study and series attributes of a file: immutable, shared
+/// by the summaries of every file that has the same ones.
+final class SeriesAttributes: Sendable, Hashable {
+    let patientID: String?
+    let issuerOfPatientID: String?
+    let patientName: String?
+    let birthDate: String?
+    let sex: String?
+    let studyInstanceUID: String?
+    let studyDate: String?
+    let studyTime: String?
+    let studyDescription: String?
+    let accessionNumber: String?
+    let studyID: String?
+    let seriesInstanceUID: String?
+    let seriesNumber: Int?
+    let modality: String?
+    let seriesDescription: String?
+
+    init(patientID: String? = nil, issuerOfPatientID: String? = nil, patientName: String? = nil, birthDate: String? = nil, sex: String? = nil,
+         studyInstanceUID: String? = nil, studyDate: String? = nil, studyTime: String? = nil, studyDescription: String? = nil,
+         accessionNumber: String? = nil, studyID: String? = nil, seriesInstanceUID: String? = nil, seriesNumber: Int? = nil,
+         modality: String? = nil, seriesDescription: String? = nil) {
+        self.patientID = patientID
+        self.issuerOfPatientID = issuerOfPatientID
+        self.patientName = patientName
+        self.birthDate = birthDate
+        self.sex = sex
+        self.studyInstanceUID = studyInstanceUID
+        self.studyDate = studyDate
+        self.studyTime = studyTime
+        self.studyDescription = studyDescription
+        self.accessionNumber = accessionNumber
+        self.studyID = studyID
+        self.seriesInstanceUID = seriesInstanceUID
+        self.seriesNumber = seriesNumber
+        self.modality = modality
+        self.seriesDescription = seriesDescription
+    }
+
+    /// No attributes (a file too damaged to read any).
+    static let none = SeriesAttributes()
+
+    /// Byte for byte (not String's canonical equivalence: a name in NFC and
+    /// the same name in NFD stay apart, as the files have them).
+    static func == (a: SeriesAttributes, b: SeriesAttributes) -> Bool {
+        func same(_ x: String?, _ y: String?) -> Bool { sameBytes(x, y) }
+        return a === b || (same(a.seriesInstanceUID, b.seriesInstanceUID) && same(a.studyInstanceUID, b.studyInstanceUID)
+            && same(a.patientID, b.patientID) && same(a.issuerOfPatientID, b.issuerOfPatientID) && same(a.patientName, b.patientName) && same(a.birthDate, b.birthDate)
+            && same(a.sex, b.sex) && same(a.studyDate, b.studyDate) && same(a.studyTime, b.studyTime)
+            && same(a.studyDescription, b.studyDescription) && same(a.accessionNumber, b.accessionNumber)
+            && same(a.studyID, b.studyID) && a.seriesNumber == b.seriesNumber && same(a.modality, b.modality)
+            && same(a.seriesDescription, b.seriesDescription))
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(seriesInstanceUID)
+        hasher.combine(studyInstanceUID)
+        hasher.combine(patientID)
+    }
+}
+
+/// Equal UTF-8 bytes (String's `==` is canonical equivalence).
+@inline(__always)
+func sameBytes(_ a: String?, _ b: String?) -> Bool {
+    switch (a, b) {
+    case (nil, nil): return true
+    case (var x?, var y?):
+        // Native strings are contiguous UTF-8: one memcmp.
+        return x.withUTF8 { a in
+            y.withUTF8 { b in a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) }
+        }
+    default: return false
+    }
+}
+
+/// A string compared byte for byte, for interning.
+struct ExactString: Hashable, Sendable {
+    let value: String
+    static func == (a: ExactString, b: ExactString) -> Bool { sameBytes(a.value, b.value) }
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }
 
 /// What one file turned out to be.
@@ -171,8 +291,22 @@ enum FileInspector {
 
     /// Operating-system litter that is never looked at.
     static func isOSJunk(_ path: String) -> Bool {
+        var path = path
+        // ASCII paths (nearly all): lower-cased and searched on bytes.
+        let asciiFolder = path.withUTF8 { bytes -> Bool? in
+            for byte in bytes where byte >= 0x80 { return nil }
+            var lower = [UInt8](repeating: 0x2F, count: bytes.count + 1)
+            for i in 0..<bytes.count {
+                let byte = bytes[i]
+                lower[i + 1] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
+            }
+            return osJunkFolderBytes.contains { contains(lower, $0) }
+        }
+        if asciiFolder == true { return true }
         let lower = "/" + path.lowercased()
-        for folder in osJunkFolders where lower.contains(folder) { return true }
+        if asciiFolder == nil {
+            for folder in osJunkFolders where lower.contains(folder) { return true }
+        }
         guard let slash = lower.lastIndex(of: "/") else { return false }
         let name = lower[lower.index(after: slash)...]
         if name.hasPrefix("._") { return true }
@@ -181,6 +315,24 @@ enum FileInspector {
 
     static let osJunkFolders = ["/__macosx/", "/.spotlight-v100/", "/.trashes/", "/.fseventsd/", "/system volume information/",
                                 "/$recycle.bin/", "/.temporaryitems/"]
+    static let osJunkFolderBytes: [[UInt8]] = osJunkFolders.map { Array($0.utf8) }
+
+    /// Whether `pattern` occurs in `bytes`.
+    static func contains(_ bytes: [UInt8], _ pattern: [UInt8]) -> Bool {
+        guard let head = pattern.first, pattern.count <= bytes.count else { return pattern.isEmpty }
+        var i = 0
+        let last = bytes.count - pattern.count
+        while i <= last {
+            if bytes[i] == head {
+                var j = 1
+                while j < pattern.count, bytes[i + j] == pattern[j] { j += 1 }
+                if j == pattern.count { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+
     static let osJunkNames: Set<String> = [".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory", "icon\r"]
 
     /// Inside a viewer's folder or the IHE PDI web content (`IHE_PDI/`):
@@ -222,7 +374,7 @@ enum FileInspector {
         if isDICOMDIR(parsed) || (parsed.error != nil && parsed.sopClassUID == nil && isNamedDICOMDIR(path)) {
             // A damaged DICOMDIR is salvaged from its raw bytes (DICOMDIRs are small).
             let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
-            return .dicomdir(DICOMDirectory(file: parsed, path: path, data: data), size: file.size)
+            return .dicomdir(DICOMDirectory(file: consume parsed, path: path, data: data), size: file.size)
         }
         var summary = summarize(parsed, path: path, size: file.size)
         // A raw data set guess with nothing DICOM in it is not DICOM (a
@@ -250,7 +402,7 @@ enum FileInspector {
             grouped.append(GroupedProblem(code: .encodingDeviation, severity: .info, message: warning.message))
         }
         // Meta and data set must name the same instance.
-        if let metaUID = parsed.meta.firstString(.mediaStorageSOPInstanceUID), let dataUID = parsed.dataset.firstString(.sopInstanceUID),
+        if let metaUID = parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID), let dataUID = parsed.dataset.scanFirstString(.sopInstanceUID),
            metaUID != dataUID {
             problems.append(ScanProblem(.uidMismatch, .warning, path: path, "Media Storage SOP Instance UID \(metaUID) in the file meta differs from SOP Instance UID \(dataUID) in the data set"))
         }
@@ -265,7 +417,7 @@ enum FileInspector {
         }
         for (tag, name) in [(Tag.patientName, "Patient's Name"), (.studyDescription, "Study Description"), (.seriesDescription, "Series Description"),
                             (.institutionName, "Institution Name")] {
-            if let decoded = parsed.dataset.decodedText(tag), !decoded.problems.isEmpty {
+            if parsed.dataset.hasUndecodableText(tag) {
                 let charset = parsed.dataset.strings(.specificCharacterSet).joined(separator: "\\")
                 grouped.append(GroupedProblem(code: .charsetUndecodable, severity: .warning,
                     message: "\(name) does not decode with Specific Character Set \"\(charset)\"; undecodable bytes are shown as \u{FFFD}"))
@@ -275,8 +427,8 @@ enum FileInspector {
     }
 
     static func isDICOMDIR(_ file: DICOMFile) -> Bool {
-        if file.meta.firstString(.mediaStorageSOPClassUID) == DICOMDirectory.sopClassUID { return true }
-        if file.dataset.firstString(.sopClassUID) == DICOMDirectory.sopClassUID { return true }
+        if file.meta.scanFirstString(.mediaStorageSOPClassUID) == DICOMDirectory.sopClassUID { return true }
+        if file.dataset.scanFirstString(.sopClassUID) == DICOMDirectory.sopClassUID { return true }
         return file.dataset.contains(.directoryRecordSequence)
     }
 
@@ -305,36 +457,33 @@ enum FileInspector {
 
     static func summarize(_ file: DICOMFile, path: String, size: Int) -> InstanceSummary {
         let ds = file.dataset
-        func text(_ tag: Tag) -> String? {
-            guard let value = ds.string(tag) else { return nil }
-            let trimmed = value.trimmingCharacters(in: .whitespaces)
-            return trimmed.isEmpty ? nil : trimmed
-        }
-        func first(_ tag: Tag) -> String? { ds.firstString(tag).flatMap { $0.isEmpty ? nil : $0 } }
+        func text(_ tag: Tag) -> String? { ds.scanTrimmedText(tag) }
+        func first(_ tag: Tag) -> String? { ds.scanFirstString(tag) }
         func number(_ tag: Tag) -> Int? { first(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } } }
         return InstanceSummary(
             path: path,
             size: size,
             hasFileMeta: file.hasFileMeta,
             transferSyntaxUID: file.transferSyntax.uid,
-            sopClassUID: first(.sopClassUID) ?? file.meta.firstString(.mediaStorageSOPClassUID),
-            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.firstString(.mediaStorageSOPInstanceUID),
+            sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
+            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
             instanceNumber: number(.instanceNumber),
-            patientID: first(.patientID),
-            issuerOfPatientID: first(.issuerOfPatientID),
-            patientName: text(.patientName),
-            birthDate: first(.patientBirthDate),
-            sex: first(.patientSex),
-            studyInstanceUID: first(.studyInstanceUID),
-            studyDate: first(.studyDate),
-            studyTime: first(.studyTime),
-            studyDescription: text(.studyDescription),
-            accessionNumber: first(.accessionNumber),
-            studyID: first(.studyID),
-            seriesInstanceUID: first(.seriesInstanceUID),
-            seriesNumber: number(.seriesNumber),
-            modality: first(.modality),
-            seriesDescription: text(.seriesDescription)
+            shared: SeriesAttributes(
+                patientID: first(.patientID),
+                issuerOfPatientID: first(.issuerOfPatientID),
+                patientName: text(.patientName),
+                birthDate: first(.patientBirthDate),
+                sex: first(.patientSex),
+                studyInstanceUID: first(.studyInstanceUID),
+                studyDate: first(.studyDate),
+                studyTime: first(.studyTime),
+                studyDescription: text(.studyDescription),
+                accessionNumber: first(.accessionNumber),
+                studyID: first(.studyID),
+                seriesInstanceUID: first(.seriesInstanceUID),
+                seriesNumber: number(.seriesNumber),
+                modality: first(.modality),
+                seriesDescription: text(.seriesDescription))
         )
     }
 
@@ -442,6 +591,19 @@ struct ScanState: Sendable {
     var files = 0
     /// Every path on the medium, for resolving Referenced File IDs.
     var allPaths: [String] = []
+    /// One ``SeriesAttributes`` per distinct set of attributes.
+    var attributes: Set<SeriesAttributes> = []
+    /// One copy of each SOP Class and Transfer Syntax UID.
+    var uids: Set<ExactString> = []
+
+    /// The summary with its shared parts replaced by their interned copies.
+    mutating func intern(_ summary: InstanceSummary) -> InstanceSummary {
+        var summary = summary
+        summary.shared = attributes.insert(summary.shared).memberAfterInsert
+        summary.transferSyntaxUID = uids.insert(ExactString(value: summary.transferSyntaxUID)).memberAfterInsert.value
+        if let uid = summary.sopClassUID { summary.sopClassUID = uids.insert(ExactString(value: uid)).memberAfterInsert.value }
+        return summary
+    }
 
     struct GroupKey: Hashable, Sendable {
         var scope: String
@@ -465,7 +627,7 @@ final class ScanCollector: Sendable {
             switch outcome {
             case .dicom(let summary, let problems, _):
                 state.allPaths.append(summary.path)
-                state.instances.append(summary)
+                state.instances.append(state.intern(summary))
                 if !problems.isEmpty { state.problems += problems }
                 for key in groupKeys { state.grouped[key, default: []].append(summary.path) }
             case .dicomdir(let directory, _):

@@ -299,8 +299,9 @@ public struct ScanReport: Sendable, Codable {
         return problems.contains { $0.severity != .info } ? 1 : 0
     }
 
-    /// The report as JSON: pretty-printed, keys sorted (byte-stable output), slashes unescaped.
-    public func jsonData() throws -> Data {
+    /// The same bytes as ``jsonData()`` through JSONEncoder and the Codable
+    /// conformances (the reference the direct writer is tested against).
+    func encodedJSONData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)

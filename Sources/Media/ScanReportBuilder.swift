@@ -19,9 +19,14 @@ struct ReportBuilder {
         swap(&state, &collected)
     }
 
-    func finish() -> ScanReport {
+    /// Builds the report, consuming the collected state (sorted in place;
+    /// the tree and the comparison work on indices, not on copies).
+    mutating func finish() -> ScanReport {
         var problems = self.problems + state.problems
-        let instances = state.instances.sorted { $0.path < $1.path }
+        state.problems = []
+        state.instances.sort { $0.path < $1.path }
+        let instances = state.instances
+        state.instances = []
         let loose = state.loose.sorted { $0.path < $1.path }
         let ignored = state.ignored.sorted { $0.path < $1.path }
         let dicomdirs = state.dicomdirs.map(\.directory).sorted {
@@ -31,18 +36,15 @@ struct ReportBuilder {
 
         problems += groupedProblems()
 
-        // The tree, from the readable files.
-        let readable = instances.filter { !$0.isDamaged }
-        let patients = ReportBuilder.tree(readable)
-        problems += ReportBuilder.patientProblems(patients)
-        problems += ReportBuilder.duplicateProblems(instances)
-
-        // The DICOMDIRs against the files.
+        // The DICOMDIRs against the files (first: the resolver's index is
+        // gone before the tree is built).
         var summaries: [ScanReport.DICOMDIRSummary] = []
         var missing = Set<String>()
-        let comparison = dicomdirs.isEmpty ? nil
-            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, allPaths: state.allPaths)
         var referenced = Set<String>()
+        var comparison = dicomdirs.isEmpty ? nil
+            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, dicomdirs: dicomdirs.map(\.path),
+                                  allPaths: state.allPaths)
+        state.allPaths = []
         for directory in dicomdirs {
             problems += directory.problems
             let result = comparison!.compare(directory)
@@ -57,6 +59,13 @@ struct ReportBuilder {
                 patients: counts.patients, studies: counts.studies, series: counts.series, instances: counts.instances,
                 referencedFiles: result.referenced.count, missingFiles: result.missing.count))
         }
+        comparison = nil
+
+        // The tree, from the readable files.
+        let readable = instances.indices.filter { !instances[$0].isDamaged }
+        let patients = ReportBuilder.tree(instances, readable)
+        problems += ReportBuilder.patientProblems(patients)
+        problems += ReportBuilder.duplicateProblems(instances)
         // A DICOMDIR that could not be read, or lost every record, lists nothing.
         let readableDirectories = dicomdirs.filter { directory in
             !directory.problems.contains { $0.code == .dicomdirUnreadable }
@@ -111,7 +120,7 @@ struct ReportBuilder {
         totals.studies = patients.reduce(0) { $0 + $1.studies.count }
         totals.series = patients.reduce(0) { $0 + $1.studies.reduce(0) { $0 + $1.series.count } }
         totals.instances = readable.count
-        totals.size = readable.reduce(0) { $0 + $1.size }
+        totals.size = readable.reduce(0) { $0 + instances[$1].size }
         totals.damaged = instances.count - readable.count
         totals.missing = missing.count
         totals.loose = loose.count
@@ -143,15 +152,28 @@ struct ReportBuilder {
 
     struct PatientKey: Hashable { var id: String; var name: String }
 
-    static func tree(_ instances: [InstanceSummary]) -> [ScanReport.Patient] {
+    /// The patient → study → series → instance tree of `all[members]`.
+    static func tree(_ all: [InstanceSummary], _ members: [Int]) -> [ScanReport.Patient] {
         // Insertion-ordered grouping over path-sorted instances: the first
         // file (by path) with a value gives a node its attributes.
         var patientOrder: [PatientKey] = []
-        var byPatient: [PatientKey: [InstanceSummary]] = [:]
-        for instance in instances {
-            let key = PatientKey(id: instance.patientID ?? "", name: normalizedName(instance.patientName))
+        var byPatient: [PatientKey: [Int]] = [:]
+        // Thousands of files share a handful of names: normalize each once.
+        var normalizedNames: [String: String] = [:]
+        for index in members {
+            let instance = all[index]
+            var name = ""
+            if let patientName = instance.patientName {
+                if let known = normalizedNames[patientName] {
+                    name = known
+                } else {
+                    name = normalizedName(patientName)
+                    normalizedNames[patientName] = name
+                }
+            }
+            let key = PatientKey(id: instance.patientID ?? "", name: name)
             if byPatient[key] == nil { patientOrder.append(key) }
-            byPatient[key, default: []].append(instance)
+            byPatient[key, default: []].append(index)
         }
         var patients: [ScanReport.Patient] = []
         for key in patientOrder {
@@ -160,24 +182,24 @@ struct ReportBuilder {
             let groups = [name.alphabetic, name.ideographic, name.phonetic].map { PersonName.Components($0).groupForm }
             func group(_ i: Int) -> String? { groups[i].isEmpty ? nil : groups[i] }
             var studyOrder: [String] = []
-            var byStudy: [String: [InstanceSummary]] = [:]
-            for instance in members {
-                let uid = instance.studyInstanceUID ?? ""
+            var byStudy: [String: [Int]] = [:]
+            for index in members {
+                let uid = all[index].studyInstanceUID ?? ""
                 if byStudy[uid] == nil { studyOrder.append(uid) }
-                byStudy[uid, default: []].append(instance)
+                byStudy[uid, default: []].append(index)
             }
-            let studies = studyOrder.map { study(byStudy[$0]!) }.sorted { a, b in
+            let studies = studyOrder.map { study(all, byStudy[$0]!) }.sorted { a, b in
                 ((a.studyDate ?? ""), (a.studyTime ?? ""), (a.studyInstanceUID ?? "")) < ((b.studyDate ?? ""), (b.studyTime ?? ""), (b.studyInstanceUID ?? ""))
             }
             patients.append(ScanReport.Patient(
                 patientID: key.id.isEmpty ? nil : key.id,
-                issuerOfPatientID: members.lazy.compactMap(\.issuerOfPatientID).first,
+                issuerOfPatientID: members.lazy.compactMap { all[$0].issuerOfPatientID }.first,
                 name: key.name.isEmpty ? nil : key.name,
                 nameAlphabetic: group(0), nameIdeographic: group(1), namePhonetic: group(2),
-                birthDate: members.lazy.compactMap(\.birthDate).first,
-                sex: members.lazy.compactMap(\.sex).first,
+                birthDate: members.lazy.compactMap { all[$0].birthDate }.first,
+                sex: members.lazy.compactMap { all[$0].sex }.first,
                 instanceCount: members.count,
-                size: members.reduce(0) { $0 + $1.size },
+                size: members.reduce(0) { $0 + all[$1].size },
                 studies: studies))
         }
         return patients.sorted { a, b in
@@ -185,42 +207,44 @@ struct ReportBuilder {
         }
     }
 
-    static func study(_ members: [InstanceSummary]) -> ScanReport.Study {
+    static func study(_ all: [InstanceSummary], _ members: [Int]) -> ScanReport.Study {
         var seriesOrder: [String] = []
-        var bySeries: [String: [InstanceSummary]] = [:]
-        for instance in members {
-            let uid = instance.seriesInstanceUID ?? ""
+        var bySeries: [String: [Int]] = [:]
+        for index in members {
+            let uid = all[index].seriesInstanceUID ?? ""
             if bySeries[uid] == nil { seriesOrder.append(uid) }
-            bySeries[uid, default: []].append(instance)
+            bySeries[uid, default: []].append(index)
         }
-        let series = seriesOrder.map { self.series(bySeries[$0]!) }.sorted { a, b in
+        let series = seriesOrder.map { self.series(all, bySeries[$0]!) }.sorted { a, b in
             ((a.seriesNumber ?? Int.max), (a.seriesInstanceUID ?? "")) < ((b.seriesNumber ?? Int.max), (b.seriesInstanceUID ?? ""))
         }
         return ScanReport.Study(
-            studyInstanceUID: members[0].studyInstanceUID,
-            studyDate: members.lazy.compactMap(\.studyDate).first,
-            studyTime: members.lazy.compactMap(\.studyTime).first,
-            studyDescription: members.lazy.compactMap(\.studyDescription).first,
-            accessionNumber: members.lazy.compactMap(\.accessionNumber).first,
-            studyID: members.lazy.compactMap(\.studyID).first,
+            studyInstanceUID: all[members[0]].studyInstanceUID,
+            studyDate: members.lazy.compactMap { all[$0].studyDate }.first,
+            studyTime: members.lazy.compactMap { all[$0].studyTime }.first,
+            studyDescription: members.lazy.compactMap { all[$0].studyDescription }.first,
+            accessionNumber: members.lazy.compactMap { all[$0].accessionNumber }.first,
+            studyID: members.lazy.compactMap { all[$0].studyID }.first,
             instanceCount: members.count,
-            size: members.reduce(0) { $0 + $1.size },
+            size: members.reduce(0) { $0 + all[$1].size },
             series: series)
     }
 
-    static func series(_ members: [InstanceSummary]) -> ScanReport.Series {
-        let instances = members.map {
-            ScanReport.Instance(sopInstanceUID: $0.sopInstanceUID, sopClassUID: $0.sopClassUID, transferSyntaxUID: $0.transferSyntaxUID,
-                                instanceNumber: $0.instanceNumber, path: $0.path, size: $0.size, hasFileMeta: $0.hasFileMeta)
-        }.sorted { a, b in ((a.instanceNumber ?? Int.max), a.path) < ((b.instanceNumber ?? Int.max), b.path) }
+    static func series(_ all: [InstanceSummary], _ members: [Int]) -> ScanReport.Series {
+        var instances = members.map { index -> ScanReport.Instance in
+            let i = all[index]
+            return ScanReport.Instance(sopInstanceUID: i.sopInstanceUID, sopClassUID: i.sopClassUID, transferSyntaxUID: i.transferSyntaxUID,
+                                       instanceNumber: i.instanceNumber, path: i.path, size: i.size, hasFileMeta: i.hasFileMeta)
+        }
+        instances.sort { a, b in ((a.instanceNumber ?? Int.max), a.path) < ((b.instanceNumber ?? Int.max), b.path) }
         return ScanReport.Series(
-            seriesInstanceUID: members[0].seriesInstanceUID,
-            seriesNumber: members.lazy.compactMap(\.seriesNumber).first,
-            modality: members.lazy.compactMap(\.modality).first,
-            seriesDescription: members.lazy.compactMap(\.seriesDescription).first,
+            seriesInstanceUID: all[members[0]].seriesInstanceUID,
+            seriesNumber: members.lazy.compactMap { all[$0].seriesNumber }.first,
+            modality: members.lazy.compactMap { all[$0].modality }.first,
+            seriesDescription: members.lazy.compactMap { all[$0].seriesDescription }.first,
             instanceCount: members.count,
-            size: members.reduce(0) { $0 + $1.size },
-            transferSyntaxes: Array(Set(members.map(\.transferSyntaxUID))).sorted(),
+            size: members.reduce(0) { $0 + all[$1].size },
+            transferSyntaxes: Array(Set(members.map { all[$0].transferSyntaxUID })).sorted(),
             instances: instances)
     }
 
@@ -271,18 +295,21 @@ struct ReportBuilder {
     }
 
     static func duplicateProblems(_ instances: [InstanceSummary]) -> [ScanProblem] {
-        var byUID: [String: [InstanceSummary]] = [:]
-        for instance in instances {
-            if let uid = instance.sopInstanceUID { byUID[uid, default: []].append(instance) }
-        }
+        // The first file (by path) with each UID; every later one is a
+        // duplicate of it (the problems are sorted afterwards).
+        var firstWith: [String: Int] = [:]
+        firstWith.reserveCapacity(instances.count)
         var problems: [ScanProblem] = []
-        for (uid, files) in byUID where files.count > 1 {
-            let first = files[0]
-            for other in files.dropFirst() {
-                let same = other.size == first.size ? " (same size)" : " (\(other.size) bytes against \(first.size))"
-                problems.append(ScanProblem(.duplicateInstance, .warning, path: other.path,
-                    "same SOP Instance UID \(uid) as \(first.path)\(same)"))
+        for (index, other) in instances.enumerated() {
+            guard let uid = other.sopInstanceUID else { continue }
+            guard let earlier = firstWith[uid] else {
+                firstWith[uid] = index
+                continue
             }
+            let first = instances[earlier]
+            let same = other.size == first.size ? " (same size)" : " (\(other.size) bytes against \(first.size))"
+            problems.append(ScanProblem(.duplicateInstance, .warning, path: other.path,
+                "same SOP Instance UID \(uid) as \(first.path)\(same)"))
         }
         return problems
     }
@@ -290,13 +317,22 @@ struct ReportBuilder {
 
 /// The DICOMDIR compared with what the visit found.
 struct DirectoryComparison {
-    let byPath: [String: InstanceSummary]
+    let instances: [InstanceSummary]
+    /// Path → index in `instances`.
+    let byPath: [String: Int]
     let otherKinds: [String: String]
-    let resolver: FileIDResolver
+    let dicomdirPaths: Set<String>
+    let allPaths: [String]
+    /// The full resolver (case, `;1`, `.dcm` …), built at the first File ID
+    /// that does not name a file exactly: a clean disc never needs it.
+    private var resolver: FileIDResolver?
 
-    init(instances: [InstanceSummary], loose: [ScanReport.LooseFile], ignored: [ScanReport.IgnoredFile], allPaths: [String]) {
-        var byPath: [String: InstanceSummary] = [:]
-        for instance in instances { byPath[instance.path] = instance }
+    init(instances: [InstanceSummary], loose: [ScanReport.LooseFile], ignored: [ScanReport.IgnoredFile], dicomdirs: [String],
+         allPaths: [String]) {
+        self.instances = instances
+        var byPath: [String: Int] = [:]
+        byPath.reserveCapacity(instances.count)
+        for (index, instance) in instances.enumerated() { byPath[instance.path] = index }
         self.byPath = byPath
         var kinds: [String: String] = [:]
         for file in loose { kinds[file.path] = "a \(file.kind.uppercased()) file, not DICOM" }
@@ -304,7 +340,8 @@ struct DirectoryComparison {
             kinds[file.path] = file.reason == .empty ? "an empty file" : "not DICOM (\(file.reason.rawValue))"
         }
         otherKinds = kinds
-        resolver = FileIDResolver(paths: allPaths)
+        dicomdirPaths = Set(dicomdirs)
+        self.allPaths = allPaths
     }
 
     struct Result {
@@ -313,53 +350,91 @@ struct DirectoryComparison {
         var missing = Set<String>()
     }
 
-    func compare(_ directory: DICOMDirectory) -> Result {
+    /// A path of a file on the medium (every visited file is an instance,
+    /// a DICOMDIR, a loose file or an ignored one).
+    func isOnMedium(_ path: String) -> Bool {
+        byPath[path] != nil || otherKinds[path] != nil || dicomdirPaths.contains(path)
+    }
+
+    /// ``FileIDResolver/resolve(_:folder:)`` of split components: the exact
+    /// path first (what the resolver tries first), the resolver otherwise.
+    mutating func resolve(_ components: [String], folder: String) -> String? {
+        let path = joinedPath(folder, components)
+        if isOnMedium(path) { return path }
+        if resolver == nil { resolver = FileIDResolver(paths: allPaths) }
+        return resolver!.resolve(components: components, folder: folder)
+    }
+
+    /// `((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")`.
+    func joinedPath(_ folder: String, _ components: [String]) -> String {
+        var count = folder.utf8.count + components.count
+        for component in components { count += component.utf8.count }
+        return String(unsafeUninitializedCapacity: count) { out in
+            var position = 0
+            func append(_ text: String) {
+                var text = text
+                text.withUTF8 { bytes in
+                    if bytes.count > 0 { memcpy(out.baseAddress! + position, bytes.baseAddress!, bytes.count) }
+                    position += bytes.count
+                }
+            }
+            if !folder.isEmpty { append(folder) }
+            for component in components {
+                if position > 0 { out[position] = 0x2F; position += 1 }
+                append(component)
+            }
+            return position
+        }
+    }
+
+    mutating func compare(_ directory: DICOMDirectory) -> Result {
         var result = Result()
         let folder = directory.folder
-        var entries: [Int: DICOMDirectory.InstanceEntry] = [:]
+        let records = directory.records
+        var entries = [DICOMDirectory.InstanceEntry?](repeating: nil, count: records.count)
         for entry in directory.instanceEntries() { entries[entry.record] = entry }
         var referencedBy: [String: Int] = [:]
         for index in directory.referencingRecords {
-            let record = directory.records[index]
-            let components = FileIDResolver.components(record.referencedFileID)
-            let shown = ((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")
-            let name = "\(record.type) record #\(record.index + 1)"
+            let components = FileIDResolver.components(records[index].referencedFileID)
+            var name: String { "\(records[index].type) record #\(records[index].index + 1)" }
             guard FileIDResolver.isValid(components) else {
                 result.problems.append(ScanProblem(.dicomdirBadFileID, .warning, path: directory.path,
-                    "\(name) has a Referenced File ID that cannot name a file: \(record.referencedFileID.joined(separator: "\\"))"))
+                    "\(name) has a Referenced File ID that cannot name a file: \(records[index].referencedFileID.joined(separator: "\\"))"))
                 continue
             }
-            guard let path = resolver.resolve(components, folder: folder) else {
+            guard let path = resolve(components, folder: folder) else {
+                let shown = joinedPath(folder, components)
                 result.missing.insert(shown)
                 result.problems.append(ScanProblem(.referencedFileMissing, .error, path: shown,
-                    "the DICOMDIR (\(directory.path)) lists this file (\(name)\(record.referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))
+                    "the DICOMDIR (\(directory.path)) lists this file (\(name)\(records[index].referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))
                 continue
             }
             if let earlier = referencedBy[path] {
                 result.problems.append(ScanProblem(.dicomdirDuplicateReference, .warning, path: path,
-                    "referenced by two records of \(directory.path): #\(earlier + 1) and #\(record.index + 1)"))
+                    "referenced by two records of \(directory.path): #\(earlier + 1) and #\(records[index].index + 1)"))
             } else {
                 referencedBy[path] = index
             }
             result.referenced.insert(path)
-            guard let instance = byPath[path] else {
+            guard let found = byPath[path] else {
                 if path == directory.path { continue }
                 result.problems.append(ScanProblem(.referencedFileNotDICOM, .error, path: path,
-                    "the DICOMDIR (\(directory.path)) lists this file as \(record.type) but it is \(otherKinds[path] ?? "not DICOM")"))
+                    "the DICOMDIR (\(directory.path)) lists this file as \(records[index].type) but it is \(otherKinds[path] ?? "not DICOM")"))
                 continue
             }
+            let instance = instances[found]
             guard !instance.isDamaged, let entry = entries[index] else { continue }
             var differences: [String] = []
             func check(_ what: String, _ recorded: String?, _ actual: String?) {
                 guard let recorded, let actual, recorded != actual else { return }
                 differences.append("\(what): DICOMDIR \(recorded), file \(actual)")
             }
-            check("SOP Instance UID", record.referencedSOPInstanceUID, instance.sopInstanceUID)
-            check("SOP Class UID", record.referencedSOPClassUID, instance.sopClassUID)
-            check("Transfer Syntax UID", record.referencedTransferSyntaxUID, instance.transferSyntaxUID)
-            if let series = entry.series { check("Series Instance UID", directory.records[series].seriesInstanceUID, instance.seriesInstanceUID) }
-            if let study = entry.study { check("Study Instance UID", directory.records[study].studyInstanceUID, instance.studyInstanceUID) }
-            if let patient = entry.patient { check("Patient ID", directory.records[patient].patientID, instance.patientID) }
+            check("SOP Instance UID", records[index].referencedSOPInstanceUID, instance.sopInstanceUID)
+            check("SOP Class UID", records[index].referencedSOPClassUID, instance.sopClassUID)
+            check("Transfer Syntax UID", records[index].referencedTransferSyntaxUID, instance.transferSyntaxUID)
+            if let series = entry.series { check("Series Instance UID", records[series].seriesInstanceUID, instance.seriesInstanceUID) }
+            if let study = entry.study { check("Study Instance UID", records[study].studyInstanceUID, instance.studyInstanceUID) }
+            if let patient = entry.patient { check("Patient ID", records[patient].patientID, instance.patientID) }
             if !differences.isEmpty {
                 result.problems.append(ScanProblem(.uidMismatch, .warning, path: path,
                     "the DICOMDIR record (\(name)) disagrees with the file: \(differences.joined(separator: "; "))"))

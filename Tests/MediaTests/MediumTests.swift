@@ -286,6 +286,21 @@ func writeTree(at root: String, links: Bool = true) throws -> [String: Data] {
         #expect(visits.threads.withLock { $0.count } == 1)
     }
 
+    @Test func filesOfAFolderComeBeforeItsSubfolders() throws {
+        // ISO 9660 order puts DICOM/ before DICOMDIR; the DICOMDIR (the
+        // largest header) must still reach the workers first.
+        let temp = try TempDir()
+        for name in ["DICOM/A/IMG1", "DICOM/A/IMG2", "DICOM/IMG3", "AAA/X", "DICOMDIR", "ZZZ"] {
+            try DiscBuilder.put(Data("x".utf8), at: temp.sub(name))
+        }
+        let order = Mutex<[String]>([])
+        try FolderMedium(path: temp.path, width: 1).visitFiles { file in order.withLock { $0.append(file.path) } }
+        let visited = order.withLock { $0 }
+        #expect(Set(visited.prefix(2)) == ["DICOMDIR", "ZZZ"])
+        #expect(visited.firstIndex(of: "DICOM/IMG3")! < visited.firstIndex(of: "DICOM/A/IMG1")!)
+        #expect(visited.count == 6)
+    }
+
     @Test func entryAndDepthLimits() throws {
         let temp = try TempDir()
         try writeTree(at: temp.path, links: false)

@@ -31,7 +31,10 @@ func codes(_ report: ScanReport) -> [String] {
 }
 
 func scanFolder(_ path: String) -> ScanReport {
-    MediumScanner().scan(path: path)
+    let report = MediumScanner().scan(path: path)
+    // Every report of these tests: the direct JSON writer gives JSONEncoder's bytes.
+    #expect((try? report.jsonData()) == (try? report.encodedJSONData()))
+    return report
 }
 
 let standardOutline = [
@@ -86,7 +89,9 @@ func runTool(_ path: String, _ arguments: [String], in directory: String) throws
 func canonicalJSON(_ report: ScanReport) throws -> String {
     var copy = report
     copy.source = .init(path: "", kind: nil, volumeLabel: nil)
-    return String(decoding: try copy.jsonData(), as: UTF8.self)
+    let json = try copy.jsonData()
+    #expect(json == (try copy.encodedJSONData()))
+    return String(decoding: json, as: UTF8.self)
 }
 
 // MARK: - Clean discs

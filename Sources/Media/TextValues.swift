@@ -1,0 +1,230 @@
+import DICOM
+import Foundation
+
+// Byte-level readers of the few text values a scan takes from every header
+// and every DICOMDIR record.
+//
+// Each one gives exactly what the general path gives (`Dataset.firstString`,
+// `Dataset.string`, Foundation's `trimmingCharacters(in:)`), and takes that
+// path whenever a value is not plain: bytes ≥ 0x80 or ESC (a character set
+// decides), or `\` / `~` in a value that follows (0008,0005) (JIS X 0201
+// romaji reads them as ¥ and ‾). Plain values — UIDs, dates, codes, ASCII
+// names, nearly everything on a disc — are cut and trimmed on their bytes:
+// no decoding, no `Character` splitting, no NSString bridging.
+
+/// What a plain value's bytes hold, after the trailing padding (spaces and
+/// NULs) that `DICOMText.decode` drops.
+enum PlainText {
+    /// The value's bytes without trailing spaces and NULs, when every byte
+    /// is one the general path would copy unchanged; nil otherwise.
+    @inline(__always)
+    static func plain(_ raw: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer? {
+        var end = raw.count
+        while end > 0, raw[end - 1] == 0x20 || raw[end - 1] == 0x00 { end -= 1 }
+        let charset = vr.usesSpecificCharacterSet
+        for i in 0..<end {
+            let byte = raw[i]
+            if byte >= 0x80 || byte == 0x1B { return nil }
+            if charset && (byte == 0x5C || byte == 0x7E) { return nil }
+        }
+        return UnsafeRawBufferPointer(rebasing: raw[0..<end])
+    }
+
+    /// VRs whose leading spaces are insignificant (`DICOMText.trim`).
+    @inline(__always)
+    static func trimsLeadingSpaces(_ vr: VR) -> Bool {
+        switch vr {
+        case .AE, .CS, .DS, .IS, .LO, .SH, .UC, .DT, .TM, .DA, .AS, .UI: return true
+        default: return false
+        }
+    }
+
+    /// `DICOMText.trim` on bytes: trailing spaces and NULs, and leading
+    /// spaces for the VRs that allow it.
+    @inline(__always)
+    static func trimValue(_ bytes: UnsafeRawBufferPointer.SubSequence, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
+        var start = bytes.startIndex, end = bytes.endIndex
+        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x00 { end -= 1 }
+        if trimsLeadingSpaces(vr) {
+            while start < end, bytes[start] == 0x20 { start += 1 }
+        }
+        return bytes[start..<end]
+    }
+
+    /// Trims `set` bytes at both ends.
+    @inline(__always)
+    static func trim(_ bytes: UnsafeRawBufferPointer.SubSequence, _ isTrimmed: (UInt8) -> Bool) -> UnsafeRawBufferPointer.SubSequence {
+        var start = bytes.startIndex, end = bytes.endIndex
+        while end > start, isTrimmed(bytes[end - 1]) { end -= 1 }
+        while start < end, isTrimmed(bytes[start]) { start += 1 }
+        return bytes[start..<end]
+    }
+
+    /// The first value of plain text: up to the first `\` (all of it for
+    /// LT, ST, UT, UR).
+    @inline(__always)
+    static func firstValue(_ text: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
+        let all = text[0..<text.count]
+        guard !vr.isSingleValuedText, let backslash = all.firstIndex(of: 0x5C) else { return all }
+        return all[..<backslash]
+    }
+
+    @inline(__always)
+    static func string(_ bytes: UnsafeRawBufferPointer.SubSequence) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes), as: UTF8.self)
+    }
+
+    static func isSpaceOrNUL(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x00 }
+    /// `CharacterSet.whitespaces` restricted to ASCII: space and tab.
+    static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+}
+
+/// The outcome of a byte-level read: a value, no element (or not one with
+/// bytes: every general reader then gives nil or nothing), or "ask the
+/// general path".
+enum PlainRead<Value> {
+    case value(Value)
+    case absent
+    case general
+}
+
+extension Dataset {
+    /// Runs `body` on the value bytes of a plain text element; `.absent`
+    /// when there is no element with bytes, `.general` when it is not plain text.
+    @inline(__always)
+    func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
+        guard let element = self[tag], let data = element.bytes else { return .absent }
+        let vr = element.vr
+        return data.withUnsafeBytes { raw in
+            guard let text = PlainText.plain(raw, vr: vr) else { return .general }
+            return .value(body(text, vr))
+        }
+    }
+
+    /// Exactly ``Dataset/firstString(_:)``.
+    func scanFirstString(_ tag: Tag) -> String? {
+        let read = readPlain(tag) { text, vr -> String? in
+            let value = PlainText.trimValue(PlainText.firstValue(text, vr: vr), vr: vr)
+            return value.isEmpty ? nil : PlainText.string(value)
+        }
+        switch read {
+        case .value(let value): return value
+        case .absent: return nil
+        case .general: return firstString(tag)
+        }
+    }
+
+    /// Exactly `string(tag)` trimmed of `CharacterSet.whitespaces`, nil
+    /// when that leaves nothing.
+    func scanTrimmedText(_ tag: Tag) -> String? {
+        let read = readPlain(tag) { text, _ -> String? in
+            let value = PlainText.trim(text[0..<text.count], PlainText.isASCIIWhitespace)
+            return value.isEmpty ? nil : PlainText.string(value)
+        }
+        switch read {
+        case .value(let value): return value
+        case .absent: return nil
+        case .general: break
+        }
+        guard let value = string(tag) else { return nil }
+        let trimmed = trimmingWhitespaces(value)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// Exactly `firstString(tag)` trimmed of spaces and NULs at both ends,
+    /// nil when that leaves nothing (DICOMDIR keys).
+    func scanDirectoryString(_ tag: Tag) -> String? {
+        let read = readPlain(tag) { text, vr -> String? in
+            let value = PlainText.trim(PlainText.firstValue(text, vr: vr), PlainText.isSpaceOrNUL)
+            return value.isEmpty ? nil : PlainText.string(value)
+        }
+        switch read {
+        case .value(let value): return value
+        case .absent: return nil
+        case .general: break
+        }
+        guard let value = firstString(tag) else { return nil }
+        let trimmed = trimmingSpacesAndNULs(value)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// Exactly `strings(tag)`, each value split at `/` (empty pieces
+    /// dropped) and trimmed of spaces and NULs (Referenced File ID).
+    func scanFileIDComponents(_ tag: Tag) -> [String] {
+        let read = readPlain(tag) { text, vr -> [String] in
+            guard text.count > 0 else { return [] }
+            var out: [String] = []
+            let multiValued = !vr.isSingleValuedText
+            var start = 0
+            while start <= text.count {
+                // One value: up to the next `\` (multi-valued VRs) or the end.
+                var end = start
+                if multiValued {
+                    while end < text.count, text[end] != 0x5C { end += 1 }
+                } else {
+                    end = text.count
+                }
+                let value = PlainText.trimValue(text[start..<end], vr: vr)
+                // Its pieces between `/`, empty ones dropped, each trimmed.
+                var p = value.startIndex
+                while p < value.endIndex {
+                    var q = p
+                    while q < value.endIndex, value[q] != 0x2F { q += 1 }
+                    if q > p { out.append(PlainText.string(PlainText.trim(value[p..<q], PlainText.isSpaceOrNUL))) }
+                    p = q + 1
+                }
+                start = end + 1
+            }
+            return out
+        }
+        switch read {
+        case .value(let value): return value
+        case .absent: return []
+        case .general: break
+        }
+        return strings(tag)
+            .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
+            .map(trimmingSpacesAndNULs)
+    }
+
+    /// Whether `decodedText(tag)` would report character-set problems
+    /// (plain values never have any).
+    func hasUndecodableText(_ tag: Tag) -> Bool {
+        switch readPlain(tag, { _, _ in () }) {
+        case .value, .absent: return false
+        case .general: break
+        }
+        guard let decoded = decodedText(tag) else { return false }
+        return !decoded.problems.isEmpty
+    }
+}
+
+/// `value.trimmingCharacters(in: .whitespaces)`, without Foundation when
+/// there is nothing to trim or the value is ASCII.
+func trimmingWhitespaces(_ value: String) -> String {
+    trimming(value, ascii: PlainText.isASCIIWhitespace) { $0.trimmingCharacters(in: .whitespaces) }
+}
+
+/// `value.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))`,
+/// without Foundation when there is nothing to trim or the value is ASCII.
+func trimmingSpacesAndNULs(_ value: String) -> String {
+    trimming(value, ascii: PlainText.isSpaceOrNUL) { $0.trimmingCharacters(in: spaceAndNUL) }
+}
+
+private let spaceAndNUL = CharacterSet(charactersIn: " \0")
+
+@inline(__always)
+private func trimming(_ value: String, ascii isTrimmed: (UInt8) -> Bool, general: (String) -> String) -> String {
+    let utf8 = value.utf8
+    guard let first = utf8.first, let last = utf8.last else { return "" }
+    // Both ends ASCII and kept: nothing to trim (the sets hold no other
+    // character whose UTF-16 form starts or ends with an ASCII unit).
+    if first < 0x80, last < 0x80, !isTrimmed(first), !isTrimmed(last) { return value }
+    if utf8.allSatisfy({ $0 < 0x80 }) {
+        var start = utf8.startIndex, end = utf8.endIndex
+        while end > start, isTrimmed(utf8[utf8.index(before: end)]) { end = utf8.index(before: end) }
+        while start < end, isTrimmed(utf8[start]) { start = utf8.index(after: start) }
+        return String(value[start..<end])
+    }
+    return general(value)
+}
