@@ -68,7 +68,7 @@ let package = Package(
 
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMXML"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
         .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "Reconcile", "DICOM", "CTurboJPEG", "CPNG"]),

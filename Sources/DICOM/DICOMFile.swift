@@ -83,7 +83,9 @@ extension DICOMFile {
     /// only when the header is longer.
     public init(size: Int, path: String?, options: ReadOptions = .header,
                 prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) {
-        var probe = min(size, DICOMFile.headerProbeSize)
+        // A whole-file read (a DICOMDIR) takes the whole file at once rather
+        // than growing the probe and parsing again.
+        var probe = options.stopBeforePixelData ? min(size, DICOMFile.headerProbeSize) : size
         while true {
             let data = try prefix(probe)
             do {

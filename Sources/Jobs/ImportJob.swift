@@ -20,6 +20,9 @@ import Synchronization
 /// `kill -9` finishes the job: what was stored is found again (duplicates),
 /// what was written but not committed is adopted.
 public final class ImportJob: Sendable {
+    /// The note an interrupted run gets when a later run resumes it.
+    static let interruptedNote = "interrupted; resumed by a later run"
+
     public let source: String
     public let store: InstanceStore?
     public let limits: MediumLimits
@@ -69,15 +72,22 @@ public final class ImportJob: Sendable {
             throw StoreError(.invalidInput, "an import needs a store (only a dry run works without one)")
         }
 
-        // The import run, resuming an interrupted one of the same source:
-        // its time is reused, so files it rewrote come out the same.
+        // The import run, resuming interrupted ones of the same source: the
+        // first of them (since the last run that completed) gives the time
+        // written into coerced files, so however often a run is killed and
+        // resumed, the files come out the same and what a killed run left
+        // behind is adopted.
         var importID: Int64?
         var modificationTime = IdentityCoercion.dateTime(Date())
         if let store, !dryRun {
             let location = report.source.path
-            if let interrupted = try store.imports().last(where: { $0.status == .running && $0.source.location == location }) {
-                modificationTime = IdentityCoercion.dateTime(fromTimestamp: interrupted.startedAt) ?? modificationTime
-                try store.finishImport(interrupted.id, status: .failed, note: "interrupted; resumed by a later run")
+            let runs = try store.imports().filter { $0.source.location == location }
+            let unfinished = runs.reversed().prefix { $0.status != .completed }
+            if let first = unfinished.last(where: { $0.status == .running || $0.note?.hasPrefix(ImportJob.interruptedNote) == true }) {
+                modificationTime = IdentityCoercion.dateTime(fromTimestamp: first.startedAt) ?? modificationTime
+            }
+            for run in unfinished where run.status == .running {
+                try store.finishImport(run.id, status: .failed, note: ImportJob.interruptedNote)
             }
             importID = try store.beginImport(ImportSource(location: location, kind: report.source.kind?.rawValue,
                                                           label: report.source.volumeLabel, volumeID: report.source.volumeLabel))

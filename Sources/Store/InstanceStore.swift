@@ -133,6 +133,8 @@ public final class InstanceStore: Sendable {
         temporaryFolder = session.path
         state = Mutex(State(catalog: catalog, session: session))
 
+        try recoverConflictCopies()
+
         // Commits a batch that has been open too long even when no store
         // call comes (a stalled medium), so the catalog's write lock is
         // never held for long and other processes can write.
@@ -689,6 +691,37 @@ public final class InstanceStore: Sendable {
             }
             if options.synchronous { try? FileIO.syncDirectory(parent(absolute)) }
             return true
+        }
+    }
+
+    /// Copies kept aside under `conflicts/` by a run that died before its
+    /// batch committed have no row. Their names say what they are
+    /// (`<SOP Instance UID>/<SHA-256>.dcm`): each one whose content matches
+    /// its name gets its row back, so nothing set aside is ever untracked.
+    private func recoverConflictCopies() throws {
+        let folder = home + "/" + Layout.conflictsFolder
+        let files = FileIO.regularFiles(under: folder)
+        guard !files.isEmpty else { return }
+        try state.withLock { st throws in
+            let catalog = try st.open()
+            let known = Set(try catalog.conflicts().map(\.storedPath))
+            for relative in files {
+                let stored = Layout.conflictsFolder + "/" + relative
+                guard !known.contains(stored), relative.hasSuffix(".dcm") else { continue }
+                let parts = relative.split(separator: "/")
+                guard parts.count == 2 else { continue }
+                let expected = String(parts[1].dropLast(4))
+                guard let actual = try? FileIO.sha256(path: home + "/" + stored), actual.sha256 == expected,
+                      let header = try? DICOMFile(contentsOf: home + "/" + stored, options: .header) else { continue }
+                var summary = InstanceSummary(file: header)
+                summary.sopInstanceUID = String(parts[0])
+                try ensureTransaction(&st)
+                try catalog.insertConflict(summary: summary.normalized, sha256: actual.sha256, size: actual.size, storedPath: stored,
+                                           originalPath: nil, importID: nil, reason: "recovered-after-crash")
+                try catalog.audit(.conflict, operatorName: operatorName, importID: nil, sopInstanceUID: summary.sopInstanceUID,
+                                  detail: ["path": stored, "sha256": actual.sha256, "reason": "recovered-after-crash"])
+            }
+            try commitBatch(&st)
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Synchronization
 import Testing
+import Crypto
 import DICOM
 import Reconcile
 @testable import Store
@@ -433,6 +434,23 @@ struct StoreTests {
         #expect(audit.count == 2, "a repeated identical decision is not audited again")
         #expect(audit.last?.detail?.contains("previousLocalID") == true)
         #expect(try store.auditLog().filter { $0.kind == .registry }.count == 2)
+    }
+
+    @Test("a copy set aside by a run that died before its commit gets its conflict row back when the store opens")
+    func conflictCopyRecovered() throws {
+        let home = TemporaryHome()
+        let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(7)))
+        let sha = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        do { _ = try InstanceStore(home: home.path) }
+        let folder = home.path + "/conflicts/" + Fixture.uid(7)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try data.write(to: URL(fileURLWithPath: folder + "/\(sha).dcm"))
+        try Data("not what the name says".utf8).write(to: URL(fileURLWithPath: folder + "/" + String(repeating: "0", count: 64) + ".dcm"))
+        let store = try InstanceStore(home: home.path)
+        let conflicts = try store.conflicts()
+        #expect(conflicts.map(\.sha256) == [sha])
+        #expect(conflicts.first?.reason == "recovered-after-crash")
+        #expect(try store.check().orphans.count == 1, "a file whose content does not match its name stays an orphan")
     }
 
     @Test("migrations run once; a newer catalog is refused")
