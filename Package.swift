@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System libraries through module maps (Debian -dev packages; `make deps`).
@@ -32,7 +33,8 @@ let package = Package(
         .target(name: "DICOMXML", dependencies: ["DICOM", "CLibXML2"]),
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
-        .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS"]),
+        // Writing: file-sets (DICOMDIR, File IDs, media profiles), ISO/zip images, verification.
+        .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Store: instance files under $DISCPORT_HOME and the SQLite catalog.
         .target(
@@ -44,7 +46,11 @@ let package = Package(
         .target(name: "Reconcile", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Jobs: import / export / migrate pipelines composing the stages.
-        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store"]),
+        .target(name: "Jobs", dependencies: [
+            "DICOM", "Media", "Reconcile", "Store",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
 
         // The command-line tool: arguments and output only.
         .executableTarget(
