@@ -147,7 +147,7 @@ struct DirectoryTreeBuilder {
                     record.set(DataElement(tag: key.tag, vr: vr, bytes: DICOMDIRWriter.text(value, vr: vr)))
                     tree.inventions.append(InventedKey(recordType: type, sopInstanceUID: first.sopInstanceUID, keyword: key.keyword, value: value))
                 } else {
-                    missing.append("\(first.source.path): \(type) record needs \(key.keyword) (\(key.tag))"
+                    missing.append("\(first.source.path): \(type) record needs \(key.keyword) \(key.tag)"
                                    + (invent ? "; it cannot be made up" : ""))
                 }
             }
