@@ -83,3 +83,6 @@ bash "$(dirname "$0")/scan.sh" "$DISCPORT"
 
 # Part 3: `discport import` against cp -r (issue #4).
 bash "$(dirname "$0")/import.sh" "$DISCPORT"
+
+# Part 4: `discport export --format iso` against dcmmkdir + xorriso (issue #8).
+bash "$(dirname "$0")/export.sh" "$DISCPORT"
