@@ -29,6 +29,7 @@ done
 now() { date +%s.%N; }
 best() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b < a) print b; else print a }'; }
 
+mkdir -p "$DATA"; DATA=$(cd "$DATA" && pwd)
 for n in $SIZES; do
     store="$DATA/export-$n"
     if [ ! -f "$store/.complete-v1" ]; then
