@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System libraries through module maps (Debian -dev packages; `make deps`).
@@ -36,7 +37,8 @@ let package = Package(
         .target(name: "DICOMXML", dependencies: ["DICOM", "CLibXML2"]),
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
-        .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS"]),
+        // Writing: file-sets (DICOMDIR, File IDs, media profiles), ISO/zip images, verification.
+        .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Store: instance files under $DISCPORT_HOME and the SQLite catalog.
         .target(
@@ -52,7 +54,11 @@ let package = Package(
         .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "CTurboJPEG", "CPNG", "CTIFF"]),
 
         // Jobs: import / export / migrate / convert pipelines composing the stages.
-        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store", "Convert", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Jobs", dependencies: [
+            "DICOM", "Media", "Reconcile", "Store", "Convert",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
 
         // The command-line tool: arguments and output only.
         .executableTarget(

@@ -86,3 +86,6 @@ bash "$(dirname "$0")/import.sh" "$DISCPORT"
 
 # Part 4: `discport convert` against img2dcm/pdf2dcm and cp (issue #6).
 bash "$(dirname "${BASH_SOURCE[0]}")/convert.sh" "$DISCPORT"
+
+# Part 5: `discport export --format iso` against dcmmkdir + xorriso (issue #8).
+bash "$(dirname "$0")/export.sh" "$DISCPORT"

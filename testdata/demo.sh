@@ -41,3 +41,13 @@ echo
 echo "== discport dump (the first stored image, header only: Patient ID coerced, original kept)"
 first=$("$bin" ls instances --home "$home" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["path"])')
 "$bin" dump --header-only "$first" | grep -E "\(0010,|\(0400,|PatientID|OriginalAttributes" | head -20
+echo
+echo "== discport export: the imported patient as a referral ISO (STD-GEN-CD, verified before it is named)"
+outdir=$(mktemp -d "${TMPDIR:-/tmp}/discport-referral.XXXXXX")
+"$bin" export --patient 12345 --format iso --out "$outdir/referral.iso" --institution "Demo Clinic" --contact "03-0000-0000" --home "$home"
+echo
+echo "== discport verify $outdir/referral.iso"
+"$bin" verify "$outdir/referral.iso"
+echo
+echo "ISO:   $outdir/referral.iso"
+echo "Label: $outdir/referral.label.svg"

@@ -54,6 +54,8 @@ public struct DirectoryRecord: Sendable {
 
     /// Indices of the records one level down, in order.
     public var children: [Int] = []
+    /// The record item as read (every key, for `discport verify`).
+    public var attributes: Dataset = Dataset()
 }
 
 /// A DICOMDIR read into a record tree, with everything wrong with it.
@@ -575,7 +577,8 @@ struct DirectoryReader {
             seriesInstanceUID: item.directoryString(.seriesInstanceUID),
             modality: item.directoryString(.modality),
             seriesNumber: item.directoryString(.seriesNumber),
-            instanceNumber: item.directoryString(.instanceNumber)
+            instanceNumber: item.directoryString(.instanceNumber),
+            attributes: item
         )
     }
 

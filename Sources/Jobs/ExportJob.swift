@@ -1,0 +1,532 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DICOM
+import Foundation
+import Media
+import Mustache
+import Store
+
+/// The creating institution, for README.TXT, INDEX.HTM and the label.
+public struct InstitutionInfo: Sendable, Hashable, Codable {
+    public var name: String
+    public var department: String?
+    public var address: String?
+    public var contact: String
+    public init(name: String = "", department: String? = nil, address: String? = nil, contact: String = "") {
+        self.name = name; self.department = department; self.address = address; self.contact = contact
+    }
+
+    /// From `$DISCPORT_HOME/config.toml`: an `[institution]` table with
+    /// `name`, `department`, `address`, `contact` (a small TOML subset:
+    /// tables, `key = "string"`, comments). A missing file gives empty values.
+    public static func load(configFile path: String) throws -> InstitutionInfo {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return InstitutionInfo() }
+        let values = try SimpleTOML.parse(text)
+        return InstitutionInfo(name: values["institution.name"] ?? "", department: values["institution.department"],
+                               address: values["institution.address"], contact: values["institution.contact"] ?? "")
+    }
+}
+
+/// The part of TOML discport's config needs: `[table]` headers, `key =
+/// "basic string"` / `'literal'` / bare numbers and booleans as text, `#` comments.
+public enum SimpleTOML {
+    public struct ParseError: Error, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "config.toml line \(line): \(message)" }
+    }
+
+    /// Values by dotted key (`institution.name`).
+    public static func parse(_ text: String) throws(ParseError) -> [String: String] {
+        var table = ""
+        var values: [String: String] = [:]
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]") else { throw ParseError(line: number + 1, message: "a table header must end with ]") }
+                table = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            guard let equals = line.firstIndex(of: "=") else { throw ParseError(line: number + 1, message: "expected key = value") }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.hasPrefix("\"") {
+                var out = ""
+                var escaped = false
+                var closed = false
+                for ch in value.dropFirst() {
+                    if escaped {
+                        switch ch { case "n": out.append("\n"); case "t": out.append("\t"); default: out.append(ch) }
+                        escaped = false
+                    } else if ch == "\\" { escaped = true }
+                    else if ch == "\"" { closed = true; break }
+                    else { out.append(ch) }
+                }
+                guard closed else { throw ParseError(line: number + 1, message: "unterminated string") }
+                value = out
+            } else if value.hasPrefix("'") {
+                guard let end = value.dropFirst().firstIndex(of: "'") else { throw ParseError(line: number + 1, message: "unterminated string") }
+                value = String(value[value.index(after: value.startIndex)..<end])
+            } else if let hash = value.firstIndex(of: "#") {
+                value = value[..<hash].trimmingCharacters(in: .whitespaces)
+            }
+            values[table.isEmpty ? key : table + "." + key] = value
+        }
+        return values
+    }
+}
+
+/// What to export and how.
+public struct ExportRequest: Sendable {
+    public enum Selection: Sendable, Hashable {
+        case patient(String)
+        case studies([String])
+        case series([String])
+    }
+    public enum Format: String, Sendable, Hashable, Codable, CaseIterable {
+        case dir, iso, zip
+    }
+
+    public var selection: Selection
+    public var format: Format
+    /// The folder, ISO image or zip to create (must not exist).
+    public var output: String
+    /// nil: the medium's default profile.
+    public var profile: MediaProfile?
+    /// nil: CD for `dir`/`iso`, zip for `zip`.
+    public var media: MediaKind?
+    /// `ja` or `en`.
+    public var language: String
+    /// Templates overriding the built-in ones, by file name.
+    public var templatesDirectory: String?
+    /// A viewer copied to `VIEWER/`, outside the DICOM tree, never autorun.
+    public var viewerDirectory: String?
+    /// INDEX.HTM and IHE_PDI/ (IHE PDI Web Content option).
+    public var webContent: Bool
+    public var allowMultiPatient: Bool
+    public var invent: Bool
+    public var institution: InstitutionInfo
+    /// nil: `DISCPORT` + the date and time.
+    public var fileSetID: String?
+
+    public init(selection: Selection, format: Format, output: String, profile: MediaProfile? = nil, media: MediaKind? = nil,
+                language: String = "ja", templatesDirectory: String? = nil, viewerDirectory: String? = nil, webContent: Bool = true,
+                allowMultiPatient: Bool = false, invent: Bool = false, institution: InstitutionInfo = InstitutionInfo(),
+                fileSetID: String? = nil) {
+        self.selection = selection; self.format = format; self.output = output; self.profile = profile; self.media = media
+        self.language = language; self.templatesDirectory = templatesDirectory; self.viewerDirectory = viewerDirectory
+        self.webContent = webContent; self.allowMultiPatient = allowMultiPatient; self.invent = invent
+        self.institution = institution; self.fileSetID = fileSetID
+    }
+
+    /// The medium written for.
+    public var resolvedMedia: MediaKind { media ?? (format == .zip ? .zip : .cd) }
+    public var resolvedProfile: MediaProfile { profile ?? resolvedMedia.defaultProfile }
+}
+
+/// What the export reports while it works (for the CLI; no UI here).
+public enum ExportEvent: Sendable {
+    case selected(patients: Int, studies: Int, series: Int, instances: Int, bytes: Int64)
+    case warning(String)
+    case writing(files: Int)
+    case packing(format: ExportRequest.Format)
+    case verifying(path: String)
+}
+
+/// The outcome of an export, printed by `discport export` (and `--json`).
+public struct ExportSummary: Sendable, Codable {
+    public var output: String
+    public var label: String
+    public var format: String
+    public var media: String
+    public var profile: String
+    public var fileSetID: String
+    public var patientIDs: [String]
+    public var studyInstanceUIDs: [String]
+    public var series: Int
+    public var instances: Int
+    /// Bytes of the file-set (DICOM files and DICOMDIR).
+    public var fileSetBytes: Int
+    /// Size of the output (the image, or the folder's files).
+    public var outputBytes: Int64
+    /// Files not written as byte copies, with why.
+    public var rewritten: [String: String]
+    public var inventions: [InventedKey]
+    public var verified: Bool
+    public var verifyWarnings: Int
+    public var warnings: [String]
+    public var seconds: Double
+}
+
+/// Why an export did not happen.
+public struct ExportError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Writes referral media from the store: the doctor's main job.
+///
+/// Selects the instances, refuses what cannot go on one medium (several
+/// patients without `allowMultiPatient`, more than the capacity), writes
+/// the file-set with its PDI content into a staging folder next to the
+/// output, packs it (ISO, zip) or keeps it (folder), verifies the result
+/// with the scan engine (every instance's UID and SHA-256 against what was
+/// written from the store, and `discport verify`'s conformance checks),
+/// and only then gives it its name (rename): there is never a
+/// half-written output. The export is recorded in the audit log.
+public final class ExportJob: Sendable {
+    public let store: InstanceStore
+    public let request: ExportRequest
+    public static let applicationName = "discport"
+    public static let applicationVersion = "0.1"
+
+    public init(store: InstanceStore, request: ExportRequest) {
+        self.store = store
+        self.request = request
+    }
+
+    struct Selected {
+        var patients: [PatientRecord]
+        var studies: [StudyRecord]
+        var series: [String: [SeriesRecord]]
+        var instances: [InstanceRecord]
+    }
+
+    func select() throws -> Selected {
+        var studies: [StudyRecord] = []
+        var seriesFilter: Set<String>?
+        switch request.selection {
+        case .patient(let id):
+            studies = try store.studies(patientID: id)
+            if studies.isEmpty { throw ExportError("no study of patient \(id) in the store") }
+        case .studies(let uids):
+            for uid in uids {
+                guard let study = try store.lookup(uid).studies.first else { throw ExportError("study \(uid) is not in the store") }
+                studies.append(study)
+            }
+        case .series(let uids):
+            var wanted: Set<String> = []
+            for uid in uids {
+                guard let series = try store.lookup(uid).series.first else { throw ExportError("series \(uid) is not in the store") }
+                wanted.insert(series.seriesInstanceUID)
+                if !studies.contains(where: { $0.studyInstanceUID == series.studyInstanceUID }),
+                   let study = try store.lookup(series.studyInstanceUID).studies.first {
+                    studies.append(study)
+                }
+            }
+            seriesFilter = wanted
+        }
+        var seriesByStudy: [String: [SeriesRecord]] = [:]
+        var instances: [InstanceRecord] = []
+        for study in studies {
+            let series = try store.series(studyInstanceUID: study.studyInstanceUID)
+                .filter { seriesFilter?.contains($0.seriesInstanceUID) ?? true }
+            seriesByStudy[study.studyInstanceUID] = series
+            for s in series { instances += try store.instances(seriesInstanceUID: s.seriesInstanceUID) }
+        }
+        var patients: [PatientRecord] = []
+        for id in Set(studies.map(\.patientID)).sorted() { patients += try store.patients(patientID: id) }
+        return Selected(patients: patients, studies: studies, series: seriesByStudy, instances: instances)
+    }
+
+    /// Runs the export. Throws ``ExportError`` (or a ``FileSetError``) when
+    /// nothing could be written; the output then does not exist.
+    public func run(events: @escaping @Sendable (ExportEvent) -> Void = { _ in }) throws -> ExportSummary {
+        let clock = ContinuousClock.now
+        let profile = request.resolvedProfile
+        let media = request.resolvedMedia
+        var warnings: [String] = []
+        func warn(_ text: String) { warnings.append(text); events(.warning(text)) }
+
+        let output = (request.output as NSString).standardizingPath
+        guard !FileManager.default.fileExists(atPath: output) else {
+            throw ExportError("\(output) exists already: choose a new name (discport never overwrites an output)")
+        }
+        guard ["ja", "en"].contains(request.language) else { throw ExportError("--lang must be ja or en") }
+        if let viewer = request.viewerDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: viewer, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ExportError("the viewer folder \(viewer) does not exist")
+            }
+        }
+        let fileSetID = request.fileSetID ?? ExportJob.defaultFileSetID()
+        guard FileSetWriter.isValidFileSetID(fileSetID) else {
+            throw ExportError("File-set ID \"\(fileSetID)\" is not 1–16 characters of A–Z, 0–9 and _")
+        }
+
+        let selected = try select()
+        guard !selected.instances.isEmpty else { throw ExportError("nothing selected: no instance in the store matches") }
+        let patientIDs = Set(selected.instances.map(\.patientID)).sorted()
+        if patientIDs.count > 1 {
+            guard request.allowMultiPatient else {
+                throw ExportError("the selection holds \(patientIDs.count) patients (\(patientIDs.prefix(5).joined(separator: ", "))): one patient per medium; --allow-multi-patient overrides")
+            }
+            warn("\(patientIDs.count) patients on one medium (--allow-multi-patient): the receiving hospital must reconcile each")
+        }
+        let bytes = selected.instances.reduce(Int64(0)) { $0 + $1.size }
+        let seriesCount = selected.series.values.reduce(0) { $0 + $1.count }
+        events(.selected(patients: patientIDs.count, studies: selected.studies.count, series: seriesCount,
+                         instances: selected.instances.count, bytes: bytes))
+        if let capacity = media.capacity {
+            // DICOMDIR (≈ 0.5 KB a record), web content and the ISO structures: a small margin.
+            let estimate = bytes + Int64(selected.instances.count) * 600 + (request.viewerDirectory.map(ExportJob.folderSize) ?? 0) + 2_000_000
+            if estimate > capacity {
+                throw ExportError("the selection needs about \(estimate / 1_000_000) MB, more than a \(media.rawValue) holds (\(capacity / 1_000_000) MB); choose a larger medium (--media dvd, dvd-dl, bd, usb) or fewer studies (--split is not implemented)")
+            }
+        }
+
+        // Staging folder beside the output: the same file system, so the
+        // final rename is atomic.
+        let parent = (output as NSString).deletingLastPathComponent
+        let base = (output as NSString).lastPathComponent
+        let staging = (parent.isEmpty ? "." : parent) + "/.\(base).discport-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let packed = request.format == .dir ? staging : staging + ".image"
+        defer {
+            try? FileManager.default.removeItem(atPath: staging)
+            if request.format != .dir { try? FileManager.default.removeItem(atPath: packed) }
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        } catch {
+            throw ExportError("cannot create \(staging): \(error.localizedDescription)")
+        }
+
+        // 1. The file-set.
+        events(.writing(files: selected.instances.count))
+        let writer = FileSetWriter(profile: profile, fileSetID: fileSetID, invent: request.invent)
+        let result = try writer.write(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) }, to: staging)
+        for invention in result.inventions {
+            warn("invented \(invention.keyword) = \(invention.value) in the \(invention.recordType) record of \(invention.sopInstanceUID) (--invent)")
+        }
+
+        // 2. README.TXT, INDEX.HTM + IHE_PDI/, the viewer; the label beside the output.
+        let templates = try TemplateSet(language: request.language, directory: request.templatesDirectory)
+        let context = makeContext(selected, result: result, web: request.webContent)
+        try write(templates.render("README", "txt", context), to: staging + "/README.TXT", windowsText: true)
+        if request.webContent {
+            try write(templates.render("INDEX", "htm", context), to: staging + "/INDEX.HTM")
+            try FileManager.default.createDirectory(atPath: staging + "/IHE_PDI", withIntermediateDirectories: true)
+            for study in (context["studies"] as? [[String: Any]]) ?? [] {
+                var studyContext = context
+                studyContext["study"] = study
+                try write(templates.render("STUDY", "htm", studyContext), to: staging + "/IHE_PDI/" + (study["page"] as! String))
+            }
+        }
+        if let viewer = request.viewerDirectory {
+            do {
+                try FileManager.default.copyItem(atPath: viewer, toPath: staging + "/VIEWER")
+            } catch {
+                throw ExportError("cannot copy the viewer: \(error.localizedDescription)")
+            }
+            if ExportJob.containsAutorun(staging + "/VIEWER") {
+                throw ExportError("the viewer folder holds an autorun.inf: referral media never start anything by themselves (IHE PDI)")
+            }
+        }
+
+        // 3. Pack.
+        switch request.format {
+        case .dir:
+            break
+        case .iso, .zip:
+            events(.packing(format: request.format))
+            try MediumImageWriter.write(folder: staging, to: packed, format: request.format == .iso ? .iso(volumeID: fileSetID) : .zip)
+        }
+
+        // 4. Verify what was written, before it gets its name.
+        events(.verifying(path: packed))
+        let (report, scan, hashes) = MediumVerifier(profile: profile).verify(path: packed, hashing: true)
+        var failures: [String] = report.problems.filter { $0.severity == .error }.map { "\($0.code): \($0.path ?? "") \($0.message)" }
+        let scanned = Dictionary(scan.patients.flatMap { $0.studies.flatMap { $0.series.flatMap(\.instances) } }
+            .map { (FileIDResolver.normalize($0.path), $0) }, uniquingKeysWith: { a, _ in a })
+        let hashesByPath = Dictionary(hashes.map { (FileIDResolver.normalize($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
+        for entry in result.entries {
+            let key = FileIDResolver.normalize(entry.path)
+            guard let instance = scanned[key] else { failures.append("\(entry.path): not found on the written medium"); continue }
+            if instance.sopInstanceUID != entry.sopInstanceUID {
+                failures.append("\(entry.path): SOP Instance UID \(instance.sopInstanceUID ?? "none") on the medium, \(entry.sopInstanceUID) written")
+            }
+            if hashesByPath[key] != entry.sha256 {
+                failures.append("\(entry.path): SHA-256 on the medium differs from what was written from \(entry.sourcePath)")
+            }
+        }
+        if scanned.count != result.entries.count {
+            failures.append("\(scanned.count) DICOM instances on the medium, \(result.entries.count) written")
+        }
+        guard failures.isEmpty else {
+            throw ExportError("the written medium failed verification, nothing was kept:\n" + failures.prefix(20).map { "  " + $0 }.joined(separator: "\n"))
+        }
+        for problem in report.problems where problem.severity == .warning { warn("verify: \(problem.message)") }
+
+        // 5. Name it (atomic rename), write the label beside it, audit.
+        if rename(packed, output) != 0 {
+            throw ExportError("cannot rename \(packed) to \(output): \(String(cString: strerror(errno)))")
+        }
+        let labelPath = ExportJob.labelPath(for: output)
+        try? FileManager.default.removeItem(atPath: labelPath)
+        try write(templates.render("LABEL", "svg", context), to: labelPath)
+        let outputBytes = request.format == .dir ? ExportJob.folderSize(output)
+            : Int64((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? NSNumber)??.int64Value ?? 0)
+
+        let studies = selected.studies.map(\.studyInstanceUID)
+        try store.audit(.export, detail: [
+            "output": output, "format": request.format.rawValue, "media": media.rawValue, "profile": profile.name,
+            "fileSetID": fileSetID, "patientIDs": patientIDs.joined(separator: ","),
+            "studies": studies.joined(separator: ","), "instances": String(result.entries.count),
+            "rewritten": String(result.entries.filter { $0.rewritten != nil }.count),
+            "invented": String(result.inventions.count), "verified": "true", "label": labelPath,
+        ])
+        var rewritten: [String: String] = [:]
+        for entry in result.entries { if let reason = entry.rewritten { rewritten[entry.sopInstanceUID] = reason } }
+        return ExportSummary(
+            output: output, label: labelPath, format: request.format.rawValue, media: media.rawValue, profile: profile.name,
+            fileSetID: fileSetID, patientIDs: patientIDs, studyInstanceUIDs: studies, series: seriesCount,
+            instances: result.entries.count, fileSetBytes: result.totalSize, outputBytes: outputBytes, rewritten: rewritten,
+            inventions: result.inventions, verified: true, verifyWarnings: report.warnings, warnings: warnings,
+            seconds: Double((ContinuousClock.now - clock).components.attoseconds) / 1e18 + Double((ContinuousClock.now - clock).components.seconds))
+    }
+
+    // MARK: - Helpers
+
+    /// `DISCPORT` and the date (`DP20250307_1530`): 15 characters.
+    public static func defaultFileSetID(date: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd_HHmm"
+        return "DP" + formatter.string(from: date)
+    }
+
+    /// `referral.iso` → `referral.label.svg`; a folder `out` → `out.label.svg`.
+    public static func labelPath(for output: String) -> String {
+        let ext = (output as NSString).pathExtension.lowercased()
+        let stem = ["iso", "zip"].contains(ext) ? (output as NSString).deletingPathExtension : output
+        return stem + ".label.svg"
+    }
+
+    static func folderSize(_ path: String) -> Int64 {
+        var total: Int64 = 0
+        for sub in (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? [] {
+            if let size = (try? FileManager.default.attributesOfItem(atPath: path + "/" + sub))?[.size] as? NSNumber,
+               (try? FileManager.default.attributesOfItem(atPath: path + "/" + sub))?[.type] as? FileAttributeType == .typeRegular {
+                total += size.int64Value
+            }
+        }
+        return total
+    }
+
+    static func containsAutorun(_ path: String) -> Bool {
+        ((try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? []).contains {
+            ($0 as NSString).lastPathComponent.lowercased() == "autorun.inf"
+        }
+    }
+
+    private func write(_ text: String, to path: String, windowsText: Bool = false) throws {
+        var data = Data()
+        var body = text
+        if windowsText {
+            body = body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+            if request.language == "ja" { data.append(contentsOf: [0xEF, 0xBB, 0xBF]) }   // BOM: Notepad reads UTF-8
+        }
+        data.append(Data(body.utf8))
+        do {
+            try AtomicFile.write(data, to: path)
+        } catch {
+            throw ExportError("cannot write \(path): \(error.message)")
+        }
+    }
+
+    /// The data the templates see.
+    func makeContext(_ selected: Selected, result: FileSetResult, web: Bool) -> [String: Any] {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd"
+        let patient = selected.patients.first
+        let name = PersonName(patient?.patientName ?? "")
+        func readable(_ group: String) -> String { group.replacingOccurrences(of: "^", with: " ").trimmingCharacters(in: .whitespaces) }
+        func date(_ da: String?) -> String {
+            guard let da, da.count == 8 else { return da ?? "" }
+            return "\(da.prefix(4))-\(da.dropFirst(4).prefix(2))-\(da.suffix(2))"
+        }
+        // Folders of the series on the medium: from the File IDs written.
+        var folderBySeries: [String: String] = [:]
+        let seriesByInstance = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0.seriesInstanceUID) }, uniquingKeysWith: { a, _ in a })
+        for entry in result.entries {
+            if let series = seriesByInstance[entry.sopInstanceUID], folderBySeries[series] == nil {
+                folderBySeries[series] = entry.fileID.dropLast().joined(separator: "/")
+            }
+        }
+        let studies: [[String: Any]] = selected.studies.sorted { ($0.studyDate ?? "") < ($1.studyDate ?? "") }.enumerated().map { index, study in
+            let series = selected.series[study.studyInstanceUID] ?? []
+            return [
+                "uid": study.studyInstanceUID, "date": date(study.studyDate),
+                "description": study.studyDescription ?? "", "accession": study.accessionNumber ?? "",
+                "modalities": Set(series.compactMap(\.modality)).sorted().joined(separator: "/"),
+                "seriesCount": series.count, "instanceCount": series.reduce(0) { $0 + $1.instanceCount },
+                "page": String(format: "STU%05d.HTM", index + 1),
+                "y": -10 + index * 5, "insertY": 50 + index * 6,
+                "series": series.sorted { ($0.seriesNumber ?? 0) < ($1.seriesNumber ?? 0) }.map { s -> [String: Any] in
+                    ["number": s.seriesNumber.map(String.init) ?? "", "modality": s.modality ?? "",
+                     "description": s.seriesDescription ?? "", "instanceCount": s.instanceCount,
+                     "folder": folderBySeries[s.seriesInstanceUID] ?? ""]
+                },
+            ]
+        }
+        let displayName = [readable(name.ideographic), readable(name.alphabetic)].filter { !$0.isEmpty }.joined(separator: " / ")
+        return [
+            "patient": [
+                "id": patient?.patientID ?? "", "name": displayName.isEmpty ? readable(name.phonetic) : displayName,
+                "alphabetic": readable(name.alphabetic), "ideographic": readable(name.ideographic), "phonetic": readable(name.phonetic),
+                "birthDate": date(patient?.birthDate), "sex": patient?.sex ?? "",
+            ] as [String: Any],
+            "institution": [
+                "name": request.institution.name, "department": request.institution.department ?? "",
+                "address": request.institution.address ?? "", "contact": request.institution.contact,
+            ],
+            "application": ["name": ExportJob.applicationName, "version": ExportJob.applicationVersion],
+            "created": formatter.string(from: Date()),
+            "profile": result.profile.name,
+            "fileSetID": result.fileSetID,
+            "kind": web ? "DICOM PLUS WEB" : "DICOM ONLY",
+            "web": web,
+            "viewer": request.viewerDirectory != nil,
+            "studies": Array(studies.prefix(8)) + [],
+            "studyCount": selected.studies.count,
+            "seriesCount": selected.series.values.reduce(0) { $0 + $1.count },
+            "instanceCount": result.entries.count,
+        ]
+    }
+}
+
+/// The templates of one language: built in (Templates/ embedded), each
+/// replaced by a file of the same name in `--templates DIR`.
+struct TemplateSet {
+    let language: String
+    let directory: String?
+
+    init(language: String, directory: String?) throws {
+        self.language = language
+        self.directory = directory
+        if let directory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ExportError("the templates folder \(directory) does not exist")
+            }
+        }
+    }
+
+    static func fileName(_ name: String, _ language: String, _ ext: String) -> String { "\(name).\(language).\(ext).mustache" }
+
+    func render(_ name: String, _ ext: String, _ context: [String: Any]) throws -> String {
+        let file = TemplateSet.fileName(name, language, ext)
+        var text = embeddedTemplates[file]
+        if let directory, let override = try? String(contentsOfFile: directory + "/" + file, encoding: .utf8) { text = override }
+        guard let text else { throw ExportError("no template \(file)") }
+        do {
+            return try MustacheTemplate(string: text).render(context)
+        } catch {
+            throw ExportError("template \(file): \(error)")
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import Jobs
+import Media
+import Store
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write referral media from the store: a folder, ISO image or zip with a DICOMDIR, README.TXT and web pages, verified.",
+        discussion: """
+        One patient per medium. The output is verified (re-read, every instance's UID and SHA-256 compared) \
+        before it gets its name; a disc label (SVG) is written beside it. Institution details come from \
+        $DISCPORT_HOME/config.toml ([institution] name, department, address, contact) or the flags.
+        Exit status: 0 done and verified, 1 refused or failed (nothing written), 2 usage.
+        """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Export every study of this patient.", valueName: "id"))
+    var patient: String?
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Export these studies.", valueName: "uid"))
+    var study: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Export these series.", valueName: "uid"))
+    var series: [String] = []
+    @Option(name: .long, help: "Output: dir (a folder ready to burn), iso (ISO 9660 level 1 + Joliet) or zip (PS3.12 Annex V).")
+    var format: String = "iso"
+    @Option(name: .long, help: ArgumentHelp("The folder, ISO or zip to create (must not exist).", valueName: "path"))
+    var out: String
+    @Option(name: .long, help: "Media profile: STD-GEN-CD, STD-GEN-DVD-JPEG, STD-GEN-DVD-J2K, STD-GEN-BD-JPEG, STD-GEN-BD-J2K, STD-GEN-USB-JPEG, STD-GEN-USB-J2K.")
+    var profile: String?
+    @Option(name: .long, help: "Medium (capacity and default profile): cd, dvd, dvd-dl, bd, usb, zip.")
+    var media: String?
+    @Option(name: .long, help: "Language of README.TXT, INDEX.HTM and the label: ja or en.")
+    var lang: String = "ja"
+    @Option(name: .long, help: ArgumentHelp("Templates replacing the built-in ones, by file name (README.ja.txt.mustache, …).", valueName: "dir"))
+    var templates: String?
+    @Option(name: .long, help: ArgumentHelp("A viewer copied to VIEWER/ (outside the DICOM tree, never autorun).", valueName: "dir"))
+    var viewer: String?
+    @Flag(name: .long, help: "DICOM only: no INDEX.HTM and IHE_PDI/ web pages.")
+    var noWeb = false
+    @Option(name: .long, help: "Creating institution (overrides config.toml).")
+    var institution: String?
+    @Option(name: .long, help: "Contact of the creating institution (overrides config.toml).")
+    var contact: String?
+    @Option(name: .long, help: ArgumentHelp("File-set ID and ISO volume ID (≤ 16 of A–Z 0–9 _).", valueName: "id"))
+    var fileSetID: String?
+    @Flag(name: .long, help: "Allow several patients on one medium (warned).")
+    var allowMultiPatient = false
+    @Flag(name: .long, help: "Make up missing Type 1 DICOMDIR keys (recorded in the output and the audit log).")
+    var invent = false
+    @Flag(name: .long, help: "Print the summary as JSON.")
+    var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func validate() throws {
+        let chosen = [patient != nil, !study.isEmpty, !series.isEmpty].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("give exactly one of --patient, --study, --series") }
+        guard ExportRequest.Format(rawValue: format) != nil else { throw ValidationError("--format must be dir, iso or zip") }
+        if let profile, MediaProfile.named(profile) == nil {
+            throw ValidationError("unknown profile \(profile); one of \(MediaProfile.all.map(\.name).joined(separator: ", "))")
+        }
+        if let media, MediaKind(rawValue: media) == nil { throw ValidationError("--media must be cd, dvd, dvd-dl, bd, usb or zip") }
+        guard ["ja", "en"].contains(lang) else { throw ValidationError("--lang must be ja or en") }
+    }
+
+    func run() throws {
+        guard let store = try storeOptions.openExisting() else {
+            throw CLIError("no store at \(storeOptions.resolvedHome): import something first")
+        }
+        var info: InstitutionInfo
+        do {
+            info = try InstitutionInfo.load(configFile: storeOptions.resolvedHome + "/config.toml")
+        } catch {
+            throw CLIError("\(error)")
+        }
+        if let institution { info.name = institution }
+        if let contact { info.contact = contact }
+        let selection: ExportRequest.Selection = patient.map { .patient($0) } ?? (study.isEmpty ? .series(series) : .studies(study))
+        let request = ExportRequest(
+            selection: selection, format: ExportRequest.Format(rawValue: format)!, output: out,
+            profile: profile.flatMap(MediaProfile.named), media: media.flatMap(MediaKind.init(rawValue:)),
+            language: lang, templatesDirectory: templates, viewerDirectory: viewer, webContent: !noWeb,
+            allowMultiPatient: allowMultiPatient, invent: invent, institution: info, fileSetID: fileSetID)
+        let quiet = json
+        let summary: ExportSummary
+        do {
+            summary = try ExportJob(store: store, request: request).run { event in
+                switch event {
+                case .warning(let text): Terminal.error("warning: \(text)")
+                case .selected(let patients, let studies, let series, let instances, let bytes) where !quiet:
+                    print("Selected \(patients) patient(s), \(studies) stud\(studies == 1 ? "y" : "ies"), \(series) series, \(instances) instances (\(Terminal.size(bytes)))")
+                case .writing(let files) where !quiet: print("Writing the file-set (\(files) files, \(request.resolvedProfile.name))")
+                case .packing(let format) where !quiet: print("Packing the \(format.rawValue == "iso" ? "ISO image" : "zip")")
+                case .verifying where !quiet: print("Verifying what was written")
+                default: break
+                }
+            }
+        } catch let error as ExportError {
+            throw CLIError(error.message)
+        } catch let error as FileSetError {
+            throw CLIError(error.description)
+        }
+        try? store.close()
+        if json {
+            try JSONOutput.print(summary)
+            return
+        }
+        print("Done: \(summary.output) (\(summary.format), \(summary.profile), volume \(summary.fileSetID), \(Terminal.size(summary.outputBytes)))")
+        print("  \(summary.instances) instances verified (UID and SHA-256); \(summary.rewritten.count) rewritten as Explicit VR Little Endian or given a Part 10 header")
+        if !summary.inventions.isEmpty { print("  \(summary.inventions.count) DICOMDIR key(s) invented (--invent)") }
+        print("  label: \(summary.label)")
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a medium (folder, ISO, zip, drive) against PS3.10/3.11/3.12 and IHE PDI.",
+        discussion: """
+        File IDs, the DICOMDIR against the files, keys per record, transfer syntaxes of the profile \
+        (--profile, else the narrowest general-purpose profile allowing the syntaxes found), README.TXT, \
+        forbidden root content (AUTORUN.INF), nothing else in the DICOM folders, no scripts in INDEX.HTM.
+        Exit status: 0 conformant (warnings allowed), 1 errors found, 2 usage.
+        """
+    )
+
+    @Argument(help: ArgumentHelp("The medium: folder, ISO image, zip or device.", valueName: "medium"))
+    var medium: String
+    @Option(name: .long, help: "The profile the medium declares (STD-GEN-CD, STD-GEN-DVD-JPEG, …).")
+    var profile: String?
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func validate() throws {
+        if let profile, MediaProfile.named(profile) == nil {
+            throw ValidationError("unknown profile \(profile); one of \(MediaProfile.all.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let (report, _, _) = MediumVerifier(profile: profile.flatMap(MediaProfile.named)).verify(path: medium)
+        if json {
+            try JSONOutput.print(report)
+        } else {
+            print("\(report.medium): \(report.instances) instances, \(report.records) DICOMDIR records, file-set \(report.fileSetID ?? "-"), checked as \(report.profile ?? "-") (\(report.profileSource))")
+            for problem in report.problems where problem.severity != .info {
+                print("  \(problem.severity.rawValue.uppercased()) \(problem.code)\(problem.path.map { " [\($0)]" } ?? ""): \(problem.message)")
+            }
+            print(report.passed ? "PASS (\(report.warnings) warning(s))" : "FAIL: \(report.errors) error(s), \(report.warnings) warning(s)")
+        }
+        if !report.passed { throw ExitCode(1) }
+    }
+}

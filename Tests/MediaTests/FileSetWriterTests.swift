@@ -1,0 +1,93 @@
+import DICOM
+import Foundation
+@testable import Media
+import Testing
+
+@Suite struct FileSetWriterTests {
+    /// Source files from DiscBuilder (one raw implicit, one JPEG) in a temporary folder.
+    func sources(_ instances: [DiscInstance]) throws -> (root: String, files: [FileSetSource]) {
+        let root = NSTemporaryDirectory() + "fsw-" + UUID().uuidString
+        try DiscBuilder.write(instances, to: root + "/src", dicomdir: nil)
+        return (root, instances.map { FileSetSource(path: root + "/src/" + $0.path) })
+    }
+
+    @Test func writesConformantFileSetThatReadsBackWithItsOffsets() throws {
+        var instances = DiscBuilder.standardDisc()
+        instances[2].encoding = .rawImplicit
+        instances[0].characterSet = "\\ISO 2022 IR 87"
+        instances[0].patientName = "Yamada^Tarou=山田^太郎"
+        let (root, files) = try sources(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try FileSetWriter(profile: .stdGenCD, fileSetID: "TEST_SET").write(files, to: root + "/out")
+        #expect(result.entries.count == 3)
+        #expect(result.entries.allSatisfy { FileSetWriter.isConformantFileID($0.fileID) })
+        #expect(result.entries.map(\.path).contains("DICOM/PAT00001/STU00001/SER00002/IMG00002"))
+        #expect(result.entries.filter { $0.rewritten != nil }.count == 1)
+        #expect(result.entries.allSatisfy { $0.transferSyntaxUID == TransferSyntax.explicitVRLittleEndian.uid })
+
+        let file = try DICOMFile(contentsOf: root + "/out/DICOMDIR")
+        let directory = DICOMDirectory(file: file, path: "DICOMDIR")
+        #expect(directory.treeSource == .offsets)
+        #expect(directory.problems.isEmpty)
+        #expect(directory.fileSetID == "TEST_SET")
+        #expect(directory.counts.instances == 3)
+        #expect(file.dataset.integer(.fileSetConsistencyFlag) == 0)
+        let patient = directory.records[directory.roots[0]]
+        #expect(patient.attributes[.specificCharacterSet] != nil)   // kanji in the PATIENT record
+        let series = directory.records.filter { $0.level == .series }
+        #expect(series.allSatisfy { $0.attributes[.specificCharacterSet] == nil })   // ASCII only
+    }
+
+    @Test func refusesCompressedFilesOnCDNamingThemAndKeepsThemOnDVD() throws {
+        var instances = DiscBuilder.standardDisc()
+        instances[1].encapsulated = true
+        let (root, files) = try sources(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect {
+            try FileSetWriter(profile: .stdGenCD, fileSetID: "CD").write(files, to: root + "/cd")
+        } throws: { error in
+            let message = (error as? FileSetError)?.description ?? ""
+            return message.contains("codecs not available") && message.contains(instances[1].path)
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/cd/DICOMDIR"))
+        let dvd = try FileSetWriter(profile: .stdGenDVDJPEG, fileSetID: "DVD").write(files, to: root + "/dvd")
+        #expect(dvd.entries.contains { $0.transferSyntaxUID == TransferSyntax.jpegBaseline.uid })
+    }
+
+    @Test func missingType1KeysAreRefusedOrInventedAndRecorded() throws {
+        var instances = DiscBuilder.standardDisc()
+        for i in instances.indices { instances[i].studyID = "" }
+        let (root, files) = try sources(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(throws: FileSetError.self) { try FileSetWriter(profile: .stdGenCD, fileSetID: "X").write(files, to: root + "/a") }
+        let result = try FileSetWriter(profile: .stdGenCD, fileSetID: "X", invent: true).write(files, to: root + "/b")
+        #expect(result.inventions.map(\.keyword) == ["StudyID"])
+    }
+
+    @Test func recordTypesFollowTheSOPClass() {
+        #expect(DirectoryRecordKeys.recordType(sopClassUID: "1.2.840.10008.5.1.4.1.1.88.33") == "SR DOCUMENT")
+        #expect(DirectoryRecordKeys.recordType(sopClassUID: "1.2.840.10008.5.1.4.1.1.104.1") == "ENCAP DOC")
+        #expect(DirectoryRecordKeys.recordType(sopClassUID: "1.2.840.10008.5.1.4.1.1.88.59") == "KEY OBJECT DOC")
+        #expect(DirectoryRecordKeys.recordType(sopClassUID: "1.2.840.10008.5.1.4.1.1.11.1") == "PRESENTATION")
+        #expect(DirectoryRecordKeys.recordType(sopClassUID: "1.2.840.10008.5.1.4.1.1.9.1.1") == "WAVEFORM")
+        #expect(DirectoryRecordKeys.recordType(sopClassUID: "1.2.840.10008.5.1.4.1.1.481.5") == "RT PLAN")
+        #expect(DirectoryRecordKeys.recordType(sopClassUID: "1.2.840.10008.5.1.4.1.1.2") == "IMAGE")
+        #expect(FileSetWriter.isConformantFileID(["DICOM", "PAT00001"]))
+        #expect(!FileSetWriter.isConformantFileID(["dicom"]))
+        #expect(!FileSetWriter.isConformantFileID(["IMG.DCM"]))
+        #expect(!FileSetWriter.isValidFileSetID("SEVENTEEN_CHARS_X"))
+    }
+
+    @Test func verifyPassesAWrittenMediumAndFindsAutorunAndMissingReadme() throws {
+        let (root, files) = try sources(DiscBuilder.standardDisc())
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        _ = try FileSetWriter(profile: .stdGenCD, fileSetID: "V").write(files, to: root + "/out")
+        let missingReadme = MediumVerifier(profile: .stdGenCD).verify(path: root + "/out").report
+        #expect(missingReadme.problems.map(\.code) == ["readme-missing"])
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/out/README.TXT"))
+        #expect(MediumVerifier(profile: .stdGenCD).verify(path: root + "/out").report.passed)
+        try Data("[autorun]".utf8).write(to: URL(fileURLWithPath: root + "/out/AUTORUN.INF"))
+        let autorun = MediumVerifier().verify(path: root + "/out").report
+        #expect(!autorun.passed && autorun.problems.contains { $0.code == "forbidden-root-content" })
+    }
+}

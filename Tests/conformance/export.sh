@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Acceptance of `discport export` and `discport verify` (issue 8), judged by
+# tools discport did not write:
+#   1. the sample disc and clean generated sources (pydicom) imported into a
+#      temporary store, exported as dir, ISO and zip: dciodvfy finds ZERO
+#      errors in the DICOMDIR, and no error in an exported file that it does
+#      not find in the stored source; dcmdump reads every file; pydicom's
+#      FileSet loads the exact instance count; xorriso/isoinfo list the
+#      expected names and volume id; bsdtar lists the zip with DICOMDIR at
+#      its root; INDEX.HTM keeps its Japanese text and has no script;
+#   2. `discport verify` passes the good media and finds every defect of
+#      deliberately broken ones (lowercase File IDs, a missing file, bad
+#      offsets, implicit VR on a CD, AUTORUN.INF, no README.TXT);
+#   3. refusals: JPEG on STD-GEN-CD (kept on DVD-JPEG), a missing Type 1
+#      key without --invent (made up with it), two patients on one medium;
+#   4. round trip: export → discport import into a fresh store gives the
+#      same SOP Instance UIDs and pixel data hashes.
+#
+# usage: bash Tests/conformance/export.sh path/to/discport
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+bin="$(cd "$(dirname "${1:?usage: export.sh path/to/discport}")" && pwd)/$(basename "$1")"
+
+missing=""
+for tool in dcmdump dciodvfy xorriso isoinfo bsdtar; do command -v $tool > /dev/null || missing="$missing $tool"; done
+python3 -c 'import pydicom' 2> /dev/null || missing="$missing pydicom"
+if [ -n "$missing" ]; then
+    if [ "${CI:-}" = "true" ]; then echo "export: FAILED: missing$missing (make deps installs them)" >&2; exit 1; fi
+    echo "export: skipped: missing$missing (make deps installs them)"; exit 0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+home="$work/home"
+fail() { echo "export: FAILED: $*" >&2; exit 1; }
+checks=0
+ok() { checks=$((checks + 1)); }
+
+python3 "$here/make_export_fixtures.py" "$work/fx"
+"$bin" import "$repo/testdata/sample-disc" --patient-id 12345 --issuer CLINIC --yes --home "$home" --json > /dev/null
+for p in a b c; do
+    "$bin" import "$work/fx/$p" --patient-id "EXP-$(echo $p | tr a-z A-Z)" --yes --home "$home" --json > /dev/null
+done
+printf '[institution]\nname = "テスト医院"\ncontact = "03-0000-0000"\n' > "$home/config.toml"
+
+# dciodvfy error lines of the stored sources of one patient (the baseline).
+stored_errors() {
+    "$bin" ls instances --home "$home" --json | python3 -c "
+import json, sys
+for i in json.load(sys.stdin):
+    if i['patient_id'] == sys.argv[1]: print(i['path'])" "$1" | while read -r f; do
+        dciodvfy "$f" 2>&1 | grep '^Error' || true
+    done | sort -u
+}
+
+# Judges on an extracted file-set folder: $1 folder, $2 expected instances, $3 patient.
+judge() {
+    local dir=$1 count=$2 patient=$3
+    local dd_errors
+    dd_errors=$(dciodvfy "$dir/DICOMDIR" 2>&1 | grep -c '^Error' || true)
+    [ "$dd_errors" = 0 ] || { dciodvfy "$dir/DICOMDIR" 2>&1 | grep '^Error' | head; fail "dciodvfy: $dd_errors errors in $dir/DICOMDIR"; }
+    ok
+    local n=0
+    : > "$work/exported.err"
+    while read -r f; do
+        dcmdump -q "$f" > /dev/null || fail "dcmdump cannot read $f"
+        dciodvfy "$f" 2>&1 | grep '^Error' >> "$work/exported.err" || true
+        n=$((n + 1))
+    done < <(find "$dir/DICOM" -type f)
+    [ "$n" = "$count" ] || fail "$n files in $dir/DICOM, expected $count"
+    sort -u "$work/exported.err" > "$work/exported.sorted"
+    stored_errors "$patient" > "$work/stored.sorted"
+    new=$(comm -23 "$work/exported.sorted" "$work/stored.sorted")
+    [ -z "$new" ] || fail "dciodvfy finds errors in exported files that the stored sources do not have: $new"
+    ok
+    got=$(python3 -c "
+from pydicom import dcmread
+from pydicom.fileset import FileSet
+print(len(FileSet(dcmread('$dir/DICOMDIR'))))")
+    [ "$got" = "$count" ] || fail "pydicom FileSet loads $got instances from $dir, expected $count"
+    ok
+    [ -f "$dir/README.TXT" ] || fail "no README.TXT in $dir"
+    ok
+}
+
+# 1. The sample disc as an ISO (CD, Japanese), the clean patient as dir, ISO and zip.
+"$bin" export --patient 12345 --format iso --out "$work/sample.iso" --file-set-id SAMPLE_DISC --home "$home" > /dev/null
+xorriso -indev "$work/sample.iso" -ls / 2> /dev/null | grep -q "'DICOMDIR'" || fail "xorriso: no DICOMDIR in the ISO"
+xorriso -indev "$work/sample.iso" -ls / 2> /dev/null | grep -q "'README.TXT'" || fail "xorriso: no README.TXT in the ISO"
+isoinfo -d -i "$work/sample.iso" | grep -q "Volume id: SAMPLE_DISC" || fail "isoinfo: volume id is not SAMPLE_DISC"
+isoinfo -l -i "$work/sample.iso" | grep -q "DICOMDIR.;1" || fail "isoinfo: no DICOMDIR.;1 in the ISO 9660 directory"
+isoinfo -l -i "$work/sample.iso" | grep -q "IMG00001.;1" || fail "isoinfo: no IMG00001.;1"
+ok
+[ -f "$work/sample.label.svg" ] || fail "no label beside the ISO"
+grep -q "山田" "$work/sample.label.svg" && grep -q "Yamada" "$work/sample.label.svg" && grep -q "やまだ" "$work/sample.label.svg" \
+    || fail "the label lacks a PN group of the patient's name"
+grep -q "DICOM PLUS WEB" "$work/sample.label.svg" || fail "the label does not say DICOM PLUS WEB"
+ok
+mkdir "$work/sample"; bsdtar -xf "$work/sample.iso" -C "$work/sample"
+judge "$work/sample" 5 12345
+
+"$bin" export --patient EXP-A --format dir --out "$work/a-dir" --home "$home" --json > "$work/a-dir.json"
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['verified'] and s['instances']==13 and len(s['rewritten'])==8, s" "$work/a-dir.json" \
+    || fail "summary of the dir export"
+judge "$work/a-dir" 13 EXP-A
+grep -q "山田 太郎" "$work/a-dir/INDEX.HTM" || fail "INDEX.HTM lost the Japanese name"
+grep -qi "<script" "$work/a-dir/INDEX.HTM" "$work/a-dir"/IHE_PDI/* && fail "a script in the web content"
+grep -q "テスト医院" "$work/a-dir/README.TXT" || fail "README.TXT lacks the institution of config.toml"
+ok
+"$bin" export --patient EXP-A --format iso --lang en --out "$work/a.iso" --home "$home" > /dev/null
+mkdir "$work/a-iso"; bsdtar -xf "$work/a.iso" -C "$work/a-iso"
+judge "$work/a-iso" 13 EXP-A
+grep -q "How to open" "$work/a-iso/README.TXT" || fail "--lang en README"
+ok
+mkdir -p "$work/viewer/bin"; echo "viewer" > "$work/viewer/bin/viewer.exe"
+"$bin" export --patient EXP-A --format zip --out "$work/a.zip" --viewer "$work/viewer" --home "$home" > /dev/null
+bsdtar -tf "$work/a.zip" | grep -qx "DICOMDIR" || fail "bsdtar: no DICOMDIR at the zip root"
+bsdtar -tf "$work/a.zip" | grep -q "^VIEWER/bin/viewer.exe" || fail "bsdtar: the viewer is not under VIEWER/"
+mkdir "$work/a-zip"; bsdtar -xf "$work/a.zip" -C "$work/a-zip"
+judge "$work/a-zip" 13 EXP-A
+
+# 2. verify agrees on good media and finds each defect of broken ones.
+for m in "$work/sample.iso" "$work/a-dir" "$work/a.iso" "$work/a.zip"; do
+    "$bin" verify "$m" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify rejects the good medium $m"; }
+done
+ok
+broken() {   # $1 name, $2 expected code, then the mutation (run inside the copy)
+    local name=$1 code=$2; shift 2
+    rm -rf "$work/broken-$name"; cp -r "$work/a-dir" "$work/broken-$name"
+    (cd "$work/broken-$name" && eval "$@")
+    if "$bin" verify "$work/broken-$name" --json > "$work/broken.json"; then fail "verify passes a medium with $name"; fi
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if any(p['code']==sys.argv[2] and p['severity']=='error' for p in r['problems']) else 1)" \
+        "$work/broken.json" "$code" || { cat "$work/broken.json"; fail "verify does not report $code for $name"; }
+    ok
+}
+broken lowercase file-id 'mv DICOM/PAT00001/STU00001/SER00001/IMG00001 DICOM/PAT00001/STU00001/SER00001/img00001'
+broken missing-file scan:referenced-file-missing 'rm DICOM/PAT00001/STU00002/SER00001/IMG00002'
+broken bad-offsets scan:dicomdir-wrong-offsets 'python3 -c "
+from pydicom import dcmread
+ds = dcmread(\"DICOMDIR\")
+for r in ds.DirectoryRecordSequence:
+    if r.OffsetOfTheNextDirectoryRecord: r.OffsetOfTheNextDirectoryRecord += 6
+ds.save_as(\"DICOMDIR\")"'
+broken implicit-vr transfer-syntax 'python3 -c "
+from pydicom import dcmread
+from pydicom.uid import ImplicitVRLittleEndian
+p = \"DICOM/PAT00001/STU00001/SER00001/IMG00001\"
+ds = dcmread(p); ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+ds.save_as(p, implicit_vr=True, little_endian=True)"'
+broken autorun forbidden-root-content 'printf "[autorun]\r\nopen=VIEWER.EXE\r\n" > AUTORUN.INF'
+broken no-readme readme-missing 'rm README.TXT'
+# pydicom sees the missing file too: it warns and loads one instance fewer.
+got=$(python3 -W ignore -c "
+from pydicom import dcmread
+from pydicom.fileset import FileSet
+print(len(FileSet(dcmread('$work/broken-missing-file/DICOMDIR'))))")
+[ "$got" = 12 ] || fail "pydicom loads $got instances of the file-set with a missing file (expected 12 of 13)"
+ok
+
+# 3. Refusals.
+if "$bin" export --patient EXP-B --format iso --out "$work/b.iso" --home "$home" 2> "$work/b.err"; then fail "JPEG Baseline exported on STD-GEN-CD"; fi
+grep -q "needs decompression (codecs not available)" "$work/b.err" && grep -q "\.dcm" "$work/b.err" || fail "the refusal does not name the file: $(cat "$work/b.err")"
+[ ! -e "$work/b.iso" ] || fail "a refused export left an output"
+ls -a "$work" | grep -q "discport-" && fail "a refused export left its staging folder"
+"$bin" export --patient EXP-B --format iso --media dvd --out "$work/b-dvd.iso" --home "$home" > /dev/null || fail "JPEG refused on DVD-JPEG"
+"$bin" verify "$work/b-dvd.iso" --profile STD-GEN-DVD-JPEG > /dev/null || fail "verify rejects the DVD-JPEG export"
+if "$bin" verify "$work/b-dvd.iso" --profile STD-GEN-CD > /dev/null; then fail "verify accepts JPEG under STD-GEN-CD"; fi
+ok
+if "$bin" export --patient EXP-C --format dir --out "$work/c" --home "$home" 2> "$work/c.err"; then fail "missing Study ID accepted without --invent"; fi
+grep -q "StudyID" "$work/c.err" || fail "the refusal does not name the missing key"
+"$bin" export --patient EXP-C --format dir --invent --out "$work/c" --home "$home" --json > "$work/c.json"
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert [i['keyword'] for i in s['inventions']]==['StudyID'], s" "$work/c.json" || fail "--invent not recorded"
+dciodvfy "$work/c/DICOMDIR" 2>&1 | grep -q '^Error' && fail "dciodvfy errors in the DICOMDIR with an invented key"
+python3 - "$home" <<'PY' || fail "the export is not in the audit log"
+import sqlite3, sys
+n = sqlite3.connect(sys.argv[1] + "/catalog.sqlite").execute("select count(*) from audit_log where action='export'").fetchone()[0]
+sys.exit(0 if n >= 5 else 1)
+PY
+ok
+a_study=$("$bin" ls studies --home "$home" --json | python3 -c "import json,sys; print([s['study_instance_uid'] for s in json.load(sys.stdin) if s['patient_id']=='EXP-A'][0])")
+b_study=$("$bin" ls studies --home "$home" --json | python3 -c "import json,sys; print([s['study_instance_uid'] for s in json.load(sys.stdin) if s['patient_id']=='EXP-B'][0])")
+if "$bin" export --study "$a_study" "$b_study" --format dir --media dvd --out "$work/two" --home "$home" 2> /dev/null; then fail "two patients on one medium without --allow-multi-patient"; fi
+"$bin" export --study "$a_study" "$b_study" --format dir --media dvd --allow-multi-patient --out "$work/two" --home "$home" 2> "$work/two.err" > /dev/null
+grep -q "2 patients" "$work/two.err" || fail "no warning for two patients"
+ok
+
+# 4. Round trip: the ISO imported into a fresh store, same UIDs and pixel data.
+"$bin" import "$work/a.iso" --patient-id EXP-A --yes --home "$work/home2" --json > /dev/null
+pixels() {
+    "$bin" ls instances --home "$1" --json | python3 -c "
+import hashlib, json, sys
+from pydicom import dcmread
+for i in sorted(json.load(sys.stdin), key=lambda i: i['sop_instance_uid']):
+    if i['patient_id'] != 'EXP-A': continue
+    ds = dcmread(i['path'])
+    data = ds.PixelData if 'PixelData' in ds else ds.EncapsulatedDocument
+    print(i['sop_instance_uid'], hashlib.sha256(data).hexdigest())"
+}
+[ "$(pixels "$home")" = "$(pixels "$work/home2")" ] || fail "round trip: UIDs or pixel data differ"
+[ "$(pixels "$work/home2" | wc -l)" = 13 ] || fail "round trip: not 13 instances"
+ok
+
+echo "export: $checks passed, 0 failed"
