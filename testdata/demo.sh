@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: what reception sees when a patient brings testdata/sample-disc,
-# imported into a temporary store (never your real one) and listed.
+# reconciled against a sample registry, imported into a temporary store (never
+# your real one), listed, exported as a referral ISO and verified.
 set -euo pipefail
 bin=${1:-.build/debug/discport}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,12 +12,17 @@ trap 'rm -rf "$home"' EXIT
 echo "== discport scan $disc"
 "$bin" scan "$disc" || true   # exit 1 = problems found (the disc has autorun junk)
 echo
-echo "== discport import $disc --patient-id 12345 --yes --home $home"
-"$bin" import "$disc" --patient-id 12345 --issuer CLINIC --yes --home "$home" --json > "$home/import.jsonl"
+echo "== discport patients import testdata/registry.csv (the clinic's patient list, Shift_JIS)"
+"$bin" patients import "$here/registry.csv" --home "$home"
+echo
+echo "== discport import $disc --auto --yes (matched to the registry: romaji long vowel, hiragana vs katakana)"
+"$bin" import "$disc" --auto --yes --home "$home" --json > "$home/import.jsonl"
 python3 - "$home/import.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     event = json.loads(line)
+    if event["event"] == "message":
+        print("  " + event["message"])
     if event["event"] == "decision":
         print(f"  patient {event['source']} -> local {event.get('patient_id', '(skipped)')} ({event['decision']})")
     if event["event"] == "finish":
@@ -31,8 +37,8 @@ echo
 echo
 "$bin" ls series --home "$home"
 echo
-echo "== discport import again: everything is already stored"
-"$bin" import "$disc" --patient-id 12345 --issuer CLINIC --yes --home "$home" --json | tail -1 \
+echo "== discport import again: the decision is remembered, everything is already stored"
+"$bin" import "$disc" --yes --home "$home" --json | tail -1 \
     | python3 -c 'import json,sys; c=json.load(sys.stdin)["counts"]; print("  stored %d, skipped as already stored %d" % (c["stored"], c["duplicates"]))'
 echo
 echo "== discport store check"
