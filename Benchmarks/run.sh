@@ -89,3 +89,6 @@ bash "$(dirname "${BASH_SOURCE[0]}")/convert.sh" "$DISCPORT"
 
 # Part 5: `discport export --format iso` against dcmmkdir + xorriso (issue #8).
 bash "$(dirname "$0")/export.sh" "$DISCPORT"
+
+# Part 6: `discport migrate` against cp -r (issue #10).
+bash "$(dirname "$0")/migrate.sh" "$DISCPORT"

@@ -25,52 +25,7 @@ fail() { echo "migrate: FAILED: $*" >&2; exit 1; }
 rows=${MIGRATE_TEST_ROWS:-400}
 
 # The legacy tree and its manifest: good rows of 4 kinds over 20 patients, then bad rows.
-python3 "$here/make_import_tree.py" "$work/dicom-src" 40 --patients 1 > /dev/null
-python3 - "$work" "$rows" <<'EOF'
-import os, random, shutil, sys
-from PIL import Image
-work, rows = sys.argv[1], int(sys.argv[2])
-legacy = os.path.join(work, "legacy")
-rng = random.Random(7)
-dicoms = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(work, "dicom-src", "dicom")) for f in fs)
-pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-lines = ["path,patient_id,patient_name,birth_date,sex,study_date,study_key,study_description,modality,series_key"]
-good = 0
-for i in range(rows):
-    p = i % 20
-    folder = os.path.join(legacy, f"P{p:03d}")
-    os.makedirs(folder, exist_ok=True)
-    kind = i % 4
-    name = f"f{i:05d}" + [".jpg", ".png", ".pdf", ".dcm"][kind]
-    path = os.path.join(folder, name)
-    if kind == 0:
-        Image.new("RGB", (48, 32), (i % 256, 40, 90)).save(path, quality=85)
-    elif kind == 1:
-        Image.new("L", (32, 32), i % 256).save(path)
-    elif kind == 2:
-        open(path, "wb").write(pdf + b"%% document %d\n" % i)   # every letter its own content
-    else:
-        if i // 4 < len(dicoms):   # each DICOM source once (the same SOP UID twice is one instance)
-            shutil.copy(dicoms[i // 4], path)
-        else:
-            Image.new("RGB", (16, 16), (i % 256, 2, 3)).save(path[:-4] + ".jpg")
-            name = name[:-4] + ".jpg"
-    study = f"S{p:03d}-{i % 3}"
-    lines.append(f"P{p:03d}/{name},OLD{p:03d},Patient^{p:03d},19{50 + p}0101,{'MF'[p % 2]},2019{1 + i % 12:02d}01,{study},Legacy study,,")
-    good += 1
-bad = [
-    "P000/nothere.jpg,OLD000,,,,,,,,",                 # missing file
-    "P001/f00001.png,,,,,,,,,",                        # no patient
-    "P002/f00002.pdf,OLD002,,19991340,,,,,,",         # bad birth date
-    "P003/f00003.dcm,OLD003,,,X,,,,,",                 # bad sex
-]
-os.makedirs(os.path.join(legacy, "junk"), exist_ok=True)
-open(os.path.join(legacy, "junk", "notes.txt"), "w").write("not an image")
-bad.append("junk/notes.txt,OLD004,,,,,,,,")            # unsupported format
-lines += bad
-open(os.path.join(work, "manifest.csv"), "w").write("\n".join(lines) + "\n")
-open(os.path.join(work, "expected"), "w").write(f"{good} {len(bad)}\n")
-EOF
+python3 "$here/make_legacy_tree.py" "$work" "$rows"
 read -r good bad < "$work/expected"
 
 # Pre-flight: every bad row found, nothing written.

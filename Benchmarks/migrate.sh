@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# make bench, part: `discport migrate` of a generated legacy tree (JPEG, PNG,
+# PDF and DICOM in turn, with a manifest) against `cp -r` of the same tree to
+# the same disk, in one run; peak memory at 2,000 and 20,000 rows (issue #10).
+#
+#   bash Benchmarks/migrate.sh [.build/release/discport]
+#
+# Trees are cached in .build/bench-data/migrate-N (BENCH_DATA overrides),
+# written by Tests/conformance/make_legacy_tree.py. Warm cache, best of
+# BENCH_RUNS (default 3), a fresh destination each run (kept until the size
+# is done: ext4 is slow to allocate right after a mass deletion):
+#   cp        cp -r legacy DEST
+#   migrate   discport migrate --manifest manifest.csv --root legacy --home DEST
+#             (pre-flight, conversion of JPEG/PNG/PDF, re-identification of
+#             DICOM, hashing, catalog, fsync)
+# Targets: migrate <= 2x cp; peak RSS flat from 2k to 20k rows (<= 1.5x).
+set -euo pipefail
+
+DISCPORT=${1:-.build/release/discport}
+RUNS=${BENCH_RUNS:-3}
+DATA=${BENCH_DATA:-.build/bench-data}
+SIZES=${MIGRATE_BENCH_SIZES:-"2000 20000"}
+TIME=/usr/bin/time
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+[ -x "$DISCPORT" ] || { echo "migrate bench: $DISCPORT is missing (swift build -c release)" >&2; exit 1; }
+[ -x "$TIME" ] || { echo "migrate bench: $TIME is missing (make deps installs the 'time' package)" >&2; exit 1; }
+
+scratch="$DATA/migrate-scratch"
+rm -rf "$scratch"; mkdir -p "$scratch"
+trap 'rm -rf "$scratch"' EXIT
+declare -A peak
+echo "migrate bench: best of $RUNS, warm cache, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in $SIZES; do
+    tree="$DATA/migrate-$n"
+    if [ ! -f "$tree/.complete-v1" ]; then
+        echo "migrate bench: generating $n rows in $tree (once; cached)"
+        rm -rf "$tree"
+        python3 "$here/../Tests/conformance/make_legacy_tree.py" "$tree" "$n" --no-bad-rows
+        touch "$tree/.complete-v1"
+    fi
+    find "$tree/legacy" -type f -print0 | xargs -0 cat > /dev/null
+    best_cp=""; best_mg=""; rss=0
+    for run in $(seq "$RUNS"); do
+        "$TIME" -f "%e %M" -o "$scratch/t" cp -r "$tree/legacy" "$scratch/cp-$run"
+        read -r s _ < "$scratch/t"
+        if [ -z "$best_cp" ] || awk "BEGIN {exit !($s < $best_cp)}"; then best_cp=$s; fi
+        "$TIME" -f "%e %M" -o "$scratch/t" "$DISCPORT" migrate --manifest "$tree/manifest.csv" --root "$tree/legacy" \
+            --home "$scratch/home-$run" --json > "$scratch/log.jsonl" || { echo "migrate bench: discport migrate failed" >&2; tail -3 "$scratch/log.jsonl" >&2; exit 1; }
+        read -r s kb < "$scratch/t"
+        grep -q "\"stored\":$n" "$scratch/log.jsonl" || { echo "migrate bench: not every row stored" >&2; tail -1 "$scratch/log.jsonl" >&2; exit 1; }
+        if [ -z "$best_mg" ] || awk "BEGIN {exit !($s < $best_mg)}"; then best_mg=$s; fi
+        [ "$kb" -gt "$rss" ] && rss=$kb
+    done
+    rm -rf "$scratch"/cp-* "$scratch"/home-*
+    peak[$n]=$rss
+    ratio=$(awk "BEGIN {print $best_mg / $best_cp}")
+    printf "%6d rows (%s): cp -r %.3f s, discport migrate %.3f s = %.2fx cp (target <= 2: %s), peak RSS %.1f MB\n" \
+        "$n" "$(du -sh "$tree/legacy" | cut -f1)" "$best_cp" "$best_mg" "$ratio" \
+        "$(awk "BEGIN {print ($ratio <= 2) ? \"met\" : \"MISSED\"}")" "$(awk "BEGIN {print $rss / 1024}")"
+done
+if [ -n "${peak[2000]:-}" ] && [ -n "${peak[20000]:-}" ]; then
+    echo "migrate bench: peak RSS 2k $(awk "BEGIN {print ${peak[2000]} / 1024}") MB, 20k $(awk "BEGIN {print ${peak[20000]} / 1024}") MB; flat (<= 1.5x): $(awk "BEGIN {print (${peak[20000]} <= 1.5 * ${peak[2000]}) ? \"met\" : \"MISSED\"}")"
+fi
