@@ -9,6 +9,7 @@ BIN_DEBUG := .build/debug/discport
 BIN := .build/release/discport
 
 APT_PACKAGES := libsqlite3-dev libxml2-dev libarchive-dev zlib1g-dev pkg-config \
+	libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev \
 	dcmtk dicom3tools libgdcm-tools xorriso genisoimage libarchive-tools python3-pip time
 PIP_PACKAGES := pydicom>=3 numpy Pillow
 

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Reconcile", targets: ["Reconcile"]),
         .library(name: "Jobs", targets: ["Jobs"]),
+        .library(name: "Codecs", targets: ["Codecs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,12 +25,20 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CFTS"),   // fts(3) from glibc, not exported by Swift's Glibc module
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
+        .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
 
         // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
         // read/write, UIDs. Foundation plus the system zlib (deflated syntax).
         .target(name: "DICOM", dependencies: ["CZlib"]),
         // PS3.19 Native DICOM Model XML, written with libxml2.
         .target(name: "DICOMXML", dependencies: ["DICOM", "CLibXML2"]),
+
+        // Codecs: compressed pixel data to native pixels (RLE and JPEG lossless
+        // in Swift; libjpeg-turbo, CharLS, OpenJPEG through module maps), RLE
+        // encoding, transcoding of a data set, thumbnails.
+        .target(name: "Codecs", dependencies: ["DICOM", "CJPEG", "CCharLS", "COpenJPEG"]),
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
         .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS"]),
@@ -44,13 +53,13 @@ let package = Package(
         .target(name: "Reconcile", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Jobs: import / export / migrate pipelines composing the stages.
-        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store"]),
+        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store", "Codecs"]),
 
         // The command-line tool: arguments and output only.
         .executableTarget(
             name: "discport",
             dependencies: [
-                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs",
+                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs", "Codecs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,6 +71,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM"]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
     ]
 )
