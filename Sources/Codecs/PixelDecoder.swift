@@ -48,16 +48,17 @@ public enum PixelDecoder {
         guard let element = dataset[.pixelData] else {
             throw DICOMError(.invalidValue, "the data set has no Pixel Data (7FE0,0010)", tag: .pixelData)
         }
-        guard canDecode(syntax) else { throw unsupported(syntax) }
         let source = try ImagePixel(dataset)
         switch element.value {
         case .bytes(let bytes):
-            guard !syntax.isEncapsulated else { throw DICOMError(.malformed, "\(syntax.name) pixel data is not encapsulated", tag: .pixelData) }
+            // Native (defined length) even under a compressed syntax: what
+            // the reader found, e.g. an icon DCMTK left uncompressed.
             return try native(bytes, pixel: source)
         case .sequence:
             throw DICOMError(.malformed, "Pixel Data is a sequence", tag: .pixelData)
         case .fragments(let encapsulated):
             guard syntax.isEncapsulated else { throw DICOMError(.malformed, "\(syntax.name) pixel data is encapsulated", tag: .pixelData) }
+            guard canDecode(syntax) else { throw unsupported(syntax) }
             let frames = try EncapsulatedFrames.frames(of: encapsulated, count: source.numberOfFrames, in: dataset)
             if syntax == .encapsulatedUncompressedExplicitVRLittleEndian {
                 var all = Data()
@@ -74,7 +75,8 @@ public enum PixelDecoder {
                     data.append(decoded.bytes)
                 } catch let error {
                     var error = error
-                    if source.numberOfFrames > 1 { error.message = "frame \(index + 1): " + error.message }
+                    let frameNote = source.numberOfFrames > 1 ? "frame \(index + 1): " : ""
+                    error.message = "cannot decode \(syntax.name) (\(syntax.uid)): \(frameNote)\(error.message)"
                     throw error
                 }
             }

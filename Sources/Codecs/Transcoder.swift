@@ -23,8 +23,32 @@ public enum TranscodeTarget: String, Sendable, CaseIterable {
 /// history stays in (0028,2110)–(0028,2114)).
 public enum Transcoder {
     public static func transcode(_ file: DICOMFile, to target: TranscodeTarget) throws(DICOMError) -> DICOMFile {
-        let decoded = try PixelDecoder.decode(file)
+        let syntax = PixelDecoder.pixelSyntax(of: file)
         var dataset = file.dataset
+        let source = try ImagePixel(dataset)
+        let decoded = try recode(&dataset, syntax: syntax, target: target)
+        // Pixel data inside sequence items (the Icon Image Sequence) is
+        // encoded in the file's transfer syntax too (PS3.5 §A.4).
+        try recodeNested(&dataset, syntax: syntax, target: target)
+
+        if decoded.wasLossy {
+            try markLossy(&dataset, source: file, sourcePixel: source)
+        }
+
+        var meta = file.meta
+        // The file is now encoded by discport.
+        meta.remove(.implementationClassUID)
+        meta.remove(.implementationVersionName)
+        meta.remove(.transferSyntaxUID)
+        var out = DICOMFile(meta: meta, dataset: dataset, transferSyntax: target.transferSyntax, preamble: file.preamble)
+        out.meta = try DICOMWriter.completedMeta(for: out)
+        return out
+    }
+
+    /// Replaces the data set's pixel data (and the Image Pixel attributes
+    /// that describe it) with the decoded pixels in the target encoding.
+    static func recode(_ dataset: inout Dataset, syntax: TransferSyntax, target: TranscodeTarget) throws(DICOMError) -> DecodedPixels {
+        let decoded = try PixelDecoder.decode(dataset, transferSyntax: syntax)
         let source = try ImagePixel(dataset)
         let pixel = decoded.pixel
 
@@ -61,19 +85,34 @@ public enum Transcoder {
             }
             dataset.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(offsetTable: DICOMBinary.encode(integers: offsets, vr: .UL), fragments: fragments)), hasUndefinedLength: true))
         }
+        return decoded
+    }
 
-        if decoded.wasLossy {
-            try markLossy(&dataset, source: file, sourcePixel: source)
+    static func recodeNested(_ dataset: inout Dataset, syntax: TransferSyntax, target: TranscodeTarget) throws(DICOMError) {
+        for element in dataset.elements {
+            guard var items = element.items, !items.isEmpty else { continue }
+            var changed = false
+            for index in items.indices {
+                if items[index][.pixelData] != nil {
+                    _ = try recode(&items[index], syntax: syntax, target: target)
+                    changed = true
+                }
+                let before = items[index].count
+                try recodeNested(&items[index], syntax: syntax, target: target)
+                changed = changed || before != items[index].count || containsPixelData(items[index])
+            }
+            if changed {
+                var replaced = element
+                replaced.value = .sequence(items)
+                dataset.set(replaced)
+            }
         }
+    }
 
-        var meta = file.meta
-        // The file is now encoded by discport.
-        meta.remove(.implementationClassUID)
-        meta.remove(.implementationVersionName)
-        meta.remove(.transferSyntaxUID)
-        var out = DICOMFile(meta: meta, dataset: dataset, transferSyntax: target.transferSyntax, preamble: file.preamble)
-        out.meta = try DICOMWriter.completedMeta(for: out)
-        return out
+    static func containsPixelData(_ dataset: Dataset) -> Bool {
+        dataset.elements.contains { element in
+            element.tag == .pixelData || (element.items ?? []).contains(where: containsPixelData)
+        }
     }
 
     /// (0028,2110) = 01 and, when the file does not already describe this
