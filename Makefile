@@ -49,10 +49,11 @@ conformance: build
 demo: build
 	@bash testdata/demo.sh $(BIN_DEBUG)
 
-## bench: speed against DCMTK and the raw I/O floor on the same generated data.
+## bench: speed against DCMTK and the raw I/O floor on the same generated data (scan; transcode vs dcmdjpeg).
 bench: deps
 	$(SWIFT) build -c release
 	@bash Benchmarks/run.sh $(BIN)
+	@bash Benchmarks/transcode.sh $(BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
