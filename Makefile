@@ -9,7 +9,7 @@ BIN_DEBUG := .build/debug/discport
 BIN := .build/release/discport
 
 APT_PACKAGES := libsqlite3-dev libxml2-dev libarchive-dev zlib1g-dev pkg-config \
-	libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libtiff-dev poppler-utils \
+	libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libtiff-dev poppler-utils libcharls-dev libopenjp2-7-dev \
 	dcmtk dicom3tools libgdcm-tools xorriso genisoimage libarchive-tools python3-pip time
 PIP_PACKAGES := pydicom>=3 numpy Pillow
 
@@ -49,10 +49,11 @@ conformance: build
 demo: build
 	@bash testdata/demo.sh $(BIN_DEBUG)
 
-## bench: speed against DCMTK and the raw I/O floor on the same generated data.
+## bench: speed against DCMTK and the raw I/O floor on the same generated data (scan; transcode vs dcmdjpeg).
 bench: deps
 	$(SWIFT) build -c release
 	@bash Benchmarks/run.sh $(BIN)
+	@bash Benchmarks/transcode.sh $(BIN)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Reconcile", targets: ["Reconcile"]),
         .library(name: "Jobs", targets: ["Jobs"]),
         .library(name: "Convert", targets: ["Convert"]),
+        .library(name: "Codecs", targets: ["Codecs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,12 +30,20 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
+        .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
 
         // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
         // read/write, UIDs. Foundation plus the system zlib (deflated syntax).
         .target(name: "DICOM", dependencies: ["CZlib"]),
         // PS3.19 Native DICOM Model XML, written with libxml2.
         .target(name: "DICOMXML", dependencies: ["DICOM", "CLibXML2"]),
+
+        // Codecs: compressed pixel data to native pixels (RLE and JPEG lossless
+        // in Swift; libjpeg-turbo, CharLS, OpenJPEG through module maps), RLE
+        // encoding, transcoding of a data set, thumbnails.
+        .target(name: "Codecs", dependencies: ["DICOM", "CJPEG", "CCharLS", "COpenJPEG"]),
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
         // Writing: file-sets (DICOMDIR, File IDs, media profiles), ISO/zip images, verification.
@@ -55,7 +64,7 @@ let package = Package(
 
         // Jobs: import / export / migrate / convert pipelines composing the stages.
         .target(name: "Jobs", dependencies: [
-            "DICOM", "Media", "Reconcile", "Store", "Convert",
+            "DICOM", "Media", "Reconcile", "Store", "Convert", "Codecs",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Mustache", package: "swift-mustache"),
         ]),
@@ -64,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "discport",
             dependencies: [
-                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs", "Convert",
+                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs", "Convert", "Codecs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -76,6 +85,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
         .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "Reconcile", "DICOM", "CTurboJPEG", "CPNG"]),
     ]

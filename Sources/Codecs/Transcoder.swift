@@ -1,0 +1,161 @@
+import DICOM
+import Foundation
+
+/// The transfer syntaxes `transcode` writes.
+public enum TranscodeTarget: String, Sendable, CaseIterable {
+    case explicitLE = "explicit-le"
+    case implicitLE = "implicit-le"
+    case rle
+
+    public var transferSyntax: TransferSyntax {
+        switch self {
+        case .explicitLE: return .explicitVRLittleEndian
+        case .implicitLE: return .implicitVRLittleEndian
+        case .rle: return .rleLossless
+        }
+    }
+}
+
+/// Rewrites a file's pixel data in another transfer syntax: decoded pixels,
+/// the Image Pixel attributes that describe them, the lossy compression
+/// history kept; every other element unchanged. Decompressing keeps the SOP
+/// Instance UID (PS3.5 §8: a transfer syntax change, no new instance; the
+/// history stays in (0028,2110)–(0028,2114)).
+public enum Transcoder {
+    public static func transcode(_ file: DICOMFile, to target: TranscodeTarget) throws(DICOMError) -> DICOMFile {
+        let syntax = PixelDecoder.pixelSyntax(of: file)
+        var dataset = file.dataset
+        let source = try ImagePixel(dataset)
+        let decoded = try recode(&dataset, syntax: syntax, target: target)
+        // Pixel data inside sequence items (the Icon Image Sequence) is
+        // encoded in the file's transfer syntax too (PS3.5 §A.4).
+        try recodeNested(&dataset, syntax: syntax, target: target)
+
+        if decoded.wasLossy {
+            try markLossy(&dataset, source: file, sourcePixel: source)
+        }
+
+        var meta = file.meta
+        // The file is now encoded by discport.
+        meta.remove(.implementationClassUID)
+        meta.remove(.implementationVersionName)
+        meta.remove(.transferSyntaxUID)
+        var out = DICOMFile(meta: meta, dataset: dataset, transferSyntax: target.transferSyntax, preamble: file.preamble)
+        out.meta = try DICOMWriter.completedMeta(for: out)
+        return out
+    }
+
+    /// Replaces the data set's pixel data (and the Image Pixel attributes
+    /// that describe it) with the decoded pixels in the target encoding.
+    static func recode(_ dataset: inout Dataset, syntax: TransferSyntax, target: TranscodeTarget) throws(DICOMError) -> DecodedPixels {
+        let decoded = try PixelDecoder.decode(dataset, transferSyntax: syntax)
+        let source = try ImagePixel(dataset)
+        let pixel = decoded.pixel
+
+        if pixel.photometricInterpretation != source.photometricInterpretation {
+            try setText(&dataset, pixel.photometricInterpretation, vr: .CS, tag: .photometricInterpretation)
+        }
+        if pixel.bitsStored != source.bitsStored {
+            dataset.setIntegers([pixel.bitsStored], vr: .US, for: .bitsStored)
+            dataset.setIntegers([pixel.highBit], vr: .US, for: .highBit)
+        }
+        if pixel.samplesPerPixel > 1 {
+            dataset.setIntegers([pixel.planarConfiguration], vr: .US, for: .planarConfiguration)
+        }
+        dataset.remove(.extendedOffsetTable)
+        dataset.remove(.extendedOffsetTableLengths)
+        dataset.remove(.encapsulatedPixelDataValueTotalLength)
+
+        switch target {
+        case .explicitLE, .implicitLE:
+            let vr: VR = pixel.bitsAllocated > 8 || target == .implicitLE ? .OW : .OB
+            dataset.set(DataElement(tag: .pixelData, vr: vr, bytes: decoded.data))
+        case .rle:
+            guard pixel.photometricInterpretation != "YBR_FULL_422" else {
+                throw DICOMError(.unsupportedTransferSyntax, "RLE Lossless of YBR_FULL_422 native pixel data is not supported (PS3.5 §8.2.2 forbids it)")
+            }
+            var fragments: [Data] = []
+            var offsets: [Int] = []
+            var position = 0
+            for index in 0..<pixel.numberOfFrames {
+                let fragment = try RLECodec.encode(decoded.frame(index), pixel: pixel)
+                offsets.append(position)
+                position += 8 + fragment.count
+                fragments.append(fragment)
+            }
+            dataset.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(offsetTable: DICOMBinary.encode(integers: offsets, vr: .UL), fragments: fragments)), hasUndefinedLength: true))
+        }
+        return decoded
+    }
+
+    static func recodeNested(_ dataset: inout Dataset, syntax: TransferSyntax, target: TranscodeTarget) throws(DICOMError) {
+        for element in dataset.elements {
+            guard var items = element.items, !items.isEmpty else { continue }
+            var changed = false
+            for index in items.indices {
+                if items[index][.pixelData] != nil {
+                    _ = try recode(&items[index], syntax: syntax, target: target)
+                    changed = true
+                }
+                let before = items[index].count
+                try recodeNested(&items[index], syntax: syntax, target: target)
+                changed = changed || before != items[index].count || containsPixelData(items[index])
+            }
+            if changed {
+                var replaced = element
+                replaced.value = .sequence(items)
+                dataset.set(replaced)
+            }
+        }
+    }
+
+    static func containsPixelData(_ dataset: Dataset) -> Bool {
+        dataset.elements.contains { element in
+            element.tag == .pixelData || (element.items ?? []).contains(where: containsPixelData)
+        }
+    }
+
+    /// (0028,2110) = 01 and, when the file does not already describe this
+    /// compression, its ratio and method appended (PS3.3 §C.7.6.1.1.5).
+    static func markLossy(_ dataset: inout Dataset, source: DICOMFile, sourcePixel: ImagePixel) throws(DICOMError) {
+        let already = dataset.firstString(.lossyImageCompression) == "01"
+        try setText(&dataset, "01", vr: .CS, tag: .lossyImageCompression)
+        guard let method = method(for: PixelDecoder.pixelSyntax(of: source)) else { return }
+        var methods = dataset.strings(.lossyImageCompressionMethod)
+        var ratios = dataset.strings(.lossyImageCompressionRatio)
+        if already && !methods.isEmpty { return }   // the history is recorded
+        guard let fragments = source.dataset[.pixelData]?.fragments else { return }
+        let compressed = fragments.fragments.reduce(0) { $0 + $1.count }
+        let original = sourcePixel.frameLength * sourcePixel.numberOfFrames
+        if compressed > 0 {
+            ratios.append(formatRatio(Double(original) / Double(compressed)))
+            methods.append(method)
+            try setText(&dataset, ratios.joined(separator: "\\"), vr: .DS, tag: .lossyImageCompressionRatio)
+            try setText(&dataset, methods.joined(separator: "\\"), vr: .CS, tag: .lossyImageCompressionMethod)
+        }
+    }
+
+    /// Defined terms of (0028,2114) for the lossy syntaxes.
+    static func method(for syntax: TransferSyntax) -> String? {
+        switch syntax.uid {
+        case TransferSyntax.jpegBaseline.uid, TransferSyntax.jpegExtended.uid: return "ISO_10918_1"
+        case TransferSyntax.jpegLSNearLossless.uid: return "ISO_14495_1"
+        case TransferSyntax.jpeg2000.uid: return "ISO_15444_1"
+        case PixelDecoder.htj2k.uid: return "ISO_15444_15"
+        default: return nil
+        }
+    }
+
+    /// A DS value of at most 16 characters.
+    static func formatRatio(_ ratio: Double) -> String {
+        String(format: ratio >= 1000 ? "%.0f" : "%.2f", ratio)
+    }
+
+    static func setText(_ dataset: inout Dataset, _ text: String, vr: VR, tag: Tag) throws(DICOMError) {
+        do {
+            try dataset.setString(text, vr: vr, for: tag)
+        } catch {
+            throw DICOMError(.invalidValue, "cannot encode \(text)", tag: tag)
+        }
+    }
+}
