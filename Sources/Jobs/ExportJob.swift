@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Codecs
 import DICOM
 import Foundation
 import Media
@@ -296,7 +297,10 @@ public final class ExportJob: Sendable {
 
         // 1. The file-set.
         events(.writing(files: selected.instances.count))
-        let writer = FileSetWriter(profile: profile, fileSetID: fileSetID, invent: request.invent)
+        var writer = FileSetWriter(profile: profile, fileSetID: fileSetID, invent: request.invent)
+        // Compressed files a profile does not allow (STD-GEN-CD) are
+        // decompressed losslessly; a lossy source stays marked lossy.
+        writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
         let result = try writer.write(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) }, to: staging)
         for invention in result.inventions {
             warn("invented \(invention.keyword) = \(invention.value) in the \(invention.recordType) record of \(invention.sopInstanceUID) (--invent)")

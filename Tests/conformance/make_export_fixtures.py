@@ -5,7 +5,7 @@ independent writer): python3 make_export_fixtures.py OUT
 OUT/a  patient EXP-A (Japanese name, ISO 2022 IR 87): Secondary Capture
        images in Explicit VR LE, Implicit VR LE (Part 10) and a raw implicit
        data set without Part 10 header, and an Encapsulated PDF; 2 studies.
-OUT/b  patient EXP-B: a JPEG Baseline Secondary Capture (refused on CD).
+OUT/b  patient EXP-B: a JPEG Baseline Secondary Capture (decompressed on CD).
 OUT/c  patient EXP-C: an image whose study lacks Study ID (Type 1 in the
        STUDY record: refused without --invent).
 """
@@ -72,7 +72,14 @@ def image(patient, study, series, index, jpeg=False):
         ds.LossyImageCompression = "01"
         ds.LossyImageCompressionRatio = "10"
         ds.LossyImageCompressionMethod = "ISO_10918_1"
-        ds.PixelData = encapsulate([b"\xff\xd8" + bytes(200) + b"\xff\xd9"])
+        # A real baseline JPEG (Pillow/libjpeg, 4:2:2), so a CD export can decompress it.
+        import io
+        from PIL import Image
+        picture = Image.new("RGB", (16, 16))
+        picture.putdata([((i * 7 + index) % 256, (i * 3) % 256, 128) for i in range(256)])
+        stream = io.BytesIO()
+        picture.save(stream, format="JPEG", quality=90, subsampling=1)
+        ds.PixelData = encapsulate([stream.getvalue()])
         ds["PixelData"].VR = "OB"
     return ds
 

@@ -93,6 +93,10 @@ public struct FileSetWriter: Sendable {
     public var invent: Bool
     /// Files written at once.
     public var concurrency: Int = 4
+    /// Turns a compressed file into Explicit VR Little Endian with native
+    /// pixels (lossless decompression; the codecs module, given by the
+    /// export job). nil: files the profile does not allow are refused.
+    public var decompressor: (@Sendable (DICOMFile) throws -> DICOMFile)?
 
     public init(profile: MediaProfile, fileSetID: String, invent: Bool = false) {
         self.profile = profile
@@ -125,6 +129,8 @@ public struct FileSetWriter: Sendable {
     enum Action: Sendable {
         case copy
         case rewrite(reason: String)
+        /// Decompressed losslessly (the profile allows no compressed syntax).
+        case decompress
     }
 
     struct Planned: Sendable {
@@ -154,13 +160,6 @@ public struct FileSetWriter: Sendable {
         return tags
     }()
 
-    /// The seam for the codecs module: a compressed file the profile does
-    /// not allow would be decompressed losslessly here. Until the codecs
-    /// land it refuses, naming the file.
-    public static func transcodeForProfile(path: String, from syntax: TransferSyntax, to profile: MediaProfile) throws(FileSetError) -> Data {
-        throw FileSetError("\(path): \(syntax.name) (\(syntax.uid)) is not allowed by \(profile.name) and needs decompression (codecs not available)")
-    }
-
     func plan(_ sources: [FileSetSource]) throws(FileSetError) -> [Planned] {
         var planned: [Planned] = []
         planned.reserveCapacity(sources.count)
@@ -188,12 +187,10 @@ public struct FileSetWriter: Sendable {
             } else if syntax == .implicitVRLittleEndian || syntax.isDeflated {
                 action = .rewrite(reason: "\(syntax.name) rewritten as Explicit VR Little Endian (pixel data unchanged)"
                                   + (file.hasFileMeta ? "" : "; Part 10 header added"))
+            } else if decompressor != nil && !syntax.isBigEndian {
+                action = .decompress
             } else {
-                do throws(FileSetError) {
-                    _ = try FileSetWriter.transcodeForProfile(path: source.path, from: syntax, to: profile)
-                } catch {
-                    refused.append(error.message)
-                }
+                refused.append("\(source.path): \(syntax.name) (\(syntax.uid)) is not allowed by \(profile.name)\(decompressor == nil ? " and no decoder is available" : ""); choose a profile that allows it (--media dvd or usb)")
                 continue
             }
             var keys = Dataset()
@@ -271,7 +268,8 @@ public struct FileSetWriter: Sendable {
                 guard index < items.count else { return }
                 let (fileID, plannedIndex) = items[index]
                 let result = Result { () throws(FileSetError) -> FileSetEntry in
-                    try FileSetWriter.writeFile(sorted[plannedIndex], fileID: fileID, root: root)
+                    try FileSetWriter.writeFile(sorted[plannedIndex], fileID: fileID, root: root, profile: profile,
+                                                decompressor: decompressor)
                 }
                 results.withLock { $0[index] = result }
             }
@@ -301,7 +299,8 @@ public struct FileSetWriter: Sendable {
 
     /// Writes one file: streamed byte copy (hashing as it goes, and checking
     /// the source's known hash) or the rewritten encoding.
-    static func writeFile(_ item: Planned, fileID: [String], root: String) throws(FileSetError) -> FileSetEntry {
+    static func writeFile(_ item: Planned, fileID: [String], root: String, profile: MediaProfile,
+                          decompressor: (@Sendable (DICOMFile) throws -> DICOMFile)?) throws(FileSetError) -> FileSetEntry {
         let target = root + "/" + fileID.joined(separator: "/")
         let folder = (target as NSString).deletingLastPathComponent
         do {
@@ -321,17 +320,29 @@ public struct FileSetWriter: Sendable {
             }
             entry.sha256 = hash
             entry.size = size
-        case .rewrite(let reason):
+        case .rewrite, .decompress:
             let data: Data
-            do throws(DICOMError) {
+            let reason: String
+            do {
                 var file = try DICOMFile(contentsOf: item.source.path)
-                if file.transferSyntax.uid != item.transferSyntaxUID {
-                    file.transferSyntax = .explicitVRLittleEndian
+                if case .rewrite(let why) = item.action {
+                    reason = why
+                    if file.transferSyntax.uid != item.transferSyntaxUID {
+                        file.transferSyntax = .explicitVRLittleEndian
+                    }
+                } else {
+                    reason = "\(file.transferSyntax.name) decompressed losslessly to Explicit VR Little Endian for \(profile.name)"
+                    guard let decompressor else { throw FileSetError("\(item.source.path): no decoder") }
+                    file = try decompressor(file)
                 }
                 if file.preamble?.count != 128 { file.preamble = nil }
                 data = try DICOMWriter.encode(file)
-            } catch {
+            } catch let error as FileSetError {
+                throw error
+            } catch let error as DICOMError {
                 throw FileSetError("\(item.source.path): cannot be rewritten: \(error.message)")
+            } catch {
+                throw FileSetError("\(item.source.path): cannot be decompressed: \(error)")
             }
             try writeWhole(data, to: target)
             entry.sha256 = hex(SHA256.hash(data: data))
