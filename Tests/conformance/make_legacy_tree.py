@@ -37,7 +37,10 @@ for i in range(rows):
     if kind == 0:
         Image.new("RGB", (48, 32), (i % 256, (i // 256) % 256, 90)).save(path, quality=85)
     elif kind == 1:
-        Image.new("L", (32, 32), i % 256).save(path)
+        picture = Image.new("L", (32, 32), i % 256)
+        picture.putpixel((0, 0), (i // 256) % 256)      # every scan its own content
+        picture.putpixel((1, 0), (i // 65536) % 256)
+        picture.save(path)
     elif kind == 2:
         open(path, "wb").write(pdf + b"%% document %d\n" % i)   # every letter its own content
     else:
