@@ -96,10 +96,5 @@ public struct ConvertOptions: Sendable {
         if !(36...600).contains(renderDPI) { throw ConvertError(.invalidOption, "render resolution \(renderDPI) dpi: expected 36–600") }
     }
 
-    static func isDate(_ text: String) -> Bool {
-        guard text.count == 8, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) else { return false }
-        let digits = Array(text)
-        guard let month = Int(String(digits[4...5])), let day = Int(String(digits[6...7])) else { return false }
-        return (1...12).contains(month) && (1...31).contains(day)
-    }
+    static func isDate(_ text: String) -> Bool { DICOMText.isDate(text) }
 }

@@ -53,6 +53,16 @@ public enum DICOMText {
         return String(value[start..<end])
     }
 
+    /// A DA value `YYYYMMDD` that names a real day (years 1850 on).
+    public static func isDate(_ text: String) -> Bool {
+        guard text.utf8.count == 8, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(text) else { return false }
+        let year = value / 10000, month = value / 100 % 100, day = value % 100
+        guard year >= 1850, (1...12).contains(month), day >= 1 else { return false }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        return day <= days[month - 1]
+    }
+
     /// Values of a default-repertoire element straight from its bytes
     /// (used for (0008,0005) itself).
     public static func splitDefaultRepertoire(_ data: Data) -> [String] {
@@ -63,6 +73,18 @@ public enum DICOMText {
 
 /// Binary values: integers and floats from little-endian bytes, and back.
 public enum DICOMBinary {
+    /// Bytes as lower-case hexadecimal (digests in the catalog and reports).
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     public static func integers(_ data: Data, vr: VR) -> [Int] {
         switch vr {
         case .US, .OW: return read(data, UInt16.self).map(Int.init)

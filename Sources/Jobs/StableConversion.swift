@@ -60,6 +60,6 @@ struct StableConversion {
         defer { try? handle.close() }
         var hasher = SHA256()
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return DICOMBinary.hex(hasher.finalize())
     }
 }

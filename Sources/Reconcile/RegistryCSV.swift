@@ -1,3 +1,4 @@
+import DICOM
 import Foundation
 
 /// The clinic's patient list as exported by its own system: a CSV file
@@ -121,13 +122,7 @@ public enum RegistryCSV {
     }
 
     /// A DICOM DA value `YYYYMMDD` naming a real day (from 1850 on).
-    public static func isDate(_ text: String) -> Bool {
-        guard text.count == 8, text.allSatisfy(\.isASCII), let value = Int(text) else { return false }
-        let year = value / 10000, month = value / 100 % 100, day = value % 100
-        guard year >= 1850, (1...12).contains(month), day >= 1 else { return false }
-        let days = [31, year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        return day <= days[month - 1]
-    }
+    public static func isDate(_ text: String) -> Bool { DICOMText.isDate(text) }
 
     /// Why a name cannot be one PN component group, or nil.
     static func nameProblem(_ name: String) -> String? {

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Crypto
+import DICOM
 import Foundation
 
 /// An error of the store itself (files, layout, arguments). Catalog
@@ -77,16 +78,7 @@ enum FileIO {
         return (hex(hasher.finalize()), size)
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ digest: some Sequence<UInt8>) -> String { DICOMBinary.hex(digest) }
 
     static func sha256Hex(of text: String) -> String {
         hex(SHA256.hash(data: Data(text.utf8)))

@@ -403,16 +403,7 @@ public struct FileSetWriter: Sendable {
         return (hex(hasher.finalize()), total)
     }
 
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ digest: some Sequence<UInt8>) -> String { DICOMBinary.hex(digest) }
 }
 
 /// SHA-256 of a byte stream, for the verification of written media.
