@@ -95,6 +95,9 @@ public enum Transcoder {
             for index in items.indices {
                 if items[index][.pixelData] != nil {
                     _ = try recode(&items[index], syntax: syntax, target: target)
+                    if element.tag == Tag(0x0088, 0x0200) && target != .rle {
+                        iconToMonochrome(&items[index])
+                    }
                     changed = true
                 }
                 let before = items[index].count
@@ -107,6 +110,35 @@ public enum Transcoder {
                 dataset.set(replaced)
             }
         }
+    }
+
+    /// The Icon Image macro allows MONOCHROME1/2 and PALETTE COLOR only
+    /// (PS3.3 §C.7.6.1.1.6), but a decompressed JPEG icon comes out RGB:
+    /// the icon — a small derived preview, not the image — becomes 8-bit
+    /// MONOCHROME2 by luminance (ITU-R BT.601 weights).
+    static func iconToMonochrome(_ icon: inout Dataset) {
+        guard icon.firstString(.photometricInterpretation) == "RGB", icon.integer(.samplesPerPixel) == 3,
+              icon.integer(.bitsAllocated) == 8, let rows = icon.integer(.rows), let columns = icon.integer(.columns),
+              let data = icon[.pixelData]?.bytes, data.count >= rows * columns * 3 else { return }
+        let planar = icon.integer(.planarConfiguration) == 1
+        let count = rows * columns
+        var grey = Data(count: count + count % 2)
+        data.withUnsafeBytes { raw in
+            let p = raw.bindMemory(to: UInt8.self)
+            for i in 0..<count {
+                let r: Int = Int(planar ? p[i] : p[3 * i])
+                let g: Int = Int(planar ? p[count + i] : p[3 * i + 1])
+                let b: Int = Int(planar ? p[2 * count + i] : p[3 * i + 2])
+                let y: Int = (299 * r + 587 * g + 114 * b + 500) / 1000
+                grey[i] = UInt8(min(255, y))
+            }
+        }
+        icon.remove(.planarConfiguration)
+        icon.setIntegers([1], vr: .US, for: .samplesPerPixel)
+        icon.setIntegers([8], vr: .US, for: .bitsStored)
+        icon.setIntegers([7], vr: .US, for: .highBit)
+        try? setText(&icon, "MONOCHROME2", vr: .CS, tag: .photometricInterpretation)
+        icon.set(DataElement(tag: .pixelData, vr: .OB, bytes: grey))
     }
 
     static func containsPixelData(_ dataset: Dataset) -> Bool {

@@ -167,10 +167,9 @@ echo "codecs: $n files RLE-encoded by discport decode (dcmdrle) to the same pixe
 added=0
 for path in "$work/out"/*.dcm "$work/rle"/dcmtk_rle_*.dcm; do
     name=$(basename "$path")
-    # Allowed: the source's errors, and those of the judge's own decode
-    # (DCMTK turns a JPEG icon into an RGB one, which the Icon Image macro
-    # does not allow; discport does the same).
-    { ( dciodvfy "$f/$name" 2>&1; [ ! -e "$work/ref/$name" ] || dciodvfy "$work/ref/$name" 2>&1; exit 0 ) 2> /dev/null; } | grep '^Error' | sort -u > "$work/src.err" || true
+    # Allowed: the source's own errors only (a decompressed JPEG icon is
+    # made MONOCHROME2, as the Icon Image macro requires; DCMTK leaves it RGB).
+    { ( dciodvfy "$f/$name" 2>&1; exit 0 ) 2> /dev/null; } | grep '^Error' | sort -u > "$work/src.err" || true
     dciodvfy "$path" 2>&1 | grep '^Error' | sort -u > "$work/dst.err" || true
     new=$(comm -13 "$work/src.err" "$work/dst.err")
     if [ -n "$new" ]; then echo "dciodvfy: new errors in $path: $new" >&2; added=$((added + 1)); fi
