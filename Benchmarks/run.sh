@@ -92,3 +92,6 @@ bash "$(dirname "$0")/export.sh" "$DISCPORT"
 
 # Part 6: `discport migrate` against cp -r (issue #10).
 bash "$(dirname "$0")/migrate.sh" "$DISCPORT"
+
+# Part 7: `discport transcode` of JPEG Lossless against dcmdjpeg (issue #7).
+bash "$(dirname "$0")/transcode.sh" "$DISCPORT"
