@@ -12,10 +12,12 @@ let package = Package(
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Reconcile", targets: ["Reconcile"]),
         .library(name: "Jobs", targets: ["Jobs"]),
+        .library(name: "Network", targets: ["Network"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries through module maps (Debian -dev packages; `make deps`).
@@ -43,14 +45,25 @@ let package = Package(
         // Reconcile: local patient identity, attribute coercion with Original Attributes.
         .target(name: "Reconcile", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
 
-        // Jobs: import / export / migrate pipelines composing the stages.
-        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store"]),
+        // Network: the DICOM upper layer (PS3.8) and DIMSE (PS3.7) on SwiftNIO:
+        // associations, C-ECHO, C-STORE (SCU and SCP), C-FIND.
+        .target(
+            name: "Network",
+            dependencies: [
+                "DICOM", "Reconcile",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // Jobs: import / export / migrate / send / listen pipelines composing the stages.
+        .target(name: "Jobs", dependencies: ["DICOM", "Media", "Reconcile", "Store", "Network"]),
 
         // The command-line tool: arguments and output only.
         .executableTarget(
             name: "discport",
             dependencies: [
-                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs",
+                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs", "Network",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,5 +76,10 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM"]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
+        .testTarget(name: "NetworkTests", dependencies: [
+            "Network", "DICOM",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
     ]
 )

@@ -285,3 +285,44 @@ extension IdentityMapping {
                   decidedAt: row.string(6))
     }
 }
+
+/// A DICOM peer known by name (`discport nodes add`).
+public struct RemoteNodeRecord: Sendable, Hashable, Codable {
+    public var name: String
+    public var aeTitle: String
+    public var host: String
+    public var port: Int
+    /// The AE title discport calls itself when talking to this node; nil: the default.
+    public var callingAE: String?
+    public var updatedAt: String
+
+    public init(name: String, aeTitle: String, host: String, port: Int, callingAE: String? = nil, updatedAt: String = "") {
+        self.name = name
+        self.aeTitle = aeTitle
+        self.host = host
+        self.port = port
+        self.callingAE = callingAE
+        self.updatedAt = updatedAt
+    }
+}
+
+/// One instance of the send retry queue.
+public struct SendQueueEntry: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable {
+        /// Not yet acknowledged by the node (never tried, or failed).
+        case pending
+        /// The node answered success or warning: never sent again.
+        case sent
+    }
+
+    public var node: String
+    public var sopInstanceUID: String
+    public var path: String
+    public var state: State
+    public var attempts: Int
+    /// The last C-STORE-RSP status, when one came.
+    public var lastStatus: Int?
+    public var lastError: String?
+    public var enqueuedAt: String
+    public var updatedAt: String
+}
