@@ -140,7 +140,7 @@ public final class Association {
                 .channelInitializer { channel in pipeline(channel, inbox: inbox, maximumLength: limit) }
                 .connect(host: parameters.host, port: parameters.port).get()
         } catch {
-            throw NetworkError.connectionFailed("\(parameters.host):\(parameters.port): \(error)")
+            throw NetworkError.connectionFailed("\(parameters.host):\(parameters.port): \(Association.reason(error))")
         }
         let rq = AssociateRequest(
             calledAE: parameters.calledAE, callingAE: parameters.callingAE, presentationContexts: contexts,
@@ -176,6 +176,16 @@ public final class Association {
             channel.close(promise: nil)
             throw NetworkError.connectionFailed("\(parameters.host):\(parameters.port): \(error)")
         }
+    }
+
+    /// A short reason for a connection error ("Connection refused").
+    static func reason(_ error: any Error) -> String {
+        if let failure = error as? NIOConnectionError, let first = failure.connectionErrors.first {
+            return reason(first.error)
+        }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        if error is ChannelError, case ChannelError.connectTimeout = error { return "connection timed out" }
+        return "\(error)"
     }
 
     // MARK: Sending

@@ -136,7 +136,9 @@ public final class DICOMServer: Sendable {
                 return PresentationContextResult(id: pc.id, result: .abstractSyntaxNotSupported,
                                                  transferSyntax: TransferSyntax.implicitVRLittleEndian.uid)
             }
-            guard let ts = pc.transferSyntaxes.first(where: { TransferSyntax(uid: $0).isKnown }) else {
+            // The proposer's order, retired syntaxes (big endian) only when nothing else is offered.
+            let known = pc.transferSyntaxes.filter { TransferSyntax(uid: $0).isKnown }
+            guard let ts = known.first(where: { !TransferSyntax(uid: $0).isRetired }) ?? known.first else {
                 return PresentationContextResult(id: pc.id, result: .transferSyntaxesNotSupported,
                                                  transferSyntax: TransferSyntax.implicitVRLittleEndian.uid)
             }

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Fixtures for the network tests, written with pydicom (an independent writer):
+
+    python3 make_network_fixtures.py OUT
+
+Two Japanese patients, one in ISO 2022 IR 87 (JIS X 0208 with escape
+sequences, implicit VR) and one in ISO_IR 192 (UTF-8, explicit VR), two
+series each, one large instance (4 MB of pixel data, to cross many PDV
+fragments), a raw data set without Part 10 header and a JPEG Baseline
+(encapsulated) instance. Deterministic.
+"""
+import os
+import sys
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import (ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit,
+                         SecondaryCaptureImageStorage, CTImageStorage)
+
+ROOT = "2.25.99887766554433"
+
+
+def instance(out, name, patient, study, series, n, charset, person, pid, birth, sex,
+             syntax=ExplicitVRLittleEndian, pixels=256, raw=False, sop_class=SecondaryCaptureImageStorage):
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = f"{ROOT}.3.{patient}{study}{series}{n}"
+    ds.StudyDate, ds.StudyTime = "20250102", "093000"
+    ds.AccessionNumber = f"ACC{patient}{study}"
+    ds.Modality = "OT" if sop_class == SecondaryCaptureImageStorage else "CT"
+    ds.StudyDescription = "胸部" if patient == 1 else "頭部"
+    ds.SeriesDescription = f"シリーズ{series}"
+    ds.PatientName = person
+    ds.PatientID = pid
+    ds.PatientBirthDate, ds.PatientSex = birth, sex
+    ds.StudyInstanceUID = f"{ROOT}.1.{patient}{study}"
+    ds.SeriesInstanceUID = f"{ROOT}.2.{patient}{study}{series}"
+    ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = str(study), series, n
+    ds.ConversionType = "WSD"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    side = int(pixels ** 0.5)
+    ds.Rows = ds.Columns = side
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    data = bytes((i * 7 + n) % 256 for i in range(side * side))
+    if syntax == JPEGBaseline8Bit:
+        # Not a real JPEG stream: the bytes travel verbatim, never decoded.
+        ds.PixelData = encapsulate([b"\xff\xd8" + data[:100] + b"\xff\xd9"])
+        ds["PixelData"].VR = "OB"
+        ds.PhotometricInterpretation = "YBR_FULL_422"
+    else:
+        ds.PixelData = data
+    path = os.path.join(out, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if raw:
+        ds.save_as(path, implicit_vr=True, little_endian=True)
+        return
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    meta.TransferSyntaxUID = syntax
+    ds.file_meta = meta
+    ds.save_as(path, enforce_file_format=True)
+
+
+def main():
+    out = sys.argv[1]
+    jis = ["", "ISO 2022 IR 87"]
+    yamada = "YAMADA^TAROU=山田^太郎=やまだ^たろう"
+    sato = "Sato^Hanako=佐藤^花子=さとう^はなこ"
+    for series in (1, 2):
+        for n in (1, 2, 3):
+            instance(out, f"jis/s{series}/im{n}", 1, 1, series, n, jis, yamada, "JP-0001", "19700401", "M",
+                     syntax=ImplicitVRLittleEndian)
+            instance(out, f"utf8/s{series}/im{n}", 2, 1, series, n, "ISO_IR 192", sato, "JP-0002", "19850505", "F")
+    instance(out, "utf8/large", 2, 1, 3, 1, "ISO_IR 192", sato, "JP-0002", "19850505", "F",
+             pixels=2048 * 2048, sop_class=CTImageStorage)
+    instance(out, "utf8/raw", 2, 1, 3, 2, "ISO_IR 192", sato, "JP-0002", "19850505", "F", raw=True)
+    instance(out, "utf8/jpeg", 2, 1, 4, 1, "ISO_IR 192", sato, "JP-0002", "19850505", "F", syntax=JPEGBaseline8Bit)
+
+
+main()
