@@ -17,7 +17,7 @@ public final class ListenJob: Sendable {
     }
 
     /// Stores one received data set; the C-STORE-RSP status.
-    static func importReceived(_ instance: ReceivedInstance, store: InstanceStore, importID: Int64?) -> (DIMSEStatus, String?) {
+    public static func importReceived(_ instance: ReceivedInstance, store: InstanceStore, importID: Int64?) -> (DIMSEStatus, String?) {
         do {
             let header: DICOMFile
             if instance.transferSyntax.isDeflated {
@@ -52,19 +52,25 @@ public final class ListenJob: Sendable {
         let importID = try store.beginImport(ImportSource(
             location: "dicom://\(configuration.aeTitle)@\(configuration.host):\(configuration.port)",
             kind: "network", label: configuration.aeTitle, volumeID: nil))
+        do {
+            return (try await startServer(importID: importID, events: events), importID)
+        } catch {
+            _ = try? store.finishImport(importID, status: .failed, note: "cannot listen: \(error)")
+            throw error
+        }
+    }
+
+    /// Starts the SCP storing into an import run the caller opened (a C-MOVE
+    /// destination for the duration of a retrieve).
+    public func startServer(importID: Int64?, events: @escaping @Sendable (ServerEvent) -> Void = { _ in }) async throws -> DICOMServer {
         let store = self.store
         var configuration = self.configuration
         configuration.spoolDirectory = try store.temporaryDirectory()
         let server = DICOMServer(configuration: configuration, events: events) { instance in
             ListenJob.importReceived(instance, store: store, importID: importID)
         }
-        do {
-            try await server.start()
-        } catch {
-            _ = try? store.finishImport(importID, status: .failed, note: "cannot listen: \(error)")
-            throw error
-        }
-        return (server, importID)
+        try await server.start()
+        return server
     }
 
     /// Stops the server and closes the import run.

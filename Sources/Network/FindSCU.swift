@@ -32,6 +32,9 @@ public struct FindQuery: Sendable {
     /// what the peer is asked to answer in. `["ISO_IR 192"]`,
     /// `["", "ISO 2022 IR 87"]`; empty: ASCII only.
     public var characterSet: [String]
+    /// Add the level's default return keys (C-FIND); C-GET and C-MOVE
+    /// identifiers carry only the level and the unique keys.
+    public var returnKeys = true
 
     public init(model: Model, level: Level?, keys: [(tag: Tag, value: String)] = [], characterSet: [String] = []) {
         self.model = model
@@ -67,7 +70,7 @@ public struct FindQuery: Sendable {
         }
         if let level {
             try ds.setString(level.rawValue, vr: .CS, for: Tag(0x0008, 0x0052))
-            for tag in FindQuery.defaultReturnKeys(level) where !ds.contains(tag) {
+            for tag in FindQuery.defaultReturnKeys(level) where returnKeys && !ds.contains(tag) {
                 ds.set(DataElement(tag: tag, vr: DataDictionary.vr(for: tag) ?? .LO, bytes: Data()))
             }
         }

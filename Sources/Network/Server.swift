@@ -222,48 +222,13 @@ public final class DICOMServer: Sendable {
     }
 
     private func receiveStore(_ command: DIMSECommand, contextID: UInt8, on association: Association, peer: String) async throws {
-        let context = association.context(contextID)!
         let path = configuration.spoolDirectory + "/discport-scp-\(getpid())-\(spoolCounter.add(1, ordering: .relaxed).newValue).dcm"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        var writeError: String?
-        if fd < 0 { writeError = "cannot write the spool file \(path): \(String(cString: strerror(errno)))" }
-        var size = 0
-        do {
-            try await association.receiveDataset(contextID: contextID) { buffer in
-                size += buffer.readableBytes
-                guard fd >= 0, writeError == nil else { return }
-                buffer.withUnsafeReadableBytes { raw in
-                    var done = 0
-                    while done < raw.count {
-                        let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                        if n < 0 && errno == EINTR { continue }
-                        if n <= 0 { writeError = "spool write failed: \(String(cString: strerror(errno)))"; return }
-                        done += n
-                    }
-                }
-            }
-        } catch {
-            if fd >= 0 { close(fd) }
-            unlink(path)
-            throw error
+        let store = self.store
+        let events = self.events
+        _ = try await association.receiveStoredInstance(command, contextID: contextID, spoolPath: path) { instance in
+            let (status, message) = await store(instance)
+            events(.stored(instance, status: status, message: message))
+            return (status, message)
         }
-        if fd >= 0 { close(fd) }
-        defer { unlink(path) }
-        let instance = ReceivedInstance(
-            spoolPath: path, sopClassUID: command.affectedSOPClassUID ?? context.abstractSyntax,
-            sopInstanceUID: command.affectedSOPInstanceUID ?? "", transferSyntax: TransferSyntax(uid: context.transferSyntax),
-            callingAE: association.request.callingAE, calledAE: association.request.calledAE, peer: peer, size: size)
-        let status: DIMSEStatus
-        let message: String?
-        if let writeError {
-            (status, message) = (.outOfResources, writeError)
-        } else if instance.sopClassUID != context.abstractSyntax {
-            (status, message) = (.dataSetMismatch, "SOP class \(instance.sopClassUID) sent on a context for \(context.abstractSyntax)")
-        } else {
-            (status, message) = await store(instance)
-        }
-        events(.stored(instance, status: status, message: message))
-        try await association.send(.response(to: command, field: .cStoreRSP, status: status, errorComment: status.isDone ? nil : message),
-                                   contextID: contextID)
     }
 }

@@ -8,7 +8,7 @@ struct Discport: ParsableCommand {
         commandName: "discport",
         abstract: "Move medical images in and out of the clinic on removable media.",
         subcommands: [ScanCommand.self, ImportCommand.self, ListCommand.self, ShowCommand.self, PatientsCommand.self, ReassignCommand.self, StoreCommand.self, DumpCommand.self,
-                      NodesCommand.self, EchoCommand.self, SendCommand.self, ListenCommand.self, FindCommand.self]
+                      NodesCommand.self, EchoCommand.self, SendCommand.self, ListenCommand.self, FindCommand.self, GetCommand.self]
     )
 
     /// Exit status 2 for usage errors (ArgumentParser's default is 64).

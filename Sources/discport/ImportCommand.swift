@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import Jobs
 import Media
+import Network
 import Reconcile
 import Store
 import Synchronization
@@ -62,6 +63,10 @@ struct ImportCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("A CSV mapping foreign_id[,foreign_issuer] to local_id[,local_issuer], for scripts.", valueName: "file"))
     var mapping: String?
+
+    @Option(name: .customLong("candidates-from"), help: ArgumentHelp(
+        "Take the candidates for --auto and the choice from this node (C-FIND, patient root) instead of the registry.", valueName: "node"))
+    var candidatesFrom: String?
 
     @Flag(name: .customLong("keep-demographics"), help: "Coerce only Patient ID and issuer; keep the medium's name, birth date and sex.")
     var keepDemographics = false
@@ -153,6 +158,13 @@ struct ImportCommand: ParsableCommand {
         options.keepAsIs = asIs
         options.automatic = auto
         options.demographics = !keepDemographics
+        if let candidatesFrom {
+            guard let store = job.store, let node = try store.remoteNode(named: candidatesFrom) else {
+                throw CLIError("no node named \(candidatesFrom) (`discport nodes ls`)", status: 2)
+            }
+            options.candidates = NetworkCandidates(parameters: AssociationParameters(
+                host: node.host, port: node.port, calledAE: node.aeTitle, callingAE: node.callingAE ?? "DISCPORT"))
+        }
         if let mapping {
             guard let data = FileManager.default.contents(atPath: mapping) else { throw CLIError("cannot read \(mapping)", status: 2) }
             do {

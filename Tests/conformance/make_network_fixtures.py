@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Fixtures for the network tests, written with pydicom (an independent writer):
 
-    python3 make_network_fixtures.py OUT
+    python3 make_network_fixtures.py OUT [--disc]
 
 Two Japanese patients, one in ISO 2022 IR 87 (JIS X 0208 with escape
 sequences, implicit VR) and one in ISO_IR 192 (UTF-8, explicit VR), two
 series each, one large instance (4 MB of pixel data, to cross many PDV
 fragments), a raw data set without Part 10 header and a JPEG Baseline
-(encapsulated) instance. Deterministic.
+(encapsulated) instance. With --disc: one instance of the ISO 2022 IR 87
+patient under another hospital's Patient ID (reconciliation against the PACS).
+Deterministic.
 """
 import os
 import sys
@@ -67,6 +69,10 @@ def main():
     out = sys.argv[1]
     jis = ["", "ISO 2022 IR 87"]
     yamada = "YAMADA^TAROU=山田^太郎=やまだ^たろう"
+    if "--disc" in sys.argv:
+        # A disc from another hospital: same person as JP-0001, its own ID.
+        instance(out, "IM1", 9, 1, 1, 1, jis, yamada, "X-998877", "19700401", "M")
+        return
     sato = "Sato^Hanako=佐藤^花子=さとう^はなこ"
     for series in (1, 2):
         for n in (1, 2, 3):

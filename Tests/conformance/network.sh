@@ -180,6 +180,7 @@ ok "discport listen: echoscu; storescu of $stored instances into the store, data
 # ---------------------------------------------------------------- Orthanc
 dicom_port=$(free_port)
 http_port=$(free_port)
+move_port=$(free_port)
 mkdir -p "$work/orthanc"
 plugins="[]"
 [ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] && plugins='["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"]'
@@ -198,6 +199,7 @@ cat > "$work/orthanc.json" <<EOF
   "DicomAlwaysAllowStore": true,
   "DicomAlwaysAllowFind": true,
   "DefaultEncoding": "Utf8",
+  "DicomModalities": { "discport": [ "DISCPORT", "127.0.0.1", $move_port ] },
   "StorageCompression": false,
   "Plugins": $plugins
 }
@@ -271,6 +273,37 @@ check_find 2 'value(row, "0008103E").startswith("シリーズ")' --level series 
 check_find 1 'value(row, "00100020") == "JP-0002" and value(row, "00100010")["Alphabetic"] == "Sato^Hanako"' \
     --level study --name '*はなこ*' --model study-root
 ok "Orthanc C-FIND: patient, study and series level; names in ISO 2022 IR 87 and ISO_IR 192"
+
+# Retrieve a study back: C-GET on the same association, and C-MOVE to
+# discport's own SCP; each into an empty store, compared with the fixtures.
+for how in get move; do
+    home="$work/home-$how"
+    DISCPORT_HOME="$home" "$bin" nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+    extra=()
+    [ "$how" = move ] && extra=(--move --ae DISCPORT --port "$move_port" --bind 127.0.0.1)
+    DISCPORT_HOME="$home" "$bin" get orthanc --study 2.25.99887766554433.1.21 "${extra[@]}" > "$work/get.txt" 2>&1 \
+        || { cat "$work/get.txt"; fail "get --study ($how)"; }
+    retrieved=$(DISCPORT_HOME="$home" "$bin" ls instances --json | HOME_DIR="$home" python3 -c \
+        'import json, os, sys; [print(os.path.join(os.environ["HOME_DIR"], r["stored_path"])) for r in json.load(sys.stdin)]' \
+        | python3 "$work/compare.py" "$work/fixtures")
+    [ "$retrieved" = 9 ] || fail "$how retrieved $retrieved of the 9 instances of the study"
+done
+ok "Orthanc C-GET and C-MOVE (to discport's SCP) of a study: 9 instances each, data sets equal to the fixtures"
+
+# Reconciliation with candidates from the PACS: C-FIND (patient root) finds
+# JP-0001 for a disc of the same person under another hospital's ID.
+python3 "$here/make_network_fixtures.py" "$work/disc" --disc
+dp import "$work/disc" --auto --candidates-from orthanc --yes --json > "$work/import.jsonl" \
+    || { tail -3 "$work/import.jsonl"; fail "import --auto --candidates-from orthanc"; }
+dp ls instances --json | python3 -c '
+import json, os, sys, pydicom
+rows = [r for r in json.load(sys.stdin) if r["sop_instance_uid"] == "2.25.99887766554433.3.9111"]
+assert len(rows) == 1, rows
+ds = pydicom.dcmread(os.path.join(os.environ["DISCPORT_HOME"], rows[0]["stored_path"]))
+assert ds.PatientID == "JP-0001", ds.PatientID
+assert ds.OtherPatientIDsSequence[0].PatientID == "X-998877"
+' || fail "the disc was not reconciled to the PACS patient JP-0001"
+ok "import --auto --candidates-from orthanc: reconciled to JP-0001 by C-FIND"
 
 # The peer dies in the middle of a send; the retry queue finishes the job.
 python3 "$here/make_import_tree.py" "$work/big" 400 --patients 4 > /dev/null
