@@ -74,14 +74,50 @@ public struct FindQuery: Sendable {
                 ds.set(DataElement(tag: tag, vr: DataDictionary.vr(for: tag) ?? .LO, bytes: Data()))
             }
         }
+        if model == .modalityWorklist {
+            return try worklistIdentifier(ds)
+        }
         for (tag, value) in keys {
-            let vr = DataDictionary.vr(for: tag) ?? .LO
-            if value.isEmpty {
-                ds.set(DataElement(tag: tag, vr: vr, bytes: Data()))
+            try FindQuery.setKey(&ds, tag, value)
+        }
+        return ds
+    }
+
+    static func setKey(_ ds: inout Dataset, _ tag: Tag, _ value: String) throws {
+        let vr = DataDictionary.vr(for: tag) ?? .LO
+        if value.isEmpty {
+            ds.set(DataElement(tag: tag, vr: vr, bytes: Data()))
+        } else {
+            try ds.setString(value, vr: vr, for: tag)
+        }
+    }
+
+    /// Keys of the Scheduled Procedure Step item (PS3.4 K.6.1.2.2); every
+    /// other key goes to the top level.
+    static let scheduledStepKeys: Set<Tag> = [.modality, .scheduledStationAETitle, .scheduledProcedureStepStartDate,
+                                              .scheduledProcedureStepStartTime, .scheduledProcedureStepDescription,
+                                              .scheduledProcedureStepID]
+
+    /// The Modality Worklist identifier: patient, visit and requested
+    /// procedure keys at the top level, the scheduled step's in one item
+    /// of Scheduled Procedure Step Sequence; every return key present.
+    private func worklistIdentifier(_ base: Dataset) throws -> Dataset {
+        var ds = base
+        var step = Dataset()
+        step.inheritedCharacterSet = ds.characterSet
+        for tag in FindQuery.scheduledStepKeys.sorted() { try FindQuery.setKey(&step, tag, "") }
+        for tag in [Tag.patientName, .patientID, .issuerOfPatientID, .patientBirthDate, .patientSex, .accessionNumber,
+                    .studyInstanceUID, .requestedProcedureDescription, Tag(0x0040, 0x1001)] {   // Requested Procedure ID
+            try FindQuery.setKey(&ds, tag, "")
+        }
+        for (tag, value) in keys {
+            if FindQuery.scheduledStepKeys.contains(tag) {
+                try FindQuery.setKey(&step, tag, value)
             } else {
-                try ds.setString(value, vr: vr, for: tag)
+                try FindQuery.setKey(&ds, tag, value)
             }
         }
+        ds.setSequence([step], for: .scheduledProcedureStepSequence, undefinedLength: false)
         return ds
     }
 }
@@ -128,7 +164,13 @@ public enum FindSCU {
                 switch status.kind {
                 case .pending:
                     if let data, !cancelled {
-                        results.append(try DICOMFile(datasetData: data, transferSyntax: syntax, options: ReadOptions(lenient: true)).dataset)
+                        var identifier = try DICOMFile(datasetData: data, transferSyntax: syntax, options: ReadOptions(lenient: true)).dataset
+                        // An answer without (0008,0005) (DCMTK wlmscpfs by default) is
+                        // read in the character set the query declared.
+                        if !identifier.contains(.specificCharacterSet), !query.characterSet.isEmpty {
+                            identifier.inheritedCharacterSet = SpecificCharacterSet(lenientTerms: query.characterSet)
+                        }
+                        results.append(identifier)
                     }
                     if let limit, results.count >= limit, !cancelled {
                         cancelled = true
@@ -189,5 +231,35 @@ public struct NetworkCandidates: CandidateSource {
         return RegisteredPatient(patientID: id, issuer: ds.firstString(.issuerOfPatientID),
                                  alphabetic: group(.alphabetic), ideographic: group(.ideographic), phonetic: group(.phonetic),
                                  birthDate: ds.firstString(.patientBirthDate), sex: ds.firstString(.patientSex))
+    }
+}
+
+/// Reconciliation candidates from the Modality Worklist: the patients
+/// scheduled on `date` (YYYYMMDD; a range `D1-D2` works too) for a station,
+/// as the worklist server lists them. For scheduled imports, where the
+/// worklist says who is expected today.
+public struct WorklistCandidates: CandidateSource {
+    public var parameters: AssociationParameters
+    public var date: String?
+    public var stationAETitle: String?
+    public var characterSet: [String]
+
+    public init(parameters: AssociationParameters, date: String? = nil, stationAETitle: String? = nil,
+                characterSet: [String] = ["ISO_IR 192"]) {
+        self.parameters = parameters
+        self.date = date
+        self.stationAETitle = stationAETitle
+        self.characterSet = characterSet
+    }
+
+    public func candidates(for query: PatientQuery) throws -> [RegisteredPatient] {
+        var keys: [(tag: Tag, value: String)] = []
+        if let date { keys.append((.scheduledProcedureStepStartDate, date)) }
+        if let stationAETitle { keys.append((.scheduledStationAETitle, stationAETitle)) }
+        let findQuery = FindQuery(model: .modalityWorklist, level: nil, keys: keys, characterSet: characterSet)
+        let parameters = self.parameters
+        let found = try runBlocking { try await FindSCU.find(findQuery, parameters: parameters) }
+        var seen = Set<RegisteredPatient>()
+        return found.compactMap(NetworkCandidates.patient(from:)).filter { seen.insert($0).inserted }
     }
 }

@@ -68,6 +68,9 @@ struct ImportCommand: ParsableCommand {
         "Take the candidates for --auto and the choice from this node (C-FIND, patient root) instead of the registry.", valueName: "node"))
     var candidatesFrom: String?
 
+    @Flag(name: .customLong("from-worklist"), help: "With --candidates-from: ask the node's Modality Worklist for today's scheduled patients instead (C-FIND MWL).")
+    var fromWorklist = false
+
     @Flag(name: .customLong("keep-demographics"), help: "Coerce only Patient ID and issuer; keep the medium's name, birth date and sex.")
     var keepDemographics = false
 
@@ -162,8 +165,15 @@ struct ImportCommand: ParsableCommand {
             guard let store = job.store, let node = try store.remoteNode(named: candidatesFrom) else {
                 throw CLIError("no node named \(candidatesFrom) (`discport nodes ls`)", status: 2)
             }
-            options.candidates = NetworkCandidates(parameters: AssociationParameters(
-                host: node.host, port: node.port, calledAE: node.aeTitle, callingAE: node.callingAE ?? "DISCPORT"))
+            let parameters = AssociationParameters(host: node.host, port: node.port, calledAE: node.aeTitle,
+                                                   callingAE: node.callingAE ?? "DISCPORT")
+            if fromWorklist {
+                let formatter = DateFormatter()
+                formatter.dateFormat = "yyyyMMdd"
+                options.candidates = WorklistCandidates(parameters: parameters, date: formatter.string(from: Date()))
+            } else {
+                options.candidates = NetworkCandidates(parameters: parameters)
+            }
         }
         if let mapping {
             guard let data = FileManager.default.contents(atPath: mapping) else { throw CLIError("cannot read \(mapping)", status: 2) }

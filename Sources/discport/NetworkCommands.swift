@@ -371,7 +371,7 @@ struct FindCommand: ParsableCommand {
         """
     )
 
-    enum Level: String, ExpressibleByArgument, CaseIterable { case patient, study, series }
+    enum Level: String, ExpressibleByArgument, CaseIterable { case patient, study, series, worklist }
     enum Model: String, ExpressibleByArgument, CaseIterable {
         case patientRoot = "patient-root", studyRoot = "study-root"
     }
@@ -381,7 +381,7 @@ struct FindCommand: ParsableCommand {
 
     @Argument(help: "A node name.")
     var node: String
-    @Option(help: "patient, study or series.")
+    @Option(help: "patient, study, series, or worklist (Modality Worklist: --date is the scheduled date, --modality the step's; --key ScheduledStationAETitle=AE).")
     var level: Level
     @Option(help: "patient-root (default for --level patient) or study-root (default otherwise).")
     var model: Model?
@@ -410,8 +410,8 @@ struct FindCommand: ParsableCommand {
         if let birthDate { keys.append((.patientBirthDate, birthDate)) }
         if let study { keys.append((.studyInstanceUID, study)) }
         if let accession { keys.append((.accessionNumber, accession)) }
-        if let modality { keys.append((level == .series ? .modality : Tag(0x0008, 0x0061), modality)) }
-        if let date { keys.append((.studyDate, date)) }
+        if let modality { keys.append((level == .study ? Tag(0x0008, 0x0061) : .modality, modality)) }
+        if let date { keys.append((level == .worklist ? .scheduledProcedureStepStartDate : .studyDate, date)) }
         for pair in key {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let tag = DataDictionary.tag(forKeyword: String(parts[0])) else {
@@ -427,11 +427,12 @@ struct FindCommand: ParsableCommand {
         let target = try store.node(node, in: catalog)
         try? catalog.close()
         let parameters = network.parameters(for: target)
-        let findModel: FindQuery.Model = switch model ?? (level == .patient ? .patientRoot : .studyRoot) {
+        var findModel: FindQuery.Model = switch model ?? (level == .patient ? .patientRoot : .studyRoot) {
         case .patientRoot: .patientRoot
         case .studyRoot: .studyRoot
         }
-        let query = FindQuery(model: findModel, level: FindQuery.Level(rawValue: level.rawValue.uppercased())!,
+        if level == .worklist { findModel = .modalityWorklist }
+        let query = FindQuery(model: findModel, level: FindQuery.Level(rawValue: level.rawValue.uppercased()),
                               keys: try keys(), characterSet: charset == .utf8 ? ["ISO_IR 192"] : ["", "ISO 2022 IR 87"])
         let limit = self.limit
         let results: [Dataset]
@@ -457,6 +458,17 @@ struct FindCommand: ParsableCommand {
         case .series:
             columns = [("SERIES INSTANCE UID", .seriesInstanceUID), ("MODALITY", .modality), ("NUMBER", .seriesNumber),
                        ("INSTANCES", Tag(0x0020, 0x1209)), ("DESCRIPTION", .seriesDescription)]
+        case .worklist:
+            columns = [("PATIENT ID", .patientID), ("NAME", .patientName), ("BIRTH", .patientBirthDate), ("SEX", .patientSex),
+                       ("ACCESSION", .accessionNumber), ("PROCEDURE", .requestedProcedureDescription)]
+            // The scheduled step's date, modality and station, from its item.
+            print(TextTable.render(columns.map(\.0) + ["DATE", "MODALITY", "STATION"], results.map { ds in
+                let step = ds.items(.scheduledProcedureStepSequence).first ?? Dataset()
+                return columns.map { ds.string($0.1).map { DICOMText.trim($0, vr: .LO) } ?? "" }
+                    + [step.firstString(.scheduledProcedureStepStartDate) ?? "", step.firstString(.modality) ?? "",
+                       step.firstString(.scheduledStationAETitle) ?? ""]
+            }), terminator: "")
+            return
         }
         print(TextTable.render(columns.map(\.0), results.map { ds in
             columns.map { ds.string($0.1).map { DICOMText.trim($0, vr: .LO) } ?? "" }

@@ -157,6 +157,33 @@ private func sampleRequest() -> AssociateRequest {
     }
 }
 
+@Suite struct WorklistTests {
+    @Test func scheduledStepKeysGoIntoTheSequenceItem() throws {
+        let query = FindQuery(model: .modalityWorklist, level: nil,
+                              keys: [(.patientName, "*山田*"), (.scheduledProcedureStepStartDate, "20261201"), (.modality, "OT")],
+                              characterSet: ["ISO_IR 192"])
+        let ds = try query.identifier()
+        #expect(!ds.contains(Tag(0x0008, 0x0052)))   // no Query/Retrieve Level in a worklist query
+        #expect(ds.string(.patientName) == "*山田*")
+        #expect(!ds.contains(.modality))
+        let step = try #require(ds.items(.scheduledProcedureStepSequence).first)
+        #expect(step.string(.scheduledProcedureStepStartDate) == "20261201")
+        #expect(step.string(.modality) == "OT")
+        #expect(step.contains(.scheduledStationAETitle))
+        // The identifier encodes and parses back (defined-length item).
+        let encoded = try DICOMWriter.encode(ds, transferSyntax: .implicitVRLittleEndian)
+        let back = try DICOMFile(datasetData: encoded, transferSyntax: .implicitVRLittleEndian).dataset
+        #expect(back.items(.scheduledProcedureStepSequence).first?.string(.modality) == "OT")
+    }
+
+    @Test func retrieveIdentifiersCarryOnlyUniqueKeys() throws {
+        var query = FindQuery(model: .studyRoot, level: .study, keys: [(.studyInstanceUID, "1.2.3")])
+        query.returnKeys = false
+        let ds = try query.identifier()
+        #expect(ds.tags == [Tag(0x0008, 0x0052), .studyInstanceUID])
+    }
+}
+
 @Suite struct NegotiationTests {
     let server = DICOMServer(configuration: .init(aeTitle: "DISCPORT", port: 0, allowedCallingAEs: ["GOOD"])) { _ in (.success, nil) }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fixtures for the network tests, written with pydicom (an independent writer):
 
-    python3 make_network_fixtures.py OUT [--disc]
+    python3 make_network_fixtures.py OUT [--disc | --worklist YYYYMMDD]
 
 Two Japanese patients, one in ISO 2022 IR 87 (JIS X 0208 with escape
 sequences, implicit VR) and one in ISO_IR 192 (UTF-8, explicit VR), two
@@ -65,8 +65,44 @@ def instance(out, name, patient, study, series, n, charset, person, pid, birth, 
     ds.save_as(path, enforce_file_format=True)
 
 
+def worklist(out, date):
+    """Two scheduled procedure steps on `date` for station DISCPORT, as
+    DCMTK wlmscpfs reads them (OUT/WLM/*.wl and a lockfile)."""
+    folder = os.path.join(out, "WLM")
+    os.makedirs(folder, exist_ok=True)
+    open(os.path.join(folder, "lockfile"), "w").close()
+    for n, (name, pid, birth, sex) in enumerate([
+            ("YAMADA^TAROU=山田^太郎=やまだ^たろう", "JP-0001", "19700401", "M"),
+            ("Suzuki^Jiro=鈴木^次郎=すずき^じろう", "JP-0003", "19600707", "M")], start=1):
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = name, pid, birth, sex
+        ds.AccessionNumber = f"WL{n}"
+        ds.StudyInstanceUID = f"{ROOT}.8.{n}"
+        ds.RequestedProcedureDescription = "持参CD取込"
+        ds.RequestedProcedureID = f"RP{n}"
+        step = Dataset()
+        step.Modality = "OT"
+        step.ScheduledStationAETitle = "DISCPORT"
+        step.ScheduledProcedureStepStartDate = date
+        step.ScheduledProcedureStepStartTime = "090000"
+        step.ScheduledProcedureStepDescription = "import"
+        step.ScheduledProcedureStepID = f"SPS{n}"
+        step.ScheduledPerformingPhysicianName = ""
+        ds.ScheduledProcedureStepSequence = [step]
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.31"
+        meta.MediaStorageSOPInstanceUID = f"{ROOT}.9.{n}"
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta = meta
+        ds.save_as(os.path.join(folder, f"sps{n}.wl"), enforce_file_format=True)
+
+
 def main():
     out = sys.argv[1]
+    if "--worklist" in sys.argv:
+        worklist(out, sys.argv[sys.argv.index("--worklist") + 1])
+        return
     jis = ["", "ISO 2022 IR 87"]
     yamada = "YAMADA^TAROU=山田^太郎=やまだ^たろう"
     if "--disc" in sys.argv:

@@ -31,7 +31,7 @@ if [ -z "${DISCPORT_NETNS:-}" ] && command -v unshare > /dev/null && unshare -n 
 fi
 
 missing=""
-for tool in storescp storescu echoscu findscu; do command -v $tool > /dev/null || missing="$missing $tool(dcmtk)"; done
+for tool in storescp storescu echoscu findscu wlmscpfs; do command -v $tool > /dev/null || missing="$missing $tool(dcmtk)"; done
 command -v Orthanc > /dev/null || missing="$missing Orthanc(orthanc)"
 command -v curl > /dev/null || missing="$missing curl"
 python3 -c 'import pydicom' 2> /dev/null || missing="$missing pydicom"
@@ -134,6 +134,34 @@ dp send "$work/fixtures" --to dcmtk > "$work/send-dcmtk.txt" || { cat "$work/sen
 compared=$(find "$work/storescp" -type f | EXACT_SYNTAX=1 python3 "$work/compare.py" "$work/fixtures")
 [ "$compared" = "$fixture_count" ] || fail "storescp received $compared of $fixture_count fixture instances"
 ok "storescp: echo; $compared instances sent, data sets byte-identical (pydicom)"
+
+# ---------------------------------------------------------------- wlmscpfs (Modality Worklist)
+today=$(date +%Y%m%d)
+python3 "$here/make_network_fixtures.py" "$work/worklist" --worklist "$today"
+wl_port=$(free_port)
+wlmscpfs -dfp "$work/worklist" "$wl_port" > "$work/wlmscpfs.log" 2>&1 &
+pids+=($!)
+wait_port "$wl_port" || fail "wlmscpfs did not start"
+dp nodes add wlm --ae WLM --host 127.0.0.1 --port "$wl_port" > /dev/null
+dp find wlm --level worklist --date "$today" --modality OT --json > "$work/wl.json" || fail "worklist query"
+python3 - "$work/wl.json" <<'EOF' || fail "worklist answers: $(cat "$work/wl.json")"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert sorted(r["00100020"]["Value"][0] for r in rows) == ["JP-0001", "JP-0003"], rows
+EOF
+dp find wlm --level worklist --name '*山田*' --json > "$work/wl.json" || fail "worklist query by Japanese name"
+python3 - "$work/wl.json" <<'EOF' || fail "worklist answer by name: $(cat "$work/wl.json")"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert len(rows) == 1 and rows[0]["00100010"]["Value"][0]["Ideographic"] == "山田^太郎", rows
+assert rows[0]["00401001"]["Value"][0] == "RP1", rows
+EOF
+python3 "$here/make_network_fixtures.py" "$work/disc" --disc
+DISCPORT_HOME="$work/home-wl" "$bin" nodes add wlm --ae WLM --host 127.0.0.1 --port "$wl_port" > /dev/null
+DISCPORT_HOME="$work/home-wl" "$bin" import "$work/disc" --auto --candidates-from wlm --from-worklist --yes --json > "$work/import-wl.jsonl" \
+    || { tail -3 "$work/import-wl.jsonl"; fail "import --candidates-from wlm --from-worklist"; }
+grep -q '"patient_id":"JP-0001"' "$work/import-wl.jsonl" || { tail -3 "$work/import-wl.jsonl"; fail "the disc was not reconciled to the scheduled patient"; }
+ok "wlmscpfs: Modality Worklist C-FIND by date/modality and Japanese name; import reconciled to today's scheduled patient"
 
 # ---------------------------------------------------------------- discport listen
 listen_port=$(free_port)
@@ -292,7 +320,6 @@ ok "Orthanc C-GET and C-MOVE (to discport's SCP) of a study: 9 instances each, d
 
 # Reconciliation with candidates from the PACS: C-FIND (patient root) finds
 # JP-0001 for a disc of the same person under another hospital's ID.
-python3 "$here/make_network_fixtures.py" "$work/disc" --disc
 dp import "$work/disc" --auto --candidates-from orthanc --yes --json > "$work/import.jsonl" \
     || { tail -3 "$work/import.jsonl"; fail "import --auto --candidates-from orthanc"; }
 dp ls instances --json | python3 -c '
