@@ -10,7 +10,7 @@ BIN := .build/release/discport
 
 APT_PACKAGES := libsqlite3-dev libxml2-dev libarchive-dev zlib1g-dev pkg-config \
 	dcmtk dicom3tools libgdcm-tools xorriso genisoimage libarchive-tools python3-pip time \
-	orthanc curl iproute2
+	orthanc orthanc-dicomweb curl iproute2
 PIP_PACKAGES := pydicom>=3 numpy Pillow
 
 .PHONY: all deps build release test swift-test conformance demo bench install clean

@@ -43,8 +43,9 @@ public struct SendSummary: Sendable, Codable {
     public var complete: Bool { failed == 0 && pending == 0 }
 }
 
-/// Sends instances to a DICOM node with C-STORE: files and folders on
-/// disk, or patients, studies, series and instances of the store.
+/// Sends instances to a DICOM node with C-STORE (or to a DICOMweb node
+/// with STOW-RS): files and folders on disk, or patients, studies, series
+/// and instances of the store.
 ///
 /// Every instance goes through the retry queue (`send_queue` of the
 /// catalog): queued before the first association, marked sent when the
@@ -56,12 +57,16 @@ public final class SendJob: Sendable {
     public let store: InstanceStore
     public let node: RemoteNodeRecord
     public let parameters: AssociationParameters
+    /// Set for a DICOMweb node: instances go by STOW-RS instead of C-STORE.
+    public let endpoint: DICOMwebEndpoint?
 
-    public init(store: InstanceStore, node: RemoteNodeRecord, parameters: AssociationParameters? = nil) {
+    public init(store: InstanceStore, node: RemoteNodeRecord, parameters: AssociationParameters? = nil,
+                endpoint: DICOMwebEndpoint? = nil) {
         self.store = store
         self.node = node
         self.parameters = parameters ?? AssociationParameters(host: node.host, port: node.port, calledAE: node.aeTitle,
                                                               callingAE: node.callingAE ?? "DISCPORT")
+        self.endpoint = endpoint
     }
 
     /// The files of the targets: a path (file, or folder walked
@@ -175,8 +180,9 @@ public final class SendJob: Sendable {
         let recordError = Mutex<(any Error)?>(nil)
         let sendItems = toSend
         let resumed = resumedUIDs
+        let endpoint = self.endpoint
         try runBlocking {
-            await StoreSCU.send(sendItems, parameters: parameters, parallel: parallel) { outcome in
+            let record: @Sendable (SendOutcome) -> Void = { outcome in
                 let done = outcome.isDone
                 var message = outcome.error
                 if let status = outcome.status, !done {
@@ -204,6 +210,11 @@ public final class SendJob: Sendable {
                     }
                 }
                 events(event)
+            }
+            if let endpoint {
+                await DICOMweb.store(sendItems, endpoint: endpoint, report: record)
+            } else {
+                await StoreSCU.send(sendItems, parameters: parameters, parallel: parallel, report: record)
             }
         }
         try store.flush()

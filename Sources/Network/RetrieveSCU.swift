@@ -20,6 +20,10 @@ public struct RetrieveResult: Sendable, Codable {
     public var errors: [String] = []
 
     public var isSuccess: Bool { status == DIMSEStatus.success.hex && failed == 0 }
+
+    public init(status: String) {
+        self.status = status
+    }
 }
 
 /// C-GET and C-MOVE as service class user.

@@ -41,7 +41,7 @@ public struct StoreItem: Sendable, Hashable {
 }
 
 /// What happened to one instance sent with C-STORE.
-public struct StoreOutcome: Sendable {
+public struct SendOutcome: Sendable {
     public var item: StoreItem
     /// The peer's C-STORE-RSP status; nil when none came.
     public var status: DIMSEStatus?
@@ -105,8 +105,8 @@ public enum StoreSCU {
 
     /// Sends one item on an open association and waits for its response.
     /// Throws only when the association itself failed.
-    static func store(_ item: StoreItem, on association: Association) async throws -> StoreOutcome {
-        var outcome = StoreOutcome(item: item)
+    static func store(_ item: StoreItem, on association: Association) async throws -> SendOutcome {
+        var outcome = SendOutcome(item: item)
         guard let plan = plan(item, on: association) else {
             let offered = association.contexts(for: item.sopClassUID).map(\.transferSyntax)
             outcome.error = offered.isEmpty
@@ -159,12 +159,12 @@ public enum StoreSCU {
     }
 
     /// Sends `items` on `parallel` associations at once. Every item gets
-    /// exactly one ``StoreOutcome`` through `report` (from any task). When
+    /// exactly one ``SendOutcome`` through `report` (from any task). When
     /// an association breaks, the item in flight fails and the next item
     /// opens a new one; when the peer cannot be reached, the items not yet
     /// taken fail with that error and no further attempt is made.
     public static func send(_ items: [StoreItem], parameters: AssociationParameters, parallel: Int = 1,
-                            report: @escaping @Sendable (StoreOutcome) -> Void) async {
+                            report: @escaping @Sendable (SendOutcome) -> Void) async {
         guard !items.isEmpty else { return }
         // Bundles of at most 128 presentation contexts (PS3.8 odd ids 1–255).
         var bundles: [[StoreItem]] = []
@@ -211,14 +211,14 @@ public enum StoreSCU {
                             } catch {
                                 let message = "\(error)"
                                 queue.state.withLock { $0.unreachable = $0.unreachable ?? message }
-                                report(StoreOutcome(item: item, status: nil, error: message))
+                                report(SendOutcome(item: item, status: nil, error: message))
                                 break
                             }
                         }
                         do {
                             report(try await store(item, on: association!))
                         } catch {
-                            report(StoreOutcome(item: item, status: nil, error: "\(error)"))
+                            report(SendOutcome(item: item, status: nil, error: "\(error)"))
                             await association?.abort()
                             association = nil
                         }
@@ -231,7 +231,7 @@ public enum StoreSCU {
         let (next, unreachable) = queue.state.withLock { ($0.next, $0.unreachable) }
         if let unreachable, next < ordered.count {
             for (_, item) in ordered[next...] {
-                report(StoreOutcome(item: item, status: nil, error: "not sent: \(unreachable)"))
+                report(SendOutcome(item: item, status: nil, error: "not sent: \(unreachable)"))
             }
         }
     }

@@ -37,8 +37,10 @@ import Reconcile
 ///   reconciliation decision, so the next disc from that hospital maps by itself.
 ///
 /// Version 3 adds:
-/// - `remote_nodes(name UNIQUE, ae_title, host, port, calling_ae, updated_at)`:
-///   DICOM peers (the PACS) by the name the commands use.
+/// - `remote_nodes(name UNIQUE, ae_title, host, port, calling_ae, url, auth,
+///   updated_at)`: DICOM peers (the PACS) by the name the commands use; a
+///   DICOMweb node has `url` (and `auth`: `basic:ENV` or `bearer:ENV`, the
+///   environment variable holding the secret, never the secret itself).
 /// - `send_queue(node, sop_instance_uid, path, state pending|sent, attempts,
 ///   last_status, last_error, enqueued_at, updated_at; UNIQUE(node,
 ///   sop_instance_uid))`: every instance a `send` was asked to deliver, so an
@@ -190,6 +192,8 @@ final class Catalog {
             host TEXT NOT NULL,
             port INTEGER NOT NULL,
             calling_ae TEXT,
+            url TEXT,
+            auth TEXT,
             updated_at TEXT NOT NULL
         );
 
@@ -563,9 +567,10 @@ final class Catalog {
     // MARK: Remote nodes and the send queue
 
     func remoteNodes() throws -> [RemoteNodeRecord] {
-        try db.query("SELECT name, ae_title, host, port, calling_ae, updated_at FROM remote_nodes ORDER BY name", []) {
+        try db.query("SELECT name, ae_title, host, port, calling_ae, url, auth, updated_at FROM remote_nodes ORDER BY name", []) {
             RemoteNodeRecord(name: $0.string(0), aeTitle: $0.string(1), host: $0.string(2), port: $0.int(3),
-                             callingAE: $0.optionalString(4), updatedAt: $0.string(5))
+                             callingAE: $0.optionalString(4), url: $0.optionalString(5), auth: $0.optionalString(6),
+                             updatedAt: $0.string(7))
         }
     }
 
@@ -573,10 +578,10 @@ final class Catalog {
     func saveRemoteNode(_ n: RemoteNodeRecord) throws -> Bool {
         let existed = try db.queryFirst("SELECT 1 FROM remote_nodes WHERE name = ?", [n.name]) { $0.int(0) } != nil
         try db.run("""
-            INSERT INTO remote_nodes(name, ae_title, host, port, calling_ae, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO remote_nodes(name, ae_title, host, port, calling_ae, url, auth, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET ae_title = excluded.ae_title, host = excluded.host, port = excluded.port,
-                calling_ae = excluded.calling_ae, updated_at = excluded.updated_at
-            """, [n.name, n.aeTitle, n.host, n.port, n.callingAE, FileIO.timestamp()])
+                calling_ae = excluded.calling_ae, url = excluded.url, auth = excluded.auth, updated_at = excluded.updated_at
+            """, [n.name, n.aeTitle, n.host, n.port, n.callingAE, n.url, n.auth, FileIO.timestamp()])
         return !existed
     }
 

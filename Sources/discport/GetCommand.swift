@@ -11,6 +11,7 @@ struct GetCommand: ParsableCommand {
         commandName: "get",
         abstract: "Retrieve a patient's, a study's or a series' instances from a node into the store (C-GET, or C-MOVE).",
         discussion: """
+        A DICOMweb node is read with WADO-RS (QIDO-RS first for --patient-id). \
         C-GET (default): the node sends the instances back on the same association \
         (patient root for --patient-id, study root otherwise). --move: C-MOVE to \
         discport's own storage SCP, started for the retrieve on --port as --ae (the \
@@ -69,7 +70,9 @@ struct GetCommand: ParsableCommand {
             kind: "network", label: move ? "C-MOVE" : "C-GET"))
         let result: RetrieveResult
         do {
-            if move {
+            if let endpoint = try target.endpoint(timeout: network.timeout) {
+                result = try wado(endpoint, store: catalog, importID: importID, base: target.url!)
+            } else if move {
                 let job = ListenJob(store: catalog, configuration: DICOMServer.Configuration(aeTitle: ae, host: bind, port: port))
                 let ae = self.ae
                 result = try runBlocking {
@@ -100,9 +103,43 @@ struct GetCommand: ParsableCommand {
         if json {
             try JSONOutput.print(result)
         } else {
-            print("\(node): \(move ? "C-MOVE" : "C-GET") \(result.status): \(result.completed) completed, \(result.failed) failed, \(result.warning) warning; \(record.stored) stored, \(record.duplicates) already in the store")
+            let how = target.isDICOMweb ? "WADO-RS" : (move ? "C-MOVE" : "C-GET")
+            print("\(node): \(how) \(result.status): \(result.completed) completed, \(result.failed) failed, \(result.warning) warning; \(record.stored) stored, \(record.duplicates) already in the store")
             for error in result.errors { Terminal.error(error) }
         }
         if !result.isSuccess { throw ExitCode(1) }
+    }
+
+    /// WADO-RS for a DICOMweb node: the study (or series), or every study
+    /// of the patient found by QIDO-RS; each part stored as it is.
+    private func wado(_ endpoint: DICOMwebEndpoint, store: InstanceStore, importID: Int64, base: String) throws -> RetrieveResult {
+        if move { throw CLIError("--move is for DIMSE nodes; a DICOMweb node is read with WADO-RS", status: 2) }
+        let patientID = self.patientID, study = self.study, series = self.series
+        return try runBlocking { () -> RetrieveResult in
+            var studies: [String] = study.map { [$0] } ?? []
+            if let patientID {
+                let data = try await DICOMweb.search(endpoint, resource: "studies", keys: [("PatientID", patientID)])
+                let rows = (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
+                studies = rows.compactMap { (($0["0020000D"] as? [String: Any])?["Value"] as? [Any])?.first as? String }
+            }
+            var result = RetrieveResult(status: "HTTP 200")
+            for uid in studies {
+                _ = try await DICOMweb.retrieve(endpoint, studyUID: uid, seriesUID: series) { part in
+                    result.received += 1
+                    do {
+                        let header = try DICOMFile(data: part, options: .header)
+                        let summary = InstanceSummary(file: header)
+                        _ = try store.store(.data(part, originalPath: "\(base)/studies/\(uid)/instances/\(summary.sopInstanceUID)"),
+                                            summary: summary, importID: importID)
+                        result.completed += 1
+                    } catch {
+                        result.failed += 1
+                        result.errors.append("\(error)")
+                    }
+                }
+            }
+            result.status = DIMSEStatus.success.hex
+            return result
+        }
     }
 }

@@ -35,6 +35,21 @@ extension StoreOptions {
     }
 }
 
+extension RemoteNodeRecord {
+    /// The DICOMweb endpoint of a node with a URL (its secret read from the environment).
+    func endpoint(timeout: Int) throws -> DICOMwebEndpoint? {
+        guard let url else { return nil }
+        guard let base = URL(string: url), base.scheme == "http" || base.scheme == "https" else {
+            throw CLIError("node \(name): \(url) is not an http(s) URL", status: 2)
+        }
+        do {
+            return DICOMwebEndpoint(baseURL: base, authorization: try DICOMwebEndpoint.authorization(auth), timeout: TimeInterval(timeout))
+        } catch {
+            throw CLIError("node \(name): \(error)", status: 2)
+        }
+    }
+}
+
 /// `discport nodes add|ls|rm`.
 struct NodesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,16 +65,31 @@ struct NodesCommand: ParsableCommand {
         @Argument(help: "The name commands use (`pacs`).")
         var name: String
         @Option(help: ArgumentHelp("The node's AE title (called AE).", valueName: "ae"))
-        var ae: String
+        var ae: String?
         @Option(help: "Host name or address.")
-        var host: String
+        var host: String?
         @Option(help: "DICOM port.")
-        var port: Int
+        var port: Int?
         @Option(name: .customLong("calling-ae"), help: ArgumentHelp("discport's AE title towards this node (default DISCPORT).", valueName: "ae"))
         var callingAE: String?
+        @Option(help: ArgumentHelp("A DICOMweb node instead: the service's base URL (http://pacs:8042/dicom-web).", valueName: "url"))
+        var url: String?
+        @Option(help: ArgumentHelp("DICOMweb authentication: basic:ENV ($ENV holds user:password) or bearer:ENV ($ENV holds the token).", valueName: "kind:env"))
+        var auth: String?
         @OptionGroup var store: StoreOptions
 
         func validate() throws {
+            if let url {
+                guard ae == nil, host == nil, port == nil else { throw ValidationError("--url replaces --ae, --host and --port") }
+                guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil else {
+                    throw ValidationError("--url: an http(s) URL")
+                }
+                if let auth, !(auth.hasPrefix("basic:") || auth.hasPrefix("bearer:")) || auth.split(separator: ":").count != 2 {
+                    throw ValidationError("--auth: basic:ENV or bearer:ENV")
+                }
+                return
+            }
+            guard let ae, host != nil, let port else { throw ValidationError("give --ae, --host and --port (or --url)") }
             for (label, title) in [("--ae", ae), ("--calling-ae", callingAE ?? "DISCPORT")] {
                 guard !title.isEmpty, title.utf8.count <= 16, title.allSatisfy({ $0.isASCII && $0 != "\\" && !$0.isNewline }) else {
                     throw ValidationError("\(label): an AE title is 1–16 ASCII characters without backslash")
@@ -71,8 +101,10 @@ struct NodesCommand: ParsableCommand {
         func run() throws {
             let catalog = try store.open()
             defer { try? catalog.close() }
-            let new = try catalog.saveRemoteNode(RemoteNodeRecord(name: name, aeTitle: ae, host: host, port: port, callingAE: callingAE))
-            print("\(new ? "added" : "updated") \(name): \(ae)@\(host):\(port)")
+            let node = RemoteNodeRecord(name: name, aeTitle: ae ?? "", host: host ?? "", port: port ?? 0, callingAE: callingAE,
+                                        url: url, auth: auth)
+            let new = try catalog.saveRemoteNode(node)
+            print("\(new ? "added" : "updated") \(name): \(url ?? "\(ae!)@\(host!):\(port!)")")
         }
     }
 
@@ -87,8 +119,8 @@ struct NodesCommand: ParsableCommand {
             defer { try? catalog.close() }
             let nodes = try catalog.remoteNodes()
             if json { return try JSONOutput.print(nodes) }
-            print(TextTable.render(["NAME", "AE", "HOST", "PORT", "CALLING AE"], nodes.map {
-                [$0.name, $0.aeTitle, $0.host, String($0.port), $0.callingAE ?? ""]
+            print(TextTable.render(["NAME", "AE", "HOST", "PORT", "CALLING AE", "URL"], nodes.map {
+                [$0.name, $0.aeTitle, $0.host, $0.isDICOMweb ? "" : String($0.port), $0.callingAE ?? "", $0.url ?? ""]
             }), terminator: "")
         }
     }
@@ -139,6 +171,24 @@ struct EchoCommand: ParsableCommand {
         try? catalog.close()
         let parameters = network.parameters(for: target)
         var output = Output(node: node, ok: false)
+        if let endpoint = try target.endpoint(timeout: network.timeout) {
+            do {
+                let start = Date()
+                let status = try runBlocking { try await DICOMweb.ping(endpoint) }
+                output.ok = true
+                output.status = "HTTP \(status)"
+                output.seconds = Date().timeIntervalSince(start)
+            } catch {
+                output.error = "\(error)"
+            }
+            if json { try JSONOutput.print(output) } else if output.ok {
+                print(String(format: "%@ (%@): QIDO-RS answered %@ in %.0f ms", node, target.url!, output.status!, output.seconds! * 1000))
+            } else {
+                Terminal.error("\(node) (\(target.url!)): \(output.error ?? "")")
+            }
+            if !output.ok { throw ExitCode(1) }
+            return
+        }
         do {
             let result = try runBlocking { try await Verification.echo(parameters) }
             output.ok = result.status == .success
@@ -204,7 +254,8 @@ struct SendCommand: ParsableCommand {
         let catalog = try store.open()
         defer { try? catalog.close() }
         let node = try store.node(to, in: catalog)
-        let job = SendJob(store: catalog, node: node, parameters: network.parameters(for: node))
+        let job = SendJob(store: catalog, node: node, parameters: network.parameters(for: node),
+                          endpoint: try node.endpoint(timeout: network.timeout))
         let json = self.json
         let summary: SendSummary
         do {
@@ -435,6 +486,9 @@ struct FindCommand: ParsableCommand {
         let query = FindQuery(model: findModel, level: FindQuery.Level(rawValue: level.rawValue.uppercased()),
                               keys: try keys(), characterSet: charset == .utf8 ? ["ISO_IR 192"] : ["", "ISO 2022 IR 87"])
         let limit = self.limit
+        if let endpoint = try target.endpoint(timeout: network.timeout) {
+            return try qido(endpoint, keys: try keys(), limit: limit)
+        }
         let results: [Dataset]
         do {
             results = try runBlocking { try await FindSCU.find(query, parameters: parameters, limit: limit) }
@@ -473,5 +527,51 @@ struct FindCommand: ParsableCommand {
         print(TextTable.render(columns.map(\.0), results.map { ds in
             columns.map { ds.string($0.1).map { DICOMText.trim($0, vr: .LO) } ?? "" }
         }), terminator: "")
+    }
+
+    /// The same search as QIDO-RS (DICOMweb node): study or series level
+    /// (patient: the studies, one row per patient).
+    private func qido(_ endpoint: DICOMwebEndpoint, keys: [(tag: Tag, value: String)], limit: Int?) throws {
+        let resource: String
+        switch level {
+        case .patient, .study: resource = "studies"
+        case .series: resource = study.map { "studies/\($0)/series" } ?? "series"
+        case .worklist: throw CLIError("a DICOMweb node has no Modality Worklist (C-FIND only)", status: 2)
+        }
+        let query = keys.filter { !(level == .series && $0.tag == .studyInstanceUID && study != nil) }.map { key in
+            (DataDictionary.entry(for: key.tag)?.keyword ?? String(format: "%04X%04X", key.tag.group, key.tag.element), key.value)
+        }
+        let fields = (level == .series ? ["0008103E", "00201209"] : ["00081030", "00080061", "00100030", "00100040"])
+        let data = try runBlocking { try await DICOMweb.search(endpoint, resource: resource, keys: query, includeFields: fields, limit: limit) }
+        guard var rows = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            throw CLIError("\(node): QIDO-RS answered something else than a JSON array", status: 1)
+        }
+        func text(_ row: [String: Any], _ tag: String) -> String {
+            guard let value = (row[tag] as? [String: Any])?["Value"] as? [Any], let first = value.first else { return "" }
+            if let name = first as? [String: Any] {
+                return ["Alphabetic", "Ideographic", "Phonetic"].map { name[$0] as? String ?? "" }
+                    .reversed().drop(while: \.isEmpty).reversed().joined(separator: "=")
+            }
+            if let number = first as? NSNumber { return number.stringValue }
+            return value.map { "\($0)" }.joined(separator: "\\")
+        }
+        if level == .patient {
+            var seen = Set<String>()
+            rows = rows.filter { seen.insert(text($0, "00100020")).inserted }
+        }
+        if json {
+            let out = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .withoutEscapingSlashes])
+            FileHandle.standardOutput.write(out + Data([0x0A]))
+            return
+        }
+        let columns: [(String, String)]
+        switch level {
+        case .patient: columns = [("PATIENT ID", "00100020"), ("NAME", "00100010"), ("BIRTH", "00100030"), ("SEX", "00100040")]
+        case .study: columns = [("STUDY INSTANCE UID", "0020000D"), ("PATIENT ID", "00100020"), ("NAME", "00100010"),
+                                ("DATE", "00080020"), ("MODALITIES", "00080061"), ("ACCESSION", "00080050"), ("DESCRIPTION", "00081030")]
+        default: columns = [("SERIES INSTANCE UID", "0020000E"), ("MODALITY", "00080060"), ("NUMBER", "00200011"),
+                            ("INSTANCES", "00201209"), ("DESCRIPTION", "0008103E")]
+        }
+        print(TextTable.render(columns.map(\.0), rows.map { row in columns.map { text(row, $0.1) } }), terminator: "")
     }
 }

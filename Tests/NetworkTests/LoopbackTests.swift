@@ -57,7 +57,7 @@ private func temporaryFolder() -> String {
                               syntax: index == 1 ? .implicitVRLittleEndian : .explicitVRLittleEndian)
             items.append(try StoreItem(path: path))
         }
-        let outcomes = Mutex<[StoreOutcome]>([])
+        let outcomes = Mutex<[SendOutcome]>([])
         await StoreSCU.send(items, parameters: parameters, parallel: 2) { outcome in outcomes.withLock { $0.append(outcome) } }
         let results = outcomes.withLock { $0 }
         #expect(results.count == items.count)
@@ -79,7 +79,7 @@ private func temporaryFolder() -> String {
         let parameters = AssociationParameters(host: "127.0.0.1", port: try #require(server.port), calledAE: "TESTSCP")
         let path = folder + "/a.dcm"
         try writeInstance(path, uid: "1.2.3.9", pixels: 10)
-        let outcomes = Mutex<[StoreOutcome]>([])
+        let outcomes = Mutex<[SendOutcome]>([])
         await StoreSCU.send([try StoreItem(path: path)], parameters: parameters) { o in outcomes.withLock { $0.append(o) } }
         let outcome = try #require(outcomes.withLock { $0 }.first)
         #expect(outcome.status == DIMSEStatus(0xA700))
@@ -105,7 +105,7 @@ private func temporaryFolder() -> String {
         // Nothing listens any more: every item fails with the connection error.
         let path = folder + "/a.dcm"
         try writeInstance(path, uid: "1.2.3.10", pixels: 10)
-        let outcomes = Mutex<[StoreOutcome]>([])
+        let outcomes = Mutex<[SendOutcome]>([])
         await StoreSCU.send([try StoreItem(path: path), try StoreItem(path: path)],
                             parameters: AssociationParameters(host: "127.0.0.1", port: port, calledAE: "TESTSCP")) { o in
             outcomes.withLock { $0.append(o) }

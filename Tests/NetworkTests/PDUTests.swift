@@ -229,3 +229,20 @@ private func sampleRequest() -> AssociateRequest {
     }
 }
 
+
+@Suite struct DICOMwebTests {
+    @Test func multipartPartsAreSplitAtTheBoundary() {
+        let body = Data("preamble\r\n--XYZ\r\nContent-Type: application/dicom\r\n\r\nAB\r\n--XYZ\r\nContent-Type: application/dicom\r\n\r\n\r\n--X\r\n\r\n--XYZ--\r\n".utf8)
+        let parts = DICOMweb.multipartParts(body, boundary: "XYZ")
+        #expect(parts.map { String(decoding: $0, as: UTF8.self) } == ["AB", "\r\n--X\r\n"])
+        #expect(DICOMweb.multipartBoundary("multipart/related; type=\"application/dicom\"; boundary=\"abc-1\"") == "abc-1")
+        #expect(DICOMweb.multipartBoundary("application/dicom") == nil)
+    }
+
+    @Test func authenticationComesFromTheEnvironment() throws {
+        #expect(try DICOMwebEndpoint.authorization("basic:PACS_AUTH", environment: ["PACS_AUTH": "user:pw"]) == "Basic dXNlcjpwdw==")
+        #expect(try DICOMwebEndpoint.authorization("bearer:TOKEN", environment: ["TOKEN": "abc"]) == "Bearer abc")
+        #expect(throws: DICOMwebError.self) { try DICOMwebEndpoint.authorization("basic:MISSING", environment: [:]) }
+        #expect(try DICOMwebEndpoint.authorization(nil) == nil)
+    }
+}
