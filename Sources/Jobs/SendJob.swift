@@ -106,6 +106,8 @@ public final class SendJob: Sendable {
                     paths += try store.instances(seriesInstanceUID: series.seriesInstanceUID).map(\.storedPath)
                 }
             }
+            // Catalog paths are relative to the store's home.
+            paths = paths.map { $0.hasPrefix("/") ? $0 : store.home + "/" + $0 }
             if paths.isEmpty { unknown.append(target) } else { files += paths }
         }
         return (files, unknown)

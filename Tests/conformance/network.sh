@@ -322,8 +322,18 @@ ok "Orthanc C-GET and C-MOVE (to discport's SCP) of a study: 9 instances each, d
 
 # Reconciliation with candidates from the PACS: C-FIND (patient root) finds
 # JP-0001 for a disc of the same person under another hospital's ID.
-dp import "$work/disc" --auto --candidates-from orthanc --yes --json > "$work/import.jsonl" \
-    || { tail -3 "$work/import.jsonl"; fail "import --auto --candidates-from orthanc"; }
+dp import "$work/disc" --auto --candidates-from orthanc --send orthanc --yes --json > "$work/import.jsonl" \
+    || { tail -3 "$work/import.jsonl"; fail "import --auto --candidates-from orthanc --send orthanc"; }
+# --send: the reconciled instance is in the PACS under the local ID.
+python3 - "$http_port" <<'EOF' || fail "import --send did not store the reconciled instance in Orthanc"
+import json, sys, urllib.request
+port = sys.argv[1]
+found = json.load(urllib.request.urlopen(urllib.request.Request(
+    f"http://127.0.0.1:{port}/tools/lookup", data=b"2.25.99887766554433.3.9111", method="POST")))
+ids = [x["ID"] for x in found if x["Type"] == "Instance"]
+tags = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/instances/{ids[0]}/simplified-tags"))
+assert tags["PatientID"] == "JP-0001", tags["PatientID"]
+EOF
 dp ls instances --json | python3 -c '
 import json, os, sys, pydicom
 rows = [r for r in json.load(sys.stdin) if r["sop_instance_uid"] == "2.25.99887766554433.3.9111"]
@@ -332,7 +342,7 @@ ds = pydicom.dcmread(os.path.join(os.environ["DISCPORT_HOME"], rows[0]["stored_p
 assert ds.PatientID == "JP-0001", ds.PatientID
 assert ds.OtherPatientIDsSequence[0].PatientID == "X-998877"
 ' || fail "the disc was not reconciled to the PACS patient JP-0001"
-ok "import --auto --candidates-from orthanc: reconciled to JP-0001 by C-FIND"
+ok "import --auto --candidates-from orthanc --send orthanc: reconciled to JP-0001 by C-FIND, then stored in the PACS"
 
 # The peer dies in the middle of a send; the retry queue finishes the job.
 python3 "$here/make_import_tree.py" "$work/big" 400 --patients 4 > /dev/null
@@ -387,8 +397,10 @@ for pid in ("JP-0001", "JP-0002"):
 EOF
     dp nodes add web --url "http://127.0.0.1:$http_port/dicom-web" > /dev/null
     dp echo web > /dev/null || fail "DICOMweb echo (QIDO-RS)"
-    dp send "$work/fixtures" --to web > "$work/stow.txt" || { cat "$work/stow.txt"; fail "send by STOW-RS"; }
-    grep -q "^web: $fixture_count sent" "$work/stow.txt" || fail "STOW-RS: $(cat "$work/stow.txt")"
+    # From the store this time, by Patient ID: the 15 fixtures received by
+    # `listen` and the reconciled disc instance.
+    dp send JP-0001 JP-0002 --to web > "$work/stow.txt" || { cat "$work/stow.txt"; fail "send by STOW-RS"; }
+    grep -q "^web: $((fixture_count + 1)) sent" "$work/stow.txt" || fail "STOW-RS: $(cat "$work/stow.txt")"
     rm -rf "$work/from-orthanc"; mkdir -p "$work/from-orthanc"
     python3 - "$http_port" "$work/fixtures" "$work/from-orthanc" <<'EOF'
 import json, os, sys, urllib.request, pydicom
@@ -419,7 +431,7 @@ for row in rows:
     assert eval(sys.argv[3]), row
 EOF
     }
-    check_web 1 'value(row, "00100010")["Ideographic"] == "山田^太郎"' --level study --name '*TAROU*'
+    check_web 2 'value(row, "00100010")["Ideographic"] == "山田^太郎" and value(row, "00100020") == "JP-0001"' --level study --name '*TAROU*'
     check_web 4 'value(row, "0008103E").startswith("シリーズ")' --level series --study 2.25.99887766554433.1.21
     DISCPORT_HOME="$work/home-wado" "$bin" nodes add web --url "http://127.0.0.1:$http_port/dicom-web" > /dev/null
     DISCPORT_HOME="$work/home-wado" "$bin" get web --patient-id JP-0002 > "$work/wado.txt" || { cat "$work/wado.txt"; fail "WADO-RS"; }
@@ -427,7 +439,7 @@ EOF
         'import json, os, sys; [print(os.path.join(os.environ["HOME_DIR"], r["stored_path"])) for r in json.load(sys.stdin)]' \
         | python3 "$work/compare.py" "$work/fixtures")
     [ "$retrieved" = 9 ] || fail "WADO-RS retrieved $retrieved of the 9 instances of JP-0002"
-    ok "DICOMweb: STOW-RS of $fixture_count instances (byte-identical via REST), QIDO-RS at study and series level with Japanese names, WADO-RS of a patient's study into the store"
+    ok "DICOMweb: STOW-RS of two patients from the store, $fixture_count fixtures byte-identical via REST, QIDO-RS at study and series level with Japanese names, WADO-RS of a patient's study into the store"
 elif [ "${CI:-}" = "true" ]; then
     fail "the Orthanc DICOMweb plugin is missing (make deps installs orthanc-dicomweb)"
 fi
