@@ -14,11 +14,13 @@ let package = Package(
         .library(name: "Jobs", targets: ["Jobs"]),
         .library(name: "Convert", targets: ["Convert"]),
         .library(name: "Codecs", targets: ["Codecs"]),
+        .library(name: "Network", targets: ["Network"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries through module maps (Debian -dev packages; `make deps`).
@@ -62,9 +64,21 @@ let package = Package(
         // Encapsulated PDF. Decoders are the system libjpeg-turbo, libpng, libtiff.
         .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "CTurboJPEG", "CPNG", "CTIFF"]),
 
-        // Jobs: import / export / migrate / convert pipelines composing the stages.
+        // Network: the DICOM upper layer (PS3.8) and DIMSE (PS3.7) on SwiftNIO:
+        // associations, C-ECHO, C-STORE (SCU and SCP), C-FIND.
+        .target(
+            name: "Network",
+            dependencies: [
+                "DICOM", "Reconcile",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        // Jobs: import / export / migrate / convert / transcode / send / listen
+        // pipelines composing the stages.
         .target(name: "Jobs", dependencies: [
-            "DICOM", "Media", "Reconcile", "Store", "Convert", "Codecs",
+            "DICOM", "Media", "Reconcile", "Store", "Convert", "Codecs", "Network",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Mustache", package: "swift-mustache"),
         ]),
@@ -73,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "discport",
             dependencies: [
-                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs", "Convert", "Codecs",
+                "DICOM", "DICOMXML", "Media", "Store", "Reconcile", "Jobs", "Convert", "Codecs", "Network",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -88,5 +102,10 @@ let package = Package(
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
         .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "Reconcile", "DICOM", "CTurboJPEG", "CPNG"]),
+        .testTarget(name: "NetworkTests", dependencies: [
+            "Network", "DICOM",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
     ]
 )

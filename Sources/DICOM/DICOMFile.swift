@@ -108,6 +108,35 @@ extension DICOMFile {
         }
     }
 
+    /// Parses a data set without Part 10 header whose transfer syntax is
+    /// known rather than sniffed: a DIMSE command set (implicit VR little
+    /// endian) or a data set received over an association in the
+    /// negotiated syntax. A deflated syntax is inflated first.
+    public init(datasetData data: Data, transferSyntax: TransferSyntax, options: ReadOptions = .full) throws(DICOMError) {
+        var result = DICOMFile(dataset: Dataset(), transferSyntax: transferSyntax, preamble: nil)
+        var bytes = data
+        if transferSyntax.isDeflated {
+            do {
+                bytes = try Inflate.raw(data)
+            } catch {
+                throw DICOMError(.badDeflate, "deflated data set does not inflate: \(error.message)")
+            }
+        }
+        let explicit = transferSyntax.isDeflated || transferSyntax.isExplicitVR
+        let outcome = bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Void, ParseFailure> in
+            var parser = Parser(buffer: raw, data: bytes, isComplete: true, options: options, path: nil)
+            return Result { () throws(ParseFailure) in
+                try parser.parseDataset(into: &result, explicit: explicit, bigEndian: transferSyntax.isBigEndian)
+            }
+        }
+        do {
+            try outcome.get()
+        } catch let failure {
+            throw DICOMFile.error(from: failure)
+        }
+        self = result
+    }
+
     private static func error(from failure: ParseFailure) -> DICOMError {
         switch failure {
         case .error(let error): return error

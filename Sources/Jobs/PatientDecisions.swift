@@ -20,6 +20,10 @@ public struct IdentityOptions: Sendable {
     public var demographics = true
     /// Apply remembered decisions (shown) before anything else.
     public var useRemembered = true
+    /// Where `--auto` and the interactive choice find candidates; nil: the
+    /// catalog's registry (``RegistryCandidates``). `--candidates-from NODE`
+    /// puts a PACS queried with C-FIND here (``NetworkCandidates``).
+    public var candidates: (any CandidateSource)?
 
     public init() {}
 }
@@ -138,7 +142,7 @@ extension ImportJob {
                 continue
             }
             let query = PatientQuery(patient)
-            let source: (any CandidateSource)? = store.map { RegistryCandidates(store: $0) }
+            let source: (any CandidateSource)? = options.candidates ?? store.map { RegistryCandidates(store: $0) }
             if options.automatic, let source {
                 let decision = try matcher.automatic(query, from: source)
                 if let match = decision.accepted {

@@ -28,9 +28,6 @@ import Reconcile
 /// - `audit_log(at, action, operator, import_ref, sop_instance_uid, detail)`:
 ///   append-only; triggers abort every UPDATE and DELETE.
 ///
-/// Version 3 adds `migration_rows(job, row_key, status, sop_instance_uids,
-/// message, updated_at)`: what each manifest row of a migration became.
-///
 /// Version 2 adds:
 /// - `registry(patient_id, issuer, alphabetic, ideographic, phonetic,
 ///   birth_date, sex, updated_at; UNIQUE(patient_id, issuer))`: the clinic's
@@ -38,6 +35,19 @@ import Reconcile
 /// - `identity_mappings(foreign_issuer, foreign_id, local_id, local_issuer,
 ///   how, operator, decided_at; UNIQUE(foreign_issuer, foreign_id))`: every
 ///   reconciliation decision, so the next disc from that hospital maps by itself.
+///
+/// Version 3 adds `migration_rows(job, row_key, status, sop_instance_uids,
+/// message, updated_at)`: what each manifest row of a migration became.
+///
+/// Version 4 adds:
+/// - `remote_nodes(name UNIQUE, ae_title, host, port, calling_ae, url, auth,
+///   updated_at)`: DICOM peers (the PACS) by the name the commands use; a
+///   DICOMweb node has `url` (and `auth`: `basic:ENV` or `bearer:ENV`, the
+///   environment variable holding the secret, never the secret itself).
+/// - `send_queue(node, sop_instance_uid, path, state pending|sent, attempts,
+///   last_status, last_error, enqueued_at, updated_at; UNIQUE(node,
+///   sop_instance_uid))`: every instance a `send` was asked to deliver, so an
+///   interrupted send resumes and an acknowledged one is never sent again.
 final class Catalog {
     /// Schema migrations: element `i` takes the catalog from version `i`
     /// to `i + 1`. Never edit a shipped migration; append a new one.
@@ -188,6 +198,35 @@ final class Catalog {
             updated_at TEXT NOT NULL,
             PRIMARY KEY (job, row_key)
         );
+        """,
+        // 4: remote nodes and the send retry queue (`discport nodes`, `send`).
+        """
+        CREATE TABLE remote_nodes (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            ae_title TEXT NOT NULL,
+            host TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            calling_ae TEXT,
+            url TEXT,
+            auth TEXT,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE send_queue (
+            id INTEGER PRIMARY KEY,
+            node TEXT NOT NULL,
+            sop_instance_uid TEXT NOT NULL,
+            path TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_status INTEGER,
+            last_error TEXT,
+            enqueued_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (node, sop_instance_uid)
+        );
+        CREATE INDEX send_queue_pending ON send_queue(node, state);
         """,
     ]
 
@@ -562,6 +601,75 @@ final class Catalog {
             ON CONFLICT(job, row_key) DO UPDATE SET status = excluded.status, sop_instance_uids = excluded.sop_instance_uids,
                 message = excluded.message, updated_at = excluded.updated_at
             """, [job, state.key, state.status.rawValue, state.sopInstanceUIDs.joined(separator: "\\"), state.message, FileIO.timestamp()])
+    }
+
+    // MARK: Remote nodes and the send queue
+
+    func remoteNodes() throws -> [RemoteNodeRecord] {
+        try db.query("SELECT name, ae_title, host, port, calling_ae, url, auth, updated_at FROM remote_nodes ORDER BY name", []) {
+            RemoteNodeRecord(name: $0.string(0), aeTitle: $0.string(1), host: $0.string(2), port: $0.int(3),
+                             callingAE: $0.optionalString(4), url: $0.optionalString(5), auth: $0.optionalString(6),
+                             updatedAt: $0.string(7))
+        }
+    }
+
+    /// Inserts or replaces a node; true when it was new.
+    func saveRemoteNode(_ n: RemoteNodeRecord) throws -> Bool {
+        let existed = try db.queryFirst("SELECT 1 FROM remote_nodes WHERE name = ?", [n.name]) { $0.int(0) } != nil
+        try db.run("""
+            INSERT INTO remote_nodes(name, ae_title, host, port, calling_ae, url, auth, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(name) DO UPDATE SET ae_title = excluded.ae_title, host = excluded.host, port = excluded.port,
+                calling_ae = excluded.calling_ae, url = excluded.url, auth = excluded.auth, updated_at = excluded.updated_at
+            """, [n.name, n.aeTitle, n.host, n.port, n.callingAE, n.url, n.auth, FileIO.timestamp()])
+        return !existed
+    }
+
+    func removeRemoteNode(_ name: String) throws -> Bool {
+        let existed = try db.queryFirst("SELECT 1 FROM remote_nodes WHERE name = ?", [name]) { $0.int(0) } != nil
+        try db.run("DELETE FROM remote_nodes WHERE name = ?", [name])
+        return existed
+    }
+
+    /// Adds instances to a node's queue; those already queued keep their
+    /// state (a sent one stays sent). Returns how many were new.
+    func enqueue(node: String, items: [(sopInstanceUID: String, path: String)]) throws -> Int {
+        var added = 0
+        let now = FileIO.timestamp()
+        for item in items {
+            let existing = try db.queryFirst("SELECT state FROM send_queue WHERE node = ? AND sop_instance_uid = ?",
+                                             [node, item.sopInstanceUID]) { $0.string(0) }
+            if let existing {
+                if existing == "pending" {
+                    try db.run("UPDATE send_queue SET path = ?, updated_at = ? WHERE node = ? AND sop_instance_uid = ?",
+                               [item.path, now, node, item.sopInstanceUID])
+                }
+                continue
+            }
+            try db.run("""
+                INSERT INTO send_queue(node, sop_instance_uid, path, enqueued_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                """, [node, item.sopInstanceUID, item.path, now, now])
+            added += 1
+        }
+        return added
+    }
+
+    func sendQueue(node: String, state: SendQueueEntry.State?) throws -> [SendQueueEntry] {
+        try db.query("""
+            SELECT node, sop_instance_uid, path, state, attempts, last_status, last_error, enqueued_at, updated_at
+            FROM send_queue WHERE node = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id
+            """, [node, state?.rawValue]) {
+            SendQueueEntry(node: $0.string(0), sopInstanceUID: $0.string(1), path: $0.string(2),
+                           state: SendQueueEntry.State(rawValue: $0.string(3)) ?? .pending, attempts: $0.int(4),
+                           lastStatus: $0.optionalInt(5), lastError: $0.optionalString(6),
+                           enqueuedAt: $0.string(7), updatedAt: $0.string(8))
+        }
+    }
+
+    func recordSend(node: String, sopInstanceUID: String, sent: Bool, status: Int?, error: String?) throws {
+        try db.run("""
+            UPDATE send_queue SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?, updated_at = ?
+            WHERE node = ? AND sop_instance_uid = ?
+            """, [sent ? "sent" : "pending", status, error, FileIO.timestamp(), node, sopInstanceUID])
     }
 
     // MARK: Queries

@@ -851,6 +851,82 @@ public final class InstanceStore: Sendable {
         try state.withLock { st throws -> T in try body(try st.open()) }
     }
 
+    /// This process's temporary folder under `tmp/` (locked while the store
+    /// is open, removed when it closes): where a receiver spools files.
+    public func temporaryDirectory() throws -> String {
+        try state.withLock { st throws -> String in
+            _ = try st.open()
+            return st.session.path
+        }
+    }
+
+    // MARK: - Remote nodes and the send queue
+
+    /// The configured DICOM peers, by name.
+    public func remoteNodes() throws -> [RemoteNodeRecord] {
+        try withCatalog { try $0.remoteNodes() }
+    }
+
+    public func remoteNode(named name: String) throws -> RemoteNodeRecord? {
+        try remoteNodes().first { $0.name == name }
+    }
+
+    /// Adds or replaces a node; returns true when it was new.
+    @discardableResult
+    public func saveRemoteNode(_ node: RemoteNodeRecord) throws -> Bool {
+        try state.withLock { st throws -> Bool in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            let new = try catalog.saveRemoteNode(node)
+            try commitBatch(&st)
+            return new
+        }
+    }
+
+    /// Removes a node (its queue entries stay); false when there was none.
+    @discardableResult
+    public func removeRemoteNode(named name: String) throws -> Bool {
+        try state.withLock { st throws -> Bool in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            let existed = try catalog.removeRemoteNode(name)
+            try commitBatch(&st)
+            return existed
+        }
+    }
+
+    /// Queues instances for `node` (committed before anything is sent).
+    /// Already queued ones keep their state. Returns how many were new.
+    @discardableResult
+    public func enqueueSends(node: String, items: [(sopInstanceUID: String, path: String)]) throws -> Int {
+        try state.withLock { st throws -> Int in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            let added = try catalog.enqueue(node: node, items: items)
+            try commitBatch(&st)
+            return added
+        }
+    }
+
+    /// The queue of `node`; `state` narrows to pending or sent entries.
+    public func sendQueue(node: String, state: SendQueueEntry.State? = nil) throws -> [SendQueueEntry] {
+        try withCatalog { try $0.sendQueue(node: node, state: state) }
+    }
+
+    /// Records one attempt: `sent` when the node acknowledged the instance.
+    /// Committed with the store's batches (``flush()`` commits the rest): a
+    /// crash loses at most the last batch's records, whose instances are
+    /// then offered again (the peer keeps one copy per SOP Instance UID).
+    public func recordSend(node: String, sopInstanceUID: String, sent: Bool, status: Int? = nil, error: String? = nil) throws {
+        try state.withLock { st throws in
+            let catalog = try st.open()
+            try ensureTransaction(&st)
+            try catalog.recordSend(node: node, sopInstanceUID: sopInstanceUID, sent: sent, status: status, error: error)
+            st.pending += 1
+            try maybeCommit(&st)
+        }
+    }
+
     // MARK: - Registry and reconciliation
 
     /// Adds or updates local registry entries by (Patient ID, issuer);

@@ -308,3 +308,55 @@ public struct MigrationRowState: Sendable, Hashable, Codable {
         self.updatedAt = updatedAt
     }
 }
+
+/// A DICOM peer known by name (`discport nodes add`).
+public struct RemoteNodeRecord: Sendable, Hashable, Codable {
+    public var name: String
+    public var aeTitle: String
+    public var host: String
+    public var port: Int
+    /// The AE title discport calls itself when talking to this node; nil: the default.
+    public var callingAE: String?
+    /// A DICOMweb node: the service's base URL (`http://pacs:8042/dicom-web`);
+    /// AE title, host and port are then empty.
+    public var url: String?
+    /// DICOMweb authentication: `basic:ENV` (`$ENV` holds `user:password`) or
+    /// `bearer:ENV` (`$ENV` holds the token). The secret stays out of the catalog.
+    public var auth: String?
+    public var updatedAt: String
+
+    public init(name: String, aeTitle: String, host: String, port: Int, callingAE: String? = nil,
+                url: String? = nil, auth: String? = nil, updatedAt: String = "") {
+        self.name = name
+        self.aeTitle = aeTitle
+        self.host = host
+        self.port = port
+        self.callingAE = callingAE
+        self.url = url
+        self.auth = auth
+        self.updatedAt = updatedAt
+    }
+
+    public var isDICOMweb: Bool { url != nil }
+}
+
+/// One instance of the send retry queue.
+public struct SendQueueEntry: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable {
+        /// Not yet acknowledged by the node (never tried, or failed).
+        case pending
+        /// The node answered success or warning: never sent again.
+        case sent
+    }
+
+    public var node: String
+    public var sopInstanceUID: String
+    public var path: String
+    public var state: State
+    public var attempts: Int
+    /// The last C-STORE-RSP status, when one came.
+    public var lastStatus: Int?
+    public var lastError: String?
+    public var enqueuedAt: String
+    public var updatedAt: String
+}

@@ -7,7 +7,8 @@ struct Discport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "discport",
         abstract: "Move medical images in and out of the clinic on removable media.",
-        subcommands: [ScanCommand.self, ImportCommand.self, ConvertCommand.self, MigrateCommand.self, ListCommand.self, ShowCommand.self, PatientsCommand.self, ReassignCommand.self, ExportCommand.self, TranscodeCommand.self, VerifyCommand.self, StoreCommand.self, DumpCommand.self]
+        subcommands: [ScanCommand.self, ImportCommand.self, ConvertCommand.self, MigrateCommand.self, ListCommand.self, ShowCommand.self, PatientsCommand.self, ReassignCommand.self, ExportCommand.self, TranscodeCommand.self, VerifyCommand.self, StoreCommand.self, DumpCommand.self,
+                      NodesCommand.self, EchoCommand.self, SendCommand.self, ListenCommand.self, FindCommand.self, GetCommand.self]
     )
 
     /// Exit status 2 for usage errors (ArgumentParser's default is 64).

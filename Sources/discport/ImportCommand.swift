@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import Jobs
 import Media
+import Network
 import Reconcile
 import Store
 import Synchronization
@@ -62,6 +63,17 @@ struct ImportCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("A CSV mapping foreign_id[,foreign_issuer] to local_id[,local_issuer], for scripts.", valueName: "file"))
     var mapping: String?
+
+    @Option(name: .customLong("candidates-from"), help: ArgumentHelp(
+        "Take the candidates for --auto and the choice from this node (C-FIND, patient root) instead of the registry.", valueName: "node"))
+    var candidatesFrom: String?
+
+    @Option(name: .customLong("send"), help: ArgumentHelp(
+        "After the import, send the imported instances (as stored, reconciled) to this node, through the retry queue.", valueName: "node"))
+    var sendTo: String?
+
+    @Flag(name: .customLong("from-worklist"), help: "With --candidates-from: ask the node's Modality Worklist for today's scheduled patients instead (C-FIND MWL).")
+    var fromWorklist = false
 
     @Flag(name: .customLong("keep-demographics"), help: "Coerce only Patient ID and issuer; keep the medium's name, birth date and sex.")
     var keepDemographics = false
@@ -129,15 +141,37 @@ struct ImportCommand: ParsableCommand {
             output.message("no patient was chosen for import; nothing imported")
             throw ExitCode(unresolved > 0 ? 1 : 2)
         }
+        if let sendTo, instanceStore != nil, !dryRun, try instanceStore!.remoteNode(named: sendTo) == nil {
+            throw CLIError("--send: no node named \(sendTo) (`discport nodes ls`)", status: 2)
+        }
         let summary: ImportSummary
+        let storedPaths = Mutex<[String]>([])
         do {
-            summary = try job.run(plan, dryRun: dryRun) { event in output.event(event) }
+            summary = try job.run(plan, dryRun: dryRun) { event in
+                if case .instance(let instance) = event, [.stored, .adopted, .duplicate].contains(instance.outcome),
+                   let path = instance.storedPath {
+                    storedPaths.withLock { $0.append(path) }
+                }
+                output.event(event)
+            }
         } catch {
             throw CLIError("the import stopped: \(error)", status: 3)
         }
+        var sendIncomplete = false
+        if let sendTo, let instanceStore, !dryRun {
+            let node = try instanceStore.remoteNode(named: sendTo)!
+            let paths = storedPaths.withLock { $0 }.map { $0.hasPrefix("/") ? $0 : instanceStore.home + "/" + $0 }
+            let sendJob = SendJob(store: instanceStore, node: node, endpoint: try node.endpoint(timeout: 30))
+            let sent = try sendJob.run(targets: paths) { event in
+                if event.outcome == .failed { Terminal.error("send: \(event.path): \(event.message ?? "failed")") }
+            }
+            output.message("sent to \(sendTo): \(sent.sent) sent, \(sent.alreadySent) already sent, \(sent.failed) failed" +
+                           (sent.pending > 0 ? " (\(sent.pending) pending: run `discport send --to \(sendTo)`)" : ""))
+            sendIncomplete = !sent.complete
+        }
         try instanceStore?.close()
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
-        if unresolved > 0 { throw ExitCode(1) }
+        if unresolved > 0 || sendIncomplete { throw ExitCode(1) }
     }
 
     /// One decision per patient of the medium: proposed by the job from the
@@ -157,6 +191,20 @@ struct ImportCommand: ParsableCommand {
         options.keepAsIs = asIs
         options.automatic = auto
         options.demographics = !keepDemographics
+        if let candidatesFrom {
+            guard let store = job.store, let node = try store.remoteNode(named: candidatesFrom) else {
+                throw CLIError("no node named \(candidatesFrom) (`discport nodes ls`)", status: 2)
+            }
+            let parameters = AssociationParameters(host: node.host, port: node.port, calledAE: node.aeTitle,
+                                                   callingAE: node.callingAE ?? "DISCPORT")
+            if fromWorklist {
+                let formatter = DateFormatter()
+                formatter.dateFormat = "yyyyMMdd"
+                options.candidates = WorklistCandidates(parameters: parameters, date: formatter.string(from: Date()))
+            } else {
+                options.candidates = NetworkCandidates(parameters: parameters)
+            }
+        }
         if let mapping {
             guard let data = FileManager.default.contents(atPath: mapping) else { throw CLIError("cannot read \(mapping)", status: 2) }
             do {

@@ -1,0 +1,235 @@
+import DICOM
+import Foundation
+import Network
+import Store
+import Synchronization
+
+/// What `discport send` reports for each instance.
+public struct SendEvent: Sendable, Codable {
+    public enum Outcome: String, Sendable, Codable {
+        /// The node acknowledged it (success or warning status).
+        case sent
+        /// Acknowledged by an earlier send: not sent again.
+        case alreadySent = "already-sent"
+        /// Not acknowledged; stays in the retry queue.
+        case failed
+        /// Not a DICOM instance discport can send (README, DICOMDIR, …).
+        case skipped
+    }
+
+    public var path: String
+    public var sopInstanceUID: String?
+    public var outcome: Outcome
+    /// `0x0000` style, when the node answered.
+    public var status: String?
+    public var transferSyntaxUID: String?
+    public var message: String?
+}
+
+public struct SendSummary: Sendable, Codable {
+    public var node: String
+    public var sent = 0
+    public var alreadySent = 0
+    public var failed = 0
+    public var skipped = 0
+    /// Of `sent`, instances queued by an earlier, interrupted send.
+    public var resumed = 0
+    public var bytes: Int64 = 0
+    public var seconds: Double = 0
+    public var failures: [SendEvent] = []
+    /// Still pending in the retry queue after this run.
+    public var pending = 0
+
+    public var complete: Bool { failed == 0 && pending == 0 }
+}
+
+/// Sends instances to a DICOM node with C-STORE (or to a DICOMweb node
+/// with STOW-RS): files and folders on disk, or patients, studies, series
+/// and instances of the store.
+///
+/// Every instance goes through the retry queue (`send_queue` of the
+/// catalog): queued before the first association, marked sent when the
+/// node acknowledges it. A send that is interrupted (the node dies, the
+/// process is killed) is finished by the next `send` to that node, which
+/// also sends what is still pending; an acknowledged instance is never
+/// sent again.
+public final class SendJob: Sendable {
+    public let store: InstanceStore
+    public let node: RemoteNodeRecord
+    public let parameters: AssociationParameters
+    /// Set for a DICOMweb node: instances go by STOW-RS instead of C-STORE.
+    public let endpoint: DICOMwebEndpoint?
+
+    public init(store: InstanceStore, node: RemoteNodeRecord, parameters: AssociationParameters? = nil,
+                endpoint: DICOMwebEndpoint? = nil) {
+        self.store = store
+        self.node = node
+        self.parameters = parameters ?? AssociationParameters(host: node.host, port: node.port, calledAE: node.aeTitle,
+                                                              callingAE: node.callingAE ?? "DISCPORT")
+        self.endpoint = endpoint
+    }
+
+    /// The files of the targets: a path (file, or folder walked
+    /// recursively), else a Patient ID or Study/Series/SOP Instance UID of
+    /// the store. Targets that name nothing are returned in `unknown`.
+    public func resolve(_ targets: [String]) throws -> (files: [String], unknown: [String]) {
+        var files: [String] = []
+        var unknown: [String] = []
+        let fm = FileManager.default
+        for target in targets {
+            var isDirectory: ObjCBool = false
+            if fm.fileExists(atPath: target, isDirectory: &isDirectory) {
+                let base = target.hasPrefix("/") ? target : fm.currentDirectoryPath + "/" + target
+                if isDirectory.boolValue {
+                    let found = (fm.enumerator(atPath: base)?.compactMap { $0 as? String } ?? []).sorted()
+                    for relative in found {
+                        var sub: ObjCBool = false
+                        let path = base + "/" + relative
+                        if fm.fileExists(atPath: path, isDirectory: &sub), !sub.boolValue { files.append(path) }
+                    }
+                } else {
+                    files.append(base)
+                }
+                continue
+            }
+            let lookup = try store.lookup(target)
+            var paths: [String] = lookup.instances.map(\.storedPath)
+            for series in lookup.series {
+                paths += try store.instances(seriesInstanceUID: series.seriesInstanceUID).map(\.storedPath)
+            }
+            var studies = lookup.studies.map(\.studyInstanceUID)
+            for patient in lookup.patients {
+                studies += try store.studies(patientID: patient.patientID).map(\.studyInstanceUID)
+            }
+            for study in studies {
+                for series in try store.series(studyInstanceUID: study) {
+                    paths += try store.instances(seriesInstanceUID: series.seriesInstanceUID).map(\.storedPath)
+                }
+            }
+            // Catalog paths are relative to the store's home.
+            paths = paths.map { $0.hasPrefix("/") ? $0 : store.home + "/" + $0 }
+            if paths.isEmpty { unknown.append(target) } else { files += paths }
+        }
+        return (files, unknown)
+    }
+
+    /// Sends the targets (and whatever an earlier send left pending).
+    public func run(targets: [String], parallel: Int = 1,
+                    events: @escaping @Sendable (SendEvent) -> Void = { _ in }) throws -> SendSummary {
+        let clock = ContinuousClock.now
+        let (files, unknown) = try resolve(targets)
+        if !unknown.isEmpty {
+            throw SendJobError("nothing in the store or on disk is named \(unknown.joined(separator: ", "))")
+        }
+        var summary = SendSummary(node: node.name)
+
+        // 1. Headers; one item per SOP Instance UID.
+        var items: [StoreItem] = []
+        var seen = Set<String>()
+        for path in files {
+            do {
+                let item = try StoreItem(path: path)
+                guard item.sopClassUID != "1.2.840.10008.1.3.10" else {   // a DICOMDIR is not an instance
+                    throw DICOMError(.invalidValue, "a DICOMDIR is not sent")
+                }
+                guard seen.insert(item.sopInstanceUID).inserted else { continue }
+                items.append(item)
+            } catch {
+                summary.skipped += 1
+                events(SendEvent(path: path, sopInstanceUID: nil, outcome: .skipped, message: "\(error)"))
+            }
+        }
+
+        // 2. Into the queue (committed), then everything pending for the node.
+        try store.enqueueSends(node: node.name, items: items.map { ($0.sopInstanceUID, $0.path) })
+        try store.flush()
+        let pending = try store.sendQueue(node: node.name, state: .pending)
+        let pendingUIDs = Set(pending.map(\.sopInstanceUID))
+        for item in items where !pendingUIDs.contains(item.sopInstanceUID) {
+            summary.alreadySent += 1
+            events(SendEvent(path: item.path, sopInstanceUID: item.sopInstanceUID, outcome: .alreadySent))
+        }
+        let thisRun = Dictionary(items.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
+        var toSend: [StoreItem] = []
+        var resumedUIDs = Set<String>()
+        for entry in pending {
+            if let item = thisRun[entry.sopInstanceUID] {
+                toSend.append(item)
+                continue
+            }
+            do {
+                let item = try StoreItem(path: entry.path)
+                guard item.sopInstanceUID == entry.sopInstanceUID else {
+                    throw DICOMError(.invalidValue, "the file now holds SOP Instance \(item.sopInstanceUID)")
+                }
+                toSend.append(item)
+                resumedUIDs.insert(item.sopInstanceUID)
+            } catch {
+                summary.failed += 1
+                let event = SendEvent(path: entry.path, sopInstanceUID: entry.sopInstanceUID, outcome: .failed,
+                                      message: "queued by an earlier send, cannot be read now: \(error)")
+                summary.failures.append(event)
+                try store.recordSend(node: node.name, sopInstanceUID: entry.sopInstanceUID, sent: false, error: event.message)
+                events(event)
+            }
+        }
+
+        // 3. C-STORE, each outcome recorded in the queue as it comes.
+        let tally = Mutex(summary)
+        let store = self.store
+        let nodeName = node.name
+        let parameters = self.parameters
+        let recordError = Mutex<(any Error)?>(nil)
+        let sendItems = toSend
+        let resumed = resumedUIDs
+        let endpoint = self.endpoint
+        try runBlocking {
+            let record: @Sendable (SendOutcome) -> Void = { outcome in
+                let done = outcome.isDone
+                var message = outcome.error
+                if let status = outcome.status, !done {
+                    message = "\(status)" + (outcome.errorComment.map { ": \($0)" } ?? "")
+                } else if let status = outcome.status, status.kind == .warning {
+                    message = "\(status)" + (outcome.errorComment.map { ": \($0)" } ?? "")
+                }
+                let event = SendEvent(path: outcome.item.path, sopInstanceUID: outcome.item.sopInstanceUID,
+                                      outcome: done ? .sent : .failed, status: outcome.status?.hex,
+                                      transferSyntaxUID: outcome.transferSyntaxUID, message: message)
+                do {
+                    try store.recordSend(node: nodeName, sopInstanceUID: outcome.item.sopInstanceUID, sent: done,
+                                         status: outcome.status.map { Int($0.code) }, error: done ? nil : message)
+                } catch {
+                    recordError.withLock { $0 = $0 ?? error }
+                }
+                tally.withLock { s in
+                    if done {
+                        s.sent += 1
+                        s.bytes += Int64(outcome.item.fileSize)
+                        if resumed.contains(outcome.item.sopInstanceUID) { s.resumed += 1 }
+                    } else {
+                        s.failed += 1
+                        s.failures.append(event)
+                    }
+                }
+                events(event)
+            }
+            if let endpoint {
+                await DICOMweb.store(sendItems, endpoint: endpoint, report: record)
+            } else {
+                await StoreSCU.send(sendItems, parameters: parameters, parallel: parallel, report: record)
+            }
+        }
+        try store.flush()
+        if let error = recordError.withLock({ $0 }) { throw error }
+        summary = tally.withLock { $0 }
+        summary.pending = try store.sendQueue(node: node.name, state: .pending).count
+        let elapsed = ContinuousClock.now - clock
+        summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return summary
+    }
+}
+
+public struct SendJobError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,133 @@
+import DICOM
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+@testable import Network
+
+/// A small CT-like Part 10 file written with discport's writer.
+private func writeInstance(_ path: String, uid: String, pixels: Int, syntax: TransferSyntax = .explicitVRLittleEndian) throws {
+    var ds = Dataset()
+    try ds.setString("ISO_IR 192", vr: .CS, for: .specificCharacterSet)
+    try ds.setString("1.2.840.10008.5.1.4.1.1.7", vr: .UI, for: .sopClassUID)
+    try ds.setString(uid, vr: .UI, for: .sopInstanceUID)
+    try ds.setString("山田^太郎", vr: .PN, for: .patientName)
+    try ds.setString("P1", vr: .LO, for: .patientID)
+    try ds.setString("1.2.3.100", vr: .UI, for: .studyInstanceUID)
+    try ds.setString("1.2.3.100.1", vr: .UI, for: .seriesInstanceUID)
+    ds.set(DataElement(tag: Tag(0x7FE0, 0x0010), vr: .OW, bytes: Data((0..<pixels).map { UInt8(truncatingIfNeeded: $0 * 7) })))
+    try DICOMFile(dataset: ds, transferSyntax: syntax).write(to: path)
+}
+
+private func temporaryFolder() -> String {
+    let path = NSTemporaryDirectory() + "discport-net-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite struct LoopbackTests {
+    /// A server keeping copies of what it receives in `folder`.
+    private func startServer(folder: String, maxPDU: UInt32, status: DIMSEStatus = .success) async throws -> DICOMServer {
+        let server = DICOMServer(configuration: .init(aeTitle: "TESTSCP", host: "127.0.0.1", port: 0, maxPDULength: maxPDU,
+                                                      spoolDirectory: folder)) { instance in
+            try? FileManager.default.copyItem(atPath: instance.spoolPath, toPath: folder + "/received-" + instance.sopInstanceUID)
+            return (status, status.isDone ? nil : "test refusal")
+        }
+        try await server.start()
+        return server
+    }
+
+    @Test func echoAndStoreWithFragmentation() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let server = try await startServer(folder: folder, maxPDU: 4096)
+        let port = try #require(server.port)
+        let parameters = AssociationParameters(host: "127.0.0.1", port: port, calledAE: "TESTSCP", maxPDULength: 8192)
+
+        let echo = try await Verification.echo(parameters)
+        #expect(echo.status == .success)
+        #expect(echo.peerImplementationClassUID == UID.implementationClassUID)
+        #expect(echo.maxPDULength == 4096)
+
+        var items: [StoreItem] = []
+        for (index, size) in [0, 1000, 100_000, 3_000_001].enumerated() {
+            let path = folder + "/in\(index).dcm"
+            try writeInstance(path, uid: "1.2.3.4.\(index)", pixels: size & ~1,
+                              syntax: index == 1 ? .implicitVRLittleEndian : .explicitVRLittleEndian)
+            items.append(try StoreItem(path: path))
+        }
+        let outcomes = Mutex<[SendOutcome]>([])
+        await StoreSCU.send(items, parameters: parameters, parallel: 2) { outcome in outcomes.withLock { $0.append(outcome) } }
+        let results = outcomes.withLock { $0 }
+        #expect(results.count == items.count)
+        for outcome in results {
+            #expect(outcome.isDone, "\(outcome.error ?? "")")
+            #expect(outcome.transferSyntaxUID == outcome.item.transferSyntax.uid)
+            // The data set arrived byte for byte as it is in the file after the meta header.
+            let original = try Data(contentsOf: URL(fileURLWithPath: outcome.item.path))
+            let received = try Data(contentsOf: URL(fileURLWithPath: folder + "/received-" + outcome.item.sopInstanceUID))
+            #expect(received == original[outcome.item.datasetOffset...])
+        }
+        await server.stop()
+    }
+
+    @Test func failureStatusIsReportedPerInstance() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let server = try await startServer(folder: folder, maxPDU: 16384, status: DIMSEStatus(0xA700))
+        let parameters = AssociationParameters(host: "127.0.0.1", port: try #require(server.port), calledAE: "TESTSCP")
+        let path = folder + "/a.dcm"
+        try writeInstance(path, uid: "1.2.3.9", pixels: 10)
+        let outcomes = Mutex<[SendOutcome]>([])
+        await StoreSCU.send([try StoreItem(path: path)], parameters: parameters) { o in outcomes.withLock { $0.append(o) } }
+        let outcome = try #require(outcomes.withLock { $0 }.first)
+        #expect(outcome.status == DIMSEStatus(0xA700))
+        #expect(!outcome.isDone)
+        #expect(outcome.errorComment == "test refusal")
+        await server.stop()
+    }
+
+    @Test func rejectionAndUnreachablePeer() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let server = try await startServer(folder: folder, maxPDU: 16384)
+        let port = try #require(server.port)
+        await #expect(throws: NetworkError.self) {
+            _ = try await Verification.echo(AssociationParameters(host: "127.0.0.1", port: port, calledAE: "WRONG"))
+        }
+        do {
+            _ = try await Verification.echo(AssociationParameters(host: "127.0.0.1", port: port, calledAE: "WRONG"))
+        } catch NetworkError.rejected(let rj) {
+            #expect(rj == .calledAENotRecognized())
+        }
+        await server.stop()
+        // Nothing listens any more: every item fails with the connection error.
+        let path = folder + "/a.dcm"
+        try writeInstance(path, uid: "1.2.3.10", pixels: 10)
+        let outcomes = Mutex<[SendOutcome]>([])
+        await StoreSCU.send([try StoreItem(path: path), try StoreItem(path: path)],
+                            parameters: AssociationParameters(host: "127.0.0.1", port: port, calledAE: "TESTSCP")) { o in
+            outcomes.withLock { $0.append(o) }
+        }
+        #expect(outcomes.withLock { $0 }.count == 2)
+        #expect(outcomes.withLock { $0 }.allSatisfy { !$0.isDone && $0.error != nil })
+    }
+
+    @Test func artimExpiresWhenThePeerNeverAnswers() async throws {
+        // A TCP server that accepts and stays silent.
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let parameters = AssociationParameters(host: "127.0.0.1", port: silent.localAddress!.port!, calledAE: "X",
+                                               artimTimeout: .milliseconds(300))
+        let start = ContinuousClock.now
+        do {
+            _ = try await Verification.echo(parameters)
+            Issue.record("an association with a silent peer succeeded")
+        } catch NetworkError.timeout(let what) {
+            #expect(what.contains("ARTIM"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}
