@@ -83,3 +83,6 @@ bash "$(dirname "$0")/scan.sh" "$DISCPORT"
 
 # Part 3: `discport import` against cp -r (issue #4).
 bash "$(dirname "$0")/import.sh" "$DISCPORT"
+
+# Part 4: `discport send` to Orthanc against DCMTK storescu (issue #9).
+bash "$(dirname "$0")/network.sh" "$DISCPORT"
