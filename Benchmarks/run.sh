@@ -95,3 +95,6 @@ bash "$(dirname "$0")/migrate.sh" "$DISCPORT"
 
 # Part 7: `discport transcode` of JPEG Lossless against dcmdjpeg (issue #7).
 bash "$(dirname "$0")/transcode.sh" "$DISCPORT"
+
+# Part 8: `discport send` to Orthanc against DCMTK storescu (issue #9).
+bash "$(dirname "$0")/network.sh" "$DISCPORT"
