@@ -48,6 +48,9 @@ struct ExportCommand: ParsableCommand {
     var allowMultiPatient = false
     @Flag(name: .long, help: "Make up missing Type 1 DICOMDIR keys (recorded in the output and the audit log).")
     var invent = false
+    @Option(name: .long, help: ArgumentHelp("First retrieve the patient (--patient) or the studies (--study) from this PACS node into the store (C-GET; WADO-RS for a DICOMweb node), then write the media.", valueName: "node"))
+    var from: String?
+
     @Flag(name: .long, help: "Print the summary as JSON.")
     var json = false
     @OptionGroup var storeOptions: StoreOptions
@@ -64,6 +67,16 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let from {
+            // The same retrieval as `discport get`, study by study.
+            guard series.isEmpty else { throw CLIError("--from retrieves a --patient or --study selection", status: 2) }
+            let targets = patient.map { [["--patient-id", $0]] } ?? study.map { ["--study", $0] }
+            for target in targets {
+                var get = try GetCommand.parse([from] + target + (storeOptions.home.map { ["--home", $0] } ?? []))
+                try get.validate()
+                try get.run()
+            }
+        }
         guard let store = try storeOptions.openExisting() else {
             throw CLIError("no store at \(storeOptions.resolvedHome): import something first")
         }

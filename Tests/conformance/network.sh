@@ -320,6 +320,16 @@ for how in get move; do
 done
 ok "Orthanc C-GET and C-MOVE (to discport's SCP) of a study: 9 instances each, data sets equal to the fixtures"
 
+# Referral media straight from the PACS: export --from retrieves, then writes and verifies.
+home="$work/home-export"
+DISCPORT_HOME="$home" "$bin" nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+DISCPORT_HOME="$home" "$bin" export --from orthanc --study 2.25.99887766554433.1.21 --format zip --media usb \
+    --out "$work/from-pacs.zip" --allow-multi-patient > "$work/export.txt" 2>&1 || { cat "$work/export.txt"; fail "export --from orthanc"; }
+"$bin" verify "$work/from-pacs.zip" > /dev/null || fail "verify rejects the media exported from the PACS"
+count=$(python3 -c 'import sys, zipfile; print(sum(1 for n in zipfile.ZipFile(sys.argv[1]).namelist() if n.startswith("DICOM/") and not n.endswith("/")))' "$work/from-pacs.zip")
+[ "$count" = 9 ] || fail "export --from orthanc wrote $count of the 9 instances of the study"
+ok "export --from orthanc: the study retrieved by C-GET and written as verified referral media"
+
 # Reconciliation with candidates from the PACS: C-FIND (patient root) finds
 # JP-0001 for a disc of the same person under another hospital's ID.
 dp import "$work/disc" --auto --candidates-from orthanc --send orthanc --yes --json > "$work/import.jsonl" \
