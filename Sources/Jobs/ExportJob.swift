@@ -308,7 +308,8 @@ public final class ExportJob: Sendable {
 
         // 2. README.TXT, INDEX.HTM + IHE_PDI/, the viewer; the label beside the output.
         let templates = try TemplateSet(language: request.language, directory: request.templatesDirectory)
-        let context = makeContext(selected, result: result, web: request.webContent)
+        let thumbnails = request.webContent ? writeThumbnails(selected, to: staging + "/IHE_PDI/THUMBS") : [:]
+        let context = makeContext(selected, result: result, web: request.webContent, thumbnails: thumbnails)
         try write(templates.render("README", "txt", context), to: staging + "/README.TXT", windowsText: true)
         if request.webContent {
             try write(templates.render("INDEX", "htm", context), to: staging + "/INDEX.HTM")
@@ -441,8 +442,32 @@ public final class ExportJob: Sendable {
         }
     }
 
+    /// One JPEG thumbnail per series for the web pages (IHE PDI): its first
+    /// image, windowed as a viewer would show it (the codecs' renderer).
+    /// Series without a renderable image (documents, SR) get none. Returns
+    /// the file names by Series Instance UID.
+    func writeThumbnails(_ selected: Selected, to folder: String) -> [String: String] {
+        var names: [String: String] = [:]
+        let bySeries = Dictionary(grouping: selected.instances, by: \.seriesInstanceUID)
+        for (index, seriesUID) in bySeries.keys.sorted().enumerated() {
+            let instances = bySeries[seriesUID]!.sorted { ($0.instanceNumber ?? 0, $0.sopInstanceUID) < ($1.instanceNumber ?? 0, $1.sopInstanceUID) }
+            for instance in instances {
+                guard let file = try? DICOMFile(contentsOf: instance.path), file.dataset[.pixelData] != nil,
+                      let jpeg = try? Thumbnail.render(file: file, maxSize: 128) else { continue }
+                let name = String(format: "S%07d.JPG", index + 1)
+                do {
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                    try AtomicFile.write(jpeg, to: folder + "/" + name)
+                    names[seriesUID] = name
+                } catch {}
+                break
+            }
+        }
+        return names
+    }
+
     /// The data the templates see.
-    func makeContext(_ selected: Selected, result: FileSetResult, web: Bool) -> [String: Any] {
+    func makeContext(_ selected: Selected, result: FileSetResult, web: Bool, thumbnails: [String: String] = [:]) -> [String: Any] {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyy-MM-dd"
@@ -473,7 +498,8 @@ public final class ExportJob: Sendable {
                 "series": series.sorted { ($0.seriesNumber ?? 0) < ($1.seriesNumber ?? 0) }.map { s -> [String: Any] in
                     ["number": s.seriesNumber.map(String.init) ?? "", "modality": s.modality ?? "",
                      "description": s.seriesDescription ?? "", "instanceCount": s.instanceCount,
-                     "folder": folderBySeries[s.seriesInstanceUID] ?? ""]
+                     "folder": folderBySeries[s.seriesInstanceUID] ?? "",
+                     "thumbnail": thumbnails[s.seriesInstanceUID].map { "THUMBS/" + $0 } ?? ""]
                 },
             ]
         }

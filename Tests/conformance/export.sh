@@ -106,7 +106,21 @@ python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['verified'
     || fail "summary of the dir export"
 judge "$work/a-dir" 13 EXP-A
 grep -q "山田 太郎" "$work/a-dir/INDEX.HTM" || fail "INDEX.HTM lost the Japanese name"
-grep -qi "<script" "$work/a-dir/INDEX.HTM" "$work/a-dir"/IHE_PDI/* && fail "a script in the web content"
+grep -qi "<script" "$work/a-dir/INDEX.HTM" "$work/a-dir"/IHE_PDI/*.HTM && fail "a script in the web content"
+# Thumbnails: one JPEG per image series, referenced by the study pages, readable by Pillow.
+python3 - "$work/a-dir" <<'PY' || fail "thumbnails of the web content"
+import glob, os, re, sys
+from PIL import Image
+root = sys.argv[1]
+refs = set()
+for page in glob.glob(os.path.join(root, "IHE_PDI", "*.HTM")):
+    refs |= set(re.findall(r'src="(THUMBS/[A-Z0-9]+\.JPG)"', open(page, encoding="utf-8").read()))
+assert refs, "no thumbnail referenced"
+for ref in refs:
+    image = Image.open(os.path.join(root, "IHE_PDI", ref))
+    assert image.format == "JPEG" and max(image.size) <= 128, (ref, image.format, image.size)
+print(f"export: {len(refs)} series thumbnails in the web content")
+PY
 grep -q "テスト医院" "$work/a-dir/README.TXT" || fail "README.TXT lacks the institution of config.toml"
 ok
 "$bin" export --patient EXP-A --format iso --lang en --out "$work/a.iso" --home "$home" > /dev/null

@@ -221,9 +221,9 @@ DICOM 紹介用メディア 説明書 (README)
 <h1>Study {{study.date}} {{study.description}}</h1>
 <p>Patient {{patient.name}} (ID {{patient.id}}); accession number {{study.accession}}; Study Instance UID {{study.uid}}</p>
 <table border="1" cellpadding="4">
-<tr><th>Series</th><th>Modality</th><th>Description</th><th>Instances</th><th>Folder</th></tr>
+<tr><th>Preview</th><th>Series</th><th>Modality</th><th>Description</th><th>Instances</th><th>Folder</th></tr>
 {{#study.series}}
-<tr><td>{{number}}</td><td>{{modality}}</td><td>{{description}}</td><td>{{instanceCount}}</td><td>{{folder}}</td></tr>
+<tr><td>{{#thumbnail}}<img src="{{thumbnail}}" alt="{{description}}" />{{/thumbnail}}</td><td>{{number}}</td><td>{{modality}}</td><td>{{description}}</td><td>{{instanceCount}}</td><td>{{folder}}</td></tr>
 {{/study.series}}
 </table>
 </body>
@@ -242,9 +242,9 @@ DICOM 紹介用メディア 説明書 (README)
 <h1>検査 {{study.date}} {{study.description}}</h1>
 <p>患者 {{patient.name}} (ID {{patient.id}})、受付番号 {{study.accession}}、Study Instance UID {{study.uid}}</p>
 <table border="1" cellpadding="4">
-<tr><th>シリーズ</th><th>モダリティ</th><th>内容</th><th>画像数</th><th>フォルダ</th></tr>
+<tr><th>画像</th><th>シリーズ</th><th>モダリティ</th><th>内容</th><th>画像数</th><th>フォルダ</th></tr>
 {{#study.series}}
-<tr><td>{{number}}</td><td>{{modality}}</td><td>{{description}}</td><td>{{instanceCount}}</td><td>{{folder}}</td></tr>
+<tr><td>{{#thumbnail}}<img src="{{thumbnail}}" alt="{{description}}" />{{/thumbnail}}</td><td>{{number}}</td><td>{{modality}}</td><td>{{description}}</td><td>{{instanceCount}}</td><td>{{folder}}</td></tr>
 {{/study.series}}
 </table>
 </body>
