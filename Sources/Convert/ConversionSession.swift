@@ -143,6 +143,14 @@ public final class ConversionSession {
         if !stream.droppedSegments.isEmpty {
             notes.append("left out: " + Array(Set(stream.droppedSegments)).sorted().joined(separator: ", "))
         }
+        if stream.isLossless && !stream.isArithmetic && (stream.samplesPerPixel == 1 || stream.photometricInterpretation == "RGB")
+            && stream.orientation == 1 {
+            // Process 14 has DICOM syntaxes of its own: encapsulated as it is.
+            let syntax: TransferSyntax = stream.losslessPredictor == 1 ? .jpegLosslessSV1 : .jpegLossless
+            return try imageInstance(.verbatim(stream, syntax: syntax, ratio: 1), path: path, format: .jpeg, stem: stem,
+                                     dateTime: when, method: "verbatim JPEG \(stream.processName) (\(syntax.uid))", notes: notes,
+                                     iccProfile: stream.iccProfile)
+        }
         if stream.isLossless || stream.isHierarchical {
             throw ConvertError(.unsupported, "\(stream.processName) JPEG is not supported (no decoder; not a DICOM image syntax discport writes)", path: path)
         }
@@ -352,7 +360,11 @@ public final class ConversionSession {
         switch pixels {
         case .verbatim(let stream, let jpegSyntax, let ratio):
             syntax = jpegSyntax
-            try lossy(&ds, ratio: ratio)
+            if jpegSyntax.isLossy {
+                try lossy(&ds, ratio: ratio)
+            } else {
+                try set(&ds, .lossyImageCompression, .CS, "00")
+            }
 
             var fragment = stream.encapsulatedStream
             if fragment.count % 2 == 1 { fragment.append(0) }   // PS3.5 A.4: even items, trailing NUL

@@ -34,6 +34,9 @@ public struct JPEGStream: Sendable {
     public var scanRange: Range<Int>
     /// Names of the segments left out (for the conversion report).
     public var droppedSegments: [String]
+    /// The first scan's predictor (Ss of SOS) in a lossless (process 14)
+    /// stream: 1 is the DICOM "first-order prediction" (SV1) syntax.
+    public var losslessPredictor: Int?
     /// The embedded ICC colour profile (APP2 `ICC_PROFILE` chunks joined in
     /// order), for the ICC Profile attribute: colour, not personal data.
     public var iccProfile: Data?
@@ -121,6 +124,9 @@ public struct JPEGStream: Sendable {
                 encapsulatedStream = out
                 scanRange = start..<eoi
                 droppedSegments = dropped
+                let count = segment.first.map(Int.init) ?? 0
+                let selection = segment.startIndex + 1 + 2 * count
+                losslessPredictor = frame.marker == 0xC3 && selection < segment.endIndex ? Int(segment[selection]) : nil
                 let ordered = iccChunks.keys.sorted()
                 if !ordered.isEmpty, ordered == Array(1...ordered.count) {
                     iccProfile = ordered.reduce(into: Data()) { $0.append(iccChunks[$1]!) }

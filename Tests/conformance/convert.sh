@@ -160,4 +160,41 @@ for input in baseline.jpg gray.jpg odd.jpg image.bmp report.pdf notitle.pdf; do
 done
 [ "$worse" = 0 ] || fail "discport has more dciodvfy findings than DCMTK for $worse input(s)"
 echo "convert: same or fewer dciodvfy findings than img2dcm/pdf2dcm on every input"
+
+# A lossless JPEG (process 14, as DCMTK writes it) is encapsulated as it is,
+# in its own lossless transfer syntax: DCMTK decodes it to the pixels of the original.
+python3 - "$work" <<'PY' || fail "making a lossless JPEG"
+import sys, numpy
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.uid import ExplicitVRLittleEndian
+ds = dcmread(get_testdata_file("CT_small.dcm"))
+pixels = ds.pixel_array.astype(numpy.int32) - int(ds.pixel_array.min())    # unsigned: a plain JPEG carries no sign
+ds.PixelRepresentation = 0
+ds.PixelData = pixels.astype(numpy.uint16).tobytes()
+ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+ds.save_as(sys.argv[1] + "/ct-native.dcm")
+PY
+dcmcjpeg +e1 "$work/ct-native.dcm" "$work/ct-lossless.dcm" || fail "dcmcjpeg +e1"
+python3 -c '
+import sys
+from pydicom import dcmread
+from pydicom.encaps import generate_fragmented_frames
+ds = dcmread(sys.argv[1])
+open(sys.argv[2], "wb").write(b"".join(next(generate_fragmented_frames(ds.PixelData))))' "$work/ct-lossless.dcm" "$work/lossless.jpg"
+mkdir -p "$work/lossless-out"
+"$bin" convert "$work/lossless.jpg" --out "$work/lossless-out" --patient-id CONV-9 > /dev/null || fail "convert of a lossless JPEG"
+converted=$(ls "$work/lossless-out"/*.dcm | head -1)
+dcmdjpeg "$converted" "$work/ours-decoded.dcm" || fail "DCMTK cannot decode the converted lossless JPEG"
+python3 - "$converted" "$work/ours-decoded.dcm" "$work/ct-native.dcm" <<'PY' || fail "lossless JPEG pixels"
+import sys
+from pydicom import dcmread
+ours, decoded, native = (dcmread(p) for p in sys.argv[1:4])
+assert ours.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57"), ours.file_meta.TransferSyntaxUID
+assert ours.LossyImageCompression == "00"
+assert decoded.PixelData == native.PixelData, "pixels differ from the original"
+print("convert: lossless JPEG encapsulated as", ours.file_meta.TransferSyntaxUID, "- DCMTK decodes it to the original pixels")
+PY
+errors=$(dciodvfy "$converted" 2>&1 | grep '^Error' || true)
+[ -z "$errors" ] || fail "dciodvfy errors in the lossless conversion: $errors"
 echo "convert: passed"
