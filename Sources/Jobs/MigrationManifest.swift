@@ -82,20 +82,17 @@ public enum MigrationManifest {
     }
 
     static func parseCSV(_ data: Data, root: String, encoding: RegistryCSV.Encoding) throws -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
-        let table: [[String: String]]
-        let lines: [Int]
-        do {
-            (table, lines) = try RegistryCSV.table(data, encoding: encoding, required: ["path", "patient_id"])
-        } catch {
-            throw DecisionError("the manifest: \(error.description)")
-        }
         var rows: [MigrationRow] = []
         var problems: [MigrationRowProblem] = []
-        for (fields, line) in zip(table, lines) {
-            switch row(fields, line: line, root: root) {
-            case .success(let row): rows.append(row)
-            case .failure(let problem): problems.append(problem)
+        do {
+            try RegistryCSV.forEachRow(data, encoding: encoding, required: ["path", "patient_id"]) { (fields: [String: String], line: Int) throws(RegistryCSV.FileError) in
+                switch row(fields, line: line, root: root) {
+                case .success(let row): rows.append(row)
+                case .failure(let problem): problems.append(problem)
+                }
             }
+        } catch {
+            throw DecisionError("the manifest: \(error.description)")
         }
         return (rows, problems)
     }

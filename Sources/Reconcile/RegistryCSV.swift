@@ -42,29 +42,40 @@ public enum RegistryCSV {
     /// Throws when the file is empty or a `required` column is missing.
     public static func table(_ data: Data, encoding: Encoding = .automatic,
                              required: [String]) throws(FileError) -> (rows: [[String: String]], lines: [Int]) {
-        let text = try decodeText(data, encoding).0
-        let records = CSVRecords.parse(text)
-        guard let header = records.first else {
-            throw FileError(message: "the file is empty (a header row naming \(required.joined(separator: ",")) is needed)", rows: [])
-        }
-        let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        let missing = required.filter { !names.contains($0) }
-        guard missing.isEmpty else {
-            throw FileError(message: "the header row lacks the column(s) \(missing.joined(separator: ", ")); it has: \(names.joined(separator: ", "))", rows: [])
-        }
         var rows: [[String: String]] = []
         var lines: [Int] = []
-        for record in records.dropFirst() {
+        try forEachRow(data, encoding: encoding, required: required) { (row: [String: String], line: Int) throws(FileError) in
+            rows.append(row)
+            lines.append(line)
+        }
+        return (rows, lines)
+    }
+
+    /// The same rows, handed to `body` one at a time as the file is read.
+    public static func forEachRow(_ data: Data, encoding: Encoding = .automatic, required: [String],
+                                  _ body: ([String: String], Int) throws(FileError) -> Void) throws(FileError) {
+        let text = try decodeText(data, encoding).0
+        var names: [String]?
+        try CSVRecords.forEach(text) { (record: CSVRecords.Record) throws(FileError) in
+            guard let header = names else {
+                let found = record.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                let missing = required.filter { !found.contains($0) }
+                guard missing.isEmpty else {
+                    throw FileError(message: "the header row lacks the column(s) \(missing.joined(separator: ", ")); it has: \(found.joined(separator: ", "))", rows: [])
+                }
+                names = found
+                return
+            }
             var row: [String: String] = [:]
-            for (index, name) in names.enumerated() where index < record.fields.count && row[name] == nil {
+            for (index, name) in header.enumerated() where index < record.fields.count && row[name] == nil {
                 let value = record.fields[index].trimmingCharacters(in: .whitespaces)
                 if !value.isEmpty { row[name] = value }
             }
-            if row.isEmpty { continue }
-            rows.append(row)
-            lines.append(record.line)
+            if !row.isEmpty { try body(row, record.line) }
         }
-        return (rows, lines)
+        if names == nil {
+            throw FileError(message: "the file is empty (a header row naming \(required.joined(separator: ",")) is needed)", rows: [])
+        }
     }
 
     /// Parses the whole file. Throws ``FileError`` listing every bad row:
@@ -146,6 +157,13 @@ struct CSVRecords {
 
     static func parse(_ text: String) -> [Record] {
         var records: [Record] = []
+        forEach(text) { records.append($0) }
+        return records
+    }
+
+    /// Hands each record to `body` as it is read (a large file is never
+    /// held as records all at once).
+    static func forEach<E: Error>(_ text: String, _ body: (Record) throws(E) -> Void) throws(E) {
         var fields: [String] = []
         var field = ""
         var quoted = false
@@ -153,14 +171,11 @@ struct CSVRecords {
         var recordLine = 1
         var scalars = text.unicodeScalars.makeIterator()
         var pending: Unicode.Scalar? = nil
-        func next() -> Unicode.Scalar? {
-            if let scalar = pending { pending = nil; return scalar }
-            return scalars.next()
-        }
-        while let c = next() {
+        while let c = pending ?? scalars.next() {
+            pending = nil
             if quoted {
                 if c == "\"" {
-                    if let following = next() {
+                    if let following = scalars.next() {
                         if following == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = following }
                     } else {
                         quoted = false
@@ -181,7 +196,7 @@ struct CSVRecords {
                 break
             case "\n":
                 fields.append(field)
-                records.append(Record(fields: fields, line: recordLine))
+                try body(Record(fields: fields, line: recordLine))
                 fields = []
                 field = ""
                 line += 1
@@ -192,8 +207,7 @@ struct CSVRecords {
         }
         if !field.isEmpty || !fields.isEmpty {
             fields.append(field)
-            records.append(Record(fields: fields, line: recordLine))
+            try body(Record(fields: fields, line: recordLine))
         }
-        return records
     }
 }
