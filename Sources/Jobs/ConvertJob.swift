@@ -146,7 +146,7 @@ public final class ConvertJob {
                                    note: summary.failed == 0 ? nil : "\(summary.failed) file(s) not converted")
         }
         let elapsed = ContinuousClock.now - clock
-        summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        summary.seconds = elapsed / .seconds(1)
         return summary
     }
 

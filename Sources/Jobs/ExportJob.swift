@@ -390,7 +390,7 @@ public final class ExportJob: Sendable {
             fileSetID: fileSetID, patientIDs: patientIDs, studyInstanceUIDs: studies, series: seriesCount,
             instances: result.entries.count, fileSetBytes: result.totalSize, outputBytes: outputBytes, rewritten: rewritten,
             inventions: result.inventions, verified: true, verifyWarnings: report.warnings, warnings: warnings,
-            seconds: Double((ContinuousClock.now - clock).components.attoseconds) / 1e18 + Double((ContinuousClock.now - clock).components.seconds))
+            seconds: (ContinuousClock.now - clock) / .seconds(1))
     }
 
     // MARK: - Helpers

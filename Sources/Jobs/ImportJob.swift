@@ -160,8 +160,7 @@ public final class ImportJob: Sendable {
             let status: ImportStatus = summary.complete ? .completed : .failed
             try store.finishImport(importID, status: status, skipped: final.counts.skipped, failed: final.failedBeforeStore, note: summary.mediumError)
         }
-        summary.seconds = Double((ContinuousClock.now - clock).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - clock).components.seconds)
+        summary.seconds = (ContinuousClock.now - clock) / .seconds(1)
         events(.finished(summary))
         return summary
     }

@@ -65,14 +65,19 @@ struct LooseFileConversion {
         let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "import --convert", creationDateTime: creationDateTime)
         let notes = Mutex<[String]>([])
         let wanted = Set(loose.map(\.path))
-        // Each file is copied out of the medium (archives are streams), then
+        // Files of an archive or image are copied out (they are streams), then
         // converted; files are converted in path order, so numbering is stable.
         let scratch = NSTemporaryDirectory() + "discport-convert-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let copies = Mutex<[String: String]>([:])
-        do {
-            try medium.visitFiles { file in
+        if medium.kind == .folder || medium.kind == .file {
+            // A folder is read where it is; only archives and images are copied out.
+            let base = medium.kind == .file ? (medium.location as NSString).deletingLastPathComponent : medium.location
+            copies.withLock { copied in for path in wanted { copied[path] = base + "/" + path } }
+        } else {
+            do {
+                try medium.visitFiles { file in
                 guard wanted.contains(file.path) else { return }
                 let copy = scratch + "/" + String(copies.withLock { $0.count }) + "-" + (file.path as NSString).lastPathComponent
                 FileManager.default.createFile(atPath: copy, contents: nil)
@@ -80,9 +85,10 @@ struct LooseFileConversion {
                 defer { try? handle.close() }
                 try file.copyContents { chunk in handle.write(Data(chunk)) }
                 copies.withLock { $0[file.path] = copy }
+                }
+            } catch {
+                return ["documents not converted: the medium could not be read again: \(error)"]
             }
-        } catch {
-            return ["documents not converted: the medium could not be read again: \(error)"]
         }
         let copied = copies.withLock { $0 }
         for file in loose {

@@ -210,7 +210,7 @@ public final class MigrationJob: Sendable {
             job: job, rows: outcomes.count, stored: count(.stored), alreadyStored: count(.alreadyStored), done: count(.done),
             invalid: count(.invalid), failed: count(.failed), planned: count(.planned), dryRun: dryRun,
             instances: outcomes.reduce(0) { $0 + $1.sopInstanceUIDs.count }, bytes: bytes.load(ordering: .relaxed),
-            seconds: Double((ContinuousClock.now - clock).components.seconds) + Double((ContinuousClock.now - clock).components.attoseconds) / 1e18,
+            seconds: (ContinuousClock.now - clock) / .seconds(1),
             outcomes: outcomes, patients: patients)
         if let importID {
             try store.finishImport(importID, status: summary.failed == 0 ? .completed : .failed, failed: count(.failed),

@@ -158,6 +158,27 @@ public enum MigrationManifest {
                                      seriesKey: value("series_key")))
     }
 
+    /// Old → new Patient IDs from a CSV with the columns `old_id,new_id`.
+    public static func readIDMap(_ path: String) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DecisionError("cannot read \(path)") }
+        var mapping: [String: String] = [:]
+        var problems: [String] = []
+        do {
+            try RegistryCSV.forEachRow(data, required: ["old_id", "new_id"]) { (cells: [String: String], line: Int) throws(RegistryCSV.FileError) in
+                guard let old = cells["old_id"], let new = cells["new_id"] else {
+                    problems.append("line \(line): old_id and new_id are required")
+                    return
+                }
+                if let earlier = mapping[old], earlier != new { problems.append("line \(line): \(old) is mapped twice") }
+                mapping[old] = new
+            }
+        } catch {
+            throw DecisionError("\(path): \(error.description)")
+        }
+        guard problems.isEmpty else { throw DecisionError("\(path): " + problems.joined(separator: "; ")) }
+        return mapping
+    }
+
     /// `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/MM/DD` or `YYYY.MM.DD` as DICOM DA; nil when not a real day.
     public static func normalizedDate(_ text: String) -> String? {
         let digits = text.filter(\.isNumber)

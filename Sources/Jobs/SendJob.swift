@@ -224,7 +224,7 @@ public final class SendJob: Sendable {
         summary = tally.withLock { $0 }
         summary.pending = try store.sendQueue(node: node.name, state: .pending).count
         let elapsed = ContinuousClock.now - clock
-        summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        summary.seconds = elapsed / .seconds(1)
         return summary
     }
 }

@@ -272,7 +272,7 @@ public enum Verification {
         try await association.release()
         let elapsed = ContinuousClock.now - start
         let info = association.accept.userInformation
-        return Result(status: status, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+        return Result(status: status, seconds: elapsed / .seconds(1),
                       peerImplementationClassUID: info.implementationClassUID,
                       peerImplementationVersionName: info.implementationVersionName, maxPDULength: info.maxPDULength)
     }

@@ -139,7 +139,7 @@ public final class InstanceStore: Sendable {
         // call comes (a stalled medium), so the catalog's write lock is
         // never held for long and other processes can write.
         let interval = options.batchInterval
-        let milliseconds = Int(max(10, interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000))
+        let milliseconds = Int(max(10, interval / .milliseconds(1)))
         state.withLock { st in
             let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
             timer.schedule(deadline: .now() + .milliseconds(milliseconds), repeating: .milliseconds(milliseconds),

@@ -81,15 +81,10 @@ struct MigrateCommand: ParsableCommand {
         }
         var mapping: [String: String] = [:]
         if let idMap {
-            guard let data = FileManager.default.contents(atPath: idMap) else { throw CLIError("cannot read \(idMap)", status: 2) }
             do {
-                let (table, lines) = try RegistryCSV.table(data, required: ["old_id", "new_id"])
-                for (cells, line) in zip(table, lines) {
-                    guard let old = cells["old_id"], let new = cells["new_id"] else { throw CLIError("\(idMap) line \(line): old_id and new_id are required", status: 2) }
-                    mapping[old] = new
-                }
-            } catch let error as RegistryCSV.FileError {
-                throw CLIError("\(idMap): \(error.description)", status: 2)
+                mapping = try MigrationManifest.readIDMap(idMap)
+            } catch let error as DecisionError {
+                throw CLIError(error.description, status: 2)
             }
         }
         let name = job ?? Self.jobName(manifest: manifest, root: root)

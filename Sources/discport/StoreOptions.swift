@@ -146,7 +146,7 @@ final class ProgressBar: Sendable {
             let now = ContinuousClock.now
             guard now - p.lastDraw >= .milliseconds(100) || p.done == p.total else { return }
             p.lastDraw = now
-            let elapsed = max(0.001, Double((now - p.started).components.attoseconds) / 1e18 + Double((now - p.started).components.seconds))
+            let elapsed = max(0.001, (now - p.started) / .seconds(1))
             let fraction = p.totalBytes > 0 ? Double(p.bytes) / Double(p.totalBytes) : Double(p.done) / Double(max(1, p.total))
             let width = 30
             let filled = Int(min(1, fraction) * Double(width))

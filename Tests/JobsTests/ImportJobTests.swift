@@ -118,7 +118,7 @@ struct ImportJobTests {
         let first = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
         #expect(first.counts.stored == 5)
         #expect(first.exitStatus == 0)
-        #expect(first.looseFiles.isEmpty == true || first.looseFiles.allSatisfy { !$0.path.hasPrefix("DICOM/") })
+        #expect(first.looseFiles.isEmpty, "the viewer and autorun files are no documents to convert")
         try store.flush()
         for instance in try store.instances() {
             let original = Disc.sample + "/" + (instance.originalPath ?? "")
@@ -352,6 +352,31 @@ struct ImportConvertTests {
         let again = try job.run(plan)
         #expect(again.counts.duplicates == 6)
         #expect(again.counts.stored == 0)
+    }
+
+    @Test("from a zip, the document is copied out of the archive and converted the same way")
+    func convertsFromZip() throws {
+        let scratch = Scratch()
+        let disc = scratch.path + "/disc"
+        try Disc.copySample(to: disc)
+        try Self.pdf.write(to: URL(fileURLWithPath: disc + "/LETTER.PDF"))
+        let zip = scratch.path + "/disc.zip"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.currentDirectoryURL = URL(fileURLWithPath: disc)
+        process.arguments = ["python3", "-m", "zipfile", "-c", zip, "DICOM", "DICOMDIR", "LETTER.PDF"]
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0)
+        let store = try openStore(scratch.sub("home"))
+        let job = ImportJob(source: zip, store: store)
+        var plan = job.scan()
+        plan.decisions = [.assign(LocalIdentity(patientID: "L-9"))]
+        plan.convertLooseFiles = true
+        let summary = try job.run(plan)
+        #expect(summary.converted == 1)
+        #expect(summary.conversionNotes.isEmpty)
+        #expect(summary.counts.stored == 6)
     }
 
     @Test("with two patients on the medium nothing is converted: a loose file names no patient")
