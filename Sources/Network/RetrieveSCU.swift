@@ -17,6 +17,10 @@ public struct RetrieveResult: Sendable, Codable {
     public var warning = 0
     /// Instances this side received and stored (C-GET), with their statuses.
     public var received = 0
+    /// C-GET: storage SOP classes proposed on the association (SCP role).
+    public var storageClasses: Int?
+    /// The peer's Failed SOP Instance UID List (0008,0058), when it gave one.
+    public var failedInstances: [String] = []
     public var errors: [String] = []
 
     public var isSuccess: Bool { status == DIMSEStatus.success.hex && failed == 0 }
@@ -51,29 +55,69 @@ public enum RetrieveSCU {
         TransferSyntax.jpeg2000Lossless.uid, TransferSyntax.jpeg2000.uid, TransferSyntax.rleLossless.uid,
     ]
 
-    /// C-GET: asks the peer to send the matching instances back on this
-    /// association; each goes to `store`, answered with its status.
-    public static func get(_ query: FindQuery, parameters: AssociationParameters, spoolDirectory: String,
-                           store: @escaping DICOMServer.Store) async throws -> RetrieveResult {
-        let model = query.model == .patientRoot ? UIDs.patientRootGet : UIDs.studyRootGet
+    /// The presentation contexts of a C-GET association (PS3.8 §9.3.2.2:
+    /// at most 128, odd ids 1–255): the query model, then for each storage
+    /// class up to three (explicit, implicit, the compressed syntaxes) so
+    /// the peer can send each instance in the syntax it has it in — fewer
+    /// per class when there are many classes, and at most 127 classes (the
+    /// rest are returned in `left`).
+    public static func getContexts(model: String, storageClasses: [String])
+        -> (contexts: [PresentationContextProposal], roles: [RoleSelection], left: [String]) {
+        var classes: [String] = []
+        var seen = Set<String>()
+        for uid in storageClasses where seen.insert(uid).inserted { classes.append(uid) }
+        let room = 127
+        let taken = Array(classes.prefix(room))
+        let perClass = max(1, min(3, room / max(1, taken.count)))
+        let syntaxSets: [[String]] = switch perClass {
+        case 3: [[StoreSCU.native[0]], [StoreSCU.native[1]], compressed]
+        case 2: [StoreSCU.native, compressed]
+        default: [StoreSCU.native + compressed]
+        }
         var contexts = [PresentationContextProposal(id: 1, abstractSyntax: model, transferSyntaxes: StoreSCU.native)]
         var roles: [RoleSelection] = []
-        // Three contexts per class (explicit, implicit, compressed), so the
-        // peer can send each instance in the syntax it has it in.
-        for sopClass in getStorageClasses {
-            for syntaxes in [[StoreSCU.native[0]], [StoreSCU.native[1]], compressed] {
+        for sopClass in taken {
+            for syntaxes in syntaxSets {
                 contexts.append(PresentationContextProposal(id: UInt8(contexts.count * 2 + 1), abstractSyntax: sopClass,
                                                             transferSyntaxes: syntaxes))
             }
             roles.append(RoleSelection(sopClassUID: sopClass, scuRole: false, scpRole: true))
         }
+        return (contexts, roles, Array(classes.dropFirst(room)))
+    }
+
+    /// C-GET: asks the peer to send the matching instances back on this
+    /// association; each goes to `store`, answered with its status.
+    /// `storageClasses`: the SOP classes to receive (SCP role), best those
+    /// the query found; default ``getStorageClasses``. Instances of a class
+    /// not negotiated cannot come on this association: the peer counts them
+    /// as failed sub-operations, and the result names the classes refused
+    /// or not proposed.
+    public static func get(_ query: FindQuery, parameters: AssociationParameters, spoolDirectory: String,
+                           storageClasses: [String] = getStorageClasses,
+                           store: @escaping DICOMServer.Store) async throws -> RetrieveResult {
+        let model = query.model == .patientRoot ? UIDs.patientRootGet : UIDs.studyRootGet
+        let (contexts, roles, left) = getContexts(model: model, storageClasses: storageClasses)
         let association = try await Association.request(parameters, contexts: contexts, roleSelections: roles)
         guard let context = association.contexts(for: model).first else {
             try? await association.release()
             throw NetworkError.noAcceptedContext("\(UIDRegistry.name(for: model) ?? model)")
         }
-        return try await retrieve(.cGetRQ, query: query, sopClass: model, context: context, on: association,
-                                  spoolDirectory: spoolDirectory, store: store)
+        let proposed = Set(contexts.dropFirst().map(\.abstractSyntax))
+        let refused = proposed.filter { association.contexts(for: $0).isEmpty }
+        var result = try await retrieve(.cGetRQ, query: query, sopClass: model, context: context, on: association,
+                                        spoolDirectory: spoolDirectory, store: store)
+        result.storageClasses = proposed.count
+        if result.failed > 0 || !left.isEmpty {
+            let name = { (uid: String) in UIDRegistry.name(for: uid) ?? uid }
+            if !refused.isEmpty {
+                result.errors.append("SOP classes refused by the peer for C-GET (their instances cannot be received on this association): \(refused.sorted().map(name).joined(separator: ", "))")
+            }
+            if !left.isEmpty {
+                result.errors.append("SOP classes not negotiated (more than 127 on one association): \(left.map(name).joined(separator: ", "))")
+            }
+        }
+        return result
     }
 
     /// C-MOVE: asks the peer to send the matching instances to
@@ -126,7 +170,13 @@ public enum RetrieveSCU {
                     guard message.messageIDBeingRespondedTo == messageID, let status = message.status else {
                         throw NetworkError.protocolError("unexpected response to message \(message.messageIDBeingRespondedTo ?? 0)")
                     }
-                    if message.hasDataset { _ = try await association.receiveDatasetData(contextID: contextID) }
+                    if message.hasDataset {
+                        let data = try await association.receiveDatasetData(contextID: contextID)
+                        let identifier = try? DICOMFile(datasetData: data, transferSyntax: TransferSyntax(uid: association.context(contextID)?.transferSyntax ?? TransferSyntax.implicitVRLittleEndian.uid))
+                        if let failed = identifier?.dataset.strings(Tag(0x0008, 0x0058)) {
+                            result.failedInstances = failed.map(UID.trimmed).filter { !$0.isEmpty }
+                        }
+                    }
                     func count(_ tag: Tag) -> Int { message.dataset.integer(tag) ?? 0 }
                     result.completed = count(.numberOfCompletedSuboperations)
                     result.failed = count(.numberOfFailedSuboperations)

@@ -49,6 +49,10 @@ public final class DICOMServer: Sendable {
         public var idleTimeout: TimeAmount
         /// Where received data sets are written before `store` takes them.
         public var spoolDirectory: String
+        /// The transfer syntaxes accepted for storage; nil: any discport
+        /// knows (the proposer's first). A receiver restricted to some
+        /// (uncompressed only, say) makes senders fall back.
+        public var acceptedTransferSyntaxes: Set<String>?
 
         public init(aeTitle: String, host: String = "0.0.0.0", port: Int, allowedCallingAEs: Set<String>? = nil,
                     maxPDULength: UInt32 = Association.defaultMaxPDULength, artimTimeout: TimeAmount = .seconds(30),
@@ -137,7 +141,10 @@ public final class DICOMServer: Sendable {
                                                  transferSyntax: TransferSyntax.implicitVRLittleEndian.uid)
             }
             // The proposer's order, retired syntaxes (big endian) only when nothing else is offered.
-            let known = pc.transferSyntaxes.filter { TransferSyntax(uid: $0).isKnown }
+            let known = pc.transferSyntaxes.filter {
+                TransferSyntax(uid: $0).isKnown
+                    && (pc.abstractSyntax == UIDs.verification || configuration.acceptedTransferSyntaxes?.contains($0) ?? true)
+            }
             guard let ts = known.first(where: { !TransferSyntax(uid: $0).isRetired }) ?? known.first else {
                 return PresentationContextResult(id: pc.id, result: .transferSyntaxesNotSupported,
                                                  transferSyntax: TransferSyntax.implicitVRLittleEndian.uid)

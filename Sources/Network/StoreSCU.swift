@@ -51,6 +51,12 @@ public struct SendOutcome: Sendable {
     public var transferSyntaxUID: String?
     /// The peer's error comment, if any.
     public var errorComment: String?
+    /// The file's own transfer syntax when the instance travelled in
+    /// another one (``transferSyntaxUID``): re-encoded or decompressed
+    /// losslessly because the peer did not accept the file's.
+    public var convertedFrom: String?
+    /// A remark on how it was sent (a lossy image decompressed).
+    public var note: String?
 
     /// Stored by the peer (success or warning status).
     public var isDone: Bool { status?.isDone ?? false }
@@ -85,56 +91,124 @@ public enum StoreSCU {
         }
     }
 
-    /// How an item is sent on an association: its context and whether
-    /// the data set must be converted (only between uncompressed syntaxes).
-    static func plan(_ item: StoreItem, on association: Association) -> (contextID: UInt8, transferSyntax: String, convert: Bool)? {
-        let accepted = association.contexts(for: item.sopClassUID)
-        if let same = accepted.first(where: { $0.transferSyntax == item.transferSyntax.uid }) {
-            return (same.id, same.transferSyntax, false)
-        }
-        // Lossless conversion: an uncompressed (or deflated, or big endian)
-        // data set re-encoded in a native syntax.
-        guard !item.transferSyntax.isEncapsulated else { return nil }
-        for uid in native {
-            if let context = accepted.first(where: { $0.transferSyntax == uid }) {
-                return (context.id, uid, true)
+    /// Decodes the compressed pixel data of a file into a native syntax
+    /// (explicit or implicit VR little endian) and returns the encoded data
+    /// set. Network does not decode pixels: the Codecs transcoder is given
+    /// by the caller (``SendJob``); without one, compressed data is never
+    /// converted.
+    public typealias Decompressor = @Sendable (_ path: String, _ target: TransferSyntax) throws -> Data
+
+    /// How an item travels on an association.
+    enum Plan: Equatable {
+        /// As stored, streamed from the file.
+        case asStored(contextID: UInt8, transferSyntax: String)
+        /// An uncompressed (deflated, big endian) data set re-encoded in a
+        /// native syntax: element values unchanged.
+        case reencode(contextID: UInt8, transferSyntax: String)
+        /// Compressed pixel data decoded into a native syntax. `lossy`: the
+        /// source was lossy-compressed (decoded only because the peer takes
+        /// nothing but uncompressed data for the class; Lossy Image
+        /// Compression stays 01).
+        case decompress(contextID: UInt8, transferSyntax: String, lossy: Bool)
+        /// Cannot be sent on this association; why.
+        case refused(String)
+
+        var contextAndSyntax: (UInt8, String)? {
+            switch self {
+            case .asStored(let id, let ts), .reencode(let id, let ts), .decompress(let id, let ts, _): (id, ts)
+            case .refused: nil
             }
         }
-        return nil
+    }
+
+    /// How an item is sent given the contexts the peer accepted for its SOP
+    /// class (PS3.5 §8, §10: a transfer syntax change is not a new instance
+    /// as long as it is lossless):
+    /// 1. its own transfer syntax, when accepted: as stored, never touched;
+    /// 2. an uncompressed data set in a native syntax (re-encoding only);
+    /// 3. lossless compressed pixel data (RLE, JPEG lossless, JPEG-LS
+    ///    lossless, JPEG 2000 lossless) decoded into a native syntax, when
+    ///    a decompressor is given: the pixels are bit-identical;
+    /// 4. lossy compressed pixel data only when the peer accepts nothing but
+    ///    native syntaxes for the class (as `storescu` does when it
+    ///    decompresses): decoding adds no loss, and the image stays marked
+    ///    Lossy Image Compression 01 with its method. When the peer accepts
+    ///    another compressed syntax, a lossy image is refused and reported:
+    ///    discport never re-encodes lossy data into something else.
+    static func plan(_ item: StoreItem, accepted: [(id: UInt8, transferSyntax: String)], canDecompress: Bool) -> Plan {
+        if let same = accepted.first(where: { $0.transferSyntax == item.transferSyntax.uid }) {
+            return .asStored(contextID: same.id, transferSyntax: same.transferSyntax)
+        }
+        let className = UIDRegistry.name(for: item.sopClassUID) ?? item.sopClassUID
+        guard !accepted.isEmpty else {
+            let proposed = ([item.transferSyntax.uid] + native).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            return .refused("the peer accepts SOP class \(className) in none of the transfer syntaxes proposed (\(proposed.map { TransferSyntax(uid: $0).name }.joined(separator: ", "))), or not at all; discport compresses nothing")
+        }
+        let nativeContext = native.lazy.compactMap { uid in accepted.first(where: { $0.transferSyntax == uid }) }.first
+        let offered = accepted.map { TransferSyntax(uid: $0.transferSyntax).name }.joined(separator: ", ")
+        guard item.transferSyntax.isEncapsulated else {
+            if let context = nativeContext { return .reencode(contextID: context.id, transferSyntax: context.transferSyntax) }
+            return .refused("the peer accepts \(offered) for \(className) but not \(item.transferSyntax.name), and discport compresses nothing")
+        }
+        guard let context = nativeContext else {
+            return .refused("the peer accepts \(offered) for \(className) but not \(item.transferSyntax.name), and discport does not re-encode compressed data")
+        }
+        guard canDecompress else {
+            return .refused("the peer accepts \(offered) but not \(item.transferSyntax.name), and compressed data is never decompressed")
+        }
+        if item.transferSyntax.isLossy {
+            let onlyNative = accepted.allSatisfy { native.contains($0.transferSyntax) }
+            guard onlyNative else {
+                return .refused("the peer accepts \(offered) for \(className) but not \(item.transferSyntax.name); a lossy image is not converted to another compressed syntax")
+            }
+            return .decompress(contextID: context.id, transferSyntax: context.transferSyntax, lossy: true)
+        }
+        return .decompress(contextID: context.id, transferSyntax: context.transferSyntax, lossy: false)
     }
 
     /// Sends one item on an open association and waits for its response.
     /// Throws only when the association itself failed.
-    static func store(_ item: StoreItem, on association: Association) async throws -> SendOutcome {
+    static func store(_ item: StoreItem, on association: Association, decompress: Decompressor?) async throws -> SendOutcome {
         var outcome = SendOutcome(item: item)
-        guard let plan = plan(item, on: association) else {
-            let offered = association.contexts(for: item.sopClassUID).map(\.transferSyntax)
-            outcome.error = offered.isEmpty
-                ? "the peer does not accept SOP class \(UIDRegistry.name(for: item.sopClassUID) ?? item.sopClassUID)"
-                : "the peer accepts \(offered.map { TransferSyntax(uid: $0).name }.joined(separator: ", ")) but not \(item.transferSyntax.name), and compressed data is never decompressed"
-            return outcome
-        }
+        let plan = plan(item, accepted: association.contexts(for: item.sopClassUID), canDecompress: decompress != nil)
         let payload: DatasetPayload
-        if plan.convert {
+        switch plan {
+        case .refused(let why):
+            outcome.error = why
+            return outcome
+        case .reencode(_, let uid):
             do {
                 let file = try DICOMFile(contentsOf: item.path)
-                payload = .data(try DICOMWriter.encode(file.dataset, transferSyntax: TransferSyntax(uid: plan.transferSyntax)))
+                payload = .data(try DICOMWriter.encode(file.dataset, transferSyntax: TransferSyntax(uid: uid)))
             } catch {
-                outcome.error = "cannot convert to \(TransferSyntax(uid: plan.transferSyntax).name): \(error)"
+                outcome.error = "cannot convert to \(TransferSyntax(uid: uid).name): \(error)"
                 return outcome
             }
-        } else {
+            outcome.convertedFrom = item.transferSyntax.uid
+        case .decompress(_, let uid, let lossy):
+            do {
+                payload = .data(try decompress!(item.path, TransferSyntax(uid: uid)))
+            } catch {
+                outcome.error = "cannot decompress \(item.transferSyntax.name) to \(TransferSyntax(uid: uid).name) for the peer: \(error)"
+                return outcome
+            }
+            outcome.convertedFrom = item.transferSyntax.uid
+            if lossy {
+                outcome.note = "lossy \(item.transferSyntax.name) decompressed: the peer accepts only uncompressed data for this class; Lossy Image Compression stays 01"
+            }
+        case .asStored:
             guard let size = fileSize(item.path), size >= item.datasetOffset else {
                 outcome.error = "cannot read \(item.path)"
                 return outcome
             }
             payload = .file(path: item.path, offset: item.datasetOffset, length: size - item.datasetOffset)
         }
-        outcome.transferSyntaxUID = plan.transferSyntax
+        let (contextID, transferSyntax) = plan.contextAndSyntax!
+        outcome.transferSyntaxUID = transferSyntax
         let messageID = association.nextMessageID()
         let request = DIMSECommand.storeRQ(messageID: messageID, sopClassUID: item.sopClassUID, sopInstanceUID: item.sopInstanceUID)
         do {
-            try await association.send(request, dataset: payload, contextID: plan.contextID)
+            try await association.send(request, dataset: payload, contextID: contextID)
         } catch let error as Association.FileReadError {
             // The command went out, the data set could not be finished:
             // the association cannot continue.
@@ -164,7 +238,7 @@ public enum StoreSCU {
     /// opens a new one; when the peer cannot be reached, the items not yet
     /// taken fail with that error and no further attempt is made.
     public static func send(_ items: [StoreItem], parameters: AssociationParameters, parallel: Int = 1,
-                            report: @escaping @Sendable (SendOutcome) -> Void) async {
+                            decompress: Decompressor? = nil, report: @escaping @Sendable (SendOutcome) -> Void) async {
         guard !items.isEmpty else { return }
         // Bundles of at most 128 presentation contexts (PS3.8 odd ids 1–255).
         var bundles: [[StoreItem]] = []
@@ -216,7 +290,7 @@ public enum StoreSCU {
                             }
                         }
                         do {
-                            report(try await store(item, on: association!))
+                            report(try await store(item, on: association!, decompress: decompress))
                         } catch {
                             report(SendOutcome(item: item, status: nil, error: "\(error)"))
                             await association?.abort()
