@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "DICOM"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM", "Network", "Codecs"]),
         .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "Reconcile", "DICOM", "CTurboJPEG", "CPNG"]),
         .testTarget(name: "NetworkTests", dependencies: [
             "Network", "DICOM",

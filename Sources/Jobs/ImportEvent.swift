@@ -21,6 +21,9 @@ public enum InstanceOutcome: String, Sendable, Hashable, Codable {
     /// Dry run: the SOP Instance UID is in the store already (the content
     /// is compared only by a real run).
     case wouldSkipKnown = "would-skip-known"
+    /// `--send NODE --no-store`: written (coerced) into the outbox for the
+    /// node only, not into the store; removed once the node acknowledges it.
+    case outgoing
 
     init(_ outcome: StoreOutcome) {
         switch outcome {
@@ -44,7 +47,8 @@ public struct InstanceEvent: Sendable, Hashable, Codable {
     public var patientID: String?
     /// True when attributes were changed (Original Attributes Sequence added).
     public var coerced: Bool
-    /// Absolute path in the store (stored, adopted, duplicate, conflict).
+    /// Absolute path in the store (stored, adopted, duplicate, conflict);
+    /// for `outgoing`, the outbox file.
     public var storedPath: String?
     /// Bytes read from the medium.
     public var size: Int
@@ -55,6 +59,8 @@ public struct InstanceEvent: Sendable, Hashable, Codable {
     public var convertedFrom: String?
     /// The store was asked to take it (it counts its own failures).
     var reachedStore = false
+    /// `outgoing`: SHA-256 of the source (the send queue's content key).
+    var contentSHA256: String?
 
     private enum CodingKeys: String, CodingKey {
         case path, sopInstanceUID, outcome, patient, patientID, coerced, storedPath, size, message, convertedFrom
@@ -67,6 +73,8 @@ public struct InstanceEvent: Sendable, Hashable, Codable {
 public enum ImportEvent: Sendable {
     case started(ImportStart)
     case instance(InstanceEvent)
+    /// `--send NODE`: one per instance sent (or not) after the import.
+    case sent(SendEvent)
     case finished(ImportSummary)
 }
 

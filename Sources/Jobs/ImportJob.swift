@@ -58,7 +58,11 @@ public final class ImportJob: Sendable {
     ///
     /// - Parameter dryRun: read the headers and say what would happen;
     ///   nothing is written.
-    public func run(_ plan: ImportPlan, dryRun: Bool = false,
+    /// - Parameter send: `--send NODE [--no-store]`: after the import, the
+    ///   imported instances (as stored, reconciled) go to the node through
+    ///   the retry queue; with ``ImportSend/keepInStore`` false they are
+    ///   written into the outbox instead of the store (see ``ImportSend``).
+    public func run(_ plan: ImportPlan, dryRun: Bool = false, send: ImportSend? = nil,
                     events: @escaping @Sendable (ImportEvent) -> Void = { _ in }) throws -> ImportSummary {
         let clock = ContinuousClock.now
         let report = plan.report
@@ -71,6 +75,10 @@ public final class ImportJob: Sendable {
         guard dryRun || store != nil else {
             throw StoreError(.invalidInput, "an import needs a store (only a dry run works without one)")
         }
+        if let send, !send.keepInStore, plan.convertLooseFiles {
+            throw ImportFailure("converting loose files (--convert) stores them: it cannot be combined with sending without storing (\(send.peer.node.name))")
+        }
+        let outbox = send.flatMap { $0.keepInStore ? nil : $0.peer.node.name }
 
         // The import run, resuming interrupted ones of the same source: the
         // first of them (since the last run that completed) gives the time
@@ -100,7 +108,10 @@ public final class ImportJob: Sendable {
             return IdentityCoercion(identity: identity, modificationDateTime: modificationTime, accession: plan.accession)
         }
         let tally = Mutex(Tally(patients: report.patients.count))
-        let worker = InstanceImporter(plan: plan, coercions: coercions, store: store, importID: importID, dryRun: dryRun)
+        let worker = InstanceImporter(plan: plan, coercions: coercions, store: store, importID: importID, dryRun: dryRun,
+                                      outbox: outbox)
+        // What goes to the node: stored (or outbox) paths and content keys.
+        let toSend = Mutex<[(path: String, contentSHA256: String?)]>([])
 
         var mediumError: String?
         do {
@@ -108,6 +119,9 @@ public final class ImportJob: Sendable {
                 guard let planned = plan.instanceByPath[file.path] else { return }
                 let event = worker.importInstance(file, patient: planned.patient, expectedUID: planned.sopInstanceUID)
                 tally.withLock { $0.add(event) }
+                if [.stored, .adopted, .duplicate, .outgoing].contains(event.outcome), let path = event.storedPath {
+                    toSend.withLock { $0.append((path, event.contentSHA256)) }
+                }
                 events(.instance(event))
             }, skipped: { _ in })
         } catch {
@@ -160,6 +174,10 @@ public final class ImportJob: Sendable {
             let status: ImportStatus = summary.complete ? .completed : .failed
             try store.finishImport(importID, status: status, skipped: final.counts.skipped, failed: final.failedBeforeStore, note: summary.mediumError)
         }
+        if let send, let store, !dryRun {
+            let job = SendJob(store: store, peer: send.peer)
+            summary.send = try job.send(toSend.withLock { $0 }, parallel: send.parallel) { events(.sent($0)) }
+        }
         summary.seconds = (ContinuousClock.now - clock) / .seconds(1)
         events(.finished(summary))
         return summary
@@ -200,6 +218,8 @@ private struct InstanceImporter: Sendable {
     let store: InstanceStore?
     let importID: Int64?
     let dryRun: Bool
+    /// `--no-store`: the node whose outbox takes the instances instead of the store.
+    let outbox: String?
 
     func importInstance(_ file: MediumFile, patient: Int, expectedUID: String?) -> InstanceEvent {
         var event = InstanceEvent(path: file.path, sopInstanceUID: expectedUID, outcome: .failed, patient: patient,
@@ -244,6 +264,13 @@ private struct InstanceImporter: Sendable {
                 event.outcome = try store.instance(sopInstanceUID: summary.sopInstanceUID) == nil ? .wouldStore : .wouldSkipKnown
                 return event
             }
+            if let outbox {
+                let written = try store.writeOutgoing(source, summary: summary, node: outbox)
+                event.outcome = .outgoing
+                event.storedPath = written.path
+                event.contentSHA256 = written.sourceSHA256
+                return event
+            }
             event.reachedStore = true
             let result = try store.store(source, summary: summary, importID: importID)
             event.outcome = InstanceOutcome(result.outcome)
@@ -263,6 +290,40 @@ private struct InstanceImporter: Sendable {
             event.message = "\(error)"
         }
         return event
+    }
+}
+
+/// `import --send NODE [--no-store]`: where the imported instances go after
+/// the import.
+///
+/// With ``keepInStore`` (the default) they are stored as usual and the
+/// stored files sent. Without it (`--no-store`) nothing is written into
+/// the store: each instance — coerced when reassigned, exactly as the store
+/// would have kept it — is written into `outbox/NODE/` under the home,
+/// queued for the node keyed by its SOP Instance UID and the SHA-256 of its
+/// source on the medium, sent, and removed once the node acknowledges it.
+/// The catalog still records the import run, the patient decisions and
+/// the send queue, so:
+/// - a re-run of the same disc finds every instance acknowledged (same
+///   UID, same source hash): nothing is sent again, the outbox copies are
+///   removed;
+/// - a run killed at any point is finished by the next run (or by
+///   `send --to NODE`, which sends the outbox files still pending): an
+///   instance is written again identically (the coercion time comes from
+///   the interrupted run), and at most the last batch of acknowledgements
+///   not yet committed is offered again (the node keeps one copy per
+///   SOP Instance UID);
+/// - another source with a UID the node has already acknowledged with
+///   other content is reported, never sent over it.
+public struct ImportSend: Sendable {
+    public var peer: RemotePeer
+    public var keepInStore: Bool
+    public var parallel: Int
+
+    public init(peer: RemotePeer, keepInStore: Bool = true, parallel: Int = 1) {
+        self.peer = peer
+        self.keepInStore = keepInStore
+        self.parallel = parallel
     }
 }
 

@@ -14,6 +14,8 @@ public struct ImportSummary: Sendable, Codable {
         /// Dry run: instances that would be written / whose UID is known.
         public var wouldStore = 0
         public var wouldSkipKnown = 0
+        /// `--no-store`: written for the node only (the outbox), not stored.
+        public var outgoing = 0
         /// Bytes read from the medium for the instances handled.
         public var bytes = 0
         public init() {}
@@ -28,12 +30,13 @@ public struct ImportSummary: Sendable, Codable {
             case .skipped: skipped += 1
             case .wouldStore: wouldStore += 1
             case .wouldSkipKnown: wouldSkipKnown += 1
+            case .outgoing: outgoing += 1
             }
             if outcome != .skipped { bytes += size }
         }
 
         /// Instances handled in any way.
-        public var total: Int { stored + adopted + duplicates + conflicts + failed + skipped + wouldStore + wouldSkipKnown }
+        public var total: Int { stored + adopted + duplicates + conflicts + failed + skipped + wouldStore + wouldSkipKnown + outgoing }
     }
 
     /// One patient of the medium and what became of it.
@@ -71,11 +74,17 @@ public struct ImportSummary: Sendable, Codable {
     /// Why `--convert` converted nothing, or what it could not convert.
     public var conversionNotes: [String] = []
     public var seconds: Double
+    /// `--send NODE`: what the node acknowledged, per instance in the
+    /// ``ImportEvent/sent(_:)`` events.
+    public var send: SendSummary?
 
-    /// 0: every DICOM instance of the imported patients is in the store;
-    /// 1: conflicts, failures, unreadable files, or an incomplete read.
+    /// 0: every DICOM instance of the imported patients is in the store
+    /// (and in the node, with `--send`); 1: conflicts, failures,
+    /// unreadable files, an incomplete read, or instances the node has not
+    /// acknowledged (they stay in the retry queue).
     public var exitStatus: Int32 {
-        complete && counts.conflicts == 0 && counts.failed == 0 && unreadable.isEmpty && conversionNotes.isEmpty ? 0 : 1
+        complete && counts.conflicts == 0 && counts.failed == 0 && unreadable.isEmpty && conversionNotes.isEmpty
+            && (send?.complete ?? true) ? 0 : 1
     }
 }
 

@@ -1,3 +1,4 @@
+import Codecs
 import DICOM
 import Foundation
 import Network
@@ -15,6 +16,9 @@ public struct SendEvent: Sendable, Codable {
         case failed
         /// Not a DICOM instance discport can send (README, DICOMDIR, …).
         case skipped
+        /// The node has acknowledged this SOP Instance UID made from other
+        /// content (a content-keyed send): not sent over it.
+        case conflict
     }
 
     public var path: String
@@ -23,7 +27,22 @@ public struct SendEvent: Sendable, Codable {
     /// `0x0000` style, when the node answered.
     public var status: String?
     public var transferSyntaxUID: String?
+    /// The file's own transfer syntax, when the instance travelled in
+    /// another (`transferSyntaxUID`) because the node did not accept it:
+    /// re-encoded, or decompressed losslessly.
+    public var convertedFrom: String?
     public var message: String?
+
+    public init(path: String, sopInstanceUID: String?, outcome: Outcome, status: String? = nil,
+                transferSyntaxUID: String? = nil, convertedFrom: String? = nil, message: String? = nil) {
+        self.path = path
+        self.sopInstanceUID = sopInstanceUID
+        self.outcome = outcome
+        self.status = status
+        self.transferSyntaxUID = transferSyntaxUID
+        self.convertedFrom = convertedFrom
+        self.message = message
+    }
 }
 
 public struct SendSummary: Sendable, Codable {
@@ -32,6 +51,12 @@ public struct SendSummary: Sendable, Codable {
     public var alreadySent = 0
     public var failed = 0
     public var skipped = 0
+    /// Of `failed`, instances not sent because the node has their UID
+    /// from other content.
+    public var conflicts = 0
+    /// Of `sent`, instances that travelled in another transfer syntax than
+    /// their file's (the node did not accept it; converted losslessly).
+    public var converted = 0
     /// Of `sent`, instances queued by an earlier, interrupted send.
     public var resumed = 0
     public var bytes: Int64 = 0
@@ -55,18 +80,12 @@ public struct SendSummary: Sendable, Codable {
 /// sent again.
 public final class SendJob: Sendable {
     public let store: InstanceStore
-    public let node: RemoteNodeRecord
-    public let parameters: AssociationParameters
-    /// Set for a DICOMweb node: instances go by STOW-RS instead of C-STORE.
-    public let endpoint: DICOMwebEndpoint?
+    public let peer: RemotePeer
+    public var node: RemoteNodeRecord { peer.node }
 
-    public init(store: InstanceStore, node: RemoteNodeRecord, parameters: AssociationParameters? = nil,
-                endpoint: DICOMwebEndpoint? = nil) {
+    public init(store: InstanceStore, peer: RemotePeer) {
         self.store = store
-        self.node = node
-        self.parameters = parameters ?? AssociationParameters(host: node.host, port: node.port, calledAE: node.aeTitle,
-                                                              callingAE: node.callingAE ?? "DISCPORT")
-        self.endpoint = endpoint
+        self.peer = peer
     }
 
     /// The files of the targets: a path (file, or folder walked
@@ -116,23 +135,49 @@ public final class SendJob: Sendable {
     /// Sends the targets (and whatever an earlier send left pending).
     public func run(targets: [String], parallel: Int = 1,
                     events: @escaping @Sendable (SendEvent) -> Void = { _ in }) throws -> SendSummary {
-        let clock = ContinuousClock.now
         let (files, unknown) = try resolve(targets)
         if !unknown.isEmpty {
             throw SendJobError("nothing in the store or on disk is named \(unknown.joined(separator: ", "))")
         }
+        return try send(files.map { ($0, nil) }, parallel: parallel, events: events)
+    }
+
+    /// Sends files (and whatever an earlier send left pending). A file
+    /// given a content key (SHA-256 of what it was made from: `import
+    /// --no-store`) is queued with it: when the node has acknowledged its
+    /// SOP Instance UID with the same key it is not sent again, with
+    /// another key it is reported as a conflict and not sent. Files in the
+    /// outbox (``InstanceStore/writeOutgoing(_:summary:node:)``) are
+    /// removed once acknowledged.
+    public func send(_ files: [(path: String, contentSHA256: String?)], parallel: Int = 1,
+                     events: @escaping @Sendable (SendEvent) -> Void = { _ in }) throws -> SendSummary {
+        let clock = ContinuousClock.now
         var summary = SendSummary(node: node.name)
+        let known = Dictionary(try store.sendQueue(node: node.name).map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
 
         // 1. Headers; one item per SOP Instance UID.
         var items: [StoreItem] = []
+        var keys: [String: String] = [:]
         var seen = Set<String>()
-        for path in files {
+        for (path, key) in files {
             do {
                 let item = try StoreItem(path: path)
                 guard item.sopClassUID != "1.2.840.10008.1.3.10" else {   // a DICOMDIR is not an instance
                     throw DICOMError(.invalidValue, "a DICOMDIR is not sent")
                 }
                 guard seen.insert(item.sopInstanceUID).inserted else { continue }
+                if let key, let entry = known[item.sopInstanceUID], entry.state == .sent,
+                   let sentKey = entry.contentSHA256, sentKey != key {
+                    summary.conflicts += 1
+                    summary.failed += 1
+                    let event = SendEvent(path: path, sopInstanceUID: item.sopInstanceUID, outcome: .conflict,
+                                          message: "\(node.name) has already acknowledged SOP Instance \(item.sopInstanceUID) made from other content: not sent over it")
+                    summary.failures.append(event)
+                    store.removeOutgoing(path)   // the medium still holds it; nothing to keep for the node
+                    events(event)
+                    continue
+                }
+                if let key { keys[item.sopInstanceUID] = key }
                 items.append(item)
             } catch {
                 summary.skipped += 1
@@ -141,11 +186,14 @@ public final class SendJob: Sendable {
         }
 
         // 2. Into the queue (committed), then everything pending for the node.
-        try store.enqueueSends(node: node.name, items: items.map { ($0.sopInstanceUID, $0.path) })
+        try store.enqueueSends(node: node.name, items: items.map {
+            SendQueueItem(sopInstanceUID: $0.sopInstanceUID, path: $0.path, contentSHA256: keys[$0.sopInstanceUID])
+        })
         try store.flush()
         let pending = try store.sendQueue(node: node.name, state: .pending)
         let pendingUIDs = Set(pending.map(\.sopInstanceUID))
         for item in items where !pendingUIDs.contains(item.sopInstanceUID) {
+            store.removeOutgoing(item.path)
             summary.alreadySent += 1
             events(SendEvent(path: item.path, sopInstanceUID: item.sopInstanceUID, outcome: .alreadySent))
         }
@@ -178,15 +226,15 @@ public final class SendJob: Sendable {
         let tally = Mutex(summary)
         let store = self.store
         let nodeName = node.name
-        let parameters = self.parameters
+        let parameters = peer.parameters
         let recordError = Mutex<(any Error)?>(nil)
         let sendItems = toSend
         let resumed = resumedUIDs
-        let endpoint = self.endpoint
+        let endpoint = peer.endpoint
         try runBlocking {
             let record: @Sendable (SendOutcome) -> Void = { outcome in
                 let done = outcome.isDone
-                var message = outcome.error
+                var message = outcome.error ?? outcome.note
                 if let status = outcome.status, !done {
                     message = "\(status)" + (outcome.errorComment.map { ": \($0)" } ?? "")
                 } else if let status = outcome.status, status.kind == .warning {
@@ -194,10 +242,12 @@ public final class SendJob: Sendable {
                 }
                 let event = SendEvent(path: outcome.item.path, sopInstanceUID: outcome.item.sopInstanceUID,
                                       outcome: done ? .sent : .failed, status: outcome.status?.hex,
-                                      transferSyntaxUID: outcome.transferSyntaxUID, message: message)
+                                      transferSyntaxUID: outcome.transferSyntaxUID,
+                                      convertedFrom: outcome.status == nil ? nil : outcome.convertedFrom, message: message)
                 do {
                     try store.recordSend(node: nodeName, sopInstanceUID: outcome.item.sopInstanceUID, sent: done,
                                          status: outcome.status.map { Int($0.code) }, error: done ? nil : message)
+                    if done { store.removeOutgoing(outcome.item.path) }
                 } catch {
                     recordError.withLock { $0 = $0 ?? error }
                 }
@@ -205,6 +255,7 @@ public final class SendJob: Sendable {
                     if done {
                         s.sent += 1
                         s.bytes += Int64(outcome.item.fileSize)
+                        if outcome.convertedFrom != nil { s.converted += 1 }
                         if resumed.contains(outcome.item.sopInstanceUID) { s.resumed += 1 }
                     } else {
                         s.failed += 1
@@ -216,7 +267,8 @@ public final class SendJob: Sendable {
             if let endpoint {
                 await DICOMweb.store(sendItems, endpoint: endpoint, report: record)
             } else {
-                await StoreSCU.send(sendItems, parameters: parameters, parallel: parallel, report: record)
+                await StoreSCU.send(sendItems, parameters: parameters, parallel: parallel,
+                                    decompress: SendJob.decompress, report: record)
             }
         }
         try store.flush()
@@ -226,6 +278,18 @@ public final class SendJob: Sendable {
         let elapsed = ContinuousClock.now - clock
         summary.seconds = elapsed / .seconds(1)
         return summary
+    }
+}
+
+extension SendJob {
+    /// The lossless fallback of ``StoreSCU``: a compressed file decoded by
+    /// the Codecs transcoder into the native syntax the node accepted. The
+    /// SOP Instance UID stays (PS3.5 §8); a lossy source keeps Lossy Image
+    /// Compression 01 and its method.
+    public static let decompress: StoreSCU.Decompressor = { path, target in
+        let file = try DICOMFile(contentsOf: path)
+        let decoded = try Transcoder.transcode(file, to: target == .implicitVRLittleEndian ? .implicitLE : .explicitLE)
+        return try DICOMWriter.encode(decoded.dataset, transferSyntax: target)
     }
 }
 

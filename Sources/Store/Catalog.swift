@@ -48,6 +48,12 @@ import Reconcile
 ///   last_status, last_error, enqueued_at, updated_at; UNIQUE(node,
 ///   sop_instance_uid))`: every instance a `send` was asked to deliver, so an
 ///   interrupted send resumes and an acknowledged one is never sent again.
+///
+/// Version 5 adds `send_queue.content_sha256`: the SHA-256 of the content
+/// queued when the caller keys it (`import --send --no-store` keys an
+/// instance by its SOP Instance UID and the source's SHA-256, so a re-run
+/// of the same disc finds it sent, and other content under a UID the node
+/// already has is reported instead of sent).
 final class Catalog {
     /// Schema migrations: element `i` takes the catalog from version `i`
     /// to `i + 1`. Never edit a shipped migration; append a new one.
@@ -227,6 +233,10 @@ final class Catalog {
             UNIQUE (node, sop_instance_uid)
         );
         CREATE INDEX send_queue_pending ON send_queue(node, state);
+        """,
+        // 5: the content key of queued instances (`import --send --no-store`).
+        """
+        ALTER TABLE send_queue ADD COLUMN content_sha256 TEXT;
         """,
     ]
 
@@ -632,7 +642,7 @@ final class Catalog {
 
     /// Adds instances to a node's queue; those already queued keep their
     /// state (a sent one stays sent). Returns how many were new.
-    func enqueue(node: String, items: [(sopInstanceUID: String, path: String)]) throws -> Int {
+    func enqueue(node: String, items: [SendQueueItem]) throws -> Int {
         var added = 0
         let now = FileIO.timestamp()
         for item in items {
@@ -640,14 +650,16 @@ final class Catalog {
                                              [node, item.sopInstanceUID]) { $0.string(0) }
             if let existing {
                 if existing == "pending" {
-                    try db.run("UPDATE send_queue SET path = ?, updated_at = ? WHERE node = ? AND sop_instance_uid = ?",
-                               [item.path, now, node, item.sopInstanceUID])
+                    try db.run("""
+                        UPDATE send_queue SET path = ?, content_sha256 = coalesce(?, content_sha256), updated_at = ?
+                        WHERE node = ? AND sop_instance_uid = ?
+                        """, [item.path, item.contentSHA256, now, node, item.sopInstanceUID])
                 }
                 continue
             }
             try db.run("""
-                INSERT INTO send_queue(node, sop_instance_uid, path, enqueued_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                """, [node, item.sopInstanceUID, item.path, now, now])
+                INSERT INTO send_queue(node, sop_instance_uid, path, content_sha256, enqueued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, [node, item.sopInstanceUID, item.path, item.contentSHA256, now, now])
             added += 1
         }
         return added
@@ -655,13 +667,13 @@ final class Catalog {
 
     func sendQueue(node: String, state: SendQueueEntry.State?) throws -> [SendQueueEntry] {
         try db.query("""
-            SELECT node, sop_instance_uid, path, state, attempts, last_status, last_error, enqueued_at, updated_at
+            SELECT node, sop_instance_uid, path, state, attempts, last_status, last_error, enqueued_at, updated_at, content_sha256
             FROM send_queue WHERE node = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id
             """, [node, state?.rawValue]) {
             SendQueueEntry(node: $0.string(0), sopInstanceUID: $0.string(1), path: $0.string(2),
                            state: SendQueueEntry.State(rawValue: $0.string(3)) ?? .pending, attempts: $0.int(4),
                            lastStatus: $0.optionalInt(5), lastError: $0.optionalString(6),
-                           enqueuedAt: $0.string(7), updatedAt: $0.string(8))
+                           enqueuedAt: $0.string(7), updatedAt: $0.string(8), contentSHA256: $0.optionalString(9))
         }
     }
 

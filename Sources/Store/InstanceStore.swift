@@ -266,34 +266,7 @@ public final class InstanceStore: Sendable {
         var temporaryExists = true
         defer { if temporaryExists && !leaveTemporary { unlink(temporary) } }
 
-        var hashes: (stored: String, source: String, storedSize: Int64, sourceSize: Int64)
-        do {
-            let writer = try HashingWriter(path: temporary, capacity: (source.expectedSize ?? FileIO.chunkSize) + (header?.count ?? 0))
-            if let header { try writer.writeHeader(header) }
-            var first = source.needsFileMeta
-            var toReplace = source.rewrite?.replacedLength ?? 0
-            try source.copyContents { chunk in
-                if first {
-                    try Layout.checkRawDataSetStart(chunk, path: source.originalPath)
-                    first = false
-                }
-                if toReplace > 0 {
-                    let skipped = min(toReplace, chunk.count)
-                    writer.skipSource(UnsafeRawBufferPointer(rebasing: chunk[0..<skipped]))
-                    toReplace -= skipped
-                    try writer.writeSource(UnsafeRawBufferPointer(rebasing: chunk[skipped...]))
-                } else {
-                    try writer.writeSource(chunk)
-                }
-            }
-            if toReplace > 0 {
-                throw StoreError(.sizeMismatch, "the source ended before the \(source.rewrite?.replacedLength ?? 0) bytes its rewrite replaces", path: source.originalPath)
-            }
-            hashes = try writer.finish()
-        }
-        if let expected = source.expectedSize, Int64(expected) != hashes.sourceSize {
-            throw StoreError(.sizeMismatch, "the source announced \(expected) bytes but gave \(hashes.sourceSize)", path: source.originalPath)
-        }
+        var hashes = try write(source, header: header, to: temporary)
         if let origin = source.originSHA256 { hashes.source = origin }
         let uid = summary.sopInstanceUID
 
@@ -443,6 +416,42 @@ public final class InstanceStore: Sendable {
             try maybeCommit(&st)
             return outcome
         }
+    }
+
+    /// Streams `source` into a new file at `path` (the Part 10 file the
+    /// store keeps for it: `header`, then the source after what the rewrite
+    /// replaces), hashing both; checks the announced size.
+    private func write(_ source: InstanceSource, header: Data?, to temporary: String) throws
+        -> (stored: String, source: String, storedSize: Int64, sourceSize: Int64) {
+        let hashes: (stored: String, source: String, storedSize: Int64, sourceSize: Int64)
+        do {
+            let writer = try HashingWriter(path: temporary, capacity: (source.expectedSize ?? FileIO.chunkSize) + (header?.count ?? 0))
+            if let header { try writer.writeHeader(header) }
+            var first = source.needsFileMeta
+            var toReplace = source.rewrite?.replacedLength ?? 0
+            try source.copyContents { chunk in
+                if first {
+                    try Layout.checkRawDataSetStart(chunk, path: source.originalPath)
+                    first = false
+                }
+                if toReplace > 0 {
+                    let skipped = min(toReplace, chunk.count)
+                    writer.skipSource(UnsafeRawBufferPointer(rebasing: chunk[0..<skipped]))
+                    toReplace -= skipped
+                    try writer.writeSource(UnsafeRawBufferPointer(rebasing: chunk[skipped...]))
+                } else {
+                    try writer.writeSource(chunk)
+                }
+            }
+            if toReplace > 0 {
+                throw StoreError(.sizeMismatch, "the source ended before the \(source.rewrite?.replacedLength ?? 0) bytes its rewrite replaces", path: source.originalPath)
+            }
+            hashes = try writer.finish()
+        }
+        if let expected = source.expectedSize, Int64(expected) != hashes.sourceSize {
+            throw StoreError(.sizeMismatch, "the source announced \(expected) bytes but gave \(hashes.sourceSize)", path: source.originalPath)
+        }
+        return hashes
     }
 
     private func result(_ outcome: StoreOutcome, _ uid: String, _ storedPath: String, _ sha: String, _ size: Int64,
@@ -860,6 +869,63 @@ public final class InstanceStore: Sendable {
         }
     }
 
+    // MARK: - Outbox (instances sent without being stored)
+
+    /// An instance written for a node outside the store
+    /// (``writeOutgoing(_:summary:node:)``).
+    public struct OutgoingFile: Sendable, Hashable {
+        /// Absolute path under `outbox/NODE/`.
+        public var path: String
+        /// SHA-256 of the source (the medium's bytes): the content key of
+        /// the send queue, the same however often the file is written again.
+        public var sourceSHA256: String
+        public var size: Int64
+    }
+
+    /// Writes the file the store would keep for `source` (Part 10 header
+    /// added or rewritten, pixel data copied as is) into `outbox/NODE/`
+    /// under the home, for `import --send --no-store`: never filed in the
+    /// catalog, flushed and renamed into place so a killed process leaves
+    /// a whole file or none. The caller removes it once the node has
+    /// acknowledged it (``removeOutgoing(_:)``); one still there is pending
+    /// in the send queue.
+    public func writeOutgoing(_ source: InstanceSource, summary: InstanceSummary, node: String) throws -> OutgoingFile {
+        guard !summary.sopInstanceUID.isEmpty else {
+            throw StoreError(.invalidInput, "the instance has no SOP Instance UID", path: source.originalPath)
+        }
+        if source.rewrite != nil && source.needsFileMeta {
+            throw StoreError(.invalidInput, "a rewritten instance carries its own file meta information", path: source.originalPath)
+        }
+        guard isOpen.load(ordering: .acquiring) else { throw StoreError(.closed, "the store is closed") }
+        let header = source.needsFileMeta ? try Layout.fileMetaHeader(for: summary) : source.rewrite?.header
+        let folder = Layout.outboxFolder(node: node)
+        var created: [String] = []
+        try FileIO.makeDirectories(home + "/" + folder, created: &created)
+        let target = home + "/" + folder + "/" + Layout.component(forUID: summary.sopInstanceUID) + ".dcm"
+        let temporary = temporaryFolder + "/\(temporaryCounter.add(1, ordering: .relaxed).newValue).part"
+        var temporaryExists = true
+        defer { if temporaryExists { unlink(temporary) } }
+        var hashes = try write(source, header: header, to: temporary)
+        if let origin = source.originSHA256 { hashes.source = origin }
+        if options.synchronous {
+            let fd = open(temporary, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StoreError.posix("cannot reopen temporary file", path: temporary) }
+            defer { closeDescriptor(fd) }
+            try FileIO.syncFile(fd, path: temporary)
+        }
+        unlink(target)    // an earlier, interrupted run's copy (mode 0444)
+        guard rename(temporary, target) == 0 else { throw StoreError.posix("cannot move into the outbox", path: target) }
+        temporaryExists = false
+        if options.synchronous { try FileIO.syncDirectory(home + "/" + folder) }
+        return OutgoingFile(path: target, sourceSHA256: hashes.source, size: hashes.storedSize)
+    }
+
+    /// Removes an outbox file (acknowledged by its node, or not to be sent).
+    public func removeOutgoing(_ path: String) {
+        guard path.hasPrefix(home + "/" + Layout.outboxRoot + "/") else { return }
+        unlink(path)
+    }
+
     // MARK: - Remote nodes and the send queue
 
     /// The configured DICOM peers, by name.
@@ -898,7 +964,7 @@ public final class InstanceStore: Sendable {
     /// Queues instances for `node` (committed before anything is sent).
     /// Already queued ones keep their state. Returns how many were new.
     @discardableResult
-    public func enqueueSends(node: String, items: [(sopInstanceUID: String, path: String)]) throws -> Int {
+    public func enqueueSends(node: String, items: [SendQueueItem]) throws -> Int {
         try state.withLock { st throws -> Int in
             let catalog = try st.open()
             try ensureTransaction(&st)

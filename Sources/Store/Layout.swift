@@ -27,6 +27,14 @@ enum Layout {
     static let instancesFolder = "instances"
     static let conflictsFolder = "conflicts"
     static let temporaryFolder = "tmp"
+    /// `outbox/NODE/UID.dcm`: instances written for a node without being
+    /// stored (`import --send --no-store`), until the node acknowledges them.
+    static let outboxRoot = "outbox"
+
+    static func outboxFolder(node: String) -> String {
+        let safe = String(node.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") ? $0 : "_" })
+        return outboxRoot + "/" + (safe.isEmpty || safe.hasPrefix(".") ? "_" + safe : safe)
+    }
 
     /// A UID as one path component (see the type's documentation).
     static func component(forUID uid: String) -> String {

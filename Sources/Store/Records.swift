@@ -359,4 +359,21 @@ public struct SendQueueEntry: Sendable, Hashable, Codable {
     public var lastError: String?
     public var enqueuedAt: String
     public var updatedAt: String
+    /// SHA-256 of the content queued (for `import --send --no-store`: the
+    /// source on the medium), when known.
+    public var contentSHA256: String?
+}
+
+/// One instance to queue for a node.
+public struct SendQueueItem: Sendable, Hashable {
+    public var sopInstanceUID: String
+    public var path: String
+    /// SHA-256 of the content, when the caller keys it (see ``SendQueueEntry/contentSHA256``).
+    public var contentSHA256: String?
+
+    public init(sopInstanceUID: String, path: String, contentSHA256: String? = nil) {
+        self.sopInstanceUID = sopInstanceUID
+        self.path = path
+        self.contentSHA256 = contentSHA256
+    }
 }

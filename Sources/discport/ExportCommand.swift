@@ -70,12 +70,15 @@ struct ExportCommand: ParsableCommand {
         if let from {
             // The same retrieval as `discport get`, study by study.
             guard series.isEmpty else { throw CLIError("--from retrieves a --patient or --study selection", status: 2) }
-            let targets = patient.map { [["--patient-id", $0]] } ?? study.map { ["--study", $0] }
-            for target in targets {
-                var get = try GetCommand.parse([from] + target + (storeOptions.home.map { ["--home", $0] } ?? []))
-                try get.validate()
-                try get.run()
+            let selections: [RetrieveRequest.Selection] = patient.map { [.patient($0)] } ?? study.map { .study($0) }
+            let catalog = try storeOptions.open()
+            let peer = try NetworkOptions.peer(from, in: catalog)
+            for selection in selections {
+                let summary = try GetCommand.retrieve(RetrieveRequest(selection), from: peer, into: catalog)
+                GetCommand.report(summary, node: from)
+                if !summary.result.isSuccess { throw ExitCode(1) }
             }
+            try catalog.close()
         }
         guard let store = try storeOptions.openExisting() else {
             throw CLIError("no store at \(storeOptions.resolvedHome): import something first")

@@ -72,6 +72,9 @@ struct ImportCommand: ParsableCommand {
         "After the import, send the imported instances (as stored, reconciled) to this node, through the retry queue.", valueName: "node"))
     var sendTo: String?
 
+    @Flag(name: .customLong("no-store"), help: "With --send: store the instances in the node only; nothing is written into the local store (the catalog keeps the import run and the send queue, so a re-run sends nothing new).")
+    var noStore = false
+
     @Flag(name: .customLong("from-worklist"), help: "With --candidates-from: ask the node's Modality Worklist for today's scheduled patients instead (C-FIND MWL).")
     var fromWorklist = false
 
@@ -96,6 +99,8 @@ struct ImportCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func validate() throws {
+        if noStore && sendTo == nil { throw ValidationError("--no-store needs --send NODE") }
+        if noStore && convert { throw ValidationError("--convert stores the converted files: it cannot be combined with --no-store") }
         if mapping != nil && !patientIDs.isEmpty { throw ValidationError("--mapping and --patient-id cannot be combined") }
         for value in patientIDs {
             let parts = value.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -141,37 +146,19 @@ struct ImportCommand: ParsableCommand {
             output.message("no patient was chosen for import; nothing imported")
             throw ExitCode(unresolved > 0 ? 1 : 2)
         }
-        if let sendTo, instanceStore != nil, !dryRun, try instanceStore!.remoteNode(named: sendTo) == nil {
-            throw CLIError("--send: no node named \(sendTo) (`discport nodes ls`)", status: 2)
+        var send: ImportSend?
+        if let sendTo, let instanceStore, !dryRun {
+            send = ImportSend(peer: try NetworkOptions.peer(sendTo, in: instanceStore), keepInStore: !noStore)
         }
         let summary: ImportSummary
-        let storedPaths = Mutex<[String]>([])
         do {
-            summary = try job.run(plan, dryRun: dryRun) { event in
-                if case .instance(let instance) = event, [.stored, .adopted, .duplicate].contains(instance.outcome),
-                   let path = instance.storedPath {
-                    storedPaths.withLock { $0.append(path) }
-                }
-                output.event(event)
-            }
+            summary = try job.run(plan, dryRun: dryRun, send: send) { event in output.event(event) }
         } catch {
             throw CLIError("the import stopped: \(error)", status: 3)
         }
-        var sendIncomplete = false
-        if let sendTo, let instanceStore, !dryRun {
-            let node = try instanceStore.remoteNode(named: sendTo)!
-            let paths = storedPaths.withLock { $0 }.map { $0.hasPrefix("/") ? $0 : instanceStore.home + "/" + $0 }
-            let sendJob = SendJob(store: instanceStore, node: node, endpoint: try node.endpoint(timeout: 30))
-            let sent = try sendJob.run(targets: paths) { event in
-                if event.outcome == .failed { Terminal.error("send: \(event.path): \(event.message ?? "failed")") }
-            }
-            output.message("sent to \(sendTo): \(sent.sent) sent, \(sent.alreadySent) already sent, \(sent.failed) failed" +
-                           (sent.pending > 0 ? " (\(sent.pending) pending: run `discport send --to \(sendTo)`)" : ""))
-            sendIncomplete = !sent.complete
-        }
         try instanceStore?.close()
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
-        if unresolved > 0 || sendIncomplete { throw ExitCode(1) }
+        if unresolved > 0 { throw ExitCode(1) }
     }
 
     /// One decision per patient of the medium: proposed by the job from the
@@ -195,8 +182,7 @@ struct ImportCommand: ParsableCommand {
             guard let store = job.store, let node = try store.remoteNode(named: candidatesFrom) else {
                 throw CLIError("no node named \(candidatesFrom) (`discport nodes ls`)", status: 2)
             }
-            let parameters = AssociationParameters(host: node.host, port: node.port, calledAE: node.aeTitle,
-                                                   callingAE: node.callingAE ?? "DISCPORT")
+            let parameters = try RemotePeer(node).parameters
             if fromWorklist {
                 let formatter = DateFormatter()
                 formatter.dateFormat = "yyyyMMdd"
@@ -373,6 +359,13 @@ final class ImportOutput: Sendable {
                 }
                 bar.advance(bytes: instance.size)
             }
+        case .sent(let sent):
+            if jsonLines {
+                encodedLine("send", sent)
+            } else if sent.outcome == .failed || sent.outcome == .conflict {
+                bar.clear()
+                Terminal.error("send: \(sent.path): \(sent.message ?? "failed")")
+            }
         case .finished(let summary):
             if jsonLines {
                 encodedLine("finish", summary)
@@ -443,6 +436,14 @@ final class ImportOutput: Sendable {
             if s.looseFiles.count > 20 { out += "  … and \(s.looseFiles.count - 20) more\n" }
         }
         if let error = s.mediumError { out += "The medium was not read completely: \(error)\n" }
+        if let send = s.send {
+            if c.outgoing > 0 { out += "Not stored (--no-store): \(c.outgoing) instance(s) written for \(send.node) only\n" }
+            out += "Sent to \(send.node): \(send.sent) sent, \(send.alreadySent) already sent, \(send.failed) failed"
+            if send.converted > 0 { out += " (\(send.converted) converted losslessly: the node refused their transfer syntax)" }
+            if send.conflicts > 0 { out += "; \(send.conflicts) not sent: the node has their UID from other content" }
+            if send.pending > 0 { out += "; \(send.pending) pending: run `discport send --to \(send.node)`" }
+            out += "\n"
+        }
         return out
     }
 }

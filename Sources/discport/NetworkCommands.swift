@@ -16,36 +16,18 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for a connection, an association answer (ARTIM) or a response.", valueName: "s"))
     var timeout: Int = 30
 
-    func parameters(for node: RemoteNodeRecord) -> AssociationParameters {
-        AssociationParameters(host: node.host, port: node.port, calledAE: node.aeTitle,
-                              callingAE: callingAE ?? node.callingAE ?? "DISCPORT",
-                              connectTimeout: .seconds(Int64(timeout)), artimTimeout: .seconds(Int64(timeout)),
-                              dimseTimeout: .seconds(Int64(timeout)))
+    /// The node named `name` with these options (a CLI error, status 2,
+    /// when it is unknown or misconfigured).
+    func peer(_ name: String, in store: InstanceStore) throws -> RemotePeer {
+        try Self.peer(name, in: store, callingAE: callingAE, timeout: timeout)
     }
-}
 
-extension StoreOptions {
-    /// The node named `name`, or a CLI error listing the known ones.
-    func node(_ name: String, in store: InstanceStore) throws -> RemoteNodeRecord {
-        guard let node = try store.remoteNode(named: name) else {
-            let known = try store.remoteNodes().map(\.name)
-            throw CLIError("no node named \(name)" + (known.isEmpty ? " (add one with `discport nodes add`)" : "; known: \(known.joined(separator: ", "))"), status: 2)
-        }
-        return node
-    }
-}
-
-extension RemoteNodeRecord {
-    /// The DICOMweb endpoint of a node with a URL (its secret read from the environment).
-    func endpoint(timeout: Int) throws -> DICOMwebEndpoint? {
-        guard let url else { return nil }
-        guard let base = URL(string: url), base.scheme == "http" || base.scheme == "https" else {
-            throw CLIError("node \(name): \(url) is not an http(s) URL", status: 2)
-        }
+    /// The same for a command without these options.
+    static func peer(_ name: String, in store: InstanceStore, callingAE: String? = nil, timeout: Int = 30) throws -> RemotePeer {
         do {
-            return DICOMwebEndpoint(baseURL: base, authorization: try DICOMwebEndpoint.authorization(auth), timeout: TimeInterval(timeout))
-        } catch {
-            throw CLIError("node \(name): \(error)", status: 2)
+            return try RemotePeer.named(name, in: store, callingAE: callingAE, timeout: timeout)
+        } catch let error as RemoteNodeError {
+            throw CLIError(error.description, status: 2)
         }
     }
 }
@@ -167,11 +149,12 @@ struct EchoCommand: ParsableCommand {
 
     func run() throws {
         let catalog = try store.open()
-        let target = try store.node(node, in: catalog)
+        let peer = try network.peer(node, in: catalog)
         try? catalog.close()
-        let parameters = network.parameters(for: target)
+        let target = peer.node
+        let parameters = peer.parameters
         var output = Output(node: node, ok: false)
-        if let endpoint = try target.endpoint(timeout: network.timeout) {
+        if let endpoint = peer.endpoint {
             do {
                 let start = Date()
                 let status = try runBlocking { try await DICOMweb.ping(endpoint) }
@@ -253,9 +236,7 @@ struct SendCommand: ParsableCommand {
     func run() throws {
         let catalog = try store.open()
         defer { try? catalog.close() }
-        let node = try store.node(to, in: catalog)
-        let job = SendJob(store: catalog, node: node, parameters: network.parameters(for: node),
-                          endpoint: try node.endpoint(timeout: network.timeout))
+        let job = SendJob(store: catalog, peer: try network.peer(to, in: catalog))
         let json = self.json
         let summary: SendSummary
         do {
@@ -277,6 +258,7 @@ struct SendCommand: ParsableCommand {
         } else {
             var text = "\(to): \(summary.sent) sent (\(Terminal.size(summary.bytes)) in \(String(format: "%.1f", summary.seconds)) s)"
             if summary.resumed > 0 { text += ", \(summary.resumed) of them resumed from an earlier send" }
+            if summary.converted > 0 { text += ", \(summary.converted) of them converted losslessly (the node refused their transfer syntax)" }
             if summary.alreadySent > 0 { text += ", \(summary.alreadySent) already sent" }
             if summary.failed > 0 { text += ", \(summary.failed) failed" }
             if summary.skipped > 0 { text += ", \(summary.skipped) skipped (not DICOM)" }
@@ -475,25 +457,23 @@ struct FindCommand: ParsableCommand {
 
     func run() throws {
         let catalog = try store.open()
-        let target = try store.node(node, in: catalog)
+        let peer = try network.peer(node, in: catalog)
         try? catalog.close()
-        let parameters = network.parameters(for: target)
-        var findModel: FindQuery.Model = switch model ?? (level == .patient ? .patientRoot : .studyRoot) {
-        case .patientRoot: .patientRoot
-        case .studyRoot: .studyRoot
-        }
-        if level == .worklist { findModel = .modalityWorklist }
-        let query = FindQuery(model: findModel, level: FindQuery.Level(rawValue: level.rawValue.uppercased()),
-                              keys: try keys(), characterSet: charset == .utf8 ? ["ISO_IR 192"] : ["", "ISO 2022 IR 87"])
-        let limit = self.limit
-        if let endpoint = try target.endpoint(timeout: network.timeout) {
-            return try qido(endpoint, keys: try keys(), limit: limit)
-        }
-        let results: [Dataset]
+        let request = QueryRequest(level: QueryRequest.Level(rawValue: level.rawValue)!,
+                                   model: model.map { $0 == .patientRoot ? .patientRoot : .studyRoot }, keys: try keys(),
+                                   characterSet: charset == .utf8 ? ["ISO_IR 192"] : ["", "ISO 2022 IR 87"], limit: limit)
+        let answers: QueryAnswers
         do {
-            results = try runBlocking { try await FindSCU.find(query, parameters: parameters, limit: limit) }
+            answers = try QueryJob(peer: peer).run(request)
+        } catch let error as QueryError {
+            throw CLIError(error.description, status: 2)
         } catch {
             throw CLIError("\(node): \(error)", status: 1)
+        }
+        let results: [Dataset]
+        switch answers {
+        case .json(let data): return try printQIDO(data)
+        case .datasets(let rows): results = rows
         }
         if json {
             let objects = results.map { DICOMJSON.encode($0) }
@@ -529,23 +509,9 @@ struct FindCommand: ParsableCommand {
         }), terminator: "")
     }
 
-    /// The same search as QIDO-RS (DICOMweb node): study or series level
-    /// (patient: the studies, one row per patient).
-    private func qido(_ endpoint: DICOMwebEndpoint, keys: [(tag: Tag, value: String)], limit: Int?) throws {
-        let resource: String
-        switch level {
-        case .patient, .study: resource = "studies"
-        case .series: resource = study.map { "studies/\($0)/series" } ?? "series"
-        case .worklist: throw CLIError("a DICOMweb node has no Modality Worklist (C-FIND only)", status: 2)
-        }
-        let query = keys.filter { !(level == .series && $0.tag == .studyInstanceUID && study != nil) }.map { key in
-            (DataDictionary.entry(for: key.tag)?.keyword ?? String(format: "%04X%04X", key.tag.group, key.tag.element), key.value)
-        }
-        let fields = (level == .series ? ["0008103E", "00201209"] : ["00081030", "00080061", "00100030", "00100040"])
-        let data = try runBlocking { try await DICOMweb.search(endpoint, resource: resource, keys: query, includeFields: fields, limit: limit) }
-        guard var rows = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
-            throw CLIError("\(node): QIDO-RS answered something else than a JSON array", status: 1)
-        }
+    /// QIDO-RS answers (DICOMweb node), printed as they came.
+    private func printQIDO(_ data: Data) throws {
+        let rows = (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
         func text(_ row: [String: Any], _ tag: String) -> String {
             guard let value = (row[tag] as? [String: Any])?["Value"] as? [Any], let first = value.first else { return "" }
             if let name = first as? [String: Any] {
@@ -555,13 +521,8 @@ struct FindCommand: ParsableCommand {
             if let number = first as? NSNumber { return number.stringValue }
             return value.map { "\($0)" }.joined(separator: "\\")
         }
-        if level == .patient {
-            var seen = Set<String>()
-            rows = rows.filter { seen.insert(text($0, "00100020")).inserted }
-        }
         if json {
-            let out = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .withoutEscapingSlashes])
-            FileHandle.standardOutput.write(out + Data([0x0A]))
+            FileHandle.standardOutput.write(data + Data([0x0A]))
             return
         }
         let columns: [(String, String)]

@@ -14,9 +14,16 @@
 #     study and series level with Japanese names in ISO 2022 IR 87 and
 #     ISO_IR 192; Orthanc killed in the middle of a `send --parallel 2`: the
 #     retry queue resumes on the next `send`, nothing lost, nothing sent twice
-#     that had been acknowledged; C-GET and C-MOVE of a study back; Modality
+#     that had been acknowledged; C-GET and C-MOVE of a study back (C-GET
+#     negotiating the study's classes found by C-FIND, a class left out
+#     reported); Modality
 #     Worklist (DCMTK wlmscpfs); reconciliation candidates by C-FIND and MWL;
-#     DICOMweb STOW-RS / QIDO-RS / WADO-RS against Orthanc's plugin.
+#     DICOMweb STOW-RS / QIDO-RS / WADO-RS against Orthanc's plugin;
+#     `import --send --no-store` (Orthanc has every coerced instance, the
+#     store none, a re-run sends nothing);
+#   - DCMTK storescp accepting only uncompressed syntaxes: RLE, JPEG-LS,
+#     JPEG 2000 and JPEG lossless fixtures decompressed by discport to the
+#     sources' exact pixels, each conversion reported.
 #
 # Everything runs in a private network namespace (only loopback) when
 # `unshare -n` works, so peers that bind every address stay unreachable from
@@ -136,6 +143,71 @@ dp send "$work/fixtures" --to dcmtk > "$work/send-dcmtk.txt" || { cat "$work/sen
 compared=$(find "$work/storescp" -type f | EXACT_SYNTAX=1 python3 "$work/compare.py" "$work/fixtures")
 [ "$compared" = "$fixture_count" ] || fail "storescp received $compared of $fixture_count fixture instances"
 ok "storescp: echo; $compared instances sent, data sets byte-identical (pydicom)"
+
+# ---------------------------------------------------------------- lossless fallback (storescp: uncompressed only)
+# storescp without +xa accepts only uncompressed syntaxes. RLE, JPEG-LS,
+# JPEG 2000 and JPEG lossless (SV1) fixtures, each from its own uncompressed
+# source, are decompressed by discport for it; the received pixels must be
+# the sources' exactly, and the report must name each conversion. A lossy
+# JPEG baseline image is decompressed too (the peer takes nothing else) and
+# must stay marked Lossy Image Compression 01.
+if command -v dcmcrle > /dev/null && command -v dcmcjpls > /dev/null && command -v dcmcjpeg > /dev/null \
+    && command -v gdcmconv > /dev/null; then
+    python3 "$here/make_codec_sources.py" "$work/codec-src" > /dev/null
+    mkdir -p "$work/fallback" "$work/fallback-src" "$work/storescp-plain"
+    python3 - "$work/codec-src" "$work/fallback-src" <<'EOF'
+import sys, pydicom
+from pydicom.uid import generate_uid
+src, out = sys.argv[1:]
+for kind, base in [("rle", "ct16s"), ("jls", "ct16s"), ("j2k", "ct16s"), ("sv1", "ct16s"), ("jpeg8", "grey8")]:
+    ds = pydicom.dcmread(f"{src}/{base}.dcm")
+    ds.SOPInstanceUID = generate_uid(prefix="2.25.")
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(f"{out}/{kind}.dcm", enforce_file_format=True)
+EOF
+    dcmcrle "$work/fallback-src/rle.dcm" "$work/fallback/rle.dcm"
+    dcmcjpls +el "$work/fallback-src/jls.dcm" "$work/fallback/jls.dcm"
+    gdcmconv --j2k "$work/fallback-src/j2k.dcm" "$work/fallback/j2k.dcm"
+    dcmcjpeg +e1 "$work/fallback-src/sv1.dcm" "$work/fallback/sv1.dcm"
+    dcmcjpeg +eb +ud "$work/fallback-src/jpeg8.dcm" "$work/fallback/jpeg8.dcm"
+    plain_port=$(free_port)
+    storescp -aet PLAIN -od "$work/storescp-plain" "$plain_port" > "$work/storescp-plain.log" 2>&1 &
+    pids+=($!)
+    wait_port "$plain_port" || fail "storescp (uncompressed only) did not start"
+    dp nodes add plain --ae PLAIN --host 127.0.0.1 --port "$plain_port" > /dev/null
+    dp send "$work/fallback" --to plain --json > "$work/send-plain.jsonl" || { cat "$work/send-plain.jsonl"; fail "send to storescp (uncompressed only)"; }
+    python3 - "$work/fallback" "$work/fallback-src" "$work/storescp-plain" "$work/send-plain.jsonl" <<'EOF' || fail "lossless fallback: $(cat "$work/send-plain.jsonl")"
+import json, os, sys, numpy, pydicom
+compressed, sources, received, report = sys.argv[1:]
+events = {e["sop_instance_uid"]: e for e in map(json.loads, open(report)) if e.get("event") == "instance"}
+by_uid = {}
+for f in os.listdir(received):
+    ds = pydicom.dcmread(os.path.join(received, f))
+    by_uid[str(ds.SOPInstanceUID)] = ds
+native = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+for kind in ["rle", "jls", "j2k", "sv1", "jpeg8"]:
+    original = pydicom.dcmread(f"{compressed}/{kind}.dcm", stop_before_pixels=True)
+    uid = str(original.SOPInstanceUID)
+    got = by_uid.get(uid)
+    assert got is not None, f"{kind}: not received"
+    assert str(got.file_meta.TransferSyntaxUID) in native, f"{kind}: received as {got.file_meta.TransferSyntaxUID}"
+    e = events[uid]
+    assert e["outcome"] == "sent", e
+    assert e["converted_from"] == str(original.file_meta.TransferSyntaxUID), e
+    assert e["transfer_syntax_uid"] in native, e
+    source = pydicom.dcmread(f"{sources}/{kind}.dcm")
+    if kind == "jpeg8":
+        assert got.LossyImageCompression == "01", f"jpeg8: Lossy Image Compression {got.get('LossyImageCompression')}"
+        assert "lossy" in e.get("message", ""), e
+        assert got.pixel_array.shape == source.pixel_array.shape
+    else:
+        assert numpy.array_equal(got.pixel_array, source.pixel_array), f"{kind}: pixels differ from the uncompressed source"
+        assert got.get("LossyImageCompression", "00") != "01", f"{kind}: marked lossy"
+EOF
+    ok "lossless fallback: storescp accepting only uncompressed data received RLE, JPEG-LS, JPEG 2000 and JPEG lossless fixtures decompressed to the sources' exact pixels (pydicom), a lossy JPEG decompressed and still marked 01; each conversion reported"
+elif [ "${CI:-}" = "true" ]; then
+    fail "dcmcrle, dcmcjpls, dcmcjpeg or gdcmconv missing for the fallback case (make deps installs them)"
+fi
 
 # ---------------------------------------------------------------- wlmscpfs (Modality Worklist)
 today=$(date +%Y%m%d)
@@ -320,6 +392,33 @@ for how in get move; do
 done
 ok "Orthanc C-GET and C-MOVE (to discport's SCP) of a study: 9 instances each, data sets equal to the fixtures"
 
+# C-GET negotiates the storage classes the study holds (C-FIND at IMAGE
+# level: Secondary Capture and CT here), and an instance of a class left out
+# (--sop-class names only Secondary Capture) is reported, not lost silently.
+home="$work/home-getclasses"
+DISCPORT_HOME="$home" "$bin" nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+DISCPORT_HOME="$home" "$bin" get orthanc --study 2.25.99887766554433.1.21 --json > "$work/get-classes.json" \
+    || { cat "$work/get-classes.json"; fail "get with the classes of the study"; }
+python3 - "$work/get-classes.json" <<'PY' || fail "C-GET did not propose the study's own classes: $(cat "$work/get-classes.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["storage_classes"] == 2 and r["completed"] == 9 and r["failed"] == 0, r
+PY
+home="$work/home-getmissing"
+DISCPORT_HOME="$home" "$bin" nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+if DISCPORT_HOME="$home" "$bin" get orthanc --study 2.25.99887766554433.1.21 --sop-class 1.2.840.10008.5.1.4.1.1.7 --json > "$work/get-missing.json"; then
+    fail "a C-GET missing a class of the study reported success"
+fi
+python3 - "$work/get-missing.json" <<'PY' || fail "the class not negotiated was not reported: $(cat "$work/get-missing.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+# Orthanc gives up the C-GET at the instance it cannot send (0xC000), so
+# some Secondary Capture instances may remain unsent too.
+assert r["storage_classes"] == 1 and r["completed"] < 9 and r["failed"] >= 1, r
+assert any("CT Image Storage" in e and "not negotiated" in e for e in r["errors"]), r["errors"]
+PY
+ok "C-GET: the study's 2 storage classes negotiated from a C-FIND at IMAGE level; with --sop-class leaving CT out, its instance reported as not received, the class named"
+
 # Referral media straight from the PACS: export --from retrieves, then writes and verifies.
 home="$work/home-export"
 DISCPORT_HOME="$home" "$bin" nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
@@ -353,6 +452,58 @@ assert ds.PatientID == "JP-0001", ds.PatientID
 assert ds.OtherPatientIDsSequence[0].PatientID == "X-998877"
 ' || fail "the disc was not reconciled to the PACS patient JP-0001"
 ok "import --auto --candidates-from orthanc --send orthanc: reconciled to JP-0001 by C-FIND, then stored in the PACS"
+
+# import --send --no-store: the coerced instances go to Orthanc only; the
+# local store gets no instance file, the outbox is emptied, and a re-run of
+# the same disc sends nothing new.
+python3 "$here/make_import_tree.py" "$work/nostore-disc" 30 --patients 1 > /dev/null
+python3 - "$work/nostore-disc" > "$work/nostore-uids.txt" <<'EOF'
+import os, sys, pydicom
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        try:
+            print(pydicom.dcmread(os.path.join(root, f), stop_before_pixels=True, force=True).SOPInstanceUID)
+        except Exception:
+            pass
+EOF
+nostore_count=$(sort -u "$work/nostore-uids.txt" | wc -l)
+home="$work/home-nostore"
+DISCPORT_HOME="$home" "$bin" nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+count_instances() { rest /statistics | python3 -c 'import json, sys; print(json.load(sys.stdin)["CountInstances"])'; }
+before=$(count_instances)
+DISCPORT_HOME="$home" "$bin" import "$work/nostore-disc" --patient-id NOSTORE-1 --send orthanc --no-store --yes --json > "$work/nostore1.jsonl" \
+    || { tail -3 "$work/nostore1.jsonl"; fail "import --send orthanc --no-store"; }
+after=$(count_instances)
+[ "$after" = $((before + nostore_count)) ] || fail "import --no-store: Orthanc has $((after - before)) new of $nostore_count instances"
+python3 - "$http_port" "$work/nostore-uids.txt" "$work/nostore1.jsonl" <<'EOF' || fail "import --no-store: Orthanc's instances or the report"
+import json, sys, urllib.request
+port, uids, report = sys.argv[1:]
+uids = set(open(uids).read().split())
+for uid in uids:
+    found = json.load(urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{port}/tools/lookup", data=uid.encode(), method="POST")))
+    ids = [x["ID"] for x in found if x["Type"] == "Instance"]
+    assert len(ids) == 1, (uid, ids)
+    tags = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/instances/{ids[0]}/simplified-tags"))
+    assert tags["PatientID"] == "NOSTORE-1", (uid, tags["PatientID"])
+events = [json.loads(l) for l in open(report)]
+sent = [e for e in events if e.get("event") == "send"]
+assert len(sent) == len(uids) and all(e["outcome"] == "sent" for e in sent), sent[:3]
+instances = [e for e in events if e.get("event") == "instance"]
+assert len(instances) == len(uids) and all(e["outcome"] == "outgoing" for e in instances), instances[:3]
+EOF
+[ "$(DISCPORT_HOME="$home" "$bin" ls instances --json | tr -d '[:space:]')" = "[]" ] || fail "import --no-store filed instances in the local store"
+[ -z "$(find "$home/instances" "$home/outbox" -type f 2> /dev/null)" ] || fail "import --no-store left files: $(find "$home/instances" "$home/outbox" -type f | head -3)"
+DISCPORT_HOME="$home" "$bin" import "$work/nostore-disc" --patient-id NOSTORE-1 --send orthanc --no-store --yes --json > "$work/nostore2.jsonl" \
+    || { tail -3 "$work/nostore2.jsonl"; fail "import --no-store again"; }
+python3 - "$work/nostore2.jsonl" "$nostore_count" <<'EOF' || fail "the re-run of import --no-store sent something again"
+import json, sys
+finish = [json.loads(l) for l in open(sys.argv[1]) if '"event":"finish"' in l][-1]
+assert finish["send"]["sent"] == 0 and finish["send"]["already_sent"] == int(sys.argv[2]), finish["send"]
+EOF
+[ "$(count_instances)" = "$after" ] || fail "the re-run changed Orthanc's count"
+[ -z "$(find "$home/instances" "$home/outbox" -type f 2> /dev/null)" ] || fail "the re-run left files in the store or the outbox"
+ok "import --send orthanc --no-store: $nostore_count coerced instances (Patient ID NOSTORE-1 via REST) in Orthanc only, no instance file kept locally; a re-run sends nothing"
 
 # The peer dies in the middle of a send; the retry queue finishes the job.
 python3 "$here/make_import_tree.py" "$work/big" 400 --patients 4 > /dev/null
