@@ -44,6 +44,47 @@ public struct RemotePeer: Sendable {
 
     /// `AE@host:port`, or the URL of a DICOMweb node.
     public var address: String { node.url ?? "\(node.aeTitle)@\(node.host):\(node.port)" }
+
+    /// `discport echo`: C-ECHO for a DIMSE node, a QIDO-RS request for a
+    /// DICOMweb node. Never throws: a failure is in the result. Blocks.
+    public func echo() -> EchoResult {
+        var result = EchoResult(node: node.name, ok: false)
+        let clock = ContinuousClock.now
+        do {
+            if let endpoint {
+                let status = try runBlocking { try await DICOMweb.ping(endpoint) }
+                result.ok = true
+                result.status = "HTTP \(status)"
+                result.seconds = (ContinuousClock.now - clock) / .seconds(1)
+            } else {
+                let parameters = self.parameters
+                let answer = try runBlocking { try await Verification.echo(parameters) }
+                result.ok = answer.status == .success
+                result.status = answer.status.hex
+                result.seconds = answer.seconds
+                result.implementationClassUID = answer.peerImplementationClassUID
+                result.implementationVersionName = answer.peerImplementationVersionName
+                result.maxPduLength = answer.maxPDULength
+            }
+        } catch {
+            result.error = "\(error)"
+        }
+        return result
+    }
+}
+
+/// What `discport echo` found.
+public struct EchoResult: Sendable, Codable {
+    public var node: String
+    public var ok: Bool
+    /// `0x0000` (C-ECHO) or `HTTP 200` (QIDO-RS).
+    public var status: String?
+    public var seconds: Double?
+    public var implementationClassUID: String?
+    public var implementationVersionName: String?
+    public var maxPduLength: UInt32?
+    /// Why it failed (rejected, aborted, unreachable).
+    public var error: String?
 }
 
 /// A node that is unknown or cannot be used as configured (a usage error).

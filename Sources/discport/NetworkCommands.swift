@@ -136,60 +136,21 @@ struct EchoCommand: ParsableCommand {
     @OptionGroup var network: NetworkOptions
     @OptionGroup var store: StoreOptions
 
-    struct Output: Encodable {
-        var node: String
-        var ok: Bool
-        var status: String?
-        var seconds: Double?
-        var implementationClassUID: String?
-        var implementationVersionName: String?
-        var maxPduLength: UInt32?
-        var error: String?
-    }
-
     func run() throws {
         let catalog = try store.open()
         let peer = try network.peer(node, in: catalog)
         try? catalog.close()
         let target = peer.node
-        let parameters = peer.parameters
-        var output = Output(node: node, ok: false)
-        if let endpoint = peer.endpoint {
-            do {
-                let start = Date()
-                let status = try runBlocking { try await DICOMweb.ping(endpoint) }
-                output.ok = true
-                output.status = "HTTP \(status)"
-                output.seconds = Date().timeIntervalSince(start)
-            } catch {
-                output.error = "\(error)"
-            }
-            if json { try JSONOutput.print(output) } else if output.ok {
-                print(String(format: "%@ (%@): QIDO-RS answered %@ in %.0f ms", node, target.url!, output.status!, output.seconds! * 1000))
-            } else {
-                Terminal.error("\(node) (\(target.url!)): \(output.error ?? "")")
-            }
-            if !output.ok { throw ExitCode(1) }
-            return
-        }
-        do {
-            let result = try runBlocking { try await Verification.echo(parameters) }
-            output.ok = result.status == .success
-            output.status = result.status.hex
-            output.seconds = result.seconds
-            output.implementationClassUID = result.peerImplementationClassUID
-            output.implementationVersionName = result.peerImplementationVersionName
-            output.maxPduLength = result.maxPDULength
-        } catch {
-            output.error = "\(error)"
-        }
+        let output = peer.echo()
         if json {
             try JSONOutput.print(output)
+        } else if output.ok, let url = target.url {
+            print(String(format: "%@ (%@): QIDO-RS answered %@ in %.0f ms", node, url, output.status ?? "", (output.seconds ?? 0) * 1000))
         } else if output.ok {
             print(String(format: "%@ (%@@%@:%d): C-ECHO success in %.0f ms (%@ %@)", node, target.aeTitle, target.host, target.port,
                          (output.seconds ?? 0) * 1000, output.implementationVersionName ?? "", output.implementationClassUID ?? ""))
         } else {
-            Terminal.error("\(node) (\(target.aeTitle)@\(target.host):\(target.port)): \(output.error ?? "C-ECHO status \(output.status ?? "?")")")
+            Terminal.error("\(node) (\(peer.address)): \(output.error ?? "C-ECHO status \(output.status ?? "?")")")
         }
         if !output.ok { throw ExitCode(1) }
     }

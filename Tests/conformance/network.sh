@@ -505,6 +505,43 @@ EOF
 [ -z "$(find "$home/instances" "$home/outbox" -type f 2> /dev/null)" ] || fail "the re-run left files in the store or the outbox"
 ok "import --send orthanc --no-store: $nostore_count coerced instances (Patient ID NOSTORE-1 via REST) in Orthanc only, no instance file kept locally; a re-run sends nothing"
 
+# kill -9 in the middle of `import --send --no-store`, then the same command
+# again: Orthanc ends with every instance exactly once (no copy lost, none
+# duplicated), the store and the outbox end empty.
+python3 "$here/make_import_tree.py" "$work/nostore-big" 400 --pixels 65536 > /dev/null
+kill_count=$(python3 -c 'import os, sys, pydicom
+n = set()
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        try: n.add(str(pydicom.dcmread(os.path.join(root, f), stop_before_pixels=True, force=True).SOPInstanceUID))
+        except Exception: pass
+print(len(n))' "$work/nostore-big")
+home="$work/home-nostore-kill"
+DISCPORT_HOME="$home" "$bin" nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+before=$(count_instances)
+DISCPORT_HOME="$home" "$bin" import "$work/nostore-big" --patient-id NOSTORE-2 --send orthanc --no-store --yes --json > "$work/nostore-kill1.jsonl" 2>&1 &
+import_pid=$!
+for _ in $(seq 1200); do
+    [ "$(count_instances)" -ge $((before + 40)) ] && break
+    sleep 0.05
+done
+kill -9 "$import_pid" 2> /dev/null || true
+wait "$import_pid" 2> /dev/null || true
+killed_at=$(( $(count_instances) - before ))
+[ "$killed_at" -lt "$kill_count" ] || echo "network: note: the import had sent everything before the kill"
+DISCPORT_HOME="$home" "$bin" import "$work/nostore-big" --patient-id NOSTORE-2 --send orthanc --no-store --yes --json > "$work/nostore-kill2.jsonl" \
+    || { tail -3 "$work/nostore-kill2.jsonl"; fail "import --no-store after kill -9"; }
+[ "$(count_instances)" = $((before + kill_count)) ] || fail "after kill -9 and a re-run Orthanc has $(( $(count_instances) - before )) of $kill_count instances"
+python3 - "$work/nostore-kill2.jsonl" "$kill_count" <<'PY' || fail "the re-run after kill -9 did not account for every instance"
+import json, sys
+finish = [json.loads(l) for l in open(sys.argv[1]) if '"event":"finish"' in l][-1]
+send = finish["send"]
+assert send["sent"] + send["already_sent"] == int(sys.argv[2]) and send["failed"] == 0 and send["pending"] == 0, send
+PY
+[ "$(DISCPORT_HOME="$home" "$bin" ls instances --json | tr -d '[:space:]')" = "[]" ] || fail "import --no-store after kill -9 filed instances locally"
+[ -z "$(find "$home/instances" "$home/outbox" -type f 2> /dev/null)" ] || fail "files left after the re-run: $(find "$home/instances" "$home/outbox" -type f | head -3)"
+ok "import --send --no-store killed (-9) with $killed_at of $kill_count instances in Orthanc: the re-run sent the rest, Orthanc has each once, store and outbox empty"
+
 # The peer dies in the middle of a send; the retry queue finishes the job.
 python3 "$here/make_import_tree.py" "$work/big" 400 --patients 4 > /dev/null
 big_count=$(find "$work/big" -type f -not -name README.TXT -not -name AUTORUN.INF | wc -l)
