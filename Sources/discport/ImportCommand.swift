@@ -33,12 +33,21 @@ struct ImportCommand: ParsableCommand {
         name, birth date and sex too (--keep-demographics: only the ID). Every \
         assignment is remembered for the next disc from that hospital.
 
-        Output: a progress bar on a terminal; one JSON object per line (events \
-        `scan`, `start`, `instance`, `finish`) with --json or when standard output \
-        is not a terminal.
+        --send NODE: afterwards the instances (as stored, reconciled) are sent to \
+        the node through the retry queue, one status each. --no-store: they go to \
+        the node only — written coerced into the outbox under the store's home, \
+        removed once the node acknowledges them; the catalog keeps the import run \
+        and the send queue (keyed by SOP Instance UID and the source's SHA-256), so \
+        running the same import again sends nothing new, and after a failure or a \
+        kill the next run (or `discport send --to NODE`) finishes the job.
 
-        Exit status: 0 every instance of the imported patients is in the store; \
-        1 conflicts, failures, damaged files, an incomplete read, or a patient left \
+        Output: a progress bar on a terminal; one JSON object per line (events \
+        `scan`, `start`, `instance`, `send`, `finish`) with --json or when standard \
+        output is not a terminal.
+
+        Exit status: 0 every instance of the imported patients is in the store (and \
+        acknowledged by the node with --send); 1 conflicts, failures, instances the \
+        node has not acknowledged, damaged files, an incomplete read, or a patient left \
         out because no unique match was found; 2 usage error or no patient decision; 3 the source or the store cannot be opened; 4 the user \
         declined.
         """
@@ -407,7 +416,8 @@ final class ImportOutput: Sendable {
             let target = patient.patientID.map { "→ \($0)" } ?? "not imported"
             out += "  \(patient.sourcePatientID ?? "(no ID)") \(patient.sourceName ?? "") \(target): "
             out += s.dryRun ? "\(c.wouldStore) new, \(c.wouldSkipKnown) already stored\n"
-                : "\(c.stored + c.adopted) imported, \(c.duplicates) already stored, \(c.conflicts) conflicts, \(c.failed) failed, \(c.skipped) skipped\n"
+                : (c.outgoing > 0 ? "\(c.outgoing) for the node only (not stored), " : "")
+                + "\(c.stored + c.adopted) imported, \(c.duplicates) already stored, \(c.conflicts) conflicts, \(c.failed) failed, \(c.skipped) skipped\n"
         }
         let c = s.counts
         if s.dryRun {

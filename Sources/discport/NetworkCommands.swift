@@ -230,6 +230,8 @@ struct SendCommand: ParsableCommand {
     }
 }
 
+extension QueryRequest.Level: ExpressibleByArgument {}
+
 /// An event object with a leading `event` key.
 private struct Tagged<T: Encodable>: Encodable {
     var event: String
@@ -365,7 +367,7 @@ struct FindCommand: ParsableCommand {
         """
     )
 
-    enum Level: String, ExpressibleByArgument, CaseIterable { case patient, study, series, worklist }
+    typealias Level = QueryRequest.Level
     enum Model: String, ExpressibleByArgument, CaseIterable {
         case patientRoot = "patient-root", studyRoot = "study-root"
     }
@@ -420,7 +422,7 @@ struct FindCommand: ParsableCommand {
         let catalog = try store.open()
         let peer = try network.peer(node, in: catalog)
         try? catalog.close()
-        let request = QueryRequest(level: QueryRequest.Level(rawValue: level.rawValue)!,
+        let request = QueryRequest(level: level,
                                    model: model.map { $0 == .patientRoot ? .patientRoot : .studyRoot }, keys: try keys(),
                                    characterSet: charset == .utf8 ? ["ISO_IR 192"] : ["", "ISO 2022 IR 87"], limit: limit)
         let answers: QueryAnswers

@@ -38,6 +38,18 @@ enum Disc {
         try FileManager.default.copyItem(atPath: sample, toPath: folder)
     }
 
+    /// The sample disc with one pixel byte of one file changed (the same
+    /// SOP Instance UID, other content); returns that file's path.
+    static func copySampleModified(to folder: String) throws -> String {
+        try copySample(to: folder)
+        let victim = folder + "/DICOM/PAT00001/STU00001/SER00002/IMG00002"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
+        bytes[bytes.count - 10] ^= 0xFF
+        try FileManager.default.removeItem(atPath: victim)
+        try bytes.write(to: URL(fileURLWithPath: victim))
+        return victim
+    }
+
     static func element(_ group: UInt16, _ element: UInt16, _ vr: VR, _ text: String) -> DataElement {
         var bytes = Array(text.utf8)
         if bytes.count % 2 == 1 { bytes.append(vr == .UI ? 0 : 0x20) }
@@ -143,12 +155,7 @@ struct ImportJobTests {
         let before = try Dictionary(uniqueKeysWithValues: store.instances().map { ($0.sopInstanceUID, try sha256($0.path)) })
 
         let modified = scratch.path + "/modified"
-        try Disc.copySample(to: modified)
-        let victim = modified + "/DICOM/PAT00001/STU00001/SER00002/IMG00002"
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
-        bytes[bytes.count - 10] ^= 0xFF
-        try FileManager.default.removeItem(atPath: victim)
-        try bytes.write(to: URL(fileURLWithPath: victim))
+        let victim = try Disc.copySampleModified(to: modified)
 
         let summary = try importAll(modified, into: store, decision: .keepSourceIdentity)
         #expect(summary.counts.conflicts == 1)

@@ -136,12 +136,7 @@ struct NetworkJobTests {
 
         // A disc with other content under one of those UIDs: reported, not sent.
         let modified = scratch.path + "/modified"
-        try Disc.copySample(to: modified)
-        let victim = modified + "/DICOM/PAT00001/STU00001/SER00002/IMG00002"
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
-        bytes[bytes.count - 10] ^= 0xFF
-        try FileManager.default.removeItem(atPath: victim)
-        try bytes.write(to: URL(fileURLWithPath: victim))
+        _ = try Disc.copySampleModified(to: modified)
         let (conflicting, conflictEvents) = try await Task.detached {
             try importSending(modified, store: store, peer: peer, keepInStore: false, decision: local)
         }.value
