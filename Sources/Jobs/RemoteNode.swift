@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import Network
+import Reconcile
 import Store
 
 /// A configured node ready to be talked to: its record, the association
@@ -44,6 +45,17 @@ public struct RemotePeer: Sendable {
 
     /// `AE@host:port`, or the URL of a DICOMweb node.
     public var address: String { node.url ?? "\(node.aeTitle)@\(node.host):\(node.port)" }
+
+    /// Reconciliation candidates from this node (`import --candidates-from`):
+    /// its patients by C-FIND (patient root), or with `worklist` the
+    /// patients of the Modality Worklist scheduled on `date` (today).
+    public func candidates(worklist: Bool = false, date: Date = Date()) -> any CandidateSource {
+        guard worklist else { return NetworkCandidates(parameters: parameters) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd"
+        return WorklistCandidates(parameters: parameters, date: formatter.string(from: date))
+    }
 
     /// `discport echo`: C-ECHO for a DIMSE node, a QIDO-RS request for a
     /// DICOMweb node. Never throws: a failure is in the result. Blocks.

@@ -188,17 +188,8 @@ struct ImportCommand: ParsableCommand {
         options.automatic = auto
         options.demographics = !keepDemographics
         if let candidatesFrom {
-            guard let store = job.store, let node = try store.remoteNode(named: candidatesFrom) else {
-                throw CLIError("no node named \(candidatesFrom) (`discport nodes ls`)", status: 2)
-            }
-            let parameters = try RemotePeer(node).parameters
-            if fromWorklist {
-                let formatter = DateFormatter()
-                formatter.dateFormat = "yyyyMMdd"
-                options.candidates = WorklistCandidates(parameters: parameters, date: formatter.string(from: Date()))
-            } else {
-                options.candidates = NetworkCandidates(parameters: parameters)
-            }
+            guard let store = job.store else { throw CLIError("--candidates-from needs a store", status: 2) }
+            options.candidates = try NetworkOptions.peer(candidatesFrom, in: store).candidates(worklist: fromWorklist)
         }
         if let mapping {
             guard let data = FileManager.default.contents(atPath: mapping) else { throw CLIError("cannot read \(mapping)", status: 2) }

@@ -264,4 +264,30 @@ struct NetworkJobTests {
         try store.close()
         try await receiver.stop()
     }
+
+    @Test("find: the C-FIND model per level, the QIDO-RS form, and a node that refuses C-FIND is an error")
+    func query() async throws {
+        #expect(QueryRequest(level: .patient).findQuery.model == .patientRoot)
+        #expect(QueryRequest(level: .study).findQuery.model == .studyRoot)
+        #expect(QueryRequest(level: .study, model: .patientRoot).findQuery.model == .patientRoot)
+        #expect(QueryRequest(level: .worklist).findQuery.model == .modalityWorklist)
+        #expect(QueryRequest(level: .series).findQuery.level == .series)
+        let series = try QueryRequest(level: .series, keys: [(.studyInstanceUID, "1.2.3"), (.modality, "CT")]).qido()
+        #expect(series.resource == "studies/1.2.3/series")
+        #expect(series.keys.map(\.0) == ["Modality"])
+        let patients = try QueryRequest(level: .patient, keys: [(.patientName, "Yamada*")]).qido()
+        #expect(patients.resource == "studies" && patients.keys.map(\.0) == ["PatientName"])
+        #expect(throws: QueryError.self) { try QueryRequest(level: .worklist).qido() }
+
+        let scratch = Scratch()
+        let receiver = try await Receiver(home: scratch.sub("pacs"))
+        let store = try openStore(scratch.sub("home"))
+        let peer = try addNode(to: store, port: receiver.port)
+        await #expect(throws: (any Error).self) {
+            try await Task.detached { try QueryJob(peer: peer).run(QueryRequest(level: .patient)) }.value
+        }
+        #expect(peer.echo().ok, "C-ECHO through the job")
+        try store.close()
+        try await receiver.stop()
+    }
 }
