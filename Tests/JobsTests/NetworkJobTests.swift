@@ -286,7 +286,7 @@ struct NetworkJobTests {
         await #expect(throws: (any Error).self) {
             try await Task.detached { try QueryJob(peer: peer).run(QueryRequest(level: .patient)) }.value
         }
-        #expect(peer.echo().ok, "C-ECHO through the job")
+        #expect(await Task.detached { peer.echo() }.value.ok, "C-ECHO through the job")
         try store.close()
         try await receiver.stop()
     }
