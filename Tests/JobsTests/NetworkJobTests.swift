@@ -10,6 +10,15 @@ import Testing
 // The network jobs against discport's own storage SCP, in process on
 // loopback: a receiving store (`listen`), a sending store.
 
+/// Runs blocking job code (the jobs block on their network tasks) on a
+/// thread of its own, never on the concurrency pool the tasks need: with
+/// two cores, blocked pool threads would starve every other test.
+private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
 /// A receiving node: discport's SCP importing into its own store.
 private final class Receiver {
     let store: InstanceStore
@@ -100,9 +109,9 @@ struct NetworkJobTests {
         let store = try openStore(home)
         let peer = try addNode(to: store, port: receiver.port)
         let local = PatientDecision.assign(LocalIdentity(patientID: "LOCAL-7", issuerOfPatientID: "CLINIC"))
-        let (first, events) = try await Task.detached {
+        let (first, events) = try await offPool {
             try importSending(Disc.sample, store: store, peer: peer, keepInStore: false, decision: local)
-        }.value
+        }
         #expect(first.counts.outgoing == 5)
         #expect(first.counts.stored == 0)
         #expect(first.send?.sent == 5)
@@ -124,9 +133,9 @@ struct NetworkJobTests {
         }
 
         // The same disc again: every instance found acknowledged, nothing sent.
-        let (again, _) = try await Task.detached {
+        let (again, _) = try await offPool {
             try importSending(Disc.sample, store: store, peer: peer, keepInStore: false, decision: local)
-        }.value
+        }
         #expect(again.send?.sent == 0)
         #expect(again.send?.alreadySent == 5)
         #expect(again.exitStatus == 0)
@@ -137,9 +146,9 @@ struct NetworkJobTests {
         // A disc with other content under one of those UIDs: reported, not sent.
         let modified = scratch.path + "/modified"
         _ = try Disc.copySampleModified(to: modified)
-        let (conflicting, conflictEvents) = try await Task.detached {
+        let (conflicting, conflictEvents) = try await offPool {
             try importSending(modified, store: store, peer: peer, keepInStore: false, decision: local)
-        }.value
+        }
         #expect(conflicting.send?.conflicts == 1)
         #expect(conflicting.exitStatus == 1)
         #expect(conflictEvents.contains { $0.outcome == .conflict && $0.message?.contains("other content") == true })
@@ -157,9 +166,9 @@ struct NetworkJobTests {
         let deadPort = gone.port
         try await gone.stop()
         let deadPeer = try addNode(to: store, port: deadPort)
-        let (failed, _) = try await Task.detached {
+        let (failed, _) = try await offPool {
             try importSending(Disc.sample, store: store, peer: deadPeer, keepInStore: false, decision: .keepSourceIdentity)
-        }.value
+        }
         #expect(failed.send?.failed == 5)
         #expect(failed.send?.pending == 5)
         #expect(failed.exitStatus == 1)
@@ -168,7 +177,7 @@ struct NetworkJobTests {
 
         let receiver = try await Receiver(home: scratch.sub("pacs"))
         let peer = try addNode(to: store, port: receiver.port)
-        let resumed = try await Task.detached { try SendJob(store: store, peer: peer).run(targets: []) }.value
+        let resumed = try await offPool { try SendJob(store: store, peer: peer).run(targets: []) }
         #expect(resumed.sent == 5 && resumed.resumed == 5 && resumed.complete)
         #expect(files(under: home + "/outbox").isEmpty)
         try receiver.store.flush()
@@ -183,9 +192,9 @@ struct NetworkJobTests {
             #expect(try pixelTail(instance.path) == pixelTail(try #require(sample[instance.sopInstanceUID])), "as on the disc")
         }
         // Already there: the disc again sends nothing.
-        let (again, _) = try await Task.detached {
+        let (again, _) = try await offPool {
             try importSending(Disc.sample, store: store, peer: peer, keepInStore: false, decision: .keepSourceIdentity)
-        }.value
+        }
         #expect(again.send?.sent == 0 && again.send?.alreadySent == 5)
         try store.close()
         try await receiver.stop()
@@ -203,9 +212,9 @@ struct NetworkJobTests {
         let path = scratch.sub("files") + "/rle.dcm"
         try DICOMWriter.encode(rle).write(to: URL(fileURLWithPath: path))
         let events = LockedEvents()
-        let summary = try await Task.detached {
+        let summary = try await offPool {
             try SendJob(store: store, peer: peer).run(targets: [path]) { events.append($0) }
-        }.value
+        }
         #expect(summary.sent == 1 && summary.converted == 1)
         let event = try #require(events.all.first)
         #expect(event.convertedFrom == TransferSyntax.rleLossless.uid)
@@ -228,7 +237,7 @@ struct NetworkJobTests {
         let peer = try addNode(to: store, port: receiver.port)
         let path = scratch.sub("files") + "/native.dcm"
         try DICOMWriter.encode(ctImage(sop: "1.2.3.903.1")).write(to: URL(fileURLWithPath: path))
-        let summary = try await Task.detached { try SendJob(store: store, peer: peer).run(targets: [path]) }.value
+        let summary = try await offPool { try SendJob(store: store, peer: peer).run(targets: [path]) }
         #expect(summary.failed == 1 && summary.pending == 1)
         let message = try #require(summary.failures.first?.message)
         #expect(message.contains("none of the transfer syntaxes proposed") && message.contains("compresses nothing"), "\(message)")
@@ -246,7 +255,7 @@ struct NetworkJobTests {
         let configured = job.storageClasses(for: RetrieveRequest(.study("1.2.3"), storageClasses: ["1.2.840.10008.5.1.4.1.1.2"]))
         #expect(configured.0 == ["1.2.840.10008.5.1.4.1.1.2"] && configured.1 == .configured)
         // discport's SCP answers no C-FIND: the common set.
-        let fallback = try await Task.detached { job.storageClasses(for: RetrieveRequest(.study("1.2.3"))) }.value
+        let fallback = try await offPool { job.storageClasses(for: RetrieveRequest(.study("1.2.3"))) }
         #expect(fallback.1 == .common && fallback.0 == RetrieveSCU.getStorageClasses)
         let image = RetrieveRequest(.series(study: "1.2.3", series: "1.2.3.4")).imageQuery
         #expect(image.level == .image && image.keys.contains { $0.tag == .sopClassUID })
@@ -284,9 +293,9 @@ struct NetworkJobTests {
         let store = try openStore(scratch.sub("home"))
         let peer = try addNode(to: store, port: receiver.port)
         await #expect(throws: (any Error).self) {
-            try await Task.detached { try QueryJob(peer: peer).run(QueryRequest(level: .patient)) }.value
+            try await offPool { try QueryJob(peer: peer).run(QueryRequest(level: .patient)) }
         }
-        #expect(await Task.detached { peer.echo() }.value.ok, "C-ECHO through the job")
+        #expect(try await offPool { peer.echo() }.ok, "C-ECHO through the job")
         try store.close()
         try await receiver.stop()
     }
