@@ -44,10 +44,14 @@ public struct MediumVerifier: Sendable {
     /// allowing the syntaxes found.
     public var profile: MediaProfile?
     public var limits: MediumLimits
+    /// Opens an encrypted zip; without it such a zip fails with "cannot
+    /// read it without the passphrase".
+    public var passphrase: Passphrase?
 
-    public init(profile: MediaProfile? = nil, limits: MediumLimits = .init()) {
+    public init(profile: MediaProfile? = nil, limits: MediumLimits = .init(), passphrase: Passphrase? = nil) {
         self.profile = profile
         self.limits = limits
+        self.passphrase = passphrase
     }
 
     /// Scan problems that make a medium non-conformant.
@@ -75,7 +79,7 @@ public struct MediumVerifier: Sendable {
         }
         let medium: any Medium
         do {
-            medium = try openMedium(path, limits: limits)
+            medium = try openMedium(path, limits: limits, passphrase: passphrase)
         } catch {
             add("scan:medium-error", .error, nil, "cannot read \(path): \(error.message)")
             return (finish(path: path, kind: nil, label: nil, problems: problems), MediumScanner(limits: limits).scan(path: path), [:])
