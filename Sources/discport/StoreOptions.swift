@@ -56,8 +56,9 @@ enum Terminal {
     }
 
     /// Asks for a secret on the controlling terminal (`/dev/tty`, echo
-    /// off), restoring the terminal after; nil without a terminal or at end
-    /// of input. The secret is never echoed or logged.
+    /// off; what was typed ahead is kept), restoring the terminal after;
+    /// nil without a terminal, "" at end of input. The secret is never
+    /// echoed or logged.
     static func askSecret(_ prompt: String) -> String? {
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -68,14 +69,14 @@ enum Terminal {
         quiet.c_lflag &= ~tcflag_t(ECHO)
         quiet.c_lflag |= tcflag_t(ECHONL)
         _ = prompt.withCString { write(fd, $0, strlen($0)) }
-        guard tcsetattr(fd, TCSAFLUSH, &quiet) == 0 else { return nil }
-        defer { tcsetattr(fd, TCSAFLUSH, &saved) }
+        guard tcsetattr(fd, TCSANOW, &quiet) == 0 else { return nil }
+        defer { tcsetattr(fd, TCSANOW, &saved) }
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
         while true {
             let n = read(fd, &byte, 1)
             if n < 0, errno == EINTR { continue }
-            if n <= 0 { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if n <= 0 { break }
             if byte == UInt8(ascii: "\n") { break }
             bytes.append(byte)
         }

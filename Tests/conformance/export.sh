@@ -36,7 +36,7 @@ repo="$(cd "$here/../.." && pwd)"
 bin="$(cd "$(dirname "${1:?usage: export.sh path/to/discport}")" && pwd)/$(basename "$1")"
 
 missing=""
-for tool in dcmdump dciodvfy xorriso isoinfo bsdtar xmllint; do command -v $tool > /dev/null || missing="$missing $tool"; done
+for tool in dcmdump dciodvfy xorriso isoinfo bsdtar xmllint unzip; do command -v $tool > /dev/null || missing="$missing $tool"; done
 python3 -c 'import pydicom' 2> /dev/null || missing="$missing pydicom"
 if [ -n "$missing" ]; then
     if [ "${CI:-}" = "true" ]; then echo "export: FAILED: missing$missing (make deps installs them)" >&2; exit 1; fi
@@ -317,10 +317,22 @@ grep -q "zip" "$work/enc.err" || fail "the --encrypt refusal does not say it nee
     > "$work/a-enc.json" 2> "$work/a-enc.err" || { cat "$work/a-enc.err"; fail "the encrypted export"; }
 python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['encrypted'] and s['verified'] and s['instances']==13, s" "$work/a-enc.json" \
     || fail "summary of the encrypted export"
-mkdir "$work/locked"
-# No terminal to ask on (setsid), no passphrase: bsdtar must not get the files out.
-if setsid bsdtar -xf "$work/a-enc.zip" -C "$work/locked" < /dev/null 2> "$work/locked.err"; then fail "bsdtar extracts the encrypted zip without a passphrase"; fi
-[ -z "$(find "$work/locked" -type f -size +0 -path '*DICOM*' | head -1)" ] || fail "DICOM content came out of the encrypted zip without the passphrase"
+mkdir "$work/locked" "$work/locked-unzip"
+# A wrong passphrase (bsdtar without one and without a terminal keeps asking
+# for minutes), and Info-ZIP unzip without one: neither gets the files out.
+if setsid bsdtar --passphrase "not the passphrase" -xf "$work/a-enc.zip" -C "$work/locked" < /dev/null 2> "$work/locked.err"; then
+    fail "bsdtar extracts the encrypted zip with a wrong passphrase"
+fi
+grep -q "Incorrect passphrase" "$work/locked.err" || { head -3 "$work/locked.err"; fail "bsdtar does not say the passphrase is wrong"; }
+if unzip -q "$work/a-enc.zip" -d "$work/locked-unzip" < /dev/null > "$work/locked.err" 2>&1; then fail "unzip extracts the encrypted zip without a passphrase"; fi
+# (bsdtar leaves the files it could not decrypt behind, zero-filled: none may hold real content.)
+python3 - "$work/locked" "$work/locked-unzip" <<'PY' || fail "content came out of the encrypted zip without the passphrase"
+import os, sys
+for folder, _, files in (step for top in sys.argv[1:] for step in os.walk(top)):
+    for name in files:
+        data = open(os.path.join(folder, name), "rb").read()
+        assert not data.strip(b"\0"), os.path.join(folder, name)
+PY
 python3 - "$work/a-enc.zip" <<'PY' || fail "the zip is not AES-encrypted throughout"
 import sys, zipfile
 for info in zipfile.ZipFile(sys.argv[1]).infolist():
@@ -337,6 +349,14 @@ grep -q "passphrase" "$work/verify.txt" || { cat "$work/verify.txt"; fail "verif
 set +e; "$bin" scan "$work/a-enc.zip" > "$work/scan.txt" 2>&1; rc=$?; set -e
 [ "$rc" -lt 128 ] || fail "scan of the encrypted zip crashed ($rc)"
 grep -q "passphrase" "$work/scan.txt" || { cat "$work/scan.txt"; fail "scan of the encrypted zip does not say a passphrase is needed"; }
+# The prompt (a terminal from script(1)): asked twice, no echo once asked; differing answers write nothing.
+printf 'prompted secret\nprompted secret\n' | script -qec "'$bin' export --patient EXP-A --format zip --encrypt --out '$work/a-prompt.zip' --home '$home'" /dev/null \
+    > "$work/prompt.txt" || { cat "$work/prompt.txt"; fail "export --encrypt with the passphrase typed on the terminal"; }
+grep -q "Passphrase again:" "$work/prompt.txt" || fail "the passphrase was not asked twice"
+printf 'prompted secret\n' > "$work/prompt-pass.txt"
+"$bin" verify "$work/a-prompt.zip" --passphrase-file "$work/prompt-pass.txt" > /dev/null || fail "the zip made with the typed passphrase"
+printf 'one\ntwo\n' | script -qec "'$bin' export --patient EXP-A --format zip --encrypt --out '$work/a-differ.zip' --home '$home'" /dev/null > "$work/prompt.txt" || true
+grep -q "differ" "$work/prompt.txt" && [ ! -e "$work/a-differ.zip" ] || { cat "$work/prompt.txt"; fail "differing passphrases must write nothing"; }
 if grep -rqF "tiger lily" "$work/a-enc.json" "$work/a-enc.err" "$work/verify.txt" "$work/scan.txt" "$home" 2> /dev/null; then
     fail "the passphrase shows in the output or the store"
 fi
@@ -370,7 +390,7 @@ assert "table" in parser.tags, "no table in the rendered page"
 assert "script" not in parser.tags, "a <script> element in the rendered page"
 image = Image.open(sys.argv[2]).convert("L")
 assert image.size == (1024, 768), image.size
-dark = sum(1 for p in image.getdata() if p < 128)
+dark = sum(image.histogram()[:128])
 assert dark > 2000, f"the screenshot is nearly blank ({dark} dark pixels)"
 PY
     echo "export: INDEX.HTM screenshot (headless Chromium): $shot"
