@@ -87,6 +87,36 @@ import Testing
         #expect(MediumVerifier(profile: .stdGenCD).verify(path: root + "/out").report.passed)
     }
 
+    @Test func verifyChecksTheXDMMetadataAgainstTheMedium() throws {
+        let (root, result) = try fileSet()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let references = try XDMWriter.write(submission(result, authority: nil), root: root + "/out")
+        #expect(MediumVerifier(profile: .stdGenCD).verify(path: root + "/out").report.problems.filter { $0.code == "xdm" }.isEmpty)
+        let metadata = root + "/out/" + XDMWriter.metadataPath
+        let good = try String(contentsOfFile: metadata, encoding: .utf8)
+        func verifyWith(_ text: String) throws -> [VerifyProblem] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: metadata))
+            return MediumVerifier(profile: .stdGenCD).verify(path: root + "/out").report.problems.filter { $0.code == "xdm" && $0.severity == .error }
+        }
+        let wrongHash = try verifyWith(good.replacingOccurrences(of: references[0].sha1, with: String(repeating: "0", count: 40)))
+        #expect(wrongHash.count == 1 && wrongHash[0].message.contains("SHA-1"))
+        let wrongSize = try verifyWith(good.replacingOccurrences(of: "<rim:Value>\(references[1].size)</rim:Value>", with: "<rim:Value>7</rim:Value>"))
+        #expect(wrongSize.contains { $0.message.contains("the metadata says 7") })
+        let escaping = try verifyWith(good.replacingOccurrences(of: references[2].uri, with: "../../../../etc/passwd"))
+        #expect(escaping.contains { $0.message.contains("does not name a file on the medium") })
+        let broken = try verifyWith(String(good.dropLast(40)))
+        #expect(broken.count == 1 && broken[0].message.contains("cannot be read"))
+    }
+
+    @Test func uriResolutionStaysOnTheMedium() {
+        let meta = "IHE_XDM/SUBSET01/METADATA.XML"
+        #expect(XDMMetadataReader.resolve("../../DICOM/A", metadataPath: meta) == "DICOM/A")
+        #expect(XDMMetadataReader.resolve("DOC0001.XML", metadataPath: meta) == "IHE_XDM/SUBSET01/DOC0001.XML")
+        #expect(XDMMetadataReader.resolve("../../../X", metadataPath: meta) == nil)
+        #expect(XDMMetadataReader.resolve("/etc/passwd", metadataPath: meta) == nil)
+        #expect(XDMMetadataReader.resolve("http://example.org/x", metadataPath: meta) == nil)
+    }
+
     @Test func withoutAnAssigningAuthorityThereIsNoAffinityPatientID() throws {
         let (root, result) = try fileSet()
         defer { try? FileManager.default.removeItem(atPath: root) }

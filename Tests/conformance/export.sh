@@ -302,6 +302,17 @@ PY
 ok
 judge "$work/a-xdm" 13 EXP-A
 grep -q "IHE_XDM/SUBSET01/METADATA.XML" "$work/a-xdm/INDEX.HTM" || fail "INDEX.HTM does not link the XDM metadata"
+# verify reads the metadata back: a stated hash that is not the file's is an error.
+cp -r "$work/a-xdm" "$work/broken-xdm"
+python3 - "$work/broken-xdm/IHE_XDM/SUBSET01/METADATA.XML" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+text = re.sub(r'(<rim:Slot name="hash">\s*<rim:ValueList>\s*<rim:Value>)[0-9a-f]{40}', r'\g<1>' + "0" * 40, text, count=1)
+open(sys.argv[1], "w", encoding="utf-8").write(text)
+PY
+if "$bin" verify "$work/broken-xdm" --json > "$work/broken.json"; then fail "verify passes XDM metadata with a wrong hash"; fi
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if [p for p in r['problems'] if p['code']=='xdm' and 'SHA-1' in p['message']] else 1)" "$work/broken.json" \
+    || { cat "$work/broken.json"; fail "verify does not report the wrong XDM hash"; }
 "$bin" verify "$work/a-xdm.zip" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify rejects the XDM zip"; }
 ok
 

@@ -344,3 +344,107 @@ private struct XMLOut {
     }
 
 }
+
+/// Reads back what a medium's METADATA.XML says of its documents (for
+/// `discport verify`): every DocumentEntry (`rim:ExtrinsicObject`) with its
+/// `URI`, `size` and `hash` slots, parsed with libxml2 (no network, no
+/// entity expansion).
+public enum XDMMetadataReader {
+    public struct Entry: Sendable, Hashable {
+        public var id: String
+        public var uri: String?
+        public var size: Int?
+        public var sha1: String?
+    }
+
+    /// Throws a message when the document is not well-formed XML or not a
+    /// SubmitObjectsRequest.
+    public static func entries(_ data: Data) throws(MediaError) -> [Entry] {
+        let document = data.withUnsafeBytes { raw -> xmlDocPtr? in
+            guard let base = raw.baseAddress else { return nil }
+            return xmlReadMemory(base.assumingMemoryBound(to: CChar.self), Int32(raw.count), "METADATA.XML", nil,
+                                 Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue))
+        }
+        guard let document else { throw MediaError(.unreadable, "not well-formed XML", path: XDMWriter.metadataPath) }
+        defer { xmlFreeDoc(document) }
+        guard let root = xmlDocGetRootElement(document), name(root) == "SubmitObjectsRequest",
+              namespace(root) == XDMWriter.lcmNamespace else {
+            throw MediaError(.unreadable, "the root element is not lcm:SubmitObjectsRequest (\(XDMWriter.lcmNamespace))",
+                             path: XDMWriter.metadataPath)
+        }
+        var entries: [Entry] = []
+        func walk(_ node: xmlNodePtr?) {
+            var node = node
+            while let current = node {
+                if current.pointee.type == XML_ELEMENT_NODE {
+                    if name(current) == "ExtrinsicObject", namespace(current) == XDMWriter.rimNamespace {
+                        entries.append(entry(current))
+                    } else {
+                        walk(current.pointee.children)
+                    }
+                }
+                node = current.pointee.next
+            }
+        }
+        walk(root.pointee.children)
+        return entries
+    }
+
+    static func entry(_ object: xmlNodePtr) -> Entry {
+        var slots: [String: String] = [:]
+        var child = object.pointee.children
+        while let slot = child {
+            if slot.pointee.type == XML_ELEMENT_NODE, name(slot) == "Slot", let slotName = attribute(slot, "name") {
+                slots[slotName] = firstValue(slot)
+            }
+            child = slot.pointee.next
+        }
+        return Entry(id: attribute(object, "id") ?? "", uri: slots["URI"], size: slots["size"].flatMap { Int($0) },
+                     sha1: slots["hash"]?.lowercased())
+    }
+
+    /// The text of the first `Value` under a slot's `ValueList`.
+    static func firstValue(_ slot: xmlNodePtr) -> String? {
+        var list = slot.pointee.children
+        while let current = list {
+            if current.pointee.type == XML_ELEMENT_NODE, name(current) == "ValueList" {
+                var value = current.pointee.children
+                while let item = value {
+                    if item.pointee.type == XML_ELEMENT_NODE, name(item) == "Value", let text = xmlNodeGetContent(item) {
+                        defer { xmlFree(text) }
+                        return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+                    }
+                    value = item.pointee.next
+                }
+            }
+            list = current.pointee.next
+        }
+        return nil
+    }
+
+    static func name(_ node: xmlNodePtr) -> String { node.pointee.name.map { String(cString: $0) } ?? "" }
+    static func namespace(_ node: xmlNodePtr) -> String? { node.pointee.ns?.pointee.href.map { String(cString: $0) } }
+    static func attribute(_ node: xmlNodePtr, _ key: String) -> String? {
+        guard let value = xmlGetProp(node, key) else { return nil }
+        defer { xmlFree(value) }
+        return String(cString: value)
+    }
+
+    /// The medium path a URI names, resolved against the folder of
+    /// METADATA.XML; nil for an absolute URI, one with a scheme or query,
+    /// or one leaving the medium.
+    public static func resolve(_ uri: String, metadataPath: String) -> String? {
+        guard !uri.isEmpty, !uri.hasPrefix("/"), !uri.contains(":"), !uri.contains("?"), !uri.contains("#") else { return nil }
+        var components = metadataPath.split(separator: "/").dropLast().map(String.init)
+        for part in (uri.removingPercentEncoding ?? uri).split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..":
+                guard !components.isEmpty else { return nil }
+                components.removeLast()
+            default: components.append(String(part))
+            }
+        }
+        return components.isEmpty ? nil : components.joined(separator: "/")
+    }
+}
