@@ -356,10 +356,15 @@ public final class ExportJob: Sendable {
             }
         }
 
-        // IHE XDM metadata, once every file it describes is in place.
+        // IHE XDM metadata, once every file it describes is in place: one
+        // submission set (SUBSET01, SUBSET02, …) per patient.
         var xdmDocuments: Int?
         if request.xdm {
-            xdmDocuments = try XDMWriter.write(makeSubmission(selected, result: result), root: staging).count
+            var count = 0
+            for (index, submission) in makeSubmissions(selected, result: result).enumerated() {
+                count += try XDMWriter.write(submission, subset: index + 1, root: staging).count
+            }
+            xdmDocuments = count
         }
 
         // 3. Pack.
@@ -555,7 +560,7 @@ public final class ExportJob: Sendable {
             "kind": web ? "DICOM PLUS WEB" : "DICOM ONLY",
             "web": web,
             "xdm": request.xdm,
-            "xdmMetadata": XDMWriter.metadataPath,
+            "xdmSubsets": request.xdm ? (1...max(1, Set(selected.instances.map(\.patientID)).count)).map { ["path": XDMWriter.metadataPath(subset: $0)] } : [],
             "viewer": request.viewerDirectory != nil,
             "studies": Array(studies.prefix(8)) + [],
             "studyCount": selected.studies.count,
@@ -566,33 +571,37 @@ public final class ExportJob: Sendable {
 }
 
 extension ExportJob {
-    /// The XDM submission of an export: the patient (with the clinic's
-    /// assigning authority when config.toml names one), the creating
-    /// institution, and every written instance with its study date,
-    /// modality and a title from its series.
-    func makeSubmission(_ selected: Selected, result: FileSetResult) -> XDMSubmission {
-        let patient = selected.patients.first
+    /// The XDM submission sets of an export, one per patient (sorted by
+    /// Patient ID, as SUBSET01, SUBSET02, …): the patient (with the
+    /// clinic's assigning authority when config.toml names one), the
+    /// creating institution, and every written instance of the patient with
+    /// its study date, modality and a title from its series.
+    func makeSubmissions(_ selected: Selected, result: FileSetResult) -> [XDMSubmission] {
         let seriesByUID = Dictionary(selected.series.values.flatMap { $0 }.map { ($0.seriesInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
         let studyByUID = Dictionary(selected.studies.map { ($0.studyInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
         let instanceByUID = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
-        let documents = result.entries.map { entry -> XDMSubmission.Document in
-            let instance = instanceByUID[entry.sopInstanceUID]
-            let series = instance.flatMap { seriesByUID[$0.seriesInstanceUID] }
-            let study = instance.flatMap { studyByUID[$0.studyInstanceUID] }
-            let kind = UIDRegistry.name(for: entry.sopClassUID) ?? entry.recordType
-            let title = [series?.modality, series?.seriesDescription, instance?.instanceNumber.map { "#\($0)" }]
-                .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
-            return XDMSubmission.Document(path: entry.path, sopInstanceUID: entry.sopInstanceUID, sopClassUID: entry.sopClassUID,
-                                          modality: series?.modality, serviceDate: study?.studyDate,
-                                          title: title.isEmpty ? kind : title)
+        let byPatient = Dictionary(grouping: result.entries) { instanceByUID[$0.sopInstanceUID]?.patientID ?? "" }
+        return byPatient.keys.sorted().map { patientID in
+            let patient = selected.patients.first { $0.patientID == patientID }
+            let documents = byPatient[patientID]!.map { entry -> XDMSubmission.Document in
+                let instance = instanceByUID[entry.sopInstanceUID]
+                let series = instance.flatMap { seriesByUID[$0.seriesInstanceUID] }
+                let study = instance.flatMap { studyByUID[$0.studyInstanceUID] }
+                let kind = UIDRegistry.name(for: entry.sopClassUID) ?? entry.recordType
+                let title = [series?.modality, series?.seriesDescription, instance?.instanceNumber.map { "#\($0)" }]
+                    .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+                return XDMSubmission.Document(path: entry.path, sopInstanceUID: entry.sopInstanceUID, sopClassUID: entry.sopClassUID,
+                                              modality: series?.modality, serviceDate: study?.studyDate,
+                                              title: title.isEmpty ? kind : title)
+            }
+            return XDMSubmission(
+                patient: XDMSubmission.Patient(id: patientID, assigningAuthority: request.institution.assigningAuthority,
+                                               issuer: patient?.issuerOfPatientID, name: patient?.patientName,
+                                               birthDate: patient?.birthDate, sex: patient?.sex),
+                documents: documents, institution: request.institution.name,
+                languageCode: request.language == "ja" ? "ja-JP" : "en-US",
+                title: "\(ExportJob.applicationName) referral media \(result.fileSetID)")
         }
-        return XDMSubmission(
-            patient: XDMSubmission.Patient(id: patient?.patientID ?? "", assigningAuthority: request.institution.assigningAuthority,
-                                           issuer: patient?.issuerOfPatientID, name: patient?.patientName,
-                                           birthDate: patient?.birthDate, sex: patient?.sex),
-            documents: documents, institution: request.institution.name,
-            languageCode: request.language == "ja" ? "ja-JP" : "en-US",
-            title: "\(ExportJob.applicationName) referral media \(result.fileSetID)")
     }
 }
 

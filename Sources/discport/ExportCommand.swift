@@ -48,7 +48,7 @@ struct ExportCommand: ParsableCommand {
     var allowMultiPatient = false
     @Flag(name: .long, help: "Make up missing Type 1 DICOMDIR keys (recorded in the output and the audit log).")
     var invent = false
-    @Flag(name: .long, help: "Add IHE XDM metadata: IHE_XDM/SUBSET01/METADATA.XML with every DICOM file's size and SHA-1 (config.toml [institution] assigning_authority gives the patient ID's OID).")
+    @Flag(name: .long, help: "Add IHE XDM metadata: IHE_XDM/SUBSET01/METADATA.XML (one subset per patient) with every DICOM file's size and SHA-1 (config.toml [institution] assigning_authority gives the patient ID's OID).")
     var xdm = false
     @Flag(name: .long, help: "Encrypt the zip with AES-256 (WinZip AE-2); the passphrase is asked twice on the terminal, or read from --passphrase-file.")
     var encrypt = false
@@ -133,7 +133,7 @@ struct ExportCommand: ParsableCommand {
         print("Done: \(summary.output) (\(summary.format), \(summary.profile), volume \(summary.fileSetID), \(Terminal.size(summary.outputBytes)))")
         print("  \(summary.instances) instances verified (UID and SHA-256); \(summary.rewritten.count) rewritten as Explicit VR Little Endian or given a Part 10 header")
         if !summary.inventions.isEmpty { print("  \(summary.inventions.count) DICOMDIR key(s) invented (--invent)") }
-        if let documents = summary.xdmDocuments { print("  IHE XDM: \(documents) document entries in IHE_XDM/SUBSET01/METADATA.XML") }
+        if let documents = summary.xdmDocuments { print("  IHE XDM: \(documents) document entries in IHE_XDM/SUBSETnn/METADATA.XML (one submission set per patient)") }
         if summary.encrypted { print("  encrypted with AES-256: the receiver needs the passphrase (send it another way)") }
         print("  label: \(summary.label)")
     }

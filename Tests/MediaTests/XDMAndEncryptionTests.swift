@@ -92,7 +92,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let references = try XDMWriter.write(submission(result, authority: nil), root: root + "/out")
         #expect(MediumVerifier(profile: .stdGenCD).verify(path: root + "/out").report.problems.filter { $0.code == "xdm" }.isEmpty)
-        let metadata = root + "/out/" + XDMWriter.metadataPath
+        let metadata = root + "/out/" + XDMWriter.metadataPath(subset: 1)
         let good = try String(contentsOfFile: metadata, encoding: .utf8)
         func verifyWith(_ text: String) throws -> [VerifyProblem] {
             try Data(text.utf8).write(to: URL(fileURLWithPath: metadata))
@@ -121,7 +121,7 @@ import Testing
         let (root, result) = try fileSet()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try XDMWriter.write(submission(result, authority: nil), root: root + "/out")
-        let document = try XMLDocument(data: Data(contentsOf: URL(fileURLWithPath: root + "/out/" + XDMWriter.metadataPath)))
+        let document = try XMLDocument(data: Data(contentsOf: URL(fileURLWithPath: root + "/out/" + XDMWriter.metadataPath(subset: 1))))
         let top = try #require(document.rootElement())
         let patientSchemes = ["urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427", "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"]
         #expect(!elements(top, named: "ExternalIdentifier").contains {
@@ -135,7 +135,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.removeItem(atPath: root + "/out/" + result.entries[0].path)
         #expect(throws: MediaError.self) { try XDMWriter.write(submission(result, authority: nil), root: root + "/out") }
-        #expect(!FileManager.default.fileExists(atPath: root + "/out/" + XDMWriter.metadataPath))
+        #expect(!FileManager.default.fileExists(atPath: root + "/out/" + XDMWriter.metadataPath(subset: 1)))
     }
 
     @Test func encryptedZipNeedsItsPassphrase() throws {

@@ -225,6 +225,26 @@ b_study=$("$bin" ls studies --home "$home" --json | python3 -c "import json,sys;
 if "$bin" export --study "$a_study" "$b_study" --format dir --media dvd --out "$work/two" --home "$home" 2> /dev/null; then fail "two patients on one medium without --allow-multi-patient"; fi
 "$bin" export --study "$a_study" "$b_study" --format dir --media dvd --allow-multi-patient --out "$work/two" --home "$home" 2> "$work/two.err" > /dev/null
 grep -q "2 patients" "$work/two.err" || fail "no warning for two patients"
+# IHE XDM with two patients: one submission set (SUBSETnn) each.
+"$bin" export --study "$a_study" "$b_study" --format zip --xdm --media dvd --allow-multi-patient --out "$work/two-xdm.zip" --home "$home" 2> /dev/null > /dev/null \
+    || fail "--xdm with two patients"
+python3 - "$work/two-xdm.zip" <<'PY' || fail "XDM subsets per patient"
+import sys, zipfile
+import xml.etree.ElementTree as ET
+RIM = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
+archive = zipfile.ZipFile(sys.argv[1])
+metas = sorted(n for n in archive.namelist() if n.endswith("/METADATA.XML"))
+assert metas == ["IHE_XDM/SUBSET01/METADATA.XML", "IHE_XDM/SUBSET02/METADATA.XML"], metas
+patients, entries = set(), 0
+for meta in metas:
+    root = ET.fromstring(archive.read(meta))
+    ids = {v.text for s in root.iter(RIM + "Slot") if s.get("name") == "sourcePatientId" for v in s.iter(RIM + "Value")}
+    assert len(ids) == 1, ids
+    patients |= ids
+    entries += len(list(root.iter(RIM + "ExtrinsicObject")))
+dicom = [n for n in archive.namelist() if n.startswith("DICOM/") and not n.endswith("/")]
+assert len(patients) == 2 and entries == len(dicom), (patients, entries, len(dicom))
+PY
 ok
 
 # 4. Round trip: the ISO imported into a fresh store, same UIDs and pixel data.

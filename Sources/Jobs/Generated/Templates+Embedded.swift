@@ -22,7 +22,7 @@ let embeddedTemplates: [String: String] = [
 {{/studies}}
 </table>
 {{#xdm}}
-<p>IHE XDM metadata (every DICOM file with its size and hash): <a href="{{xdmMetadata}}">{{xdmMetadata}}</a></p>
+<p>IHE XDM metadata (every DICOM file with its size and hash):{{#xdmSubsets}} <a href="{{path}}">{{path}}</a>{{/xdmSubsets}}</p>
 {{/xdm}}
 <p>See README.TXT for the contact of the creating institution.</p>
 </body>
@@ -48,7 +48,7 @@ let embeddedTemplates: [String: String] = [
 {{/studies}}
 </table>
 {{#xdm}}
-<p>IHE XDM のメタデータ (全 DICOM ファイルの一覧とハッシュ): <a href="{{xdmMetadata}}">{{xdmMetadata}}</a></p>
+<p>IHE XDM のメタデータ (全 DICOM ファイルの一覧とハッシュ):{{#xdmSubsets}} <a href="{{path}}">{{path}}</a>{{/xdmSubsets}}</p>
 {{/xdm}}
 <p>作成元の連絡先は README.TXT をご覧ください。</p>
 </body>
@@ -157,7 +157,7 @@ Organisation of the medium
   INDEX.HTM    an overview for a web browser (IHE_PDI/ holds its pages)
 {{/web}}
 {{#xdm}}
-  IHE_XDM/     IHE XDM metadata (SUBSET01/METADATA.XML, pointing at the DICOM files)
+  IHE_XDM/     IHE XDM metadata (SUBSETnn/METADATA.XML per patient, pointing at the DICOM files)
 {{/xdm}}
 {{#viewer}}
   VIEWER/      a viewer program (it never starts by itself)
@@ -206,7 +206,7 @@ DICOM 紹介用メディア 説明書 (README)
   INDEX.HTM    ウェブブラウザで見る一覧 (IHE_PDI/ にページがあります)
 {{/web}}
 {{#xdm}}
-  IHE_XDM/     IHE XDM のメタデータ (SUBSET01/METADATA.XML、DICOM ファイルを参照)
+  IHE_XDM/     IHE XDM のメタデータ (患者ごとに SUBSETnn/METADATA.XML、DICOM ファイルを参照)
 {{/xdm}}
 {{#viewer}}
   VIEWER/      ビューアプログラム (自動では起動しません)

@@ -84,8 +84,9 @@ public struct XDMDocumentReference: Sendable, Hashable {
 /// external identifiers are written only when the assigning authority's
 /// OID is known (config.toml); sourcePatientId and sourcePatientInfo always.
 public enum XDMWriter {
-    public static let subsetFolder = "IHE_XDM/SUBSET01"
-    public static let metadataPath = subsetFolder + "/METADATA.XML"
+    /// `IHE_XDM/SUBSET01`: one folder per submission set (one per patient).
+    public static func subsetFolder(_ subset: Int) -> String { String(format: "IHE_XDM/SUBSET%02d", subset) }
+    public static func metadataPath(subset: Int) -> String { subsetFolder(subset) + "/METADATA.XML" }
 
     public static let lcmNamespace = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
     public static let rimNamespace = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
@@ -113,11 +114,14 @@ public enum XDMWriter {
     /// The URI of a file on the medium as METADATA.XML names it.
     public static func uri(forMediumPath path: String) -> String { "../../" + path }
 
-    /// Writes METADATA.XML into the medium folder `root` (atomically),
-    /// hashing every document's file there. Throws when a file is missing
-    /// or unreadable, or libxml2 fails; nothing is written then.
+    /// Writes the METADATA.XML of submission set `subset` into the medium
+    /// folder `root` (atomically), hashing every document's file there.
+    /// Throws when a file is missing or unreadable, or libxml2 fails;
+    /// nothing is written then.
     @discardableResult
-    public static func write(_ submission: XDMSubmission, root: String, now: Date = Date()) throws(MediaError) -> [XDMDocumentReference] {
+    public static func write(_ submission: XDMSubmission, subset: Int = 1, root: String, now: Date = Date()) throws(MediaError) -> [XDMDocumentReference] {
+        let folder = subsetFolder(subset)
+        let path = metadataPath(subset: subset)
         var references: [XDMDocumentReference] = []
         references.reserveCapacity(submission.documents.count)
         for document in submission.documents {
@@ -126,12 +130,12 @@ public enum XDMWriter {
         }
         let xml = try metadata(submission, references: references, now: now)
         do {
-            try FileManager.default.createDirectory(atPath: root + "/" + subsetFolder, withIntermediateDirectories: true)
-            try AtomicFile.write(xml, to: root + "/" + metadataPath)
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+            try AtomicFile.write(xml, to: root + "/" + path)
         } catch let error as DICOMError {
-            throw MediaError(.unreadable, "cannot write \(metadataPath): \(error.message)", path: root)
+            throw MediaError(.unreadable, "cannot write \(path): \(error.message)", path: root)
         } catch {
-            throw MediaError(.unreadable, "cannot create \(subsetFolder): \(error.localizedDescription)", path: root)
+            throw MediaError(.unreadable, "cannot create \(folder): \(error.localizedDescription)", path: root)
         }
         return references
     }
@@ -157,10 +161,10 @@ public enum XDMWriter {
 
     /// The SubmitObjectsRequest document (UTF-8).
     static func metadata(_ submission: XDMSubmission, references: [XDMDocumentReference], now: Date) throws(MediaError) -> Data {
-        guard let buffer = xmlBufferCreate() else { throw MediaError(.unreadable, "libxml2: out of memory", path: metadataPath) }
+        guard let buffer = xmlBufferCreate() else { throw MediaError(.unreadable, "libxml2: out of memory", path: "METADATA.XML") }
         defer { xmlBufferFree(buffer) }
         guard let writer = xmlNewTextWriterMemory(buffer, 0) else {
-            throw MediaError(.unreadable, "libxml2: cannot create a writer", path: metadataPath)
+            throw MediaError(.unreadable, "libxml2: cannot create a writer", path: "METADATA.XML")
         }
         var out = XMLOut(writer: writer)
         defer { xmlFreeTextWriter(writer) }
@@ -239,7 +243,7 @@ public enum XDMWriter {
         out.check(xmlTextWriterEndDocument(writer))
         out.check(xmlTextWriterFlush(writer))
         guard out.ok, let content = xmlBufferContent(buffer) else {
-            throw MediaError(.unreadable, "libxml2 could not write the XDM metadata", path: metadataPath)
+            throw MediaError(.unreadable, "libxml2 could not write the XDM metadata", path: "METADATA.XML")
         }
         return Data(bytes: content, count: Int(xmlBufferLength(buffer)))
     }
@@ -365,12 +369,12 @@ public enum XDMMetadataReader {
             return xmlReadMemory(base.assumingMemoryBound(to: CChar.self), Int32(raw.count), "METADATA.XML", nil,
                                  Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue))
         }
-        guard let document else { throw MediaError(.unreadable, "not well-formed XML", path: XDMWriter.metadataPath) }
+        guard let document else { throw MediaError(.unreadable, "not well-formed XML", path: "METADATA.XML") }
         defer { xmlFreeDoc(document) }
         guard let root = xmlDocGetRootElement(document), name(root) == "SubmitObjectsRequest",
               namespace(root) == XDMWriter.lcmNamespace else {
             throw MediaError(.unreadable, "the root element is not lcm:SubmitObjectsRequest (\(XDMWriter.lcmNamespace))",
-                             path: XDMWriter.metadataPath)
+                             path: "METADATA.XML")
         }
         var entries: [Entry] = []
         func walk(_ node: xmlNodePtr?) {
