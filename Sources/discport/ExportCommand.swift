@@ -146,7 +146,9 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
         File IDs, the DICOMDIR against the files, keys per record, transfer syntaxes of the profile \
         (--profile, else the narrowest general-purpose profile allowing the syntaxes found), README.TXT, \
-        forbidden root content (AUTORUN.INF), nothing else in the DICOM folders, no scripts in INDEX.HTM.
+        forbidden root content (AUTORUN.INF), nothing else in the DICOM folders, no scripts in INDEX.HTM, \
+        IHE XDM metadata (each DocumentEntry's file with its size and SHA-1). An encrypted zip needs \
+        --passphrase-file or --ask-passphrase.
         Exit status: 0 conformant (warnings allowed), 1 errors found, 2 usage.
         """
     )
