@@ -49,7 +49,7 @@ let package = Package(
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
         // Writing: file-sets (DICOMDIR, File IDs, media profiles), ISO/zip images, verification.
-        .target(name: "Media", dependencies: ["DICOM", "CArchive", "CFTS", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Media", dependencies: ["DICOM", "DICOMXML", "CArchive", "CFTS", "CLibXML2", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Store: instance files under $DISCPORT_HOME and the SQLite catalog.
         .target(
@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(name: "discport-bench", dependencies: ["DICOM"], path: "Benchmarks/discport-bench"),
 
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMXML"]),
-        .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Reconcile", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "DICOM"]),

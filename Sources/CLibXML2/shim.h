@@ -3,3 +3,4 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
+#include <libxml/xmlwriter.h>

@@ -86,8 +86,9 @@ public enum NativeDICOMModel {
         Array(text.utf8) + [0]
     }
 
-    /// Replaces characters XML 1.0 does not allow with U+FFFD.
-    static func sanitized(_ text: String) -> String {
+    /// Replaces characters XML 1.0 does not allow with U+FFFD (also for
+    /// the other XML discport writes, such as XDM metadata).
+    public static func sanitized(_ text: String) -> String {
         func allowed(_ scalar: Unicode.Scalar) -> Bool {
             switch scalar.value {
             case 0x09, 0x0A, 0x0D: return true

@@ -14,18 +14,29 @@ public struct InstitutionInfo: Sendable, Hashable, Codable {
     public var department: String?
     public var address: String?
     public var contact: String
-    public init(name: String = "", department: String? = nil, address: String? = nil, contact: String = "") {
+    /// The OID of the authority assigning the clinic's patient IDs: the
+    /// patient ID of IHE XDM metadata is then `ID^^^&OID&ISO`.
+    public var assigningAuthority: String?
+    public init(name: String = "", department: String? = nil, address: String? = nil, contact: String = "",
+                assigningAuthority: String? = nil) {
         self.name = name; self.department = department; self.address = address; self.contact = contact
+        self.assigningAuthority = assigningAuthority
     }
 
     /// From `$DISCPORT_HOME/config.toml`: an `[institution]` table with
-    /// `name`, `department`, `address`, `contact` (a small TOML subset:
-    /// tables, `key = "string"`, comments). A missing file gives empty values.
+    /// `name`, `department`, `address`, `contact`, `assigning_authority` (a
+    /// small TOML subset: tables, `key = "string"`, comments). A missing
+    /// file gives empty values; an assigning authority that is not an OID is refused.
     public static func load(configFile path: String) throws -> InstitutionInfo {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return InstitutionInfo() }
         let values = try SimpleTOML.parse(text)
+        let authority = values["institution.assigning_authority"].flatMap { $0.isEmpty ? nil : $0 }
+        if let authority, !UID.isValid(authority) {
+            throw ExportError("\(path): [institution] assigning_authority \"\(authority)\" is not an OID (digits and dots, as 1.2.392.200119.…)")
+        }
         return InstitutionInfo(name: values["institution.name"] ?? "", department: values["institution.department"],
-                               address: values["institution.address"], contact: values["institution.contact"] ?? "")
+                               address: values["institution.address"], contact: values["institution.contact"] ?? "",
+                               assigningAuthority: authority)
     }
 }
 
@@ -111,15 +122,19 @@ public struct ExportRequest: Sendable {
     public var institution: InstitutionInfo
     /// nil: `DISCPORT` + the date and time.
     public var fileSetID: String?
+    /// IHE XDM: `IHE_XDM/SUBSET01/METADATA.XML` describing every instance.
+    public var xdm: Bool
+    /// Encrypts the zip (AES-256); only for `zip`.
+    public var passphrase: Passphrase?
 
     public init(selection: Selection, format: Format, output: String, profile: MediaProfile? = nil, media: MediaKind? = nil,
                 language: String = "ja", templatesDirectory: String? = nil, viewerDirectory: String? = nil, webContent: Bool = true,
                 allowMultiPatient: Bool = false, invent: Bool = false, institution: InstitutionInfo = InstitutionInfo(),
-                fileSetID: String? = nil) {
+                fileSetID: String? = nil, xdm: Bool = false, passphrase: Passphrase? = nil) {
         self.selection = selection; self.format = format; self.output = output; self.profile = profile; self.media = media
         self.language = language; self.templatesDirectory = templatesDirectory; self.viewerDirectory = viewerDirectory
         self.webContent = webContent; self.allowMultiPatient = allowMultiPatient; self.invent = invent
-        self.institution = institution; self.fileSetID = fileSetID
+        self.institution = institution; self.fileSetID = fileSetID; self.xdm = xdm; self.passphrase = passphrase
     }
 
     /// The medium written for.
@@ -156,6 +171,10 @@ public struct ExportSummary: Sendable, Codable {
     public var rewritten: [String: String]
     public var inventions: [InventedKey]
     public var verified: Bool
+    /// DocumentEntries of the IHE XDM metadata (nil: no `--xdm`).
+    public var xdmDocuments: Int?
+    /// The zip is AES-256 encrypted.
+    public var encrypted: Bool
     public var verifyWarnings: Int
     public var warnings: [String]
     public var seconds: Double
@@ -247,6 +266,12 @@ public final class ExportJob: Sendable {
             throw ExportError("\(output) exists already: choose a new name (discport never overwrites an output)")
         }
         guard ["ja", "en"].contains(request.language) else { throw ExportError("--lang must be ja or en") }
+        if request.passphrase != nil, request.format != .zip {
+            throw ExportError("--encrypt needs --format zip: a folder or an ISO image cannot be encrypted")
+        }
+        if request.xdm, !request.webContent {
+            throw ExportError("--xdm needs INDEX.HTM (IHE XDM media carry one at the root): leave out --no-web")
+        }
         if let viewer = request.viewerDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: viewer, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -331,18 +356,30 @@ public final class ExportJob: Sendable {
             }
         }
 
+        // IHE XDM metadata, once every file it describes is in place: one
+        // submission set (SUBSET01, SUBSET02, …) per patient.
+        var xdmDocuments: Int?
+        if request.xdm {
+            var count = 0
+            for (index, submission) in makeSubmissions(selected, result: result).enumerated() {
+                count += try XDMWriter.write(submission, subset: index + 1, root: staging).count
+            }
+            xdmDocuments = count
+        }
+
         // 3. Pack.
         switch request.format {
         case .dir:
             break
         case .iso, .zip:
             events(.packing(format: request.format))
-            try MediumImageWriter.write(folder: staging, to: packed, format: request.format == .iso ? .iso(volumeID: fileSetID) : .zip)
+            try MediumImageWriter.write(folder: staging, to: packed, format: request.format == .iso ? .iso(volumeID: fileSetID) : .zip,
+                                        passphrase: request.passphrase)
         }
 
         // 4. Verify what was written, before it gets its name.
         events(.verifying(path: packed))
-        let (report, scan, hashes) = MediumVerifier(profile: profile).verify(path: packed, hashing: true)
+        let (report, scan, hashes) = MediumVerifier(profile: profile, passphrase: request.passphrase).verify(path: packed, hashing: true)
         var failures: [String] = report.problems.filter { $0.severity == .error }.map { "\($0.code): \($0.path ?? "") \($0.message)" }
         let scanned = Dictionary(scan.patients.flatMap { $0.studies.flatMap { $0.series.flatMap(\.instances) } }
             .map { (FileIDResolver.normalize($0.path), $0) }, uniquingKeysWith: { a, _ in a })
@@ -382,6 +419,7 @@ public final class ExportJob: Sendable {
             "studies": studies.joined(separator: ","), "instances": String(result.entries.count),
             "rewritten": String(result.entries.filter { $0.rewritten != nil }.count),
             "invented": String(result.inventions.count), "verified": "true", "label": labelPath,
+            "xdm": request.xdm ? "true" : "false", "encryption": request.passphrase == nil ? "none" : "aes256",
         ])
         var rewritten: [String: String] = [:]
         for entry in result.entries { if let reason = entry.rewritten { rewritten[entry.sopInstanceUID] = reason } }
@@ -389,7 +427,8 @@ public final class ExportJob: Sendable {
             output: output, label: labelPath, format: request.format.rawValue, media: media.rawValue, profile: profile.name,
             fileSetID: fileSetID, patientIDs: patientIDs, studyInstanceUIDs: studies, series: seriesCount,
             instances: result.entries.count, fileSetBytes: result.totalSize, outputBytes: outputBytes, rewritten: rewritten,
-            inventions: result.inventions, verified: true, verifyWarnings: report.warnings, warnings: warnings,
+            inventions: result.inventions, verified: true, xdmDocuments: xdmDocuments, encrypted: request.passphrase != nil,
+            verifyWarnings: report.warnings, warnings: warnings,
             seconds: (ContinuousClock.now - clock) / .seconds(1))
     }
 
@@ -520,12 +559,49 @@ public final class ExportJob: Sendable {
             "fileSetID": result.fileSetID,
             "kind": web ? "DICOM PLUS WEB" : "DICOM ONLY",
             "web": web,
+            "xdm": request.xdm,
+            "xdmSubsets": request.xdm ? (1...max(1, Set(selected.instances.map(\.patientID)).count)).map { ["path": XDMWriter.metadataPath(subset: $0)] } : [],
             "viewer": request.viewerDirectory != nil,
             "studies": Array(studies.prefix(8)) + [],
             "studyCount": selected.studies.count,
             "seriesCount": selected.series.values.reduce(0) { $0 + $1.count },
             "instanceCount": result.entries.count,
         ]
+    }
+}
+
+extension ExportJob {
+    /// The XDM submission sets of an export, one per patient (sorted by
+    /// Patient ID, as SUBSET01, SUBSET02, …): the patient (with the
+    /// clinic's assigning authority when config.toml names one), the
+    /// creating institution, and every written instance of the patient with
+    /// its study date, modality and a title from its series.
+    func makeSubmissions(_ selected: Selected, result: FileSetResult) -> [XDMSubmission] {
+        let seriesByUID = Dictionary(selected.series.values.flatMap { $0 }.map { ($0.seriesInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
+        let studyByUID = Dictionary(selected.studies.map { ($0.studyInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
+        let instanceByUID = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
+        let byPatient = Dictionary(grouping: result.entries) { instanceByUID[$0.sopInstanceUID]?.patientID ?? "" }
+        return byPatient.keys.sorted().map { patientID in
+            let patient = selected.patients.first { $0.patientID == patientID }
+            let documents = byPatient[patientID]!.map { entry -> XDMSubmission.Document in
+                let instance = instanceByUID[entry.sopInstanceUID]
+                let series = instance.flatMap { seriesByUID[$0.seriesInstanceUID] }
+                let study = instance.flatMap { studyByUID[$0.studyInstanceUID] }
+                let kind = UIDRegistry.name(for: entry.sopClassUID) ?? entry.recordType
+                let title = [series?.modality, series?.seriesDescription, instance?.instanceNumber.map { "#\($0)" }]
+                    .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+                return XDMSubmission.Document(path: entry.path, sopInstanceUID: entry.sopInstanceUID, sopClassUID: entry.sopClassUID,
+                                              modality: series?.modality, serviceDate: study?.studyDate,
+                                              title: title.isEmpty ? kind : title)
+            }
+            return XDMSubmission(
+                patient: XDMSubmission.Patient(id: patientID, assigningAuthority: request.institution.assigningAuthority,
+                                               issuer: patient?.issuerOfPatientID, name: patient?.patientName,
+                                               birthDate: patient?.birthDate, sex: patient?.sex),
+                documents: documents, institution: request.institution.name,
+                languageCode: request.language == "ja" ? "ja-JP" : "en-US",
+                title: "\(ExportJob.applicationName) referral media \(result.fileSetID)")
+        }
     }
 }
 

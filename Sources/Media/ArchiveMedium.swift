@@ -29,8 +29,10 @@ import Foundation
 ///   ``MediumLimits/maximumCompressionRatio`` times the compressed bytes
 ///   consumed for it (zip, compressed tar; checked while streaming, also
 ///   for the parts the visitor does not read) → `.expansionLimit`;
-/// - an encrypted entry → `.unsupportedFormat` ("… cannot read it without
-///   the passphrase").
+/// - an encrypted entry without a ``passphrase`` → `.unsupportedFormat`
+///   ("… cannot read it without the passphrase"); with one, libarchive
+///   decrypts it (zip: traditional PKWARE and WinZip AES), and a wrong one
+///   stops the visit (`.unreadable`, "wrong passphrase?").
 ///
 /// Symbolic and hard link entries are skipped, not followed, and reported
 /// through `skipped`, like folders nested deeper than the depth bound.
@@ -40,6 +42,8 @@ public struct ArchiveMedium: Medium {
     /// ISO Primary Volume Descriptor Volume Identifier (images, devices).
     public let volumeLabel: String?
     public let limits: MediumLimits
+    /// For encrypted zip entries; never printed (see ``Passphrase``).
+    public let passphrase: Passphrase?
     /// The image has UDF but no ISO 9660 descriptors: libarchive cannot
     /// read it (the visit says so).
     let udfOnly: Bool
@@ -50,7 +54,7 @@ public struct ArchiveMedium: Medium {
     /// what lies before the range asked for.
     public static let retainedBytes = 64 << 20
 
-    public init(path: String, kind: MediumKind, limits: MediumLimits = .init()) throws(MediaError) {
+    public init(path: String, kind: MediumKind, limits: MediumLimits = .init(), passphrase: Passphrase? = nil) throws(MediaError) {
         // A character device is opened without waiting; a block device
         // (a drive) plainly, so that an empty drive says ENOMEDIUM now.
         var info = stat()
@@ -68,6 +72,7 @@ public struct ArchiveMedium: Medium {
         self.location = path
         self.kind = kind
         self.limits = limits
+        self.passphrase = passphrase
         if kind == .iso9660 || kind == .device {
             volumeLabel = MediumSniffer.isoVolumeLabel(path: path)
             let head = (try? readBytes(path: path, offset: 0, count: MediumSniffer.headSize)) ?? Data()
@@ -165,6 +170,7 @@ final class ArchiveSession {
         default:
             archive_read_support_format_iso9660(archive)
         }
+        if let passphrase = medium.passphrase { archive_read_add_passphrase(archive, passphrase.text) }
         var info = stat()
         sourceSize = stat(medium.location, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? Int64(info.st_size) : 0
         if archive_read_open_filename(archive, medium.location, ArchiveMedium.blockSize) < ARCHIVE_WARN {
@@ -255,7 +261,7 @@ final class ArchiveSession {
                 try pass()
                 continue
             }
-            if archive_entry_is_encrypted(entry) != 0 {
+            if archive_entry_is_encrypted(entry) != 0, medium.passphrase == nil {
                 let what = medium.kind == .zip ? "encrypted zip entry" : "encrypted entry"
                 throw MediaError(.unsupportedFormat, "\(what) \(path): discport cannot read it without the passphrase",
                                  path: medium.location)
@@ -478,6 +484,10 @@ final class ArchiveEntryReader {
         guard rc >= ARCHIVE_WARN else {
             let message = session.errorMessage()
             if message.localizedCaseInsensitiveContains("passphrase") || message.localizedCaseInsensitiveContains("encrypt") {
+                if session.medium.passphrase != nil {
+                    throw MediaError(.unreadable, "encrypted entry \(path): cannot decrypt it, wrong passphrase? (\(message))",
+                                     path: session.medium.location)
+                }
                 throw MediaError(.unsupportedFormat, "encrypted entry \(path): discport cannot read it without the passphrase (\(message))",
                                  path: session.medium.location)
             }

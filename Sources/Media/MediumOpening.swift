@@ -19,9 +19,11 @@ import Foundation
 /// - anything else, including a compressed file that is not a tar →
 ///   ``SingleFileMedium``.
 ///
+/// `passphrase` opens encrypted zip entries (see ``ArchiveMedium``).
+///
 /// Throws `.notFound` when nothing is there and `.unreadable` when the path
 /// cannot be opened (permissions, no disc in the drive).
-public func openMedium(_ path: String, limits: MediumLimits = .init()) throws(MediaError) -> any Medium {
+public func openMedium(_ path: String, limits: MediumLimits = .init(), passphrase: Passphrase? = nil) throws(MediaError) -> any Medium {
     var info = stat()
     guard stat(path, &info) == 0 else {
         let code = errno
@@ -46,7 +48,7 @@ public func openMedium(_ path: String, limits: MediumLimits = .init()) throws(Me
     case .iso9660:
         return try ArchiveMedium(path: path, kind: .iso9660, limits: limits)
     case .zip:
-        return try ArchiveMedium(path: path, kind: .zip, limits: limits)
+        return try ArchiveMedium(path: path, kind: .zip, limits: limits, passphrase: passphrase)
     case .tar:
         return try ArchiveMedium(path: path, kind: .tar, limits: limits)
     case .compressed:

@@ -48,6 +48,12 @@ struct ExportCommand: ParsableCommand {
     var allowMultiPatient = false
     @Flag(name: .long, help: "Make up missing Type 1 DICOMDIR keys (recorded in the output and the audit log).")
     var invent = false
+    @Flag(name: .long, help: "Add IHE XDM metadata: IHE_XDM/SUBSET01/METADATA.XML (one subset per patient) with every DICOM file's size and SHA-1 (config.toml [institution] assigning_authority gives the patient ID's OID).")
+    var xdm = false
+    @Flag(name: .long, help: "Encrypt the zip with AES-256 (WinZip AE-2); the passphrase is asked twice on the terminal, or read from --passphrase-file.")
+    var encrypt = false
+    @Option(name: .long, help: ArgumentHelp("With --encrypt: the passphrase is the first line of this file.", valueName: "file"))
+    var passphraseFile: String?
     @Option(name: .long, help: ArgumentHelp("First retrieve the patient (--patient) or the studies (--study) from this PACS node into the store (C-GET; WADO-RS for a DICOMweb node), then write the media.", valueName: "node"))
     var from: String?
 
@@ -64,9 +70,14 @@ struct ExportCommand: ParsableCommand {
         }
         if let media, MediaKind(rawValue: media) == nil { throw ValidationError("--media must be cd, dvd, dvd-dl, bd, usb or zip") }
         guard ["ja", "en"].contains(lang) else { throw ValidationError("--lang must be ja or en") }
+        if encrypt, format != "zip" { throw ValidationError("--encrypt needs --format zip: a folder or an ISO image cannot be encrypted") }
+        if passphraseFile != nil, !encrypt { throw ValidationError("--passphrase-file goes with --encrypt") }
+        if xdm, noWeb { throw ValidationError("--xdm needs INDEX.HTM (IHE XDM media carry one at the root): leave out --no-web") }
     }
 
     func run() throws {
+        // Asked first, before anything is retrieved or written.
+        let passphrase = encrypt ? try Terminal.passphrase(file: passphraseFile, confirm: true) : nil
         if let from {
             // The same retrieval as `discport get`, study by study.
             guard series.isEmpty else { throw CLIError("--from retrieves a --patient or --study selection", status: 2) }
@@ -96,7 +107,8 @@ struct ExportCommand: ParsableCommand {
             selection: selection, format: ExportRequest.Format(rawValue: format)!, output: out,
             profile: profile.flatMap(MediaProfile.named), media: media.flatMap(MediaKind.init(rawValue:)),
             language: lang, templatesDirectory: templates, viewerDirectory: viewer, webContent: !noWeb,
-            allowMultiPatient: allowMultiPatient, invent: invent, institution: info, fileSetID: fileSetID)
+            allowMultiPatient: allowMultiPatient, invent: invent, institution: info, fileSetID: fileSetID,
+            xdm: xdm, passphrase: passphrase)
         let quiet = json
         let summary: ExportSummary
         do {
@@ -124,6 +136,8 @@ struct ExportCommand: ParsableCommand {
         print("Done: \(summary.output) (\(summary.format), \(summary.profile), volume \(summary.fileSetID), \(Terminal.size(summary.outputBytes)))")
         print("  \(summary.instances) instances verified (UID and SHA-256); \(summary.rewritten.count) rewritten as Explicit VR Little Endian or given a Part 10 header")
         if !summary.inventions.isEmpty { print("  \(summary.inventions.count) DICOMDIR key(s) invented (--invent)") }
+        if let documents = summary.xdmDocuments { print("  IHE XDM: \(documents) document entries in IHE_XDM/SUBSETnn/METADATA.XML (one submission set per patient)") }
+        if summary.encrypted { print("  encrypted with AES-256: the receiver needs the passphrase (send it another way)") }
         print("  label: \(summary.label)")
     }
 }
@@ -135,7 +149,9 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
         File IDs, the DICOMDIR against the files, keys per record, transfer syntaxes of the profile \
         (--profile, else the narrowest general-purpose profile allowing the syntaxes found), README.TXT, \
-        forbidden root content (AUTORUN.INF), nothing else in the DICOM folders, no scripts in INDEX.HTM.
+        forbidden root content (AUTORUN.INF), nothing else in the DICOM folders, no scripts in INDEX.HTM, \
+        IHE XDM metadata (each DocumentEntry's file with its size and SHA-1). An encrypted zip needs \
+        --passphrase-file or --ask-passphrase.
         Exit status: 0 conformant (warnings allowed), 1 errors found, 2 usage.
         """
     )
@@ -144,6 +160,10 @@ struct VerifyCommand: ParsableCommand {
     var medium: String
     @Option(name: .long, help: "The profile the medium declares (STD-GEN-CD, STD-GEN-DVD-JPEG, …).")
     var profile: String?
+    @Option(name: .long, help: ArgumentHelp("The passphrase of an encrypted zip is the first line of this file.", valueName: "file"))
+    var passphraseFile: String?
+    @Flag(name: .long, help: "Ask the passphrase of an encrypted zip on the terminal.")
+    var askPassphrase = false
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
@@ -154,7 +174,8 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (report, _, _) = MediumVerifier(profile: profile.flatMap(MediaProfile.named)).verify(path: medium)
+        let passphrase = passphraseFile != nil || askPassphrase ? try Terminal.passphrase(file: passphraseFile, confirm: false) : nil
+        let (report, _, _) = MediumVerifier(profile: profile.flatMap(MediaProfile.named), passphrase: passphrase).verify(path: medium)
         if json {
             try JSONOutput.print(report)
         } else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Media
 import Store
 import Synchronization
 
@@ -52,6 +53,55 @@ enum Terminal {
     static func ask(_ question: String) -> String? {
         FileHandle.standardOutput.write(Data(question.utf8))
         return readLine()?.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Asks for a secret on the controlling terminal (`/dev/tty`, echo
+    /// off; what was typed ahead is kept), restoring the terminal after;
+    /// nil without a terminal, "" at end of input. The secret is never
+    /// echoed or logged.
+    static func askSecret(_ prompt: String) -> String? {
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var saved = termios()
+        guard tcgetattr(fd, &saved) == 0 else { return nil }
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        quiet.c_lflag |= tcflag_t(ECHONL)
+        _ = prompt.withCString { write(fd, $0, strlen($0)) }
+        guard tcsetattr(fd, TCSANOW, &quiet) == 0 else { return nil }
+        defer { tcsetattr(fd, TCSANOW, &saved) }
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = read(fd, &byte, 1)
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            if byte == UInt8(ascii: "\n") { break }
+            bytes.append(byte)
+        }
+        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The passphrase of an encrypted zip: the first line of `file`, else
+    /// asked on the terminal (twice when `confirm`, as for a new zip).
+    static func passphrase(file: String?, confirm: Bool) throws -> Passphrase {
+        if let file {
+            do {
+                return try Passphrase.read(file: file)
+            } catch {
+                throw CLIError(error.description, status: 2)
+            }
+        }
+        guard let first = askSecret("Passphrase: ") else {
+            throw CLIError("no terminal to ask the passphrase on: give --passphrase-file FILE (its first line)", status: 2)
+        }
+        guard let passphrase = Passphrase(first) else { throw CLIError("the passphrase is empty", status: 2) }
+        if confirm {
+            guard askSecret("Passphrase again: ") == first else { throw CLIError("the two passphrases differ: nothing written", status: 2) }
+        }
+        return passphrase
     }
 
     /// Human size: `512 B`, `3.4 MB`.

@@ -14,7 +14,19 @@
 #   3. refusals: JPEG on STD-GEN-CD (kept on DVD-JPEG), a missing Type 1
 #      key without --invent (made up with it), two patients on one medium;
 #   4. round trip: export → discport import into a fresh store gives the
-#      same SOP Instance UIDs and pixel data hashes.
+#      same SOP Instance UIDs and pixel data hashes;
+#   5. --xdm: IHE_XDM/SUBSET01/METADATA.XML parses with xmllint, has the
+#      ebRS namespaces, and every DocumentEntry URI names a zip entry of the
+#      stated size and SHA-1 (read with Python's zipfile); the DICOMDIR stays
+#      at the zip root and pydicom's FileSet loads it;
+#   6. --encrypt: bsdtar cannot extract the zip without the passphrase and
+#      does with it, the extracted file-set passes the judges and discport
+#      verify; discport verify / scan say a passphrase is needed; the
+#      passphrase is nowhere in the output or the store;
+#   7. INDEX.HTM in headless Chromium: the Japanese name is in the rendered
+#      DOM, no <script>; the screenshot is kept in $ARTIFACTS_DIR (default
+#      .build/test-artifacts/) and its path printed. Under CI=true a missing
+#      chromium fails the test; elsewhere that part is skipped.
 #
 # usage: bash Tests/conformance/export.sh path/to/discport
 set -euo pipefail
@@ -24,7 +36,7 @@ repo="$(cd "$here/../.." && pwd)"
 bin="$(cd "$(dirname "${1:?usage: export.sh path/to/discport}")" && pwd)/$(basename "$1")"
 
 missing=""
-for tool in dcmdump dciodvfy xorriso isoinfo bsdtar; do command -v $tool > /dev/null || missing="$missing $tool"; done
+for tool in dcmdump dciodvfy xorriso isoinfo bsdtar xmllint unzip; do command -v $tool > /dev/null || missing="$missing $tool"; done
 python3 -c 'import pydicom' 2> /dev/null || missing="$missing pydicom"
 if [ -n "$missing" ]; then
     if [ "${CI:-}" = "true" ]; then echo "export: FAILED: missing$missing (make deps installs them)" >&2; exit 1; fi
@@ -213,6 +225,26 @@ b_study=$("$bin" ls studies --home "$home" --json | python3 -c "import json,sys;
 if "$bin" export --study "$a_study" "$b_study" --format dir --media dvd --out "$work/two" --home "$home" 2> /dev/null; then fail "two patients on one medium without --allow-multi-patient"; fi
 "$bin" export --study "$a_study" "$b_study" --format dir --media dvd --allow-multi-patient --out "$work/two" --home "$home" 2> "$work/two.err" > /dev/null
 grep -q "2 patients" "$work/two.err" || fail "no warning for two patients"
+# IHE XDM with two patients: one submission set (SUBSETnn) each.
+"$bin" export --study "$a_study" "$b_study" --format zip --xdm --media dvd --allow-multi-patient --out "$work/two-xdm.zip" --home "$home" 2> /dev/null > /dev/null \
+    || fail "--xdm with two patients"
+python3 - "$work/two-xdm.zip" <<'PY' || fail "XDM subsets per patient"
+import sys, zipfile
+import xml.etree.ElementTree as ET
+RIM = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
+archive = zipfile.ZipFile(sys.argv[1])
+metas = sorted(n for n in archive.namelist() if n.endswith("/METADATA.XML"))
+assert metas == ["IHE_XDM/SUBSET01/METADATA.XML", "IHE_XDM/SUBSET02/METADATA.XML"], metas
+patients, entries = set(), 0
+for meta in metas:
+    root = ET.fromstring(archive.read(meta))
+    ids = {v.text for s in root.iter(RIM + "Slot") if s.get("name") == "sourcePatientId" for v in s.iter(RIM + "Value")}
+    assert len(ids) == 1, ids
+    patients |= ids
+    entries += len(list(root.iter(RIM + "ExtrinsicObject")))
+dicom = [n for n in archive.namelist() if n.startswith("DICOM/") and not n.endswith("/")]
+assert len(patients) == 2 and entries == len(dicom), (patients, entries, len(dicom))
+PY
 ok
 
 # 4. Round trip: the ISO imported into a fresh store, same UIDs and pixel data.
@@ -230,5 +262,170 @@ for i in sorted(json.load(sys.stdin), key=lambda i: i['sop_instance_uid']):
 [ "$(pixels "$home")" = "$(pixels "$work/home2")" ] || fail "round trip: UIDs or pixel data differ"
 [ "$(pixels "$work/home2" | wc -l)" = 13 ] || fail "round trip: not 13 instances"
 ok
+
+# 5. IHE XDM in the zip.
+printf 'assigning_authority = "1.2.392.200119.99.1"\n' >> "$home/config.toml"
+"$bin" export --patient EXP-A --format zip --xdm --out "$work/a-xdm.zip" --home "$home" --json > "$work/a-xdm.json"
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['xdm_documents']==13 and not s['encrypted'], s" "$work/a-xdm.json" \
+    || fail "summary of the --xdm export"
+bsdtar -tf "$work/a-xdm.zip" > "$work/a-xdm.list"
+for name in DICOMDIR README.TXT INDEX.HTM IHE_XDM/SUBSET01/METADATA.XML; do
+    grep -qx "$name" "$work/a-xdm.list" || fail "bsdtar: no $name in the XDM zip"
+done
+mkdir "$work/a-xdm"; bsdtar -xf "$work/a-xdm.zip" -C "$work/a-xdm"
+xmllint --noout "$work/a-xdm/IHE_XDM/SUBSET01/METADATA.XML" || fail "xmllint rejects METADATA.XML"
+python3 - "$work/a-xdm.zip" <<'PY' || fail "the XDM metadata"
+import hashlib, posixpath, sys, zipfile
+import xml.etree.ElementTree as ET
+from pydicom import dcmread
+LCM = "{urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0}"
+RIM = "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}"
+archive = zipfile.ZipFile(sys.argv[1])
+names = set(archive.namelist())
+meta = "IHE_XDM/SUBSET01/METADATA.XML"
+root = ET.fromstring(archive.read(meta))
+assert root.tag == LCM + "SubmitObjectsRequest", root.tag
+objects = root.find(RIM + "RegistryObjectList")
+assert objects is not None, "no rim:RegistryObjectList"
+def slot(element, name):
+    return [v.text for s in element.findall(RIM + "Slot") if s.get("name") == name for v in s.iter(RIM + "Value")]
+def identifier(element, scheme):
+    return [e.get("value") for e in element.findall(RIM + "ExternalIdentifier") if e.get("identificationScheme") == scheme]
+packages = objects.findall(RIM + "RegistryPackage")
+assert len(packages) == 1, len(packages)
+ss = packages[0]
+assert slot(ss, "submissionTime") and identifier(ss, "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8") \
+    and identifier(ss, "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"), "submission set without time, uniqueId or sourceId"
+cx = "EXP-A^^^&1.2.392.200119.99.1&ISO"
+assert identifier(ss, "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446") == [cx], "submission set patientId"
+entries = objects.findall(RIM + "ExtrinsicObject")
+members = {a.get("targetObject") for a in objects.findall(RIM + "Association")
+           if a.get("sourceObject") == ss.get("id") and a.get("associationType").endswith("HasMember")}
+uids = set()
+for entry in entries:
+    assert entry.get("mimeType") == "application/dicom" and entry.get("id") in members, entry.attrib
+    (uri,) = slot(entry, "URI")
+    name = posixpath.normpath(posixpath.join(posixpath.dirname(meta), uri))
+    assert name in names and not name.startswith(".."), f"{uri} is not in the zip"
+    data = archive.read(name)
+    assert slot(entry, "size") == [str(len(data))], (uri, slot(entry, "size"), len(data))
+    assert slot(entry, "hash") == [hashlib.sha1(data).hexdigest()], (uri, "hash")
+    assert identifier(entry, "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427") == [cx], "document patientId"
+    (uid,) = identifier(entry, "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab")
+    with archive.open(name) as f:
+        assert dcmread(f).SOPInstanceUID == uid, (uri, uid)
+    uids.add(uid)
+dicom = [n for n in names if n.startswith("DICOM/") and not n.endswith("/")]
+assert len(entries) == len(dicom) == len(uids) == 13, (len(entries), len(dicom), len(uids))
+print(f"export: XDM metadata: {len(entries)} DocumentEntries, sizes and SHA-1 match the zip entries")
+PY
+ok
+judge "$work/a-xdm" 13 EXP-A
+grep -q "IHE_XDM/SUBSET01/METADATA.XML" "$work/a-xdm/INDEX.HTM" || fail "INDEX.HTM does not link the XDM metadata"
+# verify reads the metadata back: a stated hash that is not the file's is an error.
+cp -r "$work/a-xdm" "$work/broken-xdm"
+python3 - "$work/broken-xdm/IHE_XDM/SUBSET01/METADATA.XML" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+text = re.sub(r'(<rim:Slot name="hash">\s*<rim:ValueList>\s*<rim:Value>)[0-9a-f]{40}', r'\g<1>' + "0" * 40, text, count=1)
+open(sys.argv[1], "w", encoding="utf-8").write(text)
+PY
+if "$bin" verify "$work/broken-xdm" --json > "$work/broken.json"; then fail "verify passes XDM metadata with a wrong hash"; fi
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if [p for p in r['problems'] if p['code']=='xdm' and 'SHA-1' in p['message']] else 1)" "$work/broken.json" \
+    || { cat "$work/broken.json"; fail "verify does not report the wrong XDM hash"; }
+"$bin" verify "$work/a-xdm.zip" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify rejects the XDM zip"; }
+ok
+
+# 6. The encrypted zip.
+secret="tiger lily $$ 雨"
+printf '%s\nnot this line\n' "$secret" > "$work/pass.txt"
+if "$bin" export --patient EXP-A --format iso --encrypt --passphrase-file "$work/pass.txt" --out "$work/enc.iso" --home "$home" 2> "$work/enc.err"; then
+    fail "--encrypt accepted for an ISO image"
+fi
+grep -q "zip" "$work/enc.err" || fail "the --encrypt refusal does not say it needs zip"
+[ ! -e "$work/enc.iso" ] || fail "an ISO was written although --encrypt was refused"
+"$bin" export --patient EXP-A --format zip --encrypt --passphrase-file "$work/pass.txt" --out "$work/a-enc.zip" --home "$home" --json \
+    > "$work/a-enc.json" 2> "$work/a-enc.err" || { cat "$work/a-enc.err"; fail "the encrypted export"; }
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['encrypted'] and s['verified'] and s['instances']==13, s" "$work/a-enc.json" \
+    || fail "summary of the encrypted export"
+mkdir "$work/locked" "$work/locked-unzip"
+# A wrong passphrase (bsdtar without one and without a terminal keeps asking
+# for minutes), and Info-ZIP unzip without one: neither gets the files out.
+if setsid bsdtar --passphrase "not the passphrase" -xf "$work/a-enc.zip" -C "$work/locked" < /dev/null 2> "$work/locked.err"; then
+    fail "bsdtar extracts the encrypted zip with a wrong passphrase"
+fi
+grep -q "Incorrect passphrase" "$work/locked.err" || { head -3 "$work/locked.err"; fail "bsdtar does not say the passphrase is wrong"; }
+if unzip -q "$work/a-enc.zip" -d "$work/locked-unzip" < /dev/null > "$work/locked.err" 2>&1; then fail "unzip extracts the encrypted zip without a passphrase"; fi
+# (bsdtar leaves the files it could not decrypt behind, zero-filled: none may hold real content.)
+python3 - "$work/locked" "$work/locked-unzip" <<'PY' || fail "content came out of the encrypted zip without the passphrase"
+import os, sys
+for folder, _, files in (step for top in sys.argv[1:] for step in os.walk(top)):
+    for name in files:
+        data = open(os.path.join(folder, name), "rb").read()
+        assert not data.strip(b"\0"), os.path.join(folder, name)
+PY
+python3 - "$work/a-enc.zip" <<'PY' || fail "the zip is not AES-encrypted throughout"
+import sys, zipfile
+for info in zipfile.ZipFile(sys.argv[1]).infolist():
+    if info.is_dir(): continue
+    assert info.flag_bits & 1 and info.compress_type == 99, (info.filename, info.flag_bits, info.compress_type)   # 99: WinZip AES
+PY
+mkdir "$work/a-enc"
+setsid bsdtar --passphrase "$secret" -xf "$work/a-enc.zip" -C "$work/a-enc" < /dev/null || fail "bsdtar cannot extract the encrypted zip with the passphrase"
+judge "$work/a-enc" 13 EXP-A
+"$bin" verify "$work/a-enc" > /dev/null || fail "verify rejects the extracted file-set"
+if "$bin" verify "$work/a-enc.zip" > "$work/verify.txt" 2>&1; then fail "verify passes an encrypted zip it cannot read"; fi
+grep -q "passphrase" "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify of the encrypted zip does not say a passphrase is needed"; }
+"$bin" verify "$work/a-enc.zip" --passphrase-file "$work/pass.txt" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify --passphrase-file rejects the encrypted zip"; }
+set +e; "$bin" scan "$work/a-enc.zip" > "$work/scan.txt" 2>&1; rc=$?; set -e
+[ "$rc" -lt 128 ] || fail "scan of the encrypted zip crashed ($rc)"
+grep -q "passphrase" "$work/scan.txt" || { cat "$work/scan.txt"; fail "scan of the encrypted zip does not say a passphrase is needed"; }
+# The prompt (a terminal from script(1)): asked twice, no echo once asked; differing answers write nothing.
+printf 'prompted secret\nprompted secret\n' | script -qec "'$bin' export --patient EXP-A --format zip --encrypt --out '$work/a-prompt.zip' --home '$home'" /dev/null \
+    > "$work/prompt.txt" || { cat "$work/prompt.txt"; fail "export --encrypt with the passphrase typed on the terminal"; }
+grep -q "Passphrase again:" "$work/prompt.txt" || fail "the passphrase was not asked twice"
+printf 'prompted secret\n' > "$work/prompt-pass.txt"
+"$bin" verify "$work/a-prompt.zip" --passphrase-file "$work/prompt-pass.txt" > /dev/null || fail "the zip made with the typed passphrase"
+printf 'one\ntwo\n' | script -qec "'$bin' export --patient EXP-A --format zip --encrypt --out '$work/a-differ.zip' --home '$home'" /dev/null > "$work/prompt.txt" || true
+grep -q "differ" "$work/prompt.txt" && [ ! -e "$work/a-differ.zip" ] || { cat "$work/prompt.txt"; fail "differing passphrases must write nothing"; }
+if grep -rqF "tiger lily" "$work/a-enc.json" "$work/a-enc.err" "$work/verify.txt" "$work/scan.txt" "$home" 2> /dev/null; then
+    fail "the passphrase shows in the output or the store"
+fi
+ok
+
+# 7. INDEX.HTM in headless Chromium (the a-dir export: 山田 太郎, ISO 2022 IR 87 source).
+chromium_bin=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$chromium_bin" ] || ! fc-list ':lang=ja' 2> /dev/null | grep -q .; then
+    [ "${CI:-}" = "true" ] && fail "chromium or a Japanese font is missing (make deps installs chromium and fonts-noto-cjk)"
+    echo "export: INDEX.HTM rendering skipped: no chromium or no Japanese font (make deps installs them)"
+else
+    artifacts=${ARTIFACTS_DIR:-$repo/.build/test-artifacts}
+    mkdir -p "$artifacts"
+    shot="$(cd "$artifacts" && pwd)/export-index-ja.png"
+    rm -f "$shot"
+    browse() { timeout 120 "$chromium_bin" --headless --no-sandbox --disable-gpu --user-data-dir="$work/chromium" "$@" 2>> "$work/chromium.log"; }
+    browse --screenshot="$shot" --window-size=1024,768 "file://$work/a-dir/INDEX.HTM" > /dev/null || { tail "$work/chromium.log"; fail "chromium could not render INDEX.HTM"; }
+    browse --dump-dom "file://$work/a-dir/INDEX.HTM" > "$work/index.dom" || { tail "$work/chromium.log"; fail "chromium --dump-dom"; }
+    grep -q "山田 太郎" "$work/index.dom" || fail "the rendered DOM of INDEX.HTM lacks the Japanese name 山田 太郎"
+    grep -q "胸部CT" "$work/index.dom" || fail "the rendered DOM of INDEX.HTM lacks the study description 胸部CT"
+    python3 - "$work/index.dom" "$shot" <<'PY' || fail "the rendered INDEX.HTM"
+import sys
+from html.parser import HTMLParser
+from PIL import Image
+class Tags(HTMLParser):
+    def __init__(self):
+        super().__init__(); self.tags = []
+    def handle_starttag(self, tag, attrs): self.tags.append(tag)
+parser = Tags(); parser.feed(open(sys.argv[1], encoding="utf-8").read())
+assert "table" in parser.tags, "no table in the rendered page"
+assert "script" not in parser.tags, "a <script> element in the rendered page"
+image = Image.open(sys.argv[2]).convert("L")
+assert image.size == (1024, 768), image.size
+dark = sum(image.histogram()[:128])
+assert dark > 2000, f"the screenshot is nearly blank ({dark} dark pixels)"
+PY
+    echo "export: INDEX.HTM screenshot (headless Chromium): $shot"
+    ok
+fi
 
 echo "export: $checks passed, 0 failed"

@@ -21,6 +21,9 @@ let embeddedTemplates: [String: String] = [
 <tr><td>{{date}}</td><td>{{modalities}}</td><td><a href="IHE_PDI/{{page}}">{{description}}</a></td><td>{{seriesCount}}</td><td>{{instanceCount}}</td></tr>
 {{/studies}}
 </table>
+{{#xdm}}
+<p>IHE XDM metadata (every DICOM file with its size and hash):{{#xdmSubsets}} <a href="{{path}}">{{path}}</a>{{/xdmSubsets}}</p>
+{{/xdm}}
 <p>See README.TXT for the contact of the creating institution.</p>
 </body>
 </html>
@@ -44,6 +47,9 @@ let embeddedTemplates: [String: String] = [
 <tr><td>{{date}}</td><td>{{modalities}}</td><td><a href="IHE_PDI/{{page}}">{{description}}</a></td><td>{{seriesCount}}</td><td>{{instanceCount}}</td></tr>
 {{/studies}}
 </table>
+{{#xdm}}
+<p>IHE XDM のメタデータ (全 DICOM ファイルの一覧とハッシュ):{{#xdmSubsets}} <a href="{{path}}">{{path}}</a>{{/xdmSubsets}}</p>
+{{/xdm}}
 <p>作成元の連絡先は README.TXT をご覧ください。</p>
 </body>
 </html>
@@ -150,6 +156,9 @@ Organisation of the medium
 {{#web}}
   INDEX.HTM    an overview for a web browser (IHE_PDI/ holds its pages)
 {{/web}}
+{{#xdm}}
+  IHE_XDM/     IHE XDM metadata (SUBSETnn/METADATA.XML per patient, pointing at the DICOM files)
+{{/xdm}}
 {{#viewer}}
   VIEWER/      a viewer program (it never starts by itself)
 {{/viewer}}
@@ -196,6 +205,9 @@ DICOM 紹介用メディア 説明書 (README)
 {{#web}}
   INDEX.HTM    ウェブブラウザで見る一覧 (IHE_PDI/ にページがあります)
 {{/web}}
+{{#xdm}}
+  IHE_XDM/     IHE XDM のメタデータ (患者ごとに SUBSETnn/METADATA.XML、DICOM ファイルを参照)
+{{/xdm}}
 {{#viewer}}
   VIEWER/      ビューアプログラム (自動では起動しません)
 {{/viewer}}

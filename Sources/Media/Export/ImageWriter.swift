@@ -7,7 +7,8 @@ import Foundation
 /// Packs a folder (a written file-set with its PDI content) into one file
 /// with libarchive, streaming every file: an ISO 9660 level 1 image with
 /// Joliet names (Volume ID = File-set ID, PS3.12 Annex F) or a zip with
-/// the DICOMDIR at its root (PS3.12 Annex V).
+/// the DICOMDIR at its root (PS3.12 Annex V), AES-256 encrypted (WinZip
+/// AE-2) when given a passphrase.
 public enum MediumImageWriter {
     public enum Format: Sendable, Hashable {
         case iso(volumeID: String)
@@ -15,13 +16,15 @@ public enum MediumImageWriter {
     }
 
     /// Writes `folder`'s content to `path` (replaced if it exists).
-    public static func write(folder: String, to path: String, format: Format) throws(MediaError) {
+    /// `passphrase` encrypts every zip entry with AES-256; it is refused
+    /// for an ISO image.
+    public static func write(folder: String, to path: String, format: Format, passphrase: Passphrase? = nil) throws(MediaError) {
         try withUTF8Locale { () throws(MediaError) -> Void in
-            try writeInLocale(folder: folder, to: path, format: format)
+            try writeInLocale(folder: folder, to: path, format: format, passphrase: passphrase)
         }
     }
 
-    private static func writeInLocale(folder: String, to path: String, format: Format) throws(MediaError) {
+    private static func writeInLocale(folder: String, to path: String, format: Format, passphrase: Passphrase?) throws(MediaError) {
         let entries: [String]
         do {
             entries = try FileManager.default.subpathsOfDirectory(atPath: folder).sorted()
@@ -40,8 +43,17 @@ public enum MediumImageWriter {
         case .iso(let volumeID):
             try check(archive_write_set_format_iso9660(archive), "ISO 9660 format")
             try check(archive_write_set_options(archive, "iso9660:iso-level=1,iso9660:joliet,iso9660:!rockridge,iso9660:volume-id=\(volumeID)"), "ISO 9660 options")
+            if passphrase != nil { throw MediaError(.unsupportedFormat, "an ISO image cannot be encrypted: only a zip can", path: path) }
         case .zip:
             try check(archive_write_set_format_zip(archive), "zip format")
+            if let passphrase {
+                // ARCHIVE_WARN here would mean the option was not applied: refuse rather than write clear text.
+                guard archive_write_set_options(archive, "zip:encryption=aes256") == ARCHIVE_OK else {
+                    let message = archive_error_string(archive).map { String(cString: $0) } ?? "not supported"
+                    throw MediaError(.unsupportedFormat, "this libarchive cannot write AES-256 zip encryption: \(message)", path: path)
+                }
+                try check(archive_write_set_passphrase(archive, passphrase.text), "passphrase")
+            }
         }
         try check(archive_write_open_filename(archive, path), "open")
         let chunk = 1 << 20

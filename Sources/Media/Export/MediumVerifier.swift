@@ -1,3 +1,4 @@
+import Crypto
 import DICOM
 import Foundation
 import Synchronization
@@ -6,7 +7,8 @@ import Synchronization
 public struct VerifyProblem: Sendable, Hashable, Codable {
     /// `file-id`, `record-key`, `transfer-syntax`, `readme-missing`,
     /// `forbidden-root-content`, `non-dicom-in-dicom-folder`, `web-script`,
-    /// `file-set-id`, `no-dicomdir`, or `scan:<scan problem code>`.
+    /// `file-set-id`, `no-dicomdir`, `xdm` (IHE XDM metadata that does not
+    /// match the medium), or `scan:<scan problem code>`.
     public var code: String
     public var severity: ProblemSeverity
     public var path: String?
@@ -44,10 +46,14 @@ public struct MediumVerifier: Sendable {
     /// allowing the syntaxes found.
     public var profile: MediaProfile?
     public var limits: MediumLimits
+    /// Opens an encrypted zip; without it such a zip fails with "cannot
+    /// read it without the passphrase".
+    public var passphrase: Passphrase?
 
-    public init(profile: MediaProfile? = nil, limits: MediumLimits = .init()) {
+    public init(profile: MediaProfile? = nil, limits: MediumLimits = .init(), passphrase: Passphrase? = nil) {
         self.profile = profile
         self.limits = limits
+        self.passphrase = passphrase
     }
 
     /// Scan problems that make a medium non-conformant.
@@ -64,6 +70,8 @@ public struct MediumVerifier: Sendable {
         var hashes: [String: String] = [:]
         var dicomdir: DICOMDirectory?
         var indexPage: String?
+        /// `IHE_XDM/<subset>/METADATA.XML` files: path and content.
+        var xdmMetadata: [(path: String, data: Data)] = []
     }
 
     /// Verifies `path`; `hashing` also returns the SHA-256 of every file
@@ -75,7 +83,7 @@ public struct MediumVerifier: Sendable {
         }
         let medium: any Medium
         do {
-            medium = try openMedium(path, limits: limits)
+            medium = try openMedium(path, limits: limits, passphrase: passphrase)
         } catch {
             add("scan:medium-error", .error, nil, "cannot read \(path): \(error.message)")
             return (finish(path: path, kind: nil, label: nil, problems: problems), MediumScanner(limits: limits).scan(path: path), [:])
@@ -98,8 +106,13 @@ public struct MediumVerifier: Sendable {
                 if normalized == "index.htm" || normalized == "index.html", file.size < 4 << 20 {
                     page = (try? file.readPrefix(file.size)).map { String(decoding: $0, as: UTF8.self) }
                 }
+                var xdm: Data?
+                if normalized.hasPrefix("ihe_xdm/"), normalized.hasSuffix("/metadata.xml"), file.size < 256 << 20 {
+                    xdm = try? file.readPrefix(file.size)
+                }
                 visit.withLock { v in
                     v.files.append((file.path, file.size))
+                    if let xdm { v.xdmMetadata.append((file.path, xdm)) }
                     if let hash { v.hashes[file.path] = hash }
                     if let directory { v.dicomdir = directory }
                     if let page { v.indexPage = page }
@@ -208,6 +221,9 @@ public struct MediumVerifier: Sendable {
             }
         }
 
+        // 7. IHE XDM: every DocumentEntry names a file of the medium of its size and SHA-1.
+        for metadata in seen.xdmMetadata { checkXDM(metadata, medium: medium, files: seen.files, add: add) }
+
         var report = finish(path: path, kind: medium.kind, label: medium.volumeLabel, problems: problems)
         report.fileSetID = seen.dicomdir?.fileSetID
         report.profile = checked.name
@@ -216,6 +232,61 @@ public struct MediumVerifier: Sendable {
         report.instances = instances.count
         report.records = seen.dicomdir?.records.count ?? 0
         return (report, scan, seen.hashes)
+    }
+
+    /// The DocumentEntries of one METADATA.XML against the medium: the URI
+    /// resolves inside the medium to a file of the stated size, whose SHA-1
+    /// (a second read of those files only) is the stated hash.
+    private func checkXDM(_ metadata: (path: String, data: Data), medium: any Medium, files: [(path: String, size: Int)],
+                          add: (String, ProblemSeverity, String?, String) -> Void) {
+        let entries: [XDMMetadataReader.Entry]
+        do {
+            entries = try XDMMetadataReader.entries(metadata.data)
+        } catch {
+            add("xdm", .error, metadata.path, "the IHE XDM metadata cannot be read: \(error.message)")
+            return
+        }
+        if entries.isEmpty { add("xdm", .warning, metadata.path, "the IHE XDM metadata describes no document") }
+        let sizes = Dictionary(files.map { (FileIDResolver.normalize($0.path), $0.size) }, uniquingKeysWith: { a, _ in a })
+        var wanted: [String: (uri: String, sha1: String)] = [:]
+        var count = 0
+        func problem(_ message: String) {
+            count += 1
+            if count <= 50 { add("xdm", .error, metadata.path, message) }
+        }
+        for entry in entries {
+            guard let uri = entry.uri, let target = XDMMetadataReader.resolve(uri, metadataPath: metadata.path) else {
+                problem("DocumentEntry \(entry.id): URI \(entry.uri ?? "(none)") does not name a file on the medium")
+                continue
+            }
+            let key = FileIDResolver.normalize(target)
+            guard let size = sizes[key] else { problem("DocumentEntry \(entry.id): \(uri) is not on the medium"); continue }
+            if let stated = entry.size, stated != size {
+                problem("DocumentEntry \(entry.id): \(uri) has \(size) bytes, the metadata says \(stated)")
+            }
+            if let sha1 = entry.sha1 { wanted[key] = (uri, sha1) } else { problem("DocumentEntry \(entry.id): \(uri) has no hash") }
+        }
+        guard !wanted.isEmpty else { return }
+        let paths = Set(wanted.keys)
+        let hashes = Mutex([String: String]())
+        do {
+            try medium.visitFiles { file in
+                let key = FileIDResolver.normalize(file.path)
+                guard paths.contains(key) else { return }
+                var hasher = Insecure.SHA1()
+                try file.copyContents { hasher.update(bufferPointer: $0) }
+                let digest = FileSetWriter.hex(hasher.finalize())
+                hashes.withLock { $0[key] = digest }
+            }
+        } catch {
+            problem("the files of the IHE XDM metadata could not be read again: \(error)")
+            return
+        }
+        let found = hashes.withLock { $0 }
+        for (key, expected) in wanted.sorted(by: { $0.key < $1.key }) where found[key] != expected.sha1 {
+            problem("\(expected.uri): SHA-1 \(found[key] ?? "unread") on the medium, \(expected.sha1) in the metadata")
+        }
+        if count > 50 { add("xdm", .error, metadata.path, "\(count - 50) more IHE XDM mismatches") }
     }
 
     /// A name without a `;1` version and trailing dot (ISO 9660 forms).
