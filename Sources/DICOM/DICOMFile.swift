@@ -145,19 +145,30 @@ extension DICOMFile {
     }
 
     init(data: Data, isComplete: Bool, options: ReadOptions, path: String?) throws(ParseFailure) {
-        var result = DICOMFile(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
-        let outcome = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Void, ParseFailure> in
-            var parser = Parser(buffer: raw, data: data, isComplete: isComplete, options: options, path: path)
-            return Result { () throws(ParseFailure) in try parser.parseFile(into: &result) }
+        // The file is made inside the closure and returned, not captured nor
+        // wrapped in a Result: each of those copied it (every Data, Dataset
+        // and array in it retained and released again), a tenth of a header
+        // read.
+        var result: DICOMFile
+        do {
+            result = try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(ParseFailure) -> DICOMFile in
+                var parser = Parser(buffer: raw, data: data, isComplete: isComplete, options: options, path: path)
+                var file = DICOMFile(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
+                try parser.parseFile(into: &file)
+                return file
+            }
+        } catch let failure as ParseFailure {
+            throw failure
+        } catch {
+            throw .error(DICOMError(.malformed, "\(error)", path: path))   // withUnsafeBytes rethrows only the closure's
         }
-        try outcome.get()
         if result.transferSyntax.isDeflated, result.error == nil {
             // The deflated stream cannot be parsed from a prefix: a header
             // read asks for the whole file.
             if !isComplete { throw .needMoreData }
             try result.inflateAndParse(data: data, options: options, path: path)
         }
-        self = result
+        self = consume result
     }
 
     private mutating func inflateAndParse(data: Data, options: ReadOptions, path: String?) throws(ParseFailure) {

@@ -62,9 +62,16 @@ public enum DataDictionary {
     /// by the same rules as `entry(for:)`; nil for tags it does not know.
     /// Cheaper than `entry(for:)`: no strings are copied.
     public static func vr(for tag: Tag) -> VR? {
-        let tables = self.tables
-        if let vr = tables.exactVR[tag.rawValue] { return vr }
-        return tables.fallbackEntry(for: tag)?.vr
+        vrs.lookup(tag)?.vr
+    }
+
+    /// The VR of `tag` and, when PS3.6 allows several, the alternative that
+    /// decides between them in implicit VR data (`SS` for `US or SS`, `OW`
+    /// for `OB or OW`). What parsers need, from a table that costs a
+    /// fraction of the full dictionary to build (no strings).
+    static func vrChoice(for tag: Tag) -> (vr: VR, alternative: VR?)? {
+        guard let choice = vrs.lookup(tag) else { return nil }
+        return (choice.vr, choice.alternative)
     }
 
     /// The tag of a PS3.6 keyword (`"PatientName"` → `(0010,0010)`). A
@@ -85,6 +92,9 @@ public enum DataDictionary {
 
     // `static let` is initialized lazily, once, thread-safely.
     private static let tables = Tables(table: dataDictionaryTable)
+    /// Parsers only ask for VRs: this table is built on its own, from the
+    /// same text, by scanning bytes (a tenth of the cost of `tables`).
+    private static let vrs = VRTable(table: dataDictionaryTable)
 
     /// Built at the first keyword lookup, which parsers never make.
     private static let byKeyword: [String: DictionaryEntry] = {
@@ -101,7 +111,6 @@ public enum DataDictionary {
 private final class Tables: Sendable {
     /// Entries whose group and element are all fixed.
     let exact: [UInt32: DictionaryEntry]
-    let exactVR: [UInt32: VR]
     /// One table per mask shape, most fixed bits first: an entry matches tag
     /// `t` when `t & shape.mask` is its key.
     let masks: [MaskTable]
@@ -114,11 +123,9 @@ private final class Tables: Sendable {
 
     init(table: String) {
         var exact: [UInt32: DictionaryEntry] = [:]
-        var exactVR: [UInt32: VR] = [:]
         var masks: [UInt32: [UInt32: DictionaryEntry]] = [:]
         var all: [DictionaryEntry] = []
         exact.reserveCapacity(5200)
-        exactVR.reserveCapacity(5200)
         all.reserveCapacity(5200)
 
         for line in table.utf8.split(separator: UInt8(ascii: "\n")) {
@@ -158,14 +165,12 @@ private final class Tables: Sendable {
                 tagPattern: String(decoding: fields[0], as: UTF8.self))
             if mask == 0xFFFF_FFFF {
                 exact[value] = entry
-                exactVR[value] = entry.vr
             } else {
                 masks[mask, default: [:]][value] = entry
             }
             all.append(entry)
         }
         self.exact = exact
-        self.exactVR = exactVR
         self.masks = masks
             .map { MaskTable(mask: $0.key, entries: $0.value) }
             .sorted { ($0.mask.nonzeroBitCount, $0.mask) > ($1.mask.nonzeroBitCount, $1.mask) }
@@ -197,6 +202,100 @@ private final class Tables: Sendable {
                 keyword: "PrivateCreator", name: "Private Creator", isRetired: false,
                 tagPattern: tag.jsonKey)
         }
+        return nil
+    }
+}
+
+/// The VR column of the dictionary alone: what implicit-VR parsing needs,
+/// looked up once per element of every implicit-VR header.
+private final class VRTable: Sendable {
+    struct Choice: Sendable {
+        let vr: VR
+        /// `SS` for `US or SS` (and `US or SS or OW`), `OW` for `OB or OW`,
+        /// otherwise the first alternative; nil when the VR is unambiguous.
+        let alternative: VR?
+    }
+
+    /// Exact tags in an open-addressing table (linear probing, a quarter
+    /// full): a multiply and a compare or two, no hashing of its own.
+    private let keys: [UInt32]
+    private let choices: [Choice]
+    private static let bits = 14
+    private static let empty: UInt32 = 0xFFFF_FFFF   // (FFFF,FFFF) is no attribute
+    /// Repeating-group masks, most fixed bits first (as `Tables.masks`).
+    private let masks: [(mask: UInt32, entries: [UInt32: Choice])]
+
+    init(table: String) {
+        var keys = [UInt32](repeating: VRTable.empty, count: 1 << VRTable.bits)
+        var choices = [Choice](repeating: Choice(vr: .UN, alternative: nil), count: 1 << VRTable.bits)
+        var masks: [UInt32: [UInt32: Choice]] = [:]
+        var text = table
+        text.withUTF8 { bytes in
+            var position = 0
+            let count = bytes.count
+            while position + 9 < count {
+                // `tag TAB VR TAB ...`: 8 pattern digits, then the VR text.
+                var mask: UInt32 = 0
+                var value: UInt32 = 0
+                for byte in bytes[position..<position + 8] {
+                    mask <<= 4
+                    value <<= 4
+                    if byte == UInt8(ascii: "x") { continue }
+                    mask |= 0xF
+                    value |= UInt32(hexDigit(byte))
+                }
+                var cursor = position + 9
+                var vrs: [VR] = []
+                while cursor + 1 < count, bytes[cursor] != UInt8(ascii: "\t") {
+                    if let vr = VR(byte0: bytes[cursor], byte1: bytes[cursor + 1]) { vrs.append(vr) }
+                    cursor += 6 // "US or SS": two letters every six bytes
+                    if cursor - 4 < count, bytes[cursor - 4] == UInt8(ascii: "\t") { break }
+                }
+                while cursor < count, bytes[cursor] != UInt8(ascii: "\n") { cursor += 1 }
+                position = cursor + 1
+                let alternatives = vrs.dropFirst()
+                let choice = Choice(
+                    vr: vrs.first ?? .UN,
+                    alternative: alternatives.contains(.SS) ? .SS : alternatives.contains(.OW) ? .OW : alternatives.first)
+                if mask == 0xFFFF_FFFF {
+                    var slot = VRTable.slot(value)
+                    while keys[slot] != VRTable.empty && keys[slot] != value { slot = (slot + 1) & ((1 << VRTable.bits) - 1) }
+                    keys[slot] = value
+                    choices[slot] = choice
+                } else {
+                    masks[mask, default: [:]][value] = choice
+                }
+            }
+        }
+        self.keys = keys
+        self.choices = choices
+        self.masks = masks
+            .map { (mask: $0.key, entries: $0.value) }
+            .sorted { ($0.mask.nonzeroBitCount, $0.mask) > ($1.mask.nonzeroBitCount, $1.mask) }
+    }
+
+    @inline(__always)
+    private static func slot(_ key: UInt32) -> Int {
+        Int((key &* 0x9E37_79B1) >> (32 - UInt32(bits)))
+    }
+
+    /// The same rules as `DataDictionary.entry(for:)`.
+    func lookup(_ tag: Tag) -> Choice? {
+        let key = tag.rawValue
+        var slot = VRTable.slot(key)
+        while true {
+            let found = keys[slot]
+            if found == key { return choices[slot] }
+            if found == VRTable.empty { break }
+            slot = (slot + 1) & ((1 << VRTable.bits) - 1)
+        }
+        if tag.isGroupLength { return Choice(vr: .UL, alternative: nil) }
+        if tag.group & 1 == 0 {
+            for table in masks {
+                if let choice = table.entries[key & table.mask] { return choice }
+            }
+        }
+        if tag.isPrivateCreator { return Choice(vr: .LO, alternative: nil) }
         return nil
     }
 }

@@ -33,8 +33,13 @@ struct Parser {
     }
 
     /// Ensures `count` bytes are available at `position`.
+    ///
+    /// `mutating` only so that calling it does not copy the parser (and
+    /// retain its `data`, `path` and `warnings`): a non-mutating call from
+    /// the mutating parse loops made the compiler copy `self` on every
+    /// element, a third of a header read.
     @inline(__always)
-    func need(_ count: Int, for what: @autoclosure () -> String, tag: Tag? = nil) throws(ParseFailure) {
+    mutating func need(_ count: Int, for what: @autoclosure () -> String, tag: Tag? = nil) throws(ParseFailure) {
         if position + count > buffer.count {
             throw shortage(count, what(), tag: tag)
         }
@@ -44,23 +49,6 @@ struct Parser {
     func shortage(_ count: Int, _ what: String, tag: Tag?) -> ParseFailure {
         if !isComplete { return .needMoreData }
         return failure(.truncated, "file ends inside \(what) (\(count) bytes needed, \(buffer.count - position) left)", tag: tag)
-    }
-
-    @inline(__always)
-    func u16(at offset: Int, bigEndian: Bool) -> UInt16 {
-        let v = buffer.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
-        return bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v)
-    }
-
-    @inline(__always)
-    func u32(at offset: Int, bigEndian: Bool) -> UInt32 {
-        let v = buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-        return bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v)
-    }
-
-    @inline(__always)
-    func tag(at offset: Int, bigEndian: Bool) -> Tag {
-        Tag(u16(at: offset, bigEndian: bigEndian), u16(at: offset + 2, bigEndian: bigEndian))
     }
 
     @inline(__always)
@@ -79,7 +67,7 @@ struct Parser {
         } else if buffer.count >= 4, buffer[0] == 0x44, buffer[1] == 0x49, buffer[2] == 0x43, buffer[3] == 0x4D {
             metaStart = 4
             warnings.append(DICOMError(.malformed, "\"DICM\" without the 128-byte preamble", path: path, offset: 0))
-        } else if buffer.count >= 8, u16(at: 0, bigEndian: false) == 0x0002 {
+        } else if buffer.count >= 8, buffer.u16(at: 0, bigEndian: false) == 0x0002 {
             metaStart = 0   // file meta without preamble
             warnings.append(DICOMError(.malformed, "file meta information without preamble and \"DICM\"", path: path, offset: 0))
         }
@@ -144,7 +132,7 @@ struct Parser {
             file.error = error
         }
         if file.pixelDataOffset == nil { file.pixelDataOffset = pixelDataPosition }
-        file.dataset = dataset
+        file.dataset = consume dataset
         finish(&file)
     }
 
@@ -155,7 +143,7 @@ struct Parser {
         } catch .error(let error) where options.lenient {
             file.error = error
         }
-        file.dataset = dataset
+        file.dataset = consume dataset
         finish(&file)
     }
 
@@ -177,14 +165,14 @@ struct Parser {
                     if isComplete { break }
                     throw ParseFailure.needMoreData
                 }
-                if u16(at: position, bigEndian: false) != 0x0002 { break }
+                if buffer.u16(at: position, bigEndian: false) != 0x0002 { break }
                 try parseElement(into: &meta, end: nil, explicit: explicit, bigEndian: false)
             }
         } catch {
-            file.meta = meta
+            file.meta = consume meta
             throw error
         }
-        file.meta = meta
+        file.meta = consume meta
     }
 
     /// (0002,0010) as text, straight from its bytes (UIDs are ASCII): the
@@ -205,8 +193,8 @@ struct Parser {
     /// first element: explicit VR bytes, a plausible group number.
     func sniffEncoding(at offset: Int) -> (explicit: Bool, bigEndian: Bool)? {
         guard offset + 8 <= buffer.count else { return nil }
-        let groupLE = u16(at: offset, bigEndian: false)
-        let groupBE = u16(at: offset, bigEndian: true)
+        let groupLE = buffer.u16(at: offset, bigEndian: false)
+        let groupBE = buffer.u16(at: offset, bigEndian: true)
         let vr = VR(byte0: buffer[offset + 4], byte1: buffer[offset + 5])
         let hasVR = vr != nil
         func plausible(_ group: UInt16) -> Bool { group <= 0x0030 || group == 0x7FE0 }
@@ -216,7 +204,7 @@ struct Parser {
             func fits(bigEndian: Bool) -> Bool {
                 let header = vr.hasLongLength ? 12 : 8
                 guard offset + header <= buffer.count else { return !isComplete }
-                let length = vr.hasLongLength ? u32(at: offset + 8, bigEndian: bigEndian) : UInt32(u16(at: offset + 6, bigEndian: bigEndian))
+                let length = vr.hasLongLength ? buffer.u32(at: offset + 8, bigEndian: bigEndian) : UInt32(buffer.u16(at: offset + 6, bigEndian: bigEndian))
                 return length == Parser.undefinedLength || !isComplete || Int(length) <= buffer.count - offset - header
             }
             return (true, !fits(bigEndian: false) && fits(bigEndian: true))
@@ -225,7 +213,7 @@ struct Parser {
             if hasVR {
                 return (true, false)
             }
-            let length = u32(at: offset + 4, bigEndian: false)
+            let length = buffer.u32(at: offset + 4, bigEndian: false)
             if length == Parser.undefinedLength || Int(length) <= (isComplete ? buffer.count - offset - 8 : Int(UInt32.max)) {
                 return (false, false)
             }
@@ -259,7 +247,7 @@ struct Parser {
                 return .end
             }
             try need(4, for: "a tag")
-            let tag = self.tag(at: position, bigEndian: bigEndian)
+            let tag = buffer.tag(at: position, bigEndian: bigEndian)
             if tag == .itemDelimitationItem {
                 try need(8, for: "an item delimiter", tag: tag)
                 position += 8
@@ -289,7 +277,7 @@ struct Parser {
             // fault, takes parseElement.
             if explicit && !bigEndian && position + 8 <= buffer.count,
                let vr = VR(byte0: buffer[position + 4], byte1: buffer[position + 5]), !vr.hasLongLength {
-                let count = Int(u16(at: position + 6, bigEndian: false))
+                let count = Int(buffer.u16(at: position + 6, bigEndian: false))
                 let valueStart = position + 8
                 let valueEnd = valueStart + count
                 if count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd,
@@ -297,6 +285,23 @@ struct Parser {
                     dataset.appendInOrder(tag: tag, vr: vr, offset: valueStart, count: count, of: data)
                     position = valueEnd
                     continue
+                }
+            }
+            // The same for implicit VR little endian (old discs are full of
+            // it): the VR from the dictionary, never SQ or undefined length.
+            if !explicit && !bigEndian && position + 8 <= buffer.count {
+                let length = buffer.u32(at: position + 4, bigEndian: false)
+                let count = Int(length)
+                let valueStart = position + 8
+                let valueEnd = valueStart + count
+                if length != Parser.undefinedLength, count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd,
+                   (dataset.lastTag.map { $0 < tag } ?? true) {
+                    let vr = Parser.implicitVR(for: tag, in: dataset)
+                    if vr != .SQ {
+                        dataset.appendInOrder(tag: tag, vr: vr, offset: valueStart, count: count, of: data)
+                        position = valueEnd
+                        continue
+                    }
                 }
             }
             try parseElement(into: &dataset, end: end, explicit: explicit, bigEndian: bigEndian)
@@ -311,14 +316,14 @@ struct Parser {
     /// Representation, "OB or OW" is OW).
     static func implicitVR(for tag: Tag, in dataset: borrowing Dataset) -> VR {
         if tag.isPrivate && !tag.isPrivateCreator { return .UN }
-        guard let vr = DataDictionary.vr(for: tag) else { return .UN }
+        guard let (vr, alternative) = DataDictionary.vrChoice(for: tag) else { return .UN }
         // Only US and OB head a list of alternatives ("US or SS", "OB or OW").
-        guard vr == .US || vr == .OB, let entry = DataDictionary.entry(for: tag), !entry.alternateVRs.isEmpty else { return vr }
-        if entry.alternateVRs.contains(.SS) {
+        guard vr == .US || vr == .OB, let alternative else { return vr }
+        if alternative == .SS {
             let signed = dataset[.pixelRepresentation]?.bytes.flatMap { DICOMBinary.integers($0, vr: .US).first } == 1
             return signed ? .SS : .US
         }
-        if entry.alternateVRs.contains(.OW) { return .OW }
+        if alternative == .OW { return .OW }
         return vr
     }
 
@@ -326,9 +331,9 @@ struct Parser {
         let start = position
         if position + 8 > buffer.count {
             // Name the element when its tag made it into the file.
-            try need(8, for: "an element header", tag: position + 4 <= buffer.count ? self.tag(at: position, bigEndian: bigEndian) : nil)
+            try need(8, for: "an element header", tag: position + 4 <= buffer.count ? buffer.tag(at: position, bigEndian: bigEndian) : nil)
         }
-        let tag = self.tag(at: position, bigEndian: bigEndian)
+        let tag = buffer.tag(at: position, bigEndian: bigEndian)
         var vr: VR
         var length: UInt32
         if explicit {
@@ -340,15 +345,15 @@ struct Parser {
             }
             if vr.hasLongLength {
                 try need(12, for: "an element header", tag: tag)
-                length = u32(at: position + 8, bigEndian: bigEndian)
+                length = buffer.u32(at: position + 8, bigEndian: bigEndian)
                 position += 12
             } else {
-                length = UInt32(u16(at: position + 6, bigEndian: bigEndian))
+                length = UInt32(buffer.u16(at: position + 6, bigEndian: bigEndian))
                 position += 8
             }
         } else {
             vr = Parser.implicitVR(for: tag, in: dataset)
-            length = u32(at: position + 4, bigEndian: bigEndian)
+            length = buffer.u32(at: position + 4, bigEndian: bigEndian)
             position += 8
         }
         let lastTag = dataset.lastTag
@@ -415,8 +420,8 @@ struct Parser {
         while true {
             if let end, position >= end { return items }
             try need(8, for: "a sequence item header", tag: tag)
-            let itemTag = self.tag(at: position, bigEndian: bigEndian)
-            let length = u32(at: position + 4, bigEndian: bigEndian)
+            let itemTag = buffer.tag(at: position, bigEndian: bigEndian)
+            let length = buffer.u32(at: position + 4, bigEndian: bigEndian)
             if itemTag == .sequenceDelimitationItem {
                 position += 8
                 if end != nil {
@@ -449,7 +454,7 @@ struct Parser {
                 _ = try parseElements(into: &item, end: itemEnd, explicit: explicit, bigEndian: bigEndian, topLevel: false)
                 position = itemEnd
             }
-            items.append(item)
+            items.append(consume item)
         }
     }
 
@@ -458,8 +463,8 @@ struct Parser {
         var fragments: [Data] = []
         while true {
             try need(8, for: "an encapsulated pixel data item", tag: tag)
-            let itemTag = self.tag(at: position, bigEndian: bigEndian)
-            let length = Int(u32(at: position + 4, bigEndian: bigEndian))
+            let itemTag = buffer.tag(at: position, bigEndian: bigEndian)
+            let length = Int(buffer.u32(at: position + 4, bigEndian: bigEndian))
             if itemTag == .sequenceDelimitationItem {
                 position += 8
                 return EncapsulatedPixelData(offsetTable: offsetTable ?? Data(), fragments: fragments)
@@ -495,5 +500,26 @@ struct Parser {
 
     static func printable(_ byte: UInt8) -> String {
         byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
+    }
+}
+
+/// The parser's primitive reads, on the buffer itself: calling them does not
+/// involve (or copy) the parser.
+extension UnsafeRawBufferPointer {
+    @inline(__always)
+    func u16(at offset: Int, bigEndian: Bool) -> UInt16 {
+        let v = loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+        return bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v)
+    }
+
+    @inline(__always)
+    func u32(at offset: Int, bigEndian: Bool) -> UInt32 {
+        let v = loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        return bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v)
+    }
+
+    @inline(__always)
+    func tag(at offset: Int, bigEndian: Bool) -> Tag {
+        Tag(u16(at: offset, bigEndian: bigEndian), u16(at: offset + 2, bigEndian: bigEndian))
     }
 }

@@ -149,17 +149,18 @@ public struct DICOMDirectory: Sendable {
     public func instanceEntries() -> [InstanceEntry] {
         var out: [InstanceEntry] = []
         var stack: [(index: Int, patient: Int?, study: Int?, series: Int?)] = roots.reversed().map { ($0, nil, nil, nil) }
+        // Records are read in place (`records[index].…`), never copied out:
+        // a copy retains its twenty strings and its data set.
         while let (index, patient, study, series) = stack.popLast() {
-            let record = records[index]
             var p = patient, st = study, se = series
-            switch record.level {
+            switch records[index].level {
             case .patient: p = index
             case .study: st = index
             case .series: se = index
             case .instance: out.append(InstanceEntry(record: index, patient: p, study: st, series: se))
             case .other, .unknown: break
             }
-            for child in record.children.reversed() { stack.append((child, p, st, se)) }
+            for child in records[index].children.reversed() { stack.append((child, p, st, se)) }
         }
         return out
     }
@@ -354,10 +355,11 @@ struct DirectoryReader {
             return result
         }
 
-        for record in records where !record.isInUse {
-            recordProblem(.dicomdirInactiveRecord, .info, "\(describe(record)) is marked inactive (Record In-use Flag 0000H) and was skipped")
+        for index in records.indices where !records[index].isInUse {
+            recordProblem(.dicomdirInactiveRecord, .info, "\(describe(records[index])) is marked inactive (Record In-use Flag 0000H) and was skipped")
         }
-        for record in records where record.isInUse && record.level == .unknown {
+        for index in records.indices where records[index].isInUse && records[index].level == .unknown {
+            let record = records[index]
             let kind = record.type == "PRIVATE" ? "a PRIVATE record" : record.type.isEmpty ? "a record without a type" : "an unknown record type \"\(record.type)\""
             recordProblem(.dicomdirUnknownRecord, .warning, "\(describe(record)) is \(kind); skipped with what hangs below it")
         }
@@ -428,8 +430,7 @@ struct DirectoryReader {
         var order: [(Int, Int?)] = []
         while let (index, parent) = stack.popLast() {
             guard visitedInTree.insert(index).inserted else { continue }
-            let record = records[index]
-            if !record.isInUse || record.level == .unknown {
+            if !records[index].isInUse || records[index].level == .unknown {
                 skipped += countSubtree(index, children: children, seen: &visitedInTree)
                 continue
             }
@@ -437,10 +438,10 @@ struct DirectoryReader {
             for child in children[index].reversed() { stack.append((child, index)) }
         }
         for (index, parent) in order {
-            let record = records[index]
+            let level = records[index].level
             let parentLevel = parent.map { records[$0].level }
-            if record.level != .other, RecordTypes.parentLevel(of: record.level) != parentLevel {
-                recordProblem(.dicomdirMisplacedRecord, .warning, "\(describe(record)) is \(parentLevel.map { "under a \($0.rawValue.uppercased()) record" } ?? "at the root"); expected \(RecordTypes.parentLevel(of: record.level).map { "under a \($0.rawValue.uppercased()) record" } ?? "at the root")")
+            if level != .other, RecordTypes.parentLevel(of: level) != parentLevel {
+                recordProblem(.dicomdirMisplacedRecord, .warning, "\(describe(records[index])) is \(parentLevel.map { "under a \($0.rawValue.uppercased()) record" } ?? "at the root"); expected \(RecordTypes.parentLevel(of: level).map { "under a \($0.rawValue.uppercased()) record" } ?? "at the root")")
             }
             if let parent { keptChildren[parent].append(index) } else { keptRoots.append(index) }
         }
@@ -638,7 +639,7 @@ struct OffsetTree {
 
     mutating func build() -> Outcome {
         var byOffset: [Int: Int] = [:]
-        for record in records where record.offset >= 0 { byOffset[record.offset] = record.index }
+        for index in records.indices where records[index].offset >= 0 { byOffset[records[index].offset] = records[index].index }
         let links = [rootFirst] + records.flatMap { [$0.nextOffset, $0.lowerOffset] }
         let nonZero = links.filter { $0 != 0 }
         if rootFirst == 0 {
@@ -705,23 +706,24 @@ enum OrderTree {
     static func build(_ records: [DirectoryRecord]) -> Result {
         var result = Result(children: [[Int]](repeating: [], count: records.count))
         var current: [DirectoryRecord.Level: Int] = [:]
-        for record in records {
-            let index = record.index
-            switch record.level {
+        for position in records.indices {
+            let index = records[position].index
+            let level = records[position].level
+            switch level {
             case .patient:
                 result.roots.append(index)
                 current = [.patient: index]
                 result.placed += 1
             case .study, .series, .instance:
-                let parentLevel = RecordTypes.parentLevel(of: record.level)!
+                let parentLevel = RecordTypes.parentLevel(of: level)!
                 guard let parent = current[parentLevel] else {
-                    if record.isInUse { result.orphans.append(index) }
+                    if records[position].isInUse { result.orphans.append(index) }
                     continue
                 }
                 result.children[parent].append(index)
-                current[record.level] = index
+                current[level] = index
                 // A new study ends the current series, and so on.
-                if record.level == .study { current[.series] = nil }
+                if level == .study { current[.series] = nil }
                 result.placed += 1
             case .other, .unknown:
                 // Outside the tree (or PRIVATE): at the root; skipped later if unknown.

@@ -422,19 +422,19 @@ struct DirectoryComparison {
                     "the DICOMDIR (\(directory.path)) lists this file as \(records[index].type) but it is \(otherKinds[path] ?? "not DICOM")"))
                 continue
             }
-            let instance = instances[found]
-            guard !instance.isDamaged, let entry = entries[index] else { continue }
+            // Read in place: a copy of the summary retains its strings.
+            guard !instances[found].isDamaged, let entry = entries[index] else { continue }
             var differences: [String] = []
             func check(_ what: String, _ recorded: String?, _ actual: String?) {
                 guard let recorded, let actual, recorded != actual else { return }
                 differences.append("\(what): DICOMDIR \(recorded), file \(actual)")
             }
-            check("SOP Instance UID", records[index].referencedSOPInstanceUID, instance.sopInstanceUID)
-            check("SOP Class UID", records[index].referencedSOPClassUID, instance.sopClassUID)
-            check("Transfer Syntax UID", records[index].referencedTransferSyntaxUID, instance.transferSyntaxUID)
-            if let series = entry.series { check("Series Instance UID", records[series].seriesInstanceUID, instance.seriesInstanceUID) }
-            if let study = entry.study { check("Study Instance UID", records[study].studyInstanceUID, instance.studyInstanceUID) }
-            if let patient = entry.patient { check("Patient ID", records[patient].patientID, instance.patientID) }
+            check("SOP Instance UID", records[index].referencedSOPInstanceUID, instances[found].sopInstanceUID)
+            check("SOP Class UID", records[index].referencedSOPClassUID, instances[found].sopClassUID)
+            check("Transfer Syntax UID", records[index].referencedTransferSyntaxUID, instances[found].transferSyntaxUID)
+            if let series = entry.series { check("Series Instance UID", records[series].seriesInstanceUID, instances[found].seriesInstanceUID) }
+            if let study = entry.study { check("Study Instance UID", records[study].studyInstanceUID, instances[found].studyInstanceUID) }
+            if let patient = entry.patient { check("Patient ID", records[patient].patientID, instances[found].patientID) }
             if !differences.isEmpty {
                 result.problems.append(ScanProblem(.uidMismatch, .warning, path: path,
                     "the DICOMDIR record (\(name)) disagrees with the file: \(differences.joined(separator: "; "))"))

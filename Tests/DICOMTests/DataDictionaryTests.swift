@@ -3,6 +3,31 @@ import Testing
 
 @Suite("Data dictionary")
 struct DataDictionaryTests {
+    /// Parsers take VRs from a table of their own (`vrChoice`), built apart
+    /// from the full entries: it must agree with them on every entry, masks
+    /// included, and on the fallbacks.
+    @Test func vrTableAgreesWithEntries() {
+        for entry in DataDictionary.allEntries {
+            // A mask's free digits: try zero and the highest even group.
+            var tags = [entry.tag]
+            if entry.isRepeatingGroup, entry.tag.group & 0xFF00 == 0x5000 || entry.tag.group & 0xFF00 == 0x6000 {
+                tags.append(Tag(entry.tag.group | 0x1E, entry.tag.element))
+            }
+            for tag in tags {
+                let full = DataDictionary.entry(for: tag)
+                let choice = DataDictionary.vrChoice(for: tag)
+                #expect(choice?.vr == full?.vr, "\(tag) \(entry.keyword)")
+                let alternates = full?.alternateVRs ?? []
+                let expected: VR? = alternates.contains(.SS) ? .SS : alternates.contains(.OW) ? .OW : alternates.first
+                #expect(choice?.alternative == expected, "\(tag) \(entry.keyword)")
+                #expect(DataDictionary.vr(for: tag) == full?.vr)
+            }
+        }
+        for tag in [Tag(0x0009, 0x0010), Tag(0x0011, 0x0000), Tag(0x0009, 0x1001), Tag(0x0101, 0x0001), Tag(0x6003, 0x3000)] {
+            #expect(DataDictionary.vrChoice(for: tag)?.vr == DataDictionary.entry(for: tag)?.vr, "\(tag)")
+        }
+    }
+
     @Test func patientName() throws {
         let entry = try #require(DataDictionary.entry(for: Tag(0x0010, 0x0010)))
         #expect(entry.tag == Tag(0x0010, 0x0010))
