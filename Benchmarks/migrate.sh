@@ -32,11 +32,11 @@ declare -A peak
 echo "migrate bench: best of $RUNS, warm cache, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $SIZES; do
     tree="$DATA/migrate-$n"
-    if [ ! -f "$tree/.complete-v1" ]; then
+    if [ ! -f "$tree/.complete-v2" ]; then
         echo "migrate bench: generating $n rows in $tree (once; cached)"
         rm -rf "$tree"
         python3 "$here/../Tests/conformance/make_legacy_tree.py" "$tree" "$n" --no-bad-rows
-        touch "$tree/.complete-v1"
+        touch "$tree/.complete-v2"
     fi
     find "$tree/legacy" -type f -print0 | xargs -0 cat > /dev/null
     best_cp=""; best_mg=""; rss=0

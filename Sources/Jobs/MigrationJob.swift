@@ -89,7 +89,12 @@ public final class MigrationJob: Sendable {
 
     /// Checks every row: the file exists and is a format discport migrates;
     /// the patient is known (when the registry has entries, after
-    /// `idMapping` old → new); the rows of a study share one patient.
+    /// `idMapping` old → new); the rows of a study share one patient — the
+    /// study key's, and for a DICOM file the study its header names (a DICOM
+    /// file keeps its Study Instance UID, so files of one study given to two
+    /// patients would put one study under both: the later rows are refused,
+    /// in manifest order, rather than filed by whichever row a worker stored
+    /// first).
     public func preflight(_ rows: [MigrationRow], problems: [MigrationRowProblem],
                           idMapping: [String: String] = [:]) throws -> MigrationPreflight {
         var good: [MigrationRow] = []
@@ -97,6 +102,7 @@ public final class MigrationJob: Sendable {
         var local: [String: String] = [:]
         let registered = Set(try store.registry().map(\.patientID))
         var studyPatient: [String: (patient: String, line: Int)] = [:]
+        var dicomStudyPatient: [String: (patient: String, line: Int)] = [:]
         var seenPaths: [String: Int] = [:]
         for row in rows {
             func reject(_ message: String) { bad.append(MigrationRowProblem(line: row.line, path: row.path, message: message)) }
@@ -107,7 +113,7 @@ public final class MigrationJob: Sendable {
                 reject("no such file: \(row.absolutePath)")
                 continue
             }
-            guard Self.kind(of: row.absolutePath) != nil else {
+            guard let kind = Self.kind(of: row.absolutePath) else {
                 reject("not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)")
                 continue
             }
@@ -120,6 +126,22 @@ public final class MigrationJob: Sendable {
                 reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
                 continue
             }
+            var dicomStudy: String?
+            if kind == .dicom {
+                let header: DICOMFile
+                do {
+                    header = try DICOMFile(contentsOf: row.absolutePath, options: .header)
+                } catch {
+                    reject("a DICOM file whose header cannot be read: \(error.message)")
+                    continue
+                }
+                dicomStudy = header.dataset.firstString(.studyInstanceUID)
+                if let study = dicomStudy, let owner = dicomStudyPatient[study], owner.patient != patientID {
+                    reject("its study \(study) has a file of patient \(owner.patient) on line \(owner.line): one study cannot belong to two patients (give these rows one patient, or reassign the study after migrating)")
+                    continue
+                }
+            }
+            if let dicomStudy { dicomStudyPatient[dicomStudy] = (patientID, row.line) }
             studyPatient[row.effectiveStudyKey] = (patientID, row.line)
             local[row.key] = patientID
             good.append(row)

@@ -99,4 +99,21 @@ struct MigrationTests {
         let other = try MigrationJob(store: store, job: "t2").run(preflight)
         #expect(other.alreadyStored == 3)
     }
+
+    @Test("pre-flight: DICOM files of one study given to two patients; the later rows are refused in manifest order")
+    func dicomStudyOfTwoPatients() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let series = Disc.sample + "/DICOM/PAT00001/STU00001/SER00002/"
+        for name in ["IMG00001", "IMG00002"] {
+            try FileManager.default.copyItem(atPath: series + name, toPath: scratch.path + "/" + name)
+        }
+        let rows = [MigrationRow(line: 2, path: "IMG00001", absolutePath: scratch.path + "/IMG00001", patientID: "A", studyKey: "K1"),
+                    MigrationRow(line: 3, path: "IMG00002", absolutePath: scratch.path + "/IMG00002", patientID: "B", studyKey: "K2")]
+        let preflight = try MigrationJob(store: store, job: "t").preflight(rows, problems: [])
+        #expect(preflight.rows.map(\.line) == [2])
+        #expect(preflight.problems.map(\.line) == [3])
+        #expect(preflight.problems.first?.message.contains("one study cannot belong to two patients") == true)
+        #expect(preflight.problems.first?.message.contains("line 2") == true)
+    }
 }

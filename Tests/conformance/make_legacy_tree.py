@@ -8,7 +8,9 @@ patient, bad birth date, bad sex, an unsupported file):
 
 OUT/legacy/ holds the files, OUT/manifest.csv the manifest, OUT/expected
 "good bad". DICOM files come from make_import_tree.py (each used once, so no
-two rows carry the same SOP Instance UID). Deterministic.
+two rows carry the same SOP Instance UID), one source patient per manifest
+patient that gets DICOM rows, so that no study is given to two patients
+(discport refuses that in the pre-flight). Deterministic.
 """
 import argparse, os, random, shutil, subprocess, sys
 from PIL import Image
@@ -21,10 +23,14 @@ args = parser.parse_args()
 work, rows = args.out, args.rows
 here = os.path.dirname(os.path.abspath(__file__))
 dicom_count = (rows + 3) // 4
-subprocess.run([sys.executable, os.path.join(here, "make_import_tree.py"), os.path.join(work, "dicom-src"), str(dicom_count),
-                "--patients", "1", "--pixels", "8192"], check=True, stdout=subprocess.DEVNULL)
+# DICOM rows (i % 4 == 3) go to manifest patients 3, 7, 11, 15, 19 in turn:
+# source patient k (its own studies) feeds manifest patient 4k + 3.
+per_source = (dicom_count + 4) // 5
+subprocess.run([sys.executable, os.path.join(here, "make_import_tree.py"), os.path.join(work, "dicom-src"), str(5 * per_source),
+                "--patients", "5", "--pixels", "8192"], check=True, stdout=subprocess.DEVNULL)
 legacy = os.path.join(work, "legacy")
-dicoms = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(work, "dicom-src", "dicom")) for f in fs)
+source = os.path.join(work, "dicom-src", "dicom")
+dicoms = [sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(source, f"p{k:04d}")) for f in fs) for k in range(5)]
 pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 lines = ["path,patient_id,patient_name,birth_date,sex,study_date,study_key,study_description,modality,series_key"]
 for i in range(rows):
@@ -44,7 +50,7 @@ for i in range(rows):
     elif kind == 2:
         open(path, "wb").write(pdf + b"%% document %d\n" % i)   # every letter its own content
     else:
-        shutil.copy(dicoms[i // 4], path)
+        shutil.copy(dicoms[p // 4][i // 20], path)
     lines.append(f"P{p:03d}/{name},OLD{p:03d},Patient^{p:03d},19{50 + p}0101,{'MF'[p % 2]},2019{1 + i % 12:02d}01,S{p:03d}-{i % 3},Legacy study,,")
 bad = [] if args.no_bad_rows else [
     "P000/nothere.jpg,OLD000,,,,,,,,",                 # missing file
