@@ -7,7 +7,6 @@ import Foundation
 import Media
 import Mustache
 import Store
-import Synchronization
 
 /// The creating institution, for README.TXT, INDEX.HTM and the label.
 public struct InstitutionInfo: Sendable, Hashable, Codable {
@@ -407,7 +406,6 @@ public final class ExportJob: Sendable {
         var studies: [Selected.Study] = []
         var seriesByStudy: [String: [Selected.Series]] = [:]
         var instances: [Selected.Instance] = []
-        var wanted: [String: Int] = [:]   // path on the medium → index in `instances`
         for patient in scan.patients {
             let patientID = patient.patientID ?? ""
             if case .patient(let id) = request.selection, id != patientID { continue }
@@ -420,7 +418,6 @@ public final class ExportJob: Sendable {
                     guard let seriesUID = series.seriesInstanceUID else { continue }
                     if case .series(let uids) = request.selection, !uids.contains(seriesUID) { continue }
                     for instance in series.instances {
-                        wanted[instance.path] = instances.count
                         instances.append(Selected.Instance(
                             sopInstanceUID: instance.sopInstanceUID ?? "", seriesInstanceUID: seriesUID, patientID: patientID,
                             instanceNumber: instance.instanceNumber, size: Int64(instance.size), path: instance.path, sha256: nil))
@@ -445,56 +442,20 @@ public final class ExportJob: Sendable {
                               : "no instance on \(path) matches the selection (\(scan.totals.instances) instances there; `discport scan \(path)` lists them)")
         }
 
-        switch medium.kind {
-        case .folder:
-            for index in instances.indices { instances[index].path = medium.location + "/" + instances[index].path }
-        case .file:
-            for index in instances.indices { instances[index].path = medium.location }
-        case .iso9660, .zip, .tar, .device:
-            // Copied out once, streamed and hashed; the writer checks the hash again.
-            do {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            } catch {
-                throw ExportError("cannot create \(folder): \(error.localizedDescription)")
+        // Folders are read in place; images and archives copied out once,
+        // hashed (the writer checks the hash again as it copies).
+        let local: [String: LocalFile]
+        do {
+            local = try medium.localFiles(Set(instances.map(\.path)), copyingInto: folder)
+        } catch {
+            throw ExportError("cannot read \(path) again to copy its instances out: \(error); nothing was written")
+        }
+        for index in instances.indices {
+            guard let copy = local[instances[index].path] else {
+                throw ExportError("\(path): \(instances[index].path) was scanned but could not be read again; nothing was written")
             }
-            let extracted = Mutex<[Int: (String, String)]>([:])
-            let targets = wanted
-            do {
-                try medium.visitFiles { file in
-                    guard let index = targets[file.path] else { return }
-                    let target = folder + "/" + String(format: "F%07d", index)
-                    let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                    guard fd >= 0 else { throw ExportError("cannot create \(target): \(String(cString: strerror(errno)))") }
-                    defer { close(fd) }
-                    var hasher = StreamingSHA256()
-                    try file.copyContents { chunk in
-                        hasher.update(chunk)
-                        var written = 0
-                        while written < chunk.count {
-                            let n = Glibc.write(fd, chunk.baseAddress! + written, chunk.count - written)
-                            if n < 0 {
-                                if errno == EINTR { continue }
-                                throw ExportError("cannot write \(target): \(String(cString: strerror(errno)))")
-                            }
-                            written += n
-                        }
-                    }
-                    let hash = hasher.finalize()
-                    extracted.withLock { $0[index] = (target, hash) }
-                }
-            } catch let error as ExportError {
-                throw error
-            } catch {
-                throw ExportError("cannot read \(path) to its end while copying its instances out: \(error)")
-            }
-            let copies = extracted.withLock { $0 }
-            for index in instances.indices {
-                guard let (target, hash) = copies[index] else {
-                    throw ExportError("\(path): \(instances[index].path) was scanned but could not be read again; nothing was written")
-                }
-                instances[index].path = target
-                instances[index].sha256 = hash
-            }
+            instances[index].path = copy.path
+            instances[index].sha256 = copy.sha256
         }
         return Selected(patients: patients, studies: studies, series: seriesByStudy, instances: instances)
     }
