@@ -27,11 +27,6 @@ public enum VolumePlanner {
         public var seriesUID: String
         /// Bytes of the file as it will be written (before overhead).
         public var bytes: Int64
-        public init(studyUID: String, seriesUID: String, bytes: Int64) {
-            self.studyUID = studyUID
-            self.seriesUID = seriesUID
-            self.bytes = bytes
-        }
     }
 
     /// What a medium spends besides the files' bytes.
@@ -40,10 +35,6 @@ public enum VolumePlanner {
         public var perFile: Int64
         public var perSeries: Int64
         public var perStudy: Int64
-
-        public init(fixed: Int64, perFile: Int64, perSeries: Int64, perStudy: Int64) {
-            self.fixed = fixed; self.perFile = perFile; self.perSeries = perSeries; self.perStudy = perStudy
-        }
 
         /// For an ISO 9660 + Joliet image with IHE PDI content (also used
         /// for folders and zips, which take less): a file's last sector
