@@ -15,7 +15,10 @@
 #              and the verification: re-read, UIDs and SHA-256 compared)
 #   dcmtk      dcmmkdir -Pdv +r +I on discport's own conformant folder export
 #              (File IDs already made), then xorriso -as mkisofs -J -V ID
-# Target (issue #8): discport/dcmtk <= 1.0 at 2,000 and <= 0.3 at 20,000.
+# Target (issue #8): discport/dcmtk <= 1.0 at 2,000 and <= 0.3 at 20,000,
+# discport's time growing linearly: the last line compares the time per
+# instance of the largest and the smallest count (1.00 = linear).
+# Counts: EXPORT_BENCH_SIZES="2000 20000" (default), any list.
 set -euo pipefail
 
 DISCPORT=${1:-.build/release/discport}
@@ -30,6 +33,7 @@ now() { date +%s.%N; }
 best() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b < a) print b; else print a }'; }
 
 mkdir -p "$DATA"; DATA=$(cd "$DATA" && pwd)
+results=""
 for n in $SIZES; do
     store="$DATA/export-$n"
     if [ ! -f "$store/.complete-v1" ]; then
@@ -62,5 +66,12 @@ for n in $SIZES; do
         r = d / m
         printf "export %6d instances: discport %7.2f s (verified)  dcmmkdir+xorriso %7.2f s  ratio %.2f x\n", n, d, m, r
     }'
+    results="$results $n:$d_best:$m_best"
     rm -rf "$scratch"
 done
+# Growth: time per instance at the largest count over that at the smallest.
+echo "$results" | tr ' ' '\n' | grep . | sort -t: -k1,1n | awk -F: '
+    NR == 1 { n0 = $1; d0 = $2; m0 = $3 } { n1 = $1; d1 = $2; m1 = $3 }
+    END { if (NR > 1) printf "export growth %d -> %d instances (x%.1f): discport time x%.2f (per instance x%.2f, %s), dcmmkdir+xorriso x%.2f (per instance x%.2f)\n",
+        n0, n1, n1 / n0, d1 / d0, (d1 / n1) / (d0 / n0), ((d1 / n1) / (d0 / n0) <= 1.25 ? "linear" : "faster than linear"), m1 / m0, (m1 / n1) / (m0 / n0) }'
+

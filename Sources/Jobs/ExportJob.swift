@@ -96,6 +96,8 @@ public struct ExportRequest: Sendable {
         case patient(String)
         case studies([String])
         case series([String])
+        /// Everything on the source medium (``ExportRequest/medium`` only).
+        case all
     }
     public enum Format: String, Sendable, Hashable, Codable, CaseIterable {
         case dir, iso, zip
@@ -126,20 +128,79 @@ public struct ExportRequest: Sendable {
     public var xdm: Bool
     /// Encrypts the zip (AES-256); only for `zip`.
     public var passphrase: Passphrase?
+    /// Re-master this folder, ISO, zip, tar or drive (read with the scan
+    /// engine) instead of exporting from the store; nil: the store.
+    public var medium: String?
+    /// Bytes one medium holds, overriding the medium's capacity (nil: the
+    /// medium's; usb and zip have none).
+    public var capacity: Int64?
+    /// Several volumes when the export exceeds one medium, each a complete
+    /// file-set (``VolumePlanner``); false: refused.
+    public var split: Bool
+    /// After the verified ISO is named, burn it on this optical drive.
+    public var burnDevice: String?
 
     public init(selection: Selection, format: Format, output: String, profile: MediaProfile? = nil, media: MediaKind? = nil,
                 language: String = "ja", templatesDirectory: String? = nil, viewerDirectory: String? = nil, webContent: Bool = true,
                 allowMultiPatient: Bool = false, invent: Bool = false, institution: InstitutionInfo = InstitutionInfo(),
-                fileSetID: String? = nil, xdm: Bool = false, passphrase: Passphrase? = nil) {
+                fileSetID: String? = nil, xdm: Bool = false, passphrase: Passphrase? = nil, medium: String? = nil,
+                capacity: Int64? = nil, split: Bool = false, burnDevice: String? = nil) {
         self.selection = selection; self.format = format; self.output = output; self.profile = profile; self.media = media
         self.language = language; self.templatesDirectory = templatesDirectory; self.viewerDirectory = viewerDirectory
         self.webContent = webContent; self.allowMultiPatient = allowMultiPatient; self.invent = invent
         self.institution = institution; self.fileSetID = fileSetID; self.xdm = xdm; self.passphrase = passphrase
+        self.medium = medium; self.capacity = capacity; self.split = split; self.burnDevice = burnDevice
     }
 
     /// The medium written for.
     public var resolvedMedia: MediaKind { media ?? (format == .zip ? .zip : .cd) }
     public var resolvedProfile: MediaProfile { profile ?? resolvedMedia.defaultProfile }
+    /// Bytes one volume holds; nil: no limit.
+    public var resolvedCapacity: Int64? { capacity ?? resolvedMedia.capacity }
+
+    /// `700M`, `4.7G`, `25GB`, `650000000`: bytes, decimal units (as media
+    /// are sold; `K`, `M`, `G`, `T`, an optional `B`); nil when malformed.
+    public static func parseCapacity(_ text: String) -> Int64? {
+        var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+        if digits.hasSuffix("B") { digits.removeLast() }
+        var scale: Double = 1
+        if let last = digits.last, let power = ["K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12][String(last)] {
+            scale = power
+            digits.removeLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isNumber || $0 == "." }), let value = Double(digits), value > 0 else { return nil }
+        let bytes = (value * scale).rounded(.down)
+        return bytes >= 1 && bytes < 9e18 ? Int64(bytes) : nil
+    }
+}
+
+/// What `export --from VALUE` names: a medium to re-master or a PACS node
+/// to retrieve from.
+public enum ExportOrigin: Sendable, Hashable {
+    case medium(String)
+    case node(String)
+
+    /// The rule: a value with a `/` is a path (`./NAME` forces one); a
+    /// bare name is a configured node when one has that name, else a file
+    /// or folder of the current folder; a bare name that is both is
+    /// refused as ambiguous, and one that is neither too.
+    public static func resolve(_ value: String, store: InstanceStore?) throws -> ExportOrigin {
+        let exists = FileManager.default.fileExists(atPath: value)
+        if value.contains("/") {
+            guard exists else { throw ExportError("--from \(value): no such file, folder or drive") }
+            return .medium(value)
+        }
+        let isNode = try store?.remoteNode(named: value) != nil
+        switch (isNode, exists) {
+        case (true, true):
+            throw ExportError("--from \(value) is ambiguous: it is both a configured node and a file or folder here; write ./\(value) to re-master the file or folder, or run discport from another folder to retrieve from the node")
+        case (true, false): return .node(value)
+        case (false, true): return .medium(value)
+        case (false, false):
+            let known = (try? store?.remoteNodes().map(\.name)) ?? []
+            throw ExportError("--from \(value) is neither a file, folder or drive nor a configured node" + (known.isEmpty ? "" : " (nodes: \(known.joined(separator: ", ")))"))
+        }
+    }
 }
 
 /// What the export reports while it works (for the CLI; no UI here).
@@ -149,6 +210,28 @@ public enum ExportEvent: Sendable {
     case writing(files: Int)
     case packing(format: ExportRequest.Format)
     case verifying(path: String)
+    /// The source medium is being scanned (`--from PATH`).
+    case scanning(path: String)
+    /// The export is cut into volumes (`--split`).
+    case volumes(count: Int, capacity: Int64)
+    /// Volume `number` of `count` is being written.
+    case volume(number: Int, count: Int, instances: Int)
+    /// The verified ISO is being burnt.
+    case burning(device: String, path: String)
+}
+
+/// One medium of an export (one unless `--split` cut it).
+public struct ExportVolume: Sendable, Codable {
+    public var output: String
+    public var label: String
+    public var fileSetID: String
+    public var studyInstanceUIDs: [String]
+    public var series: Int
+    public var instances: Int
+    public var fileSetBytes: Int
+    public var outputBytes: Int64
+    /// What ``VolumePlanner`` expected the medium to take.
+    public var estimatedBytes: Int64
 }
 
 /// The outcome of an export, printed by `discport export` (and `--json`).
@@ -178,6 +261,16 @@ public struct ExportSummary: Sendable, Codable {
     public var verifyWarnings: Int
     public var warnings: [String]
     public var seconds: Double
+    /// Every medium written, in order (``output``, ``label`` and
+    /// ``fileSetID`` above are the first one's).
+    public var volumes: [ExportVolume]
+    /// The source medium re-mastered (`--from PATH`); nil: the store.
+    public var sourceMedium: String?
+    /// Files of the source medium not written, with why (damaged DICOM
+    /// files; loose and viewer files are never part of a file-set).
+    public var leftOff: [String]
+    /// The drive the ISO was burnt on.
+    public var burntOn: String?
 }
 
 /// Why an export did not happen.
@@ -187,15 +280,17 @@ public struct ExportError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Writes referral media from the store: the doctor's main job.
+/// Writes referral media from the store (or re-masters another medium):
+/// the doctor's main job.
 ///
-/// Selects the instances, refuses what cannot go on one medium (several
-/// patients without `allowMultiPatient`, more than the capacity), writes
-/// the file-set with its PDI content into a staging folder next to the
-/// output, packs it (ISO, zip) or keeps it (folder), verifies the result
-/// with the scan engine (every instance's UID and SHA-256 against what was
-/// written from the store, and `discport verify`'s conformance checks),
-/// and only then gives it its name (rename): there is never a
+/// Selects the instances, refuses what cannot go on the medium (several
+/// patients without `allowMultiPatient`, more than the capacity without
+/// `split`) before anything is written, writes each volume's file-set with
+/// its PDI content into a staging folder next to the output, packs it
+/// (ISO, zip) or keeps it (folder), verifies the result with the scan
+/// engine (every instance's UID and SHA-256 against what was written from
+/// the source, and `discport verify`'s conformance checks), and only when
+/// every volume passed gives them their names (rename): there is never a
 /// half-written output. The export is recorded in the audit log.
 public final class ExportJob: Sendable {
     public let store: InstanceStore
@@ -208,11 +303,45 @@ public final class ExportJob: Sendable {
         self.request = request
     }
 
+    /// What goes on the media: from the store's catalog or a scanned medium.
     struct Selected {
-        var patients: [PatientRecord]
-        var studies: [StudyRecord]
-        var series: [String: [SeriesRecord]]
-        var instances: [InstanceRecord]
+        struct Patient {
+            var patientID: String; var issuerOfPatientID: String?; var patientName: String?; var birthDate: String?; var sex: String?
+        }
+        struct Study { var studyInstanceUID: String; var studyDate: String?; var studyDescription: String?; var accessionNumber: String? }
+        struct Series {
+            var seriesInstanceUID: String; var modality: String?; var seriesNumber: Int?; var seriesDescription: String?
+            var instanceCount: Int
+        }
+        struct Instance {
+            var sopInstanceUID: String; var seriesInstanceUID: String; var patientID: String; var instanceNumber: Int?
+            var size: Int64; var path: String
+            /// The source's SHA-256 when known (the store's, or hashed while extracted).
+            var sha256: String?
+        }
+        var patients: [Patient]
+        var studies: [Study]
+        var series: [String: [Series]]
+        var instances: [Instance]
+
+        /// The part holding only the instances read from `paths` (one volume).
+        func restricted(to paths: Set<String>) -> Selected {
+            let kept = instances.filter { paths.contains($0.path) }
+            let counts = Dictionary(grouping: kept, by: \.seriesInstanceUID).mapValues(\.count)
+            var series: [String: [Series]] = [:]
+            for (study, list) in self.series {
+                let present = list.compactMap { s -> Series? in
+                    guard let n = counts[s.seriesInstanceUID] else { return nil }
+                    var copy = s
+                    copy.instanceCount = n
+                    return copy
+                }
+                if !present.isEmpty { series[study] = present }
+            }
+            let ids = Set(kept.map(\.patientID))
+            return Selected(patients: patients.filter { ids.contains($0.patientID) },
+                            studies: studies.filter { series[$0.studyInstanceUID] != nil }, series: series, instances: kept)
+        }
     }
 
     func select() throws -> Selected {
@@ -238,22 +367,139 @@ public final class ExportJob: Sendable {
                 }
             }
             seriesFilter = wanted
+        case .all:
+            throw ExportError("choose what to export from the store: --patient, --study or --series")
         }
-        var seriesByStudy: [String: [SeriesRecord]] = [:]
-        var instances: [InstanceRecord] = []
+        var seriesByStudy: [String: [Selected.Series]] = [:]
+        var instances: [Selected.Instance] = []
         for study in studies {
             let series = try store.series(studyInstanceUID: study.studyInstanceUID)
                 .filter { seriesFilter?.contains($0.seriesInstanceUID) ?? true }
-            seriesByStudy[study.studyInstanceUID] = series
-            for s in series { instances += try store.instances(seriesInstanceUID: s.seriesInstanceUID) }
+            seriesByStudy[study.studyInstanceUID] = series.map {
+                Selected.Series(seriesInstanceUID: $0.seriesInstanceUID, modality: $0.modality, seriesNumber: $0.seriesNumber,
+                                seriesDescription: $0.seriesDescription, instanceCount: $0.instanceCount)
+            }
+            for s in series {
+                instances += try store.instances(seriesInstanceUID: s.seriesInstanceUID).map {
+                    Selected.Instance(sopInstanceUID: $0.sopInstanceUID, seriesInstanceUID: $0.seriesInstanceUID, patientID: $0.patientID,
+                                      instanceNumber: $0.instanceNumber, size: $0.size, path: $0.path, sha256: $0.sha256)
+                }
+            }
         }
-        var patients: [PatientRecord] = []
-        for id in Set(studies.map(\.patientID)).sorted() { patients += try store.patients(patientID: id) }
+        var patients: [Selected.Patient] = []
+        for id in Set(studies.map(\.patientID)).sorted() {
+            patients += try store.patients(patientID: id).map {
+                Selected.Patient(patientID: $0.patientID, issuerOfPatientID: $0.issuerOfPatientID, patientName: $0.patientName,
+                                 birthDate: $0.birthDate, sex: $0.sex)
+            }
+        }
+        return Selected(patients: patients, studies: studies.map {
+            Selected.Study(studyInstanceUID: $0.studyInstanceUID, studyDate: $0.studyDate, studyDescription: $0.studyDescription,
+                           accessionNumber: $0.accessionNumber)
+        }, series: seriesByStudy, instances: instances)
+    }
+
+    /// `--from PATH`: every DICOM instance the scan engine finds on the
+    /// medium (the selection, when given, filters it). Files in a folder
+    /// are read in place; those of an image or archive are copied out to
+    /// `extractTo` (hashed as they come, checked again when written).
+    /// Damaged DICOM files are left off, each named in `leftOff`.
+    func selectFromMedium(_ path: String, extractTo folder: String, events: (ExportEvent) -> Void, warn: (String) -> Void,
+                          leftOff: inout [String]) throws -> Selected {
+        events(.scanning(path: path))
+        let medium: any Medium
+        do {
+            medium = try openMedium(path)
+        } catch {
+            throw ExportError("cannot read \(path): \(error.message)")
+        }
+        let scan = MediumScanner().scan(medium)
+        if !scan.complete {
+            let why = scan.problems.first { $0.code == .mediumError }?.message ?? "the medium could not be read to its end"
+            throw ExportError("\(path): \(why); nothing was written (copy what is readable to a folder and re-master that)")
+        }
+        for problem in scan.problems where [ProblemCode.damaged, .truncated, .unreadableFile].contains(problem.code) {
+            leftOff.append("\(problem.path ?? path): \(problem.message)")
+        }
+        for problem in scan.problems where problem.code == .duplicateInstance {
+            warn("\(problem.path ?? path): \(problem.message) (one copy written)")
+        }
+        var patients: [Selected.Patient] = []
+        var studies: [Selected.Study] = []
+        var seriesByStudy: [String: [Selected.Series]] = [:]
+        var instances: [Selected.Instance] = []
+        for patient in scan.patients {
+            let patientID = patient.patientID ?? ""
+            if case .patient(let id) = request.selection, id != patientID { continue }
+            var taken = false
+            for study in patient.studies {
+                guard let studyUID = study.studyInstanceUID else { continue }
+                if case .studies(let uids) = request.selection, !uids.contains(studyUID) { continue }
+                var seriesList: [Selected.Series] = []
+                for series in study.series {
+                    guard let seriesUID = series.seriesInstanceUID else { continue }
+                    if case .series(let uids) = request.selection, !uids.contains(seriesUID) { continue }
+                    for instance in series.instances {
+                        instances.append(Selected.Instance(
+                            sopInstanceUID: instance.sopInstanceUID ?? "", seriesInstanceUID: seriesUID, patientID: patientID,
+                            instanceNumber: instance.instanceNumber, size: Int64(instance.size), path: instance.path, sha256: nil))
+                    }
+                    seriesList.append(Selected.Series(seriesInstanceUID: seriesUID, modality: series.modality, seriesNumber: series.seriesNumber,
+                                                      seriesDescription: series.seriesDescription, instanceCount: series.instances.count))
+                }
+                guard !seriesList.isEmpty else { continue }
+                seriesByStudy[studyUID, default: []] += seriesList
+                if !studies.contains(where: { $0.studyInstanceUID == studyUID }) {
+                    studies.append(Selected.Study(studyInstanceUID: studyUID, studyDate: study.studyDate,
+                                                  studyDescription: study.studyDescription, accessionNumber: study.accessionNumber))
+                }
+                taken = true
+            }
+            if taken && !patients.contains(where: { $0.patientID == patientID }) {
+                patients.append(Selected.Patient(patientID: patientID, issuerOfPatientID: patient.issuerOfPatientID, patientName: patient.name,
+                                                 birthDate: patient.birthDate, sex: patient.sex))
+            }
+        }
+        guard !instances.isEmpty else {
+            throw ExportError(scan.totals.instances == 0 ? "no DICOM instance on \(path) (\(scan.totals.files) files, \(scan.totals.loose) loose images): nothing to re-master"
+                              : "no instance on \(path) matches the selection (\(scan.totals.instances) instances there; `discport scan \(path)` lists them)")
+        }
+
+        // Folders are read in place; images and archives copied out once,
+        // hashed (the writer checks the hash again as it copies).
+        let local: [String: LocalFile]
+        do {
+            local = try medium.localFiles(Set(instances.map(\.path)), copyingInto: folder)
+        } catch {
+            throw ExportError("cannot read \(path) again to copy its instances out: \(error); nothing was written")
+        }
+        for index in instances.indices {
+            guard let copy = local[instances[index].path] else {
+                throw ExportError("\(path): \(instances[index].path) was scanned but could not be read again; nothing was written")
+            }
+            instances[index].path = copy.path
+            instances[index].sha256 = copy.sha256
+        }
         return Selected(patients: patients, studies: studies, series: seriesByStudy, instances: instances)
     }
 
+    /// One volume written, packed and verified in its staging place.
+    struct StagedVolume {
+        var packed: String
+        var output: String
+        var fileSetID: String
+        var selected: Selected
+        var result: FileSetResult
+        var context: [String: Any]
+        var estimatedBytes: Int64
+        var verifyWarnings: Int
+        var xdmDocuments: Int?
+    }
+
     /// Runs the export. Throws ``ExportError`` (or a ``FileSetError``) when
-    /// nothing could be written; the output then does not exist.
+    /// nothing could be written; the outputs then do not exist. A failed
+    /// `--burn` throws after the verified ISO was named: the error says
+    /// where it is.
     public func run(events: @escaping @Sendable (ExportEvent) -> Void = { _ in }) throws -> ExportSummary {
         let clock = ContinuousClock.now
         let profile = request.resolvedProfile
@@ -278,12 +524,30 @@ public final class ExportJob: Sendable {
                 throw ExportError("the viewer folder \(viewer) does not exist")
             }
         }
-        let fileSetID = request.fileSetID ?? ExportJob.defaultFileSetID()
-        guard FileSetWriter.isValidFileSetID(fileSetID) else {
-            throw ExportError("File-set ID \"\(fileSetID)\" is not 1–16 characters of A–Z, 0–9 and _")
+        if request.burnDevice != nil, request.format != .iso {
+            throw ExportError("--burn writes an ISO image on a disc: use it with --format iso")
+        }
+        let baseFileSetID = request.fileSetID ?? ExportJob.defaultFileSetID()
+        guard FileSetWriter.isValidFileSetID(baseFileSetID) else {
+            throw ExportError("File-set ID \"\(baseFileSetID)\" is not 1–16 characters of A–Z, 0–9 and _")
         }
 
-        let selected = try select()
+        // Staging beside the output: the same file system, so the final
+        // renames are atomic.
+        let parent = (output as NSString).deletingLastPathComponent
+        let base = (output as NSString).lastPathComponent
+        let stagingBase = (parent.isEmpty ? "." : parent) + "/.\(base).discport-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var cleanup: [String] = [stagingBase + ".source"]
+        defer { for path in cleanup { try? FileManager.default.removeItem(atPath: path) } }
+
+        var leftOff: [String] = []
+        let selected: Selected
+        if let medium = request.medium {
+            selected = try selectFromMedium(medium, extractTo: stagingBase + ".source", events: events, warn: warn, leftOff: &leftOff)
+            for line in leftOff { warn("not re-mastered: \(line)") }
+        } else {
+            selected = try select()
+        }
         guard !selected.instances.isEmpty else { throw ExportError("nothing selected: no instance in the store matches") }
         let patientIDs = Set(selected.instances.map(\.patientID)).sorted()
         if patientIDs.count > 1 {
@@ -296,24 +560,118 @@ public final class ExportJob: Sendable {
         let seriesCount = selected.series.values.reduce(0) { $0 + $1.count }
         events(.selected(patients: patientIDs.count, studies: selected.studies.count, series: seriesCount,
                          instances: selected.instances.count, bytes: bytes))
-        if let capacity = media.capacity {
-            // DICOMDIR (≈ 0.5 KB a record), web content and the ISO structures: a small margin.
-            let estimate = bytes + Int64(selected.instances.count) * 600 + (request.viewerDirectory.map(ExportJob.folderSize) ?? 0) + 2_000_000
-            if estimate > capacity {
-                throw ExportError("the selection needs about \(estimate / 1_000_000) MB, more than a \(media.rawValue) holds (\(capacity / 1_000_000) MB); choose a larger medium (--media dvd, dvd-dl, bd, usb) or fewer studies (--split is not implemented)")
+
+        // The plan (headers only, nothing written), then the volumes.
+        var writer = FileSetWriter(profile: profile, fileSetID: baseFileSetID, invent: request.invent)
+        // Compressed files a profile does not allow (STD-GEN-CD) are
+        // decompressed losslessly; a lossy source stays marked lossy.
+        writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
+        let plan = try writer.plan(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) })
+        let overhead = VolumePlanner.Overhead.referralMedium(extra: request.viewerDirectory.map(ExportJob.folderSize) ?? 0)
+        let items = plan.items
+        var volumes = [VolumePlanner.Volume(items: Array(items.indices), bytes: VolumePlanner.estimate(items, overhead: overhead))]
+        if let capacity = request.resolvedCapacity, volumes[0].bytes > capacity {
+            guard request.split else {
+                let medium = request.capacity != nil ? "--capacity" : "a \(media.rawValue)"
+                throw ExportError("the export needs about \(VolumePlanError.size(volumes[0].bytes)) (\(plan.count) instances, \(VolumePlanError.size(Int64(items.reduce(0) { $0 + $1.bytes }))) of files plus DICOMDIR, web pages and ISO structures), more than \(medium) holds (\(VolumePlanError.size(capacity))); nothing was written: add --split to write several volumes, or choose a larger medium (--media dvd, dvd-dl, bd, usb)")
             }
+            switch Result(catching: { () throws(VolumePlanError) in try VolumePlanner.plan(items, capacity: capacity, overhead: overhead) }) {
+            case .success(let planned): volumes = planned
+            case .failure(let error): throw ExportError("cannot split the export: \(error.message); nothing was written")
+            }
+            events(.volumes(count: volumes.count, capacity: capacity))
+        }
+        if volumes.count > 1, let device = request.burnDevice {
+            throw ExportError("--burn writes one disc, and this export needs \(volumes.count) volumes; nothing was written: run it without --burn, then burn each ISO in turn (xorriso -as cdrecord -v dev=\(device) -eject VOLUME.iso)")
+        }
+        let outputs = volumes.count == 1 ? [output] : volumes.indices.map { ExportJob.volumePath(output, number: $0 + 1) }
+        for path in outputs where FileManager.default.fileExists(atPath: path) {
+            throw ExportError("\(path) exists already: choose a new name (discport never overwrites an output)")
+        }
+        let templates = try TemplateSet(language: request.language, directory: request.templatesDirectory)
+
+        // Every volume written and verified before any is named.
+        var staged: [StagedVolume] = []
+        let paths = plan.sourcePaths
+        for (number, volume) in volumes.enumerated() {
+            let fileSetID = volumes.count == 1 ? baseFileSetID : ExportJob.volumeFileSetID(baseFileSetID, number: number + 1)
+            let staging = stagingBase + (volumes.count == 1 ? "" : "-\(number + 1)")
+            let packed = request.format == .dir ? staging : staging + ".image"
+            cleanup += [staging, packed]
+            if volumes.count > 1 { events(.volume(number: number + 1, count: volumes.count, instances: volume.items.count)) }
+            let part = volumes.count == 1 ? selected : selected.restricted(to: Set(volume.items.map { paths[$0] }))
+            var volumeWriter = writer
+            volumeWriter.fileSetID = fileSetID
+            let volumeInfo: (number: Int, count: Int)? = volumes.count == 1 ? nil : (number + 1, volumes.count)
+            var stage = try writeVolume(part, plan: volumes.count == 1 ? plan : plan.subset(volume.items), writer: volumeWriter,
+                                        staging: staging, packed: packed, templates: templates, volume: volumeInfo,
+                                        events: events, warn: warn)
+            stage.output = outputs[number]
+            stage.estimatedBytes = volume.bytes
+            staged.append(stage)
         }
 
-        // Staging folder beside the output: the same file system, so the
-        // final rename is atomic.
-        let parent = (output as NSString).deletingLastPathComponent
-        let base = (output as NSString).lastPathComponent
-        let staging = (parent.isEmpty ? "." : parent) + "/.\(base).discport-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let packed = request.format == .dir ? staging : staging + ".image"
-        defer {
-            try? FileManager.default.removeItem(atPath: staging)
-            if request.format != .dir { try? FileManager.default.removeItem(atPath: packed) }
+        // Name them (atomic renames), write the labels beside them, audit.
+        var written: [ExportVolume] = []
+        for stage in staged {
+            if rename(stage.packed, stage.output) != 0 {
+                throw ExportError("cannot rename \(stage.packed) to \(stage.output): \(String(cString: strerror(errno)))")
+            }
+            let labelPath = ExportJob.labelPath(for: stage.output)
+            try? FileManager.default.removeItem(atPath: labelPath)
+            try write(templates.render("LABEL", "svg", stage.context), to: labelPath)
+            let outputBytes = request.format == .dir ? ExportJob.folderSize(stage.output)
+                : Int64((try? FileManager.default.attributesOfItem(atPath: stage.output)[.size] as? NSNumber)??.int64Value ?? 0)
+            written.append(ExportVolume(
+                output: stage.output, label: labelPath, fileSetID: stage.fileSetID,
+                studyInstanceUIDs: stage.selected.studies.map(\.studyInstanceUID),
+                series: stage.selected.series.values.reduce(0) { $0 + $1.count }, instances: stage.result.entries.count,
+                fileSetBytes: stage.result.totalSize, outputBytes: outputBytes, estimatedBytes: stage.estimatedBytes))
+            try store.audit(.export, detail: [
+                "output": stage.output, "format": request.format.rawValue, "media": media.rawValue, "profile": profile.name,
+                "fileSetID": stage.fileSetID, "patientIDs": patientIDs.joined(separator: ","),
+                "studies": stage.selected.studies.map(\.studyInstanceUID).joined(separator: ","),
+                "instances": String(stage.result.entries.count),
+                "rewritten": String(stage.result.entries.filter { $0.rewritten != nil }.count),
+                "invented": String(stage.result.inventions.count), "verified": "true", "label": labelPath,
+                "source": request.medium ?? "store", "volume": "\(written.count)/\(staged.count)",
+                "xdm": request.xdm ? "true" : "false", "encryption": request.passphrase == nil ? "none" : "aes256",
+            ])
         }
+
+        var burntOn: String?
+        if let device = request.burnDevice {
+            events(.burning(device: device, path: output))
+            do {
+                try DiscBurner.burn(image: output, device: device)
+            } catch {
+                throw ExportError("\(error.message)\nThe verified ISO is kept at \(output); burn it by hand when a drive is ready: xorriso -as cdrecord -v dev=/dev/sr0 -eject \(output)")
+            }
+            try store.audit(.export, detail: ["output": output, "burntOn": device])
+            burntOn = device
+        }
+
+        let results = staged.map(\.result)
+        var rewritten: [String: String] = [:]
+        for entry in results.flatMap(\.entries) { if let reason = entry.rewritten { rewritten[entry.sopInstanceUID] = reason } }
+        return ExportSummary(
+            output: written[0].output, label: written[0].label, format: request.format.rawValue, media: media.rawValue,
+            profile: profile.name, fileSetID: written[0].fileSetID, patientIDs: patientIDs,
+            studyInstanceUIDs: selected.studies.map(\.studyInstanceUID), series: seriesCount,
+            instances: results.reduce(0) { $0 + $1.entries.count }, fileSetBytes: results.reduce(0) { $0 + $1.totalSize },
+            outputBytes: written.reduce(0) { $0 + $1.outputBytes }, rewritten: rewritten,
+            inventions: results.flatMap(\.inventions), verified: true,
+            xdmDocuments: request.xdm ? staged.reduce(0) { $0 + ($1.xdmDocuments ?? 0) } : nil, encrypted: request.passphrase != nil,
+            verifyWarnings: staged.reduce(0) { $0 + $1.verifyWarnings }, warnings: warnings,
+            seconds: (ContinuousClock.now - clock) / .seconds(1), volumes: written, sourceMedium: request.medium,
+            leftOff: leftOff, burntOn: burntOn)
+    }
+
+    /// Writes one volume's file-set and PDI content into `staging`, packs
+    /// it into `packed` (ISO, zip) and verifies it; nothing is named yet.
+    func writeVolume(_ selected: Selected, plan: FileSetPlan, writer: FileSetWriter, staging: String, packed: String,
+                     templates: TemplateSet, volume: (number: Int, count: Int)?,
+                     events: (ExportEvent) -> Void, warn: (String) -> Void) throws -> StagedVolume {
         do {
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         } catch {
@@ -321,20 +679,16 @@ public final class ExportJob: Sendable {
         }
 
         // 1. The file-set.
-        events(.writing(files: selected.instances.count))
-        var writer = FileSetWriter(profile: profile, fileSetID: fileSetID, invent: request.invent)
-        // Compressed files a profile does not allow (STD-GEN-CD) are
-        // decompressed losslessly; a lossy source stays marked lossy.
-        writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
-        let result = try writer.write(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) }, to: staging)
+        events(.writing(files: plan.count))
+        let result = try writer.write(plan, to: staging)
         for invention in result.inventions {
             warn("invented \(invention.keyword) = \(invention.value) in the \(invention.recordType) record of \(invention.sopInstanceUID) (--invent)")
         }
 
-        // 2. README.TXT, INDEX.HTM + IHE_PDI/, the viewer; the label beside the output.
-        let templates = try TemplateSet(language: request.language, directory: request.templatesDirectory)
+        // 2. README.TXT, INDEX.HTM + IHE_PDI/, the viewer.
         let thumbnails = request.webContent ? writeThumbnails(selected, to: staging + "/IHE_PDI/THUMBS") : [:]
-        let context = makeContext(selected, result: result, web: request.webContent, thumbnails: thumbnails)
+        var context = makeContext(selected, result: result, web: request.webContent, thumbnails: thumbnails)
+        if let volume { context["volume"] = ["number": volume.number, "count": volume.count] }
         try write(templates.render("README", "txt", context), to: staging + "/README.TXT", windowsText: true)
         if request.webContent {
             try write(templates.render("INDEX", "htm", context), to: staging + "/INDEX.HTM")
@@ -373,13 +727,13 @@ public final class ExportJob: Sendable {
             break
         case .iso, .zip:
             events(.packing(format: request.format))
-            try MediumImageWriter.write(folder: staging, to: packed, format: request.format == .iso ? .iso(volumeID: fileSetID) : .zip,
+            try MediumImageWriter.write(folder: staging, to: packed, format: request.format == .iso ? .iso(volumeID: writer.fileSetID) : .zip,
                                         passphrase: request.passphrase)
         }
 
         // 4. Verify what was written, before it gets its name.
         events(.verifying(path: packed))
-        let (report, scan, hashes) = MediumVerifier(profile: profile, passphrase: request.passphrase).verify(path: packed, hashing: true)
+        let (report, scan, hashes) = MediumVerifier(profile: writer.profile, passphrase: request.passphrase).verify(path: packed, hashing: true)
         var failures: [String] = report.problems.filter { $0.severity == .error }.map { "\($0.code): \($0.path ?? "") \($0.message)" }
         let scanned = Dictionary(scan.patients.flatMap { $0.studies.flatMap { $0.series.flatMap(\.instances) } }
             .map { (FileIDResolver.normalize($0.path), $0) }, uniquingKeysWith: { a, _ in a })
@@ -398,38 +752,11 @@ public final class ExportJob: Sendable {
             failures.append("\(scanned.count) DICOM instances on the medium, \(result.entries.count) written")
         }
         guard failures.isEmpty else {
-            throw ExportError("the written medium failed verification, nothing was kept:\n" + failures.prefix(20).map { "  " + $0 }.joined(separator: "\n"))
+            throw ExportError("the written medium\(volume.map { " (volume \($0.number) of \($0.count))" } ?? "") failed verification, nothing was kept:\n" + failures.prefix(20).map { "  " + $0 }.joined(separator: "\n"))
         }
         for problem in report.problems where problem.severity == .warning { warn("verify: \(problem.message)") }
-
-        // 5. Name it (atomic rename), write the label beside it, audit.
-        if rename(packed, output) != 0 {
-            throw ExportError("cannot rename \(packed) to \(output): \(String(cString: strerror(errno)))")
-        }
-        let labelPath = ExportJob.labelPath(for: output)
-        try? FileManager.default.removeItem(atPath: labelPath)
-        try write(templates.render("LABEL", "svg", context), to: labelPath)
-        let outputBytes = request.format == .dir ? ExportJob.folderSize(output)
-            : Int64((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? NSNumber)??.int64Value ?? 0)
-
-        let studies = selected.studies.map(\.studyInstanceUID)
-        try store.audit(.export, detail: [
-            "output": output, "format": request.format.rawValue, "media": media.rawValue, "profile": profile.name,
-            "fileSetID": fileSetID, "patientIDs": patientIDs.joined(separator: ","),
-            "studies": studies.joined(separator: ","), "instances": String(result.entries.count),
-            "rewritten": String(result.entries.filter { $0.rewritten != nil }.count),
-            "invented": String(result.inventions.count), "verified": "true", "label": labelPath,
-            "xdm": request.xdm ? "true" : "false", "encryption": request.passphrase == nil ? "none" : "aes256",
-        ])
-        var rewritten: [String: String] = [:]
-        for entry in result.entries { if let reason = entry.rewritten { rewritten[entry.sopInstanceUID] = reason } }
-        return ExportSummary(
-            output: output, label: labelPath, format: request.format.rawValue, media: media.rawValue, profile: profile.name,
-            fileSetID: fileSetID, patientIDs: patientIDs, studyInstanceUIDs: studies, series: seriesCount,
-            instances: result.entries.count, fileSetBytes: result.totalSize, outputBytes: outputBytes, rewritten: rewritten,
-            inventions: result.inventions, verified: true, xdmDocuments: xdmDocuments, encrypted: request.passphrase != nil,
-            verifyWarnings: report.warnings, warnings: warnings,
-            seconds: (ContinuousClock.now - clock) / .seconds(1))
+        return StagedVolume(packed: packed, output: "", fileSetID: writer.fileSetID, selected: selected, result: result,
+                            context: context, estimatedBytes: 0, verifyWarnings: report.warnings, xdmDocuments: xdmDocuments)
     }
 
     // MARK: - Helpers
@@ -440,6 +767,22 @@ public final class ExportJob: Sendable {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyyMMdd_HHmm"
         return "DP" + formatter.string(from: date)
+    }
+
+    /// Volume `number` of a split export: `referral.iso` → `referral-2.iso`,
+    /// a folder `out` → `out-2`.
+    public static func volumePath(_ output: String, number: Int) -> String {
+        let ext = (output as NSString).pathExtension
+        guard ["iso", "zip"].contains(ext.lowercased()) else { return output + "-\(number)" }
+        return (output as NSString).deletingPathExtension + "-\(number)." + ext
+    }
+
+    /// The File-set ID (and ISO volume ID) of volume `number`: `_` and the
+    /// number appended, the base shortened as needed to keep 16 characters
+    /// (`DP20250307_1530` → `DP20250307_153_2`).
+    public static func volumeFileSetID(_ base: String, number: Int) -> String {
+        let suffix = "_\(number)"
+        return String(base.prefix(16 - suffix.count)) + suffix
     }
 
     /// `referral.iso` → `referral.label.svg`; a folder `out` → `out.label.svg`.
@@ -578,6 +921,9 @@ extension ExportJob {
     /// its study date, modality and a title from its series.
     func makeSubmissions(_ selected: Selected, result: FileSetResult) -> [XDMSubmission] {
         let seriesByUID = Dictionary(selected.series.values.flatMap { $0 }.map { ($0.seriesInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
+        // `series` is keyed by Study Instance UID.
+        let studyOfSeries = Dictionary(selected.series.flatMap { study, list in list.map { ($0.seriesInstanceUID, study) } },
+                                       uniquingKeysWith: { a, _ in a })
         let studyByUID = Dictionary(selected.studies.map { ($0.studyInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
         let instanceByUID = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
         let byPatient = Dictionary(grouping: result.entries) { instanceByUID[$0.sopInstanceUID]?.patientID ?? "" }
@@ -586,7 +932,7 @@ extension ExportJob {
             let documents = byPatient[patientID]!.map { entry -> XDMSubmission.Document in
                 let instance = instanceByUID[entry.sopInstanceUID]
                 let series = instance.flatMap { seriesByUID[$0.seriesInstanceUID] }
-                let study = instance.flatMap { studyByUID[$0.studyInstanceUID] }
+                let study = instance.flatMap { studyOfSeries[$0.seriesInstanceUID] }.flatMap { studyByUID[$0] }
                 let kind = UIDRegistry.name(for: entry.sopClassUID) ?? entry.recordType
                 let title = [series?.modality, series?.seriesDescription, instance?.instanceNumber.map { "#\($0)" }]
                     .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")

@@ -70,27 +70,13 @@ struct LooseFileConversion {
         let scratch = NSTemporaryDirectory() + "discport-convert-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let copies = Mutex<[String: String]>([:])
-        if medium.kind == .folder || medium.kind == .file {
-            // A folder is read where it is; only archives and images are copied out.
-            let base = medium.kind == .file ? (medium.location as NSString).deletingLastPathComponent : medium.location
-            copies.withLock { copied in for path in wanted { copied[path] = base + "/" + path } }
-        } else {
-            do {
-                try medium.visitFiles { file in
-                guard wanted.contains(file.path) else { return }
-                let copy = scratch + "/" + String(copies.withLock { $0.count }) + "-" + (file.path as NSString).lastPathComponent
-                FileManager.default.createFile(atPath: copy, contents: nil)
-                guard let handle = FileHandle(forWritingAtPath: copy) else { return }
-                defer { try? handle.close() }
-                try file.copyContents { chunk in handle.write(Data(chunk)) }
-                copies.withLock { $0[file.path] = copy }
-                }
-            } catch {
-                return ["documents not converted: the medium could not be read again: \(error)"]
-            }
+        // A folder is read where it is; only archives and images are copied out.
+        let copied: [String: String]
+        do {
+            copied = try medium.localFiles(wanted, copyingInto: scratch).mapValues(\.path)
+        } catch {
+            return ["documents not converted: the medium could not be read again: \(error)"]
         }
-        let copied = copies.withLock { $0 }
         for file in loose {
             var event = InstanceEvent(path: file.path, sopInstanceUID: nil, outcome: .failed, patient: index,
                                       patientID: identity.patientID, coerced: false, storedPath: nil, size: file.size,

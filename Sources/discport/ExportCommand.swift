@@ -7,12 +7,18 @@ import Store
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write referral media from the store: a folder, ISO image or zip with a DICOMDIR, README.TXT and web pages, verified.",
+        abstract: "Write referral media from the store or another medium: a folder, ISO image or zip with a DICOMDIR, README.TXT and web pages, verified.",
         discussion: """
         One patient per medium. The output is verified (re-read, every instance's UID and SHA-256 compared) \
         before it gets its name; a disc label (SVG) is written beside it. Institution details come from \
         $DISCPORT_HOME/config.toml ([institution] name, department, address, contact) or the flags.
-        Exit status: 0 done and verified, 1 refused or failed (nothing written), 2 usage.
+        --from PATH re-masters a folder, ISO, zip or drive (every DICOM instance the scan engine finds; \
+        --patient/--study/--series filter it). --from NAME retrieves from a configured PACS node. A value \
+        with a / is always a path; a bare name that is both a node and a file here is refused as ambiguous.
+        An export larger than the medium (CD 700 MB, DVD 4.7 GB, DVD-DL 8.5 GB, BD 25 GB, or --capacity) \
+        is refused before anything is written, unless --split: then OUT-1, OUT-2, … each a complete file-set.
+        Exit status: 0 done and verified, 1 refused or failed (nothing written; a failed --burn keeps the \
+        verified ISO and says where), 2 usage.
         """
     )
 
@@ -54,8 +60,14 @@ struct ExportCommand: ParsableCommand {
     var encrypt = false
     @Option(name: .long, help: ArgumentHelp("With --encrypt: the passphrase is the first line of this file.", valueName: "file"))
     var passphraseFile: String?
-    @Option(name: .long, help: ArgumentHelp("First retrieve the patient (--patient) or the studies (--study) from this PACS node into the store (C-GET; WADO-RS for a DICOMweb node), then write the media.", valueName: "node"))
+    @Option(name: .long, help: ArgumentHelp("A folder, ISO, zip or drive to re-master (all its DICOM instances, or the selection); or a PACS node to retrieve the patient (--patient) or the studies (--study) from into the store first (C-GET; WADO-RS for a DICOMweb node).", valueName: "path|node"))
     var from: String?
+    @Option(name: .long, help: ArgumentHelp("Bytes one medium holds, overriding --media (decimal suffixes: 700M, 4.7G).", valueName: "bytes"))
+    var capacity: String?
+    @Flag(name: .long, help: "Write several volumes (OUT-1, OUT-2, …, each a complete file-set) when the export exceeds one medium; studies stay whole when they fit.")
+    var split = false
+    @Option(name: .long, help: ArgumentHelp("Burn the verified ISO on this optical drive with xorriso (e.g. /dev/sr0).", valueName: "device"))
+    var burn: String?
 
     @Flag(name: .long, help: "Print the summary as JSON.")
     var json = false
@@ -63,7 +75,12 @@ struct ExportCommand: ParsableCommand {
 
     func validate() throws {
         let chosen = [patient != nil, !study.isEmpty, !series.isEmpty].filter { $0 }.count
-        guard chosen == 1 else { throw ValidationError("give exactly one of --patient, --study, --series") }
+        guard chosen <= 1 else { throw ValidationError("give one of --patient, --study, --series") }
+        guard chosen == 1 || from != nil else { throw ValidationError("give one of --patient, --study, --series (or --from PATH to re-master a medium)") }
+        if let capacity, ExportRequest.parseCapacity(capacity) == nil {
+            throw ValidationError("--capacity \(capacity): a number of bytes, optionally with K, M, G or T (700M, 4.7G)")
+        }
+        if burn != nil && format != "iso" { throw ValidationError("--burn needs --format iso") }
         guard ExportRequest.Format(rawValue: format) != nil else { throw ValidationError("--format must be dir, iso or zip") }
         if let profile, MediaProfile.named(profile) == nil {
             throw ValidationError("unknown profile \(profile); one of \(MediaProfile.all.map(\.name).joined(separator: ", "))")
@@ -78,9 +95,21 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         // Asked first, before anything is retrieved or written.
         let passphrase = encrypt ? try Terminal.passphrase(file: passphraseFile, confirm: true) : nil
+        var origin: ExportOrigin?
         if let from {
+            let existing = try storeOptions.openExisting()
+            do {
+                origin = try ExportOrigin.resolve(from, store: existing)
+            } catch let error as ExportError {
+                throw CLIError(error.message, status: 2)
+            }
+            try? existing?.close()
+        }
+        if case .node(let from) = origin {
             // The same retrieval as `discport get`, study by study.
-            guard series.isEmpty else { throw CLIError("--from retrieves a --patient or --study selection", status: 2) }
+            guard series.isEmpty, patient != nil || !study.isEmpty else {
+                throw CLIError("--from NODE retrieves a --patient or --study selection", status: 2)
+            }
             let selections: [RetrieveRequest.Selection] = patient.map { [.patient($0)] } ?? study.map { .study($0) }
             let catalog = try storeOptions.open()
             let peer = try NetworkOptions.peer(from, in: catalog)
@@ -91,7 +120,10 @@ struct ExportCommand: ParsableCommand {
             }
             try catalog.close()
         }
-        guard let store = try storeOptions.openExisting() else {
+        var sourceMedium: String?
+        if case .medium(let path) = origin { sourceMedium = path }
+        // Re-mastering needs no store but its audit log (made when missing).
+        guard let store = try sourceMedium != nil ? storeOptions.open() : storeOptions.openExisting() else {
             throw CLIError("no store at \(storeOptions.resolvedHome): import something first")
         }
         var info: InstitutionInfo
@@ -102,13 +134,15 @@ struct ExportCommand: ParsableCommand {
         }
         if let institution { info.name = institution }
         if let contact { info.contact = contact }
-        let selection: ExportRequest.Selection = patient.map { .patient($0) } ?? (study.isEmpty ? .series(series) : .studies(study))
+        let selection: ExportRequest.Selection = patient.map { .patient($0) }
+            ?? (!study.isEmpty ? .studies(study) : !series.isEmpty ? .series(series) : .all)
         let request = ExportRequest(
             selection: selection, format: ExportRequest.Format(rawValue: format)!, output: out,
             profile: profile.flatMap(MediaProfile.named), media: media.flatMap(MediaKind.init(rawValue:)),
             language: lang, templatesDirectory: templates, viewerDirectory: viewer, webContent: !noWeb,
             allowMultiPatient: allowMultiPatient, invent: invent, institution: info, fileSetID: fileSetID,
-            xdm: xdm, passphrase: passphrase)
+            xdm: xdm, passphrase: passphrase,
+            medium: sourceMedium, capacity: capacity.flatMap(ExportRequest.parseCapacity), split: split, burnDevice: burn)
         let quiet = json
         let summary: ExportSummary
         do {
@@ -120,6 +154,11 @@ struct ExportCommand: ParsableCommand {
                 case .writing(let files) where !quiet: print("Writing the file-set (\(files) files, \(request.resolvedProfile.name))")
                 case .packing(let format) where !quiet: print("Packing the \(format.rawValue == "iso" ? "ISO image" : "zip")")
                 case .verifying where !quiet: print("Verifying what was written")
+                case .scanning(let path) where !quiet: print("Scanning \(path)")
+                case .volumes(let count, let capacity) where !quiet:
+                    print("Split into \(count) volumes of at most \(VolumePlanError.size(capacity)) each")
+                case .volume(let number, let count, let instances) where !quiet: print("Volume \(number) of \(count): \(instances) instances")
+                case .burning(let device, let path) where !quiet: print("Burning \(path) on \(device)")
                 default: break
                 }
             }
@@ -133,12 +172,16 @@ struct ExportCommand: ParsableCommand {
             try JSONOutput.print(summary)
             return
         }
-        print("Done: \(summary.output) (\(summary.format), \(summary.profile), volume \(summary.fileSetID), \(Terminal.size(summary.outputBytes)))")
+        for volume in summary.volumes {
+            print("Done: \(volume.output) (\(summary.format), \(summary.profile), volume \(volume.fileSetID), \(volume.instances) instances, \(Terminal.size(volume.outputBytes)))")
+        }
+        if !summary.leftOff.isEmpty { print("  \(summary.leftOff.count) file(s) of \(summary.sourceMedium ?? "the source") not re-mastered (listed above)") }
+        if let device = summary.burntOn { print("  burnt on \(device)") }
         print("  \(summary.instances) instances verified (UID and SHA-256); \(summary.rewritten.count) rewritten as Explicit VR Little Endian or given a Part 10 header")
         if !summary.inventions.isEmpty { print("  \(summary.inventions.count) DICOMDIR key(s) invented (--invent)") }
         if let documents = summary.xdmDocuments { print("  IHE XDM: \(documents) document entries in IHE_XDM/SUBSETnn/METADATA.XML (one submission set per patient)") }
         if summary.encrypted { print("  encrypted with AES-256: the receiver needs the passphrase (send it another way)") }
-        print("  label: \(summary.label)")
+        print("  label\(summary.volumes.count > 1 ? "s" : ""): \(summary.volumes.map(\.label).joined(separator: ", "))")
     }
 }
 

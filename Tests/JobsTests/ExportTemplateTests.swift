@@ -27,4 +27,35 @@ import Testing
         #expect(ExportJob.labelPath(for: "/x/out") == "/x/out.label.svg")
         #expect(ExportJob.defaultFileSetID().count <= 16)
     }
+
+    @Test func volumeNamesAndFileSetIDs() {
+        #expect(ExportJob.volumePath("/x/referral.iso", number: 2) == "/x/referral-2.iso")
+        #expect(ExportJob.volumePath("/x/out", number: 3) == "/x/out-3")
+        #expect(ExportJob.volumeFileSetID("DP20250307_1530", number: 2) == "DP20250307_153_2")
+        #expect(ExportJob.volumeFileSetID("REFERRAL", number: 12) == "REFERRAL_12")
+        #expect(ExportJob.volumeFileSetID("ABCDEFGHIJKLMNOP", number: 1).count == 16)
+    }
+
+    @Test func capacityAcceptsDecimalSuffixes() {
+        #expect(ExportRequest.parseCapacity("700M") == 700_000_000)
+        #expect(ExportRequest.parseCapacity("4.7G") == 4_700_000_000)
+        #expect(ExportRequest.parseCapacity("25GB") == 25_000_000_000)
+        #expect(ExportRequest.parseCapacity("300k") == 300_000)
+        #expect(ExportRequest.parseCapacity("123456") == 123_456)
+        #expect(ExportRequest.parseCapacity("") == nil)
+        #expect(ExportRequest.parseCapacity("-5M") == nil)
+        #expect(ExportRequest.parseCapacity("lots") == nil)
+        #expect(ExportRequest(selection: .all, format: .iso, output: "x", media: .usb).resolvedCapacity == nil)
+        #expect(ExportRequest(selection: .all, format: .iso, output: "x", media: .usb, capacity: 5).resolvedCapacity == 5)
+        #expect(ExportRequest(selection: .all, format: .iso, output: "x").resolvedCapacity == 700_000_000)
+    }
+
+    @Test func fromIsAPathWithASlashAndAnExistingNameOtherwise() throws {
+        let folder = NSTemporaryDirectory() + "from-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(try ExportOrigin.resolve(folder, store: nil) == .medium(folder))
+        #expect(throws: ExportError.self) { try ExportOrigin.resolve(folder + "/missing", store: nil) }
+        #expect(throws: ExportError.self) { try ExportOrigin.resolve("NO_SUCH_NODE_OR_FILE", store: nil) }
+    }
 }

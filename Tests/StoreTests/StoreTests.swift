@@ -289,9 +289,14 @@ struct StoreTests {
 
         // Crash after the temporary file is complete, before the rename.
         let extra = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(6), instanceNumber: 6))
-        let midCopy = try InstanceStore(home: home.path, options: .init(), faultHook: crashAt(.afterTemporaryFile, hit: 1),
-                                        migrations: Catalog.migrations)
-        #expect(throws: StoreError.self) { try midCopy.store(Fixture.source(extra), summary: Fixture.summary(extra)) }
+        do {
+            // Scoped: the crashed store's temporary folder stays locked while
+            // it lives (ARC may keep it past its last use), and a locked
+            // folder belongs to a live store that the next open leaves alone.
+            let midCopy = try InstanceStore(home: home.path, options: .init(), faultHook: crashAt(.afterTemporaryFile, hit: 1),
+                                            migrations: Catalog.migrations)
+            #expect(throws: StoreError.self) { try midCopy.store(Fixture.source(extra), summary: Fixture.summary(extra)) }
+        }
         let leftovers = FileIO.regularFiles(under: home.path + "/tmp")
         #expect(leftovers.count == 1, "the crashed copy's temporary file is still there")
 

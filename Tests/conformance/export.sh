@@ -27,6 +27,17 @@
 #      DOM, no <script>; the screenshot is kept in $ARTIFACTS_DIR (default
 #      .build/test-artifacts/) and its path printed. Under CI=true a missing
 #      chromium fails the test; elsewhere that part is skipped.
+#   8. --from PATH re-masters a messy folder (lowercase names, no DICOMDIR,
+#      raw data sets, implicit VR, junk, a viewer, a truncated DICOM file)
+#      and a zip of it: dciodvfy zero errors, exact pydicom FileSet count,
+#      discport verify clean, the truncated file named as left off; a bare
+#      name that is both a node and a folder is refused as ambiguous;
+#   9. capacity: refused without --split (nothing written), split into
+#      volumes with a small --capacity, each verified by discport verify,
+#      listed by xorriso, loaded by pydicom, the counts summing to the
+#      total; a series larger than a medium refused;
+#  10. --burn without a drive (/dev/nonexistent, /dev/null): a clear
+#      failure, the verified ISO kept and said where.
 #
 # usage: bash Tests/conformance/export.sh path/to/discport
 set -euo pipefail
@@ -427,5 +438,113 @@ PY
     echo "export: INDEX.HTM screenshot (headless Chromium): $shot"
     ok
 fi
+
+# 8. Re-master a messy foreign folder (and a zip of it) with --from PATH.
+messy="$work/messy"
+mkdir -p "$messy/viewer"
+cp -r "$work/fx/a/." "$messy/"                       # lowercase names, no DICOMDIR, raw + implicit VR
+printf 'junk' > "$messy/Thumbs.db"; printf '\0\0' > "$messy/.DS_Store"; : > "$messy/empty"
+printf '[autorun]\r\nopen=viewer\\viewer.exe\r\n' > "$messy/autorun.inf"
+printf 'MZ viewer' > "$messy/viewer/viewer.exe"; printf 'read me' > "$messy/readme.txt"
+python3 -c "from PIL import Image; Image.new('L', (8, 8)).save('$messy/photo.jpg')"
+head -c 400 "$messy/s2/se1/im1.dcm" > "$messy/broken.dcm"   # a truncated DICOM file
+"$bin" export --from "$messy" --format iso --out "$work/messy.iso" --home "$work/home-remaster" --json > "$work/messy.json" 2> "$work/messy.err" \
+    || { cat "$work/messy.err"; fail "re-mastering the messy folder"; }
+python3 - "$work/messy.json" <<'PY' || fail "summary of the re-mastered folder"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["verified"] and s["instances"] == 13 and s["source_medium"].endswith("messy"), s
+assert any("broken.dcm" in line for line in s["left_off"]), s["left_off"]
+assert s["patient_i_ds"] == ["EXP-A"], s["patient_i_ds"]
+PY
+grep -q "broken.dcm" "$work/messy.err" || fail "the truncated file is not named on stderr"
+"$bin" verify "$work/messy.iso" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify rejects the re-mastered ISO"; }
+mkdir "$work/messy-iso"; bsdtar -xf "$work/messy.iso" -C "$work/messy-iso"
+judge "$work/messy-iso" 13 EXP-A
+[ ! -e "$work/messy-iso/VIEWER" ] && [ ! -e "$work/messy-iso/AUTORUN.INF" ] && [ ! -e "$work/messy-iso/autorun.inf" ] \
+    || fail "loose, viewer or autorun files of the source were carried over"
+ok
+(cd "$messy" && bsdtar -a -cf "$work/messy.zip" .)
+"$bin" export --from "$work/messy.zip" --format dir --media usb --out "$work/messy-zip" --home "$work/home-remaster" --json > "$work/messy-zip.json" 2> /dev/null \
+    || fail "re-mastering the zip"
+"$bin" verify "$work/messy-zip" > /dev/null || fail "verify rejects the folder re-mastered from a zip"
+judge "$work/messy-zip" 13 EXP-A
+# The selection filters the medium; a name that is both a node and a folder is ambiguous.
+s1=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['study_instance_ui_ds'][0])" "$work/messy.json")
+"$bin" export --from "$messy" --study "$s1" --format dir --out "$work/messy-one" --home "$work/home-remaster" --json > "$work/messy-one.json"
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['instances']==7 and s['study_instance_ui_ds']==[sys.argv[2]], s" "$work/messy-one.json" "$s1" \
+    || fail "--from PATH --study"
+"$bin" nodes add MESSY --ae MESSY --host 127.0.0.1 --port 1 --home "$work/home-remaster" > /dev/null
+mkdir -p "$work/cwd/MESSY"
+if (cd "$work/cwd" && "$bin" export --from MESSY --patient X --out "$work/amb.iso" --home "$work/home-remaster" 2> "$work/amb.err"); then
+    fail "an ambiguous --from accepted"
+fi
+grep -q "ambiguous" "$work/amb.err" && grep -q "./MESSY" "$work/amb.err" || { cat "$work/amb.err"; fail "the ambiguity message"; }
+(cd "$work/cwd" && cp -r "$messy/." MESSY/ && "$bin" export --from ./MESSY --out "$work/dot.iso" --home "$work/home-remaster" > /dev/null) \
+    || fail "--from ./NAME is not taken as a path"
+ok
+
+# 9. Capacity and --split (small --capacity, the same patient).
+total=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['instances'])" "$work/a-dir.json")
+if "$bin" export --patient EXP-A --format iso --capacity 2.2M --out "$work/big.iso" --home "$home" 2> "$work/big.err"; then
+    fail "an export larger than --capacity accepted without --split"
+fi
+grep -q -- "--split" "$work/big.err" && grep -q "2.20 MB" "$work/big.err" || { cat "$work/big.err"; fail "the capacity refusal"; }
+ls "$work"/big* | grep -qv 'big.err' && fail "something was written for a refused export"
+if "$bin" export --patient EXP-A --format iso --capacity 22M --media cd --out "$work/cdcap.iso" --home "$home" > /dev/null 2>&1; then :; else
+    fail "an export within --capacity refused"; fi
+"$bin" export --patient EXP-A --format iso --capacity 2.1M --split --file-set-id SPLITTEST --out "$work/split.iso" --home "$home" --json > "$work/split.json" \
+    || fail "--split"
+python3 - "$work/split.json" "$total" <<'PY' || fail "the split summary"
+import json, sys
+s = json.load(open(sys.argv[1]))
+vols = s["volumes"]
+assert 2 <= len(vols) <= 3, [v["output"] for v in vols]
+assert sum(v["instances"] for v in vols) == s["instances"] == int(sys.argv[2]), s
+assert [v["file_set_id"] for v in vols] == [f"SPLITTEST_{i + 1}" for i in range(len(vols))], vols
+print("export: split into", len(vols), "volumes:", [v["instances"] for v in vols])
+PY
+sum=0; n=0
+for iso in "$work"/split-*.iso; do
+    n=$((n + 1))
+    "$bin" verify "$iso" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify rejects volume $iso"; }
+    xorriso -indev "$iso" -ls / 2> /dev/null | grep -q "'DICOMDIR'" || fail "xorriso: no DICOMDIR in $iso"
+    xorriso -indev "$iso" -ls / 2> /dev/null | grep -q "'README.TXT'" || fail "xorriso: no README.TXT in $iso"
+    isoinfo -d -i "$iso" | grep -q "Volume id: SPLITTEST_$n" || fail "isoinfo: volume id of $iso"
+    mkdir "$work/split-$n"; bsdtar -xf "$iso" -C "$work/split-$n"
+    grep -q "Volume.*$n" "$work/split-$n/README.TXT" || grep -q "$n 枚目" "$work/split-$n/README.TXT" || fail "README.TXT of $iso does not name its volume"
+    dd_errors=$(dciodvfy "$work/split-$n/DICOMDIR" 2>&1 | grep -c '^Error' || true)
+    [ "$dd_errors" = 0 ] || fail "dciodvfy: $dd_errors errors in the DICOMDIR of $iso"
+    got=$(python3 -c "
+from pydicom import dcmread
+from pydicom.fileset import FileSet
+print(len(FileSet(dcmread('$work/split-$n/DICOMDIR'))))")
+    [ "$(find "$work/split-$n/DICOM" -type f | wc -l)" = "$got" ] || fail "pydicom loads $got instances of $iso, not its file count"
+    sum=$((sum + got))
+    [ -f "$work/split-$n.label.svg" ] || fail "no label for $iso"
+done
+[ "$n" -ge 2 ] || fail "only $n volume(s) written"
+[ "$sum" = "$total" ] || fail "the volumes hold $sum instances, expected $total"
+ok
+if "$bin" export --patient EXP-A --format iso --capacity 2.03M --split --out "$work/tiny.iso" --home "$home" 2> "$work/tiny.err"; then
+    fail "a series larger than the medium accepted"
+fi
+grep -q "does not cut a series\|a single instance of series" "$work/tiny.err" || { cat "$work/tiny.err"; fail "the series refusal"; }
+ls "$work"/tiny* | grep -qv 'tiny.err' && fail "something was written for a refused split"
+ok
+
+# 10. --burn without a drive: a clear failure, the verified ISO kept.
+for dev in /dev/nonexistent /dev/null; do
+    name=burn$(basename "$dev")
+    if "$bin" export --patient EXP-A --format iso --burn "$dev" --out "$work/$name.iso" --home "$home" > /dev/null 2> "$work/$name.err"; then
+        fail "--burn $dev reported success"
+    fi
+    grep -q "kept at $work/$name.iso" "$work/$name.err" || { cat "$work/$name.err"; fail "--burn $dev does not say where the ISO is"; }
+    grep -q "xorriso -as cdrecord" "$work/$name.err" || fail "--burn $dev does not say how to burn by hand"
+    "$bin" verify "$work/$name.iso" > /dev/null || fail "the ISO kept after --burn $dev is not verified"
+done
+grep -q "does not exist" "$work/burnnonexistent.err" || fail "--burn /dev/nonexistent: $(cat "$work/burnnonexistent.err")"
+grep -q "not a block device" "$work/burnnull.err" || fail "--burn /dev/null: $(cat "$work/burnnull.err")"
+ok
 
 echo "export: $checks passed, 0 failed"

@@ -14,6 +14,9 @@ let embeddedTemplates: [String: String] = [
 <h1>DICOM referral medium</h1>
 <p>Patient: <strong>{{patient.name}}</strong> (ID {{patient.id}}{{#patient.birthDate}}, born {{patient.birthDate}}{{/patient.birthDate}})</p>
 <p>Created by {{institution.name}} on {{created}} ({{application.name}} {{application.version}}, {{profile}}).</p>
+{{#volume}}
+<p>Volume {{number}} of {{count}}: each volume is a complete DICOM file-set.</p>
+{{/volume}}
 <p>To view the images, import this medium with a DICOM viewer or PACS using the DICOMDIR file. These pages only list what is on the medium.</p>
 <table border="1" cellpadding="4">
 <tr><th>Study date</th><th>Modalities</th><th>Description</th><th>Series</th><th>Instances</th></tr>
@@ -40,6 +43,9 @@ let embeddedTemplates: [String: String] = [
 <h1>DICOM 紹介用メディア</h1>
 <p>患者: <strong>{{patient.name}}</strong> (ID {{patient.id}}{{#patient.birthDate}}、生年月日 {{patient.birthDate}}{{/patient.birthDate}})</p>
 <p>作成元: {{institution.name}}、作成日 {{created}} ({{application.name}} {{application.version}}、{{profile}})</p>
+{{#volume}}
+<p>{{count}} 枚中 {{number}} 枚目 (各巻が完結した DICOM ファイルセットです)</p>
+{{/volume}}
 <p>画像を見るには、DICOM ビューアまたは PACS で DICOMDIR を指定してこのメディアを取り込んでください。このページは内容の一覧です。</p>
 <table border="1" cellpadding="4">
 <tr><th>検査日</th><th>モダリティ</th><th>検査内容</th><th>シリーズ数</th><th>画像数</th></tr>
@@ -70,7 +76,7 @@ let embeddedTemplates: [String: String] = [
     <text y="{{y}}" text-anchor="middle" font-size="3">{{date}} {{modalities}}</text>
     {{/studies}}
     <text y="40" text-anchor="middle" font-size="3.2">{{institution.name}}</text>
-    <text y="45" text-anchor="middle" font-size="3">Created {{created}}  {{fileSetID}}</text>
+    <text y="45" text-anchor="middle" font-size="3">Created {{created}}  {{fileSetID}}{{#volume}}  Volume {{number}}/{{count}}{{/volume}}</text>
   </g>
   <g id="insert" transform="translate(135,5)">
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
@@ -104,7 +110,7 @@ let embeddedTemplates: [String: String] = [
     <text y="{{y}}" text-anchor="middle" font-size="3">{{date}} {{modalities}}</text>
     {{/studies}}
     <text y="40" text-anchor="middle" font-size="3.2">{{institution.name}}</text>
-    <text y="45" text-anchor="middle" font-size="3">作成日 {{created}}  {{fileSetID}}</text>
+    <text y="45" text-anchor="middle" font-size="3">作成日 {{created}}  {{fileSetID}}{{#volume}}  {{number}}/{{count}} 枚目{{/volume}}</text>
   </g>
   <g id="insert" transform="translate(135,5)">
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
@@ -145,6 +151,9 @@ Created by
 Contents
   Patient     : {{patient.name}} (ID {{patient.id}})
   Studies     : {{studyCount}}, series {{seriesCount}}, instances {{instanceCount}}
+{{#volume}}
+  Volume      : {{number}} of {{count}} (each volume is a complete DICOM file-set)
+{{/volume}}
 {{#studies}}
   - {{date}}  {{modalities}}  {{description}}  ({{instanceCount}} instances)
 {{/studies}}
@@ -194,6 +203,9 @@ DICOM 紹介用メディア 説明書 (README)
 内容
   患者         : {{patient.name}} (ID {{patient.id}})
   検査数       : {{studyCount}}、シリーズ {{seriesCount}}、画像 {{instanceCount}}
+{{#volume}}
+  巻数         : {{count}} 枚中 {{number}} 枚目 (各巻が完結した DICOM ファイルセットです)
+{{/volume}}
 {{#studies}}
   - {{date}}  {{modalities}}  {{description}}  ({{instanceCount}} 枚)
 {{/studies}}

@@ -148,6 +148,10 @@ public struct FileSetWriter: Sendable {
         var instanceNumber: Int
         /// The header elements records may need, detached from the read buffer.
         var keys: Dataset
+        /// Bytes the written file takes, estimated from above (a rewrite may
+        /// add a header and longer element headers, a decompression the
+        /// native pixel data).
+        var estimatedSize: Int64
     }
 
     /// Tags any record may take from an instance.
@@ -160,7 +164,10 @@ public struct FileSetWriter: Sendable {
         return tags
     }()
 
-    func plan(_ sources: [FileSetSource]) throws(FileSetError) -> [Planned] {
+    /// Reads every source's header and decides what is done with it,
+    /// writing nothing: refuses (with every file concerned) what the
+    /// profile cannot take. One file per SOP Instance UID.
+    public func plan(_ sources: [FileSetSource]) throws(FileSetError) -> FileSetPlan {
         var planned: [Planned] = []
         planned.reserveCapacity(sources.count)
         var refused: [String] = []
@@ -198,6 +205,19 @@ public struct FileSetWriter: Sendable {
                 keys.set(FileSetWriter.detached(element))
             }
             let modality = file.dataset.firstString(.modality)
+            var info = stat()
+            let size = stat(source.path, &info) == 0 ? Int64(info.st_size) : 0
+            let estimate: Int64
+            switch action {
+            case .copy: estimate = size
+            case .rewrite: estimate = size + size / 50 + 1024
+            case .decompress:
+                let frames = Int64(file.dataset.firstString(.numberOfFrames).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1)
+                let native = Int64(file.dataset.integers(.rows).first ?? 0) * Int64(file.dataset.integers(.columns).first ?? 0)
+                    * Int64(file.dataset.integers(.samplesPerPixel).first ?? 1)
+                    * Int64(((file.dataset.integers(.bitsAllocated).first ?? 16) + 7) / 8) * max(1, frames)
+                estimate = native + size + 1024
+            }
             planned.append(Planned(
                 source: source, action: action, sopInstanceUID: sop, sopClassUID: sopClass,
                 transferSyntaxUID: profile.allows(syntax.uid) ? syntax.uid : TransferSyntax.explicitVRLittleEndian.uid,
@@ -207,13 +227,13 @@ public struct FileSetWriter: Sendable {
                 studyDate: (file.dataset.firstString(.studyDate) ?? "") + (file.dataset.firstString(.studyTime) ?? ""),
                 seriesNumber: file.dataset.integers(.seriesNumber).first ?? Int(file.dataset.firstString(.seriesNumber) ?? "") ?? 0,
                 instanceNumber: Int(file.dataset.firstString(.instanceNumber) ?? "") ?? 0,
-                keys: keys))
+                keys: keys, estimatedSize: estimate))
         }
         if !refused.isEmpty {
             throw FileSetError("\(refused.count) file(s) cannot be written for \(profile.name):", files: refused)
         }
         guard !planned.isEmpty else { throw FileSetError("nothing to write: no DICOM instance selected") }
-        return planned
+        return FileSetPlan(planned: planned)
     }
 
     /// An element whose value no longer points into the read buffer; UN
@@ -238,10 +258,15 @@ public struct FileSetWriter: Sendable {
     /// Writes the file-set into `root` (an empty or new folder): the DICOM
     /// files under `DICOM/` and the `DICOMDIR`.
     public func write(_ sources: [FileSetSource], to root: String) throws -> FileSetResult {
+        try write(plan(sources), to: root)
+    }
+
+    /// Writes a planned file-set (``plan(_:)``, or a volume of it) into `root`.
+    public func write(_ plan: FileSetPlan, to root: String) throws -> FileSetResult {
         guard FileSetWriter.isValidFileSetID(fileSetID) else {
             throw FileSetError("File-set ID \"\(fileSetID)\" is not 1–16 characters of A–Z, 0–9 and _")
         }
-        var planned = try plan(sources)
+        var planned = plan.planned
         // Patient, then study by date, series by number, instance by number.
         let studyOrder = Dictionary(planned.map { ($0.studyUID, $0.studyDate) }, uniquingKeysWith: { a, b in min(a, b) })
         planned.sort { a, b in
@@ -404,6 +429,26 @@ public struct FileSetWriter: Sendable {
     }
 
     static func hex(_ digest: some Sequence<UInt8>) -> String { DICOMBinary.hex(digest) }
+}
+
+/// What ``FileSetWriter/plan(_:)`` decided for each instance, before
+/// anything is written: the sizes the capacity check and ``VolumePlanner``
+/// need, and volumes cut from it.
+public struct FileSetPlan: Sendable {
+    let planned: [FileSetWriter.Planned]
+
+    /// One item per instance, in plan order, with its estimated written size.
+    public var items: [VolumePlanner.Item] {
+        planned.map { VolumePlanner.Item(studyUID: $0.studyUID, seriesUID: $0.seriesUID, bytes: $0.estimatedSize) }
+    }
+    /// Source paths, in plan order.
+    public var sourcePaths: [String] { planned.map(\.source.path) }
+    public var count: Int { planned.count }
+
+    /// The instances at `indexes` (a ``VolumePlanner/Volume``).
+    public func subset(_ indexes: [Int]) -> FileSetPlan {
+        FileSetPlan(planned: indexes.map { planned[$0] })
+    }
 }
 
 /// SHA-256 of a byte stream, for the verification of written media.
