@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DICOM
 import Foundation
 import Reconcile
@@ -63,18 +66,24 @@ public final class ConversionSession {
 
     // MARK: Dates
 
-    /// `YYYYMMDDHHMMSS` in local time.
+    /// `YYYYMMDDHHMMSS` in local time (localtime_r: no formatter per file).
     static func dateTime(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = .current
-        formatter.dateFormat = "yyyyMMddHHmmss"
-        return formatter.string(from: date)
+        dateTime(seconds: time_t(date.timeIntervalSince1970.rounded(.down)))
     }
 
+    static func dateTime(seconds: time_t) -> String {
+        var t = seconds
+        var parts = tm()
+        localtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(parts.tm_year + 1900)" + two(parts.tm_mon + 1) + two(parts.tm_mday) + two(parts.tm_hour) + two(parts.tm_min) + two(parts.tm_sec)
+    }
+
+    /// The file's modification time (one stat(2), no FileManager dictionary).
     static func modificationDateTime(path: String) -> String? {
-        guard let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
-        return dateTime(date)
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return dateTime(seconds: info.st_mtim.tv_sec)
     }
 
     /// The date a file carries, read cheaply (EXIF in the first 72 KB of a
@@ -113,7 +122,7 @@ public final class ConversionSession {
             return [try imageInstance(.decoded(image, lossy: nil), path: path, format: format, stem: stem,
                                       dateTime: contentDateTime(path: path, embedded: nil), method: "decoded PNG", notes: [])]
         case .bmp:
-            let image = try ImageDecoder.bmp(path: path)
+            let image = try ImageDecoder.bmp(data, path: path)
             return [try imageInstance(.decoded(image, lossy: nil), path: path, format: format, stem: stem,
                                       dateTime: contentDateTime(path: path, embedded: nil), method: "decoded BMP", notes: [])]
         case .tiff:
