@@ -62,8 +62,8 @@ let package = Package(
 
         // Convert: JPEG/PNG/TIFF/BMP/PDF → Secondary Capture, VL Photographic,
         // Encapsulated PDF. JPEG pixels through Codecs; PNG and TIFF through the
-        // system libpng and libtiff; BMP in Swift; PDF Info (object streams) with zlib.
-        .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "Codecs", "CPNG", "CTIFF", "CZlib"]),
+        // system libpng and libtiff; BMP in Swift; PDF object streams inflated by DICOM.Inflate.
+        .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "Codecs", "CPNG", "CTIFF"]),
 
         // Network: the DICOM upper layer (PS3.8) and DIMSE (PS3.7) on SwiftNIO:
         // associations, C-ECHO, C-STORE (SCU and SCP), C-FIND.
