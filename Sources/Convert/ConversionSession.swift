@@ -375,9 +375,8 @@ public final class ConversionSession {
                 try set(&ds, .lossyImageCompression, .CS, "00")
             }
 
-            var fragment = stream.encapsulatedStream
-            if fragment.count % 2 == 1 { fragment.append(0) }   // PS3.5 A.4: even items, trailing NUL
-            ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [fragment])),
+            // Already even (PS3.5 A.4: a trailing NUL after an odd stream).
+            ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [stream.encapsulatedStream])),
                                hasUndefinedLength: true))
         case .decoded(let image, let ratio):
             syntax = .explicitVRLittleEndian

@@ -4,7 +4,7 @@ import Foundation
 /// decoding: frame header, JFIF/Adobe/EXIF segments, where the scans start.
 ///
 /// ``encapsulatedStream`` is what goes into DICOM Pixel Data for a
-/// verbatim copy: SOI, the table and frame segments (DQT, DHT, DAC, DRI,
+/// verbatim copy (padded with one NUL to even length): SOI, the table and frame segments (DQT, DHT, DAC, DRI,
 /// SOFn, DNL), JFIF APP0 and Adobe APP14 (they tell decoders the colour
 /// transform), then every byte from the first SOS to EOI unchanged. Every
 /// other APPn segment (EXIF with GPS, maker notes, XMP, IPTC, thumbnails)
@@ -28,7 +28,8 @@ public struct JPEGStream: Sendable {
     public var orientation: Int
     /// EXIF DateTimeOriginal, else DateTime, as `YYYYMMDDHHMMSS`.
     public var exifDateTime: String?
-    /// The stream to encapsulate: metadata segments removed, scans untouched.
+    /// The stream to encapsulate: metadata segments removed, scans untouched,
+    /// a trailing NUL when needed for even length (PS3.5 §A.4).
     public var encapsulatedStream: Data
     /// Byte offset of the first SOS marker in the input, and of EOI's end.
     public var scanRange: Range<Int>
@@ -81,11 +82,19 @@ public struct JPEGStream: Sendable {
     }
 
     public init(_ data: Data, path: String? = nil) throws(ConvertError) {
-        let bytes = [UInt8](data)
+        // Parsed in place: the file's bytes are not copied into an array first.
+        let parsed = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<JPEGStream, ConvertError> in
+            Result { () throws(ConvertError) in try JPEGStream(raw.bindMemory(to: UInt8.self), path: path) }
+        }
+        self = try parsed.get()
+    }
+
+    private init(_ bytes: UnsafeBufferPointer<UInt8>, path: String?) throws(ConvertError) {
         func damaged(_ message: String) -> ConvertError { ConvertError(.damaged, message, path: path) }
         guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else { throw damaged("not a JPEG stream (no SOI marker)") }
 
-        var out = Data([0xFF, 0xD8])
+        var out = Data(capacity: bytes.count + 1)
+        out.append(contentsOf: [0xFF, 0xD8])
         var frame: (marker: UInt8, p: Int, y: Int, x: Int, comps: [(id: UInt8, h: Int, v: Int)])?
         var jfif = false, adobe: Int?, orientation = 1, exifDate: String?
         var dropped: [String] = []
@@ -111,7 +120,9 @@ public struct JPEGStream: Sendable {
             case 0xDA:   // SOS: everything from here to EOI is kept verbatim.
                 guard let frame else { throw damaged("scan before the frame header (SOF)") }
                 guard let eoi = JPEGStream.findEOI(bytes, from: i) else { throw damaged("truncated: no EOI marker after the scan data") }
-                out.append(contentsOf: bytes[start..<eoi])
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<eoi]))
+                // PS3.5 A.4: an item has even length; an odd stream gets one trailing NUL.
+                if out.count % 2 == 1 { out.append(0) }
                 frameMarker = frame.marker
                 precision = frame.p
                 rows = frame.y
@@ -192,8 +203,8 @@ public struct JPEGStream: Sendable {
     /// The offset just after the EOI that ends the entropy-coded data
     /// starting at `from` (RSTn and stuffed 0xFF00 skipped, further scans
     /// of a multi-scan image walked through).
-    static func findEOI(_ bytes: [UInt8], from start: Int) -> Int? {
-        bytes.withUnsafeBufferPointer { buffer -> Int? in
+    static func findEOI(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        do {
             guard let base = buffer.baseAddress else { return nil }
             let n = buffer.count
             var i = start

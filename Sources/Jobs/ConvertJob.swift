@@ -150,8 +150,9 @@ public final class ConvertJob {
         return summary
     }
 
-    /// Files converted before their writes are awaited together.
-    static let batchSize = 16
+    /// Files converted before their writes are awaited together (and made
+    /// durable by one file system flush before they get their names).
+    static let batchSize = 64
 
     /// Writes instances (a failed conversion, without instances, is passed
     /// through as an event with its error). Folder: concurrently, each file
@@ -173,12 +174,13 @@ public final class ConvertJob {
                 reserved.insert(path)
                 paths.append(path)
             }
-            var encoded: [Result<Data, DICOMError>] = []
+            // Parts: the encoded attributes, the pixel data or PDF as converted (not copied again).
+            var encoded: [Result<[Data], DICOMError>] = []
             for instance in instances {
-                encoded.append(Result { () throws(DICOMError) in try DICOMWriter.encode(instance.file) })
+                encoded.append(Result { () throws(DICOMError) in try DICOMWriter.encodeParts(instance.file) })
             }
             let ready = encoded.enumerated().compactMap { index, result in (try? result.get()).map { (index, $0) } }
-            let written = AtomicFile.writeAll(ready.map { (data: $0.1, path: paths[$0.0]) })
+            let written = AtomicFile.writeAll(ready.map { (parts: $0.1, path: paths[$0.0]) })
             var results: [Result<ConvertEvent.Output, any Error>] = encoded.map { result in
                 result.map { _ in ConvertEvent.Output(path: nil, sopInstanceUID: "", sopClassUID: "", transferSyntaxUID: "",
                                                       frames: 0, method: "", notes: [], storeOutcome: nil) }
