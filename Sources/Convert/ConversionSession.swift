@@ -108,7 +108,7 @@ public final class ConversionSession {
     /// Converts one file into one or more DICOM objects (a PDF with
     /// ``ConvertOptions/PDFMode/images``: the document and its pages).
     public func convert(_ path: String) throws(ConvertError) -> [ConvertedInstance] {
-        let data = try InputFile.read(path)
+        var data = try InputFile.read(path)
         if data.isEmpty { throw ConvertError(.damaged, "the file is empty", path: path) }
         guard let format = SourceFormat.detect(data.prefix(1024), name: path) else {
             throw ConvertError(.unsupported, "not a JPEG, PNG, TIFF, BMP or PDF file", path: path)
@@ -116,7 +116,7 @@ public final class ConversionSession {
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         switch format {
         case .jpeg:
-            return [try convertJPEG(data, path: path, stem: stem)]
+            return [try convertJPEG(&data, path: path, stem: stem)]
         case .png:
             let image = try ImageDecoder.png(data, path: path)
             return [try imageInstance(.decoded(image, lossy: nil), path: path, format: format, stem: stem,
@@ -145,7 +145,8 @@ public final class ConversionSession {
         options.dateTime ?? embedded ?? ConversionSession.modificationDateTime(path: path) ?? ConversionSession.dateTime(Date())
     }
 
-    private func convertJPEG(_ data: Data, path: String, stem: String) throws(ConvertError) -> ConvertedInstance {
+    /// `data` is used up for a verbatim copy (the stream is made in its storage).
+    private func convertJPEG(_ data: inout Data, path: String, stem: String) throws(ConvertError) -> ConvertedInstance {
         let stream = try JPEGStream(data, path: path)
         let when = contentDateTime(path: path, embedded: stream.exifDateTime)
         var notes: [String] = []
@@ -156,7 +157,7 @@ public final class ConversionSession {
             && stream.orientation == 1 {
             // Process 14 has DICOM syntaxes of its own: encapsulated as it is.
             let syntax: TransferSyntax = stream.losslessPredictor == 1 ? .jpegLosslessSV1 : .jpegLossless
-            return try imageInstance(.verbatim(stream, syntax: syntax, ratio: 1), path: path, format: .jpeg, stem: stem,
+            return try imageInstance(.verbatim(stream, stream.encapsulate(&data), syntax: syntax, ratio: 1), path: path, format: .jpeg, stem: stem,
                                      dateTime: when, method: "verbatim JPEG \(stream.processName) (\(syntax.uid))", notes: notes,
                                      iccProfile: stream.iccProfile)
         }
@@ -166,7 +167,7 @@ public final class ConversionSession {
         let ratio = Double(stream.rows * stream.columns * stream.samplesPerPixel * (stream.precision > 8 ? 2 : 1)) / Double(max(1, data.count))
         if stream.isSequentialHuffman && stream.orientation == 1 && (stream.samplesPerPixel == 1 || stream.samplesPerPixel == 3) {
             let syntax: TransferSyntax = stream.isBaseline && stream.precision == 8 ? .jpegBaseline : .jpegExtended
-            return try imageInstance(.verbatim(stream, syntax: syntax, ratio: ratio), path: path, format: .jpeg, stem: stem,
+            return try imageInstance(.verbatim(stream, stream.encapsulate(&data), syntax: syntax, ratio: ratio), path: path, format: .jpeg, stem: stem,
                                      dateTime: when, method: "verbatim JPEG \(stream.processName) (\(syntax.uid))", notes: notes,
                                      iccProfile: stream.iccProfile)
         }
@@ -210,8 +211,8 @@ public final class ConversionSession {
     // MARK: Data sets
 
     enum Pixels {
-        /// A JPEG stream copied as it is.
-        case verbatim(JPEGStream, syntax: TransferSyntax, ratio: Double)
+        /// A JPEG stream copied as it is: its markers, the stream to encapsulate.
+        case verbatim(JPEGStream, Data, syntax: TransferSyntax, ratio: Double)
         /// Uncompressed pixels; `lossy` is the compression ratio of a lossy source.
         case decoded(DecodedImage, lossy: Double?)
     }
@@ -300,7 +301,7 @@ public final class ConversionSession {
         let photo = options.imageIOD == .photo && seriesKind == .images
         let rows: Int, columns: Int, samples: Int, bits: Int, bitsStored: Int, photometric: String, frames: Int
         switch pixels {
-        case .verbatim(let stream, _, _):
+        case .verbatim(let stream, _, _, _):
             (rows, columns, samples) = (stream.rows, stream.columns, stream.samplesPerPixel)
             bits = stream.precision > 8 ? 16 : 8
             bitsStored = stream.precision
@@ -367,7 +368,7 @@ public final class ConversionSession {
         }
         let syntax: TransferSyntax
         switch pixels {
-        case .verbatim(let stream, let jpegSyntax, let ratio):
+        case .verbatim(_, let fragment, let jpegSyntax, let ratio):
             syntax = jpegSyntax
             if jpegSyntax.isLossy {
                 try lossy(&ds, ratio: ratio)
@@ -376,7 +377,7 @@ public final class ConversionSession {
             }
 
             // Already even (PS3.5 A.4: a trailing NUL after an odd stream).
-            ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [stream.encapsulatedStream])),
+            ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [fragment])),
                                hasUndefinedLength: true))
         case .decoded(let image, let ratio):
             syntax = .explicitVRLittleEndian

@@ -292,9 +292,13 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(stream.orientation == 1)
         #expect(stream.exifDateTime == "20210203040506")
         #expect(stream.droppedSegments.contains("APP1 EXIF") && stream.droppedSegments.contains("COM"))
-        #expect(scanData(stream.encapsulatedStream) == scanData(source))
-        #expect(!contains(stream.encapsulatedStream, "GPS-LEAK") && !contains(stream.encapsulatedStream, "Exif")
-                && !contains(stream.encapsulatedStream, "Taro"))
+        let encapsulated = stream.encapsulatedStream(of: source)
+        #expect(scanData(encapsulated) == scanData(source))
+        #expect(!contains(encapsulated, "GPS-LEAK") && !contains(encapsulated, "Exif") && !contains(encapsulated, "Taro"))
+        // Made in place, the same bytes.
+        var reused = source
+        #expect(stream.encapsulate(&reused) == encapsulated)
+        #expect(encapsulated.count % 2 == 0)
     }
 
     @Test func extendedSequentialJPEGIsEncapsulatedAsJPEGExtended() throws {
