@@ -9,7 +9,7 @@ BIN_DEBUG := .build/debug/discport
 BIN := .build/release/discport
 
 APT_PACKAGES := libsqlite3-dev libxml2-dev libarchive-dev zlib1g-dev pkg-config \
-	libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libtiff-dev poppler-utils libcharls-dev libopenjp2-7-dev \
+	libjpeg62-turbo-dev libpng-dev libtiff-dev poppler-utils libcharls-dev libopenjp2-7-dev \
 	dcmtk dicom3tools libgdcm-tools xorriso genisoimage libarchive-tools python3-pip time \
 	orthanc orthanc-dicomweb curl iproute2 \
 	libxml2-utils unzip chromium fonts-noto-cjk

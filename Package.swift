@@ -29,7 +29,6 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CFTS"),   // fts(3) from glibc, not exported by Swift's Glibc module
-        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
@@ -42,9 +41,10 @@ let package = Package(
         // PS3.19 Native DICOM Model XML, written with libxml2.
         .target(name: "DICOMXML", dependencies: ["DICOM", "CLibXML2"]),
 
-        // Codecs: compressed pixel data to native pixels (RLE and JPEG lossless
-        // in Swift; libjpeg-turbo, CharLS, OpenJPEG through module maps), RLE
-        // encoding, transcoding of a data set, thumbnails.
+        // Codecs: compressed pixel data to native pixels (RLE, JPEG lossless and
+        // 12-bit in Swift; libjpeg-turbo's libjpeg API, CharLS, OpenJPEG through
+        // module maps), RLE encoding, transcoding of a data set, thumbnails. The
+        // one JPEG decoder: Convert decodes loose JPEGs through it too.
         .target(name: "Codecs", dependencies: ["DICOM", "CJPEG", "CCharLS", "COpenJPEG"]),
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
@@ -61,8 +61,9 @@ let package = Package(
         .target(name: "Reconcile", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Convert: JPEG/PNG/TIFF/BMP/PDF → Secondary Capture, VL Photographic,
-        // Encapsulated PDF. Decoders are the system libjpeg-turbo, libpng, libtiff.
-        .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "CTurboJPEG", "CPNG", "CTIFF"]),
+        // Encapsulated PDF. JPEG pixels through Codecs; PNG and TIFF through the
+        // system libpng and libtiff; BMP in Swift; PDF object streams inflated by DICOM.Inflate.
+        .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "Codecs", "CPNG", "CTIFF"]),
 
         // Network: the DICOM upper layer (PS3.8) and DIMSE (PS3.7) on SwiftNIO:
         // associations, C-ECHO, C-STORE (SCU and SCP), C-FIND.
@@ -101,7 +102,7 @@ let package = Package(
         .testTarget(name: "ReconcileTests", dependencies: ["Reconcile", "DICOM"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "DICOM"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Store", "Reconcile", "Media", "DICOM", "Network", "Codecs"]),
-        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Jobs", "Store", "Reconcile", "DICOM", "CTurboJPEG", "CPNG"]),
+        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Codecs", "Jobs", "Store", "Reconcile", "DICOM", "CPNG", "CZlib"]),
         .testTarget(name: "NetworkTests", dependencies: [
             "Network", "DICOM",
             .product(name: "NIOCore", package: "swift-nio"),

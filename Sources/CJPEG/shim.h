@@ -1,6 +1,9 @@
-/* libjpeg-turbo's libjpeg API (libjpeg62-turbo-dev, 8-bit samples only in
- * Debian 12's 2.1). libjpeg reports errors by longjmp, which Swift cannot
- * catch: the whole decode and encode run here, behind setjmp. */
+/* libjpeg-turbo's libjpeg API (libjpeg62-turbo-dev): discport's one JPEG
+ * library (baseline, extended, progressive, arithmetic, grey/YCbCr/RGB/CMYK/
+ * YCCK; 8-bit samples only in Debian 12's 2.1.5, which has no jpeg12 API:
+ * 12-bit and lossless JPEG are Codecs' Swift JPEGDecoder). libjpeg reports
+ * errors by longjmp, which Swift cannot catch: the whole decode and encode
+ * run here, behind setjmp. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,12 @@ static void discport_jpeg_error_exit(j_common_ptr cinfo) {
 
 static void discport_jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
 
+/* Strict decoding: a warning (corrupt or truncated data, which libjpeg
+ * would fill with grey) stops the decode as an error. */
+static void discport_jpeg_strict_emit(j_common_ptr cinfo, int level) {
+    if (level < 0) cinfo->err->error_exit(cinfo);
+}
+
 /* Colour handling of a 3-component image. */
 enum {
     DISCPORT_JPEG_AS_MARKED = 0,   /* libjpeg's rule (JFIF/Adobe markers, component IDs) */
@@ -28,9 +37,11 @@ enum {
     DISCPORT_JPEG_YCBCR_TO_RGB = 2  /* YCbCr → RGB */
 };
 
-/* Decodes one 8-bit DCT JPEG image to interleaved samples (malloc'd; free()).
+/* Decodes one 8-bit DCT JPEG image to interleaved samples (malloc'd; free()):
+ * grey 1, RGB 3, CMYK 4 components as the file stores them (Adobe inverted
+ * CMYK stays inverted). `strict`: warnings are errors.
  * Returns 0, or -1 with libjpeg's message (JMSG_LENGTH_MAX bytes). */
-static inline int discport_jpeg_decode(const unsigned char *source, unsigned long size, int colour,
+static inline int discport_jpeg_decode(const unsigned char *source, unsigned long size, int colour, int strict,
                                        unsigned char **out, unsigned long *outSize,
                                        int *width, int *height, int *components, char *message) {
     struct jpeg_decompress_struct cinfo;
@@ -40,6 +51,7 @@ static inline int discport_jpeg_decode(const unsigned char *source, unsigned lon
     cinfo.err = jpeg_std_error(&error.manager);
     error.manager.error_exit = discport_jpeg_error_exit;
     error.manager.output_message = discport_jpeg_silent;
+    if (strict) error.manager.emit_message = discport_jpeg_strict_emit;
     error.message[0] = 0;
     if (setjmp(error.jump)) {
         strcpy(message, error.message);
@@ -78,9 +90,10 @@ static inline int discport_jpeg_decode(const unsigned char *source, unsigned lon
     return 0;
 }
 
-/* Encodes 8-bit grey (1) or RGB (3) interleaved samples as a baseline JFIF
- * JPEG (malloc'd; free()). Returns 0, or -1 with libjpeg's message. */
-static inline int discport_jpeg_encode(const unsigned char *pixels, int width, int height, int components, int quality,
+/* Encodes 8-bit grey (1) or RGB (3) interleaved samples as a JFIF JPEG,
+ * 4:2:0 for colour, baseline or (`progressive`) progressive (malloc'd;
+ * free()). Returns 0, or -1 with libjpeg's message. */
+static inline int discport_jpeg_encode(const unsigned char *pixels, int width, int height, int components, int quality, int progressive,
                                        unsigned char **out, unsigned long *outSize, char *message) {
     struct jpeg_compress_struct cinfo;
     struct discport_jpeg_error error;
@@ -105,6 +118,7 @@ static inline int discport_jpeg_encode(const unsigned char *pixels, int width, i
     cinfo.in_color_space = components == 3 ? JCS_RGB : JCS_GRAYSCALE;
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, quality, TRUE);
+    if (progressive) jpeg_simple_progression(&cinfo);
     jpeg_start_compress(&cinfo, TRUE);
     size_t stride = (size_t)width * components;
     while (cinfo.next_scanline < cinfo.image_height) {

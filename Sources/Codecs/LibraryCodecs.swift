@@ -4,35 +4,64 @@ import COpenJPEG
 import DICOM
 import Foundation
 
-/// 8-bit DCT JPEG through libjpeg-turbo.
-enum LibJPEG {
-    enum Colour: Int32 {
-        case asMarked = 0, noTransform = 1, yCbCrToRGB = 2
+/// 8-bit DCT JPEG through libjpeg-turbo's libjpeg API: discport's one
+/// JPEG library, for DICOM pixel data (``PixelDecoder``), thumbnails and
+/// loose JPEG files (`convert`). Every process it reads: baseline,
+/// extended 8-bit, progressive, arithmetic; grey, YCbCr, RGB, CMYK, YCCK.
+/// Accurate integer IDCT and fancy upsampling (libjpeg's defaults, which
+/// Pillow and DCMTK use too), so the pixels equal their decode exactly.
+/// 12-bit and lossless JPEG are ``JPEGDecoder``'s (Debian 12's
+/// libjpeg-turbo 2.1 has no 12-bit API).
+public enum LibJPEG {
+    public enum Colour: Int32, Sendable {
+        /// libjpeg's rule: JFIF/Adobe markers and component IDs decide.
+        case asMarked = 0
+        /// Three components as stored (RGB coded as RGB).
+        case noTransform = 1
+        /// Three components are YCbCr: converted to RGB.
+        case yCbCrToRGB = 2
     }
 
-    static func decode(_ stream: Data, colour: Colour) throws(DICOMError) -> (width: Int, height: Int, components: Int, samples: Data) {
+    /// Decoded samples, interleaved: grey (1), RGB (3), or CMYK (4) as the
+    /// file stores it (Adobe files: inverted).
+    public struct Image: Sendable {
+        public var width: Int
+        public var height: Int
+        public var components: Int
+        public var samples: Data
+    }
+
+    /// Decodes one JPEG image. `strict`: a warning (corrupt or truncated
+    /// data, which libjpeg would fill in with grey) is an error.
+    public static func decode(_ stream: Data, colour: Colour = .asMarked, strict: Bool = false) throws(DICOMError) -> Image {
         var out: UnsafeMutablePointer<UInt8>? = nil
         var outSize: UInt = 0
         var width: Int32 = 0, height: Int32 = 0, components: Int32 = 0
         var message = [CChar](repeating: 0, count: 256)
         let rc = stream.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int32 in
-            discport_jpeg_decode(raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), colour.rawValue,
+            discport_jpeg_decode(raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), colour.rawValue, strict ? 1 : 0,
                                  &out, &outSize, &width, &height, &components, &message)
         }
         guard rc == 0, let out else {
             throw DICOMError(.malformed, "JPEG (libjpeg-turbo): \(cText(message))", tag: .pixelData)
         }
         let data = Data(bytesNoCopy: out, count: Int(outSize), deallocator: .free)
-        return (Int(width), Int(height), Int(components), data)
+        return Image(width: Int(width), height: Int(height), components: Int(components), samples: data)
     }
 
-    /// Baseline JFIF JPEG of 8-bit grey (1) or RGB (3) samples.
-    static func encode(_ samples: [UInt8], width: Int, height: Int, components: Int, quality: Int) throws(DICOMError) -> Data {
+    /// A JFIF JPEG of 8-bit grey (1) or RGB (3) samples: 4:2:0 for colour,
+    /// baseline, or progressive when asked.
+    public static func encode(_ samples: [UInt8], width: Int, height: Int, components: Int, quality: Int,
+                              progressive: Bool = false) throws(DICOMError) -> Data {
+        guard components == 1 || components == 3, samples.count >= width * height * components else {
+            throw DICOMError(.invalidValue, "JPEG encoding needs \(width)×\(height) grey or RGB samples")
+        }
         var out: UnsafeMutablePointer<UInt8>? = nil
         var outSize: UInt = 0
         var message = [CChar](repeating: 0, count: 256)
         let rc = samples.withUnsafeBufferPointer { buffer in
-            discport_jpeg_encode(buffer.baseAddress, Int32(width), Int32(height), Int32(components), Int32(quality), &out, &outSize, &message)
+            discport_jpeg_encode(buffer.baseAddress, Int32(width), Int32(height), Int32(components), Int32(quality),
+                                 progressive ? 1 : 0, &out, &outSize, &message)
         }
         guard rc == 0, let out else { throw DICOMError(.io, "JPEG encoding (libjpeg-turbo): \(cText(message))") }
         return Data(bytesNoCopy: out, count: Int(outSize), deallocator: .free)

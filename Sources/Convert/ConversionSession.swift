@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DICOM
 import Foundation
 import Reconcile
@@ -63,18 +66,24 @@ public final class ConversionSession {
 
     // MARK: Dates
 
-    /// `YYYYMMDDHHMMSS` in local time.
+    /// `YYYYMMDDHHMMSS` in local time (localtime_r: no formatter per file).
     static func dateTime(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = .current
-        formatter.dateFormat = "yyyyMMddHHmmss"
-        return formatter.string(from: date)
+        dateTime(seconds: time_t(date.timeIntervalSince1970.rounded(.down)))
     }
 
+    static func dateTime(seconds: time_t) -> String {
+        var t = seconds
+        var parts = tm()
+        localtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(parts.tm_year + 1900)" + two(parts.tm_mon + 1) + two(parts.tm_mday) + two(parts.tm_hour) + two(parts.tm_min) + two(parts.tm_sec)
+    }
+
+    /// The file's modification time (one stat(2), no FileManager dictionary).
     static func modificationDateTime(path: String) -> String? {
-        guard let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
-        return dateTime(date)
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return dateTime(seconds: info.st_mtim.tv_sec)
     }
 
     /// The date a file carries, read cheaply (EXIF in the first 72 KB of a
@@ -99,7 +108,7 @@ public final class ConversionSession {
     /// Converts one file into one or more DICOM objects (a PDF with
     /// ``ConvertOptions/PDFMode/images``: the document and its pages).
     public func convert(_ path: String) throws(ConvertError) -> [ConvertedInstance] {
-        let data = try InputFile.read(path)
+        var data = try InputFile.read(path)
         if data.isEmpty { throw ConvertError(.damaged, "the file is empty", path: path) }
         guard let format = SourceFormat.detect(data.prefix(1024), name: path) else {
             throw ConvertError(.unsupported, "not a JPEG, PNG, TIFF, BMP or PDF file", path: path)
@@ -107,13 +116,13 @@ public final class ConversionSession {
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         switch format {
         case .jpeg:
-            return [try convertJPEG(data, path: path, stem: stem)]
+            return [try convertJPEG(&data, path: path, stem: stem)]
         case .png:
             let image = try ImageDecoder.png(data, path: path)
             return [try imageInstance(.decoded(image, lossy: nil), path: path, format: format, stem: stem,
                                       dateTime: contentDateTime(path: path, embedded: nil), method: "decoded PNG", notes: [])]
         case .bmp:
-            let image = try ImageDecoder.bmp(path: path)
+            let image = try ImageDecoder.bmp(data, path: path)
             return [try imageInstance(.decoded(image, lossy: nil), path: path, format: format, stem: stem,
                                       dateTime: contentDateTime(path: path, embedded: nil), method: "decoded BMP", notes: [])]
         case .tiff:
@@ -136,7 +145,8 @@ public final class ConversionSession {
         options.dateTime ?? embedded ?? ConversionSession.modificationDateTime(path: path) ?? ConversionSession.dateTime(Date())
     }
 
-    private func convertJPEG(_ data: Data, path: String, stem: String) throws(ConvertError) -> ConvertedInstance {
+    /// `data` is used up for a verbatim copy (the stream is made in its storage).
+    private func convertJPEG(_ data: inout Data, path: String, stem: String) throws(ConvertError) -> ConvertedInstance {
         let stream = try JPEGStream(data, path: path)
         let when = contentDateTime(path: path, embedded: stream.exifDateTime)
         var notes: [String] = []
@@ -147,7 +157,7 @@ public final class ConversionSession {
             && stream.orientation == 1 {
             // Process 14 has DICOM syntaxes of its own: encapsulated as it is.
             let syntax: TransferSyntax = stream.losslessPredictor == 1 ? .jpegLosslessSV1 : .jpegLossless
-            return try imageInstance(.verbatim(stream, syntax: syntax, ratio: 1), path: path, format: .jpeg, stem: stem,
+            return try imageInstance(.verbatim(stream, stream.encapsulate(&data), syntax: syntax, ratio: 1), path: path, format: .jpeg, stem: stem,
                                      dateTime: when, method: "verbatim JPEG \(stream.processName) (\(syntax.uid))", notes: notes,
                                      iccProfile: stream.iccProfile)
         }
@@ -157,7 +167,7 @@ public final class ConversionSession {
         let ratio = Double(stream.rows * stream.columns * stream.samplesPerPixel * (stream.precision > 8 ? 2 : 1)) / Double(max(1, data.count))
         if stream.isSequentialHuffman && stream.orientation == 1 && (stream.samplesPerPixel == 1 || stream.samplesPerPixel == 3) {
             let syntax: TransferSyntax = stream.isBaseline && stream.precision == 8 ? .jpegBaseline : .jpegExtended
-            return try imageInstance(.verbatim(stream, syntax: syntax, ratio: ratio), path: path, format: .jpeg, stem: stem,
+            return try imageInstance(.verbatim(stream, stream.encapsulate(&data), syntax: syntax, ratio: ratio), path: path, format: .jpeg, stem: stem,
                                      dateTime: when, method: "verbatim JPEG \(stream.processName) (\(syntax.uid))", notes: notes,
                                      iccProfile: stream.iccProfile)
         }
@@ -201,8 +211,8 @@ public final class ConversionSession {
     // MARK: Data sets
 
     enum Pixels {
-        /// A JPEG stream copied as it is.
-        case verbatim(JPEGStream, syntax: TransferSyntax, ratio: Double)
+        /// A JPEG stream copied as it is: its markers, the stream to encapsulate.
+        case verbatim(JPEGStream, Data, syntax: TransferSyntax, ratio: Double)
         /// Uncompressed pixels; `lossy` is the compression ratio of a lossy source.
         case decoded(DecodedImage, lossy: Double?)
     }
@@ -291,7 +301,7 @@ public final class ConversionSession {
         let photo = options.imageIOD == .photo && seriesKind == .images
         let rows: Int, columns: Int, samples: Int, bits: Int, bitsStored: Int, photometric: String, frames: Int
         switch pixels {
-        case .verbatim(let stream, _, _):
+        case .verbatim(let stream, _, _, _):
             (rows, columns, samples) = (stream.rows, stream.columns, stream.samplesPerPixel)
             bits = stream.precision > 8 ? 16 : 8
             bitsStored = stream.precision
@@ -358,7 +368,7 @@ public final class ConversionSession {
         }
         let syntax: TransferSyntax
         switch pixels {
-        case .verbatim(let stream, let jpegSyntax, let ratio):
+        case .verbatim(_, let fragment, let jpegSyntax, let ratio):
             syntax = jpegSyntax
             if jpegSyntax.isLossy {
                 try lossy(&ds, ratio: ratio)
@@ -366,8 +376,7 @@ public final class ConversionSession {
                 try set(&ds, .lossyImageCompression, .CS, "00")
             }
 
-            var fragment = stream.encapsulatedStream
-            if fragment.count % 2 == 1 { fragment.append(0) }   // PS3.5 A.4: even items, trailing NUL
+            // Already even (PS3.5 A.4: a trailing NUL after an odd stream).
             ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [fragment])),
                                hasUndefinedLength: true))
         case .decoded(let image, let ratio):

@@ -1,6 +1,6 @@
+import Codecs
 import CPNG
 import CTIFF
-import CTurboJPEG
 import Foundation
 
 /// Decoded pixels, ready for uncompressed Pixel Data: one or more frames of
@@ -62,46 +62,37 @@ public struct DecodedImage: Sendable, Equatable {
     }
 }
 
-/// The decoders: libjpeg-turbo (JPEG through the TurboJPEG API, BMP through
-/// its `tjLoadImage`), libpng (simplified API), libtiff. Each gives what
-/// Pillow gives for the same file converted to `L`/`RGB` (alpha dropped,
-/// palettes expanded, CMYK converted with Pillow's formula), so the result
-/// can be checked against an independent reference decode.
+/// The decoders of loose image files: JPEG through Codecs (libjpeg-turbo,
+/// the one JPEG decoder discport has), PNG through libpng's simplified
+/// API, TIFF through libtiff, BMP here. Each gives what Pillow gives for
+/// the same file converted to `L`/`RGB` (alpha dropped, palettes expanded,
+/// CMYK converted with Pillow's formula), so the result can be checked
+/// against an independent reference decode.
 public enum ImageDecoder {
     // MARK: JPEG
 
-    /// Decodes a JPEG (any process libjpeg-turbo reads: baseline, extended
-    /// 8-bit, progressive, arithmetic) with the accurate integer IDCT and
-    /// fancy upsampling (libjpeg's defaults, as Pillow uses them).
+    /// Decodes an 8-bit JPEG (any process libjpeg-turbo reads: baseline,
+    /// extended, progressive, arithmetic) with Codecs' ``LibJPEG``;
+    /// truncated or corrupt data is an error, not grey filler. CMYK/YCCK
+    /// becomes RGB; `adobeTransform` (an Adobe APP14 marker) means the
+    /// CMYK is stored inverted.
     public static func jpeg(_ data: Data, adobeTransform: Int? = nil, path: String? = nil) throws(ConvertError) -> DecodedImage {
-        guard let handle = tjInitDecompress() else { throw ConvertError(.io, "cannot start the JPEG decoder", path: path) }
-        defer { tjDestroy(handle) }
-        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        var result: Result<DecodedImage, ConvertError> = .failure(ConvertError(.damaged, "JPEG does not decode", path: path))
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            guard tjDecompressHeader3(handle, base, UInt(raw.count), &width, &height, &subsampling, &colorspace) == 0 else {
-                result = .failure(ConvertError(.damaged, "JPEG header does not decode: \(String(cString: tjGetErrorStr2(handle)))", path: path))
-                return
-            }
-            let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
-            let gray = colorspace == Int32(TJCS_GRAY.rawValue)
-            let format = cmyk ? TJPF_CMYK : (gray ? TJPF_GRAY : TJPF_RGB)
-            let channels = cmyk ? 4 : (gray ? 1 : 3)
-            var pixels = Data(count: Int(width) * Int(height) * channels)
-            let rc = pixels.withUnsafeMutableBytes { (dst: UnsafeMutableRawBufferPointer) in
-                tjDecompress2(handle, base, UInt(raw.count), dst.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                              width, 0, height, Int32(format.rawValue), TJFLAG_STOPONWARNING)
-            }
-            guard rc == 0 else {
-                result = .failure(ConvertError(.damaged, "JPEG data does not decode (truncated or corrupt): \(String(cString: tjGetErrorStr2(handle)))", path: path))
-                return
-            }
-            if cmyk { pixels = cmykToRGB(pixels, inverted: adobeTransform != nil) }
-            result = .success(DecodedImage(columns: Int(width), rows: Int(height), samplesPerPixel: gray ? 1 : 3,
-                                           bitsAllocated: 8, frames: [pixels]))
+        let image: LibJPEG.Image
+        do {
+            image = try LibJPEG.decode(data, colour: .asMarked, strict: true)
+        } catch {
+            throw ConvertError(.damaged, "JPEG does not decode (truncated or corrupt): \(error.message)", path: path)
         }
-        return try result.get()
+        switch image.components {
+        case 1, 3:
+            return DecodedImage(columns: image.width, rows: image.height, samplesPerPixel: image.components, bitsAllocated: 8,
+                                frames: [image.samples])
+        case 4:
+            return DecodedImage(columns: image.width, rows: image.height, samplesPerPixel: 3, bitsAllocated: 8,
+                                frames: [cmykToRGB(image.samples, inverted: adobeTransform != nil)])
+        default:
+            throw ConvertError(.unsupported, "JPEG with \(image.components) components is not supported", path: path)
+        }
     }
 
     /// CMYK to RGB as Pillow converts (`cmyk2rgb`): each channel
@@ -175,41 +166,96 @@ public enum ImageDecoder {
 
     // MARK: BMP
 
-    /// Decodes a Windows BMP with libjpeg-turbo's `tjLoadImage` (the reader
-    /// of its cjpeg tool): grayscale palettes stay grayscale, all else RGB.
-    public static func bmp(path: String) throws(ConvertError) -> DecodedImage {
-        var width: Int32 = 0, height: Int32 = 0
-        var format = Int32(TJPF_UNKNOWN.rawValue)
-        guard let buffer = tjLoadImage(path, &width, 1, &height, &format, 0) else {
-            throw ConvertError(.damaged, "BMP does not decode: \(String(cString: tjGetErrorStr2(nil)))", path: path)
+    /// Decodes a Windows or OS/2 BMP: 1-, 4- and 8-bit palettes (a grey
+    /// palette stays grayscale, others become RGB), 16-bit (5-5-5 or bit
+    /// fields), 24-bit, 32-bit (BGRX or bit fields; alpha dropped);
+    /// bottom-up or top-down. RLE and embedded JPEG/PNG BMPs are refused.
+    public static func bmp(_ data: Data, path: String? = nil) throws(ConvertError) -> DecodedImage {
+        let b = [UInt8](data)
+        func damaged(_ why: String) -> ConvertError { ConvertError(.damaged, "BMP does not decode: \(why)", path: path) }
+        func u16(_ i: Int) -> Int { Int(b[i]) | Int(b[i + 1]) << 8 }
+        func u32(_ i: Int) -> Int { u16(i) | u16(i + 2) << 16 }
+        guard b.count >= 26, b[0] == 0x42, b[1] == 0x4D else { throw damaged("no BM header") }
+        let pixelOffset = u32(10), headerSize = u32(14)
+        guard headerSize == 12 || headerSize >= 40, 14 + headerSize <= b.count else { throw damaged("unknown header size \(headerSize)") }
+        let width: Int, signedHeight: Int, bpp: Int, compression: Int, paletteEntry: Int
+        var colours = 0
+        if headerSize == 12 {
+            (width, signedHeight, bpp, compression, paletteEntry) = (u16(18), u16(20), u16(24), 0, 3)
+        } else {
+            width = Int(Int32(bitPattern: UInt32(u32(18))))
+            signedHeight = Int(Int32(bitPattern: UInt32(u32(22))))
+            (bpp, compression, paletteEntry) = (u16(28), u32(30), 4)
+            colours = u32(46)
         }
-        defer { tjFree(buffer) }
-        let count = Int(width) * Int(height)
-        if format == Int32(TJPF_GRAY.rawValue) {
-            return DecodedImage(columns: Int(width), rows: Int(height), samplesPerPixel: 1, bitsAllocated: 8,
-                                frames: [Data(bytes: buffer, count: count)])
+        let height = abs(signedHeight), topDown = signedHeight < 0
+        guard width > 0, height > 0, width * height < 1 << 28 else { throw damaged("no usable size (\(width)×\(height))") }
+        // Bit fields: red, green, blue masks after a 40-byte header, or in a V4/V5 header.
+        var masks: (r: UInt32, g: UInt32, b: UInt32)?
+        switch compression {
+        case 0: break
+        case 3, 6:
+            guard bpp == 16 || bpp == 32, 14 + 40 + 12 <= b.count else { throw damaged("bit fields with \(bpp) bits per pixel") }
+            masks = (UInt32(u32(54)), UInt32(u32(58)), UInt32(u32(62)))
+        case 1, 2: throw ConvertError(.unsupported, "RLE-compressed BMP is not supported", path: path)
+        default: throw ConvertError(.unsupported, "BMP compression \(compression) (embedded JPEG/PNG) is not supported", path: path)
         }
-        // Red, green, blue offsets and pixel size of the format it chose.
-        let layout: (r: Int, g: Int, b: Int, size: Int)
-        switch format {
-        case TJPF_RGB.rawValue: layout = (0, 1, 2, 3)
-        case TJPF_BGR.rawValue: layout = (2, 1, 0, 3)
-        case TJPF_RGBX.rawValue, TJPF_RGBA.rawValue: layout = (0, 1, 2, 4)
-        case TJPF_BGRX.rawValue, TJPF_BGRA.rawValue: layout = (2, 1, 0, 4)
-        case TJPF_XBGR.rawValue, TJPF_ABGR.rawValue: layout = (3, 2, 1, 4)
-        case TJPF_XRGB.rawValue, TJPF_ARGB.rawValue: layout = (1, 2, 3, 4)
-        default: throw ConvertError(.unsupported, "BMP pixel format \(format) is not supported", path: path)
-        }
-        var out = Data(count: count * 3)
-        out.withUnsafeMutableBytes { (dst: UnsafeMutableRawBufferPointer) in
-            for p in 0..<count {
-                let s = p * layout.size
-                dst[3 * p] = buffer[s + layout.r]
-                dst[3 * p + 1] = buffer[s + layout.g]
-                dst[3 * p + 2] = buffer[s + layout.b]
+        let stride = (width * bpp + 31) / 32 * 4
+        guard [1, 4, 8, 16, 24, 32].contains(bpp) else { throw ConvertError(.unsupported, "\(bpp)-bit BMP is not supported", path: path) }
+        guard pixelOffset >= 14 + headerSize, pixelOffset + stride * height <= b.count else { throw damaged("truncated") }
+
+        var palette: [(r: UInt8, g: UInt8, b: UInt8)] = []
+        if bpp <= 8 {
+            let count = colours > 0 ? min(colours, 1 << bpp) : 1 << bpp
+            let start = 14 + headerSize + (compression == 3 && headerSize == 40 ? 12 : 0)
+            guard start + count * paletteEntry <= pixelOffset else { throw damaged("truncated palette") }
+            for k in 0..<count {
+                let e = start + k * paletteEntry
+                palette.append((b[e + 2], b[e + 1], b[e]))
             }
         }
-        return DecodedImage(columns: Int(width), rows: Int(height), samplesPerPixel: 3, bitsAllocated: 8, frames: [out])
+        let grey = bpp <= 8 && palette.allSatisfy { $0.r == $0.g && $0.g == $0.b }
+        let channels = grey ? 1 : 3
+        // A mask's shift and width; values scale to 8 bits as Pillow's
+        // unpackers do (v · 255 / (2ⁿ − 1), truncated; 8 bits and more: the top 8).
+        func field(_ mask: UInt32) -> (shift: UInt32, bits: UInt32) {
+            let shift = UInt32(mask.trailingZeroBitCount)
+            return mask == 0 ? (0, 0) : (shift, UInt32((~(mask >> shift)).trailingZeroBitCount))
+        }
+        let m = masks ?? (bpp == 16 ? (0x7C00, 0x03E0, 0x001F) : (0x00FF_0000, 0x0000_FF00, 0x0000_00FF))
+        let fields = [field(m.r), field(m.g), field(m.b)]
+        func scaled(_ value: UInt32, _ f: (shift: UInt32, bits: UInt32)) -> UInt8 {
+            guard f.bits > 0 else { return 0 }
+            let v = (value >> f.shift) & UInt32((UInt64(1) << f.bits) - 1)
+            return f.bits >= 8 ? UInt8(truncatingIfNeeded: v >> (f.bits - 8)) : UInt8(v * 255 / ((1 << f.bits) - 1))
+        }
+        var out = Data(count: width * height * channels)
+        var badIndex = false
+        out.withUnsafeMutableBytes { (dst: UnsafeMutableRawBufferPointer) in
+            for y in 0..<height {
+                let row = pixelOffset + (topDown ? y : height - 1 - y) * stride
+                for x in 0..<width {
+                    let d = (y * width + x) * channels
+                    switch bpp {
+                    case 1, 4, 8:
+                        let bit = x * bpp
+                        let index = Int(b[row + bit / 8] >> UInt8(8 - bpp - bit % 8)) & ((1 << bpp) - 1)
+                        guard index < palette.count else { badIndex = true; continue }
+                        let c = palette[index]
+                        if grey { dst[d] = c.r } else { dst[d] = c.r; dst[d + 1] = c.g; dst[d + 2] = c.b }
+                    case 24:
+                        let s = row + 3 * x
+                        dst[d] = b[s + 2]; dst[d + 1] = b[s + 1]; dst[d + 2] = b[s]
+                    default:
+                        let s = row + x * bpp / 8
+                        let v = bpp == 16 ? UInt32(u16(s)) : UInt32(u32(s))
+                        dst[d] = scaled(v, fields[0]); dst[d + 1] = scaled(v, fields[1]); dst[d + 2] = scaled(v, fields[2])
+                    }
+                }
+            }
+        }
+        if badIndex { throw damaged("a pixel refers past the end of the palette") }
+        return DecodedImage(columns: width, rows: height, samplesPerPixel: channels, bitsAllocated: 8, frames: [out])
     }
 
     // MARK: TIFF

@@ -15,19 +15,19 @@ enum InputFile {
         guard fstat(fd, &info) == 0 else { throw ConvertError(.io, "cannot be read: \(String(cString: strerror(errno)))", path: path) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw ConvertError(.io, "not a regular file", path: path) }
         let size = min(Int(info.st_size), limit)
-        var data = Data(count: size)
+        // Read straight into the buffer the Data will own (no zero fill first).
+        guard let buffer = malloc(max(size, 1)) else { throw ConvertError(.io, "out of memory for \(size) bytes", path: path) }
         var done = 0
         var failure: Int32 = 0
-        data.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) in
-            while done < size {
-                let n = Glibc.read(fd, raw.baseAddress! + done, size - done)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { failure = errno; return }
-                if n == 0 { return }
-                done += n
-            }
+        while done < size {
+            let n = Glibc.read(fd, buffer + done, size - done)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { failure = errno; break }
+            if n == 0 { break }
+            done += n
         }
+        let data = Data(bytesNoCopy: buffer, count: done, deallocator: .free)
         if failure != 0 { throw ConvertError(.io, "cannot be read: \(String(cString: strerror(failure)))", path: path) }
-        return done == size ? data : data.prefix(done)
+        return data
     }
 }

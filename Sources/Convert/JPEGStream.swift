@@ -3,8 +3,8 @@ import Foundation
 /// A JPEG file's marker structure (ITU-T T.81 Annex B), read without
 /// decoding: frame header, JFIF/Adobe/EXIF segments, where the scans start.
 ///
-/// ``encapsulatedStream`` is what goes into DICOM Pixel Data for a
-/// verbatim copy: SOI, the table and frame segments (DQT, DHT, DAC, DRI,
+/// ``encapsulatedStream(of:)`` is what goes into DICOM Pixel Data for a
+/// verbatim copy (padded with one NUL to even length): SOI, the table and frame segments (DQT, DHT, DAC, DRI,
 /// SOFn, DNL), JFIF APP0 and Adobe APP14 (they tell decoders the colour
 /// transform), then every byte from the first SOS to EOI unchanged. Every
 /// other APPn segment (EXIF with GPS, maker notes, XMP, IPTC, thumbnails)
@@ -28,8 +28,9 @@ public struct JPEGStream: Sendable {
     public var orientation: Int
     /// EXIF DateTimeOriginal, else DateTime, as `YYYYMMDDHHMMSS`.
     public var exifDateTime: String?
-    /// The stream to encapsulate: metadata segments removed, scans untouched.
-    public var encapsulatedStream: Data
+    /// Byte ranges of the input kept before the scans: SOI, the table and
+    /// frame segments, JFIF APP0, Adobe APP14, in order.
+    public var keptRanges: [Range<Int>]
     /// Byte offset of the first SOS marker in the input, and of EOI's end.
     public var scanRange: Range<Int>
     /// Names of the segments left out (for the conversion report).
@@ -81,11 +82,18 @@ public struct JPEGStream: Sendable {
     }
 
     public init(_ data: Data, path: String? = nil) throws(ConvertError) {
-        let bytes = [UInt8](data)
+        // Parsed in place: the file's bytes are not copied into an array first.
+        let parsed = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<JPEGStream, ConvertError> in
+            Result { () throws(ConvertError) in try JPEGStream(raw.bindMemory(to: UInt8.self), path: path) }
+        }
+        self = try parsed.get()
+    }
+
+    private init(_ bytes: UnsafeBufferPointer<UInt8>, path: String?) throws(ConvertError) {
         func damaged(_ message: String) -> ConvertError { ConvertError(.damaged, message, path: path) }
         guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else { throw damaged("not a JPEG stream (no SOI marker)") }
 
-        var out = Data([0xFF, 0xD8])
+        var kept: [Range<Int>] = [0..<2]
         var frame: (marker: UInt8, p: Int, y: Int, x: Int, comps: [(id: UInt8, h: Int, v: Int)])?
         var jfif = false, adobe: Int?, orientation = 1, exifDate: String?
         var dropped: [String] = []
@@ -104,14 +112,13 @@ public struct JPEGStream: Sendable {
             let length = Int(bytes[i]) << 8 | Int(bytes[i + 1])
             guard length >= 2, i + length <= bytes.count else { throw damaged("marker segment FF\(String(format: "%02X", marker)) runs past the end of the file") }
             let segment = bytes[(i + 2)..<(i + length)]
-            let whole = bytes[(i - 2)..<(i + length)]
+            let whole = (i - 2)..<(i + length)
             let start = i - 2
             i += length
             switch marker {
             case 0xDA:   // SOS: everything from here to EOI is kept verbatim.
                 guard let frame else { throw damaged("scan before the frame header (SOF)") }
                 guard let eoi = JPEGStream.findEOI(bytes, from: i) else { throw damaged("truncated: no EOI marker after the scan data") }
-                out.append(contentsOf: bytes[start..<eoi])
                 frameMarker = frame.marker
                 precision = frame.p
                 rows = frame.y
@@ -121,7 +128,7 @@ public struct JPEGStream: Sendable {
                 adobeTransform = adobe
                 self.orientation = orientation
                 exifDateTime = exifDate
-                encapsulatedStream = out
+                keptRanges = kept
                 scanRange = start..<eoi
                 droppedSegments = dropped
                 let count = segment.first.map(Int.init) ?? 0
@@ -147,18 +154,18 @@ public struct JPEGStream: Sendable {
                     comps.append((id: id, h: Int(sampling >> 4), v: Int(sampling & 0x0F)))
                 }
                 frame = (marker, Int(s[0]), Int(s[1]) << 8 | Int(s[2]), Int(s[3]) << 8 | Int(s[4]), comps)
-                out.append(contentsOf: whole)
+                kept.append(whole)
             case 0xE0:
                 if segment.starts(with: Array("JFIF\0".utf8)) {
                     jfif = true
-                    out.append(contentsOf: whole)
+                    kept.append(whole)
                 } else {
                     dropped.append("APP0")
                 }
             case 0xEE:
                 if segment.starts(with: Array("Adobe".utf8)) && segment.count >= 12 {
                     adobe = Int(segment[segment.startIndex + 11])
-                    out.append(contentsOf: whole)
+                    kept.append(whole)
                 } else {
                     dropped.append("APP14")
                 }
@@ -184,16 +191,54 @@ public struct JPEGStream: Sendable {
             default:
                 // DQT, DHT, DAC, DRI, DNL, EXP and anything else that is
                 // part of the coded image.
-                out.append(contentsOf: whole)
+                kept.append(whole)
             }
         }
+    }
+
+    /// The stream to encapsulate, made from `data` (the bytes this stream
+    /// was read from): the kept segments, the scans from the first SOS to
+    /// EOI unchanged, a trailing NUL when needed for even length (PS3.5 §A.4).
+    public func encapsulatedStream(of data: Data) -> Data {
+        let length = keptRanges.reduce(scanRange.count) { $0 + $1.count }
+        var out = Data(capacity: length + 1)
+        for range in keptRanges + [scanRange] {
+            out.append(data[(data.startIndex + range.lowerBound)..<(data.startIndex + range.upperBound)])
+        }
+        if out.count % 2 == 1 { out.append(0) }
+        return out
+    }
+
+    /// The same stream as ``encapsulatedStream(of:)``, made in `data`'s own
+    /// storage without copying the scans: the kept segments are moved up to
+    /// just before the first SOS (over the dropped ones) and the stream is a
+    /// slice of `data`. `data`'s bytes before the scans are no longer the
+    /// file's afterwards.
+    public func encapsulate(_ data: inout Data) -> Data {
+        let keptLength = keptRanges.reduce(0) { $0 + $1.count }
+        let start = scanRange.lowerBound - keptLength, end = scanRange.upperBound
+        let pad = (end - start) % 2 == 1
+        // The pad byte takes the place of the first byte after EOI (a trailer,
+        // left out anyway); with none, the stream is copied.
+        guard !pad || end < data.count else { return encapsulatedStream(of: data) }
+        data.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) in
+            let base = raw.baseAddress!
+            var destination = scanRange.lowerBound
+            // Last range first: each moves toward the scans, never over one not yet moved.
+            for range in keptRanges.reversed() {
+                destination -= range.count
+                if destination != range.lowerBound { memmove(base + destination, base + range.lowerBound, range.count) }
+            }
+            if pad { raw[end] = 0 }
+        }
+        return data[(data.startIndex + start)..<(data.startIndex + end + (pad ? 1 : 0))]
     }
 
     /// The offset just after the EOI that ends the entropy-coded data
     /// starting at `from` (RSTn and stuffed 0xFF00 skipped, further scans
     /// of a multi-scan image walked through).
-    static func findEOI(_ bytes: [UInt8], from start: Int) -> Int? {
-        bytes.withUnsafeBufferPointer { buffer -> Int? in
+    static func findEOI(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        do {
             guard let base = buffer.baseAddress else { return nil }
             let n = buffer.count
             var i = start

@@ -8,7 +8,7 @@ import Foundation
 /// of the folder.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws(DICOMError) {
-        let temporary = try writeTemporary(data, besides: path)
+        let temporary = try writeTemporary([data], besides: path)
         if rename(temporary, path) != 0 {
             let failure = errno
             unlink(temporary)
@@ -21,28 +21,49 @@ public enum AtomicFile {
 }
 
 extension AtomicFile {
-    /// Writes several files with the same guarantee as ``write(_:to:)`` each,
-    /// faster for many small files: the temporary files are written and
-    /// flushed concurrently (the file system commits their fsyncs together),
-    /// then renamed, then each folder is flushed once. Returns one result
-    /// per item, in order; a failed item leaves nothing behind.
-    public static func writeAll(_ items: [(data: Data, path: String)]) -> [Result<Void, DICOMError>] {
+    /// Writes several files with the same guarantee as ``write(_:to:)`` each
+    /// (a crash leaves, under each name, nothing, the old file or the whole
+    /// new one), faster for many files: the temporary files are written
+    /// concurrently, each with one gathering `writev` of its parts; then
+    /// one `syncfs(2)` makes all of them durable at once (instead of one
+    /// `fsync` and journal commit each); only then are they renamed, and
+    /// each folder flushed once. Returns one result per item, in order; a
+    /// failed item leaves nothing behind.
+    public static func writeAll(_ items: [(parts: [Data], path: String)]) -> [Result<Void, DICOMError>] {
         let results = UnsafeResults(count: items.count)
-        // Threads rather than the CPU-wide pool: they mostly wait in fsync.
-        let group = DispatchGroup()
-        for _ in 0..<min(8, items.count) {
-            group.enter()
-            let thread = Thread {
-                while let index = results.claim() {
-                    results.set(index, Result { () throws(DICOMError) in
-                        results.setTemporary(index, try writeTemporary(items[index].data, besides: items[index].path))
-                    })
+        if !items.isEmpty {
+            // Threads rather than the CPU-wide pool: they mostly wait for the kernel.
+            let group = DispatchGroup()
+            for _ in 0..<min(4, items.count) {
+                group.enter()
+                let thread = Thread {
+                    while let index = results.claim() {
+                        results.set(index, Result { () throws(DICOMError) in
+                            results.setTemporary(index, try writeTemporary(items[index].parts, besides: items[index].path, flush: false))
+                        })
+                    }
+                    group.leave()
                 }
-                group.leave()
+                thread.start()
             }
-            thread.start()
+            group.wait()
         }
-        group.wait()
+        // One flush of each file system holding a temporary file.
+        var flushed = Set<UInt64>()
+        for (index, item) in items.enumerated() {
+            guard case .success = results[index], let temporary = results.temporary(index) else { continue }
+            var info = stat()
+            if stat(temporary, &info) == 0, flushed.contains(UInt64(info.st_dev)) { continue }
+            let fd = open(temporary, O_RDONLY | O_CLOEXEC)
+            if fd >= 0, flushFileSystem(fd) == 0 {
+                if syncfsFunction != nil { flushed.insert(UInt64(info.st_dev)) }
+            } else {
+                let failure = errno
+                unlink(temporary)
+                results.set(index, .failure(DICOMError(.io, "cannot flush to disk: \(String(cString: strerror(failure)))", path: item.path)))
+            }
+            if fd >= 0 { Glibc.close(fd) }
+        }
         var directories = Set<String>()
         for (index, item) in items.enumerated() {
             guard case .success = results[index], let temporary = results.temporary(index) else { continue }
@@ -62,8 +83,27 @@ extension AtomicFile {
         return (0..<items.count).map { results[$0] }
     }
 
-    /// A temporary file beside `path`, written and flushed; its path.
-    private static func writeTemporary(_ data: Data, besides path: String) throws(DICOMError) -> String {
+    /// syncfs(2) (glibc declares it only under _GNU_SOURCE, which Swift's
+    /// Glibc module does not define), found at run time; fsync of the one
+    /// file where it is missing (which then makes only that file durable,
+    /// so each file is then flushed by its own call).
+    private static let syncfsFunction: (@convention(c) (Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "syncfs") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Int32).self)
+    }()
+
+    private static func flushFileSystem(_ fd: Int32) -> Int32 {
+        syncfsFunction?(fd) ?? fsync(fd)
+    }
+
+    /// ``writeAll(_:)`` for files in one piece each.
+    public static func writeAll(_ items: [(data: Data, path: String)]) -> [Result<Void, DICOMError>] {
+        writeAll(items.map { (parts: [$0.data], path: $0.path) })
+    }
+
+    /// A temporary file beside `path` holding `parts` in order, flushed
+    /// (`fsync`) when `flush`; its path.
+    private static func writeTemporary(_ parts: [Data], besides path: String, flush: Bool = true) throws(DICOMError) -> String {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -71,26 +111,54 @@ extension AtomicFile {
         guard fd >= 0 else {
             throw DICOMError(.io, "cannot create temporary file: \(String(cString: strerror(errno)))", path: temporary)
         }
-        var failure: Int32?
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var written = 0
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                written += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = errno }
+        var failure = gatherWrite(fd, parts)
+        if failure == nil && flush && fsync(fd) != 0 { failure = errno }
         Glibc.close(fd)
         if let failure {
             unlink(temporary)
             throw DICOMError(.io, "cannot write: \(String(cString: strerror(failure)))", path: path)
         }
         return temporary
+    }
+
+    /// Writes `parts` with `writev` (short writes continued); errno on failure.
+    private static func gatherWrite(_ fd: Int32, _ parts: [Data]) -> Int32? {
+        // Keep every part's bytes pinned while the iovecs point at them.
+        func pinned(_ k: Int, _ vectors: inout [iovec]) -> Int32? {
+            if k == parts.count { return writeVectors(fd, &vectors) }
+            return parts[k].withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int32? in
+                if raw.count > 0 { vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress!), iov_len: raw.count)) }
+                return pinned(k + 1, &vectors)
+            }
+        }
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(parts.count)
+        return pinned(0, &vectors)
+    }
+
+    private static func writeVectors(_ fd: Int32, _ vectors: inout [iovec]) -> Int32? {
+        var first = 0
+        while first < vectors.count {
+            let count = min(vectors.count - first, 1024)   // IOV_MAX on Linux
+            let n = vectors.withUnsafeMutableBufferPointer { writev(fd, $0.baseAddress! + first, Int32(count)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            var left = n
+            while left > 0, first < vectors.count {
+                if left >= vectors[first].iov_len {
+                    left -= vectors[first].iov_len
+                    first += 1
+                } else {
+                    vectors[first].iov_base = vectors[first].iov_base! + left
+                    vectors[first].iov_len -= left
+                    left = 0
+                }
+            }
+            while first < vectors.count, vectors[first].iov_len == 0 { first += 1 }
+        }
+        return nil
     }
 }
 

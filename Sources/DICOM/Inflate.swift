@@ -1,21 +1,32 @@
 import CZlib
 import Foundation
 
-/// Raw deflate (RFC 1951) as used by the Deflated Explicit VR Little Endian
-/// transfer syntax (PS3.5 §A.5), through the system zlib.
-enum Inflate {
-    struct Failure: Error { let message: String }
+/// Deflate decompression through the system zlib: raw deflate (RFC 1951)
+/// as used by the Deflated Explicit VR Little Endian transfer syntax
+/// (PS3.5 §A.5), and zlib-wrapped (RFC 1950) as PDF's FlateDecode uses.
+public enum Inflate {
+    public struct Failure: Error, Sendable { public let message: String }
 
     /// Inflates raw deflate data (no zlib or gzip header). Output is bounded
     /// by `limit` bytes so a hostile stream cannot exhaust memory.
-    static func raw(_ input: Data, limit: Int = 4 << 30) throws(Failure) -> Data {
+    public static func raw(_ input: Data, limit: Int = 4 << 30) throws(Failure) -> Data {
+        try run(input, windowBits: -MAX_WBITS, limit: limit)
+    }
+
+    /// Inflates zlib data (RFC 1950 header and Adler-32), bounded by `limit`
+    /// bytes of output (a "zip bomb" stops there with an error).
+    public static func zlib(_ input: Data, limit: Int) throws(Failure) -> Data {
+        try run(input, windowBits: MAX_WBITS, limit: limit)
+    }
+
+    private static func run(_ input: Data, windowBits: Int32, limit: Int) throws(Failure) -> Data {
         var stream = z_stream()
-        guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        guard inflateInit2_(&stream, windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw Failure(message: "zlib inflateInit2 failed")
         }
         defer { inflateEnd(&stream) }
         var output = Data()
-        let chunk = 256 * 1024
+        let chunk = min(256 * 1024, max(4096, limit + 1))
         var buffer = [UInt8](repeating: 0, count: chunk)
         var status: Int32 = Z_OK
         let result: Failure? = input.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Failure? in

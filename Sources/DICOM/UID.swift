@@ -30,8 +30,13 @@ public enum UID {
     /// (PS3.5 §B.2), or `root.` + a random decimal suffix when an
     /// organisation root is given (at most 64 characters in all).
     public static func generate(root: String? = nil) -> String {
-        let uuid = UUID().uuid
-        let bytes = withUnsafeBytes(of: uuid) { Array($0) }
+        // A version 4 (random) UUID from the system generator (getrandom(2);
+        // Foundation's UUID() opens /dev/urandom for every UID on Linux).
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64, low = generator.next() as UInt64
+        var bytes = withUnsafeBytes(of: high.bigEndian) { Array($0) } + withUnsafeBytes(of: low.bigEndian) { Array($0) }
+        bytes[6] = bytes[6] & 0x0F | 0x40   // version 4
+        bytes[8] = bytes[8] & 0x3F | 0x80   // RFC 4122 variant
         if let root {
             let digits = decimal(of: bytes)
             let room = max(1, 64 - root.utf8.count - 1)

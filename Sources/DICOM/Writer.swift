@@ -27,6 +27,20 @@ public struct DICOMWriter {
     /// The whole Part 10 file: preamble, `DICM`, file meta information with a
     /// correct (0002,0000) group length, and the data set.
     public static func encode(_ file: DICOMFile) throws(DICOMError) -> Data {
+        try sink(file).data
+    }
+
+    /// The same bytes as ``encode(_:)-(DICOMFile)``, as consecutive parts:
+    /// large top-level values (pixel data fragments, encapsulated documents)
+    /// are the callers' own `Data`, not copied, for a gathering write
+    /// (``AtomicFile/writeAll(_:)``).
+    public static func encodeParts(_ file: DICOMFile) throws(DICOMError) -> [Data] {
+        var out = try sink(file)
+        out.flush()
+        return out.parts
+    }
+
+    private static func sink(_ file: DICOMFile) throws(DICOMError) -> ByteSink {
         let meta = try completedMeta(for: file)
         var out = ByteSink()
         if let preamble = file.preamble, preamble.count == 128 {
@@ -43,8 +57,9 @@ public struct DICOMWriter {
         guard canWrite(file.transferSyntax) else {
             throw DICOMError(.unsupportedTransferSyntax, "discport does not write \(file.transferSyntax.name) (\(file.transferSyntax.uid))")
         }
+        out.externalizes = true
         try out.write(file.dataset, explicit: file.transferSyntax.isExplicitVR)
-        return out.data
+        return out
     }
 
     /// The file's meta information with every required element present
@@ -97,10 +112,38 @@ extension DICOMFile {
     }
 }
 
-/// Little-endian byte output with length back-patching.
+/// Little-endian byte output with length back-patching. With
+/// `externalizes`, a large value outside any sequence (no length to patch
+/// around it) is kept as its own part instead of being copied.
 struct ByteSink {
     var bytes: [UInt8] = []
-    var data: Data { Data(bytes) }
+    /// Finished parts before `bytes`.
+    var parts: [Data] = []
+    var externalizes = false
+    private var depth = 0
+    static let externalMinimum = 32 * 1024
+
+    var data: Data {
+        guard !parts.isEmpty else { return Data(bytes) }
+        var all = Data(capacity: parts.reduce(bytes.count) { $0 + $1.count })
+        parts.forEach { all.append($0) }
+        all.append(contentsOf: bytes)
+        return all
+    }
+
+    mutating func flush() {
+        if !bytes.isEmpty { parts.append(Data(bytes)); bytes.removeAll(keepingCapacity: true) }
+    }
+
+    /// Appends a value: copied, or (large, top level) kept as a part of its own.
+    private mutating func append(_ value: Data) {
+        if externalizes && depth == 0 && value.count >= ByteSink.externalMinimum {
+            flush()
+            parts.append(value)
+        } else {
+            bytes.append(contentsOf: value)
+        }
+    }
 
     mutating func u16(_ v: UInt16) { bytes.append(UInt8(v & 0xFF)); bytes.append(UInt8(v >> 8)) }
     mutating func u32(_ v: UInt32) { u16(UInt16(v & 0xFFFF)); u16(UInt16(v >> 16)) }
@@ -123,7 +166,7 @@ struct ByteSink {
             let padded = data.count % 2 == 1
             let length = data.count + (padded ? 1 : 0)
             try header(element, explicit: explicit, length: UInt32(length))
-            bytes.append(contentsOf: data)
+            append(data)
             if padded { bytes.append(element.vr.paddingByte) }
         case .sequence(let items):
             // Items of an undefined-length UN are implicit VR (CP-246).
@@ -132,6 +175,8 @@ struct ByteSink {
             let lengthOffset = bytes.count + (explicit ? 4 : 0)   // after VR + reserved bytes
             try header(element, explicit: explicit, length: undefined ? 0xFFFF_FFFF : 0)
             let start = bytes.count
+            depth += 1
+            defer { depth -= 1 }
             for item in items {
                 tag(.item)
                 let itemLengthOffset = bytes.count
@@ -158,7 +203,7 @@ struct ByteSink {
                     throw DICOMError(.invalidValue, "encapsulated fragment \(index) has odd length \(fragment.count)", tag: element.tag)
                 }
                 u32(UInt32(fragment.count))
-                bytes.append(contentsOf: fragment)
+                append(fragment)
             }
             tag(.sequenceDelimitationItem); u32(0)
         }

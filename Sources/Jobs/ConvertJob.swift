@@ -102,11 +102,13 @@ public final class ConvertJob {
         var summary = ConvertSummary(inputs: inputs.count, converted: 0, failed: 0, instances: 0,
                                      studyInstanceUID: session.studyInstanceUID,
                                      patientID: session.options.patient.patientID, importID: importID, seconds: 0)
-        // Files are converted in order (numbering is sequential); a folder
-        // output writes a batch of them at once, so that their fsyncs overlap.
+        // Files are converted in order (numbering is sequential). A folder
+        // output writes a batch of them at once (one file system flush for
+        // all), in the background while the next batch is converted: both
+        // cores busy. Events are reported in input order.
         var batch: [(event: ConvertEvent, instances: [ConvertedInstance])] = []
-        func flush() {
-            let written = writeBatch(batch.flatMap(\.instances), importID: importID)
+        var pending: PendingWrite?
+        func report(_ batch: [(event: ConvertEvent, instances: [ConvertedInstance])], _ written: [Result<ConvertEvent.Output, any Error>]) {
             var next = 0
             for (event, instances) in batch {
                 var event = event
@@ -126,7 +128,31 @@ public final class ConvertJob {
                 if !event.ok { summary.failed += 1 }
                 events(event)
             }
+        }
+        func finishPending() {
+            guard let previous = pending else { return }
+            previous.done.wait()
+            report(previous.batch, previous.results)
+            pending = nil
+        }
+        func flush() {
+            let current = batch
             batch.removeAll()
+            switch destination {
+            case .folder(let folder):
+                let instances = current.flatMap(\.instances)
+                let paths = reservePaths(instances, folder: folder)
+                finishPending()
+                let write = PendingWrite(batch: current)
+                write.done.enter()
+                DispatchQueue.global().async {
+                    write.results = ConvertJob.writeFolder(instances, paths: paths)
+                    write.done.leave()
+                }
+                pending = write
+            case .store(let store):
+                report(current, writeToStore(current.flatMap(\.instances), store: store, importID: importID))
+            }
         }
         for input in inputs {
             var event = ConvertEvent(source: input, format: nil, ok: false, outputs: [], error: nil)
@@ -141,6 +167,7 @@ public final class ConvertJob {
             if batch.count >= ConvertJob.batchSize { flush() }
         }
         flush()
+        finishPending()
         if case .store(let store) = destination, let importID {
             try store.finishImport(importID, status: summary.failed == 0 ? .completed : .failed, failed: 0,
                                    note: summary.failed == 0 ? nil : "\(summary.failed) file(s) not converted")
@@ -150,59 +177,66 @@ public final class ConvertJob {
         return summary
     }
 
-    /// Files converted before their writes are awaited together.
-    static let batchSize = 16
+    /// Files converted before their writes are awaited together (and made
+    /// durable by one file system flush before they get their names).
+    static let batchSize = 64
 
-    /// Writes instances (a failed conversion, without instances, is passed
-    /// through as an event with its error). Folder: concurrently, each file
-    /// atomically; store: in order.
-    private func writeBatch(_ instances: [ConvertedInstance], importID: Int64?) -> [Result<ConvertEvent.Output, any Error>] {
-        switch destination {
-        case .folder(let folder):
-            // Names are chosen here, in order; the files appear when written.
-            var paths: [String] = []
-            for instance in instances {
-                let stem = (instance.suggestedName as NSString).deletingPathExtension
-                var path = folder + "/" + instance.suggestedName
-                var k = 2
-                // Never overwrite what an earlier run wrote.
-                while FileManager.default.fileExists(atPath: path) || reserved.contains(path) {
-                    path = folder + "/\(stem)_\(k).dcm"
-                    k += 1
-                }
-                reserved.insert(path)
-                paths.append(path)
+    /// Folder paths for the instances, chosen in order: the suggested
+    /// name, or with `_2`, `_3`, … where a file (of an earlier run) or a
+    /// path this job handed out already has it.
+    private func reservePaths(_ instances: [ConvertedInstance], folder: String) -> [String] {
+        var paths: [String] = []
+        for instance in instances {
+            let stem = (instance.suggestedName as NSString).deletingPathExtension
+            var path = folder + "/" + instance.suggestedName
+            var k = 2
+            // Never overwrite what an earlier run wrote.
+            while FileManager.default.fileExists(atPath: path) || reserved.contains(path) {
+                path = folder + "/\(stem)_\(k).dcm"
+                k += 1
             }
-            var encoded: [Result<Data, DICOMError>] = []
-            for instance in instances {
-                encoded.append(Result { () throws(DICOMError) in try DICOMWriter.encode(instance.file) })
-            }
-            let ready = encoded.enumerated().compactMap { index, result in (try? result.get()).map { (index, $0) } }
-            let written = AtomicFile.writeAll(ready.map { (data: $0.1, path: paths[$0.0]) })
-            var results: [Result<ConvertEvent.Output, any Error>] = encoded.map { result in
-                result.map { _ in ConvertEvent.Output(path: nil, sopInstanceUID: "", sopClassUID: "", transferSyntaxUID: "",
-                                                      frames: 0, method: "", notes: [], storeOutcome: nil) }
-                    .mapError { $0 as any Error }
-            }
-            for (k, (index, _)) in ready.enumerated() {
-                results[index] = written[k].map { _ in
-                    var output = ConvertJob.output(instances[index])
-                    output.path = paths[index]
-                    return output
-                }.mapError { $0 as any Error }
-            }
-            return results
-        case .store(let store):
-            return instances.map { instance in
-                Result {
-                    var output = ConvertJob.output(instance)
-                    let bytes = try DICOMWriter.encode(instance.file)
-                    let result = try store.store(.data(bytes, originalPath: instance.sourcePath),
-                                                 summary: InstanceSummary(file: instance.file), importID: importID)
-                    output.path = result.path
-                    output.storeOutcome = result.outcome.rawValue
-                    return output
-                }
+            reserved.insert(path)
+            paths.append(path)
+        }
+        return paths
+    }
+
+    /// Writes instances into their folder paths: encoded as parts, each
+    /// file atomically, the batch made durable together (``AtomicFile/writeAll(_:)``).
+    private static func writeFolder(_ instances: [ConvertedInstance], paths: [String]) -> [Result<ConvertEvent.Output, any Error>] {
+        // Parts: the encoded attributes, the pixel data or PDF as converted (not copied again).
+        var encoded: [Result<[Data], DICOMError>] = []
+        for instance in instances {
+            encoded.append(Result { () throws(DICOMError) in try DICOMWriter.encodeParts(instance.file) })
+        }
+        let ready = encoded.enumerated().compactMap { index, result in (try? result.get()).map { (index, $0) } }
+        let written = AtomicFile.writeAll(ready.map { (parts: $0.1, path: paths[$0.0]) })
+        var results: [Result<ConvertEvent.Output, any Error>] = encoded.map { result in
+            result.map { _ in ConvertEvent.Output(path: nil, sopInstanceUID: "", sopClassUID: "", transferSyntaxUID: "",
+                                                  frames: 0, method: "", notes: [], storeOutcome: nil) }
+                .mapError { $0 as any Error }
+        }
+        for (k, (index, _)) in ready.enumerated() {
+            results[index] = written[k].map { _ in
+                var output = ConvertJob.output(instances[index])
+                output.path = paths[index]
+                return output
+            }.mapError { $0 as any Error }
+        }
+        return results
+    }
+
+    /// Stores instances in order.
+    private func writeToStore(_ instances: [ConvertedInstance], store: InstanceStore, importID: Int64?) -> [Result<ConvertEvent.Output, any Error>] {
+        instances.map { instance in
+            Result {
+                var output = ConvertJob.output(instance)
+                let bytes = try DICOMWriter.encode(instance.file)
+                let result = try store.store(.data(bytes, originalPath: instance.sourcePath),
+                                             summary: InstanceSummary(file: instance.file), importID: importID)
+                output.path = result.path
+                output.storeOutcome = result.outcome.rawValue
+                return output
             }
         }
     }
@@ -211,5 +245,17 @@ public final class ConvertJob {
         ConvertEvent.Output(path: nil, sopInstanceUID: instance.sopInstanceUID, sopClassUID: instance.sopClassUID,
                             transferSyntaxUID: instance.file.transferSyntax.uid, frames: instance.frames,
                             method: instance.method, notes: instance.notes, storeOutcome: nil)
+    }
+}
+
+/// A folder batch written in the background; `results` is set before
+/// `done` is left and read only after waiting for it.
+private final class PendingWrite: @unchecked Sendable {
+    let batch: [(event: ConvertEvent, instances: [ConvertedInstance])]
+    let done = DispatchGroup()
+    var results: [Result<ConvertEvent.Output, any Error>] = []
+
+    init(batch: [(event: ConvertEvent, instances: [ConvertedInstance])]) {
+        self.batch = batch
     }
 }

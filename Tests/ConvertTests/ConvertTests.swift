@@ -1,5 +1,6 @@
 import CPNG
-import CTurboJPEG
+import CZlib
+import Codecs
 import Convert
 import DICOM
 import Foundation
@@ -45,16 +46,37 @@ enum Fixture {
 
     /// A JPEG from libjpeg-turbo (4:2:0, quality 90), optionally progressive.
     static func jpeg(width: Int = 64, height: Int = 48, progressive: Bool = false) -> Data {
-        let handle = tjInitCompress()!
-        defer { tjDestroy(handle) }
-        var buffer: UnsafeMutablePointer<UInt8>?
-        var size: UInt = 0
-        let pixels = rgb(width: width, height: height)
-        let rc = tjCompress2(handle, pixels, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &buffer, &size,
-                             Int32(TJSAMP_420.rawValue), 90, progressive ? TJFLAG_PROGRESSIVE : 0)
-        precondition(rc == 0)
-        defer { tjFree(buffer) }
-        return Data(bytes: buffer!, count: Int(size))
+        try! LibJPEG.encode(rgb(width: width, height: height), width: width, height: height, components: 3, quality: 90,
+                            progressive: progressive)
+    }
+
+    /// A BMP file: 24-bit BGR bottom-up, 32-bit BGRX top-down, or (`palette`)
+    /// 8-bit with the given palette and indices, bottom-up.
+    static func bmp(width: Int, height: Int, rgb: [UInt8] = [], bits: Int = 24,
+                    palette: [(UInt8, UInt8, UInt8)] = [], indices: [UInt8] = []) -> Data {
+        let stride = (width * bits + 31) / 32 * 4
+        let paletteBytes = palette.count * 4
+        var b = [UInt8]()
+        func u16(_ v: Int) { b += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+        func u32(_ v: Int) { u16(v & 0xFFFF); u16(v >> 16 & 0xFFFF) }
+        b += Array("BM".utf8); u32(54 + paletteBytes + stride * height); u32(0); u32(54 + paletteBytes)
+        u32(40); u32(width); u32(bits == 32 ? -height : height); u16(1); u16(bits); u32(0); u32(stride * height)
+        u32(2835); u32(2835); u32(palette.count); u32(0)
+        for (r, g, bl) in palette { b += [bl, g, r, 0] }
+        for row in 0..<height {
+            let y = bits == 32 ? row : height - 1 - row
+            var line = [UInt8]()
+            for x in 0..<width {
+                let p = y * width + x
+                switch bits {
+                case 8: line.append(indices[p])
+                case 24: line += [rgb[3 * p + 2], rgb[3 * p + 1], rgb[3 * p]]
+                default: line += [rgb[3 * p + 2], rgb[3 * p + 1], rgb[3 * p], 0xFF]
+                }
+            }
+            b += line + [UInt8](repeating: 0, count: stride - line.count)
+        }
+        return Data(b)
     }
 
     /// An EXIF APP1 segment: Orientation, Make, DateTimeOriginal, and a
@@ -141,6 +163,91 @@ enum Fixture {
         return Data(text.utf8)
     }
 
+    /// zlib (FlateDecode) compression.
+    static func deflate(_ bytes: [UInt8]) -> [UInt8] {
+        var size = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        precondition(compress2(&out, &size, bytes, uLong(bytes.count), 9) == Z_OK)
+        return Array(out.prefix(Int(size)))
+    }
+
+    /// A PDF 1.5 with cross-reference streams (PNG Up predictor) and the
+    /// Info dictionary in a compressed object stream, as `qpdf
+    /// --object-streams=generate` and most current producers write.
+    /// `update`: an incremental update appends a second object stream with
+    /// a newer Info (title `update`) and an XRef stream whose /Prev is the
+    /// first. `prevLoop`: the newest /Prev points at itself. `encrypt`: an
+    /// /Encrypt entry in the XRef stream dictionary. `bomb`: the object
+    /// stream inflates to 80 MiB.
+    static func objectStreamPDF(title: String, date: String = "D:20210708091011Z", update: String? = nil,
+                                prevLoop: Bool = false, encrypt: Bool = false, bomb: Bool = false) -> Data {
+        var out = Array("%PDF-1.5\n%\u{E2}\u{E3}\u{CF}\u{D3}\n".utf8)
+        var offsets: [Int: Int] = [:]
+        func emit(_ number: Int, _ body: [UInt8]) {
+            offsets[number] = out.count
+            out += Array("\(number) 0 obj\n".utf8) + body + Array("\nendobj\n".utf8)
+        }
+        func stream(_ dictionary: String, _ data: [UInt8]) -> [UInt8] {
+            Array("<< \(dictionary) /Length \(data.count) >>\nstream\n".utf8) + data + Array("\nendstream".utf8)
+        }
+        func utf16(_ text: String) -> String {
+            "<FEFF" + text.utf16.map { String(format: "%04X", $0) }.joined() + ">"
+        }
+        func objectStream(_ number: Int, holding object: Int, _ body: String) {
+            let header = "\(object) 0 "
+            var content = Array((header + body).utf8)
+            if bomb { content += [UInt8](repeating: 0x20, count: 80 << 20) }
+            emit(number, stream("/Type /ObjStm /N 1 /First \(header.utf8.count) /Filter /FlateDecode", deflate(content)))
+        }
+        /// XRef stream `number` with rows for `objects` (type 1 offsets, or type 2 in `compressed`).
+        func xref(_ number: Int, objects: [Int], compressed: [Int: (Int, Int)], extra: String) -> Int {
+            let start = out.count
+            offsets[number] = start
+            var rows: [[UInt8]] = []
+            var index: [String] = []
+            for object in objects {
+                index.append("\(object) 1")
+                if let (streamNumber, k) = compressed[object] {
+                    rows.append([2, 0, 0, UInt8(streamNumber >> 8), UInt8(streamNumber & 0xFF), 0, UInt8(k)])
+                } else if object == 0 {
+                    rows.append([0, 0, 0, 0, 0, 0xFF, 0xFF])
+                } else {
+                    let o = offsets[object]!
+                    rows.append([1, UInt8(o >> 24 & 0xFF), UInt8(o >> 16 & 0xFF), UInt8(o >> 8 & 0xFF), UInt8(o & 0xFF), 0, 0])
+                }
+            }
+            // PNG "Up" predictor (/Predictor 12): each row the difference from the one above.
+            var predicted: [UInt8] = []
+            var previous = [UInt8](repeating: 0, count: 7)
+            for row in rows {
+                predicted.append(2)
+                predicted += zip(row, previous).map { $0 &- $1 }
+                previous = row
+            }
+            out += Array("\(number) 0 obj\n".utf8)
+                + stream("/Type /XRef /Size \(number + 1) /W [1 4 2] /Index [\(index.joined(separator: " "))] /Root 1 0 R \(extra) "
+                         + "/Filter /FlateDecode /DecodeParms << /Columns 7 /Predictor 12 >>", deflate(predicted))
+                + Array("\nendobj\n".utf8)
+            return start
+        }
+        emit(1, Array("<< /Type /Catalog /Pages 2 0 R >>".utf8))
+        emit(2, Array("<< /Type /Pages /Kids [3 0 R] /Count 1 >>".utf8))
+        emit(3, Array("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>".utf8))
+        objectStream(5, holding: 4, "<< /Producer (fixture) /Title \(utf16(title)) /CreationDate (\(date)) >>")
+        let encryption = encrypt ? "/Encrypt << /Filter /Standard /V 2 /R 3 /O <00> /U <00> /P -4 >>" : ""
+        var last = xref(6, objects: [0, 1, 2, 3, 4, 5, 6], compressed: [4: (5, 0)], extra: "/Info 4 0 R \(encryption)")
+        if let update {
+            objectStream(7, holding: 8, "<< /Title \(utf16(update)) /CreationDate (D:20220102) >>")
+            let start = out.count
+            last = xref(9, objects: [7, 8, 9], compressed: [8: (7, 0)], extra: "/Info 8 0 R /Prev \(prevLoop ? start : last)")
+        } else if prevLoop {
+            let start = out.count
+            last = xref(7, objects: [4, 5, 7], compressed: [4: (5, 0)], extra: "/Info 4 0 R /Prev \(start)")
+        }
+        out += Array("startxref\n\(last)\n%%EOF\n".utf8)
+        return Data(out)
+    }
+
     static let patient = LocalIdentity(patientID: "T-1", patientName: "Yamada^Tarou=山田^太郎=やまだ^たろう",
                                          birthDate: "19700101", sex: "F")
 
@@ -185,9 +292,13 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(stream.orientation == 1)
         #expect(stream.exifDateTime == "20210203040506")
         #expect(stream.droppedSegments.contains("APP1 EXIF") && stream.droppedSegments.contains("COM"))
-        #expect(scanData(stream.encapsulatedStream) == scanData(source))
-        #expect(!contains(stream.encapsulatedStream, "GPS-LEAK") && !contains(stream.encapsulatedStream, "Exif")
-                && !contains(stream.encapsulatedStream, "Taro"))
+        let encapsulated = stream.encapsulatedStream(of: source)
+        #expect(scanData(encapsulated) == scanData(source))
+        #expect(!contains(encapsulated, "GPS-LEAK") && !contains(encapsulated, "Exif") && !contains(encapsulated, "Taro"))
+        // Made in place, the same bytes.
+        var reused = source
+        #expect(stream.encapsulate(&reused) == encapsulated)
+        #expect(encapsulated.count % 2 == 0)
     }
 
     @Test func extendedSequentialJPEGIsEncapsulatedAsJPEGExtended() throws {
@@ -286,18 +397,30 @@ func contains(_ data: Data, _ text: String) -> Bool {
     }
 
     @Test func verbatimJPEGDecompressesForUncompressedOnlyMedia() throws {
+        // The export side's decompression is Codecs' Transcoder, the same
+        // libjpeg-turbo decode convert uses for loose JPEGs.
         let scratch = Scratch()
         let source = Fixture.jpeg(width: 40, height: 30)
         let path = scratch.write("a.jpg", source)
         let converted = try #require(try Fixture.session().convert(path).first)
         let read = try DICOMFile(data: DICOMWriter.encode(converted.file))
-        let plain = try JPEGDecompression.decompress(read)
+        let plain = try Transcoder.transcode(read, to: .explicitLE)
         #expect(plain.transferSyntax == .explicitVRLittleEndian)
         let ds = try DICOMFile(data: DICOMWriter.encode(plain)).dataset
         #expect(ds.firstString(.photometricInterpretation) == "RGB")
         #expect(ds.firstString(.lossyImageCompression) == "01")
         #expect(ds[.pixelData]?.bytes == (try ImageDecoder.jpeg(source)).frames[0])
-        #expect(throws: ConvertError.self) { try JPEGDecompression.decompress(plain) }
+    }
+
+    @Test func corruptJPEGIsRefusedNotFilledWithGrey() throws {
+        // Scan data cut short, EOI put back: libjpeg warns and fills grey;
+        // a loose file is refused, DICOM pixel data (Codecs) stays tolerant.
+        let whole = Fixture.jpeg(width: 256, height: 128)
+        let cut = whole.prefix(whole.count * 2 / 3) + Data([0xFF, 0xD9])
+        #expect(throws: ConvertError.self) { try ImageDecoder.jpeg(cut) }
+        let tolerant = try LibJPEG.decode(cut)
+        #expect(tolerant.width == 256 && tolerant.height == 128)
+        #expect(try ImageDecoder.jpeg(whole).frames[0] == LibJPEG.decode(whole).samples)
     }
 
     @Test func orientationsMapCornersLikeEXIFSays() {
@@ -335,11 +458,23 @@ func contains(_ data: Data, _ text: String) -> Bool {
     @Test func bmpIsDecodedExactly() throws {
         let scratch = Scratch()
         let rgb = Fixture.rgb(width: 17, height: 9)
-        let path = scratch.path + "/scan.bmp"
-        let rc = tjSaveImage(path, UnsafeMutablePointer(mutating: rgb), 17, 0, 9, Int32(TJPF_RGB.rawValue), 0)
-        try #require(rc == 0)
+        let path = scratch.write("scan.bmp", Fixture.bmp(width: 17, height: 9, rgb: rgb))
         let converted = try #require(try Fixture.session().convert(path).first)
         #expect(converted.file.dataset[.pixelData]?.bytes == Data(rgb))
+        // 32-bit, top-down.
+        let top = scratch.write("top.bmp", Fixture.bmp(width: 17, height: 9, rgb: rgb, bits: 32))
+        #expect(try ImageDecoder.bmp(Data(contentsOf: URL(fileURLWithPath: top))).frames[0] == Data(rgb))
+    }
+
+    @Test func greyPaletteBMPStaysGrey() throws {
+        let grey = (0..<256).map { (UInt8($0), UInt8($0), UInt8($0)) }
+        let indices = (0..<(5 * 3)).map { UInt8($0 * 17) }
+        let image = try ImageDecoder.bmp(Fixture.bmp(width: 5, height: 3, bits: 8, palette: grey, indices: indices))
+        #expect(image.samplesPerPixel == 1 && image.frames[0] == Data(indices))
+        let colour = try ImageDecoder.bmp(Fixture.bmp(width: 5, height: 3, bits: 8, palette: [(255, 0, 0), (0, 0, 255)],
+                                                      indices: (0..<15).map { UInt8($0 % 2) }))
+        #expect(colour.samplesPerPixel == 3 && colour.frames[0].prefix(6) == Data([255, 0, 0, 0, 0, 255]))
+        #expect(throws: ConvertError.self) { try ImageDecoder.bmp(Data("BM".utf8) + Data(count: 30)) }
     }
 
     @Test func unknownFilesAreRefused() throws {
@@ -357,6 +492,58 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(info.version == "1.4")
         #expect(info.title == "紹介状 (Referral)")
         #expect(info.creationDateTime == "20200102030405")
+    }
+
+    @Test func infoInACompressedObjectStreamIsRead() throws {
+        let pdf = Fixture.objectStreamPDF(title: "退院サマリー (summary)")
+        #expect(!contains(pdf, "CreationDate"))   // only inside the compressed stream
+        let info = try PDFDocumentInfo(pdf)
+        #expect(info.version == "1.5")
+        #expect(info.title == "退院サマリー (summary)")
+        #expect(info.creationDateTime == "20210708091011")
+
+        // An incremental update: the newest Info wins, found through /Prev.
+        let updated = try PDFDocumentInfo(Fixture.objectStreamPDF(title: "first", update: "second"))
+        #expect(updated.title == "second" && updated.creationDateTime == "20220102000000")
+
+        // The document converts with them.
+        let scratch = Scratch()
+        let path = scratch.write("stream.pdf", pdf)
+        // poppler (an independent reader, installed by make deps) sees the same Info.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/pdfinfo") {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/pdfinfo")
+            process.arguments = [path]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(report.contains("退院サマリー (summary)"), "pdfinfo: \(report)")
+        }
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.dataset.string(.documentTitle) == "退院サマリー (summary)")
+        #expect(converted.file.dataset.firstString(.contentDate) == "20210708")
+    }
+
+    @Test func hostileCrossReferencesEndQuietly() throws {
+        // A /Prev that points at itself: read once, no endless loop.
+        let looped = try PDFDocumentInfo(Fixture.objectStreamPDF(title: "loop", update: "newer", prevLoop: true))
+        #expect(looped.title == "newer")
+        let selfLoop = try PDFDocumentInfo(Fixture.objectStreamPDF(title: "self", prevLoop: true))
+        #expect(selfLoop.title == "self")
+        // An object stream that inflates past the limit: no title, no crash.
+        let bomb = try PDFDocumentInfo(Fixture.objectStreamPDF(title: "bomb", bomb: true))
+        #expect(bomb.title == nil)
+    }
+
+    @Test func encryptionInAnXRefStreamIsRefused() throws {
+        #expect {
+            try PDFDocumentInfo(Fixture.objectStreamPDF(title: "secret", encrypt: true))
+        } throws: { error in
+            (error as? ConvertError)?.kind == .encrypted
+        }
     }
 
     @Test func encapsulatedPDFAttributes() throws {

@@ -116,6 +116,8 @@ for ev in events:
             if name == "report.pdf" and ds.DocumentTitle != "紹介状 Referral": fail(f"title {ds.DocumentTitle!r}")
             if name == "report.pdf" and ds.ContentDate != "20220314": fail(f"content date {ds.ContentDate}")
             if name == "notitle.pdf" and ds.DocumentTitle != "notitle.pdf": fail(f"title {ds.DocumentTitle!r}")
+            if name == "objstm.pdf" and (ds.DocumentTitle != "圧縮された報告 Report" or ds.ContentDate != "20230607"):
+                fail(f"Info in an object stream: title {ds.DocumentTitle!r}, content date {ds.ContentDate}")
             continue
         arr = ds.pixel_array
         if ts in ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"):

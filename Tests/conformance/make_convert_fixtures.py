@@ -17,12 +17,15 @@ Default set (every kind the converter handles, plus the ones it must refuse):
   image.bmp          24-bit BMP
   report.pdf         a small valid PDF, Info /Title in UTF-16BE (Japanese), /CreationDate
   notitle.pdf        a PDF without Info dictionary
+  objstm.pdf         PDF 1.5: cross-reference stream (PNG predictor), Info in a
+                     compressed object stream, an incremental update with /Prev
   truncated.pdf      cut before %%EOF        (must be refused)
   encrypted.pdf      /Encrypt in the trailer (must be refused)
   mislabelled.pdf    text with a .pdf name   (must be refused)
 --bench N M: N photo-sized baseline JPEGs (with EXIF) and M PDFs only.
 """
 import io
+import zlib
 import os
 import sys
 
@@ -148,10 +151,69 @@ def default_set(d):
     picture(130, 70, 60).save(os.path.join(d, "image.bmp"))
     write(d, "report.pdf", pdf(title_utf16="紹介状 Referral"))
     write(d, "notitle.pdf", pdf(info=False, pages=1))
+    write(d, "objstm.pdf", objstm_pdf("圧縮された報告 Report", "D:20230607080910+09'00'", "Old title"))
     good = pdf(title_utf16="x")
     write(d, "truncated.pdf", good[: len(good) - 40])
     write(d, "encrypted.pdf", pdf(encrypt=True))
     write(d, "mislabelled.pdf", b"This is not a PDF but a text file someone renamed.\n")
+
+
+def objstm_pdf(title, date, old_title):
+    """A PDF 1.5 as qpdf --object-streams=generate writes it: a cross-reference
+    stream (FlateDecode, PNG Up predictor) and the Info dictionary inside a
+    compressed object stream; then an incremental update whose newer Info
+    (also compressed) and XRef stream point back with /Prev."""
+    out = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
+    offsets = {}
+
+    def obj(n, body):
+        offsets[n] = len(out)
+        out.extend(f"{n} 0 obj\n".encode() + body + b"\nendobj\n")
+
+    def stream(dictionary, data):
+        return f"<< {dictionary} /Length {len(data)} >>\nstream\n".encode() + data + b"\nendstream"
+
+    def utf16(text):
+        return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"
+
+    def objstm(n, holds, body):
+        header = f"{holds} 0 "
+        obj(n, stream(f"/Type /ObjStm /N 1 /First {len(header)} /Filter /FlateDecode",
+                      zlib.compress((header + body).encode("latin-1"))))
+
+    def xref(n, rows, extra):
+        start = len(out)
+        offsets[n] = start
+        raw, prev = b"", bytes(7)
+        index = []
+        for number, row in rows:
+            if row is None:
+                row = (1, offsets[number], 0) if number != n else (1, start, 0)
+            kind, f2, f3 = row
+            packed = bytes([kind]) + f2.to_bytes(4, "big") + f3.to_bytes(2, "big")
+            raw += b"\x02" + bytes((a - b) & 0xFF for a, b in zip(packed, prev))
+            prev = packed
+            index += [number, 1]
+        out.extend(f"{n} 0 obj\n".encode() + stream(
+            f"/Type /XRef /Size {n + 1} /W [1 4 2] /Index [{' '.join(map(str, index))}] /Root 1 0 R {extra} "
+            "/Filter /FlateDecode /DecodeParms << /Columns 7 /Predictor 12 >>", zlib.compress(raw)) + b"\nendobj\n")
+        return start
+
+    obj(1, b"<< /Type /Catalog /Pages 2 0 R >>")
+    obj(2, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+    content = b"BT /F1 18 Tf 30 100 Td (Object stream report) Tj ET"
+    obj(3, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R "
+           b"/Resources << /Font << /F1 5 0 R >> >> >>")
+    obj(4, stream("", content))
+    obj(5, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objstm(7, 6, f"<< /Title {utf16(old_title)} /CreationDate (D:20190101000000Z) >>")
+    first = xref(8, [(0, (0, 0, 0xFFFF))] + [(k, None) for k in range(1, 6)] + [(6, (2, 7, 0)), (7, None), (8, None)],
+                 "/Info 6 0 R")
+    out.extend(f"startxref\n{first}\n%%EOF\n".encode())
+    objstm(9, 10, f"<< /Title {utf16(title)} /CreationDate ({date}) >>")
+    second = xref(11, [(9, None), (10, (2, 9, 0)), (11, None)], f"/Info 10 0 R /Prev {first}")
+    out.extend(f"startxref\n{second}\n%%EOF\n".encode())
+    return bytes(out)
 
 
 def bench_set(d, jpegs, pdfs):
