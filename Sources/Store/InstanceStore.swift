@@ -27,9 +27,8 @@ import Synchronization
 /// and several discport processes can import at once), and always on
 /// ``flush()``, ``finishImport(_:status:skipped:failed:note:)``,
 /// ``check()`` and ``close()``. The commit flushes the batch's temporary
-/// files to disk (one `syncfs(2)`, whose work each file starts as soon as
-/// it is written with `sync_file_range(SYNC_FILE_RANGE_WRITE)`; where
-/// syncfs is missing each file is `fdatasync`ed as it is written; the
+/// files to disk (one `syncfs(2)`; where syncfs is missing each file is
+/// `fdatasync`ed as it is written; the
 /// store call that fills a batch first runs a syncfs without holding the
 /// lock, so other callers go on meanwhile), renames them into place, fsyncs the
 /// folders it touched, and only then COMMITs. So file and row appear
@@ -470,10 +469,7 @@ public final class InstanceStore: Sendable {
             if toReplace > 0 {
                 throw StoreError(.sizeMismatch, "the source ended before the \(source.rewrite?.replacedLength ?? 0) bytes its rewrite replaces", path: source.originalPath)
             }
-            // With syncfs the batch is flushed at its commit: start the
-            // writeback now, so the commit (which holds the catalog lock)
-            // mostly finds the data written already.
-            hashes = try writer.finish(startWriteback: options.synchronous && FileIO.syncfsFunction != nil)
+            hashes = try writer.finish()
         }
         if let expected = source.expectedSize, Int64(expected) != hashes.sourceSize {
             throw StoreError(.sizeMismatch, "the source announced \(expected) bytes but gave \(hashes.sourceSize)", path: source.originalPath)
