@@ -54,7 +54,12 @@ public struct MigrationSummary: Sendable, Codable {
     public var instances: Int
     public var bytes: Int
     public var seconds: Double
-    public var outcomes: [MigrationRowOutcome]
+    /// The rows that are not in the store (invalid or failed), by line.
+    /// Every row's outcome goes to the `progress` callback of
+    /// ``MigrationJob/run(_:dryRun:progress:)`` as it is done (the CLI
+    /// streams them into its report); they are not kept, so memory does
+    /// not grow with the manifest.
+    public var notMigrated: [MigrationRowOutcome]
     /// Counts per local patient: rows by status.
     public var patients: [String: [String: Int]]
     /// 0: every row is in the store; 1: some rows are invalid or failed.
@@ -74,14 +79,19 @@ public struct MigrationSummary: Sendable, Codable {
 /// The state of each row is recorded in the catalog with the instances it
 /// stored: a `kill -9` and a re-run continue where it stopped, and a
 /// finished row is never redone. Both cores work (rows are handed to
-/// `workers` threads).
+/// `workers` threads; more threads than cores, so that reading, converting
+/// and waiting for the store's commits overlap).
 public final class MigrationJob: Sendable {
     public let store: InstanceStore
     /// Names the job in the catalog (resuming needs the same name).
     public let job: String
     public let workers: Int
 
-    public init(store: InstanceStore, job: String, workers: Int = 2) {
+    /// Worker threads by default: twice the cores, at least 4 (rows wait
+    /// on the disk and on the store's commits as much as they compute).
+    public static let defaultWorkers = min(8, max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
+
+    public init(store: InstanceStore, job: String, workers: Int = MigrationJob.defaultWorkers) {
         self.store = store
         self.job = job
         self.workers = max(1, workers)
@@ -160,16 +170,20 @@ public final class MigrationJob: Sendable {
 
     /// Migrates the good rows of `preflight` (skipping rows a previous run
     /// finished); `dryRun` stops after the pre-flight, listing what would
-    /// be done. Events: one outcome per row, from several threads.
+    /// be done. Events: one outcome per row — the pre-flight's invalid rows
+    /// first, then the others as they are done, from several threads.
     public func run(_ preflight: MigrationPreflight, dryRun: Bool = false,
                     progress: @escaping @Sendable (MigrationRowOutcome) -> Void = { _ in }) throws -> MigrationSummary {
         let clock = ContinuousClock.now
         let previous = try store.migrationRows(job: job)
         let rows = preflight.rows
-        let results = Mutex<[MigrationRowOutcome]>(preflight.problems.map {
-            MigrationRowOutcome(line: $0.line, path: $0.path ?? "", patientID: nil, status: .invalid, sopInstanceUIDs: [], message: $0.message)
-        })
-        let bytes = Atomic<Int>(0)
+        let shared = MigrationRunState()
+        for problem in preflight.problems {
+            let outcome = MigrationRowOutcome(line: problem.line, path: problem.path ?? "", patientID: nil, status: .invalid,
+                                              sopInstanceUIDs: [], message: problem.message)
+            shared.tally.withLock { $0.add(outcome) }
+            progress(outcome)
+        }
         let location = "migrate:\(job)"
         let importID: Int64? = dryRun ? nil : try store.beginImport(ImportSource(location: location, kind: "migration"))
         // Coercions carry the time of the job's first run, so a resumed run
@@ -187,10 +201,10 @@ public final class MigrationJob: Sendable {
             }
         }()
         let resolver = PatientResolver(store: store)
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        let identities = IdentityCache()
+        let work: @Sendable () -> Void = {
             while true {
-                let index = next.add(1, ordering: .relaxed).oldValue
+                let index = shared.next.add(1, ordering: .relaxed).oldValue
                 guard index < rows.count else { break }
                 let row = rows[index]
                 let patientID = preflight.localPatientIDs[row.key] ?? row.patientID
@@ -203,39 +217,46 @@ public final class MigrationJob: Sendable {
                     outcome.status = .planned
                 } else {
                     do {
-                        let (uids, stored, size) = try migrate(row, patientID: patientID, instanceNumber: numbers[index],
-                                                               resolver: resolver, importID: importID,
-                                                               modificationTime: modificationTime)
+                        let (uids, stored, size) = try self.migrate(row, patientID: patientID, instanceNumber: numbers[index],
+                                                                    resolver: resolver, identities: identities, importID: importID,
+                                                                    modificationTime: modificationTime)
                         outcome.sopInstanceUIDs = uids
                         outcome.status = stored ? .stored : .alreadyStored
-                        bytes.add(size, ordering: .relaxed)
-                        try store.recordMigrationRow(job: job, MigrationRowState(key: row.key, status: .done, sopInstanceUIDs: uids, message: nil))
+                        shared.bytes.add(size, ordering: .relaxed)
+                        try self.store.recordMigrationRow(job: self.job, MigrationRowState(key: row.key, status: .done, sopInstanceUIDs: uids, message: nil))
                     } catch {
                         outcome.status = .failed
                         outcome.message = "\(error)"
-                        try? store.recordMigrationRow(job: job, MigrationRowState(key: row.key, status: .failed, sopInstanceUIDs: [],
-                                                                                 message: outcome.message))
+                        try? self.store.recordMigrationRow(job: self.job, MigrationRowState(key: row.key, status: .failed, sopInstanceUIDs: [],
+                                                                                           message: outcome.message))
                     }
                 }
-                results.withLock { $0.append(outcome) }
+                shared.tally.withLock { $0.add(outcome) }
                 progress(outcome)
             }
         }
-        var outcomes = results.withLock { $0 }
-        outcomes.sort { ($0.line, $0.path) < ($1.line, $1.path) }
-        func count(_ status: MigrationRowOutcome.Status) -> Int { outcomes.filter { $0.status == status }.count }
-        var patients: [String: [String: Int]] = [:]
-        for outcome in outcomes {
-            patients[outcome.patientID ?? "(invalid rows)", default: [:]][outcome.status.rawValue, default: 0] += 1
+        // Threads of their own, not the concurrency pool: the rows block on
+        // files and on the store's commits.
+        let finished = DispatchGroup()
+        for _ in 0..<min(workers, max(1, rows.count)) {
+            finished.enter()
+            let thread = Thread {
+                work()
+                finished.leave()
+            }
+            thread.name = "discport.migrate"
+            thread.start()
         }
+        finished.wait()
+        let final = shared.tally.withLock { $0 }
         let summary = MigrationSummary(
-            job: job, rows: outcomes.count, stored: count(.stored), alreadyStored: count(.alreadyStored), done: count(.done),
-            invalid: count(.invalid), failed: count(.failed), planned: count(.planned), dryRun: dryRun,
-            instances: outcomes.reduce(0) { $0 + $1.sopInstanceUIDs.count }, bytes: bytes.load(ordering: .relaxed),
+            job: job, rows: final.rows, stored: final.count(.stored), alreadyStored: final.count(.alreadyStored),
+            done: final.count(.done), invalid: final.count(.invalid), failed: final.count(.failed), planned: final.count(.planned),
+            dryRun: dryRun, instances: final.instances, bytes: shared.bytes.load(ordering: .relaxed),
             seconds: (ContinuousClock.now - clock) / .seconds(1),
-            outcomes: outcomes, patients: patients)
+            notMigrated: final.notMigrated.sorted { ($0.line, $0.path) < ($1.line, $1.path) }, patients: final.patients)
         if let importID {
-            try store.finishImport(importID, status: summary.failed == 0 ? .completed : .failed, failed: count(.failed),
+            try store.finishImport(importID, status: summary.failed == 0 ? .completed : .failed, failed: summary.failed,
                                    note: "migration \(job): \(summary.rows) rows")
         }
         try store.flush()
@@ -245,15 +266,18 @@ public final class MigrationJob: Sendable {
     /// One row: returns its SOP Instance UIDs, whether anything new was
     /// stored, and the bytes read.
     private func migrate(_ row: MigrationRow, patientID: String, instanceNumber: Int, resolver: PatientResolver,
-                         importID: Int64?, modificationTime: String) throws -> ([String], Bool, Int) {
-        var (identity, registered) = try resolver.localIdentity(patientID: patientID, issuer: nil)
+                         identities: IdentityCache, importID: Int64?, modificationTime: String) throws -> ([String], Bool, Int) {
+        var (identity, registered) = try identities.identity(patientID) {
+            try resolver.localIdentity(patientID: patientID, issuer: nil)
+        }
         if registered == nil {
             // The manifest's own values, for a clinic without a registry.
             identity.patientName = row.patientName
             identity.birthDate = row.birthDate
             identity.sex = row.sex
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: row.absolutePath)[.size] as? Int) ?? 0
+        var info = stat()
+        let size = stat(row.absolutePath, &info) == 0 ? Int(info.st_size) : 0
         if Self.kind(of: row.absolutePath) == .dicom {
             let header = try DICOMFile(contentsOf: row.absolutePath, options: .header)
             var summary = InstanceSummary(file: header)
@@ -280,15 +304,14 @@ public final class MigrationJob: Sendable {
                                       creationDateTime: modificationTime)
         var uids: [String] = []
         var storedAny = false
-        for (var file, var source) in try stable.convert(row.absolutePath, displayPath: row.path, session: session) {
+        let converted = try stable.convert(row.absolutePath, displayPath: row.path, session: session) { file in
             // Numbered in manifest order within the series, the same every run.
             file.dataset.set(DataElement(tag: .instanceNumber, vr: .IS, bytes: Self.even(String(instanceNumber))))
             if let modality = row.modality, file.sopClassUID != "1.2.840.10008.5.1.4.1.1.104.1" {
                 file.dataset.set(DataElement(tag: .modality, vr: .CS, bytes: Self.even(modality)))
             }
-            let origin = source.originSHA256
-            source = InstanceSource.data(try DICOMWriter.encode(file), originalPath: row.path)
-            source.originSHA256 = origin
+        }
+        for (file, source) in converted {
             let result = try store.store(source, summary: InstanceSummary(file: file), importID: importID)
             if result.outcome == .conflict { throw MigrationError("stored with other content under SOP Instance UID \(result.sopInstanceUID); kept aside at \(result.path)") }
             storedAny = storedAny || result.outcome == .stored || result.outcome == .adopted
@@ -303,6 +326,48 @@ public final class MigrationJob: Sendable {
         return Data(bytes)
     }
 
+}
+
+/// The local identity of each patient, looked up in the registry once per
+/// run (the registry does not change while the rows are migrated).
+private final class IdentityCache: Sendable {
+    private let known = Mutex<[String: (identity: LocalIdentity, registered: RegisteredPatient?)]>([:])
+
+    func identity(_ patientID: String, lookUp: () throws -> (identity: LocalIdentity, registered: RegisteredPatient?)) throws
+        -> (identity: LocalIdentity, registered: RegisteredPatient?) {
+        if let found = known.withLock({ $0[patientID] }) { return found }
+        let found = try lookUp()
+        known.withLock { $0[patientID] = found }
+        return found
+    }
+}
+
+/// What the worker threads of a run share.
+private final class MigrationRunState: Sendable {
+    let tally = Mutex(MigrationTally())
+    let bytes = Atomic<Int>(0)
+    /// Index of the next row to take.
+    let next = Atomic<Int>(0)
+}
+
+/// What a run counts while its rows are done (under a mutex): counts only,
+/// plus the rows that did not go through.
+private struct MigrationTally: Sendable {
+    var rows = 0
+    var byStatus: [MigrationRowOutcome.Status: Int] = [:]
+    var instances = 0
+    var patients: [String: [String: Int]] = [:]
+    var notMigrated: [MigrationRowOutcome] = []
+
+    mutating func add(_ outcome: MigrationRowOutcome) {
+        rows += 1
+        byStatus[outcome.status, default: 0] += 1
+        instances += outcome.sopInstanceUIDs.count
+        patients[outcome.patientID ?? "(invalid rows)", default: [:]][outcome.status.rawValue, default: 0] += 1
+        if outcome.status == .failed || outcome.status == .invalid { notMigrated.append(outcome) }
+    }
+
+    func count(_ status: MigrationRowOutcome.Status) -> Int { byStatus[status] ?? 0 }
 }
 
 struct MigrationError: Error, CustomStringConvertible {

@@ -21,8 +21,10 @@ struct StableConversion {
     let creationDateTime: String
 
     /// Converts `path` with `session`; returns each object with the bytes
-    /// to store and the origin hash.
-    func convert(_ path: String, displayPath: String, session: ConversionSession) throws -> [(file: DICOMFile, source: InstanceSource)] {
+    /// to store and the origin hash. `adjust` changes each object (after
+    /// its UIDs and times are set) before it is encoded.
+    func convert(_ path: String, displayPath: String, session: ConversionSession,
+                 adjust: (inout DICOMFile) -> Void = { _ in }) throws -> [(file: DICOMFile, source: InstanceSource)] {
         let origin = try Self.sha256(of: path)
         let converted = try session.convert(path)
         var out: [(file: DICOMFile, source: InstanceSource)] = []
@@ -41,6 +43,7 @@ struct StableConversion {
             if file.meta[.mediaStorageSOPInstanceUID] != nil {
                 file.meta.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID(sop)))
             }
+            adjust(&file)
             let data = try DICOMWriter.encode(file)
             var source = InstanceSource.data(data, originalPath: displayPath)
             source.originSHA256 = origin + (index == 0 ? "" : "#\(index)")

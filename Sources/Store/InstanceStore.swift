@@ -27,8 +27,10 @@ import Synchronization
 /// and several discport processes can import at once), and always on
 /// ``flush()``, ``finishImport(_:status:skipped:failed:note:)``,
 /// ``check()`` and ``close()``. The commit flushes the batch's temporary
-/// files to disk (one `syncfs(2)`; where that call is missing each file is
-/// `fdatasync`ed as it is written), renames them into place, fsyncs the
+/// files to disk (one `syncfs(2)`; where syncfs is missing each file is
+/// `fdatasync`ed as it is written; the
+/// store call that fills a batch first runs a syncfs without holding the
+/// lock, so other callers go on meanwhile), renames them into place, fsyncs the
 /// folders it touched, and only then COMMITs. So file and row appear
 /// together, and a crash at any moment leaves each instance either whole in
 /// its place or not there at all; a catalog row never points at a missing
@@ -57,7 +59,7 @@ public final class InstanceStore: Sendable {
         /// The operator recorded in imports and the audit log; nil: `$USER`.
         public var operatorName: String?
 
-        public init(batchSize: Int = 256, batchInterval: Duration = .milliseconds(500), synchronous: Bool = true,
+        public init(batchSize: Int = 1024, batchInterval: Duration = .milliseconds(500), synchronous: Bool = true,
                     checkConcurrency: Int = 4, operatorName: String? = nil) {
             self.batchSize = max(1, batchSize)
             self.batchInterval = batchInterval
@@ -313,7 +315,8 @@ public final class InstanceStore: Sendable {
         }
 
         // 4. Write the rows and schedule the rename for the batch's commit (lock).
-        return try state.withLock { st throws -> StoreResult in
+        var preflush = false
+        let stored = try state.withLock { st throws -> StoreResult in
             let catalog = try st.open()
             try checkImport(importID, &st)
             try ensureTransaction(&st)
@@ -413,9 +416,29 @@ public final class InstanceStore: Sendable {
                 throw error
             }
             st.pending += 1
-            try maybeCommit(&st)
+            if st.preflushing {
+                // Another caller is flushing the batch's files; it commits.
+            } else if options.synchronous, FileIO.syncfsFunction != nil, isDue(st) {
+                st.preflushing = true
+                preflush = true
+            } else {
+                try maybeCommit(&st)
+            }
             return outcome
         }
+        // 5. The batch is due: flush the file system *without* the lock, so
+        //    the other callers keep streaming and filing instances meanwhile,
+        //    then commit (lock). The commit still runs its own syncfs, which
+        //    covers the files written during this one, so the guarantee is
+        //    unchanged; it merely finds almost nothing left to write.
+        if preflush {
+            try? FileIO.syncFileSystem(containing: home)   // a failure is the commit's to report
+            try state.withLock { st throws in
+                st.preflushing = false
+                try commitBatch(&st)
+            }
+        }
+        return stored
     }
 
     /// Streams `source` into a new file at `path` (the Part 10 file the
@@ -479,7 +502,13 @@ public final class InstanceStore: Sendable {
         return .new
     }
 
-    private func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+    /// The folder of an absolute path (`/a/b/c` → `/a/b`, `/a` → `/`),
+    /// cut at the last `/` without Foundation's path parsing (twice per
+    /// stored instance).
+    private func parent(_ path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+        return slash == path.utf8.startIndex ? "/" : String(path[..<slash])
+    }
 
     /// Renames `from` to `target` (both absolute), creating folders; the
     /// folders touched are fsynced before the commit.
@@ -562,10 +591,13 @@ public final class InstanceStore: Sendable {
     }
 
     private func maybeCommit(_ st: inout State) throws {
-        guard let started = st.batchStarted else { return }
-        if st.pending >= options.batchSize || ContinuousClock.now - started >= options.batchInterval {
-            try commitBatch(&st)
-        }
+        if isDue(st) { try commitBatch(&st) }
+    }
+
+    /// The open batch is full or has been open for the interval.
+    private func isDue(_ st: State) -> Bool {
+        guard let started = st.batchStarted else { return false }
+        return st.pending >= options.batchSize || ContinuousClock.now - started >= options.batchInterval
     }
 
     /// Commits the batch: flushes the temporary files (one syncfs), renames
@@ -1200,6 +1232,9 @@ private struct State {
     var pendingDirectories: Set<String> = []
     /// Instances in the open batch.
     var pending = 0
+    /// A store call is flushing the file system before committing the
+    /// batch (without the lock); the others leave the commit to it.
+    var preflushing = false
     var batchStarted: ContinuousClock.Instant?
     /// Import ids known to exist.
     var knownImports: Set<Int64> = []

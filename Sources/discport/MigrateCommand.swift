@@ -53,8 +53,8 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write an HTML summary.", valueName: "file"))
     var html: String?
 
-    @Option(help: "Rows migrated at once.")
-    var workers: Int = 2
+    @Option(help: "Rows migrated at once (default: twice the cores, at least 4).")
+    var workers: Int = MigrationJob.defaultWorkers
 
     @Flag(help: "One JSON object per line (the default when standard output is not a terminal).")
     var json = false
@@ -105,7 +105,12 @@ struct MigrateCommand: ParsableCommand {
 
         let bar = ProgressBar(enabled: !jsonLines && !dryRun)
         bar.start(total: preflight.rows.count, totalBytes: 0)
+        // Every row's outcome is written to the report as it comes (in the
+        // order rows finish), never collected in memory.
+        let reportFile = try report.map { try MigrationReportFile(path: $0) }
         let summary = try migration.run(preflight, dryRun: dryRun) { outcome in
+            reportFile?.add(outcome)
+            if outcome.status == .invalid { return }   // listed by the pre-flight above
             if jsonLines {
                 if let data = try? JSONOutput.data(outcome, pretty: false) {
                     FileHandle.standardOutput.write(Data("{\"event\":\"row\",".utf8) + data.dropFirst() + Data([0x0A]))
@@ -119,11 +124,11 @@ struct MigrateCommand: ParsableCommand {
             }
         }
         bar.clear()
-        if let report { try Self.writeReport(summary, to: report) }
+        try reportFile?.finish()
         if let html { try AtomicFile.write(Data(Self.html(summary).utf8), to: html) }
         if jsonLines {
             var finish = summary
-            finish.outcomes = []
+            finish.notMigrated = []
             if let data = try? JSONOutput.data(finish, pretty: false) {
                 FileHandle.standardOutput.write(Data("{\"event\":\"finish\",".utf8) + data.dropFirst() + Data([0x0A]))
             }
@@ -140,23 +145,6 @@ struct MigrateCommand: ParsableCommand {
         return path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    static func writeReport(_ summary: MigrationSummary, to path: String) throws {
-        if path.lowercased().hasSuffix(".json") {
-            try AtomicFile.write(try JSONOutput.data(summary.outcomes), to: path)
-            return
-        }
-        func cell(_ text: String?) -> String {
-            guard let text, !text.isEmpty else { return "" }
-            return text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-        }
-        var out = "line,path,patient_id,status,sop_instance_uids,message\r\n"
-        for o in summary.outcomes {
-            out += [String(o.line), cell(o.path), cell(o.patientID), o.status.rawValue, cell(o.sopInstanceUIDs.joined(separator: " ")), cell(o.message)]
-                .joined(separator: ",") + "\r\n"
-        }
-        try AtomicFile.write(Data(out.utf8), to: path)
-    }
-
     static func html(_ s: MigrationSummary) -> String {
         func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
@@ -169,7 +157,7 @@ struct MigrateCommand: ParsableCommand {
             rows += "<tr><td>\(escape(patient))</td>" + statuses.map { "<td>\(counts[$0] ?? 0)</td>" }.joined() + "</tr>\n"
         }
         var failures = ""
-        for o in s.outcomes where o.status == .failed || o.status == .invalid {
+        for o in s.notMigrated {
             failures += "<tr><td>\(o.line)</td><td>\(escape(o.path))</td><td>\(o.status.rawValue)</td><td>\(escape(o.message ?? ""))</td></tr>\n"
         }
         let rate = s.seconds > 0 ? Double(s.rows) / s.seconds : 0
@@ -190,5 +178,74 @@ struct MigrateCommand: ParsableCommand {
         </body></html>
 
         """
+    }
+}
+
+/// `--report FILE.csv|FILE.json`, written row by row as the migration goes
+/// (from several threads) into a temporary file beside it, which is
+/// flushed and renamed into place by ``finish()``. CSV: a header and one
+/// line per row; JSON: an array with one object per row, one per line.
+final class MigrationReportFile: @unchecked Sendable {
+    private let path: String
+    private let temporary: String
+    private let handle: FileHandle
+    private let isJSON: Bool
+    private let lock = NSLock()
+    private var first = true
+
+    init(path: String) throws {
+        self.path = path
+        temporary = path + ".part-\(getpid())"
+        isJSON = path.lowercased().hasSuffix(".json")
+        guard FileManager.default.createFile(atPath: temporary, contents: nil),
+              let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw CLIError("cannot write the report \(temporary)", status: 1)
+        }
+        self.handle = handle
+        handle.write(Data((isJSON ? "[" : "line,path,patient_id,status,sop_instance_uids,message\r\n").utf8))
+    }
+
+    deinit {
+        try? handle.close()
+        unlink(temporary)     // still there: the run failed before finish()
+    }
+
+    func add(_ o: MigrationRowOutcome) {
+        let line: Data
+        if isJSON {
+            guard let object = try? JSONOutput.data(o, pretty: false) else { return }
+            line = Data((first ? "\n" : ",\n").utf8) + object
+        } else {
+            line = Data(([String(o.line), Self.cell(o.path), Self.cell(o.patientID), o.status.rawValue,
+                          Self.cell(o.sopInstanceUIDs.joined(separator: " ")), Self.cell(o.message)]
+                .joined(separator: ",") + "\r\n").utf8)
+        }
+        lock.lock()
+        first = false
+        handle.write(line)
+        lock.unlock()
+    }
+
+    /// Completes the file, flushes it and renames it into place.
+    func finish() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if isJSON { handle.write(Data("\n]\n".utf8)) }
+        try handle.synchronize()
+        try handle.close()
+        guard rename(temporary, path) == 0 else {
+            throw CLIError("cannot write the report \(path): \(String(cString: strerror(errno)))", status: 1)
+        }
+        let folder = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
+                          O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folder >= 0 {
+            _ = fsync(folder)
+            _ = close(folder)
+        }
+    }
+
+    private static func cell(_ text: String?) -> String {
+        guard let text, !text.isEmpty else { return "" }
+        return text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
     }
 }

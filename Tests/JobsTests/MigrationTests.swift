@@ -3,6 +3,7 @@ import Foundation
 import Jobs
 import Reconcile
 import Store
+import Synchronization
 import Testing
 
 @Suite("Migration")
@@ -78,8 +79,11 @@ struct MigrationTests {
         #expect(preflight.problems.map(\.line) == [5, 6, 7])
         #expect(preflight.problems.last?.message.contains("unknown patient") == true)
 
-        let first = try job.run(preflight)
+        let firstOutcomes = Mutex<[MigrationRowOutcome]>([])
+        let first = try job.run(preflight) { outcome in firstOutcomes.withLock { $0.append(outcome) } }
         #expect(first.stored == 3)
+        #expect(firstOutcomes.withLock { $0.count } == 6, "every row's outcome, the invalid ones too, goes to progress")
+        #expect(first.notMigrated.map(\.line) == [5, 6, 7])
         #expect(first.invalid == 3)
         #expect(first.exitStatus == 1)
         let stored = try store.instances()
@@ -91,10 +95,11 @@ struct MigrationTests {
         #expect(dicom.dataset.string(.patientName) == "Doe^Jane", "the registry's name")
         #expect(dicom.dataset.items(.originalAttributesSequence).last?.items(.modifiedAttributesSequence).first?.firstString(.patientID) == "H-000123")
 
-        let second = try job.run(preflight)
+        let secondOutcomes = Mutex<[MigrationRowOutcome]>([])
+        let second = try job.run(preflight) { outcome in secondOutcomes.withLock { $0.append(outcome) } }
         #expect(second.done == 3)
         #expect(second.stored == 0)
-        #expect(Set(second.outcomes.flatMap(\.sopInstanceUIDs)) == Set(first.outcomes.flatMap(\.sopInstanceUIDs)))
+        #expect(Set(secondOutcomes.withLock { $0 }.flatMap(\.sopInstanceUIDs)) == Set(firstOutcomes.withLock { $0 }.flatMap(\.sopInstanceUIDs)))
         // Another job over the same files finds them stored: same UIDs.
         let other = try MigrationJob(store: store, job: "t2").run(preflight)
         #expect(other.alreadyStored == 3)
