@@ -146,9 +146,8 @@ extension DICOMFile {
 
     init(data: Data, isComplete: Bool, options: ReadOptions, path: String?) throws(ParseFailure) {
         // The file is made inside the closure and returned, not captured nor
-        // wrapped in a Result: each of those copied it (every Data, Dataset
-        // and array in it retained and released again), a tenth of a header
-        // read.
+        // wrapped in a Result: either may copy it (every Data, Dataset and
+        // array in it retained and released again).
         var result: DICOMFile
         do {
             result = try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(ParseFailure) -> DICOMFile in
