@@ -134,25 +134,9 @@ private final class Tables: Sendable {
                 assertionFailure("malformed data dictionary line: \(String(decoding: line, as: UTF8.self))")
                 continue
             }
-            // Tag pattern: hex digits, `x` for a free digit.
-            var mask: UInt32 = 0
-            var value: UInt32 = 0
-            for byte in fields[0] {
-                mask <<= 4
-                value <<= 4
-                if byte == UInt8(ascii: "x") { continue }
-                mask |= 0xF
-                value |= UInt32(hexDigit(byte))
-            }
+            let (mask, value) = tagPattern(fields[0])
             let vrText = String(decoding: fields[1], as: UTF8.self)
-            // "PN", "US or SS", "US or SS or OW": two letters every six bytes.
-            var vrs: [VR] = []
-            let vrBytes = Array(fields[1])
-            var offset = 0
-            while offset + 1 < vrBytes.count {
-                if let vr = VR(byte0: vrBytes[offset], byte1: vrBytes[offset + 1]) { vrs.append(vr) }
-                offset += 6
-            }
+            let vrs = vrList(fields[1])
             let entry = DictionaryEntry(
                 tag: Tag(rawValue: value),
                 vr: vrs.first ?? .UN,
@@ -235,22 +219,11 @@ private final class VRTable: Sendable {
             let count = bytes.count
             while position + 9 < count {
                 // `tag TAB VR TAB ...`: 8 pattern digits, then the VR text.
-                var mask: UInt32 = 0
-                var value: UInt32 = 0
-                for byte in bytes[position..<position + 8] {
-                    mask <<= 4
-                    value <<= 4
-                    if byte == UInt8(ascii: "x") { continue }
-                    mask |= 0xF
-                    value |= UInt32(hexDigit(byte))
-                }
-                var cursor = position + 9
-                var vrs: [VR] = []
-                while cursor + 1 < count, bytes[cursor] != UInt8(ascii: "\t") {
-                    if let vr = VR(byte0: bytes[cursor], byte1: bytes[cursor + 1]) { vrs.append(vr) }
-                    cursor += 6 // "US or SS": two letters every six bytes
-                    if cursor - 4 < count, bytes[cursor - 4] == UInt8(ascii: "\t") { break }
-                }
+                let (mask, value) = tagPattern(bytes[position..<position + 8])
+                var vrEnd = position + 9
+                while vrEnd < count, bytes[vrEnd] != UInt8(ascii: "\t") { vrEnd += 1 }
+                let vrs = vrList(bytes[(position + 9)..<vrEnd])
+                var cursor = vrEnd
                 while cursor < count, bytes[cursor] != UInt8(ascii: "\n") { cursor += 1 }
                 position = cursor + 1
                 let alternatives = vrs.dropFirst()
@@ -298,6 +271,33 @@ private final class VRTable: Sendable {
         if tag.isPrivateCreator { return Choice(vr: .LO, alternative: nil) }
         return nil
     }
+}
+
+/// A PS3.6 tag pattern (`00100010`, `60xx3000`): the mask of its fixed
+/// digits and their value.
+private func tagPattern<Bytes: Collection<UInt8>>(_ digits: Bytes) -> (mask: UInt32, value: UInt32) {
+    var mask: UInt32 = 0
+    var value: UInt32 = 0
+    for byte in digits {
+        mask <<= 4
+        value <<= 4
+        if byte == UInt8(ascii: "x") { continue }
+        mask |= 0xF
+        value |= UInt32(hexDigit(byte))
+    }
+    return (mask, value)
+}
+
+/// The VRs of a PS3.6 VR column: "PN", "US or SS", "US or SS or OW" (two
+/// letters every six bytes); empty for items and delimiters.
+private func vrList<Bytes: Collection<UInt8>>(_ text: Bytes) -> [VR] {
+    var vrs: [VR] = []
+    var bytes = text.makeIterator()
+    while let first = bytes.next(), let second = bytes.next() {
+        if let vr = VR(byte0: first, byte1: second) { vrs.append(vr) }
+        for _ in 0..<4 { _ = bytes.next() }   // " or "
+    }
+    return vrs
 }
 
 private func hexDigit(_ byte: UInt8) -> UInt8 {
