@@ -319,16 +319,11 @@ start_orthanc() {
     fail "Orthanc did not start"
 }
 rest() { curl -sf "http://127.0.0.1:$http_port$1"; }
-start_orthanc
-dp nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
-dp nodes add wrong-ae --ae NOT-ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
-dp echo orthanc > /dev/null || fail "echo to Orthanc"
-if dp echo wrong-ae 2> "$work/rejected.txt"; then fail "Orthanc accepted an unknown called AE"; fi
-grep -q "called AE title not recognized" "$work/rejected.txt" || fail "rejection not reported: $(cat "$work/rejected.txt")"
-dp send "$work/fixtures" --to orthanc > "$work/send-orthanc.txt" || { cat "$work/send-orthanc.txt"; fail "send to Orthanc"; }
-# Every fixture back through the REST API.
-mkdir -p "$work/from-orthanc"
-python3 - "$http_port" "$work/fixtures" "$work/from-orthanc" <<'EOF'
+# Every fixture back from Orthanc through its REST API, by SOP Instance UID,
+# into $work/from-orthanc (emptied first); fails unless Orthanc has exactly one.
+fetch_fixtures() {
+    rm -rf "$work/from-orthanc"; mkdir -p "$work/from-orthanc"
+    python3 - "$http_port" "$work/fixtures" "$work/from-orthanc" <<'EOF'
 import json, os, sys, urllib.request, pydicom
 port, fixtures, out = sys.argv[1:]
 for root, _, files in os.walk(fixtures):
@@ -345,6 +340,16 @@ for root, _, files in os.walk(fixtures):
         data = urllib.request.urlopen(f"http://127.0.0.1:{port}/instances/{ids[0]}/file").read()
         open(os.path.join(out, uid), "wb").write(data)
 EOF
+}
+start_orthanc
+dp nodes add orthanc --ae ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+dp nodes add wrong-ae --ae NOT-ORTHANC --host 127.0.0.1 --port "$dicom_port" > /dev/null
+dp echo orthanc > /dev/null || fail "echo to Orthanc"
+if dp echo wrong-ae 2> "$work/rejected.txt"; then fail "Orthanc accepted an unknown called AE"; fi
+grep -q "called AE title not recognized" "$work/rejected.txt" || fail "rejection not reported: $(cat "$work/rejected.txt")"
+dp send "$work/fixtures" --to orthanc > "$work/send-orthanc.txt" || { cat "$work/send-orthanc.txt"; fail "send to Orthanc"; }
+# Every fixture back through the REST API.
+fetch_fixtures || fail "fetching the fixtures back from Orthanc"
 compared=$(find "$work/from-orthanc" -type f | EXACT_SYNTAX=1 python3 "$work/compare.py" "$work/fixtures")
 [ "$compared" = "$fixture_count" ] || fail "Orthanc returned $compared of $fixture_count instances"
 ok "Orthanc: echo; unknown called AE rejected; $compared instances stored, each fetched by REST with a byte-identical data set"
@@ -599,22 +604,7 @@ EOF
     # `listen` and the reconciled disc instance.
     dp send JP-0001 JP-0002 --to web > "$work/stow.txt" || { cat "$work/stow.txt"; fail "send by STOW-RS"; }
     grep -q "^web: $((fixture_count + 1)) sent" "$work/stow.txt" || fail "STOW-RS: $(cat "$work/stow.txt")"
-    rm -rf "$work/from-orthanc"; mkdir -p "$work/from-orthanc"
-    python3 - "$http_port" "$work/fixtures" "$work/from-orthanc" <<'EOF'
-import json, os, sys, urllib.request, pydicom
-port, fixtures, out = sys.argv[1:]
-for root, _, files in os.walk(fixtures):
-    for f in files:
-        try:
-            uid = str(pydicom.dcmread(os.path.join(root, f), stop_before_pixels=True, force=True).SOPInstanceUID)
-        except Exception:
-            continue
-        found = json.load(urllib.request.urlopen(urllib.request.Request(
-            f"http://127.0.0.1:{port}/tools/lookup", data=uid.encode(), method="POST")))
-        ids = [x["ID"] for x in found if x["Type"] == "Instance"]
-        assert len(ids) == 1, (uid, ids)
-        open(os.path.join(out, uid), "wb").write(urllib.request.urlopen(f"http://127.0.0.1:{port}/instances/{ids[0]}/file").read())
-EOF
+    fetch_fixtures || fail "fetching the STOW-RS instances back from Orthanc"
     compared=$(find "$work/from-orthanc" -type f | python3 "$work/compare.py" "$work/fixtures")
     [ "$compared" = "$fixture_count" ] || fail "STOW-RS stored $compared of $fixture_count"
     check_web() {   # EXPECTED-COUNT CONDITION ARGS...
