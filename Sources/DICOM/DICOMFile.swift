@@ -58,8 +58,11 @@ public struct DICOMFile: Sendable {
 // MARK: - Reading
 
 extension DICOMFile {
-    /// Bytes read first in header mode; most headers fit.
-    static let headerProbeSize = 16 * 1024
+    /// Bytes read first in header mode: about half the headers fit (what an
+    /// I/O floor reads too); a longer one goes on from where this stopped.
+    static let headerProbeSize = 4 * 1024
+    /// The second read of a longer header; from there the read grows by 8×.
+    static let secondProbeSize = 16 * 1024
 
     /// Reads a file from disk.
     ///
@@ -69,12 +72,13 @@ extension DICOMFile {
         let file = try ReadOnlyFile(path: path)
         defer { file.close() }
         if options.stopBeforePixelData {
-            self = try DICOMFile(size: file.size, path: path, options: options, prefix: file.read(count:))
+            self = try DICOMFile.read(size: file.size, path: path, options: options, prefix: file.read(count:))
             return
         }
         let data = try file.read(count: file.size)
-        self = try DICOMFile(data: data, options: options, path: path)
-        self.fileSize = file.size
+        var parsed = try DICOMFile(data: data, options: options, path: path)
+        parsed.fileSize = file.size
+        self = consume parsed
     }
 
     /// Reads a header (``ReadOptions/stopBeforePixelData``) from any byte
@@ -83,18 +87,27 @@ extension DICOMFile {
     /// only when the header is longer.
     public init(size: Int, path: String?, options: ReadOptions = .header,
                 prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) {
+        self = try DICOMFile.read(size: size, path: path, options: options, prefix: prefix)
+    }
+
+    /// ``init(size:path:options:prefix:)`` as a function: a result handed
+    /// from one initializer to another is copied (every reference in the
+    /// file retained and released again), a returned one is moved.
+    static func read(size: Int, path: String?, options: ReadOptions,
+                     prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) -> DICOMFile {
         // A whole-file read (a DICOMDIR) takes the whole file at once rather
         // than growing the probe and parsing again.
         var probe = options.stopBeforePixelData ? min(size, DICOMFile.headerProbeSize) : size
+        var resume: ResumePoint?
         while true {
             let data = try prefix(probe)
             do {
-                self = try DICOMFile(data: data, isComplete: probe >= size || data.count < probe, options: options, path: path)
-                self.fileSize = size
-                return
+                var file = try DICOMFile.parse(data: data, isComplete: probe >= size || data.count < probe, options: options, path: path, resume: &resume)
+                file.fileSize = size
+                return file
             } catch let failure {
                 guard case .needMoreData = failure else { throw DICOMFile.error(from: failure) }
-                probe = min(size, probe * 8)
+                probe = min(size, probe < DICOMFile.secondProbeSize ? DICOMFile.secondProbeSize : probe * 8)
             }
         }
     }
@@ -102,7 +115,8 @@ extension DICOMFile {
     /// Parses an in-memory file or data set.
     public init(data: Data, options: ReadOptions = .full, path: String? = nil) throws(DICOMError) {
         do {
-            self = try DICOMFile(data: data, isComplete: true, options: options, path: path)
+            var resume: ResumePoint?
+            self = try DICOMFile.parse(data: data, isComplete: true, options: options, path: path, resume: &resume)
         } catch let failure {
             throw DICOMFile.error(from: failure)
         }
@@ -144,16 +158,26 @@ extension DICOMFile {
         }
     }
 
-    init(data: Data, isComplete: Bool, options: ReadOptions, path: String?) throws(ParseFailure) {
+    /// Parses `data`, a prefix of a file or all of it. `resume` goes on
+    /// where the parse of a shorter prefix stopped; when this prefix is too
+    /// short too, it is left where to go on from (nil: start again).
+    static func parse(data: Data, isComplete: Bool, options: ReadOptions, path: String?, resume: inout ResumePoint?) throws(ParseFailure) -> DICOMFile {
         // The file is made inside the closure and returned, not captured nor
         // wrapped in a Result: either may copy it (every Data, Dataset and
         // array in it retained and released again).
         var result: DICOMFile
+        var resuming = resume
+        resume = nil
         do {
             result = try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(ParseFailure) -> DICOMFile in
                 var parser = Parser(buffer: raw, data: data, isComplete: isComplete, options: options, path: path)
                 var file = DICOMFile(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
-                try parser.parseFile(into: &file)
+                do throws(ParseFailure) {
+                    try parser.parseFile(into: &file, resuming: &resuming)
+                } catch {
+                    resume = parser.resumePoint
+                    throw error
+                }
                 return file
             }
         } catch let failure as ParseFailure {
@@ -167,7 +191,7 @@ extension DICOMFile {
             if !isComplete { throw .needMoreData }
             try result.inflateAndParse(data: data, options: options, path: path)
         }
-        self = consume result
+        return result
     }
 
     private mutating func inflateAndParse(data: Data, options: ReadOptions, path: String?) throws(ParseFailure) {

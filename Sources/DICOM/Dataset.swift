@@ -108,6 +108,12 @@ public struct Dataset: Sendable {
         if tag == .specificCharacterSet { updateCharacterSet() }
     }
 
+    /// Points the parser's entries at a longer read of the same bytes (a
+    /// header read that went on with more of the file).
+    mutating func rebase(onto buffer: Data) {
+        if parsed.isActive { parsed.buffer = buffer }
+    }
+
     /// Turns parser entries into stored elements before a mutation.
     private mutating func materialize() {
         guard parsed.isActive else { return }
@@ -169,24 +175,34 @@ public struct Dataset: Sendable {
 
     private mutating func updateCharacterSet() {
         ownCharacterSet = self[.specificCharacterSet]?.bytes.map { bytes in
-            Dataset.commonCharacterSets[bytes] ?? SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(bytes))
+            Dataset.commonCharacterSet(bytes) ?? SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(bytes))
         }
     }
 
     /// The (0008,0005) values most files carry, parsed once: every header of
-    /// a disc would otherwise parse the same terms again.
-    private static let commonCharacterSets: [Data: SpecificCharacterSet] = {
+    /// a disc would otherwise parse the same terms again. Compared byte by
+    /// byte, most common first (hashing a `Data` cost more than the search).
+    private static let commonCharacterSets: [(bytes: [UInt8], set: SpecificCharacterSet)] = {
         let values = ["ISO_IR 100", "ISO_IR 192", "ISO_IR 6", "\\ISO 2022 IR 87", "ISO 2022 IR 6\\ISO 2022 IR 87",
                       "ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 13", "\\ISO 2022 IR 149", "GB18030", "ISO_IR 101", "ISO_IR 144"]
-        var table: [Data: SpecificCharacterSet] = [:]
+        var table: [(bytes: [UInt8], set: SpecificCharacterSet)] = []
         for value in values {
             var bytes = Array(value.utf8)
             let set = SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(Data(bytes)))
-            table[Data(bytes)] = set
-            if bytes.count % 2 == 1 { bytes.append(0x20); table[Data(bytes)] = set }
+            table.append((bytes, set))
+            if bytes.count % 2 == 1 { bytes.append(0x20); table.append((bytes, set)) }   // padded to even length
         }
         return table
     }()
+
+    private static func commonCharacterSet(_ value: Data) -> SpecificCharacterSet? {
+        value.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> SpecificCharacterSet? in
+            for entry in commonCharacterSets where entry.bytes.count == raw.count {
+                if entry.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 { return entry.set }
+            }
+            return nil
+        }
+    }
 }
 
 // MARK: - Reading values

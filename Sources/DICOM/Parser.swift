@@ -1,5 +1,16 @@
 import Foundation
 
+/// Where a header read ran out of bytes at the top level of the data set:
+/// the file read so far and the element to go on from, once a longer prefix
+/// of the same file is at hand. Elements read in full are not read again.
+struct ResumePoint {
+    var file: DICOMFile
+    var position: Int
+    var explicit: Bool
+    var bigEndian: Bool
+    var warnings: [DICOMError]
+}
+
 /// The data set parser. Works on one contiguous buffer; every read is bounds
 /// checked, so hostile or truncated input yields an error, never a trap.
 struct Parser {
@@ -15,6 +26,15 @@ struct Parser {
     /// Appended to offsets in messages ("in the inflated data set").
     var offsetNote = ""
     var warnings: [DICOMError] = []
+    /// Explicit VRs by their letters (``VR/byLetters``).
+    let vrs = VR.byLetters
+    /// Where the top-level element being read starts, and how many warnings
+    /// there were before it: where a header read goes on with more bytes.
+    var topLevelElementStart = 0
+    var topLevelWarningCount = 0
+    /// Set when ``parseFile(into:resuming:)`` ran out of bytes at the top
+    /// level of the data set.
+    var resumePoint: ResumePoint?
 
     static let undefinedLength: UInt32 = 0xFFFF_FFFF
 
@@ -58,7 +78,21 @@ struct Parser {
 
     // MARK: File structure
 
-    mutating func parseFile(into file: inout DICOMFile) throws(ParseFailure) {
+    /// Reads a file from the start of the buffer, or goes on where a read
+    /// of a shorter prefix of the same file stopped.
+    /// The resume point is taken (left nil), so the data set it holds is
+    /// not shared and grows without being copied.
+    mutating func parseFile(into file: inout DICOMFile, resuming resume: inout ResumePoint?) throws(ParseFailure) {
+        if resume != nil {
+            swap(&file, &resume!.file)
+            let point = resume!
+            resume = nil
+            file.dataset.rebase(onto: data)
+            position = point.position
+            warnings = point.warnings
+            try parseTopLevel(into: &file, explicit: point.explicit, bigEndian: point.bigEndian)
+            return
+        }
         // Part 10: 128-byte preamble then "DICM"; tolerate "DICM" at 0.
         var metaStart: Int?
         if buffer.count >= 132, buffer[128] == 0x44, buffer[129] == 0x49, buffer[130] == 0x43, buffer[131] == 0x4D {
@@ -84,7 +118,7 @@ struct Parser {
         }
         file.datasetOffset = position
 
-        let declared = Parser.transferSyntaxUID(in: file.meta).map(TransferSyntax.init(uid:))
+        let declared = Parser.transferSyntax(in: file.meta)
         var explicit: Bool
         var bigEndian: Bool
         if let declared {
@@ -123,13 +157,31 @@ struct Parser {
             file.transferSyntax = explicit ? (bigEndian ? .explicitVRBigEndian : .explicitVRLittleEndian) : .implicitVRLittleEndian
         }
 
-        var dataset = Dataset(parsing: data)
-        dataset.reserveCapacity(128)   // a typical header; saves the growth copies
+        file.dataset = Dataset(parsing: data)
+        file.dataset.reserveCapacity(128)   // a typical header; saves the growth copies
+        try parseTopLevel(into: &file, explicit: explicit, bigEndian: bigEndian)
+    }
+
+    /// The top-level data set, into `file.dataset` (which may hold the
+    /// elements a shorter read got). Out of bytes, it leaves a
+    /// ``ResumePoint`` at the element that did not fit.
+    private mutating func parseTopLevel(into file: inout DICOMFile, explicit: Bool, bigEndian: Bool) throws(ParseFailure) {
+        var dataset = Dataset()
+        swap(&dataset, &file.dataset)   // parsed in place, not copied on write
         do {
             let stop = try parseElements(into: &dataset, end: nil, explicit: explicit, bigEndian: bigEndian, topLevel: true)
             if case .pixelData(let offset) = stop { file.pixelDataOffset = offset }
         } catch .error(let error) where options.lenient {
             file.error = error
+        } catch .needMoreData {
+            // Elements are added only once read in full: everything in the
+            // data set stays, the element that did not fit is read again.
+            warnings.removeSubrange(topLevelWarningCount...)
+            var read = DICOMFile(dataset: Dataset(), transferSyntax: file.transferSyntax, preamble: nil)
+            swap(&read, &file)   // moved, not copied: the caller gives up on `file`
+            read.dataset = consume dataset
+            resumePoint = ResumePoint(file: read, position: topLevelElementStart, explicit: explicit, bigEndian: bigEndian, warnings: warnings)
+            throw .needMoreData
         }
         if file.pixelDataOffset == nil { file.pixelDataOffset = pixelDataPosition }
         file.dataset = consume dataset
@@ -155,18 +207,23 @@ struct Parser {
     /// the group is 0002.
     private mutating func parseMeta(into file: inout DICOMFile) throws(ParseFailure) {
         var meta = Dataset(parsing: data)
+        meta.reserveCapacity(8)   // PS3.10 defines eight elements
         let explicit = sniffEncoding(at: position)?.explicit ?? true
         if !explicit {
             warnings.append(DICOMError(.malformed, "file meta information is implicit VR (PS3.10 requires explicit VR little endian)", path: path, offset: position))
         }
         do throws(ParseFailure) {
+            var last = Parser.noTag
             while true {
                 if position + 4 > buffer.count {
                     if isComplete { break }
                     throw ParseFailure.needMoreData
                 }
-                if buffer.u16(at: position, bigEndian: false) != 0x0002 { break }
+                let tag = buffer.tag(at: position, bigEndian: false)
+                if tag.group != 0x0002 { break }
+                if explicit && appendShortExplicitLE(tag, into: &meta, end: nil, after: &last) { continue }
                 try parseElement(into: &meta, end: nil, explicit: explicit, bigEndian: false)
+                last = Parser.key(meta.lastTag)
             }
         } catch {
             file.meta = consume meta
@@ -175,17 +232,19 @@ struct Parser {
         file.meta = consume meta
     }
 
-    /// (0002,0010) as text, straight from its bytes (UIDs are ASCII): the
-    /// first value without NUL or space padding; nil when absent or empty.
-    static func transferSyntaxUID(in meta: Dataset) -> String? {
+    /// The syntax (0002,0010) names, straight from its bytes (UIDs are
+    /// ASCII): the first value without NUL or space padding; nil when absent
+    /// or empty. A known UID makes no `String` at all.
+    static func transferSyntax(in meta: Dataset) -> TransferSyntax? {
         guard let data = meta[.transferSyntaxUID]?.bytes else { return nil }
-        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
+        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> TransferSyntax? in
             var start = 0
             var end = raw.firstIndex(of: 0x5C) ?? raw.count   // a second value is ignored
             while end > start, raw[end - 1] == 0x00 || raw[end - 1] == 0x20 { end -= 1 }
             while start < end, raw[start] == 0x20 || raw[start] == 0x00 { start += 1 }
             guard start < end else { return nil }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<end]), as: UTF8.self)
+            let uid = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+            return TransferSyntax.known(utf8: uid) ?? TransferSyntax(uid: String(decoding: uid, as: UTF8.self))
         }
     }
 
@@ -195,7 +254,7 @@ struct Parser {
         guard offset + 8 <= buffer.count else { return nil }
         let groupLE = buffer.u16(at: offset, bigEndian: false)
         let groupBE = buffer.u16(at: offset, bigEndian: true)
-        let vr = VR(byte0: buffer[offset + 4], byte1: buffer[offset + 5])
+        let vr = vrs.vr(buffer[offset + 4], buffer[offset + 5])
         let hasVR = vr != nil
         func plausible(_ group: UInt16) -> Bool { group <= 0x0030 || group == 0x7FE0 }
         if groupLE == 0, let vr {
@@ -237,7 +296,12 @@ struct Parser {
     /// (undefined-length item), the end of the buffer, or pixel data in
     /// header mode.
     mutating func parseElements(into dataset: inout Dataset, end: Int?, explicit: Bool, bigEndian: Bool, topLevel: Bool) throws(ParseFailure) -> Stop {
+        var last = Parser.key(dataset.lastTag)
         while true {
+            if topLevel {
+                topLevelElementStart = position
+                topLevelWarningCount = warnings.count
+            }
             if let end, position >= end { return .end }
             if position >= buffer.count {
                 if !isComplete { throw .needMoreData }
@@ -248,65 +312,73 @@ struct Parser {
             }
             try need(4, for: "a tag")
             let tag = buffer.tag(at: position, bigEndian: bigEndian)
-            if tag == .itemDelimitationItem {
-                try need(8, for: "an item delimiter", tag: tag)
-                position += 8
-                if end == nil && !topLevel { return .itemDelimiter }
-                warnings.append(DICOMError(.malformed, "stray item delimitation item skipped", path: path, offset: position - 8, tag: tag))
-                continue
-            }
-            if tag == .sequenceDelimitationItem && topLevel {
-                // Seen at the end of some files: trailing padding of a writer.
-                try need(8, for: "a sequence delimiter", tag: tag)
-                warnings.append(DICOMError(.malformed, "stray sequence delimitation item skipped", path: path, offset: position, tag: tag))
-                position += 8
-                continue
-            }
             if tag.group == 0xFFFE {
-                throw failure(.malformed, "unexpected \(tag == .item ? "item" : "delimiter") tag inside a data set", tag: tag)
-            }
-            if topLevel && options.stopBeforePixelData && tag == .pixelData {
-                return .pixelData(offset: position)
-            }
-            if topLevel && tag == .pixelData {
-                pixelDataPosition = position   // remembered even when reading it
-            }
-            // Fast path, the bulk of any header: explicit VR little endian,
-            // a 16-bit length VR (never SQ), even length, inside the buffer
-            // and the item, in ascending order. Anything else, and every
-            // fault, takes parseElement.
-            if explicit && !bigEndian && position + 8 <= buffer.count,
-               let vr = VR(byte0: buffer[position + 4], byte1: buffer[position + 5]), !vr.hasLongLength {
-                let count = Int(buffer.u16(at: position + 6, bigEndian: false))
-                let valueStart = position + 8
-                let valueEnd = valueStart + count
-                if count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd,
-                   (dataset.lastTag.map { $0 < tag } ?? true) {
-                    dataset.appendInOrder(tag: tag, vr: vr, offset: valueStart, count: count, of: data)
-                    position = valueEnd
+                if tag == .itemDelimitationItem {
+                    try need(8, for: "an item delimiter", tag: tag)
+                    position += 8
+                    if end == nil && !topLevel { return .itemDelimiter }
+                    warnings.append(DICOMError(.malformed, "stray item delimitation item skipped", path: path, offset: position - 8, tag: tag))
                     continue
                 }
+                if tag == .sequenceDelimitationItem && topLevel {
+                    // Seen at the end of some files: trailing padding of a writer.
+                    try need(8, for: "a sequence delimiter", tag: tag)
+                    warnings.append(DICOMError(.malformed, "stray sequence delimitation item skipped", path: path, offset: position, tag: tag))
+                    position += 8
+                    continue
+                }
+                throw failure(.malformed, "unexpected \(tag == .item ? "item" : "delimiter") tag inside a data set", tag: tag)
             }
+            if topLevel && tag == .pixelData {
+                if options.stopBeforePixelData { return .pixelData(offset: position) }
+                pixelDataPosition = position   // remembered even when reading it
+            }
+            if explicit && !bigEndian && appendShortExplicitLE(tag, into: &dataset, end: end, after: &last) { continue }
             // The same for implicit VR little endian (old discs are full of
             // it): the VR from the dictionary, never SQ or undefined length.
-            if !explicit && !bigEndian && position + 8 <= buffer.count {
+            if !explicit && !bigEndian && position + 8 <= buffer.count && Int64(tag.rawValue) > last {
                 let length = buffer.u32(at: position + 4, bigEndian: false)
                 let count = Int(length)
                 let valueStart = position + 8
                 let valueEnd = valueStart + count
-                if length != Parser.undefinedLength, count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd,
-                   (dataset.lastTag.map { $0 < tag } ?? true) {
+                if length != Parser.undefinedLength, count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd {
                     let vr = Parser.implicitVR(for: tag, in: dataset)
                     if vr != .SQ {
                         dataset.appendInOrder(tag: tag, vr: vr, offset: valueStart, count: count, of: data)
                         position = valueEnd
+                        last = Int64(tag.rawValue)
                         continue
                     }
                 }
             }
             try parseElement(into: &dataset, end: end, explicit: explicit, bigEndian: bigEndian)
+            last = Parser.key(dataset.lastTag)
         }
     }
+
+    /// The fast path, the bulk of any header: explicit VR little endian, a
+    /// 16-bit length VR (never SQ), even length, inside the buffer and the
+    /// item, after the last tag (`last`, see ``key(_:)``). Appends the
+    /// element and returns true; anything else, and every fault, is left to
+    /// ``parseElement(into:end:explicit:bigEndian:)``.
+    @inline(__always)
+    mutating func appendShortExplicitLE(_ tag: Tag, into dataset: inout Dataset, end: Int?, after last: inout Int64) -> Bool {
+        guard position + 8 <= buffer.count, Int64(tag.rawValue) > last,
+              let vr = vrs.vr(buffer[position + 4], buffer[position + 5]), !vr.hasLongLength else { return false }
+        let count = Int(buffer.u16(at: position + 6, bigEndian: false))
+        let valueEnd = position + 8 + count
+        guard count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd else { return false }
+        dataset.appendInOrder(tag: tag, vr: vr, offset: position + 8, count: count, of: data)
+        position = valueEnd
+        last = Int64(tag.rawValue)
+        return true
+    }
+
+    /// A data set's last tag as a number every tag is greater than when
+    /// there is none: the fast paths' order check is one comparison.
+    @inline(__always)
+    static func key(_ tag: Tag?) -> Int64 { tag.map { Int64($0.rawValue) } ?? noTag }
+    static let noTag: Int64 = -1
 
     /// Set when the top-level pixel data element was reached in full mode.
     var pixelDataPosition: Int?
@@ -338,7 +410,7 @@ struct Parser {
         var length: UInt32
         if explicit {
             let b0 = buffer[position + 4], b1 = buffer[position + 5]
-            if let parsed = VR(byte0: b0, byte1: b1) {
+            if let parsed = vrs.vr(b0, b1) {
                 vr = parsed
             } else {
                 throw failure(.invalidVR, "invalid VR \"\(Parser.printable(b0))\(Parser.printable(b1))\" in explicit VR data", tag: tag)
@@ -433,6 +505,7 @@ struct Parser {
                 throw failure(.malformed, "expected an item tag (FFFE,E000) in the sequence, found \(itemTag)", tag: tag)
             }
             var item = Dataset(parsing: data)
+            item.reserveCapacity(8)   // spares the growth from 1 of small items
             item.itemOffset = position
             item.inheritCharacterSets(inherited)
             position += 8

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a data set is encoded on the wire (PS3.5 §10): VR explicitness, byte
 /// order, deflate, and whether pixel data is encapsulated.
 public struct TransferSyntax: Hashable, Sendable, CustomStringConvertible {
@@ -96,6 +98,17 @@ public struct TransferSyntax: Hashable, Sendable, CustomStringConvertible {
         } else {
             self.init(uid: uid, isEncapsulated: true)
         }
+    }
+
+    /// The known syntax whose UID is exactly these bytes (padding already
+    /// trimmed), without making a `String`: the parser asks this for every
+    /// file's (0002,0010), and the common syntaxes come first in ``known``.
+    static func known(utf8 bytes: UnsafeRawBufferPointer) -> TransferSyntax? {
+        for index in known.indices where known[index].uid.utf8.count == bytes.count {
+            let equal = known[index].uid.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+            if equal == true { return known[index] }
+        }
+        return nil
     }
 
     /// Whether discport knows this syntax by name.

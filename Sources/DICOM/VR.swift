@@ -118,3 +118,30 @@ public enum VR: String, CaseIterable, Sendable {
         }
     }
 }
+
+extension VR {
+    /// Every VR at `(byte0 - 0x41) * 26 + (byte1 - 0x41)`, nil where the two
+    /// letters name none: the parser's lookup, one load per element instead
+    /// of the switch's branches. Built once and never freed (a table, not a
+    /// buffer), so parsers hold it as a plain pointer; never written after
+    /// it is built, hence `nonisolated(unsafe)`.
+    nonisolated(unsafe) static let byLetters: UnsafePointer<VR?> = {
+        let table = UnsafeMutablePointer<VR?>.allocate(capacity: 26 * 26)
+        table.initialize(repeating: nil, count: 26 * 26)
+        for vr in VR.allCases {
+            let letters = Array(vr.rawValue.utf8)
+            table[Int(letters[0] - 0x41) * 26 + Int(letters[1] - 0x41)] = vr
+        }
+        return UnsafePointer(table)
+    }()
+}
+
+extension UnsafePointer where Pointee == VR? {
+    /// The VR spelled by two bytes of explicit VR data, from ``VR/byLetters``.
+    @inline(__always)
+    func vr(_ byte0: UInt8, _ byte1: UInt8) -> VR? {
+        let row = UInt32(byte0) &- 0x41, column = UInt32(byte1) &- 0x41
+        guard row < 26, column < 26 else { return nil }
+        return self[Int(row &* 26 &+ column)]
+    }
+}

@@ -514,6 +514,49 @@ struct ReaderTests {
         #expect(requests.allSatisfy { $0 < data.count / 4 }, "\(requests)")
     }
 
+    @Test("A header longer than the first probe reads on from where it stopped, as one read would",
+          arguments: [FixtureEncoding.implicitLE, .explicitLE])
+    func resumedHeader(_ encoding: FixtureEncoding) throws {
+        // The first probe's end falls, in turn, on every kind of place: an
+        // element header, a value, an odd-length element (a warning that
+        // must be given once), a sequence item, an item delimiter.
+        for fill in stride(from: 3_420, through: 3_900, by: 2) {
+            var b = Fixture.smallHeader(encoding, group9: { b in
+                b.string(privateCreator, .LO, "ACME 1.0")
+                b.element(privateElement, .OB, [UInt8](repeating: 0x5A, count: fill))
+                b.element(Tag(0x0009, 0x1002), .LO, Array("ODD".utf8))
+                b.sequence(Tag(0x0009, 0x1010), vr: .SQ, undefinedLength: true, itemsUndefined: fill % 4 == 0, [
+                    { $0.string(codeValue, .SH, "T-A0100") },
+                    { $0.string(codeValue, .SH, "T-B0200"); $0.string(Tag(0x0008, 0x0104), .LO, String(repeating: "x", count: 120)) },
+                ])
+                b.string(Tag(0x0009, 0x1020), .LO, String(repeating: "y", count: 60))
+            })
+            let at = b.count
+            b.element(pixelData, .OW, [UInt8](repeating: 0x42, count: 64 * 1024))
+            let data = Fixture.part10(transferSyntax: encoding.transferSyntaxUID, body: b.bytes)
+
+            var requests: [Int] = []
+            let resumed = try DICOMFile(size: data.count, path: nil, options: .header) { count throws(DICOMError) in
+                requests.append(count)
+                return data.prefix(count)
+            }
+            let whole = try DICOMFile(data: data, options: .header)
+            #expect(Fixture.datasetStart(transferSyntax: encoding.transferSyntaxUID) + at > DICOMFile.headerProbeSize)
+            #expect(requests == [DICOMFile.headerProbeSize, DICOMFile.secondProbeSize], "fill \(fill)")
+            #expect(resumed.pixelDataOffset == Fixture.datasetStart(transferSyntax: encoding.transferSyntaxUID) + at)
+            #expect(resumed.pixelDataOffset == whole.pixelDataOffset)
+            #expect(resumed.dataset.tags == whole.dataset.tags, "fill \(fill)")
+            for element in whole.dataset.elements {
+                #expect(resumed.dataset[element.tag]?.valueBytes == element.valueBytes, "fill \(fill) \(element.tag)")
+            }
+            let items = resumed.dataset.items(Tag(0x0009, 0x1010))
+            #expect(items.map { $0.rawText(codeValue) } == ["T-A0100", "T-B0200"], "fill \(fill)")
+            #expect(resumed.warnings.map(\.description) == whole.warnings.map(\.description), "fill \(fill)")
+            #expect(resumed.warnings.count == 1, "fill \(fill): \(resumed.warnings)")
+            #expect(resumed.dataset.characterSet == whole.dataset.characterSet)
+        }
+    }
+
     @Test("Header mode on a 4 GiB file touches only its first kilobytes")
     func headerOfHugeFile() throws {
         // A sparse file whose pixel data claims 4 GiB − 16 bytes: reading it
