@@ -321,6 +321,28 @@ case "headers":
     _ = paths.prefix(20).reduce(0) { $0 + readHeader($1) }
     let ok = headerPass(paths)
     print("headers \(ok) of \(paths.count)")
+case "cpu":
+    // The CPU time of (a) and (b), one file at a time on this thread (best
+    // of R): the ratio holds up when other work loads the machine, unlike
+    // the wall clock of `measure`.
+    let paths = walk(arguments[2])
+    let runs = option("--runs", default: 3)
+    func threadSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+    for (name, work) in [("header", readHeader as (String) -> Int), ("floor", readFloor)] {
+        var best = Double.infinity
+        for _ in 0..<runs {
+            let start = threadSeconds()
+            var ok = 0
+            for path in paths { ok += work(path) }
+            best = min(best, threadSeconds() - start)
+            precondition(ok == paths.count, "\(name): \(ok) of \(paths.count)")
+        }
+        print(String(format: "%@_cpu_seconds %.4f", name, best))
+    }
 case "parse":
     // Profiling aid: the parse of one file's first 16 KB, N times, from memory.
     let data = try! Data(contentsOf: URL(fileURLWithPath: arguments[2])).prefix(16_384)
