@@ -120,7 +120,7 @@ enum Terminal {
 enum JSONOutput {
     static func data<T: Encodable>(_ value: T, pretty: Bool = true) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.keyEncodingStrategy = .custom { path in SnakeCaseKey(path.last!.stringValue) }
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                                           : [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value)
@@ -219,4 +219,33 @@ final class ProgressBar: Sendable {
             }
         }
     }
+}
+
+/// A property name in snake_case with its acronyms kept whole:
+/// `patientIDs` → `patient_ids`, `studyInstanceUIDs` → `study_instance_uids`,
+/// `sopClassUID` → `sop_class_uid`, `xmlValue` → `xml_value`. (Foundation's
+/// `.convertToSnakeCase` splits a plural acronym: `patient_i_ds`.)
+struct SnakeCaseKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+
+    init(_ name: String) {
+        let characters = Array(name)
+        var out = ""
+        for (i, c) in characters.enumerated() {
+            guard c.isUppercase else { out.append(c); continue }
+            let previous = i > 0 ? characters[i - 1] : nil
+            let next = i + 1 < characters.count ? characters[i + 1] : nil
+            // "IDs": the "s" ends the word, so it is the acronym's plural.
+            let plural = next == "s" && (i + 2 == characters.count || !characters[i + 2].isLowercase)
+            let startsWord = previous.map { $0.isLowercase || $0.isNumber } == true
+                || (previous?.isUppercase == true && next?.isLowercase == true && !plural)
+            if startsWord { out += "_" }
+            out += c.lowercased()
+        }
+        stringValue = out
+    }
+
+    init(stringValue: String) { self.init(stringValue) }
+    init?(intValue: Int) { nil }
 }

@@ -455,7 +455,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["verified"] and s["instances"] == 13 and s["source_medium"].endswith("messy"), s
 assert any("broken.dcm" in line for line in s["left_off"]), s["left_off"]
-assert s["patient_i_ds"] == ["EXP-A"], s["patient_i_ds"]
+assert s["patient_ids"] == ["EXP-A"], s["patient_ids"]
 PY
 grep -q "broken.dcm" "$work/messy.err" || fail "the truncated file is not named on stderr"
 "$bin" verify "$work/messy.iso" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify rejects the re-mastered ISO"; }
@@ -470,9 +470,9 @@ ok
 "$bin" verify "$work/messy-zip" > /dev/null || fail "verify rejects the folder re-mastered from a zip"
 judge "$work/messy-zip" 13 EXP-A
 # The selection filters the medium; a name that is both a node and a folder is ambiguous.
-s1=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['study_instance_ui_ds'][0])" "$work/messy.json")
+s1=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['study_instance_uids'][0])" "$work/messy.json")
 "$bin" export --from "$messy" --study "$s1" --format dir --out "$work/messy-one" --home "$work/home-remaster" --json > "$work/messy-one.json"
-python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['instances']==7 and s['study_instance_ui_ds']==[sys.argv[2]], s" "$work/messy-one.json" "$s1" \
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['instances']==7 and s['study_instance_uids']==[sys.argv[2]], s" "$work/messy-one.json" "$s1" \
     || fail "--from PATH --study"
 "$bin" nodes add MESSY --ae MESSY --host 127.0.0.1 --port 1 --home "$work/home-remaster" > /dev/null
 mkdir -p "$work/cwd/MESSY"
