@@ -69,16 +69,19 @@ extension DICOMFile {
     /// In header mode (``ReadOptions/stopBeforePixelData``) only the first
     /// few kilobytes are read, more only when the header is longer.
     public init(contentsOf path: String, options: ReadOptions = .full) throws(DICOMError) {
+        // Every initializer fills an empty file in place: a file handed
+        // from a function or another initializer to `self` is copied (every
+        // Data, data set and array in it retained and released again).
+        self.init(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
         let file = try ReadOnlyFile(path: path)
         defer { file.close() }
         if options.stopBeforePixelData {
-            self = try DICOMFile.read(size: file.size, path: path, options: options, prefix: file.read(count:))
+            try DICOMFile.read(into: &self, size: file.size, path: path, options: options, prefix: file.read(count:))
             return
         }
         let data = try file.read(count: file.size)
-        var parsed = try DICOMFile(data: data, options: options, path: path)
-        parsed.fileSize = file.size
-        self = consume parsed
+        try DICOMFile.parse(into: &self, data: data, options: options, path: path)
+        fileSize = file.size
     }
 
     /// Reads a header (``ReadOptions/stopBeforePixelData``) from any byte
@@ -87,24 +90,35 @@ extension DICOMFile {
     /// only when the header is longer.
     public init(size: Int, path: String?, options: ReadOptions = .header,
                 prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) {
-        self = try DICOMFile.read(size: size, path: path, options: options, prefix: prefix)
+        self.init(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
+        try DICOMFile.read(into: &self, size: size, path: path, options: options, prefix: prefix)
     }
 
-    /// ``init(size:path:options:prefix:)`` as a function: a result handed
-    /// from one initializer to another is copied (every reference in the
-    /// file retained and released again), a returned one is moved.
-    static func read(size: Int, path: String?, options: ReadOptions,
-                     prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) -> DICOMFile {
+    /// Parses an in-memory file or data set.
+    public init(data: Data, options: ReadOptions = .full, path: String? = nil) throws(DICOMError) {
+        self.init(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
+        try DICOMFile.parse(into: &self, data: data, options: options, path: path)
+    }
+
+    /// ``init(size:path:options:prefix:)`` into an empty `file`.
+    private static func read(into file: inout DICOMFile, size: Int, path: String?, options: ReadOptions,
+                             prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) {
         // A whole-file read (a DICOMDIR) takes the whole file at once rather
         // than growing the probe and parsing again.
         var probe = options.stopBeforePixelData ? min(size, DICOMFile.headerProbeSize) : size
         var resume: ResumePoint?
+        var isFirstRead = true
         while true {
             let data = try prefix(probe)
+            if !isFirstRead && resume == nil {
+                // Out of bytes before the data set (in the meta): start again.
+                file = DICOMFile(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
+            }
+            isFirstRead = false
             do {
-                var file = try DICOMFile.parse(data: data, isComplete: probe >= size || data.count < probe, options: options, path: path, resume: &resume)
+                try DICOMFile.parse(into: &file, data: data, isComplete: probe >= size || data.count < probe, options: options, path: path, resume: &resume)
                 file.fileSize = size
-                return file
+                return
             } catch let failure {
                 guard case .needMoreData = failure else { throw DICOMFile.error(from: failure) }
                 probe = min(size, probe < DICOMFile.secondProbeSize ? DICOMFile.secondProbeSize : probe * 8)
@@ -112,11 +126,11 @@ extension DICOMFile {
         }
     }
 
-    /// Parses an in-memory file or data set.
-    public init(data: Data, options: ReadOptions = .full, path: String? = nil) throws(DICOMError) {
+    /// ``init(data:options:path:)`` into an empty `file`.
+    private static func parse(into file: inout DICOMFile, data: Data, options: ReadOptions, path: String?) throws(DICOMError) {
+        var resume: ResumePoint?
         do {
-            var resume: ResumePoint?
-            self = try DICOMFile.parse(data: data, isComplete: true, options: options, path: path, resume: &resume)
+            try DICOMFile.parse(into: &file, data: data, isComplete: true, options: options, path: path, resume: &resume)
         } catch let failure {
             throw DICOMFile.error(from: failure)
         }
@@ -158,40 +172,31 @@ extension DICOMFile {
         }
     }
 
-    /// Parses `data`, a prefix of a file or all of it. `resume` goes on
-    /// where the parse of a shorter prefix stopped; when this prefix is too
-    /// short too, it is left where to go on from (nil: start again).
-    static func parse(data: Data, isComplete: Bool, options: ReadOptions, path: String?, resume: inout ResumePoint?) throws(ParseFailure) -> DICOMFile {
-        // The file is made inside the closure and returned, not captured nor
-        // wrapped in a Result: either may copy it (every Data, Dataset and
-        // array in it retained and released again).
-        var result: DICOMFile
-        var resuming = resume
-        resume = nil
-        do {
-            result = try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(ParseFailure) -> DICOMFile in
-                var parser = Parser(buffer: raw, data: data, isComplete: isComplete, options: options, path: path)
-                var file = DICOMFile(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
-                do throws(ParseFailure) {
-                    try parser.parseFile(into: &file, resuming: &resuming)
-                } catch {
-                    resume = parser.resumePoint
-                    throw error
-                }
-                return file
+    /// Parses `data`, a prefix of a file or all of it, into `file` (empty,
+    /// or as a shorter read left it). `resume` goes on where the parse of a
+    /// shorter prefix stopped; when this prefix is too short too, it is left
+    /// where to go on from (nil: start again).
+    static func parse(into file: inout DICOMFile, data: Data, isComplete: Bool, options: ReadOptions, path: String?,
+                      resume: inout ResumePoint?) throws(ParseFailure) {
+        var resuming: ResumePoint?
+        swap(&resuming, &resume)   // taken, not copied
+        var failure: ParseFailure?
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var parser = Parser(buffer: raw, data: data, isComplete: isComplete, options: options, path: path)
+            do throws(ParseFailure) {
+                try parser.parseFile(into: &file, resuming: &resuming)
+            } catch {
+                failure = error
+                swap(&resume, &parser.resumePoint)
             }
-        } catch let failure as ParseFailure {
-            throw failure
-        } catch {
-            throw .error(DICOMError(.malformed, "\(error)", path: path))   // withUnsafeBytes rethrows only the closure's
         }
-        if result.transferSyntax.isDeflated, result.error == nil {
+        if let failure { throw failure }
+        if file.transferSyntax.isDeflated, file.error == nil {
             // The deflated stream cannot be parsed from a prefix: a header
             // read asks for the whole file.
             if !isComplete { throw .needMoreData }
-            try result.inflateAndParse(data: data, options: options, path: path)
+            try file.inflateAndParse(data: data, options: options, path: path)
         }
-        return result
     }
 
     private mutating func inflateAndParse(data: Data, options: ReadOptions, path: String?) throws(ParseFailure) {
