@@ -567,7 +567,7 @@ public final class ExportJob: Sendable {
         // decompressed losslessly; a lossy source stays marked lossy.
         writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
         let plan = try writer.plan(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) })
-        let overhead = VolumePlanner.Overhead.referralMedium(extra: request.viewerDirectory.map(ExportJob.folderSize) ?? 0)
+        let overhead = VolumePlanner.Overhead.referralMedium(extra: request.viewerDirectory.map(ExportJob.folderSize) ?? 0, xdm: request.xdm)
         let items = plan.items
         var volumes = [VolumePlanner.Volume(items: Array(items.indices), bytes: VolumePlanner.estimate(items, overhead: overhead))]
         if let capacity = request.resolvedCapacity, volumes[0].bytes > capacity {

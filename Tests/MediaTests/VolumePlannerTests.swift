@@ -92,5 +92,9 @@ import Testing
         let overhead = VolumePlanner.Overhead.referralMedium()
         #expect(overhead.perFile >= 2048)   // the last sector of every file
         #expect(overhead.fixed >= 1_000_000)
+        // --xdm: every file's DocumentEntry and the submission set count too.
+        let xdm = VolumePlanner.Overhead.referralMedium(xdm: true)
+        #expect(xdm.perFile == overhead.perFile + VolumePlanner.Overhead.xdmPerDocument)
+        #expect(xdm.fixed == overhead.fixed + VolumePlanner.Overhead.xdmPerPatient)
     }
 }

@@ -53,6 +53,9 @@ import Testing
         #expect(references.count == result.entries.count)
 
         let data = try Data(contentsOf: URL(fileURLWithPath: root + "/out/IHE_XDM/SUBSET01/METADATA.XML"))
+        // What a capacity plan reserves for it is enough.
+        #expect(Int64(data.count) <= VolumePlanner.Overhead.xdmPerPatient + Int64(references.count) * VolumePlanner.Overhead.xdmPerDocument,
+                "\(data.count) bytes for \(references.count) documents")
         let document = try XMLDocument(data: data)
         let top = try #require(document.rootElement())
         #expect(top.localName == "SubmitObjectsRequest")

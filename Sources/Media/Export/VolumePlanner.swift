@@ -41,11 +41,23 @@ public enum VolumePlanner {
         /// (2 KiB), its DICOMDIR record (≤ 1 KiB with the Table H.3-2 keys)
         /// and its two directory entries; per series and per study two
         /// directory extents, the record, a thumbnail or a study page
-        /// (≤ 16 KiB); 2 MB fixed plus `extra` (a viewer folder).
-        public static func referralMedium(extra: Int64 = 0) -> Overhead {
-            Overhead(fixed: 2_000_000 + extra, perFile: 2048 + 1024 + 256, perSeries: 4096 + 1024 + 16384,
-                     perStudy: 4096 + 1024 + 16384)
+        /// (≤ 16 KiB); 2 MB fixed plus `extra` (a viewer folder). With
+        /// `xdm`, each file's DocumentEntry in METADATA.XML and, per volume,
+        /// a submission set (``xdmPerDocument``, ``xdmPerPatient``).
+        public static func referralMedium(extra: Int64 = 0, xdm: Bool = false) -> Overhead {
+            Overhead(fixed: 2_000_000 + extra + (xdm ? xdmPerPatient : 0),
+                     perFile: 2048 + 1024 + 256 + (xdm ? xdmPerDocument : 0),
+                     perSeries: 4096 + 1024 + 16384, perStudy: 4096 + 1024 + 16384)
         }
+
+        /// Bytes an IHE XDM DocumentEntry takes in METADATA.XML, with room:
+        /// about 4 KB as XDMWriter writes it (slots, classifications, the
+        /// patient's name in UTF-8, size and SHA-1).
+        public static let xdmPerDocument: Int64 = 5 * 1024
+        /// A submission set, its association and the XML around the entries.
+        /// Counted once per volume; a volume of several patients (each its
+        /// own SUBSETnn) has room enough in the per-study overhead.
+        public static let xdmPerPatient: Int64 = 16 * 1024
     }
 
     /// One planned volume: indexes into the items, ascending.
