@@ -520,7 +520,10 @@ struct ReaderTests {
         // The first probe's end falls, in turn, on every kind of place: an
         // element header, a value, an odd-length element (a warning that
         // must be given once), a sequence item, an item delimiter.
-        for fill in stride(from: 3_420, through: 3_900, by: 2) {
+        let start = DICOMFile.headerProbeSize - 4_096 + 3_300
+        var cuts = 0
+        defer { #expect(cuts > 150) }
+        for fill in stride(from: start, through: start + 600, by: 2) {
             var b = Fixture.smallHeader(encoding, group9: { b in
                 b.string(privateCreator, .LO, "ACME 1.0")
                 b.element(privateElement, .OB, [UInt8](repeating: 0x5A, count: fill))
@@ -534,6 +537,9 @@ struct ReaderTests {
             let at = b.count
             b.element(pixelData, .OW, [UInt8](repeating: 0x42, count: 64 * 1024))
             let data = Fixture.part10(transferSyntax: encoding.transferSyntaxUID, body: b.bytes)
+            let pixelDataAt = Fixture.datasetStart(transferSyntax: encoding.transferSyntaxUID) + at
+            guard pixelDataAt + 4 > DICOMFile.headerProbeSize else { continue }   // fits the first read
+            cuts += 1
 
             var requests: [Int] = []
             let resumed = try DICOMFile(size: data.count, path: nil, options: .header) { count throws(DICOMError) in
@@ -541,9 +547,8 @@ struct ReaderTests {
                 return data.prefix(count)
             }
             let whole = try DICOMFile(data: data, options: .header)
-            #expect(Fixture.datasetStart(transferSyntax: encoding.transferSyntaxUID) + at > DICOMFile.headerProbeSize)
             #expect(requests == [DICOMFile.headerProbeSize, DICOMFile.secondProbeSize], "fill \(fill)")
-            #expect(resumed.pixelDataOffset == Fixture.datasetStart(transferSyntax: encoding.transferSyntaxUID) + at)
+            #expect(resumed.pixelDataOffset == pixelDataAt)
             #expect(resumed.pixelDataOffset == whole.pixelDataOffset)
             #expect(resumed.dataset.tags == whole.dataset.tags, "fill \(fill)")
             for element in whole.dataset.elements {
