@@ -54,11 +54,9 @@ public struct MediumScanner: Sendable {
         // The workers' allocator arenas keep what the visit freed (the
         // DICOMDIR's parse above all); give it back before the report is built.
         releaseFreedMemory()
-        var builder = collector.state.withLock { state in
-            var builder = ReportBuilder(source: source)
-            builder.take(&state)
-            return builder
-        }
+        var builder = ReportBuilder(source: source)
+        var collected = collector.take()
+        builder.take(&collected)
         if let visitError {
             builder.complete = false
             builder.problems.append(ScanProblem(.mediumError, .error, path: nil, "the medium could not be read to its end, so this report is incomplete: \(visitError)"))
@@ -595,13 +593,36 @@ struct ScanState: Sendable {
     var attributes: Set<SeriesAttributes> = []
     /// One copy of each SOP Class and Transfer Syntax UID.
     var uids: Set<ExactString> = []
+    /// What the last file interned to: the next file of the same series
+    /// (nearly always) is compared with it, not hashed.
+    var lastShared: SeriesAttributes?
+    var lastTransferSyntaxUID: String?
+    var lastSOPClassUID: String?
 
     /// The summary with its shared parts replaced by their interned copies.
     mutating func intern(_ summary: InstanceSummary) -> InstanceSummary {
         var summary = summary
-        summary.shared = attributes.insert(summary.shared).memberAfterInsert
-        summary.transferSyntaxUID = uids.insert(ExactString(value: summary.transferSyntaxUID)).memberAfterInsert.value
-        if let uid = summary.sopClassUID { summary.sopClassUID = uids.insert(ExactString(value: uid)).memberAfterInsert.value }
+        if let last = lastShared, last == summary.shared {
+            summary.shared = last
+        } else {
+            summary.shared = attributes.insert(summary.shared).memberAfterInsert
+            lastShared = summary.shared
+        }
+        if let last = lastTransferSyntaxUID, sameBytes(last, summary.transferSyntaxUID) {
+            summary.transferSyntaxUID = last
+        } else {
+            summary.transferSyntaxUID = uids.insert(ExactString(value: summary.transferSyntaxUID)).memberAfterInsert.value
+            lastTransferSyntaxUID = summary.transferSyntaxUID
+        }
+        if let uid = summary.sopClassUID {
+            if let last = lastSOPClassUID, sameBytes(last, uid) {
+                summary.sopClassUID = last
+            } else {
+                let interned = uids.insert(ExactString(value: uid)).memberAfterInsert.value
+                summary.sopClassUID = interned
+                lastSOPClassUID = interned
+            }
+        }
         return summary
     }
 
@@ -611,18 +632,29 @@ struct ScanState: Sendable {
     }
 }
 
+/// Collects what the workers found. Each worker thread adds to a lane of
+/// its own (by the order in which threads first add), so workers never
+/// wait for one another; ``take()`` merges the lanes once the visit is over.
 final class ScanCollector: Sendable {
-    let state = Mutex(ScanState())
+    final class Lane: Sendable {
+        let state = Mutex(ScanState())
+    }
+
+    /// More lanes than folder workers: each worker has its own.
+    static let laneCount = 8
+    private let lanes: [Lane] = (0..<ScanCollector.laneCount).map { _ in Lane() }
+
+    /// The calling thread's lane.
+    private var lane: Lane { lanes[ThreadOrdinal.current % ScanCollector.laneCount] }
 
     func add(_ outcome: FileOutcome) {
-        // Everything but the appends happens outside the lock: folders are
-        // visited by several threads and the lock is the one shared point.
+        // Everything but the appends happens outside the lock.
         var groupKeys: [ScanState.GroupKey] = []
         if case .dicom(let summary, _, let grouped) = outcome, !grouped.isEmpty {
             let scope = summary.seriesInstanceUID ?? summary.path.split(separator: "/").dropLast().joined(separator: "/")
             groupKeys = grouped.map { ScanState.GroupKey(scope: scope, problem: $0) }
         }
-        state.withLock { state in
+        lane.state.withLock { state in
             state.files += 1
             switch outcome {
             case .dicom(let summary, let problems, _):
@@ -644,8 +676,51 @@ final class ScanCollector: Sendable {
     }
 
     func skipped(_ error: MediaError) {
-        state.withLock { state in
+        lane.state.withLock { state in
             state.problems.append(ScanProblem(.skipped, .warning, path: error.path, "left out (\(error.kind.rawValue)): \(error.message)"))
         }
+    }
+
+    /// Everything collected, the lanes merged (in lane order; the report
+    /// sorts what it lists), leaving the lanes empty.
+    func take() -> ScanState {
+        var merged = ScanState()
+        for lane in lanes {
+            var state = lane.state.withLock { state in
+                var taken = ScanState()
+                swap(&taken, &state)
+                return taken
+            }
+            if merged.files == 0 && merged.problems.isEmpty {
+                swap(&merged, &state)
+                continue
+            }
+            merged.files += state.files
+            merged.instances += state.instances
+            merged.problems += state.problems
+            for (key, paths) in state.grouped { merged.grouped[key, default: []] += paths }
+            merged.dicomdirs += state.dicomdirs
+            merged.loose += state.loose
+            merged.ignored += state.ignored
+            merged.allPaths += state.allPaths
+        }
+        return merged
+    }
+}
+
+/// A small number per thread, given in the order threads first ask for it.
+enum ThreadOrdinal {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    private static let next = Atomic<Int>(1)
+
+    static var current: Int {
+        if let stored = pthread_getspecific(key) { return Int(bitPattern: stored) - 1 }
+        let ordinal = next.add(1, ordering: .relaxed).oldValue
+        pthread_setspecific(key, UnsafeRawPointer(bitPattern: ordinal))
+        return ordinal - 1
     }
 }
