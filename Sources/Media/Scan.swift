@@ -290,25 +290,50 @@ enum FileInspector {
     /// Operating-system litter that is never looked at.
     static func isOSJunk(_ path: String) -> Bool {
         var path = path
-        // ASCII paths (nearly all): lower-cased and searched on bytes.
-        let asciiFolder = path.withUTF8 { bytes -> Bool? in
+        // ASCII paths (nearly all): on their bytes, lower-cased as compared.
+        if let ascii = path.withUTF8({ bytes -> Bool? in
             for byte in bytes where byte >= 0x80 { return nil }
-            var lower = [UInt8](repeating: 0x2F, count: bytes.count + 1)
-            for i in 0..<bytes.count {
-                let byte = bytes[i]
-                lower[i + 1] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
-            }
-            return osJunkFolderBytes.contains { contains(lower, $0) }
+            return isOSJunkASCII(bytes)
+        }) {
+            return ascii
         }
-        if asciiFolder == true { return true }
         let lower = "/" + path.lowercased()
-        if asciiFolder == nil {
-            for folder in osJunkFolders where lower.contains(folder) { return true }
-        }
+        for folder in osJunkFolders where lower.contains(folder) { return true }
         guard let slash = lower.lastIndex(of: "/") else { return false }
         let name = lower[lower.index(after: slash)...]
         if name.hasPrefix("._") { return true }
         return osJunkNames.contains(FileIDResolver.normalizeComponent(String(name)))
+    }
+
+    /// ``isOSJunk(_:)`` of an ASCII path: a junk folder at the start or
+    /// after any `/`, a name starting `._`, a junk name (after
+    /// ``FileIDResolver/normalizeComponent(_:)``); nothing allocated.
+    static func isOSJunkASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        @inline(__always) func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte }
+        /// Whether `pattern` (lower case) is at `at`, compared lower-cased.
+        func matches(_ pattern: [UInt8], from: Int, at: Int) -> Bool {
+            guard at + pattern.count - from <= bytes.count else { return false }
+            for i in from..<pattern.count where lower(bytes[at + i - from]) != pattern[i] { return false }
+            return true
+        }
+        // Folders: `/name/` patterns against "/" + path, so at each
+        // component start (a `/` before it, or the start of the path).
+        var nameStart = 0
+        for i in 0...bytes.count {
+            guard i == 0 || bytes[i - 1] == 0x2F else { continue }
+            nameStart = i
+            for folder in osJunkFolderBytes where matches(folder, from: 1, at: i) { return true }
+        }
+        let count = bytes.count - nameStart
+        if count >= 2, bytes[nameStart] == 0x2E, bytes[nameStart + 1] == 0x5F { return true }   // `._`
+        // normalizeComponent: a `;<digits>` version, then trailing dots (one character stays).
+        var end = bytes.count
+        var semicolon = end
+        while semicolon > nameStart, bytes[semicolon - 1] != 0x3B { semicolon -= 1 }
+        if semicolon > nameStart, bytes[semicolon..<end].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { end = semicolon - 1 }
+        while end - nameStart > 1, bytes[end - 1] == 0x2E { end -= 1 }
+        for name in osJunkNameBytes where name.count == end - nameStart && matches(name, from: 0, at: nameStart) { return true }
+        return false
     }
 
     static let osJunkFolders = ["/__macosx/", "/.spotlight-v100/", "/.trashes/", "/.fseventsd/", "/system volume information/",
@@ -332,6 +357,7 @@ enum FileInspector {
     }
 
     static let osJunkNames: Set<String> = [".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory", "icon\r"]
+    static let osJunkNameBytes: [[UInt8]] = osJunkNames.map { Array($0.utf8) }
 
     /// Inside a viewer's folder or the IHE PDI web content (`IHE_PDI/`):
     /// pictures and texts there belong to the viewer, not to the patient.

@@ -65,8 +65,8 @@ enum PlainText {
     @inline(__always)
     static func firstValue(_ text: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
         let all = text[0..<text.count]
-        guard !vr.isSingleValuedText, let backslash = all.firstIndex(of: 0x5C) else { return all }
-        return all[..<backslash]
+        guard !vr.isSingleValuedText, let base = text.baseAddress, let found = memchr(base, 0x5C, text.count) else { return all }
+        return all[..<(UnsafeRawPointer(found) - base)]
     }
 
     @inline(__always)
