@@ -277,9 +277,36 @@ enum FileInspector {
 
     /// Named `DICOMDIR` (any case, `;1`, trailing dot).
     static func isNamedDICOMDIR(_ path: String) -> Bool {
+        var path = path
+        // An ASCII name on its bytes (what normalizeComponent does to it).
+        if let ascii = path.withUTF8({ bytes -> Bool? in
+            var end = bytes.count
+            while end > 0, bytes[end - 1] == 0x2F { end -= 1 }
+            var start = end
+            while start > 0, bytes[start - 1] != 0x2F { start -= 1 }
+            for i in start..<end where bytes[i] >= 0x80 { return nil }
+            var semicolon = end
+            while semicolon > start, bytes[semicolon - 1] != 0x3B { semicolon -= 1 }
+            if semicolon > start, bytes[semicolon..<end].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { end = semicolon - 1 }
+            while end - start > 1, bytes[end - 1] == 0x2E { end -= 1 }
+            let target = dicomdirName
+            guard end - start == target.count else { return false }
+            for i in 0..<target.count {
+                let byte = bytes[start + i]
+                if (byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte) != target[i] { return false }
+            }
+            return true
+        }) {
+            return ascii
+        }
         let name = path.split(separator: "/").last.map(String.init) ?? path
         return FileIDResolver.normalizeComponent(name) == "dicomdir"
     }
+
+    static let dicomdirName: [UInt8] = Array("dicomdir".utf8)
+
+    /// A file named DICOMDIR up to this size is read whole at once.
+    static let wholeDICOMDIRLimit = 64 << 20
 
     static func hasDICM(_ head: Data) -> Bool {
         guard head.count >= 132 else { return false }
@@ -376,9 +403,19 @@ enum FileInspector {
     static func inspectDICOM(_ file: MediumFile, head: Data, hasPreamble: Bool) -> FileOutcome {
         let path = file.path
         let options = ReadOptions(stopBeforePixelData: true, lenient: true)
-        let parsed: DICOMFile
+        var parsed: DICOMFile
         do throws(DICOMError) {
-            parsed = try DICOMFile(size: file.size, path: path, options: options, prefix: MediumFile.dicomPrefix(file, head: head))
+            let prefix = MediumFile.dicomPrefix(file, head: head)
+            if file.size > head.count, file.size <= wholeDICOMDIRLimit, isNamedDICOMDIR(path) {
+                // A DICOMDIR has no pixel data to stop before: the header read
+                // would grow its probe eightfold and parse again from the start
+                // each time until the end of the file. It is read whole and
+                // parsed once, as that last round would (same options, complete).
+                parsed = try DICOMFile(data: prefix(file.size), options: options, path: path)
+                parsed.fileSize = file.size
+            } else {
+                parsed = try DICOMFile(size: file.size, path: path, options: options, prefix: prefix)
+            }
         } catch {
             // Not even a header: a `DICM` file is damaged DICOM; a raw
             // data set guess that does not parse is just not DICOM.
