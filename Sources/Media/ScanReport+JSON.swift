@@ -10,23 +10,30 @@ import Foundation
 extension ScanReport {
     /// The report as JSON: pretty-printed, keys sorted (byte-stable output), slashes unescaped.
     public func jsonData() throws -> Data {
-        // Written in 64 KiB pieces into one Data sized from the counts (its
-        // pages count only once written; it grows if the guess was short):
-        // no second copy of the whole text. The spare room also lets callers
-        // append a newline without a reallocation.
-        var writer = ReportJSONWriter()
-        writer.output = Data(capacity: 4096 + 512 * totals.instances + 256 * (problems.count + ignored.count + looseFiles.count))
+        // One Data sized from the counts (its pages count only once
+        // written; it grows if the guess was short). The spare room also
+        // lets callers append a newline without a reallocation.
+        var output = Data(capacity: 4096 + 512 * totals.instances + 256 * (problems.count + ignored.count + looseFiles.count))
+        writeJSON { output.append(contentsOf: $0) }
+        return output
+    }
+
+    /// The bytes of ``jsonData()`` (and a newline after them when asked),
+    /// handed to `sink` in pieces of about 64 KiB as they are written:
+    /// never the whole text in memory.
+    public func writeJSON(appendingNewline: Bool = false, to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
+        var writer = ReportJSONWriter(sink: sink)
         writer.report(self)
+        if appendingNewline { writer.bytes.append(0x0A) }
         writer.flush()
-        return writer.output
     }
 }
 
 /// Pretty-printed JSON in JSONEncoder's layout: two spaces per level,
 /// `"key" : value`, empty containers as `[` newline newline indent `]`.
 struct ReportJSONWriter {
-    /// What is written so far, less what `bytes` holds.
-    var output = Data()
+    /// Takes each piece written.
+    let sink: (UnsafeRawBufferPointer) -> Void
     /// The piece being written.
     var bytes: [UInt8] = []
     private var depth = 0
@@ -163,9 +170,14 @@ struct ReportJSONWriter {
         for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
     }
 
-    /// Moves the piece written so far to `output`.
+    init(sink: @escaping (UnsafeRawBufferPointer) -> Void) {
+        self.sink = sink
+        bytes.reserveCapacity(1 << 16 + 4096)
+    }
+
+    /// Hands the piece written so far to `sink`.
     mutating func flush() {
-        output.append(contentsOf: bytes)
+        bytes.withUnsafeBytes { sink($0) }
         bytes.removeAll(keepingCapacity: true)
     }
 

@@ -23,9 +23,8 @@ struct ScanCommand: ParsableCommand {
     func run() throws {
         let report = MediumScanner().scan(path: source)
         if json {
-            var data = try report.jsonData()
-            data.append(0x0A)
-            FileHandle.standardOutput.write(data)
+            // Written as it is made, piece by piece: never the whole text in memory.
+            report.writeJSON(appendingNewline: true) { FileHandle.standardOutput.write(Data($0)) }
         } else {
             FileHandle.standardOutput.write(Data(report.textSummary().utf8))
         }
