@@ -41,7 +41,7 @@ public struct MediumScanner: Sendable {
         var visitError: String?
         do {
             try medium.visitFiles({ file in
-                let outcome = FileInspector.inspect(file)
+                let outcome = FileInspector.inspect(file, previous: collector.lastAttributes)
                 collector.add(outcome)
             }, skipped: { error in
                 collector.skipped(error)
@@ -196,11 +196,15 @@ final class SeriesAttributes: Sendable, Hashable {
 func sameBytes(_ a: String?, _ b: String?) -> Bool {
     switch (a, b) {
     case (nil, nil): return true
-    case (var x?, var y?):
-        // Native strings are contiguous UTF-8: one memcmp.
-        return x.withUTF8 { a in
-            y.withUTF8 { b in a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) }
+    case (let x?, let y?):
+        // Native strings are contiguous UTF-8: the counts, then one memcmp.
+        let count = x.utf8.count
+        guard count == y.utf8.count else { return false }
+        let contiguous = x.utf8.withContiguousStorageIfAvailable { a in
+            y.utf8.withContiguousStorageIfAvailable { b in count == 0 || memcmp(a.baseAddress!, b.baseAddress!, count) == 0 }
         }
+        if let contiguous, let equal = contiguous { return equal }
+        return x.utf8.elementsEqual(y.utf8)
     default: return false
     }
 }
@@ -232,7 +236,8 @@ enum FileInspector {
     /// Read first: enough for most headers and for ``FileKind``.
     static let probeSize = 16 * 1024
 
-    static func inspect(_ file: MediumFile) -> FileOutcome {
+    /// `previous`: see ``summarize(_:path:size:previous:)``.
+    static func inspect(_ file: MediumFile, previous: SeriesAttributes? = nil) -> FileOutcome {
         let path = file.path
         if isOSJunk(path) {
             return .ignored(.init(path: path, reason: .osJunk, size: file.size))
@@ -256,7 +261,7 @@ enum FileInspector {
         }
         switch kind {
         case .dicom, .dicomdir:
-            return inspectDICOM(file, head: head, hasPreamble: hasDICM(head))
+            return inspectDICOM(file, head: head, hasPreamble: hasDICM(head), previous: previous)
         case .jpeg, .png, .tiff, .bmp, .pdf:
             if isWebOrViewerPlace(path) { return .ignored(.init(path: path, reason: .viewer, size: file.size)) }
             return .loose(.init(path: path, kind: kind.rawValue, size: file.size))
@@ -400,7 +405,7 @@ enum FileInspector {
     }
 
     /// The header of a DICOM file, its pixel data checked against the file size.
-    static func inspectDICOM(_ file: MediumFile, head: Data, hasPreamble: Bool) -> FileOutcome {
+    static func inspectDICOM(_ file: MediumFile, head: Data, hasPreamble: Bool, previous: SeriesAttributes? = nil) -> FileOutcome {
         let path = file.path
         let options = ReadOptions(stopBeforePixelData: true, lenient: true)
         var parsed: DICOMFile
@@ -437,7 +442,7 @@ enum FileInspector {
             let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
             return .dicomdir(DICOMDirectory(file: consume parsed, path: path, data: data), size: file.size)
         }
-        var summary = summarize(parsed, path: path, size: file.size)
+        var summary = summarize(parsed, path: path, size: file.size, previous: previous)
         // A raw data set guess with nothing DICOM in it is not DICOM (a
         // file with `DICM` is DICOM, damaged or not).
         if !hasPreamble, !parsed.hasFileMeta, summary.sopInstanceUID == nil, summary.studyInstanceUID == nil, summary.seriesInstanceUID == nil,
@@ -463,8 +468,11 @@ enum FileInspector {
             grouped.append(GroupedProblem(code: .encodingDeviation, severity: .info, message: warning.message))
         }
         // Meta and data set must name the same instance.
-        if let metaUID = parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID), let dataUID = parsed.dataset.scanFirstString(.sopInstanceUID),
-           metaUID != dataUID {
+        // (The summary's SOP Instance UID is the data set's when it has one;
+        // the meta's is made into a string only when it differs.)
+        if let dataUID = summary.sopInstanceUID, !parsed.dataset.scanFirstString(.sopInstanceUID, is: nil),
+           !parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID, is: dataUID, by: ==),
+           let metaUID = parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID) {
             problems.append(ScanProblem(.uidMismatch, .warning, path: path, "Media Storage SOP Instance UID \(metaUID) in the file meta differs from SOP Instance UID \(dataUID) in the data set"))
         }
         if !summary.isDamaged {
@@ -488,8 +496,8 @@ enum FileInspector {
     }
 
     static func isDICOMDIR(_ file: DICOMFile) -> Bool {
-        if file.meta.scanFirstString(.mediaStorageSOPClassUID) == DICOMDirectory.sopClassUID { return true }
-        if file.dataset.scanFirstString(.sopClassUID) == DICOMDirectory.sopClassUID { return true }
+        if file.meta.scanFirstString(.mediaStorageSOPClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
+        if file.dataset.scanFirstString(.sopClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
         return file.dataset.contains(.directoryRecordSequence)
     }
 
@@ -516,20 +524,37 @@ enum FileInspector {
         return parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))"
     }
 
-    static func summarize(_ file: DICOMFile, path: String, size: Int) -> InstanceSummary {
+    /// An integer value (IS, or a decimal that is a whole number).
+    static func number(_ ds: Dataset, _ tag: Tag) -> Int? {
+        ds.scanFirstString(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } }
+    }
+
+    /// The file's patient, study and series attributes are `attributes`,
+    /// byte for byte (compared on the values' bytes: no strings made).
+    static func hasAttributes(_ ds: Dataset, _ attributes: SeriesAttributes) -> Bool {
+        let a = attributes
+        guard ds.scanFirstString(.seriesInstanceUID, is: a.seriesInstanceUID), ds.scanFirstString(.studyInstanceUID, is: a.studyInstanceUID),
+              ds.scanFirstString(.patientID, is: a.patientID), ds.scanFirstString(.issuerOfPatientID, is: a.issuerOfPatientID),
+              ds.scanTrimmedText(.patientName, is: a.patientName), ds.scanFirstString(.patientBirthDate, is: a.birthDate),
+              ds.scanFirstString(.patientSex, is: a.sex) else { return false }
+        guard ds.scanFirstString(.studyDate, is: a.studyDate), ds.scanFirstString(.studyTime, is: a.studyTime),
+              ds.scanTrimmedText(.studyDescription, is: a.studyDescription), ds.scanFirstString(.accessionNumber, is: a.accessionNumber),
+              ds.scanFirstString(.studyID, is: a.studyID), ds.scanFirstString(.modality, is: a.modality),
+              ds.scanTrimmedText(.seriesDescription, is: a.seriesDescription) else { return false }
+        return number(ds, .seriesNumber) == a.seriesNumber
+    }
+
+    /// `previous`: the attributes of a file read before (by this thread),
+    /// shared rather than made again when this file has the same.
+    static func summarize(_ file: DICOMFile, path: String, size: Int, previous: SeriesAttributes? = nil) -> InstanceSummary {
         let ds = file.dataset
         func text(_ tag: Tag) -> String? { ds.scanTrimmedText(tag) }
         func first(_ tag: Tag) -> String? { ds.scanFirstString(tag) }
-        func number(_ tag: Tag) -> Int? { first(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } } }
-        return InstanceSummary(
-            path: path,
-            size: size,
-            hasFileMeta: file.hasFileMeta,
-            transferSyntaxUID: file.transferSyntax.uid,
-            sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
-            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
-            instanceNumber: number(.instanceNumber),
-            shared: SeriesAttributes(
+        let shared: SeriesAttributes
+        if let previous, hasAttributes(ds, previous) {
+            shared = previous
+        } else {
+            shared = SeriesAttributes(
                 patientID: first(.patientID),
                 issuerOfPatientID: first(.issuerOfPatientID),
                 patientName: text(.patientName),
@@ -542,9 +567,19 @@ enum FileInspector {
                 accessionNumber: first(.accessionNumber),
                 studyID: first(.studyID),
                 seriesInstanceUID: first(.seriesInstanceUID),
-                seriesNumber: number(.seriesNumber),
+                seriesNumber: number(ds, .seriesNumber),
                 modality: first(.modality),
                 seriesDescription: text(.seriesDescription))
+        }
+        return InstanceSummary(
+            path: path,
+            size: size,
+            hasFileMeta: file.hasFileMeta,
+            transferSyntaxUID: file.transferSyntax.uid,
+            sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
+            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
+            instanceNumber: number(ds, .instanceNumber),
+            shared: shared
         )
     }
 
@@ -736,6 +771,12 @@ final class ScanCollector: Sendable {
                 state.ignored.append(file)
             }
         }
+    }
+
+    /// The series attributes of the calling thread's last file (see
+    /// ``FileInspector/summarize(_:path:size:previous:)``).
+    var lastAttributes: SeriesAttributes? {
+        lane.state.withLock { $0.lastShared }
     }
 
     func skipped(_ error: MediaError) {

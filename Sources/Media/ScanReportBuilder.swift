@@ -302,16 +302,17 @@ struct ReportBuilder {
         var firstWith: [String: Int] = [:]
         firstWith.reserveCapacity(instances.count)
         var problems: [ScanProblem] = []
-        for (index, other) in instances.enumerated() {
-            guard let uid = other.sopInstanceUID else { continue }
+        // Read in place (a copy of a summary retains its strings).
+        for index in instances.indices {
+            guard let uid = instances[index].sopInstanceUID else { continue }
             guard let earlier = firstWith[uid] else {
                 firstWith[uid] = index
                 continue
             }
-            let first = instances[earlier]
-            let same = other.size == first.size ? " (same size)" : " (\(other.size) bytes against \(first.size))"
-            problems.append(ScanProblem(.duplicateInstance, .warning, path: other.path,
-                "same SOP Instance UID \(uid) as \(first.path)\(same)"))
+            let size = instances[index].size, firstSize = instances[earlier].size
+            let same = size == firstSize ? " (same size)" : " (\(size) bytes against \(firstSize))"
+            problems.append(ScanProblem(.duplicateInstance, .warning, path: instances[index].path,
+                "same SOP Instance UID \(uid) as \(instances[earlier].path)\(same)"))
         }
         return problems
     }
