@@ -167,8 +167,16 @@ struct ReportJSONWriter {
 
     private mutating func newline() {
         bytes.append(0x0A)
-        for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
+        let width = 2 * depth
+        if width <= ReportJSONWriter.spaces.count {
+            ReportJSONWriter.spaces.withUnsafeBufferPointer { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<width])) }
+        } else {
+            bytes.append(contentsOf: repeatElement(0x20, count: width))
+        }
     }
+
+    /// Indentation to copy from (the report nests 9 levels deep).
+    private static let spaces = [UInt8](repeating: 0x20, count: 64)
 
     init(sink: @escaping (UnsafeRawBufferPointer) -> Void) {
         self.sink = sink
@@ -234,7 +242,19 @@ struct ReportJSONWriter {
     mutating func int(_ value: Int?) {
         guard let value else { return null() }
         if value >= 0 && value < 10 { bytes.append(0x30 + UInt8(value)); return }
-        bytes.append(contentsOf: String(value).utf8)
+        // The decimal digits, as String(value) writes them, without the String.
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: a 64-bit value has at most 20 digits
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var start = buffer.count
+            repeat {
+                start -= 1
+                buffer[start] = 0x30 + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { start -= 1; buffer[start] = 0x2D }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start...]))
+        }
     }
 
     mutating func string(_ value: String?) {

@@ -24,8 +24,10 @@ struct ReportBuilder {
     mutating func finish() -> ScanReport {
         var problems = self.problems + state.problems
         state.problems = []
-        state.instances.sort { $0.path < $1.path }
-        let instances = state.instances
+        // Sorted as indices, then put in that order once: sorting the
+        // summaries themselves moves (and retains) each one many times.
+        let order = state.instances.indices.sorted { state.instances[$0].path < state.instances[$1].path }
+        let instances = order.map { state.instances[$0] }
         state.instances = []
         let loose = state.loose.sorted { $0.path < $1.path }
         let ignored = state.ignored.sorted { $0.path < $1.path }
@@ -43,8 +45,9 @@ struct ReportBuilder {
         // are handed over and released there.
         let comparing: BackgroundWork<DirectoryChecks>? = dicomdirPaths.isEmpty ? nil : {
             let allPaths = state.allPaths
-            return BackgroundWork {
-                ReportBuilder.compare(handoff.take(), instances: instances, loose: loose, ignored: ignored, allPaths: allPaths)
+            return BackgroundWork { deliver in
+                ReportBuilder.compare(handoff.take(), instances: instances, loose: loose, ignored: ignored, allPaths: allPaths,
+                                      deliver: deliver)
             }
         }()
         state.allPaths = []
@@ -333,8 +336,10 @@ struct DirectoryChecks: Sendable {
 
 extension ReportBuilder {
     /// Every DICOMDIR (nearest the top first) against the files.
+    /// The checks are handed to `deliver`; the directories and the
+    /// comparison's indexes are released only after it returns.
     static func compare(_ dicomdirs: [DICOMDirectory], instances: [InstanceSummary], loose: [ScanReport.LooseFile],
-                        ignored: [ScanReport.IgnoredFile], allPaths: [String]) -> DirectoryChecks {
+                        ignored: [ScanReport.IgnoredFile], allPaths: [String], deliver: (DirectoryChecks) -> Void) {
         var checks = DirectoryChecks(referenced: [Bool](repeating: false, count: instances.count))
         var comparison = DirectoryComparison(instances: instances, loose: loose, ignored: ignored, dicomdirs: dicomdirs.map(\.path),
                                              allPaths: allPaths)
@@ -357,7 +362,7 @@ extension ReportBuilder {
                 checks.listing.append(directory.path)
             }
         }
-        return checks
+        withExtendedLifetime((dicomdirs, comparison)) { deliver(checks) }
     }
 }
 
@@ -522,10 +527,14 @@ final class BackgroundWork<Value: Sendable>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var value: Value?
 
-    init(_ work: @escaping @Sendable () -> Value) {
+    /// `work` hands its result to the function it is given (once), and may
+    /// go on after that (releasing what it used) without holding up ``wait()``.
+    init(_ work: @escaping @Sendable (_ deliver: (Value) -> Void) -> Void) {
         let thread = Thread { [self] in
-            value = work()
-            done.signal()
+            work { result in
+                value = result
+                done.signal()
+            }
         }
         thread.name = "discport.report"
         thread.start()

@@ -28,7 +28,9 @@ struct ScanCommand: ParsableCommand {
         } else {
             FileHandle.standardOutput.write(Data(report.textSummary().utf8))
         }
+        // The process ends here: the report (on a large disc, tens of
+        // thousands of strings) is left to it rather than freed piece by piece.
         let status = report.exitStatus
-        if status != 0 { throw ExitCode(status) }
+        withExtendedLifetime(report) { Foundation.exit(status) }
     }
 }
