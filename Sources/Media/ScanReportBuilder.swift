@@ -19,18 +19,13 @@ struct ReportBuilder {
         swap(&state, &collected)
     }
 
-    /// Builds the report, consuming the collected state (sorted in place;
-    /// the tree and the comparison work on indices, not on copies).
+    /// Builds the report, consuming the collected state (the tree and the
+    /// comparison work on indices, not on copies).
     mutating func finish() -> ScanReport {
         var problems = self.problems + state.problems
         state.problems = []
-        // Sorted as indices, then put in that order once: sorting the
-        // summaries themselves moves (and retains) each one many times.
-        let order = state.instances.indices.sorted { state.instances[$0].path < state.instances[$1].path }
-        let instances = order.map { state.instances[$0] }
+        let collected = state.instances
         state.instances = []
-        let loose = state.loose.sorted { $0.path < $1.path }
-        let ignored = state.ignored.sorted { $0.path < $1.path }
         let dicomdirs = state.dicomdirs.map(\.directory).sorted {
             let a = $0.path.split(separator: "/").count, b = $1.path.split(separator: "/").count
             return a != b ? a < b : $0.path < $1.path
@@ -39,18 +34,26 @@ struct ReportBuilder {
         let dicomdirPaths = dicomdirs.map(\.path)
         let handoff = Handoff(consume dicomdirs)
 
-        // The DICOMDIRs against the files on a thread of their own while
-        // this one builds the tree: the two read the same sorted instances
-        // and share nothing else. The directories (every record of them)
+        // The DICOMDIRs against the files on a thread of their own, started
+        // first, while this one sorts and builds the tree: it reads the
+        // instances as collected (its per-instance flags are in that order)
+        // and shares nothing else. The directories (every record of them)
         // are handed over and released there.
         let comparing: BackgroundWork<DirectoryChecks>? = dicomdirPaths.isEmpty ? nil : {
-            let allPaths = state.allPaths
+            let (allPaths, loose, ignored) = (state.allPaths, state.loose, state.ignored)
             return BackgroundWork { deliver in
-                ReportBuilder.compare(handoff.take(), instances: instances, loose: loose, ignored: ignored, allPaths: allPaths,
+                ReportBuilder.compare(handoff.take(), instances: collected, loose: loose, ignored: ignored, allPaths: allPaths,
                                       deliver: deliver)
             }
         }()
         state.allPaths = []
+
+        // Sorted as indices, then put in that order once: sorting the
+        // summaries themselves moves (and retains) each one many times.
+        let order = collected.indices.sorted { collected[$0].path < collected[$1].path }
+        let instances = order.map { collected[$0] }
+        let loose = state.loose.sorted { $0.path < $1.path }
+        let ignored = state.ignored.sorted { $0.path < $1.path }
 
         problems += groupedProblems()
 
@@ -64,7 +67,7 @@ struct ReportBuilder {
         problems += checks.problems
         if !checks.listing.isEmpty {
             let listing = checks.listing.joined(separator: ", ")
-            for index in instances.indices where !checks.referenced[index] {
+            for (index, collectedIndex) in order.enumerated() where !checks.referenced[collectedIndex] {
                 problems.append(ScanProblem(.fileNotInDICOMDIR, .warning, path: instances[index].path,
                     "a DICOM file that the DICOMDIR (\(listing)) does not list; found by scanning the medium"))
             }
@@ -326,7 +329,7 @@ struct DirectoryChecks: Sendable {
     /// The DICOMDIRs' own problems and those of the comparison.
     var problems: [ScanProblem] = []
     var summaries: [ScanReport.DICOMDIRSummary] = []
-    /// Per instance (indices of the path-sorted instances): listed by a DICOMDIR.
+    /// Per instance (indices of the instances compared): listed by a DICOMDIR.
     var referenced: [Bool]
     /// Referenced files that are not on the medium.
     var missing = Set<String>()
