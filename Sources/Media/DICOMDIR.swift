@@ -54,7 +54,9 @@ public struct DirectoryRecord: Sendable {
 
     /// Indices of the records one level down, in order.
     public var children: [Int] = []
-    /// The record item as read (every key, for `discport verify`).
+    /// The record item as read (every key, for `discport verify`); empty
+    /// when the directory was read without them (a scan compares only the
+    /// keys above).
     public var attributes: Dataset = Dataset()
 }
 
@@ -114,8 +116,13 @@ public struct DICOMDirectory: Sendable {
     ///
     /// `data`, the whole file, lets a damaged DICOMDIR (a sequence or item
     /// length that is wrong) be salvaged by walking its items one by one.
-    public init(file: DICOMFile, path: String, data: Data? = nil) {
+    /// `keepingAttributes` false leaves every record's
+    /// ``DirectoryRecord/attributes`` empty: each record item (and at the
+    /// end the buffer of the whole file) is freed as soon as its record is
+    /// made, rather than held as long as the directory.
+    public init(file: DICOMFile, path: String, data: Data? = nil, keepingAttributes: Bool = true) {
         var reader = DirectoryReader(path: path)
+        reader.keepsAttributes = keepingAttributes
         self = reader.read(consume file, data: data)
     }
 
@@ -270,6 +277,8 @@ extension Dataset {
 /// The one-shot reader behind ``DICOMDirectory/init(file:path:)``.
 struct DirectoryReader {
     let path: String
+    /// Whether records keep their item (``DirectoryRecord/attributes``).
+    var keepsAttributes = true
     var problems: [ScanProblem] = []
     /// Per-code count of per-record problems, to cap the list.
     var perRecordCounts: [ProblemCode: Int] = [:]
@@ -587,7 +596,7 @@ struct DirectoryReader {
             modality: item.directoryString(.modality),
             seriesNumber: item.directoryString(.seriesNumber),
             instanceNumber: item.directoryString(.instanceNumber),
-            attributes: item
+            attributes: keepsAttributes ? item : Dataset()
         )
     }
 

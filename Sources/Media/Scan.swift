@@ -440,7 +440,8 @@ enum FileInspector {
         if isDICOMDIR(parsed) || (parsed.error != nil && parsed.sopClassUID == nil && isNamedDICOMDIR(path)) {
             // A damaged DICOMDIR is salvaged from its raw bytes (DICOMDIRs are small).
             let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
-            return .dicomdir(DICOMDirectory(file: consume parsed, path: path, data: data), size: file.size)
+            // The scan compares the records' keys only: their items are not kept.
+            return .dicomdir(DICOMDirectory(file: consume parsed, path: path, data: data, keepingAttributes: false), size: file.size)
         }
         var summary = summarize(parsed, path: path, size: file.size, previous: previous)
         // A raw data set guess with nothing DICOM in it is not DICOM (a
