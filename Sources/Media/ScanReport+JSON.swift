@@ -23,6 +23,7 @@ extension ScanReport {
     /// never the whole text in memory.
     public func writeJSON(appendingNewline: Bool = false, to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
         var writer = ReportJSONWriter(sink: sink)
+        writer.laterPatients = ReportJSONWriter.writingElsewhere(patients)
         writer.report(self)
         if appendingNewline { writer.bytes.append(0x0A) }
         writer.flush()
@@ -32,13 +33,38 @@ extension ScanReport {
 /// Pretty-printed JSON in JSONEncoder's layout: two spaces per level,
 /// `"key" : value`, empty containers as `[` newline newline indent `]`.
 struct ReportJSONWriter {
-    /// Takes each piece written.
-    let sink: (UnsafeRawBufferPointer) -> Void
+    /// Takes each piece written; nil: everything stays in `bytes`.
+    let sink: ((UnsafeRawBufferPointer) -> Void)?
     /// The piece being written.
     var bytes: [UInt8] = []
     private var depth = 0
     /// Per open container: whether it has an element yet.
     private var hasElement: [Bool] = []
+    /// The patients from `from` on, written on another thread meanwhile:
+    /// one piece per patient, laid out at the depth of the patients array.
+    var laterPatients: (from: Int, pieces: BackgroundWork<[[UInt8]]>)?
+
+    /// A large report's patients are written by two threads: the second
+    /// half (by instances) into memory by another one, while this one
+    /// writes the first half.
+    static func writingElsewhere(_ patients: [ScanReport.Patient]) -> (from: Int, pieces: BackgroundWork<[[UInt8]]>)? {
+        let total = patients.reduce(0) { $0 + $1.instanceCount }
+        guard patients.count > 1, total >= 2000 else { return nil }
+        var from = 0, before = 0
+        while from < patients.count && 2 * before < total {
+            before += patients[from].instanceCount
+            from += 1
+        }
+        guard from < patients.count else { return nil }
+        let later = Array(patients[from...])
+        return (from, BackgroundWork { deliver in
+            deliver(later.map { patient in
+                var writer = ReportJSONWriter(depth: 2)
+                writer.patient(patient)
+                return writer.bytes
+            })
+        })
+    }
 
     // MARK: Report types (keys sorted as JSONEncoder's .sortedKeys sorts them)
 
@@ -62,7 +88,7 @@ struct ReportJSONWriter {
                 w.endObject()
             }
             key("other_dicomdirs"); array(r.otherDICOMDIRs) { w, d in w.dicomdir(d) }
-            key("patients"); array(r.patients) { w, p in w.patient(p) }
+            key("patients"); patients(r.patients)
             key("problems"); array(r.problems) { w, p in
                 w.beginObject()
                     w.key("code"); w.string(p.code.rawValue)
@@ -183,15 +209,41 @@ struct ReportJSONWriter {
         bytes.reserveCapacity(1 << 16 + 4096)
     }
 
+    /// A writer that keeps what it writes in `bytes`, starting `depth`
+    /// levels in (as an element of a container at that depth).
+    init(depth: Int) {
+        self.sink = nil
+        self.depth = depth
+    }
+
     /// Hands the piece written so far to `sink`.
     mutating func flush() {
+        guard let sink else { return }
         bytes.withUnsafeBytes { sink($0) }
         bytes.removeAll(keepingCapacity: true)
     }
 
+    /// The patients array, the later ones as written elsewhere.
+    mutating func patients(_ all: [ScanReport.Patient]) {
+        open(0x5B)
+        let end = laterPatients?.from ?? all.count
+        for patient in all[..<end] {
+            element()
+            self.patient(patient)
+        }
+        if let later = laterPatients {
+            for piece in later.pieces.wait() {
+                element()
+                flush()
+                piece.withUnsafeBytes { sink?($0) }
+            }
+        }
+        close(0x5D)
+    }
+
     /// Starts an element of the innermost container (an array element or a key).
     private mutating func element() {
-        if bytes.count >= 1 << 16 { flush() }
+        if bytes.count >= 1 << 16, sink != nil { flush() }
         guard !hasElement.isEmpty else { return }
         if hasElement[hasElement.count - 1] { bytes.append(0x2C) }
         hasElement[hasElement.count - 1] = true
