@@ -698,9 +698,8 @@ struct ScanState: Sendable {
     var lastTransferSyntaxUID: String?
     var lastSOPClassUID: String?
 
-    /// The summary with its shared parts replaced by their interned copies.
-    mutating func intern(_ summary: InstanceSummary) -> InstanceSummary {
-        var summary = summary
+    /// Replaces the summary's shared parts by their interned copies.
+    mutating func intern(_ summary: inout InstanceSummary) {
         if let last = lastShared, last == summary.shared {
             summary.shared = last
         } else {
@@ -722,7 +721,6 @@ struct ScanState: Sendable {
                 lastSOPClassUID = interned
             }
         }
-        return summary
     }
 
     struct GroupKey: Hashable, Sendable {
@@ -756,9 +754,10 @@ final class ScanCollector: Sendable {
         lane.state.withLock { state in
             state.files += 1
             switch outcome {
-            case .dicom(let summary, let problems, _):
+            case .dicom(var summary, let problems, _):
                 state.allPaths.append(summary.path)
-                state.instances.append(state.intern(summary))
+                state.intern(&summary)
+                state.instances.append(summary)
                 if !problems.isEmpty { state.problems += problems }
                 for key in groupKeys { state.grouped[key, default: []].append(summary.path) }
             case .dicomdir(let directory, _):
