@@ -307,9 +307,18 @@ public struct FolderMedium: Medium {
                 let fileRelative = file.name.withUnsafeBufferPointer { chars in
                     chars.withMemoryRebound(to: UInt8.self) { joined(relative, UnsafeBufferPointer(rebasing: $0[..<($0.count - 1)])) }
                 }
-                let job = keepOpen
-                    ? Job(relative: relativeString(fileRelative), path: file.name, folder: folder, size: file.size)
-                    : Job(relative: relativeString(fileRelative), path: absolute(fileRelative), folder: nil, size: file.size ?? fileSize(absolute(fileRelative)))
+                let job: Job
+                if keepOpen {
+                    job = Job(relative: relativeString(fileRelative), path: file.name, folder: folder, size: file.size)
+                } else {
+                    let path = absolute(fileRelative)
+                    var info = stat()
+                    if file.size == nil, lstat(path, &info) != 0 {
+                        skipped(MediaError(.unreadable, "cannot read: \(systemMessage(errno)), skipped", path: relativeString(fileRelative)))
+                        continue
+                    }
+                    job = Job(relative: relativeString(fileRelative), path: path, folder: nil, size: file.size ?? Int(info.st_size))
+                }
                 guard try emit(job) else { return }
             }
             for link in links {
@@ -337,13 +346,6 @@ public struct FolderMedium: Medium {
                 pending.append(PendingFolder(parent: folder, name: name, relative: folderRelative, level: level + 1, ancestors: ancestors))
             }
         }
-    }
-
-    /// The size of a regular file by its absolute path (`lstat`); 0 when
-    /// it cannot be looked at (its first read then says why).
-    private func fileSize(_ path: [CChar]) -> Int {
-        var info = stat()
-        return lstat(path, &info) == 0 ? Int(info.st_size) : 0
     }
 
     /// Calls `body` with every entry of the open folder but `.` and `..`:
