@@ -54,7 +54,9 @@ public struct DirectoryRecord: Sendable {
 
     /// Indices of the records one level down, in order.
     public var children: [Int] = []
-    /// The record item as read (every key, for `discport verify`).
+    /// The record item as read (every key, for `discport verify`); empty
+    /// when the directory was read without them (a scan compares only the
+    /// keys above).
     public var attributes: Dataset = Dataset()
 }
 
@@ -114,8 +116,13 @@ public struct DICOMDirectory: Sendable {
     ///
     /// `data`, the whole file, lets a damaged DICOMDIR (a sequence or item
     /// length that is wrong) be salvaged by walking its items one by one.
-    public init(file: DICOMFile, path: String, data: Data? = nil) {
+    /// `keepingAttributes` false leaves every record's
+    /// ``DirectoryRecord/attributes`` empty: each record item (and at the
+    /// end the buffer of the whole file) is freed as soon as its record is
+    /// made, rather than held as long as the directory.
+    public init(file: DICOMFile, path: String, data: Data? = nil, keepingAttributes: Bool = true) {
         var reader = DirectoryReader(path: path)
+        reader.keepsAttributes = keepingAttributes
         self = reader.read(consume file, data: data)
     }
 
@@ -270,6 +277,8 @@ extension Dataset {
 /// The one-shot reader behind ``DICOMDirectory/init(file:path:)``.
 struct DirectoryReader {
     let path: String
+    /// Whether records keep their item (``DirectoryRecord/attributes``).
+    var keepsAttributes = true
     var problems: [ScanProblem] = []
     /// Per-code count of per-record problems, to cap the list.
     var perRecordCounts: [ProblemCode: Int] = [:]
@@ -341,7 +350,7 @@ struct DirectoryReader {
         result.problems = []
         result.fileSetID = fileSetID
         result.transferSyntaxUID = transferSyntax.uid
-        result.inactiveRecords = records.filter { !$0.isInUse }.count
+        result.inactiveRecords = records.indices.reduce(0) { $0 + (records[$1].isInUse ? 0 : 1) }
 
         if records.isEmpty {
             if !hasRecordSequence && fileError == nil {
@@ -375,9 +384,10 @@ struct DirectoryReader {
         var children: [[Int]]
         switch linked {
         case .linked(let r, let c, let shift, let report):
-            let order = OrderTree.build(records)
             let orphanCount = report.unreached.count
-            if (report.loops > 0 || orphanCount > 0) && order.orphans.isEmpty && order.placed > report.placed {
+            // The record order is only asked when the links are broken.
+            let order = report.loops > 0 || orphanCount > 0 ? OrderTree.build(records) : nil
+            if let order, order.orphans.isEmpty && order.placed > report.placed {
                 // A broken link structure that the record order explains fully.
                 if report.loops > 0 {
                     problem(.dicomdirOffsetLoop, .warning, "record offsets form a loop (\(report.loops) link\(report.loops == 1 ? "" : "s") back to a record already visited); the tree was rebuilt from the order of the records")
@@ -425,11 +435,12 @@ struct DirectoryReader {
         var stack: [(index: Int, parent: Int?)] = []
         for root in roots.reversed() { stack.append((root, nil)) }
         var keptChildren = [[Int]](repeating: [], count: records.count)
-        var visitedInTree = Set<Int>()
+        var visitedInTree = [Bool](repeating: false, count: records.count)
         // Breadth of the stack is bounded by the record count: every record is visited once.
         var order: [(Int, Int?)] = []
         while let (index, parent) = stack.popLast() {
-            guard visitedInTree.insert(index).inserted else { continue }
+            guard !visitedInTree[index] else { continue }
+            visitedInTree[index] = true
             if !records[index].isInUse || records[index].level == .unknown {
                 skipped += countSubtree(index, children: children, seen: &visitedInTree)
                 continue
@@ -462,12 +473,13 @@ struct DirectoryReader {
     }
 
     /// Records of a subtree (itself included), marking them seen.
-    private func countSubtree(_ index: Int, children: [[Int]], seen: inout Set<Int>) -> Int {
+    private func countSubtree(_ index: Int, children: [[Int]], seen: inout [Bool]) -> Int {
         var count = 0
         var stack = [index]
-        seen.remove(index)
+        seen[index] = false
         while let i = stack.popLast() {
-            guard seen.insert(i).inserted else { continue }
+            guard !seen[i] else { continue }
+            seen[i] = true
             count += 1
             stack += children[i]
         }
@@ -544,12 +556,17 @@ struct DirectoryReader {
     }
 
     /// One String per distinct SOP Class / Transfer Syntax UID of the
-    /// records (thousands of records name the same few).
+    /// records (thousands of records name the same few): the first few
+    /// are compared byte for byte, only further ones hashed.
     struct UIDInterner {
         var known: Set<ExactString> = []
+        var first: [String] = []
         mutating func intern(_ uid: String?) -> String? {
             guard let uid else { return nil }
-            return known.insert(ExactString(value: uid)).memberAfterInsert.value
+            for candidate in first where sameBytes(candidate, uid) { return candidate }
+            let interned = known.insert(ExactString(value: uid)).memberAfterInsert.value
+            if first.count < 8 { first.append(interned) }
+            return interned
         }
     }
 
@@ -579,7 +596,7 @@ struct DirectoryReader {
             modality: item.directoryString(.modality),
             seriesNumber: item.directoryString(.seriesNumber),
             instanceNumber: item.directoryString(.instanceNumber),
-            attributes: item
+            attributes: keepsAttributes ? item : Dataset()
         )
     }
 
@@ -639,9 +656,14 @@ struct OffsetTree {
 
     mutating func build() -> Outcome {
         var byOffset: [Int: Int] = [:]
+        byOffset.reserveCapacity(records.count)
         for index in records.indices where records[index].offset >= 0 { byOffset[records[index].offset] = records[index].index }
-        let links = [rootFirst] + records.flatMap { [$0.nextOffset, $0.lowerOffset] }
-        let nonZero = links.filter { $0 != 0 }
+        var nonZero: [Int] = rootFirst == 0 ? [] : [rootFirst]
+        nonZero.reserveCapacity(2 * records.count + 1)
+        for index in records.indices {
+            if records[index].nextOffset != 0 { nonZero.append(records[index].nextOffset) }
+            if records[index].lowerOffset != 0 { nonZero.append(records[index].lowerOffset) }
+        }
         if rootFirst == 0 {
             return .unusable(reason: nonZero.isEmpty
                 ? "every record offset is zero"
@@ -664,14 +686,15 @@ struct OffsetTree {
 
         var report = Report()
         var children = [[Int]](repeating: [], count: records.count)
-        var visited = Set<Int>()
+        var visited = [Bool](repeating: false, count: records.count)
         /// Follows a next-chain from `offset`; returns the records in it.
         func chain(from offset: Int) -> [Int] {
             var out: [Int] = []
             var current = offset
             while current != 0 {
                 guard let index = byOffset[current + shift] else { break }
-                guard visited.insert(index).inserted else { report.loops += 1; break }
+                guard !visited[index] else { report.loops += 1; break }
+                visited[index] = true
                 out.append(index)
                 current = records[index].nextOffset
             }
@@ -688,7 +711,7 @@ struct OffsetTree {
             children[index] = kids
             level += kids.map { ($0, depth + 1) }
         }
-        report.unreached = records.indices.filter { !visited.contains($0) && records[$0].isInUse }
+        report.unreached = records.indices.filter { !visited[$0] && records[$0].isInUse }
         return .linked(roots: roots, children: children, shift: -shift, report: report)
     }
 }

@@ -69,6 +69,9 @@ public struct FileIDResolver: Sendable {
     /// File ID values split into path components: values may themselves
     /// hold `/` or `\` separators (writers that put a whole path in one value).
     public static func components(_ fileID: [String]) -> [String] {
+        // Nearly always each value is one plain component already: then
+        // the values are the components (what the cuts below would copy).
+        if fileID.allSatisfy(isPlainComponent) { return fileID }
         // ASCII values on their bytes: the same cuts, the same trimming
         // (`CharacterSet.whitespaces` holds space and tab in ASCII).
         var out: [String] = []
@@ -90,6 +93,17 @@ public struct FileIDResolver: Sendable {
             if done != true { out += generalComponents([value]) }
         }
         return out
+    }
+
+    /// A non-empty ASCII value without `/` or `\` and without space or
+    /// tab at either end: ``components(_:)`` keeps it whole, unchanged.
+    private static func isPlainComponent(_ value: String) -> Bool {
+        value.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard let first = bytes.first, let last = bytes.last,
+                  first != 0x20, first != 0x09, last != 0x20, last != 0x09 else { return false }
+            for byte in bytes where byte >= 0x80 || byte == 0x2F || byte == 0x5C { return false }
+            return true
+        } ?? false
     }
 
     private static func generalComponents(_ fileID: [String]) -> [String] {

@@ -26,7 +26,6 @@ public enum FileKind: String, Codable, Sendable {
     /// - `archive`: zip, gzip, bzip2, xz, zstd, 7z, rar, cab, tar.
     public static func sniff(prefix: Data, path: String) -> FileKind {
         if isAutorunPath(path) { return .autorun }
-        let name = lastComponent(path)
         return prefix.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> FileKind in
             let b = raw.bindMemory(to: UInt8.self)
             func starts(_ magic: [UInt8], at offset: Int = 0) -> Bool {
@@ -43,7 +42,8 @@ public enum FileKind: String, Codable, Sendable {
                 || starts([0xFE, 0xED, 0xFA, 0xCE]) || starts([0xFE, 0xED, 0xFA, 0xCF])
                 || starts([0xCE, 0xFA, 0xED, 0xFE]) || starts([0xCF, 0xFA, 0xED, 0xFE])
                 || (starts([0xCA, 0xFE, 0xBA, 0xBE]) && b.count > 8 && b[7] < 0x20)   // fat Mach-O (not Java class)
-            let ext = extensionOf(name.lowercased())
+            // The name only now: nearly every file of a disc is DICOM.
+            let ext = extensionOf(lastComponent(path).lowercased())
             if executable {
                 if ext == "exe" || ext == "dll" || isViewerPlace(path) { return .viewer }
                 return .executable

@@ -3,16 +3,22 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CFTS
 import Foundation
+import Synchronization
 
 /// A folder: a mounted disc, a USB stick, a copy on disk.
 ///
-/// The calling thread walks the tree with fts(3) (`FTS_PHYSICAL |
-/// FTS_NOCHDIR`: one `lstat` per entry, done by fts, nothing more) and hands
-/// the regular files to ``width`` worker threads, which call the visitor
-/// concurrently. Each file is opened by its worker at its first read
-/// (`pread`) and closed when the visitor returns.
+/// The calling thread walks the tree folder by folder — each folder opened
+/// relative to its parent (`openat`), its entries read with `readdir`, and
+/// their types taken from the entries themselves (`d_type`; an `lstat`
+/// only where the file system does not give it) — and hands the regular
+/// files to ``width`` worker threads, which call the visitor concurrently.
+/// Each worker opens its file relative to the open folder (`openat`: no
+/// path walked from the root per file), takes the size from the open file
+/// (`fstat`), reads with `pread`, and closes it when the visitor returns.
+/// A folder's descriptor stays open while its files wait for the workers;
+/// past ``FolderMedium/openFolderLimit`` open folders, files are named by
+/// their full path instead.
 ///
 /// Links and limits:
 /// - Symbolic links are never walked into. A link to a regular file inside
@@ -23,13 +29,17 @@ import Foundation
 ///   link leaving the root (`.pathTraversal`), a dangling link
 ///   (`.notFound`). A loop is not hostile on a folder — nothing follows it —
 ///   so it does not make the rest of a patient's disc unreadable.
-/// - Unreadable folders or files fts cannot stat are skipped and reported
-///   (`.unreadable`); folders deeper than ``MediumLimits/maximumDepth`` are
-///   not entered and are reported (`.entryLimit`).
+/// - Unreadable folders, entries that cannot be looked at and files that
+///   vanish before they are opened are skipped and reported (`.unreadable`);
+///   a folder that is one of its own parents (a bind mount) is reported
+///   (`.symlinkLoop`) and not entered; folders deeper than
+///   ``MediumLimits/maximumDepth`` are not entered and are reported
+///   (`.entryLimit`).
 /// - More than ``MediumLimits/maximumEntries`` entries (files, folders,
 ///   links) stop the visit with `.entryLimit`.
-/// - Nothing outside the root is ever read: the root is resolved once, fts
-///   does not follow links, and link targets must resolve inside it.
+/// - Nothing outside the root is ever read: the root is resolved once,
+///   folders are opened without following links (`O_NOFOLLOW`), and link
+///   targets must resolve inside it.
 public struct FolderMedium: Medium {
     public let location: String
     public var kind: MediumKind { .folder }
@@ -43,6 +53,9 @@ public struct FolderMedium: Medium {
 
     /// 4–8 workers: blocking `pread`s overlap even on 2 cores.
     public static let defaultWidth = min(8, max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
+
+    /// Folders kept open for the files waiting in them, at most.
+    static let openFolderLimit = 256
 
     public init(path: String, limits: MediumLimits = .init(), width: Int = FolderMedium.defaultWidth) throws(MediaError) {
         guard let resolved = realpath(path, nil) else {
@@ -74,10 +87,11 @@ public struct FolderMedium: Medium {
 
     public func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void,
                            skipped: @escaping @Sendable (MediaError) -> Void) throws {
+        let displayPrefix = root == "/" ? "/" : root + "/"
         if width == 1 {
             let buffer = CopyBuffer()
             try walk(skipped: skipped) { job in
-                let reader = PosixFileReader(path: job.absolute, size: job.size, buffer: buffer)
+                guard let reader = job.reader(buffer: buffer, displayPrefix: displayPrefix, skipped: skipped) else { return true }
                 defer { reader.close() }
                 try visitor(reader.mediumFile(relativePath: job.relative))
                 return true
@@ -92,7 +106,7 @@ public struct FolderMedium: Medium {
                 let buffer = CopyBuffer()
                 work: while let batch = queue.next() {
                     for job in batch {
-                        let reader = PosixFileReader(path: job.absolute, size: job.size, buffer: buffer)
+                        guard let reader = job.reader(buffer: buffer, displayPrefix: displayPrefix, skipped: skipped) else { continue }
                         do {
                             try visitor(reader.mediumFile(relativePath: job.relative))
                         } catch {
@@ -133,103 +147,231 @@ public struct FolderMedium: Medium {
     struct Job: Sendable {
         /// Path relative to the root, `/`-separated (invalid UTF-8 repaired).
         let relative: String
-        /// NUL-terminated path to open (the resolved target for a link).
-        let absolute: [CChar]
-        let size: Int
+        /// NUL-terminated: the file's name in `folder`, or (no folder) the
+        /// absolute path to open (the resolved target for a link).
+        let path: [CChar]
+        let folder: OpenFolder?
+        /// Known for a link's target; nil: taken from the open file.
+        let size: Int?
+
+        /// A reader of the file: opened (its size from the open file) when
+        /// the walk did not give the size. A file that can be neither
+        /// opened nor looked at is skipped (nil); one that cannot be opened
+        /// but has a size is visited, and its first read says why it fails.
+        func reader(buffer: CopyBuffer, displayPrefix: String, skipped: (MediaError) -> Void) -> PosixFileReader? {
+            guard let folder else { return PosixFileReader(path: path, size: size ?? 0, buffer: buffer) }
+            var descriptor: Int32 = -1
+            var size = self.size
+            if size == nil {
+                var info = stat()
+                descriptor = openat(folder.descriptor, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                if descriptor >= 0, fstat(descriptor, &info) == 0 {
+                    size = Int(info.st_size)
+                } else {
+                    let openError = errno
+                    if descriptor >= 0 { _ = Glibc.close(descriptor); descriptor = -1 }
+                    guard fstatat(folder.descriptor, path, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                        let code = errno == 0 ? openError : errno
+                        skipped(MediaError(.unreadable, "cannot read: \(systemMessage(code)), skipped", path: relative))
+                        return nil
+                    }
+                    size = Int(info.st_size)
+                }
+            }
+            return PosixFileReader(name: path, in: folder, descriptor: descriptor, size: size ?? 0, buffer: buffer,
+                                   displayPrefix: displayPrefix, displayName: relative)
+        }
+    }
+
+    /// A folder waiting to be read: its name in its parent (open).
+    private struct PendingFolder {
+        let parent: OpenFolder
+        let name: [CChar]
+        /// Relative to the root, no trailing `/` (`""`: the root).
+        let relative: [UInt8]
+        let level: Int
+        /// The folders above it (device and inode), to tell a cycle.
+        let ancestors: FolderChain?
     }
 
     /// Walks the tree; `emit` returns false to stop early.
     func walk(skipped: (MediaError) -> Void, emit: (Job) throws -> Bool) throws {
-        var rootBytes = Array(root.utf8CString)
-        let stream: UnsafeMutablePointer<FTS>? = rootBytes.withUnsafeMutableBufferPointer { buffer in
-            var arguments: [UnsafeMutablePointer<CChar>?] = [buffer.baseAddress, nil]
-            return fts_open(&arguments, FTS_PHYSICAL | FTS_NOCHDIR, FolderMedium.filesFirst)
-        }
-        guard let stream else {
+        let count = OpenFolderCount()
+        let rootDescriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard rootDescriptor >= 0 else {
             throw MediaError(.unreadable, "cannot walk the folder: \(systemMessage(errno))", path: location)
         }
-        defer { fts_close(stream) }
+        let rootFolder = OpenFolder(descriptor: rootDescriptor, count: count)
 
-        // Root prefix, `/`-terminated, as bytes: relative paths and the
-        // containment check of link targets work on bytes.
+        // The root, `/`-terminated, as bytes: absolute paths of links (and
+        // of files past the open-folder limit), and link containment checks.
         let prefix: [UInt8] = root == "/" ? Array("/".utf8) : Array(root.utf8) + [UInt8(ascii: "/")]
         var entries = 0
 
-        func relative(_ entry: UnsafeMutablePointer<FTSENT>) -> String {
-            let bytes = UnsafeRawBufferPointer(start: entry.pointee.fts_path, count: Int(entry.pointee.fts_pathlen))
-            return String(decoding: bytes.dropFirst(min(prefix.count, bytes.count)), as: UTF8.self)
-        }
-        func countEntry(_ entry: UnsafeMutablePointer<FTSENT>) throws(MediaError) {
+        func countEntry() throws(MediaError) {
             entries += 1
             if entries > limits.maximumEntries {
                 throw MediaError(.entryLimit, "more than \(limits.maximumEntries) entries (files, folders, links): refused as hostile",
                                  path: location)
             }
         }
+        func relativeString(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+        func joined(_ folder: [UInt8], _ name: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+            var out = folder
+            out.reserveCapacity(folder.count + name.count + 1)
+            if !folder.isEmpty { out.append(UInt8(ascii: "/")) }
+            out.append(contentsOf: name)
+            return out
+        }
+        func absolute(_ relative: [UInt8]) -> [CChar] {
+            (prefix + relative).map { CChar(bitPattern: $0) } + [0]
+        }
 
-        errno = 0
-        while let entry = fts_read(stream) {
-            let info = Int32(entry.pointee.fts_info)
-            let level = Int(entry.pointee.fts_level)
-            switch info {
-            case FTS_D:
-                guard level > 0 else { continue }
-                try countEntry(entry)
-                if level > limits.maximumDepth {
-                    fts_set(stream, entry, FTS_SKIP)
-                    skipped(MediaError(.entryLimit, "folder nested deeper than \(limits.maximumDepth) levels, not read",
-                                       path: relative(entry)))
+        var pending: [PendingFolder] = []
+        var current: (folder: OpenFolder, relative: [UInt8], level: Int, ancestors: FolderChain?)? = nil
+        var first = true
+        while true {
+            // The next folder to read: the root first, then depth first.
+            if first {
+                first = false
+                var info = stat()
+                guard fstat(rootDescriptor, &info) == 0 else {
+                    throw MediaError(.unreadable, "cannot read the folder: \(systemMessage(errno))", path: location)
                 }
-            case FTS_DP:
-                continue
-            case FTS_F:
-                try countEntry(entry)
-                let path = UnsafeBufferPointer(start: entry.pointee.fts_path, count: Int(entry.pointee.fts_pathlen))
-                let job = Job(relative: relative(entry), absolute: Array(path) + [0],
-                              size: Int(entry.pointee.fts_statp.pointee.st_size))
+                current = (rootFolder, [], 0, FolderChain(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), parent: nil))
+            } else {
+                guard let next = pending.popLast() else { break }
+                let shown = relativeString(next.relative)
+                let descriptor = openat(next.parent.descriptor, next.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard descriptor >= 0 else {
+                    skipped(MediaError(.unreadable, "cannot read: \(systemMessage(errno)), skipped", path: shown))
+                    continue
+                }
+                let folder = OpenFolder(descriptor: descriptor, count: count)
+                var info = stat()
+                guard fstat(descriptor, &info) == 0 else {
+                    skipped(MediaError(.unreadable, "cannot read: \(systemMessage(errno)), skipped", path: shown))
+                    continue
+                }
+                let device = UInt64(info.st_dev), inode = UInt64(info.st_ino)
+                if next.ancestors?.contains(device: device, inode: inode) == true {
+                    skipped(MediaError(.symlinkLoop, "folder cycle (a mount or hard link back to a parent), not followed", path: shown))
+                    continue
+                }
+                current = (folder, next.relative, next.level, FolderChain(device: device, inode: inode, parent: next.ancestors))
+            }
+            guard let (folder, relative, level, ancestors) = current else { break }
+            current = nil
+
+            // Every entry of the folder, then its files, then its subfolders.
+            var files: [(name: [CChar], size: Int?)] = []
+            var links: [[CChar]] = []
+            var subfolders: [[CChar]] = []
+            let readFailure = try readEntries(of: folder.descriptor) { (name: UnsafeBufferPointer<UInt8>, type: UInt8) throws(MediaError) in
+                var kind = type
+                var knownSize: Int?
+                if kind == UInt8(DT_UNKNOWN) {
+                    var info = stat()
+                    let looked = name.withMemoryRebound(to: CChar.self) { fstatat(folder.descriptor, $0.baseAddress!, &info, AT_SYMLINK_NOFOLLOW) }
+                    guard looked == 0 else {
+                        let code = errno
+                        try countEntry()
+                        skipped(MediaError(.unreadable, "cannot read: \(systemMessage(code)), skipped",
+                                           path: relativeString(joined(relative, UnsafeBufferPointer(rebasing: name[..<(name.count - 1)])))))
+                        return
+                    }
+                    switch info.st_mode & S_IFMT {
+                    case S_IFREG: kind = UInt8(DT_REG); knownSize = Int(info.st_size)
+                    case S_IFDIR: kind = UInt8(DT_DIR)
+                    case S_IFLNK: kind = UInt8(DT_LNK)
+                    default: kind = UInt8(DT_FIFO)
+                    }
+                }
+                try countEntry()
+                let cName = name.withMemoryRebound(to: CChar.self) { Array($0) }
+                switch Int32(kind) {
+                case Int32(DT_REG): files.append((cName, knownSize))
+                case Int32(DT_DIR): subfolders.append(cName)
+                case Int32(DT_LNK): links.append(cName)
+                default: break   // FIFOs, sockets, devices: never opened (a FIFO would block).
+                }
+            }
+            if let readFailure {
+                if level == 0 { throw MediaError(.unreadable, "cannot read the folder: \(systemMessage(readFailure))", path: location) }
+                skipped(MediaError(.unreadable, "cannot read: \(systemMessage(readFailure)), skipped", path: relativeString(relative)))
+            }
+
+            // Past the limit of open folders, files are named by their full path.
+            let keepOpen = count.value <= FolderMedium.openFolderLimit
+            for file in files {
+                let fileRelative = file.name.withUnsafeBufferPointer { chars in
+                    chars.withMemoryRebound(to: UInt8.self) { joined(relative, UnsafeBufferPointer(rebasing: $0[..<($0.count - 1)])) }
+                }
+                let job: Job
+                if keepOpen {
+                    job = Job(relative: relativeString(fileRelative), path: file.name, folder: folder, size: file.size)
+                } else {
+                    let path = absolute(fileRelative)
+                    var info = stat()
+                    if file.size == nil, lstat(path, &info) != 0 {
+                        skipped(MediaError(.unreadable, "cannot read: \(systemMessage(errno)), skipped", path: relativeString(fileRelative)))
+                        continue
+                    }
+                    job = Job(relative: relativeString(fileRelative), path: path, folder: nil, size: file.size ?? Int(info.st_size))
+                }
                 guard try emit(job) else { return }
-            case FTS_SL, FTS_SLNONE:
-                try countEntry(entry)
-                switch resolveLink(entry, prefix: prefix) {
+            }
+            for link in links {
+                let linkRelative = link.withUnsafeBufferPointer { chars in
+                    chars.withMemoryRebound(to: UInt8.self) { joined(relative, UnsafeBufferPointer(rebasing: $0[..<($0.count - 1)])) }
+                }
+                switch resolveLink(absolute(linkRelative), prefix: prefix) {
                 case .file(let target, let size):
-                    guard try emit(Job(relative: relative(entry), absolute: target, size: size)) else { return }
+                    guard try emit(Job(relative: relativeString(linkRelative), path: target, folder: nil, size: size)) else { return }
                 case .skip(let kind, let message):
-                    skipped(MediaError(kind, message, path: relative(entry)))
+                    skipped(MediaError(kind, message, path: relativeString(linkRelative)))
                 case .ignore:
                     break
                 }
-            case FTS_DC:
-                skipped(MediaError(.symlinkLoop, "folder cycle (a mount or hard link back to a parent), not followed",
-                                   path: relative(entry)))
-            case FTS_DNR, FTS_ERR, FTS_NS:
-                if level == 0 {
-                    throw MediaError(.unreadable, "cannot read the folder: \(systemMessage(entry.pointee.fts_errno))", path: location)
-                }
-                try countEntry(entry)
-                skipped(MediaError(.unreadable, "cannot read: \(systemMessage(entry.pointee.fts_errno)), skipped",
-                                   path: relative(entry)))
-            default:
-                // FIFOs, sockets, devices: never opened (a FIFO would block).
-                try countEntry(entry)
             }
-            errno = 0
-        }
-        if errno != 0 {
-            throw MediaError(.unreadable, "walking the folder failed: \(systemMessage(errno))", path: location)
+            for name in subfolders.reversed() {
+                let folderRelative = name.withUnsafeBufferPointer { chars in
+                    chars.withMemoryRebound(to: UInt8.self) { joined(relative, UnsafeBufferPointer(rebasing: $0[..<($0.count - 1)])) }
+                }
+                if level + 1 > limits.maximumDepth {
+                    skipped(MediaError(.entryLimit, "folder nested deeper than \(limits.maximumDepth) levels, not read",
+                                       path: relativeString(folderRelative)))
+                    continue
+                }
+                pending.append(PendingFolder(parent: folder, name: name, relative: folderRelative, level: level + 1, ancestors: ancestors))
+            }
         }
     }
 
-    /// Each folder's files before its subfolders: the files at the top of a
-    /// disc (the DICOMDIR, by far the largest header to read) go to the
-    /// workers first, not after every image below them (ISO 9660 sorts
-    /// `DICOM` before `DICOMDIR`). Visit order does not change the report.
-    private static let filesFirst: @convention(c) (UnsafeMutablePointer<UnsafePointer<FTSENT>?>?,
-                                                   UnsafeMutablePointer<UnsafePointer<FTSENT>?>?) -> Int32 = { a, b in
-        func rank(_ entry: UnsafeMutablePointer<UnsafePointer<FTSENT>?>?) -> Int32 {
-            guard let entry = entry?.pointee else { return 1 }
-            return Int32(entry.pointee.fts_info) == FTS_D ? 1 : 0
+    /// Calls `body` with every entry of the open folder but `.` and `..`:
+    /// its name (NUL-terminated bytes) and `d_type`. Returns the `errno`
+    /// of a failure to read the folder (what was read before it was
+    /// handed to `body`); rethrows what `body` throws.
+    private func readEntries(of descriptor: Int32,
+                             _ body: (UnsafeBufferPointer<UInt8>, UInt8) throws(MediaError) -> Void) throws(MediaError) -> Int32? {
+        // fdopendir takes the descriptor it is given: a duplicate, so that
+        // the folder stays open for its files after closedir.
+        let duplicate = dup(descriptor)
+        guard duplicate >= 0, let stream = fdopendir(duplicate) else {
+            let code = errno
+            if duplicate >= 0 { _ = Glibc.close(duplicate) }
+            return code
         }
-        return rank(a) - rank(b)
+        defer { closedir(stream) }
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else { return errno == 0 ? nil : errno }
+            let name = (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: UInt8.self)
+            let length = strlen(UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self))
+            if name[0] == 0x2E && (length == 1 || (length == 2 && name[1] == 0x2E)) { continue }
+            try body(UnsafeBufferPointer(start: name, count: length + 1), entry.pointee.d_type)
+        }
     }
 
     enum LinkOutcome {
@@ -238,10 +380,11 @@ public struct FolderMedium: Medium {
         case ignore
     }
 
-    /// Resolves a symbolic link completely (`realpath`: a chain or loop of
-    /// links ends in ELOOP) and decides whether its target may be read.
-    private func resolveLink(_ entry: UnsafeMutablePointer<FTSENT>, prefix: [UInt8]) -> LinkOutcome {
-        guard let resolved = realpath(entry.pointee.fts_path, nil) else {
+    /// Resolves a symbolic link (its absolute path, NUL-terminated)
+    /// completely (`realpath`: a chain or loop of links ends in ELOOP) and
+    /// decides whether its target may be read.
+    private func resolveLink(_ linkPath: [CChar], prefix: [UInt8]) -> LinkOutcome {
+        guard let resolved = realpath(linkPath, nil) else {
             let code = errno
             switch code {
             case ELOOP: return .skip(.symlinkLoop, "symbolic link loop, not followed")
@@ -261,8 +404,8 @@ public struct FolderMedium: Medium {
             // A link to the folder holding it (or to any folder above it)
             // would loop; other folder links are redundant inside the root
             // (their files are visited under their real path).
-            let linkPath = UnsafeRawBufferPointer(start: entry.pointee.fts_path, count: Int(entry.pointee.fts_pathlen))
-            if isRoot || linkPath.starts(with: Array(target) + [UInt8(ascii: "/")]) {
+            let linkBytes = linkPath.dropLast().map { UInt8(bitPattern: $0) }
+            if isRoot || linkBytes.starts(with: Array(target) + [UInt8(ascii: "/")]) {
                 return .skip(.symlinkLoop, "symbolic link to a folder above it (a loop), not followed")
             }
             return inside ? .ignore : .skip(.pathTraversal, "symbolic link to a folder outside the medium, not followed")
@@ -270,6 +413,55 @@ public struct FolderMedium: Medium {
         guard inside else { return .skip(.pathTraversal, "symbolic link to a file outside the medium, not followed") }
         guard info.st_mode & S_IFMT == S_IFREG else { return .ignore }
         return .file(target: Array(UnsafeBufferPointer(start: resolved, count: length)) + [0], size: Int(info.st_size))
+    }
+}
+
+/// How many folders of a walk are open (its ``OpenFolder``s count themselves).
+final class OpenFolderCount: Sendable {
+    private let open = Atomic<Int>(0)
+    var value: Int { open.load(ordering: .relaxed) }
+    func opened() { open.add(1, ordering: .relaxed) }
+    func closed() { open.subtract(1, ordering: .relaxed) }
+}
+
+/// A folder of the walk, open: the files found in it are opened relative
+/// to it. Closed when the walk and the last of its files are done with it.
+final class OpenFolder: Sendable {
+    let descriptor: Int32
+    private let count: OpenFolderCount
+
+    init(descriptor: Int32, count: OpenFolderCount) {
+        self.descriptor = descriptor
+        self.count = count
+        count.opened()
+    }
+
+    deinit {
+        _ = Glibc.close(descriptor)
+        count.closed()
+    }
+}
+
+/// The folders above a folder of the walk, by device and inode.
+final class FolderChain: Sendable {
+    let device: UInt64
+    let inode: UInt64
+    let parent: FolderChain?
+
+    init(device: UInt64, inode: UInt64, parent: FolderChain?) {
+        self.device = device
+        self.inode = inode
+        self.parent = parent
+    }
+
+    /// This folder or one above it is that one.
+    func contains(device: UInt64, inode: UInt64) -> Bool {
+        var chain: FolderChain? = self
+        while let link = chain {
+            if link.device == device && link.inode == inode { return true }
+            chain = link.parent
+        }
+        return false
     }
 }
 

@@ -41,7 +41,7 @@ public struct MediumScanner: Sendable {
         var visitError: String?
         do {
             try medium.visitFiles({ file in
-                let outcome = FileInspector.inspect(file)
+                let outcome = FileInspector.inspect(file, previous: collector.lastAttributes)
                 collector.add(outcome)
             }, skipped: { error in
                 collector.skipped(error)
@@ -54,11 +54,9 @@ public struct MediumScanner: Sendable {
         // The workers' allocator arenas keep what the visit freed (the
         // DICOMDIR's parse above all); give it back before the report is built.
         releaseFreedMemory()
-        var builder = collector.state.withLock { state in
-            var builder = ReportBuilder(source: source)
-            builder.take(&state)
-            return builder
-        }
+        var builder = ReportBuilder(source: source)
+        var collected = collector.take()
+        builder.take(&collected)
         if let visitError {
             builder.complete = false
             builder.problems.append(ScanProblem(.mediumError, .error, path: nil, "the medium could not be read to its end, so this report is incomplete: \(visitError)"))
@@ -198,11 +196,15 @@ final class SeriesAttributes: Sendable, Hashable {
 func sameBytes(_ a: String?, _ b: String?) -> Bool {
     switch (a, b) {
     case (nil, nil): return true
-    case (var x?, var y?):
-        // Native strings are contiguous UTF-8: one memcmp.
-        return x.withUTF8 { a in
-            y.withUTF8 { b in a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0) }
+    case (let x?, let y?):
+        // Native strings are contiguous UTF-8: the counts, then one memcmp.
+        let count = x.utf8.count
+        guard count == y.utf8.count else { return false }
+        let contiguous = x.utf8.withContiguousStorageIfAvailable { a in
+            y.utf8.withContiguousStorageIfAvailable { b in count == 0 || memcmp(a.baseAddress!, b.baseAddress!, count) == 0 }
         }
+        if let contiguous, let equal = contiguous { return equal }
+        return x.utf8.elementsEqual(y.utf8)
     default: return false
     }
 }
@@ -234,7 +236,8 @@ enum FileInspector {
     /// Read first: enough for most headers and for ``FileKind``.
     static let probeSize = 16 * 1024
 
-    static func inspect(_ file: MediumFile) -> FileOutcome {
+    /// `previous`: see ``summarize(_:path:size:previous:)``.
+    static func inspect(_ file: MediumFile, previous: SeriesAttributes? = nil) -> FileOutcome {
         let path = file.path
         if isOSJunk(path) {
             return .ignored(.init(path: path, reason: .osJunk, size: file.size))
@@ -258,7 +261,7 @@ enum FileInspector {
         }
         switch kind {
         case .dicom, .dicomdir:
-            return inspectDICOM(file, head: head, hasPreamble: hasDICM(head))
+            return inspectDICOM(file, head: head, hasPreamble: hasDICM(head), previous: previous)
         case .jpeg, .png, .tiff, .bmp, .pdf:
             if isWebOrViewerPlace(path) { return .ignored(.init(path: path, reason: .viewer, size: file.size)) }
             return .loose(.init(path: path, kind: kind.rawValue, size: file.size))
@@ -279,9 +282,36 @@ enum FileInspector {
 
     /// Named `DICOMDIR` (any case, `;1`, trailing dot).
     static func isNamedDICOMDIR(_ path: String) -> Bool {
+        var path = path
+        // An ASCII name on its bytes (what normalizeComponent does to it).
+        if let ascii = path.withUTF8({ bytes -> Bool? in
+            var end = bytes.count
+            while end > 0, bytes[end - 1] == 0x2F { end -= 1 }
+            var start = end
+            while start > 0, bytes[start - 1] != 0x2F { start -= 1 }
+            for i in start..<end where bytes[i] >= 0x80 { return nil }
+            var semicolon = end
+            while semicolon > start, bytes[semicolon - 1] != 0x3B { semicolon -= 1 }
+            if semicolon > start, bytes[semicolon..<end].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { end = semicolon - 1 }
+            while end - start > 1, bytes[end - 1] == 0x2E { end -= 1 }
+            let target = dicomdirName
+            guard end - start == target.count else { return false }
+            for i in 0..<target.count {
+                let byte = bytes[start + i]
+                if (byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte) != target[i] { return false }
+            }
+            return true
+        }) {
+            return ascii
+        }
         let name = path.split(separator: "/").last.map(String.init) ?? path
         return FileIDResolver.normalizeComponent(name) == "dicomdir"
     }
+
+    static let dicomdirName: [UInt8] = Array("dicomdir".utf8)
+
+    /// A file named DICOMDIR up to this size is read whole at once.
+    static let wholeDICOMDIRLimit = 64 << 20
 
     static func hasDICM(_ head: Data) -> Bool {
         guard head.count >= 132 else { return false }
@@ -292,25 +322,50 @@ enum FileInspector {
     /// Operating-system litter that is never looked at.
     static func isOSJunk(_ path: String) -> Bool {
         var path = path
-        // ASCII paths (nearly all): lower-cased and searched on bytes.
-        let asciiFolder = path.withUTF8 { bytes -> Bool? in
+        // ASCII paths (nearly all): on their bytes, lower-cased as compared.
+        if let ascii = path.withUTF8({ bytes -> Bool? in
             for byte in bytes where byte >= 0x80 { return nil }
-            var lower = [UInt8](repeating: 0x2F, count: bytes.count + 1)
-            for i in 0..<bytes.count {
-                let byte = bytes[i]
-                lower[i + 1] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
-            }
-            return osJunkFolderBytes.contains { contains(lower, $0) }
+            return isOSJunkASCII(bytes)
+        }) {
+            return ascii
         }
-        if asciiFolder == true { return true }
         let lower = "/" + path.lowercased()
-        if asciiFolder == nil {
-            for folder in osJunkFolders where lower.contains(folder) { return true }
-        }
+        for folder in osJunkFolders where lower.contains(folder) { return true }
         guard let slash = lower.lastIndex(of: "/") else { return false }
         let name = lower[lower.index(after: slash)...]
         if name.hasPrefix("._") { return true }
         return osJunkNames.contains(FileIDResolver.normalizeComponent(String(name)))
+    }
+
+    /// ``isOSJunk(_:)`` of an ASCII path: a junk folder at the start or
+    /// after any `/`, a name starting `._`, a junk name (after
+    /// ``FileIDResolver/normalizeComponent(_:)``); nothing allocated.
+    static func isOSJunkASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        @inline(__always) func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte }
+        /// Whether `pattern` (lower case) is at `at`, compared lower-cased.
+        func matches(_ pattern: [UInt8], from: Int, at: Int) -> Bool {
+            guard at + pattern.count - from <= bytes.count else { return false }
+            for i in from..<pattern.count where lower(bytes[at + i - from]) != pattern[i] { return false }
+            return true
+        }
+        // Folders: `/name/` patterns against "/" + path, so at each
+        // component start (a `/` before it, or the start of the path).
+        var nameStart = 0
+        for i in 0...bytes.count {
+            guard i == 0 || bytes[i - 1] == 0x2F else { continue }
+            nameStart = i
+            for folder in osJunkFolderBytes where matches(folder, from: 1, at: i) { return true }
+        }
+        let count = bytes.count - nameStart
+        if count >= 2, bytes[nameStart] == 0x2E, bytes[nameStart + 1] == 0x5F { return true }   // `._`
+        // normalizeComponent: a `;<digits>` version, then trailing dots (one character stays).
+        var end = bytes.count
+        var semicolon = end
+        while semicolon > nameStart, bytes[semicolon - 1] != 0x3B { semicolon -= 1 }
+        if semicolon > nameStart, bytes[semicolon..<end].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { end = semicolon - 1 }
+        while end - nameStart > 1, bytes[end - 1] == 0x2E { end -= 1 }
+        for name in osJunkNameBytes where name.count == end - nameStart && matches(name, from: 0, at: nameStart) { return true }
+        return false
     }
 
     static let osJunkFolders = ["/__macosx/", "/.spotlight-v100/", "/.trashes/", "/.fseventsd/", "/system volume information/",
@@ -334,6 +389,7 @@ enum FileInspector {
     }
 
     static let osJunkNames: Set<String> = [".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory", "icon\r"]
+    static let osJunkNameBytes: [[UInt8]] = osJunkNames.map { Array($0.utf8) }
 
     /// Inside a viewer's folder or the IHE PDI web content (`IHE_PDI/`):
     /// pictures and texts there belong to the viewer, not to the patient.
@@ -349,12 +405,22 @@ enum FileInspector {
     }
 
     /// The header of a DICOM file, its pixel data checked against the file size.
-    static func inspectDICOM(_ file: MediumFile, head: Data, hasPreamble: Bool) -> FileOutcome {
+    static func inspectDICOM(_ file: MediumFile, head: Data, hasPreamble: Bool, previous: SeriesAttributes? = nil) -> FileOutcome {
         let path = file.path
         let options = ReadOptions(stopBeforePixelData: true, lenient: true)
-        let parsed: DICOMFile
+        var parsed: DICOMFile
         do throws(DICOMError) {
-            parsed = try DICOMFile(size: file.size, path: path, options: options, prefix: MediumFile.dicomPrefix(file, head: head))
+            let prefix = MediumFile.dicomPrefix(file, head: head)
+            if file.size > head.count, file.size <= wholeDICOMDIRLimit, isNamedDICOMDIR(path) {
+                // A DICOMDIR has no pixel data to stop before: the header read
+                // would grow its probe eightfold and parse again from the start
+                // each time until the end of the file. It is read whole and
+                // parsed once, as that last round would (same options, complete).
+                parsed = try DICOMFile(data: prefix(file.size), options: options, path: path)
+                parsed.fileSize = file.size
+            } else {
+                parsed = try DICOMFile(size: file.size, path: path, options: options, prefix: prefix)
+            }
         } catch {
             // Not even a header: a `DICM` file is damaged DICOM; a raw
             // data set guess that does not parse is just not DICOM.
@@ -374,9 +440,10 @@ enum FileInspector {
         if isDICOMDIR(parsed) || (parsed.error != nil && parsed.sopClassUID == nil && isNamedDICOMDIR(path)) {
             // A damaged DICOMDIR is salvaged from its raw bytes (DICOMDIRs are small).
             let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
-            return .dicomdir(DICOMDirectory(file: consume parsed, path: path, data: data), size: file.size)
+            // The scan compares the records' keys only: their items are not kept.
+            return .dicomdir(DICOMDirectory(file: consume parsed, path: path, data: data, keepingAttributes: false), size: file.size)
         }
-        var summary = summarize(parsed, path: path, size: file.size)
+        var summary = summarize(parsed, path: path, size: file.size, previous: previous)
         // A raw data set guess with nothing DICOM in it is not DICOM (a
         // file with `DICM` is DICOM, damaged or not).
         if !hasPreamble, !parsed.hasFileMeta, summary.sopInstanceUID == nil, summary.studyInstanceUID == nil, summary.seriesInstanceUID == nil,
@@ -402,8 +469,11 @@ enum FileInspector {
             grouped.append(GroupedProblem(code: .encodingDeviation, severity: .info, message: warning.message))
         }
         // Meta and data set must name the same instance.
-        if let metaUID = parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID), let dataUID = parsed.dataset.scanFirstString(.sopInstanceUID),
-           metaUID != dataUID {
+        // (The summary's SOP Instance UID is the data set's when it has one;
+        // the meta's is made into a string only when it differs.)
+        if let dataUID = summary.sopInstanceUID, !parsed.dataset.scanFirstString(.sopInstanceUID, is: nil),
+           !parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID, is: dataUID, by: ==),
+           let metaUID = parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID) {
             problems.append(ScanProblem(.uidMismatch, .warning, path: path, "Media Storage SOP Instance UID \(metaUID) in the file meta differs from SOP Instance UID \(dataUID) in the data set"))
         }
         if !summary.isDamaged {
@@ -427,8 +497,8 @@ enum FileInspector {
     }
 
     static func isDICOMDIR(_ file: DICOMFile) -> Bool {
-        if file.meta.scanFirstString(.mediaStorageSOPClassUID) == DICOMDirectory.sopClassUID { return true }
-        if file.dataset.scanFirstString(.sopClassUID) == DICOMDirectory.sopClassUID { return true }
+        if file.meta.scanFirstString(.mediaStorageSOPClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
+        if file.dataset.scanFirstString(.sopClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
         return file.dataset.contains(.directoryRecordSequence)
     }
 
@@ -455,20 +525,37 @@ enum FileInspector {
         return parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))"
     }
 
-    static func summarize(_ file: DICOMFile, path: String, size: Int) -> InstanceSummary {
+    /// An integer value (IS, or a decimal that is a whole number).
+    static func number(_ ds: Dataset, _ tag: Tag) -> Int? {
+        ds.scanFirstString(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } }
+    }
+
+    /// The file's patient, study and series attributes are `attributes`,
+    /// byte for byte (compared on the values' bytes: no strings made).
+    static func hasAttributes(_ ds: Dataset, _ attributes: SeriesAttributes) -> Bool {
+        let a = attributes
+        guard ds.scanFirstString(.seriesInstanceUID, is: a.seriesInstanceUID), ds.scanFirstString(.studyInstanceUID, is: a.studyInstanceUID),
+              ds.scanFirstString(.patientID, is: a.patientID), ds.scanFirstString(.issuerOfPatientID, is: a.issuerOfPatientID),
+              ds.scanTrimmedText(.patientName, is: a.patientName), ds.scanFirstString(.patientBirthDate, is: a.birthDate),
+              ds.scanFirstString(.patientSex, is: a.sex) else { return false }
+        guard ds.scanFirstString(.studyDate, is: a.studyDate), ds.scanFirstString(.studyTime, is: a.studyTime),
+              ds.scanTrimmedText(.studyDescription, is: a.studyDescription), ds.scanFirstString(.accessionNumber, is: a.accessionNumber),
+              ds.scanFirstString(.studyID, is: a.studyID), ds.scanFirstString(.modality, is: a.modality),
+              ds.scanTrimmedText(.seriesDescription, is: a.seriesDescription) else { return false }
+        return number(ds, .seriesNumber) == a.seriesNumber
+    }
+
+    /// `previous`: the attributes of a file read before (by this thread),
+    /// shared rather than made again when this file has the same.
+    static func summarize(_ file: DICOMFile, path: String, size: Int, previous: SeriesAttributes? = nil) -> InstanceSummary {
         let ds = file.dataset
         func text(_ tag: Tag) -> String? { ds.scanTrimmedText(tag) }
         func first(_ tag: Tag) -> String? { ds.scanFirstString(tag) }
-        func number(_ tag: Tag) -> Int? { first(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } } }
-        return InstanceSummary(
-            path: path,
-            size: size,
-            hasFileMeta: file.hasFileMeta,
-            transferSyntaxUID: file.transferSyntax.uid,
-            sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
-            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
-            instanceNumber: number(.instanceNumber),
-            shared: SeriesAttributes(
+        let shared: SeriesAttributes
+        if let previous, hasAttributes(ds, previous) {
+            shared = previous
+        } else {
+            shared = SeriesAttributes(
                 patientID: first(.patientID),
                 issuerOfPatientID: first(.issuerOfPatientID),
                 patientName: text(.patientName),
@@ -481,9 +568,19 @@ enum FileInspector {
                 accessionNumber: first(.accessionNumber),
                 studyID: first(.studyID),
                 seriesInstanceUID: first(.seriesInstanceUID),
-                seriesNumber: number(.seriesNumber),
+                seriesNumber: number(ds, .seriesNumber),
                 modality: first(.modality),
                 seriesDescription: text(.seriesDescription))
+        }
+        return InstanceSummary(
+            path: path,
+            size: size,
+            hasFileMeta: file.hasFileMeta,
+            transferSyntaxUID: file.transferSyntax.uid,
+            sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
+            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
+            instanceNumber: number(ds, .instanceNumber),
+            shared: shared
         )
     }
 
@@ -595,14 +692,35 @@ struct ScanState: Sendable {
     var attributes: Set<SeriesAttributes> = []
     /// One copy of each SOP Class and Transfer Syntax UID.
     var uids: Set<ExactString> = []
+    /// What the last file interned to: the next file of the same series
+    /// (nearly always) is compared with it, not hashed.
+    var lastShared: SeriesAttributes?
+    var lastTransferSyntaxUID: String?
+    var lastSOPClassUID: String?
 
-    /// The summary with its shared parts replaced by their interned copies.
-    mutating func intern(_ summary: InstanceSummary) -> InstanceSummary {
-        var summary = summary
-        summary.shared = attributes.insert(summary.shared).memberAfterInsert
-        summary.transferSyntaxUID = uids.insert(ExactString(value: summary.transferSyntaxUID)).memberAfterInsert.value
-        if let uid = summary.sopClassUID { summary.sopClassUID = uids.insert(ExactString(value: uid)).memberAfterInsert.value }
-        return summary
+    /// Replaces the summary's shared parts by their interned copies.
+    mutating func intern(_ summary: inout InstanceSummary) {
+        if let last = lastShared, last == summary.shared {
+            summary.shared = last
+        } else {
+            summary.shared = attributes.insert(summary.shared).memberAfterInsert
+            lastShared = summary.shared
+        }
+        if let last = lastTransferSyntaxUID, sameBytes(last, summary.transferSyntaxUID) {
+            summary.transferSyntaxUID = last
+        } else {
+            summary.transferSyntaxUID = uids.insert(ExactString(value: summary.transferSyntaxUID)).memberAfterInsert.value
+            lastTransferSyntaxUID = summary.transferSyntaxUID
+        }
+        if let uid = summary.sopClassUID {
+            if let last = lastSOPClassUID, sameBytes(last, uid) {
+                summary.sopClassUID = last
+            } else {
+                let interned = uids.insert(ExactString(value: uid)).memberAfterInsert.value
+                summary.sopClassUID = interned
+                lastSOPClassUID = interned
+            }
+        }
     }
 
     struct GroupKey: Hashable, Sendable {
@@ -611,23 +729,35 @@ struct ScanState: Sendable {
     }
 }
 
+/// Collects what the workers found. Each worker thread adds to a lane of
+/// its own (by the order in which threads first add), so workers never
+/// wait for one another; ``take()`` merges the lanes once the visit is over.
 final class ScanCollector: Sendable {
-    let state = Mutex(ScanState())
+    final class Lane: Sendable {
+        let state = Mutex(ScanState())
+    }
+
+    /// More lanes than folder workers: each worker has its own.
+    static let laneCount = 8
+    private let lanes: [Lane] = (0..<ScanCollector.laneCount).map { _ in Lane() }
+
+    /// The calling thread's lane.
+    private var lane: Lane { lanes[ThreadOrdinal.current % ScanCollector.laneCount] }
 
     func add(_ outcome: FileOutcome) {
-        // Everything but the appends happens outside the lock: folders are
-        // visited by several threads and the lock is the one shared point.
+        // Everything but the appends happens outside the lock.
         var groupKeys: [ScanState.GroupKey] = []
         if case .dicom(let summary, _, let grouped) = outcome, !grouped.isEmpty {
             let scope = summary.seriesInstanceUID ?? summary.path.split(separator: "/").dropLast().joined(separator: "/")
             groupKeys = grouped.map { ScanState.GroupKey(scope: scope, problem: $0) }
         }
-        state.withLock { state in
+        lane.state.withLock { state in
             state.files += 1
             switch outcome {
-            case .dicom(let summary, let problems, _):
+            case .dicom(var summary, let problems, _):
                 state.allPaths.append(summary.path)
-                state.instances.append(state.intern(summary))
+                state.intern(&summary)
+                state.instances.append(summary)
                 if !problems.isEmpty { state.problems += problems }
                 for key in groupKeys { state.grouped[key, default: []].append(summary.path) }
             case .dicomdir(let directory, _):
@@ -643,9 +773,58 @@ final class ScanCollector: Sendable {
         }
     }
 
+    /// The series attributes of the calling thread's last file (see
+    /// ``FileInspector/summarize(_:path:size:previous:)``).
+    var lastAttributes: SeriesAttributes? {
+        lane.state.withLock { $0.lastShared }
+    }
+
     func skipped(_ error: MediaError) {
-        state.withLock { state in
+        lane.state.withLock { state in
             state.problems.append(ScanProblem(.skipped, .warning, path: error.path, "left out (\(error.kind.rawValue)): \(error.message)"))
         }
+    }
+
+    /// Everything collected, the lanes merged (in lane order; the report
+    /// sorts what it lists), leaving the lanes empty.
+    func take() -> ScanState {
+        var merged = ScanState()
+        for lane in lanes {
+            var state = lane.state.withLock { state in
+                var taken = ScanState()
+                swap(&taken, &state)
+                return taken
+            }
+            if merged.files == 0 && merged.problems.isEmpty {
+                swap(&merged, &state)
+                continue
+            }
+            merged.files += state.files
+            merged.instances += state.instances
+            merged.problems += state.problems
+            for (key, paths) in state.grouped { merged.grouped[key, default: []] += paths }
+            merged.dicomdirs += state.dicomdirs
+            merged.loose += state.loose
+            merged.ignored += state.ignored
+            merged.allPaths += state.allPaths
+        }
+        return merged
+    }
+}
+
+/// A small number per thread, given in the order threads first ask for it.
+enum ThreadOrdinal {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    private static let next = Atomic<Int>(1)
+
+    static var current: Int {
+        if let stored = pthread_getspecific(key) { return Int(bitPattern: stored) - 1 }
+        let ordinal = next.add(1, ordering: .relaxed).oldValue
+        pthread_setspecific(key, UnsafeRawPointer(bitPattern: ordinal))
+        return ordinal - 1
     }
 }

@@ -10,28 +10,61 @@ import Foundation
 extension ScanReport {
     /// The report as JSON: pretty-printed, keys sorted (byte-stable output), slashes unescaped.
     public func jsonData() throws -> Data {
-        // Written in 64 KiB pieces into one Data sized from the counts (its
-        // pages count only once written; it grows if the guess was short):
-        // no second copy of the whole text. The spare room also lets callers
-        // append a newline without a reallocation.
-        var writer = ReportJSONWriter()
-        writer.output = Data(capacity: 4096 + 512 * totals.instances + 256 * (problems.count + ignored.count + looseFiles.count))
+        // One Data sized from the counts (its pages count only once
+        // written; it grows if the guess was short). The spare room also
+        // lets callers append a newline without a reallocation.
+        var output = Data(capacity: 4096 + 512 * totals.instances + 256 * (problems.count + ignored.count + looseFiles.count))
+        writeJSON { output.append(contentsOf: $0) }
+        return output
+    }
+
+    /// The bytes of ``jsonData()`` (and a newline after them when asked),
+    /// handed to `sink` in pieces of about 64 KiB as they are written:
+    /// never the whole text in memory.
+    public func writeJSON(appendingNewline: Bool = false, to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
+        var writer = ReportJSONWriter(sink: sink)
+        writer.laterPatients = ReportJSONWriter.writingElsewhere(patients)
         writer.report(self)
+        if appendingNewline { writer.bytes.append(0x0A) }
         writer.flush()
-        return writer.output
     }
 }
 
 /// Pretty-printed JSON in JSONEncoder's layout: two spaces per level,
 /// `"key" : value`, empty containers as `[` newline newline indent `]`.
 struct ReportJSONWriter {
-    /// What is written so far, less what `bytes` holds.
-    var output = Data()
+    /// Takes each piece written; nil: everything stays in `bytes`.
+    let sink: ((UnsafeRawBufferPointer) -> Void)?
     /// The piece being written.
     var bytes: [UInt8] = []
     private var depth = 0
     /// Per open container: whether it has an element yet.
     private var hasElement: [Bool] = []
+    /// The patients from `from` on, written on another thread meanwhile:
+    /// one piece per patient, laid out at the depth of the patients array.
+    var laterPatients: (from: Int, pieces: BackgroundWork<[[UInt8]]>)?
+
+    /// A large report's patients are written by two threads: the second
+    /// half (by instances) into memory by another one, while this one
+    /// writes the first half.
+    static func writingElsewhere(_ patients: [ScanReport.Patient]) -> (from: Int, pieces: BackgroundWork<[[UInt8]]>)? {
+        let total = patients.reduce(0) { $0 + $1.instanceCount }
+        guard patients.count > 1, total >= 2000 else { return nil }
+        var from = 0, before = 0
+        while from < patients.count && 2 * before < total {
+            before += patients[from].instanceCount
+            from += 1
+        }
+        guard from < patients.count else { return nil }
+        let later = Array(patients[from...])
+        return (from, BackgroundWork { deliver in
+            deliver(later.map { patient in
+                var writer = ReportJSONWriter(depth: 2)
+                writer.patient(patient)
+                return writer.bytes
+            })
+        })
+    }
 
     // MARK: Report types (keys sorted as JSONEncoder's .sortedKeys sorts them)
 
@@ -55,7 +88,7 @@ struct ReportJSONWriter {
                 w.endObject()
             }
             key("other_dicomdirs"); array(r.otherDICOMDIRs) { w, d in w.dicomdir(d) }
-            key("patients"); array(r.patients) { w, p in w.patient(p) }
+            key("patients"); patients(r.patients)
             key("problems"); array(r.problems) { w, p in
                 w.beginObject()
                     w.key("code"); w.string(p.code.rawValue)
@@ -160,18 +193,57 @@ struct ReportJSONWriter {
 
     private mutating func newline() {
         bytes.append(0x0A)
-        for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
+        let width = 2 * depth
+        if width <= ReportJSONWriter.spaces.count {
+            ReportJSONWriter.spaces.withUnsafeBufferPointer { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<width])) }
+        } else {
+            bytes.append(contentsOf: repeatElement(0x20, count: width))
+        }
     }
 
-    /// Moves the piece written so far to `output`.
+    /// Indentation to copy from (the report nests 9 levels deep).
+    private static let spaces = [UInt8](repeating: 0x20, count: 64)
+
+    init(sink: @escaping (UnsafeRawBufferPointer) -> Void) {
+        self.sink = sink
+        bytes.reserveCapacity(1 << 16 + 4096)
+    }
+
+    /// A writer that keeps what it writes in `bytes`, starting `depth`
+    /// levels in (as an element of a container at that depth).
+    init(depth: Int) {
+        self.sink = nil
+        self.depth = depth
+    }
+
+    /// Hands the piece written so far to `sink`.
     mutating func flush() {
-        output.append(contentsOf: bytes)
+        guard let sink else { return }
+        bytes.withUnsafeBytes { sink($0) }
         bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// The patients array, the later ones as written elsewhere.
+    mutating func patients(_ all: [ScanReport.Patient]) {
+        open(0x5B)
+        let end = laterPatients?.from ?? all.count
+        for patient in all[..<end] {
+            element()
+            self.patient(patient)
+        }
+        if let later = laterPatients {
+            for piece in later.pieces.wait() {
+                element()
+                flush()
+                piece.withUnsafeBytes { sink?($0) }
+            }
+        }
+        close(0x5D)
     }
 
     /// Starts an element of the innermost container (an array element or a key).
     private mutating func element() {
-        if bytes.count >= 1 << 16 { flush() }
+        if bytes.count >= 1 << 16, sink != nil { flush() }
         guard !hasElement.isEmpty else { return }
         if hasElement[hasElement.count - 1] { bytes.append(0x2C) }
         hasElement[hasElement.count - 1] = true
@@ -222,7 +294,19 @@ struct ReportJSONWriter {
     mutating func int(_ value: Int?) {
         guard let value else { return null() }
         if value >= 0 && value < 10 { bytes.append(0x30 + UInt8(value)); return }
-        bytes.append(contentsOf: String(value).utf8)
+        // The decimal digits, as String(value) writes them, without the String.
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: a 64-bit value has at most 20 digits
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var start = buffer.count
+            repeat {
+                start -= 1
+                buffer[start] = 0x30 + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { start -= 1; buffer[start] = 0x2D }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start...]))
+        }
     }
 
     mutating func string(_ value: String?) {

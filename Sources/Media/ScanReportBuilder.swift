@@ -19,70 +19,64 @@ struct ReportBuilder {
         swap(&state, &collected)
     }
 
-    /// Builds the report, consuming the collected state (sorted in place;
-    /// the tree and the comparison work on indices, not on copies).
+    /// Builds the report, consuming the collected state (the tree and the
+    /// comparison work on indices, not on copies).
     mutating func finish() -> ScanReport {
         var problems = self.problems + state.problems
         state.problems = []
-        state.instances.sort { $0.path < $1.path }
-        let instances = state.instances
+        let collected = state.instances
         state.instances = []
-        let loose = state.loose.sorted { $0.path < $1.path }
-        let ignored = state.ignored.sorted { $0.path < $1.path }
         let dicomdirs = state.dicomdirs.map(\.directory).sorted {
             let a = $0.path.split(separator: "/").count, b = $1.path.split(separator: "/").count
             return a != b ? a < b : $0.path < $1.path
         }
+        state.dicomdirs = []
+        let dicomdirPaths = dicomdirs.map(\.path)
+        let handoff = Handoff(consume dicomdirs)
+
+        // The DICOMDIRs against the files on a thread of their own, started
+        // first, while this one sorts and builds the tree: it reads the
+        // instances as collected (its per-instance flags are in that order)
+        // and shares nothing else. The directories (every record of them)
+        // are handed over and released there.
+        let comparing: BackgroundWork<DirectoryChecks>? = dicomdirPaths.isEmpty ? nil : {
+            let (allPaths, loose, ignored) = (state.allPaths, state.loose, state.ignored)
+            return BackgroundWork { deliver in
+                ReportBuilder.compare(handoff.take(), instances: collected, loose: loose, ignored: ignored, allPaths: allPaths,
+                                      deliver: deliver)
+            }
+        }()
+        state.allPaths = []
+
+        // Sorted as indices, then put in that order once: sorting the
+        // summaries themselves moves (and retains) each one many times.
+        let order = collected.indices.sorted { collected[$0].path < collected[$1].path }
+        let instances = order.map { collected[$0] }
+        let loose = state.loose.sorted { $0.path < $1.path }
+        let ignored = state.ignored.sorted { $0.path < $1.path }
 
         problems += groupedProblems()
-
-        // The DICOMDIRs against the files (first: the resolver's index is
-        // gone before the tree is built).
-        var summaries: [ScanReport.DICOMDIRSummary] = []
-        var missing = Set<String>()
-        var referenced = Set<String>()
-        var comparison = dicomdirs.isEmpty ? nil
-            : DirectoryComparison(instances: instances, loose: loose, ignored: ignored, dicomdirs: dicomdirs.map(\.path),
-                                  allPaths: state.allPaths)
-        state.allPaths = []
-        for directory in dicomdirs {
-            problems += directory.problems
-            let result = comparison!.compare(directory)
-            problems += result.problems
-            referenced.formUnion(result.referenced)
-            missing.formUnion(result.missing)
-            let counts = directory.counts
-            summaries.append(ScanReport.DICOMDIRSummary(
-                path: directory.path, fileSetID: directory.fileSetID, transferSyntaxUID: directory.transferSyntaxUID,
-                treeSource: directory.treeSource, offsetShift: directory.offsetShift, records: directory.records.count,
-                inactiveRecords: directory.inactiveRecords, skippedRecords: directory.skippedRecords,
-                patients: counts.patients, studies: counts.studies, series: counts.series, instances: counts.instances,
-                referencedFiles: result.referenced.count, missingFiles: result.missing.count))
-        }
-        comparison = nil
 
         // The tree, from the readable files.
         let readable = instances.indices.filter { !instances[$0].isDamaged }
         let patients = ReportBuilder.tree(instances, readable)
         problems += ReportBuilder.patientProblems(patients)
         problems += ReportBuilder.duplicateProblems(instances)
-        // A DICOMDIR that could not be read, or lost every record, lists nothing.
-        let readableDirectories = dicomdirs.filter { directory in
-            !directory.problems.contains { $0.code == .dicomdirUnreadable }
-                && !(directory.records.isEmpty && directory.problems.contains { $0.code == .dicomdirDamaged })
-        }
-        if !readableDirectories.isEmpty {
-            let listing = readableDirectories.map(\.path).joined(separator: ", ")
-            for instance in instances where !referenced.contains(instance.path) {
-                problems.append(ScanProblem(.fileNotInDICOMDIR, .warning, path: instance.path,
+
+        let checks = comparing?.wait() ?? DirectoryChecks(referenced: [])
+        problems += checks.problems
+        if !checks.listing.isEmpty {
+            let listing = checks.listing.joined(separator: ", ")
+            for (index, collectedIndex) in order.enumerated() where !checks.referenced[collectedIndex] {
+                problems.append(ScanProblem(.fileNotInDICOMDIR, .warning, path: instances[index].path,
                     "a DICOM file that the DICOMDIR (\(listing)) does not list; found by scanning the medium"))
             }
         }
-        if dicomdirs.count > 1 {
+        if dicomdirPaths.count > 1 {
             problems.append(ScanProblem(.multipleDICOMDIRs, .warning, path: nil,
-                "\(dicomdirs.count) DICOMDIRs on this medium: \(dicomdirs.map(\.path).joined(separator: ", ")); each one's references were resolved from its own folder"))
+                "\(dicomdirPaths.count) DICOMDIRs on this medium: \(dicomdirPaths.joined(separator: ", ")); each one's references were resolved from its own folder"))
         }
-        if dicomdirs.isEmpty && !instances.isEmpty && source.kind != .file {
+        if dicomdirPaths.isEmpty && !instances.isEmpty && source.kind != .file {
             problems.append(ScanProblem(.noDICOMDIR, .info, path: nil,
                 "no DICOMDIR on this medium; the \(instances.count) DICOM file\(instances.count == 1 ? " was" : "s were") found by scanning every file"))
         }
@@ -122,13 +116,13 @@ struct ReportBuilder {
         totals.instances = readable.count
         totals.size = readable.reduce(0) { $0 + instances[$1].size }
         totals.damaged = instances.count - readable.count
-        totals.missing = missing.count
+        totals.missing = checks.missing.count
         totals.loose = loose.count
         totals.files = state.files
 
         return ScanReport(
             source: source, complete: complete, totals: totals, patients: patients, problems: problems,
-            looseFiles: loose, ignored: ignored, dicomdir: summaries.first, otherDICOMDIRs: Array(summaries.dropFirst()))
+            looseFiles: loose, ignored: ignored, dicomdir: checks.summaries.first, otherDICOMDIRs: Array(checks.summaries.dropFirst()))
     }
 
     /// Per-series problems (no file meta, charset, encoding) with a file count.
@@ -152,18 +146,42 @@ struct ReportBuilder {
 
     struct PatientKey: Hashable { var id: String; var name: String }
 
+    /// `members` grouped by `key`, the groups in order of first appearance.
+    /// Files of a series share one ``SeriesAttributes`` (interned) and come
+    /// one after another: a run of them is keyed and looked up once.
+    static func grouping<Key: Hashable>(_ all: [InstanceSummary], _ members: [Int],
+                                     by key: (SeriesAttributes) -> Key) -> [(key: Key, members: [Int])] {
+        var groups: [(key: Key, members: [Int])] = []
+        var slots: [Key: Int] = [:]
+        var lastShared: SeriesAttributes?
+        var slot = 0
+        for index in members {
+            let shared = all[index].shared
+            if shared !== lastShared {
+                let k = key(shared)
+                if let known = slots[k] {
+                    slot = known
+                } else {
+                    slot = groups.count
+                    slots[k] = slot
+                    groups.append((k, []))
+                }
+                lastShared = shared
+            }
+            groups[slot].members.append(index)
+        }
+        return groups
+    }
+
     /// The patient → study → series → instance tree of `all[members]`.
     static func tree(_ all: [InstanceSummary], _ members: [Int]) -> [ScanReport.Patient] {
         // Insertion-ordered grouping over path-sorted instances: the first
         // file (by path) with a value gives a node its attributes.
-        var patientOrder: [PatientKey] = []
-        var byPatient: [PatientKey: [Int]] = [:]
         // Thousands of files share a handful of names: normalize each once.
         var normalizedNames: [String: String] = [:]
-        for index in members {
-            let instance = all[index]
+        let byPatient = grouping(all, members) { shared -> PatientKey in
             var name = ""
-            if let patientName = instance.patientName {
+            if let patientName = shared.patientName {
                 if let known = normalizedNames[patientName] {
                     name = known
                 } else {
@@ -171,24 +189,14 @@ struct ReportBuilder {
                     normalizedNames[patientName] = name
                 }
             }
-            let key = PatientKey(id: instance.patientID ?? "", name: name)
-            if byPatient[key] == nil { patientOrder.append(key) }
-            byPatient[key, default: []].append(index)
+            return PatientKey(id: shared.patientID ?? "", name: name)
         }
         var patients: [ScanReport.Patient] = []
-        for key in patientOrder {
-            let members = byPatient[key]!
+        for (key, members) in byPatient {
             let name = PersonName(key.name)
             let groups = [name.alphabetic, name.ideographic, name.phonetic].map { PersonName.Components($0).groupForm }
             func group(_ i: Int) -> String? { groups[i].isEmpty ? nil : groups[i] }
-            var studyOrder: [String] = []
-            var byStudy: [String: [Int]] = [:]
-            for index in members {
-                let uid = all[index].studyInstanceUID ?? ""
-                if byStudy[uid] == nil { studyOrder.append(uid) }
-                byStudy[uid, default: []].append(index)
-            }
-            let studies = studyOrder.map { study(all, byStudy[$0]!) }.sorted { a, b in
+            let studies = grouping(all, members) { $0.studyInstanceUID ?? "" }.map { study(all, $0.members) }.sorted { a, b in
                 ((a.studyDate ?? ""), (a.studyTime ?? ""), (a.studyInstanceUID ?? "")) < ((b.studyDate ?? ""), (b.studyTime ?? ""), (b.studyInstanceUID ?? ""))
             }
             patients.append(ScanReport.Patient(
@@ -208,14 +216,7 @@ struct ReportBuilder {
     }
 
     static func study(_ all: [InstanceSummary], _ members: [Int]) -> ScanReport.Study {
-        var seriesOrder: [String] = []
-        var bySeries: [String: [Int]] = [:]
-        for index in members {
-            let uid = all[index].seriesInstanceUID ?? ""
-            if bySeries[uid] == nil { seriesOrder.append(uid) }
-            bySeries[uid, default: []].append(index)
-        }
-        let series = seriesOrder.map { self.series(all, bySeries[$0]!) }.sorted { a, b in
+        let series = grouping(all, members) { $0.seriesInstanceUID ?? "" }.map { self.series(all, $0.members) }.sorted { a, b in
             ((a.seriesNumber ?? Int.max), (a.seriesInstanceUID ?? "")) < ((b.seriesNumber ?? Int.max), (b.seriesInstanceUID ?? ""))
         }
         return ScanReport.Study(
@@ -237,6 +238,13 @@ struct ReportBuilder {
                                        instanceNumber: i.instanceNumber, path: i.path, size: i.size, hasFileMeta: i.hasFileMeta)
         }
         instances.sort { a, b in ((a.instanceNumber ?? Int.max), a.path) < ((b.instanceNumber ?? Int.max), b.path) }
+        // Interned: the files of a series nearly always name the one String.
+        var syntaxes = Set<String>()
+        var last: String?
+        for index in members where last.map({ !sameBytes($0, all[index].transferSyntaxUID) }) ?? true {
+            last = all[index].transferSyntaxUID
+            syntaxes.insert(all[index].transferSyntaxUID)
+        }
         return ScanReport.Series(
             seriesInstanceUID: all[members[0]].seriesInstanceUID,
             seriesNumber: members.lazy.compactMap { all[$0].seriesNumber }.first,
@@ -244,7 +252,7 @@ struct ReportBuilder {
             seriesDescription: members.lazy.compactMap { all[$0].seriesDescription }.first,
             instanceCount: members.count,
             size: members.reduce(0) { $0 + all[$1].size },
-            transferSyntaxes: Array(Set(members.map { all[$0].transferSyntaxUID })).sorted(),
+            transferSyntaxes: syntaxes.sorted(),
             instances: instances)
     }
 
@@ -300,18 +308,64 @@ struct ReportBuilder {
         var firstWith: [String: Int] = [:]
         firstWith.reserveCapacity(instances.count)
         var problems: [ScanProblem] = []
-        for (index, other) in instances.enumerated() {
-            guard let uid = other.sopInstanceUID else { continue }
+        // Read in place (a copy of a summary retains its strings).
+        for index in instances.indices {
+            guard let uid = instances[index].sopInstanceUID else { continue }
             guard let earlier = firstWith[uid] else {
                 firstWith[uid] = index
                 continue
             }
-            let first = instances[earlier]
-            let same = other.size == first.size ? " (same size)" : " (\(other.size) bytes against \(first.size))"
-            problems.append(ScanProblem(.duplicateInstance, .warning, path: other.path,
-                "same SOP Instance UID \(uid) as \(first.path)\(same)"))
+            let size = instances[index].size, firstSize = instances[earlier].size
+            let same = size == firstSize ? " (same size)" : " (\(size) bytes against \(firstSize))"
+            problems.append(ScanProblem(.duplicateInstance, .warning, path: instances[index].path,
+                "same SOP Instance UID \(uid) as \(instances[earlier].path)\(same)"))
         }
         return problems
+    }
+}
+
+/// What the comparison of the DICOMDIRs with the files found.
+struct DirectoryChecks: Sendable {
+    /// The DICOMDIRs' own problems and those of the comparison.
+    var problems: [ScanProblem] = []
+    var summaries: [ScanReport.DICOMDIRSummary] = []
+    /// Per instance (indices of the instances compared): listed by a DICOMDIR.
+    var referenced: [Bool]
+    /// Referenced files that are not on the medium.
+    var missing = Set<String>()
+    /// Paths of the DICOMDIRs that list anything (read, with records).
+    var listing: [String] = []
+}
+
+extension ReportBuilder {
+    /// Every DICOMDIR (nearest the top first) against the files.
+    /// The checks are handed to `deliver`; the directories and the
+    /// comparison's indexes are released only after it returns.
+    static func compare(_ dicomdirs: [DICOMDirectory], instances: [InstanceSummary], loose: [ScanReport.LooseFile],
+                        ignored: [ScanReport.IgnoredFile], allPaths: [String], deliver: (DirectoryChecks) -> Void) {
+        var checks = DirectoryChecks(referenced: [Bool](repeating: false, count: instances.count))
+        var comparison = DirectoryComparison(instances: instances, loose: loose, ignored: ignored, dicomdirs: dicomdirs.map(\.path),
+                                             allPaths: allPaths)
+        for directory in dicomdirs {
+            checks.problems += directory.problems
+            let result = comparison.compare(directory)
+            checks.problems += result.problems
+            for index in result.referencedInstances.indices where result.referencedInstances[index] { checks.referenced[index] = true }
+            checks.missing.formUnion(result.missing)
+            let counts = directory.counts
+            checks.summaries.append(ScanReport.DICOMDIRSummary(
+                path: directory.path, fileSetID: directory.fileSetID, transferSyntaxUID: directory.transferSyntaxUID,
+                treeSource: directory.treeSource, offsetShift: directory.offsetShift, records: directory.records.count,
+                inactiveRecords: directory.inactiveRecords, skippedRecords: directory.skippedRecords,
+                patients: counts.patients, studies: counts.studies, series: counts.series, instances: counts.instances,
+                referencedFiles: result.referencedCount, missingFiles: result.missing.count))
+            // A DICOMDIR that could not be read, or lost every record, lists nothing.
+            if !directory.problems.contains(where: { $0.code == .dicomdirUnreadable })
+                && !(directory.records.isEmpty && directory.problems.contains { $0.code == .dicomdirDamaged }) {
+                checks.listing.append(directory.path)
+            }
+        }
+        withExtendedLifetime((dicomdirs, comparison)) { deliver(checks) }
     }
 }
 
@@ -346,23 +400,25 @@ struct DirectoryComparison {
 
     struct Result {
         var problems: [ScanProblem] = []
-        var referenced = Set<String>()
+        /// Per instance (indices of `instances`): listed by a record.
+        var referencedInstances: [Bool]
+        /// Listed files that are not instances (DICOMDIRs, loose and ignored files).
+        var referencedOthers = Set<String>()
         var missing = Set<String>()
-    }
-
-    /// A path of a file on the medium (every visited file is an instance,
-    /// a DICOMDIR, a loose file or an ignored one).
-    func isOnMedium(_ path: String) -> Bool {
-        byPath[path] != nil || otherKinds[path] != nil || dicomdirPaths.contains(path)
+        /// Distinct files listed.
+        var referencedCount: Int { referencedOthers.count + referencedInstances.lazy.filter { $0 }.count }
     }
 
     /// ``FileIDResolver/resolve(_:folder:)`` of split components: the exact
-    /// path first (what the resolver tries first), the resolver otherwise.
-    mutating func resolve(_ components: [String], folder: String) -> String? {
+    /// path first (what the resolver tries first), the resolver otherwise;
+    /// with the index of the instance that is there, if one is.
+    mutating func resolve(_ components: [String], folder: String) -> (path: String, instance: Int?)? {
         let path = joinedPath(folder, components)
-        if isOnMedium(path) { return path }
+        if let index = byPath[path] { return (path, index) }
+        if otherKinds[path] != nil || dicomdirPaths.contains(path) { return (path, nil) }
         if resolver == nil { resolver = FileIDResolver(paths: allPaths) }
-        return resolver!.resolve(components: components, folder: folder)
+        guard let resolved = resolver!.resolve(components: components, folder: folder) else { return nil }
+        return (resolved, byPath[resolved])
     }
 
     /// `((folder.isEmpty ? [] : [folder]) + components).joined(separator: "/")`.
@@ -388,12 +444,14 @@ struct DirectoryComparison {
     }
 
     mutating func compare(_ directory: DICOMDirectory) -> Result {
-        var result = Result()
+        var result = Result(referencedInstances: [Bool](repeating: false, count: instances.count))
         let folder = directory.folder
         let records = directory.records
         var entries = [DICOMDirectory.InstanceEntry?](repeating: nil, count: records.count)
         for entry in directory.instanceEntries() { entries[entry.record] = entry }
-        var referencedBy: [String: Int] = [:]
+        // The first record listing each file: per instance, and by path for the rest.
+        var instanceReferencedBy = [Int](repeating: -1, count: instances.count)
+        var otherReferencedBy: [String: Int] = [:]
         for index in directory.referencingRecords {
             let components = FileIDResolver.components(records[index].referencedFileID)
             var name: String { "\(records[index].type) record #\(records[index].index + 1)" }
@@ -402,21 +460,28 @@ struct DirectoryComparison {
                     "\(name) has a Referenced File ID that cannot name a file: \(records[index].referencedFileID.joined(separator: "\\"))"))
                 continue
             }
-            guard let path = resolve(components, folder: folder) else {
+            guard let (path, instance) = resolve(components, folder: folder) else {
                 let shown = joinedPath(folder, components)
                 result.missing.insert(shown)
                 result.problems.append(ScanProblem(.referencedFileMissing, .error, path: shown,
                     "the DICOMDIR (\(directory.path)) lists this file (\(name)\(records[index].referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))
                 continue
             }
-            if let earlier = referencedBy[path] {
+            let earlier: Int?
+            if let instance {
+                earlier = instanceReferencedBy[instance] >= 0 ? instanceReferencedBy[instance] : nil
+                if earlier == nil { instanceReferencedBy[instance] = index }
+                result.referencedInstances[instance] = true
+            } else {
+                earlier = otherReferencedBy[path]
+                if earlier == nil { otherReferencedBy[path] = index }
+                result.referencedOthers.insert(path)
+            }
+            if let earlier {
                 result.problems.append(ScanProblem(.dicomdirDuplicateReference, .warning, path: path,
                     "referenced by two records of \(directory.path): #\(earlier + 1) and #\(records[index].index + 1)"))
-            } else {
-                referencedBy[path] = index
             }
-            result.referenced.insert(path)
-            guard let found = byPath[path] else {
+            guard let found = instance else {
                 if path == directory.path { continue }
                 result.problems.append(ScanProblem(.referencedFileNotDICOM, .error, path: path,
                     "the DICOMDIR (\(directory.path)) lists this file as \(records[index].type) but it is \(otherKinds[path] ?? "not DICOM")"))
@@ -441,5 +506,45 @@ struct DirectoryComparison {
             }
         }
         return result
+    }
+}
+
+/// A value handed to another thread whole: the giver lets go of it when it
+/// makes the handoff, the taker takes it once (and so releases it there).
+final class Handoff<Value>: @unchecked Sendable {
+    private var value: Value?
+
+    init(_ value: consuming Value) { self.value = value }
+
+    /// The value, leaving nothing behind; called once, by one thread.
+    func take() -> Value {
+        defer { value = nil }
+        return value!
+    }
+}
+
+/// Work run on a thread of its own while the caller does something else;
+/// ``wait()`` returns its result (the semaphore orders the write of the
+/// result before the read).
+final class BackgroundWork<Value: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var value: Value?
+
+    /// `work` hands its result to the function it is given (once), and may
+    /// go on after that (releasing what it used) without holding up ``wait()``.
+    init(_ work: @escaping @Sendable (_ deliver: (Value) -> Void) -> Void) {
+        let thread = Thread { [self] in
+            work { result in
+                value = result
+                done.signal()
+            }
+        }
+        thread.name = "discport.report"
+        thread.start()
+    }
+
+    func wait() -> Value {
+        done.wait()
+        return value!
     }
 }

@@ -58,25 +58,47 @@ final class CopyBuffer {
 /// at any offset and in any order are fine. Not thread-safe: one visit, one
 /// thread.
 final class PosixFileReader {
-    /// Path bytes as the file system has them (names need not be UTF-8).
+    /// Path bytes as the file system has them (names need not be UTF-8):
+    /// a name in ``folder``, or an absolute path when there is no folder.
     let path: [CChar]
+    /// The open folder `path` is relative to.
+    let folder: OpenFolder?
     let size: Int
     private let buffer: CopyBuffer
     private var fd: Int32 = -1
+    /// For messages about a file opened in a folder: the folder's path
+    /// (`/`-terminated) and the file's path below it.
+    private let displayParts: (prefix: String, name: String)?
 
     init(path: [CChar], size: Int, buffer: CopyBuffer) {
         self.path = path.last == 0 ? path : path + [0]
+        self.folder = nil
         self.size = size
         self.buffer = buffer
+        self.displayParts = nil
     }
 
     convenience init(path: String, size: Int, buffer: CopyBuffer) {
         self.init(path: Array(path.utf8CString), size: size, buffer: buffer)
     }
 
+    /// A file named `name` (NUL-terminated) in `folder`, already open as
+    /// `descriptor` (or -1: opened at the first read); messages name it
+    /// `displayPrefix + displayName`.
+    init(name: [CChar], in folder: OpenFolder, descriptor: Int32, size: Int, buffer: CopyBuffer,
+         displayPrefix: String, displayName: String) {
+        self.path = name
+        self.folder = folder
+        self.fd = descriptor
+        self.size = size
+        self.buffer = buffer
+        self.displayParts = (displayPrefix, displayName)
+    }
+
     /// For messages: the path, invalid UTF-8 repaired.
     var displayPath: String {
-        path.withUnsafeBufferPointer { chars in
+        if let displayParts { return displayParts.prefix + displayParts.name }
+        return path.withUnsafeBufferPointer { chars in
             String(decoding: UnsafeRawBufferPointer(chars).prefix(while: { $0 != 0 }), as: UTF8.self)
         }
     }
@@ -85,7 +107,7 @@ final class PosixFileReader {
         if fd >= 0 { return fd }
         // O_NOFOLLOW: the walker resolved links already; a file swapped for
         // a link since then is not followed.
-        let opened = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let opened = openat(folder?.descriptor ?? AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard opened >= 0 else {
             let code = errno
             throw MediaError(code == ENOENT ? .notFound : .unreadable, "cannot open: \(systemMessage(code))", path: displayPath)

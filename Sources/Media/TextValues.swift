@@ -65,13 +65,26 @@ enum PlainText {
     @inline(__always)
     static func firstValue(_ text: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
         let all = text[0..<text.count]
-        guard !vr.isSingleValuedText, let backslash = all.firstIndex(of: 0x5C) else { return all }
-        return all[..<backslash]
+        guard !vr.isSingleValuedText, let base = text.baseAddress, let found = memchr(base, 0x5C, text.count) else { return all }
+        return all[..<(UnsafeRawPointer(found) - base)]
     }
 
     @inline(__always)
     static func string(_ bytes: UnsafeRawBufferPointer.SubSequence) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes), as: UTF8.self)
+    }
+
+    /// Whether the value the readers make of `bytes` (nil when empty) is
+    /// `expected`, byte for byte. (Plain bytes are ASCII: there byte
+    /// equality is also String equality.)
+    @inline(__always)
+    static func value(_ bytes: UnsafeRawBufferPointer.SubSequence, is expected: String?) -> Bool {
+        guard let expected else { return bytes.isEmpty }
+        let count = bytes.count
+        guard count > 0, count == expected.utf8.count else { return false }
+        let base = UnsafeRawBufferPointer(rebasing: bytes).baseAddress!
+        return expected.utf8.withContiguousStorageIfAvailable { memcmp(base, $0.baseAddress!, count) == 0 }
+            ?? expected.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes))
     }
 
     static func isSpaceOrNUL(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x00 }
@@ -111,6 +124,33 @@ extension Dataset {
         case .value(let value): return value
         case .absent: return nil
         case .general: return firstString(tag)
+        }
+    }
+
+    /// `same(scanFirstString(tag), expected)`, where `same` holds byte for
+    /// byte on a plain value: that value is compared on its bytes, no
+    /// String made (`same` decides when the value is not plain).
+    func scanFirstString(_ tag: Tag, is expected: String?, by same: (String?, String?) -> Bool = sameBytes) -> Bool {
+        let read = readPlain(tag) { text, vr -> Bool in
+            PlainText.value(PlainText.trimValue(PlainText.firstValue(text, vr: vr), vr: vr), is: expected)
+        }
+        switch read {
+        case .value(let equal): return equal
+        case .absent: return expected == nil
+        case .general: return same(scanFirstString(tag), expected)
+        }
+    }
+
+    /// `sameBytes(scanTrimmedText(tag), expected)`, a plain value compared
+    /// on its bytes.
+    func scanTrimmedText(_ tag: Tag, is expected: String?) -> Bool {
+        let read = readPlain(tag) { text, _ -> Bool in
+            PlainText.value(PlainText.trim(text[0..<text.count], PlainText.isASCIIWhitespace), is: expected)
+        }
+        switch read {
+        case .value(let equal): return equal
+        case .absent: return expected == nil
+        case .general: return sameBytes(scanTrimmedText(tag), expected)
         }
     }
 

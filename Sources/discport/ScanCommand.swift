@@ -23,13 +23,14 @@ struct ScanCommand: ParsableCommand {
     func run() throws {
         let report = MediumScanner().scan(path: source)
         if json {
-            var data = try report.jsonData()
-            data.append(0x0A)
-            FileHandle.standardOutput.write(data)
+            // Written as it is made, piece by piece: never the whole text in memory.
+            report.writeJSON(appendingNewline: true) { FileHandle.standardOutput.write(Data($0)) }
         } else {
             FileHandle.standardOutput.write(Data(report.textSummary().utf8))
         }
+        // The process ends here: the report (on a large disc, tens of
+        // thousands of strings) is left to it rather than freed piece by piece.
         let status = report.exitStatus
-        if status != 0 { throw ExitCode(status) }
+        withExtendedLifetime(report) { Foundation.exit(status) }
     }
 }

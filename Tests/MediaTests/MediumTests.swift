@@ -745,7 +745,7 @@ func writeTree(at root: String, links: Bool = true) throws -> [String: Data] {
                 }
                 return total.withLock { $0 }
             }),
-            ("fts walk only (FTS_PHYSICAL), no visitor", {
+            ("walk only (readdir, d_type), no visitor", {
                 var count = 0
                 try FolderMedium(path: root).walk(skipped: { _ in }) { _ in count += 1; return true }
                 return count * 4096

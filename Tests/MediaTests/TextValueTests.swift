@@ -161,6 +161,8 @@ import Testing
                                          instanceCount: 2, size: 9, studies: [study])
         let bare = ScanReport.Patient(patientID: nil, name: nil, nameAlphabetic: nil, nameIdeographic: nil, namePhonetic: nil,
                                       birthDate: nil, sex: nil, instanceCount: 0, size: 0, studies: [])
+        var big = patient
+        big.instanceCount = 1000
         let summary = ScanReport.DICOMDIRSummary(path: "CD/DICOMDIR", fileSetID: nil, transferSyntaxUID: "", treeSource: .correctedOffsets,
                                                  offsetShift: -132, records: 1, inactiveRecords: 2, skippedRecords: 3, patients: 4,
                                                  studies: 5, series: 6, instances: 7, referencedFiles: 8, missingFiles: 9)
@@ -175,6 +177,10 @@ import Testing
                        dicomdir: summary, otherDICOMDIRs: [summary, summary]),
             ScanReport(source: .init(path: "", kind: nil, volumeLabel: nil), complete: true, totals: .init(), patients: [],
                        problems: [], looseFiles: [], ignored: [], dicomdir: nil, otherDICOMDIRs: []),
+            // 2,000 instances or more: the later patients are written by another thread.
+            ScanReport(source: .init(path: "/media/cd", kind: .folder, volumeLabel: nil), complete: true, totals: totals,
+                       patients: [big, bare, big, big, bare, big], problems: [ScanProblem(.multiPatient, .warning, path: nil, tricky)],
+                       looseFiles: [], ignored: [], dicomdir: summary, otherDICOMDIRs: []),
         ]
         for report in reports {
             let direct = try report.jsonData()
