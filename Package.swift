@@ -28,7 +28,6 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CFTS"),   // fts(3) from glibc, not exported by Swift's Glibc module
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
@@ -49,7 +48,7 @@ let package = Package(
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
         // Writing: file-sets (DICOMDIR, File IDs, media profiles), ISO/zip images, verification.
-        .target(name: "Media", dependencies: ["DICOM", "DICOMXML", "CArchive", "CFTS", "CLibXML2", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Media", dependencies: ["DICOM", "DICOMXML", "CArchive", "CLibXML2", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Store: instance files under $DISCPORT_HOME and the SQLite catalog.
         .target(

@@ -61,7 +61,7 @@ extension DICOMFile {
     /// Bytes read first in header mode: most headers fit (CT and MR with
     /// their private groups are 2–8 KB); a longer one goes on from where
     /// this stopped. 4 KB first costs a second read for half of them.
-    static let headerProbeSize = 8 * 1024
+    public static let headerProbeSize = 8 * 1024
     /// The second read of a longer header; from there the read grows by 8×.
     static let secondProbeSize = 16 * 1024
 

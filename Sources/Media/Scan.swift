@@ -233,8 +233,10 @@ struct GroupedProblem: Sendable, Hashable {
 }
 
 enum FileInspector {
-    /// Read first: enough for most headers and for ``FileKind``.
-    static let probeSize = 16 * 1024
+    /// Read first: the header read's own first read, so a header that fits
+    /// is parsed from it (a longer one reads on from there), and plenty for
+    /// ``FileKind``.
+    static let probeSize = DICOMFile.headerProbeSize
 
     /// `previous`: see ``summarize(_:path:size:previous:)``.
     static func inspect(_ file: MediumFile, previous: SeriesAttributes? = nil) -> FileOutcome {

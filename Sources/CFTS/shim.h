@@ -1,3 +1,0 @@
-#include <sys/types.h>
-#include <sys/stat.h>
-#include <fts.h>
