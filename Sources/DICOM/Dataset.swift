@@ -146,6 +146,27 @@ public struct Dataset: Sendable {
 
     public func contains(_ tag: Tag) -> Bool { index(of: tag).found }
 
+    /// Calls `body` with the value bytes and the VR of the element at `tag`,
+    /// read in place: no `DataElement` or `Data` slice is made, the cheapest
+    /// way to look at a few values of many headers. Nil when the element is
+    /// absent, a sequence or encapsulated pixel data.
+    public func withValueBytes<Result>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Result) -> Result? {
+        let (found, i) = index(of: tag)
+        guard found else { return nil }
+        if parsed.isActive {
+            let entry = parsed.entries[i]
+            guard !entry.isExtra else {
+                guard case .bytes(let data) = parsed.extras[entry.offset] else { return nil }
+                return data.withUnsafeBytes { body($0, entry.vr) }
+            }
+            return parsed.buffer.withUnsafeBytes { raw in
+                body(UnsafeRawBufferPointer(rebasing: raw[entry.offset..<(entry.offset + entry.count)]), entry.vr)
+            }
+        }
+        guard case .bytes(let data) = stored[i].value else { return nil }
+        return data.withUnsafeBytes { body($0, stored[i].vr) }
+    }
+
     /// Inserts or replaces the element with the same tag.
     public mutating func set(_ element: DataElement) {
         materialize()

@@ -247,11 +247,9 @@ extension Dataset {
     /// An unsigned integer of a UL/US element, also when an implicit-VR
     /// reader without the dictionary left it UN (4 or 2 little-endian bytes).
     func directoryInteger(_ tag: Tag) -> Int? {
-        guard let element = self[tag], let data = element.bytes else { return nil }
-        let vr = element.vr
         // The first value as `integer(tag)` reads it (little endian, the
         // parser has swapped big-endian values), straight from the bytes.
-        return data.withUnsafeBytes { raw -> Int? in
+        let value = withValueBytes(tag) { raw, vr -> Int? in
             func u16() -> UInt16 { UInt16(raw[0]) | UInt16(raw[1]) << 8 }
             func u32() -> UInt32 { UInt32(raw[0]) | UInt32(raw[1]) << 8 | UInt32(raw[2]) << 16 | UInt32(raw[3]) << 24 }
             switch vr {
@@ -265,6 +263,7 @@ extension Dataset {
                 return nil
             }
         }
+        return value ?? nil
     }
 
     /// The first string value, trimmed of NUL and space padding at both ends

@@ -106,12 +106,11 @@ extension Dataset {
     /// when there is no element with bytes, `.general` when it is not plain text.
     @inline(__always)
     func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
-        guard let element = self[tag], let data = element.bytes else { return .absent }
-        let vr = element.vr
-        return data.withUnsafeBytes { raw in
+        let read = withValueBytes(tag) { raw, vr -> PlainRead<Value> in
             guard let text = PlainText.plain(raw, vr: vr) else { return .general }
             return .value(body(text, vr))
         }
+        return read ?? .absent
     }
 
     /// Exactly ``Dataset/firstString(_:)``.

@@ -85,6 +85,18 @@ struct ReaderTests {
             #expect(file.dataset[textValue]?.vr == .UT)
             #expect(file.dataset[pixelData]?.vr == .OW)
         }
+
+        // In place, the same bytes and VR as the element (swapped from big
+        // endian too); as read and once edited.
+        var edited = file.dataset
+        edited.set(DataElement(tag: Tag(0x0008, 0x0060), vr: .CS, bytes: Data("MR".utf8)))
+        for dataset in [file.dataset, edited] {
+            for tag in [rows, patientName, pixelData, Tag(0x0018, 0x6020)] {
+                #expect(dataset.withValueBytes(tag) { raw, vr in ([UInt8](raw), vr) }.map { $0.0 } == dataset[tag]?.valueBytes)
+                #expect(dataset.withValueBytes(tag) { _, vr in vr } == dataset[tag]?.vr)
+            }
+            #expect(dataset.withValueBytes(Tag(0x0010, 0x0030)) { _, _ in true } == nil)   // absent
+        }
     }
 
     @Test("Deflated explicit VR little endian is inflated and read")
