@@ -1,4 +1,5 @@
 import Convert
+import Crypto
 import DICOM
 import Foundation
 import Media
@@ -28,15 +29,35 @@ public struct MigrationRowOutcome: Sendable, Codable {
     public var message: String?
 }
 
-/// The pre-flight: every row checked before any work.
+/// The pre-flight: every row checked before any work. It keeps what the
+/// run needs to tell the good rows from the bad — the bad rows, with their
+/// reasons, and the input to go through again — not the good rows
+/// themselves, so its memory does not grow with the manifest.
 public struct MigrationPreflight: Sendable {
-    /// Rows that can be migrated.
-    public var rows: [MigrationRow]
-    /// Rows that cannot, with the reason.
+    /// What was checked; the run goes through it again.
+    public let input: MigrationInput
+    /// Rows that cannot be migrated, with the reason, by line.
     public var problems: [MigrationRowProblem]
-    /// Local Patient ID of every good row (after the ID mapping).
-    public var localPatientIDs: [String: String]
+    /// Rows that can be migrated.
+    public var good: Int
     public var studies: Int
+    /// Old → new Patient IDs.
+    public let idMapping: [String: String]
+    /// Positions (among the input's rows) of the rows the checks refused.
+    let refused: Set<Int>
+
+    /// The row's local Patient ID (after the ID mapping).
+    public func localPatientID(_ row: MigrationRow) -> String { idMapping[row.patientID] ?? row.patientID }
+
+    /// The good rows, in input order.
+    public func forEachGoodRow(_ body: (MigrationRow) throws -> Void) throws {
+        var position = 0
+        try input.forEach { item in
+            guard case .success(let row) = item else { return }
+            defer { position += 1 }
+            if !refused.contains(position) { try body(row) }
+        }
+    }
 }
 
 /// The end report.
@@ -105,68 +126,77 @@ public final class MigrationJob: Sendable {
     /// patients would put one study under both: the later rows are refused,
     /// in manifest order, rather than filed by whichever row a worker stored
     /// first).
-    public func preflight(_ rows: [MigrationRow], problems: [MigrationRowProblem],
-                          idMapping: [String: String] = [:]) throws -> MigrationPreflight {
-        var good: [MigrationRow] = []
-        var bad = problems
-        var local: [String: String] = [:]
+    ///
+    /// One pass over `input`, opening each file once; what it keeps grows
+    /// with the studies and the bad rows, plus a 16-byte digest per path
+    /// (to find a file named twice).
+    public func preflight(_ input: MigrationInput, idMapping: [String: String] = [:]) throws -> MigrationPreflight {
+        var bad: [MigrationRowProblem] = []
+        var refused = Set<Int>()
+        var good = 0
         let registered = Set(try store.registry().map(\.patientID))
         var studyPatient: [String: (patient: String, line: Int)] = [:]
         var dicomStudyPatient: [String: (patient: String, line: Int)] = [:]
-        var seenPaths: [String: Int] = [:]
-        for row in rows {
-            func reject(_ message: String) { bad.append(MigrationRowProblem(line: row.line, path: row.path, message: message)) }
-            if let first = seenPaths[row.path] { reject("the same file as line \(first)"); continue }
-            seenPaths[row.path] = row.line
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: row.absolutePath, isDirectory: &isFolder), !isFolder.boolValue else {
-                reject("no such file: \(row.absolutePath)")
-                continue
+        var seenPaths: [PathDigest: Int] = [:]
+        var position = 0
+        try input.forEach { item in
+            let row: MigrationRow
+            switch item {
+            case .failure(let problem):
+                bad.append(problem)
+                return
+            case .success(let next):
+                row = next
             }
-            guard let kind = Self.kind(of: row.absolutePath) else {
-                reject("not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)")
-                continue
+            defer { position += 1 }
+            func reject(_ message: String) {
+                bad.append(MigrationRowProblem(line: row.line, path: row.path, message: message))
+                refused.insert(position)
             }
+            let digest = PathDigest(row.path)
+            if let first = seenPaths[digest] { return reject("the same file as line \(first)") }
+            seenPaths[digest] = row.line
+            let file: MigrationFile
+            do {
+                file = try MigrationFile(path: row.absolutePath)
+            } catch MigrationFile.OpenFailure.missing {
+                return reject("no such file: \(row.absolutePath)")
+            } catch {
+                return reject(Self.notMigratable)
+            }
+            guard let kind = file.kind else { return reject(Self.notMigratable) }
             let patientID = idMapping[row.patientID] ?? row.patientID
             if !registered.isEmpty && !registered.contains(patientID) {
-                reject("unknown patient \(patientID)\(patientID != row.patientID ? " (mapped from \(row.patientID))" : ""): not in the registry")
-                continue
+                return reject("unknown patient \(patientID)\(patientID != row.patientID ? " (mapped from \(row.patientID))" : ""): not in the registry")
             }
             if let owner = studyPatient[row.effectiveStudyKey], owner.patient != patientID {
-                reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
-                continue
+                return reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
             }
-            var dicomStudy: String?
             if kind == .dicom {
                 let header: DICOMFile
                 do {
-                    header = try DICOMFile(contentsOf: row.absolutePath, options: .header)
+                    header = try file.header()
+                } catch let error as DICOMError {
+                    return reject("a DICOM file whose header cannot be read: \(error.message)")
                 } catch {
-                    reject("a DICOM file whose header cannot be read: \(error.message)")
-                    continue
+                    return reject("a DICOM file whose header cannot be read: \(error)")
                 }
-                dicomStudy = header.dataset.firstString(.studyInstanceUID)
-                if let study = dicomStudy, let owner = dicomStudyPatient[study], owner.patient != patientID {
-                    reject("its study \(study) has a file of patient \(owner.patient) on line \(owner.line): one study cannot belong to two patients (give these rows one patient, or reassign the study after migrating)")
-                    continue
+                if let study = header.dataset.firstString(.studyInstanceUID) {
+                    if let owner = dicomStudyPatient[study], owner.patient != patientID {
+                        return reject("its study \(study) has a file of patient \(owner.patient) on line \(owner.line): one study cannot belong to two patients (give these rows one patient, or reassign the study after migrating)")
+                    }
+                    dicomStudyPatient[study] = (patientID, row.line)
                 }
             }
-            if let dicomStudy { dicomStudyPatient[dicomStudy] = (patientID, row.line) }
             studyPatient[row.effectiveStudyKey] = (patientID, row.line)
-            local[row.key] = patientID
-            good.append(row)
+            good += 1
         }
         bad.sort { $0.line < $1.line }
-        return MigrationPreflight(rows: good, problems: bad, localPatientIDs: local, studies: Set(good.map(\.effectiveStudyKey)).count)
+        return MigrationPreflight(input: input, problems: bad, good: good, studies: studyPatient.count,
+                                  idMapping: idMapping, refused: refused)
     }
 
-    static func kind(of path: String) -> FileKind? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let prefix = try? handle.read(upToCount: FileKind.sniffPrefixSize) else { return nil }
-        let kind = FileKind.sniff(prefix: prefix, path: path)
-        return [.dicom, .jpeg, .png, .tiff, .bmp, .pdf].contains(kind) ? kind : nil
-    }
+    static let notMigratable = "not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)"
 
     /// Migrates the good rows of `preflight` (skipping rows a previous run
     /// finished); `dryRun` stops after the pre-flight, listing what would
@@ -176,7 +206,6 @@ public final class MigrationJob: Sendable {
                     progress: @escaping @Sendable (MigrationRowOutcome) -> Void = { _ in }) throws -> MigrationSummary {
         let clock = ContinuousClock.now
         let previous = try store.migrationRows(job: job)
-        let rows = preflight.rows
         let shared = MigrationRunState()
         for problem in preflight.problems {
             let outcome = MigrationRowOutcome(line: problem.line, path: problem.path ?? "", patientID: nil, status: .invalid,
@@ -191,24 +220,17 @@ public final class MigrationJob: Sendable {
         let firstRun = try store.imports().first { $0.source.location == location }
         let modificationTime = firstRun.flatMap { IdentityCoercion.dateTime(fromTimestamp: $0.startedAt) }
             ?? IdentityCoercion.dateTime(Date())
-        // Instance numbers within a series follow the manifest order.
-        let numbers: [Int] = {
-            var positions: [String: Int] = [:]
-            return rows.map { row in
-                let key = (preflight.localPatientIDs[row.key] ?? row.patientID) + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
-                positions[key, default: 0] += 1
-                return positions[key]!
-            }
-        }()
         let resolver = PatientResolver(store: store)
         let identities = IdentityCache()
+        // The good rows go from this thread (reading the input again) to the
+        // workers through a short queue: only the rows being worked on are
+        // in memory.
+        let threads = min(workers, max(1, preflight.good))
+        let queue = MigrationQueue<MigrationWork>(capacity: 4 * threads, consumers: threads)
         let work: @Sendable () -> Void = {
-            while true {
-                let index = shared.next.add(1, ordering: .relaxed).oldValue
-                guard index < rows.count else { break }
-                let row = rows[index]
-                let patientID = preflight.localPatientIDs[row.key] ?? row.patientID
-                var outcome = MigrationRowOutcome(line: row.line, path: row.path, patientID: patientID, status: .failed,
+            while let item = queue.take() {
+                let row = item.row
+                var outcome = MigrationRowOutcome(line: row.line, path: row.path, patientID: item.patientID, status: .failed,
                                                   sopInstanceUIDs: [], message: nil)
                 if let state = previous[row.key], state.status == .done {
                     outcome.status = .done
@@ -217,7 +239,7 @@ public final class MigrationJob: Sendable {
                     outcome.status = .planned
                 } else {
                     do {
-                        let (uids, stored, size) = try self.migrate(row, patientID: patientID, instanceNumber: numbers[index],
+                        let (uids, stored, size) = try self.migrate(row, patientID: item.patientID, instanceNumber: item.instanceNumber,
                                                                     resolver: resolver, identities: identities, importID: importID,
                                                                     modificationTime: modificationTime)
                         outcome.sopInstanceUIDs = uids
@@ -238,7 +260,7 @@ public final class MigrationJob: Sendable {
         // Threads of their own, not the concurrency pool: the rows block on
         // files and on the store's commits.
         let finished = DispatchGroup()
-        for _ in 0..<min(workers, max(1, rows.count)) {
+        for _ in 0..<threads {
             finished.enter()
             let thread = Thread {
                 work()
@@ -247,6 +269,22 @@ public final class MigrationJob: Sendable {
             thread.name = "discport.migrate"
             thread.start()
         }
+        do {
+            // Instance numbers within a series follow the manifest order.
+            var positions: [String: Int] = [:]
+            try preflight.forEachGoodRow { row in
+                let patientID = preflight.localPatientID(row)
+                let series = patientID + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
+                let number = positions[series, default: 0] + 1
+                positions[series] = number
+                queue.put(MigrationWork(row: row, patientID: patientID, instanceNumber: number))
+            }
+        } catch {
+            queue.close()
+            finished.wait()
+            throw error
+        }
+        queue.close()
         finished.wait()
         let final = shared.tally.withLock { $0 }
         let summary = MigrationSummary(
@@ -276,18 +314,29 @@ public final class MigrationJob: Sendable {
             identity.birthDate = row.birthDate
             identity.sex = row.sex
         }
-        var info = stat()
-        let size = stat(row.absolutePath, &info) == 0 ? Int(info.st_size) : 0
-        if Self.kind(of: row.absolutePath) == .dicom {
-            let header = try DICOMFile(contentsOf: row.absolutePath, options: .header)
-            var summary = InstanceSummary(file: header)
-            var source = InstanceSource.file(atPath: row.absolutePath, originalPath: row.path, needsFileMeta: !header.hasFileMeta)
+        // The file is opened once: its kind, a DICOM header and the bytes
+        // stored all come from this descriptor.
+        let file: MigrationFile
+        do {
+            file = try MigrationFile(path: row.absolutePath)
+        } catch MigrationFile.OpenFailure.missing {
+            throw MigrationError("no such file: \(row.absolutePath)")
+        } catch {
+            throw MigrationError("cannot be read: \(row.absolutePath)")
+        }
+        let size = file.size
+        if file.kind == .dicom {
+            let header = try file.header()
+            let summary: InstanceSummary
+            var source = file.source(originalPath: row.path, needsFileMeta: !header.hasFileMeta)
             let coercion = IdentityCoercion(identity: identity, modificationDateTime: modificationTime)
             if let coerced = try coercion.apply(to: header, fileSize: size, path: row.path) {
                 source.needsFileMeta = false
                 source.rewrite = InstanceSource.Rewrite(header: coerced.header, replacedLength: coerced.replacedLength,
                                                         changes: coerced.changes.map(\.description))
                 summary = InstanceSummary(file: DICOMFile(meta: header.meta, dataset: coerced.dataset, transferSyntax: header.transferSyntax))
+            } else {
+                summary = InstanceSummary(file: header)
             }
             let result = try store.store(source, summary: summary, importID: importID)
             if result.outcome == .conflict { throw MigrationError("stored with other content under SOP Instance UID \(result.sopInstanceUID); kept aside at \(result.path)") }
@@ -346,8 +395,64 @@ private final class IdentityCache: Sendable {
 private final class MigrationRunState: Sendable {
     let tally = Mutex(MigrationTally())
     let bytes = Atomic<Int>(0)
-    /// Index of the next row to take.
-    let next = Atomic<Int>(0)
+}
+
+/// One good row handed to a worker.
+private struct MigrationWork: Sendable {
+    var row: MigrationRow
+    var patientID: String
+    var instanceNumber: Int
+}
+
+/// A bounded first-in first-out queue from one producer to several
+/// consumers: ``put(_:)`` waits while it is full, ``take()`` while it is
+/// empty and not closed. Semaphores count the free places and the items,
+/// so a thread is woken only when there is something for it.
+private final class MigrationQueue<Element: Sendable>: Sendable {
+    private let items = Mutex<[Element]>([])
+    private let free: DispatchSemaphore
+    private let ready = DispatchSemaphore(value: 0)
+    private let consumers: Int
+
+    init(capacity: Int, consumers: Int) {
+        free = DispatchSemaphore(value: max(1, capacity))
+        self.consumers = consumers
+    }
+
+    func put(_ item: Element) {
+        free.wait()
+        items.withLock { $0.append(item) }
+        ready.signal()
+    }
+
+    /// The next item; nil once the queue is closed and empty.
+    func take() -> Element? {
+        ready.wait()
+        guard let item = items.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return nil }
+        free.signal()
+        return item
+    }
+
+    /// No more items (called by the producer after its last ``put(_:)``):
+    /// each consumer gets nil once the queue is empty.
+    func close() {
+        for _ in 0..<consumers { ready.signal() }
+    }
+}
+
+/// A path's identity in the pre-flight's check for files named twice: the
+/// first 16 bytes of its SHA-256 (two distinct paths share them with a
+/// probability of about n²/2¹²⁹ — never, for any manifest).
+private struct PathDigest: Hashable {
+    let high: UInt64
+    let low: UInt64
+
+    init(_ path: String) {
+        let digest = SHA256.hash(data: Data(path.utf8))
+        (high, low) = digest.withUnsafeBytes { raw in
+            (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+    }
 }
 
 /// What a run counts while its rows are done (under a mutex): counts only,

@@ -69,12 +69,15 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         let jsonLines = json || !Terminal.outputIsTTY
-        let (rows, problems): ([MigrationRow], [MigrationRowProblem])
+        // A manifest is gone through row by row (by the pre-flight, then
+        // by the run), never held as rows.
+        let input: MigrationInput
         do {
             if let manifest {
-                (rows, problems) = try MigrationManifest.read(manifest, root: root)
+                input = try MigrationManifest.input(manifest, root: root)
             } else {
-                (rows, problems) = try MigrationManifest.fromLayout(root: root!, pattern: layout!)
+                let (rows, problems) = try MigrationManifest.fromLayout(root: root!, pattern: layout!)
+                input = MigrationInput(rows: rows, problems: problems)
             }
         } catch let error as DecisionError {
             throw CLIError(error.description, status: 2)
@@ -91,20 +94,25 @@ struct MigrateCommand: ParsableCommand {
         let catalog = try store.open()
         defer { try? catalog.close() }
         let migration = MigrationJob(store: catalog, job: name, workers: workers)
-        let preflight = try migration.preflight(rows, problems: problems, idMapping: mapping)
+        let preflight: MigrationPreflight
+        do {
+            preflight = try migration.preflight(input, idMapping: mapping)
+        } catch let error as DecisionError {
+            throw CLIError(error.description, status: 2)     // a manifest that cannot be read
+        }
 
         if jsonLines {
-            let line: [String: Any] = ["event": "preflight", "job": name, "rows": preflight.rows.count + preflight.problems.count,
-                                       "good": preflight.rows.count, "invalid": preflight.problems.count, "studies": preflight.studies]
+            let line: [String: Any] = ["event": "preflight", "job": name, "rows": preflight.good + preflight.problems.count,
+                                       "good": preflight.good, "invalid": preflight.problems.count, "studies": preflight.studies]
             if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) { FileHandle.standardOutput.write(data + Data([0x0A])) }
         } else {
-            print("Migration \(name): \(preflight.rows.count + preflight.problems.count) rows, \(preflight.rows.count) good, \(preflight.problems.count) invalid, \(preflight.studies) studies")
+            print("Migration \(name): \(preflight.good + preflight.problems.count) rows, \(preflight.good) good, \(preflight.problems.count) invalid, \(preflight.studies) studies")
             for problem in preflight.problems.prefix(50) { print("  invalid: \(problem)") }
             if preflight.problems.count > 50 { print("  … and \(preflight.problems.count - 50) more (see --report)") }
         }
 
         let bar = ProgressBar(enabled: !jsonLines && !dryRun)
-        bar.start(total: preflight.rows.count, totalBytes: 0)
+        bar.start(total: preflight.good, totalBytes: 0)
         // Every row's outcome is written to the report as it comes (in the
         // order rows finish), never collected in memory.
         let reportFile = try report.map { try MigrationReportFile(path: $0) }
