@@ -120,9 +120,7 @@ struct MigrateCommand: ParsableCommand {
             reportFile?.add(outcome)
             if outcome.status == .invalid { return }   // listed by the pre-flight above
             if jsonLines {
-                if let data = try? JSONOutput.data(outcome, pretty: false) {
-                    FileHandle.standardOutput.write(Data("{\"event\":\"row\",".utf8) + data.dropFirst() + Data([0x0A]))
-                }
+                FileHandle.standardOutput.write(Self.rowEvent(outcome))
             } else {
                 if outcome.status == .failed {
                     bar.clear()
@@ -145,6 +143,51 @@ struct MigrateCommand: ParsableCommand {
             print("\(s.dryRun ? "Dry run: \(s.planned) row(s) would be migrated" : "Stored \(s.stored) row(s), \(s.alreadyStored) already in the store, \(s.done) done by an earlier run"); \(s.invalid) invalid, \(s.failed) failed; \(s.instances) DICOM object(s), \(Terminal.size(s.bytes)) in \(String(format: "%.1f", s.seconds)) s")
         }
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
+    }
+
+    /// `{"event":"row",…}` and a line feed: the outcome as
+    /// `JSONOutput.data(_:pretty: false)` writes it (sorted snake_case keys,
+    /// slashes not escaped, nil values left out), without a `JSONEncoder`
+    /// per row.
+    static func rowEvent(_ o: MigrationRowOutcome) -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(192 + o.path.utf8.count + 64 * o.sopInstanceUIDs.count)
+        func string(_ text: String) {
+            out.append(0x22)
+            for byte in text.utf8 {
+                switch byte {
+                case 0x22: out += [0x5C, 0x22]
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x0A: out += [0x5C, 0x6E]
+                case 0x0D: out += [0x5C, 0x72]
+                case 0x09: out += [0x5C, 0x74]
+                case 0x08: out += [0x5C, 0x62]
+                case 0x0C: out += [0x5C, 0x66]
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                default: out.append(byte)
+                }
+            }
+            out.append(0x22)
+        }
+        func key(_ name: String) {
+            out += Array(",\"\(name)\":".utf8)
+        }
+        out += Array("{\"event\":\"row\",\"line\":\(o.line)".utf8)
+        if let message = o.message { key("message"); string(message) }
+        key("path"); string(o.path)
+        if let patientID = o.patientID { key("patient_id"); string(patientID) }
+        key("sop_instance_ui_ds")       // what .convertToSnakeCase makes of sopInstanceUIDs
+        out.append(0x5B)
+        for (index, uid) in o.sopInstanceUIDs.enumerated() {
+            if index > 0 { out.append(0x2C) }
+            string(uid)
+        }
+        out.append(0x5D)
+        key("status"); string(o.status.rawValue)
+        out += [0x7D, 0x0A]
+        return Data(out)
     }
 
     /// A job name stable for the same input: the manifest's or root's absolute path.
