@@ -127,9 +127,11 @@ public final class MigrationJob: Sendable {
     /// in manifest order, rather than filed by whichever row a worker stored
     /// first).
     ///
-    /// One pass over `input`, opening each file once; what it keeps grows
-    /// with the studies and the bad rows, plus a 16-byte digest per path
-    /// (to find a file named twice).
+    /// One pass over `input`: the files are opened (once each) by
+    /// `workers` threads, a short way ahead of the checks, which take the
+    /// rows in manifest order on this thread. What it keeps grows with the
+    /// studies and the bad rows, plus a 16-byte digest per path (to find a
+    /// file named twice).
     public func preflight(_ input: MigrationInput, idMapping: [String: String] = [:]) throws -> MigrationPreflight {
         var bad: [MigrationRowProblem] = []
         var refused = Set<Int>()
@@ -138,17 +140,9 @@ public final class MigrationJob: Sendable {
         var studyPatient: [String: (patient: String, line: Int)] = [:]
         var dicomStudyPatient: [String: (patient: String, line: Int)] = [:]
         var seenPaths: [PathDigest: Int] = [:]
-        var position = 0
-        try input.forEach { item in
-            let row: MigrationRow
-            switch item {
-            case .failure(let problem):
-                bad.append(problem)
-                return
-            case .success(let next):
-                row = next
-            }
-            defer { position += 1 }
+
+        // The checks, in manifest order, given what a worker found in the file.
+        func check(_ row: MigrationRow, at position: Int, _ facts: FileFacts) {
             func reject(_ message: String) {
                 bad.append(MigrationRowProblem(line: row.line, path: row.path, message: message))
                 refused.insert(position)
@@ -156,15 +150,14 @@ public final class MigrationJob: Sendable {
             let digest = PathDigest(row.path)
             if let first = seenPaths[digest] { return reject("the same file as line \(first)") }
             seenPaths[digest] = row.line
-            let file: MigrationFile
-            do {
-                file = try MigrationFile(path: row.absolutePath)
-            } catch MigrationFile.OpenFailure.missing {
-                return reject("no such file: \(row.absolutePath)")
-            } catch {
-                return reject(Self.notMigratable)
+            let kind: FileKind
+            var header: Result<String?, FileFacts.HeaderError> = .success(nil)
+            switch facts {
+            case .missing: return reject("no such file: \(row.absolutePath)")
+            case .notMigratable: return reject(Self.notMigratable)
+            case .migratable(let found): kind = found
+            case .dicom(let study): kind = .dicom; header = study
             }
-            guard let kind = file.kind else { return reject(Self.notMigratable) }
             let patientID = idMapping[row.patientID] ?? row.patientID
             if !registered.isEmpty && !registered.contains(patientID) {
                 return reject("unknown patient \(patientID)\(patientID != row.patientID ? " (mapped from \(row.patientID))" : ""): not in the registry")
@@ -173,15 +166,12 @@ public final class MigrationJob: Sendable {
                 return reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
             }
             if kind == .dicom {
-                let header: DICOMFile
-                do {
-                    header = try file.header()
-                } catch let error as DICOMError {
-                    return reject("a DICOM file whose header cannot be read: \(error.message)")
-                } catch {
-                    return reject("a DICOM file whose header cannot be read: \(error)")
+                let study: String?
+                switch header {
+                case .failure(let error): return reject("a DICOM file whose header cannot be read: \(error.message)")
+                case .success(let found): study = found
                 }
-                if let study = header.dataset.firstString(.studyInstanceUID) {
+                if let study {
                     if let owner = dicomStudyPatient[study], owner.patient != patientID {
                         return reject("its study \(study) has a file of patient \(owner.patient) on line \(owner.line): one study cannot belong to two patients (give these rows one patient, or reassign the study after migrating)")
                     }
@@ -191,6 +181,56 @@ public final class MigrationJob: Sendable {
             studyPatient[row.effectiveStudyKey] = (patientID, row.line)
             good += 1
         }
+
+        // Files are opened by the workers; their facts come back by position.
+        let threads = workers
+        let paths = MigrationQueue<(position: Int, path: String)>(capacity: 8 * threads, consumers: threads)
+        let found = MigrationFacts()
+        let finished = DispatchGroup()
+        for _ in 0..<threads {
+            finished.enter()
+            let thread = Thread {
+                while let next = paths.take() { found.put(next.position, FileFacts(path: next.path)) }
+                finished.leave()
+            }
+            thread.name = "discport.preflight"
+            thread.start()
+        }
+        // Rows waiting for their file's facts, oldest first (a window of
+        // about the queue's length).
+        var waiting: [(position: Int, row: MigrationRow)] = []
+        var checked = 0
+        var position = 0
+        do {
+            try input.forEach { item in
+                switch item {
+                case .failure(let problem):
+                    bad.append(problem)
+                case .success(let row):
+                    waiting.append((position, row))
+                    paths.put((position, row.absolutePath))
+                    position += 1
+                    while checked < waiting.count, let facts = found.take(waiting[checked].position, wait: false) {
+                        check(waiting[checked].row, at: waiting[checked].position, facts)
+                        checked += 1
+                    }
+                    if checked > 64 {
+                        waiting.removeFirst(checked)
+                        checked = 0
+                    }
+                }
+            }
+        } catch {
+            paths.close()
+            finished.wait()
+            throw error
+        }
+        paths.close()
+        while checked < waiting.count {
+            check(waiting[checked].row, at: waiting[checked].position, found.take(waiting[checked].position, wait: true)!)
+            checked += 1
+        }
+        finished.wait()
         bad.sort { $0.line < $1.line }
         return MigrationPreflight(input: input, problems: bad, good: good, studies: studyPatient.count,
                                   idMapping: idMapping, refused: refused)
@@ -437,6 +477,71 @@ private final class MigrationQueue<Element: Sendable>: Sendable {
     /// each consumer gets nil once the queue is empty.
     func close() {
         for _ in 0..<consumers { ready.signal() }
+    }
+}
+
+/// What the pre-flight needs from a row's file, found by opening it once.
+private enum FileFacts: Sendable {
+    struct HeaderError: Error {
+        var message: String
+    }
+    /// Not there, or a folder.
+    case missing
+    /// Cannot be read, or not a kind a migration takes.
+    case notMigratable
+    /// JPEG, PNG, TIFF, BMP or PDF.
+    case migratable(FileKind)
+    /// A DICOM file: its header's Study Instance UID, or why the header
+    /// cannot be read.
+    case dicom(Result<String?, HeaderError>)
+
+    init(path: String) {
+        let file: MigrationFile
+        do {
+            file = try MigrationFile(path: path)
+        } catch MigrationFile.OpenFailure.missing {
+            self = .missing
+            return
+        } catch {
+            self = .notMigratable
+            return
+        }
+        guard let kind = file.kind else {
+            self = .notMigratable
+            return
+        }
+        guard kind == .dicom else {
+            self = .migratable(kind)
+            return
+        }
+        do {
+            self = .dicom(.success(try file.header().dataset.firstString(.studyInstanceUID)))
+        } catch {
+            self = .dicom(.failure(HeaderError(message: error.message)))
+        }
+    }
+}
+
+/// The facts the pre-flight's workers found, by the row's position, until
+/// the checks take them.
+private final class MigrationFacts: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var facts: [Int: FileFacts] = [:]
+
+    func put(_ position: Int, _ found: FileFacts) {
+        condition.lock()
+        facts[position] = found
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The facts of the row at `position`, waiting for them when `wait`
+    /// (else nil when they are not there yet).
+    func take(_ position: Int, wait: Bool) -> FileFacts? {
+        condition.lock()
+        defer { condition.unlock() }
+        while wait && facts[position] == nil { condition.wait() }
+        return facts.removeValue(forKey: position)
     }
 }
 
