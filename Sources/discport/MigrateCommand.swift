@@ -53,7 +53,7 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write an HTML summary.", valueName: "file"))
     var html: String?
 
-    @Option(help: "Rows migrated at once (default: twice the cores, at least 4).")
+    @Option(help: "Rows migrated, and files checked by the pre-flight, at once (default: twice the cores, at least 4).")
     var workers: Int = MigrationJob.defaultWorkers
 
     @Flag(help: "One JSON object per line (the default when standard output is not a terminal).")
