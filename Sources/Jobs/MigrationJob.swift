@@ -1,4 +1,5 @@
 import Convert
+import Crypto
 import DICOM
 import Foundation
 import Media
@@ -28,15 +29,35 @@ public struct MigrationRowOutcome: Sendable, Codable {
     public var message: String?
 }
 
-/// The pre-flight: every row checked before any work.
+/// The pre-flight: every row checked before any work. It keeps what the
+/// run needs to tell the good rows from the bad — the bad rows, with their
+/// reasons, and the input to go through again — not the good rows
+/// themselves, so its memory does not grow with the manifest.
 public struct MigrationPreflight: Sendable {
-    /// Rows that can be migrated.
-    public var rows: [MigrationRow]
-    /// Rows that cannot, with the reason.
+    /// What was checked; the run goes through it again.
+    public let input: MigrationInput
+    /// Rows that cannot be migrated, with the reason, by line.
     public var problems: [MigrationRowProblem]
-    /// Local Patient ID of every good row (after the ID mapping).
-    public var localPatientIDs: [String: String]
+    /// Rows that can be migrated.
+    public var good: Int
     public var studies: Int
+    /// Old → new Patient IDs.
+    public let idMapping: [String: String]
+    /// Positions (among the input's rows) of the rows the checks refused.
+    let refused: Set<Int>
+
+    /// The row's local Patient ID (after the ID mapping).
+    public func localPatientID(_ row: MigrationRow) -> String { idMapping[row.patientID] ?? row.patientID }
+
+    /// The good rows, in input order.
+    public func forEachGoodRow(_ body: (MigrationRow) throws -> Void) throws {
+        var position = 0
+        try input.forEach { item in
+            guard case .success(let row) = item else { return }
+            defer { position += 1 }
+            if !refused.contains(position) { try body(row) }
+        }
+    }
 }
 
 /// The end report.
@@ -105,68 +126,117 @@ public final class MigrationJob: Sendable {
     /// patients would put one study under both: the later rows are refused,
     /// in manifest order, rather than filed by whichever row a worker stored
     /// first).
-    public func preflight(_ rows: [MigrationRow], problems: [MigrationRowProblem],
-                          idMapping: [String: String] = [:]) throws -> MigrationPreflight {
-        var good: [MigrationRow] = []
-        var bad = problems
-        var local: [String: String] = [:]
+    ///
+    /// One pass over `input`: the files are opened (once each) by
+    /// `workers` threads, a short way ahead of the checks, which take the
+    /// rows in manifest order on this thread. What it keeps grows with the
+    /// studies and the bad rows, plus a 16-byte digest per path (to find a
+    /// file named twice).
+    public func preflight(_ input: MigrationInput, idMapping: [String: String] = [:]) throws -> MigrationPreflight {
+        var bad: [MigrationRowProblem] = []
+        var refused = Set<Int>()
+        var good = 0
         let registered = Set(try store.registry().map(\.patientID))
         var studyPatient: [String: (patient: String, line: Int)] = [:]
         var dicomStudyPatient: [String: (patient: String, line: Int)] = [:]
-        var seenPaths: [String: Int] = [:]
-        for row in rows {
-            func reject(_ message: String) { bad.append(MigrationRowProblem(line: row.line, path: row.path, message: message)) }
-            if let first = seenPaths[row.path] { reject("the same file as line \(first)"); continue }
-            seenPaths[row.path] = row.line
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: row.absolutePath, isDirectory: &isFolder), !isFolder.boolValue else {
-                reject("no such file: \(row.absolutePath)")
-                continue
+        var seenPaths: [PathDigest: Int] = [:]
+
+        // The checks, in manifest order, given what a worker found in the file.
+        func check(_ row: MigrationRow, at position: Int, _ facts: FileFacts) {
+            func reject(_ message: String) {
+                bad.append(MigrationRowProblem(line: row.line, path: row.path, message: message))
+                refused.insert(position)
             }
-            guard let kind = Self.kind(of: row.absolutePath) else {
-                reject("not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)")
-                continue
+            let digest = PathDigest(row.path)
+            if let first = seenPaths[digest] { return reject("the same file as line \(first)") }
+            seenPaths[digest] = row.line
+            let kind: FileKind
+            var header: Result<String?, FileFacts.HeaderError> = .success(nil)
+            switch facts {
+            case .missing: return reject("no such file: \(row.absolutePath)")
+            case .notMigratable: return reject(Self.notMigratable)
+            case .migratable(let found): kind = found
+            case .dicom(let study): kind = .dicom; header = study
             }
             let patientID = idMapping[row.patientID] ?? row.patientID
             if !registered.isEmpty && !registered.contains(patientID) {
-                reject("unknown patient \(patientID)\(patientID != row.patientID ? " (mapped from \(row.patientID))" : ""): not in the registry")
-                continue
+                return reject("unknown patient \(patientID)\(patientID != row.patientID ? " (mapped from \(row.patientID))" : ""): not in the registry")
             }
             if let owner = studyPatient[row.effectiveStudyKey], owner.patient != patientID {
-                reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
-                continue
+                return reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
             }
-            var dicomStudy: String?
             if kind == .dicom {
-                let header: DICOMFile
-                do {
-                    header = try DICOMFile(contentsOf: row.absolutePath, options: .header)
-                } catch {
-                    reject("a DICOM file whose header cannot be read: \(error.message)")
-                    continue
+                let study: String?
+                switch header {
+                case .failure(let error): return reject("a DICOM file whose header cannot be read: \(error.message)")
+                case .success(let found): study = found
                 }
-                dicomStudy = header.dataset.firstString(.studyInstanceUID)
-                if let study = dicomStudy, let owner = dicomStudyPatient[study], owner.patient != patientID {
-                    reject("its study \(study) has a file of patient \(owner.patient) on line \(owner.line): one study cannot belong to two patients (give these rows one patient, or reassign the study after migrating)")
-                    continue
+                if let study {
+                    if let owner = dicomStudyPatient[study], owner.patient != patientID {
+                        return reject("its study \(study) has a file of patient \(owner.patient) on line \(owner.line): one study cannot belong to two patients (give these rows one patient, or reassign the study after migrating)")
+                    }
+                    dicomStudyPatient[study] = (patientID, row.line)
                 }
             }
-            if let dicomStudy { dicomStudyPatient[dicomStudy] = (patientID, row.line) }
             studyPatient[row.effectiveStudyKey] = (patientID, row.line)
-            local[row.key] = patientID
-            good.append(row)
+            good += 1
         }
+
+        // Files are opened by the workers; their facts come back by position.
+        let threads = workers
+        let paths = MigrationQueue<(position: Int, path: String)>(capacity: 8 * threads, consumers: threads)
+        let found = MigrationFacts()
+        let finished = DispatchGroup()
+        for _ in 0..<threads {
+            finished.enter()
+            let thread = Thread {
+                while let next = paths.take() { found.put(next.position, FileFacts(path: next.path)) }
+                finished.leave()
+            }
+            thread.name = "discport.preflight"
+            thread.start()
+        }
+        // Rows waiting for their file's facts, oldest first (a window of
+        // about the queue's length).
+        var waiting: [(position: Int, row: MigrationRow)] = []
+        var checked = 0
+        var position = 0
+        do {
+            try input.forEach { item in
+                switch item {
+                case .failure(let problem):
+                    bad.append(problem)
+                case .success(let row):
+                    waiting.append((position, row))
+                    paths.put((position, row.absolutePath))
+                    position += 1
+                    while checked < waiting.count, let facts = found.take(waiting[checked].position, wait: false) {
+                        check(waiting[checked].row, at: waiting[checked].position, facts)
+                        checked += 1
+                    }
+                    if checked > 64 {
+                        waiting.removeFirst(checked)
+                        checked = 0
+                    }
+                }
+            }
+        } catch {
+            paths.close()
+            finished.wait()
+            throw error
+        }
+        paths.close()
+        while checked < waiting.count {
+            check(waiting[checked].row, at: waiting[checked].position, found.take(waiting[checked].position, wait: true)!)
+            checked += 1
+        }
+        finished.wait()
         bad.sort { $0.line < $1.line }
-        return MigrationPreflight(rows: good, problems: bad, localPatientIDs: local, studies: Set(good.map(\.effectiveStudyKey)).count)
+        return MigrationPreflight(input: input, problems: bad, good: good, studies: studyPatient.count,
+                                  idMapping: idMapping, refused: refused)
     }
 
-    static func kind(of path: String) -> FileKind? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let prefix = try? handle.read(upToCount: FileKind.sniffPrefixSize) else { return nil }
-        let kind = FileKind.sniff(prefix: prefix, path: path)
-        return [.dicom, .jpeg, .png, .tiff, .bmp, .pdf].contains(kind) ? kind : nil
-    }
+    static let notMigratable = "not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)"
 
     /// Migrates the good rows of `preflight` (skipping rows a previous run
     /// finished); `dryRun` stops after the pre-flight, listing what would
@@ -176,7 +246,6 @@ public final class MigrationJob: Sendable {
                     progress: @escaping @Sendable (MigrationRowOutcome) -> Void = { _ in }) throws -> MigrationSummary {
         let clock = ContinuousClock.now
         let previous = try store.migrationRows(job: job)
-        let rows = preflight.rows
         let shared = MigrationRunState()
         for problem in preflight.problems {
             let outcome = MigrationRowOutcome(line: problem.line, path: problem.path ?? "", patientID: nil, status: .invalid,
@@ -191,24 +260,17 @@ public final class MigrationJob: Sendable {
         let firstRun = try store.imports().first { $0.source.location == location }
         let modificationTime = firstRun.flatMap { IdentityCoercion.dateTime(fromTimestamp: $0.startedAt) }
             ?? IdentityCoercion.dateTime(Date())
-        // Instance numbers within a series follow the manifest order.
-        let numbers: [Int] = {
-            var positions: [String: Int] = [:]
-            return rows.map { row in
-                let key = (preflight.localPatientIDs[row.key] ?? row.patientID) + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
-                positions[key, default: 0] += 1
-                return positions[key]!
-            }
-        }()
         let resolver = PatientResolver(store: store)
         let identities = IdentityCache()
+        // The good rows go from this thread (reading the input again) to the
+        // workers through a short queue: only the rows being worked on are
+        // in memory.
+        let threads = min(workers, max(1, preflight.good))
+        let queue = MigrationQueue<MigrationWork>(capacity: 4 * threads, consumers: threads)
         let work: @Sendable () -> Void = {
-            while true {
-                let index = shared.next.add(1, ordering: .relaxed).oldValue
-                guard index < rows.count else { break }
-                let row = rows[index]
-                let patientID = preflight.localPatientIDs[row.key] ?? row.patientID
-                var outcome = MigrationRowOutcome(line: row.line, path: row.path, patientID: patientID, status: .failed,
+            while let item = queue.take() {
+                let row = item.row
+                var outcome = MigrationRowOutcome(line: row.line, path: row.path, patientID: item.patientID, status: .failed,
                                                   sopInstanceUIDs: [], message: nil)
                 if let state = previous[row.key], state.status == .done {
                     outcome.status = .done
@@ -217,7 +279,7 @@ public final class MigrationJob: Sendable {
                     outcome.status = .planned
                 } else {
                     do {
-                        let (uids, stored, size) = try self.migrate(row, patientID: patientID, instanceNumber: numbers[index],
+                        let (uids, stored, size) = try self.migrate(row, patientID: item.patientID, instanceNumber: item.instanceNumber,
                                                                     resolver: resolver, identities: identities, importID: importID,
                                                                     modificationTime: modificationTime)
                         outcome.sopInstanceUIDs = uids
@@ -238,7 +300,7 @@ public final class MigrationJob: Sendable {
         // Threads of their own, not the concurrency pool: the rows block on
         // files and on the store's commits.
         let finished = DispatchGroup()
-        for _ in 0..<min(workers, max(1, rows.count)) {
+        for _ in 0..<threads {
             finished.enter()
             let thread = Thread {
                 work()
@@ -247,6 +309,22 @@ public final class MigrationJob: Sendable {
             thread.name = "discport.migrate"
             thread.start()
         }
+        do {
+            // Instance numbers within a series follow the manifest order.
+            var positions: [String: Int] = [:]
+            try preflight.forEachGoodRow { row in
+                let patientID = preflight.localPatientID(row)
+                let series = patientID + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
+                let number = positions[series, default: 0] + 1
+                positions[series] = number
+                queue.put(MigrationWork(row: row, patientID: patientID, instanceNumber: number))
+            }
+        } catch {
+            queue.close()
+            finished.wait()
+            throw error
+        }
+        queue.close()
         finished.wait()
         let final = shared.tally.withLock { $0 }
         let summary = MigrationSummary(
@@ -276,18 +354,29 @@ public final class MigrationJob: Sendable {
             identity.birthDate = row.birthDate
             identity.sex = row.sex
         }
-        var info = stat()
-        let size = stat(row.absolutePath, &info) == 0 ? Int(info.st_size) : 0
-        if Self.kind(of: row.absolutePath) == .dicom {
-            let header = try DICOMFile(contentsOf: row.absolutePath, options: .header)
-            var summary = InstanceSummary(file: header)
-            var source = InstanceSource.file(atPath: row.absolutePath, originalPath: row.path, needsFileMeta: !header.hasFileMeta)
+        // The file is opened once: its kind, a DICOM header and the bytes
+        // stored all come from this descriptor.
+        let file: MigrationFile
+        do {
+            file = try MigrationFile(path: row.absolutePath)
+        } catch MigrationFile.OpenFailure.missing {
+            throw MigrationError("no such file: \(row.absolutePath)")
+        } catch {
+            throw MigrationError("cannot be read: \(row.absolutePath)")
+        }
+        let size = file.size
+        if file.kind == .dicom {
+            let header = try file.header()
+            let summary: InstanceSummary
+            var source = file.source(originalPath: row.path, needsFileMeta: !header.hasFileMeta)
             let coercion = IdentityCoercion(identity: identity, modificationDateTime: modificationTime)
             if let coerced = try coercion.apply(to: header, fileSize: size, path: row.path) {
                 source.needsFileMeta = false
                 source.rewrite = InstanceSource.Rewrite(header: coerced.header, replacedLength: coerced.replacedLength,
                                                         changes: coerced.changes.map(\.description))
                 summary = InstanceSummary(file: DICOMFile(meta: header.meta, dataset: coerced.dataset, transferSyntax: header.transferSyntax))
+            } else {
+                summary = InstanceSummary(file: header)
             }
             let result = try store.store(source, summary: summary, importID: importID)
             if result.outcome == .conflict { throw MigrationError("stored with other content under SOP Instance UID \(result.sopInstanceUID); kept aside at \(result.path)") }
@@ -346,8 +435,129 @@ private final class IdentityCache: Sendable {
 private final class MigrationRunState: Sendable {
     let tally = Mutex(MigrationTally())
     let bytes = Atomic<Int>(0)
-    /// Index of the next row to take.
-    let next = Atomic<Int>(0)
+}
+
+/// One good row handed to a worker.
+private struct MigrationWork: Sendable {
+    var row: MigrationRow
+    var patientID: String
+    var instanceNumber: Int
+}
+
+/// A bounded first-in first-out queue from one producer to several
+/// consumers: ``put(_:)`` waits while it is full, ``take()`` while it is
+/// empty and not closed. Semaphores count the free places and the items,
+/// so a thread is woken only when there is something for it.
+private final class MigrationQueue<Element: Sendable>: Sendable {
+    private let items = Mutex<[Element]>([])
+    private let free: DispatchSemaphore
+    private let ready = DispatchSemaphore(value: 0)
+    private let consumers: Int
+
+    init(capacity: Int, consumers: Int) {
+        free = DispatchSemaphore(value: max(1, capacity))
+        self.consumers = consumers
+    }
+
+    func put(_ item: Element) {
+        free.wait()
+        items.withLock { $0.append(item) }
+        ready.signal()
+    }
+
+    /// The next item; nil once the queue is closed and empty.
+    func take() -> Element? {
+        ready.wait()
+        guard let item = items.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return nil }
+        free.signal()
+        return item
+    }
+
+    /// No more items (called by the producer after its last ``put(_:)``):
+    /// each consumer gets nil once the queue is empty.
+    func close() {
+        for _ in 0..<consumers { ready.signal() }
+    }
+}
+
+/// What the pre-flight needs from a row's file, found by opening it once.
+private enum FileFacts: Sendable {
+    struct HeaderError: Error {
+        var message: String
+    }
+    /// Not there, or a folder.
+    case missing
+    /// Cannot be read, or not a kind a migration takes.
+    case notMigratable
+    /// JPEG, PNG, TIFF, BMP or PDF.
+    case migratable(FileKind)
+    /// A DICOM file: its header's Study Instance UID, or why the header
+    /// cannot be read.
+    case dicom(Result<String?, HeaderError>)
+
+    init(path: String) {
+        let file: MigrationFile
+        do {
+            file = try MigrationFile(path: path)
+        } catch MigrationFile.OpenFailure.missing {
+            self = .missing
+            return
+        } catch {
+            self = .notMigratable
+            return
+        }
+        guard let kind = file.kind else {
+            self = .notMigratable
+            return
+        }
+        guard kind == .dicom else {
+            self = .migratable(kind)
+            return
+        }
+        do {
+            self = .dicom(.success(try file.header().dataset.firstString(.studyInstanceUID)))
+        } catch {
+            self = .dicom(.failure(HeaderError(message: error.message)))
+        }
+    }
+}
+
+/// The facts the pre-flight's workers found, by the row's position, until
+/// the checks take them.
+private final class MigrationFacts: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var facts: [Int: FileFacts] = [:]
+
+    func put(_ position: Int, _ found: FileFacts) {
+        condition.lock()
+        facts[position] = found
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The facts of the row at `position`, waiting for them when `wait`
+    /// (else nil when they are not there yet).
+    func take(_ position: Int, wait: Bool) -> FileFacts? {
+        condition.lock()
+        defer { condition.unlock() }
+        while wait && facts[position] == nil { condition.wait() }
+        return facts.removeValue(forKey: position)
+    }
+}
+
+/// A path's identity in the pre-flight's check for files named twice: the
+/// first 16 bytes of its SHA-256 (two distinct paths share them with a
+/// probability of about n²/2¹²⁹ — never, for any manifest).
+private struct PathDigest: Hashable {
+    let high: UInt64
+    let low: UInt64
+
+    init(_ path: String) {
+        let digest = SHA256.hash(data: Data(path.utf8))
+        (high, low) = digest.withUnsafeBytes { raw in
+            (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+    }
 }
 
 /// What a run counts while its rows are done (under a mutex): counts only,

@@ -55,19 +55,64 @@ public struct MigrationRowProblem: Error, Sendable, Hashable, Codable, CustomStr
     public var description: String { "line \(line)\(path.map { " (\($0))" } ?? ""): \(message)" }
 }
 
+/// What is to be migrated, gone through row by row as often as needed: the
+/// pre-flight and the run each take the rows in turn, so neither holds every
+/// row (a manifest keeps only its bytes; a folder layout, its rows).
+public struct MigrationInput: Sendable {
+    /// One row, or a row that cannot be read (with the reason).
+    public typealias Item = Result<MigrationRow, MigrationRowProblem>
+
+    private enum Source: Sendable {
+        case csv(Data, root: String, encoding: RegistryCSV.Encoding)
+        case jsonLines(Data, root: String)
+        case rows([MigrationRow], problems: [MigrationRowProblem])
+    }
+    private let source: Source
+
+    /// Rows already in memory (a folder layout, tests): the problems first.
+    public init(rows: [MigrationRow], problems: [MigrationRowProblem] = []) {
+        source = .rows(rows, problems: problems)
+    }
+
+    fileprivate init(csv data: Data, root: String, encoding: RegistryCSV.Encoding) {
+        source = .csv(data, root: root, encoding: encoding)
+    }
+
+    fileprivate init(jsonLines data: Data, root: String) {
+        source = .jsonLines(data, root: root)
+    }
+
+    /// Every item in order, the same each time. Throws `DecisionError` for
+    /// a manifest that cannot be read at all (no header row, an encoding
+    /// that does not decode), and whatever `body` throws.
+    public func forEach(_ body: (Item) throws -> Void) throws {
+        switch source {
+        case .rows(let rows, let problems):
+            for problem in problems { try body(.failure(problem)) }
+            for row in rows { try body(.success(row)) }
+        case .jsonLines(let data, let root):
+            try MigrationManifest.forEachJSONLine(data, root: root, body)
+        case .csv(let data, let root, let encoding):
+            try MigrationManifest.forEachCSVRow(data, root: root, encoding: encoding, body)
+        }
+    }
+}
+
 /// Reads what is to be migrated: a manifest (CSV with a header row, or
 /// JSON Lines) or a folder layout pattern.
 public enum MigrationManifest {
     public static let columns = ["path", "patient_id", "patient_name", "birth_date", "sex", "study_date", "study_key",
                                  "study_description", "modality", "series_key"]
 
-    /// Parses a manifest: `.jsonl`/`.ndjson` files as JSON Lines, anything
-    /// else as CSV (UTF-8 or Shift_JIS). `path` and `patient_id` are
-    /// required, the other columns optional; paths are relative to `root`
-    /// (default: the manifest's folder). Rows that cannot be read are
-    /// returned as problems, not thrown: the pre-flight lists them all.
-    public static func read(_ manifestPath: String, root: String? = nil,
-                            encoding: RegistryCSV.Encoding = .automatic) throws -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
+    /// A manifest, to be gone through row by row: `.jsonl`/`.ndjson` files
+    /// as JSON Lines, anything else as CSV (UTF-8 or Shift_JIS). `path` and
+    /// `patient_id` are required, the other columns optional; paths are
+    /// relative to `root` (default: the manifest's folder). Rows that cannot
+    /// be read come as problems, not errors: the pre-flight lists them all.
+    /// The file is read once, here; a CSV without the required columns
+    /// throws here too.
+    public static func input(_ manifestPath: String, root: String? = nil,
+                             encoding: RegistryCSV.Encoding = .automatic) throws -> MigrationInput {
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw DecisionError("cannot read the manifest \(manifestPath)")
         }
@@ -76,43 +121,20 @@ public enum MigrationManifest {
         if !base.hasPrefix("/") { base = FileManager.default.currentDirectoryPath + "/" + base }
         let lower = manifestPath.lowercased()
         if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") {
-            return parseJSONLines(data, root: base)
+            return MigrationInput(jsonLines: data, root: base)
         }
-        return try parseCSV(data, root: base, encoding: encoding)
+        try checkCSVHeader(data, encoding: encoding)
+        return MigrationInput(csv: data, root: base, encoding: encoding)
     }
 
-    static func parseCSV(_ data: Data, root: String, encoding: RegistryCSV.Encoding) throws -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
+    /// The whole manifest in memory (``input(_:root:encoding:)`` is what a
+    /// migration uses).
+    public static func read(_ manifestPath: String, root: String? = nil,
+                            encoding: RegistryCSV.Encoding = .automatic) throws -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
         var rows: [MigrationRow] = []
         var problems: [MigrationRowProblem] = []
-        do {
-            try RegistryCSV.forEachRow(data, encoding: encoding, required: ["path", "patient_id"]) { (fields: [String: String], line: Int) throws(RegistryCSV.FileError) in
-                switch row(fields, line: line, root: root) {
-                case .success(let row): rows.append(row)
-                case .failure(let problem): problems.append(problem)
-                }
-            }
-        } catch {
-            throw DecisionError("the manifest: \(error.description)")
-        }
-        return (rows, problems)
-    }
-
-    static func parseJSONLines(_ data: Data, root: String) -> (rows: [MigrationRow], problems: [MigrationRowProblem]) {
-        var rows: [MigrationRow] = []
-        var problems: [MigrationRowProblem] = []
-        let text = String(decoding: data, as: UTF8.self)
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.isEmpty { continue }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                problems.append(MigrationRowProblem(line: index + 1, path: nil, message: "not a JSON object"))
-                continue
-            }
-            var fields: [String: String] = [:]
-            for (key, value) in object {
-                if let text = value as? String { fields[key] = text } else if let number = value as? NSNumber { fields[key] = number.stringValue }
-            }
-            switch row(fields, line: index + 1, root: root) {
+        try input(manifestPath, root: root, encoding: encoding).forEach { item in
+            switch item {
             case .success(let row): rows.append(row)
             case .failure(let problem): problems.append(problem)
             }
@@ -120,10 +142,63 @@ public enum MigrationManifest {
         return (rows, problems)
     }
 
+    /// The header row names the required columns: checked on the first
+    /// line (the whole file only when that is not enough, e.g. blank lines
+    /// first), so that a file that is not a manifest is refused before
+    /// the store is opened.
+    static func checkCSVHeader(_ data: Data, encoding: RegistryCSV.Encoding) throws {
+        func check(_ bytes: Data) throws(RegistryCSV.FileError) {
+            try RegistryCSV.forEachRow(bytes, encoding: encoding, required: ["path", "patient_id"]) { (_: [String: String], _: Int) throws(RegistryCSV.FileError) in }
+        }
+        if (try? check(data[data.startIndex..<(data.firstIndex(of: 0x0A) ?? data.endIndex)])) != nil { return }
+        do {
+            try check(data)
+        } catch {
+            throw DecisionError("the manifest: \(error.description)")
+        }
+    }
+
+    static func forEachCSVRow(_ data: Data, root: String, encoding: RegistryCSV.Encoding,
+                              _ body: (MigrationInput.Item) throws -> Void) throws {
+        // The body's errors cross the parser (which throws only its own)
+        // in this box.
+        var thrown: Error?
+        do {
+            try RegistryCSV.forEachRow(data, encoding: encoding, required: ["path", "patient_id"]) { (fields: [String: String], line: Int) throws(RegistryCSV.FileError) in
+                guard thrown == nil else { return }
+                do {
+                    try body(row(fields, line: line, root: root))
+                } catch {
+                    thrown = error
+                }
+            }
+        } catch {
+            throw DecisionError("the manifest: \(error.description)")
+        }
+        if let thrown { throw thrown }
+    }
+
+    static func forEachJSONLine(_ data: Data, root: String, _ body: (MigrationInput.Item) throws -> Void) throws {
+        let text = String(decoding: data, as: UTF8.self)
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                try body(.failure(MigrationRowProblem(line: index + 1, path: nil, message: "not a JSON object")))
+                continue
+            }
+            var fields: [String: String] = [:]
+            for (key, value) in object {
+                if let text = value as? String { fields[key] = text } else if let number = value as? NSNumber { fields[key] = number.stringValue }
+            }
+            try body(row(fields, line: index + 1, root: root))
+        }
+    }
+
     /// One row from its named fields: required values, dates, sex.
     static func row(_ fields: [String: String], line: Int, root: String) -> Result<MigrationRow, MigrationRowProblem> {
         func value(_ name: String) -> String? {
-            guard let text = fields[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            guard let text = fields[name].map(RegistryCSV.trimmingWhitespace), !text.isEmpty else { return nil }
             return text
         }
         guard let path = value("path") else {

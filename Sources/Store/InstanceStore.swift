@@ -775,14 +775,16 @@ public final class InstanceStore: Sendable {
 
     /// Records what a migration row became, in the current batch: it is
     /// committed with (or after) the instances stored for it, so a row
-    /// marked done always has its objects in the store.
+    /// marked done always has its objects in the store. It does not count
+    /// towards the batch's size and does not commit it: a commit found due
+    /// here would flush the file system with the lock held, stalling every
+    /// other writer; the next ``store(_:summary:importID:)`` (which flushes
+    /// first without the lock), the timer or ``flush()`` commits it.
     public func recordMigrationRow(job: String, _ row: MigrationRowState) throws {
         try state.withLock { st throws in
             let catalog = try st.open()
             try ensureTransaction(&st)
             try catalog.recordMigrationRow(job: job, row)
-            st.pending += 1
-            try maybeCommit(&st)
         }
     }
 

@@ -53,7 +53,7 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write an HTML summary.", valueName: "file"))
     var html: String?
 
-    @Option(help: "Rows migrated at once (default: twice the cores, at least 4).")
+    @Option(help: "Rows migrated, and files checked by the pre-flight, at once (default: twice the cores, at least 4).")
     var workers: Int = MigrationJob.defaultWorkers
 
     @Flag(help: "One JSON object per line (the default when standard output is not a terminal).")
@@ -69,12 +69,15 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         let jsonLines = json || !Terminal.outputIsTTY
-        let (rows, problems): ([MigrationRow], [MigrationRowProblem])
+        // A manifest is gone through row by row (by the pre-flight, then
+        // by the run), never held as rows.
+        let input: MigrationInput
         do {
             if let manifest {
-                (rows, problems) = try MigrationManifest.read(manifest, root: root)
+                input = try MigrationManifest.input(manifest, root: root)
             } else {
-                (rows, problems) = try MigrationManifest.fromLayout(root: root!, pattern: layout!)
+                let (rows, problems) = try MigrationManifest.fromLayout(root: root!, pattern: layout!)
+                input = MigrationInput(rows: rows, problems: problems)
             }
         } catch let error as DecisionError {
             throw CLIError(error.description, status: 2)
@@ -91,20 +94,25 @@ struct MigrateCommand: ParsableCommand {
         let catalog = try store.open()
         defer { try? catalog.close() }
         let migration = MigrationJob(store: catalog, job: name, workers: workers)
-        let preflight = try migration.preflight(rows, problems: problems, idMapping: mapping)
+        let preflight: MigrationPreflight
+        do {
+            preflight = try migration.preflight(input, idMapping: mapping)
+        } catch let error as DecisionError {
+            throw CLIError(error.description, status: 2)     // a manifest that cannot be read
+        }
 
         if jsonLines {
-            let line: [String: Any] = ["event": "preflight", "job": name, "rows": preflight.rows.count + preflight.problems.count,
-                                       "good": preflight.rows.count, "invalid": preflight.problems.count, "studies": preflight.studies]
+            let line: [String: Any] = ["event": "preflight", "job": name, "rows": preflight.good + preflight.problems.count,
+                                       "good": preflight.good, "invalid": preflight.problems.count, "studies": preflight.studies]
             if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) { FileHandle.standardOutput.write(data + Data([0x0A])) }
         } else {
-            print("Migration \(name): \(preflight.rows.count + preflight.problems.count) rows, \(preflight.rows.count) good, \(preflight.problems.count) invalid, \(preflight.studies) studies")
+            print("Migration \(name): \(preflight.good + preflight.problems.count) rows, \(preflight.good) good, \(preflight.problems.count) invalid, \(preflight.studies) studies")
             for problem in preflight.problems.prefix(50) { print("  invalid: \(problem)") }
             if preflight.problems.count > 50 { print("  … and \(preflight.problems.count - 50) more (see --report)") }
         }
 
         let bar = ProgressBar(enabled: !jsonLines && !dryRun)
-        bar.start(total: preflight.rows.count, totalBytes: 0)
+        bar.start(total: preflight.good, totalBytes: 0)
         // Every row's outcome is written to the report as it comes (in the
         // order rows finish), never collected in memory.
         let reportFile = try report.map { try MigrationReportFile(path: $0) }
@@ -112,9 +120,7 @@ struct MigrateCommand: ParsableCommand {
             reportFile?.add(outcome)
             if outcome.status == .invalid { return }   // listed by the pre-flight above
             if jsonLines {
-                if let data = try? JSONOutput.data(outcome, pretty: false) {
-                    FileHandle.standardOutput.write(Data("{\"event\":\"row\",".utf8) + data.dropFirst() + Data([0x0A]))
-                }
+                FileHandle.standardOutput.write(Self.rowEvent(outcome))
             } else {
                 if outcome.status == .failed {
                     bar.clear()
@@ -137,6 +143,51 @@ struct MigrateCommand: ParsableCommand {
             print("\(s.dryRun ? "Dry run: \(s.planned) row(s) would be migrated" : "Stored \(s.stored) row(s), \(s.alreadyStored) already in the store, \(s.done) done by an earlier run"); \(s.invalid) invalid, \(s.failed) failed; \(s.instances) DICOM object(s), \(Terminal.size(s.bytes)) in \(String(format: "%.1f", s.seconds)) s")
         }
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
+    }
+
+    /// `{"event":"row",…}` and a line feed: the outcome as
+    /// `JSONOutput.data(_:pretty: false)` writes it (sorted snake_case keys,
+    /// slashes not escaped, nil values left out), without a `JSONEncoder`
+    /// per row.
+    static func rowEvent(_ o: MigrationRowOutcome) -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(192 + o.path.utf8.count + 64 * o.sopInstanceUIDs.count)
+        func string(_ text: String) {
+            out.append(0x22)
+            for byte in text.utf8 {
+                switch byte {
+                case 0x22: out += [0x5C, 0x22]
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x0A: out += [0x5C, 0x6E]
+                case 0x0D: out += [0x5C, 0x72]
+                case 0x09: out += [0x5C, 0x74]
+                case 0x08: out += [0x5C, 0x62]
+                case 0x0C: out += [0x5C, 0x66]
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                default: out.append(byte)
+                }
+            }
+            out.append(0x22)
+        }
+        func key(_ name: String) {
+            out += Array(",\"\(name)\":".utf8)
+        }
+        out += Array("{\"event\":\"row\",\"line\":\(o.line)".utf8)
+        if let message = o.message { key("message"); string(message) }
+        key("path"); string(o.path)
+        if let patientID = o.patientID { key("patient_id"); string(patientID) }
+        key("sop_instance_ui_ds")       // what .convertToSnakeCase makes of sopInstanceUIDs
+        out.append(0x5B)
+        for (index, uid) in o.sopInstanceUIDs.enumerated() {
+            if index > 0 { out.append(0x2C) }
+            string(uid)
+        }
+        out.append(0x5D)
+        key("status"); string(o.status.rawValue)
+        out += [0x7D, 0x0A]
+        return Data(out)
     }
 
     /// A job name stable for the same input: the manifest's or root's absolute path.

@@ -74,8 +74,9 @@ struct MigrationTests {
         let rows = [row(2, "a.pdf", "OLD-1"), row(3, "b.pdf", "OLD-1"), row(4, "c.dcm", "OLD-1"),
                     row(5, "missing.pdf", "OLD-1"), row(6, "b.pdf", "OLD-1"), row(7, "d.pdf", "STRANGER", study: "K9")]
         let job = MigrationJob(store: store, job: "t")
-        let preflight = try job.preflight(rows, problems: [], idMapping: ["OLD-1": "NEW-1"])
-        #expect(preflight.rows.map(\.line) == [2, 3, 4])
+        let preflight = try job.preflight(MigrationInput(rows: rows), idMapping: ["OLD-1": "NEW-1"])
+        #expect(try goodLines(preflight) == [2, 3, 4])
+        #expect(preflight.good == 3)
         #expect(preflight.problems.map(\.line) == [5, 6, 7])
         #expect(preflight.problems.last?.message.contains("unknown patient") == true)
 
@@ -115,10 +116,50 @@ struct MigrationTests {
         }
         let rows = [MigrationRow(line: 2, path: "IMG00001", absolutePath: scratch.path + "/IMG00001", patientID: "A", studyKey: "K1"),
                     MigrationRow(line: 3, path: "IMG00002", absolutePath: scratch.path + "/IMG00002", patientID: "B", studyKey: "K2")]
-        let preflight = try MigrationJob(store: store, job: "t").preflight(rows, problems: [])
-        #expect(preflight.rows.map(\.line) == [2])
+        let preflight = try MigrationJob(store: store, job: "t").preflight(MigrationInput(rows: rows))
+        #expect(try goodLines(preflight) == [2])
         #expect(preflight.problems.map(\.line) == [3])
         #expect(preflight.problems.first?.message.contains("one study cannot belong to two patients") == true)
         #expect(preflight.problems.first?.message.contains("line 2") == true)
+    }
+
+    @Test("a manifest is gone through twice: the run takes exactly the rows the pre-flight let through (parse problems, refused rows and good rows interleaved)")
+    func manifestInTwoPasses() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
+        try pdf.write(to: URL(fileURLWithPath: scratch.path + "/a.pdf"))
+        try (pdf + Data("%2\n".utf8)).write(to: URL(fileURLWithPath: scratch.path + "/b.pdf"))
+        try Data("not a picture\n".utf8).write(to: URL(fileURLWithPath: scratch.path + "/c.txt"))
+        let manifest = scratch.path + "/m.csv"
+        try Data("""
+        path,patient_id,study_key
+        a.pdf,P1,K1
+        missing.pdf,P1,K1
+        b.pdf,,K1
+        a.pdf,P1,K1
+        c.txt,P1,K1
+        b.pdf,P1,K1
+
+        """.utf8).write(to: URL(fileURLWithPath: manifest))
+        let job = MigrationJob(store: store, job: "t")
+        let preflight = try job.preflight(MigrationManifest.input(manifest))
+        #expect(preflight.problems.map(\.line) == [3, 4, 5, 6])
+        #expect(preflight.problems[2].message.contains("the same file as line 2"))
+        #expect(try goodLines(preflight) == [2, 7])
+        let outcomes = Mutex<[MigrationRowOutcome]>([])
+        let summary = try job.run(preflight) { outcome in outcomes.withLock { $0.append(outcome) } }
+        #expect(summary.stored == 2 && summary.invalid == 4)
+        #expect(Set(outcomes.withLock { $0 }.filter { $0.status == .stored }.map(\.path)) == ["a.pdf", "b.pdf"])
+
+        try Data("file,patient\nx.pdf,P1\n".utf8).write(to: URL(fileURLWithPath: manifest))
+        #expect(throws: DecisionError.self) { _ = try MigrationManifest.input(manifest) }
+    }
+
+    /// The lines of the rows a pre-flight let through, as the run gets them.
+    private func goodLines(_ preflight: MigrationPreflight) throws -> [Int] {
+        var lines: [Int] = []
+        try preflight.forEachGoodRow { lines.append($0.line) }
+        return lines
     }
 }
