@@ -178,7 +178,7 @@ struct MigrateCommand: ParsableCommand {
         if let message = o.message { key("message"); string(message) }
         key("path"); string(o.path)
         if let patientID = o.patientID { key("patient_id"); string(patientID) }
-        key("sop_instance_ui_ds")       // what .convertToSnakeCase makes of sopInstanceUIDs
+        key(SnakeCaseKey("sopInstanceUIDs").stringValue)   // sop_instance_uids, as JSONOutput writes it
         out.append(0x5B)
         for (index, uid) in o.sopInstanceUIDs.enumerated() {
             if index > 0 { out.append(0x2C) }
