@@ -481,6 +481,15 @@ final class Catalog {
     struct Counts {
         var stored = 0, adopted = 0, duplicates = 0, conflicts = 0, failed = 0
         var bytes: Int64 = 0
+
+        mutating func add(_ other: Counts) {
+            stored += other.stored
+            adopted += other.adopted
+            duplicates += other.duplicates
+            conflicts += other.conflicts
+            failed += other.failed
+            bytes += other.bytes
+        }
     }
 
     func addCounts(_ c: Counts, toImport id: Int64) throws {

@@ -205,6 +205,7 @@ public final class InstanceStore: Sendable {
                 throw StoreError(.invalidInput, "no import run \(importID)")
             }
             try ensureTransaction(&st)
+            try writePendingCounts(&st)
             try catalog.finishImport(importID, status: status, skipped: skipped, failed: failed, note: note)
             let record = try catalog.imports(id: importID)[0]
             try catalog.audit(.importFinished, operatorName: operatorName, importID: importID, sopInstanceUID: nil, detail: [
@@ -287,7 +288,7 @@ public final class InstanceStore: Sendable {
                     try ensureTransaction(&st)
                     var counts = Catalog.Counts()
                     if isDuplicate { counts.duplicates = 1 } else { counts.conflicts = 1 }
-                    try catalog.addCounts(counts, toImport: importID)
+                    st.addCounts(counts, toImport: importID)
                     st.pending += 1
                     try maybeCommit(&st)
                 }
@@ -320,7 +321,7 @@ public final class InstanceStore: Sendable {
             let catalog = try st.open()
             try checkImport(importID, &st)
             try ensureTransaction(&st)
-            try catalog.db.execute("SAVEPOINT instance")
+            try catalog.db.run("SAVEPOINT instance")
             var scheduled = false
             let outcome: StoreResult
             do {
@@ -401,12 +402,13 @@ public final class InstanceStore: Sendable {
                     counts.bytes = hashes.storedSize
                     outcome = result(adopted ? .adopted : .stored, uid, path, hashes.stored, hashes.storedSize, metaAdded, warnings)
                 }
-                if let importID { try catalog.addCounts(counts, toImport: importID) }
-                try catalog.db.execute("RELEASE instance")
+                try catalog.db.run("RELEASE instance")
+                // The run's counters are written once per batch (``commitBatch(_:)``).
+                if let importID { st.addCounts(counts, toImport: importID) }
             } catch {
                 if catalog.isInTransaction {
-                    try? catalog.db.execute("ROLLBACK TO instance")
-                    try? catalog.db.execute("RELEASE instance")
+                    try? catalog.db.run("ROLLBACK TO instance")
+                    try? catalog.db.run("RELEASE instance")
                     catalog.forgetCachedRows()
                 }
                 if scheduled, let last = st.pendingRenames.popLast() {
@@ -469,7 +471,7 @@ public final class InstanceStore: Sendable {
             if toReplace > 0 {
                 throw StoreError(.sizeMismatch, "the source ended before the \(source.rewrite?.replacedLength ?? 0) bytes its rewrite replaces", path: source.originalPath)
             }
-            hashes = try writer.finish()
+            hashes = try writer.finish(startWriteback: options.synchronous)
         }
         if let expected = source.expectedSize, Int64(expected) != hashes.sourceSize {
             throw StoreError(.sizeMismatch, "the source announced \(expected) bytes but gave \(hashes.sourceSize)", path: source.originalPath)
@@ -545,12 +547,12 @@ public final class InstanceStore: Sendable {
 
     private func countFailure(_ importID: Int64) {
         state.withLock { st in
-            guard let catalog = st.catalog, st.knownImports.contains(importID) else { return }
+            guard st.catalog != nil, st.knownImports.contains(importID) else { return }
             do {
                 try ensureTransaction(&st)
                 var counts = Catalog.Counts()
                 counts.failed = 1
-                try catalog.addCounts(counts, toImport: importID)
+                st.addCounts(counts, toImport: importID)
                 st.pending += 1
                 try maybeCommit(&st)
             } catch {}
@@ -590,6 +592,17 @@ public final class InstanceStore: Sendable {
         }
     }
 
+    /// Adds the counters gathered in the open batch to their import runs'
+    /// rows (one UPDATE per run and batch instead of one per instance).
+    private func writePendingCounts(_ st: inout State) throws {
+        guard !st.pendingCounts.isEmpty else { return }
+        let catalog = try st.open()
+        for (importID, counts) in st.pendingCounts.sorted(by: { $0.key < $1.key }) {
+            try catalog.addCounts(counts, toImport: importID)
+        }
+        st.pendingCounts.removeAll()
+    }
+
     private func maybeCommit(_ st: inout State) throws {
         if isDue(st) { try commitBatch(&st) }
     }
@@ -607,6 +620,7 @@ public final class InstanceStore: Sendable {
     private func commitBatch(_ st: inout State) throws {
         guard let catalog = st.catalog, catalog.isInTransaction else { return }
         do {
+            try writePendingCounts(&st)
             if !st.pendingRenames.isEmpty {
                 if options.synchronous, FileIO.syncfsFunction != nil {
                     try FileIO.syncFileSystem(containing: home)
@@ -638,6 +652,7 @@ public final class InstanceStore: Sendable {
             // The batch's rows are lost. Files already renamed stay and are
             // adopted when the import runs again; the others are dropped.
             catalog.rollback()
+            st.pendingCounts.removeAll()
             for move in st.pendingRenames { unlink(move.temporary) }
             st.pendingRenames.removeAll()
             st.pendingTargets.removeAll()
@@ -692,6 +707,7 @@ public final class InstanceStore: Sendable {
         st.timer = nil
         st.pendingRenames.removeAll()     // their temporary files stay, as after a real crash
         st.pendingTargets.removeAll()
+        st.pendingCounts.removeAll()
         st.catalog?.rollback()
         st.catalog?.close()
         st.catalog = nil
@@ -1122,12 +1138,22 @@ public final class InstanceStore: Sendable {
 
     /// Import runs, oldest first.
     public func imports() throws -> [ImportRecord] {
-        try withCatalog { try $0.imports() }
+        try withImportCounts { try $0.imports() }
     }
 
     /// One import run.
     public func importRecord(id: Int64) throws -> ImportRecord? {
-        try withCatalog { try $0.imports(id: id).first }
+        try withImportCounts { try $0.imports(id: id).first }
+    }
+
+    /// Reads import rows with the open batch's counters in them (as the
+    /// batch will commit them).
+    private func withImportCounts<T: Sendable>(_ body: (Catalog) throws -> T) throws -> T {
+        try state.withLock { st throws -> T in
+            let catalog = try st.open()
+            if catalog.isInTransaction { try writePendingCounts(&st) }
+            return try body(catalog)
+        }
     }
 
     /// Copies kept aside as conflicts; `sopInstanceUID` narrows to one UID.
@@ -1234,6 +1260,10 @@ private struct State {
     var pendingDirectories: Set<String> = []
     /// Instances in the open batch.
     var pending = 0
+    /// Counters of the open batch per import run, not yet in its row:
+    /// written inside the batch's transaction just before it commits, so
+    /// they are lost (or kept) together with the batch's rows.
+    var pendingCounts: [Int64: Catalog.Counts] = [:]
     /// A store call is flushing the file system before committing the
     /// batch (without the lock); the others leave the commit to it.
     var preflushing = false
@@ -1253,6 +1283,10 @@ private struct State {
     func open() throws -> Catalog {
         guard let catalog else { throw StoreError(.closed, "the store is closed") }
         return catalog
+    }
+
+    mutating func addCounts(_ counts: Catalog.Counts, toImport importID: Int64) {
+        pendingCounts[importID, default: Catalog.Counts()].add(counts)
     }
 
     /// Renames `temporary` to `target` (absolute) when the batch commits.
