@@ -46,7 +46,8 @@ public final class ImportJob: Sendable {
         do {
             let opened = try openMedium(source, limits: limits)
             medium.withLock { $0 = opened }
-            return ImportPlan(report: scanner.scan(opened))
+            let scanned = scanner.scanKeepingHeaders(opened)
+            return ImportPlan(report: scanned.report, headers: scanned.headers)
         } catch {
             return ImportPlan(report: scanner.scan(path: source))
         }
@@ -231,6 +232,11 @@ private struct InstanceImporter: Sendable {
             return event
         }
         do {
+            if coercions[patient] == nil, let scanned = plan.headers[file.path], !plan.uidMismatches.contains(file.path),
+               let uid = scanned.sopInstanceUID, expectedUID.map(UID.trimmed) == UID.trimmed(uid) {
+                // Kept as it is: filed from the header the scan read.
+                return try importAsScanned(file, scanned: scanned, event: event)
+            }
             let header = try DICOMFile(size: file.size, path: file.path, options: .header) { (count: Int) throws(DICOMError) -> Data in
                 do throws(MediaError) {
                     return try file.readPrefix(count)
@@ -256,6 +262,43 @@ private struct InstanceImporter: Sendable {
                 event.coerced = true
             }
             event.patientID = summary.patientID
+            return try finish(source, summary: summary, event: event)
+        } catch {
+            return failed(event, error)
+        }
+    }
+
+    /// An instance kept as it is, filed from the header the scan read (no
+    /// second parse). The file must still be the one the scan saw: its
+    /// size, and its SOP Instance UID somewhere in the bytes copied (else
+    /// it fails, as a changed file does on the parsing path).
+    private func importAsScanned(_ file: MediumFile, scanned: ScannedHeader, event: InstanceEvent) throws -> InstanceEvent {
+        var event = event
+        let summary = InstanceSummary(scanned: scanned)
+        event.sopInstanceUID = summary.sopInstanceUID
+        event.patientID = summary.patientID
+        guard file.size == scanned.size else {
+            throw ImportFailure("the file changed since the scan (\(file.size) bytes, the scan saw \(scanned.size)); scan and import again")
+        }
+        let uid = summary.sopInstanceUID
+        let copy = file.copyContents
+        let source = InstanceSource(originalPath: file.path, expectedSize: file.size, needsFileMeta: !scanned.hasFileMeta) { sink in
+            var finder = BytesFinder(Array(uid.utf8))
+            try copy { chunk in
+                finder.look(in: chunk)
+                try sink(chunk)
+            }
+            guard finder.found else {
+                throw ImportFailure("the file changed since the scan (SOP Instance UID \(uid) is no longer in it); scan and import again")
+            }
+        }
+        return try finish(source, summary: summary, event: event)
+    }
+
+    /// Stores (or writes for the outbox, or only looks up for a dry run).
+    private func finish(_ source: InstanceSource, summary: InstanceSummary, event: InstanceEvent) throws -> InstanceEvent {
+        var event = event
+        do {
             guard let store else {
                 event.outcome = .wouldStore
                 return event
@@ -276,20 +319,75 @@ private struct InstanceImporter: Sendable {
             event.outcome = InstanceOutcome(result.outcome)
             event.storedPath = result.path
             if !result.warnings.isEmpty { event.message = result.warnings.joined(separator: "; ") }
-        } catch let error as DICOMError {
-            event.outcome = .failed
-            event.message = error.description
-        } catch let error as CoercionError {
-            event.outcome = .failed
-            event.message = error.message
-        } catch let error as StoreError {
-            event.outcome = .failed
-            event.message = error.description
         } catch {
-            event.outcome = .failed
-            event.message = "\(error)"
+            return failed(event, error)
         }
         return event
+    }
+
+    private func failed(_ event: InstanceEvent, _ error: any Error) -> InstanceEvent {
+        var event = event
+        event.outcome = .failed
+        switch error {
+        case let error as DICOMError: event.message = error.description
+        case let error as CoercionError: event.message = error.message
+        case let error as StoreError: event.message = error.description
+        default: event.message = "\(error)"
+        }
+        return event
+    }
+}
+
+/// Finds a byte string in a stream of chunks (also across chunk borders).
+struct BytesFinder {
+    let needle: [UInt8]
+    private(set) var found = false
+    /// The last `needle.count - 1` bytes seen (a match may start there).
+    private var tail: [UInt8] = []
+
+    init(_ needle: [UInt8]) {
+        self.needle = needle
+        found = needle.isEmpty
+    }
+
+    mutating func look(in chunk: UnsafeRawBufferPointer) {
+        guard !found, chunk.count > 0 else { return }
+        let bytes = UnsafeBufferPointer(start: chunk.baseAddress!.assumingMemoryBound(to: UInt8.self), count: chunk.count)
+        if !tail.isEmpty {
+            let joined = tail + bytes.prefix(needle.count - 1)
+            if joined.withUnsafeBufferPointer({ BytesFinder.contains($0[...], needle) }) { found = true; return }
+        }
+        if BytesFinder.contains(bytes[...], needle) { found = true; return }
+        tail = Array(bytes.suffix(needle.count - 1))
+    }
+
+    static func contains(_ haystack: Slice<UnsafeBufferPointer<UInt8>>, _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        let base = haystack.base.baseAddress! + haystack.startIndex
+        let last = haystack.count - needle.count
+        var i = 0
+        return needle.withUnsafeBufferPointer { n in
+            while i <= last {
+                guard let hit = memchr(base + i, Int32(first), last - i + 1) else { return false }
+                i = Int(bitPattern: hit) - Int(bitPattern: base)
+                if memcmp(base + i, n.baseAddress!, n.count) == 0 { return true }
+                i += 1
+            }
+            return false
+        }
+    }
+}
+
+extension InstanceSummary {
+    /// The catalog's summary of an instance kept as it is, from the scan.
+    init(scanned h: ScannedHeader) {
+        self.init(sopClassUID: UID.trimmed(h.sopClassUID ?? ""), sopInstanceUID: UID.trimmed(h.sopInstanceUID ?? ""),
+                  transferSyntaxUID: h.transferSyntaxUID, studyInstanceUID: UID.trimmed(h.studyInstanceUID ?? ""),
+                  seriesInstanceUID: UID.trimmed(h.seriesInstanceUID ?? ""), patientID: h.patientID ?? "",
+                  issuerOfPatientID: h.issuerOfPatientID, patientName: h.patientName, patientBirthDate: h.birthDate,
+                  patientSex: h.sex, studyDate: h.studyDate, studyTime: h.studyTime, studyDescription: h.studyDescription,
+                  accessionNumber: h.accessionNumber, studyID: h.studyID, modality: h.modality, seriesNumber: h.seriesNumber,
+                  seriesDescription: h.seriesDescription, instanceNumber: h.instanceNumber)
     }
 }
 

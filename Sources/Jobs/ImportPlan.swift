@@ -48,8 +48,22 @@ public struct ImportPlan: Sendable {
     /// Patient index and SOP Instance UID of every instance, by path.
     let instanceByPath: [String: (patient: Int, sopInstanceUID: String?)]
 
+    /// The headers the scan read, by path (empty when the plan was made
+    /// from a report alone): instances kept as they are get filed from
+    /// these without their header being parsed again.
+    let headers: [String: ScannedHeader]
+    /// Files whose file meta and data set name different SOP Instance UIDs:
+    /// their header is read again (the store files them by the meta's).
+    let uidMismatches: Set<String>
+
     public init(report: ScanReport, decision: PatientDecision = .skip) {
+        self.init(report: report, headers: [:], decision: decision)
+    }
+
+    public init(report: ScanReport, headers: [String: ScannedHeader], decision: PatientDecision = .skip) {
         self.report = report
+        self.headers = headers
+        self.uidMismatches = Set(report.problems.filter { $0.code == .uidMismatch }.compactMap(\.path))
         self.decisions = Array(repeating: decision, count: report.patients.count)
         self.decidedBy = Array(repeating: nil, count: report.patients.count)
         var byPath: [String: (patient: Int, sopInstanceUID: String?)] = [:]

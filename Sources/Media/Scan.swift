@@ -36,6 +36,12 @@ public struct MediumScanner: Sendable {
 
     /// Scans an open medium.
     public func scan(_ medium: any Medium) -> ScanReport {
+        scan(medium, instances: nil)
+    }
+
+    /// Scans an open medium; `instances` is shown every file's summary
+    /// before the report is built from them.
+    func scan(_ medium: any Medium, instances: (([InstanceSummary]) -> Void)?) -> ScanReport {
         let collector = ScanCollector()
         let source = ScanReport.Source(path: medium.location, kind: medium.kind, volumeLabel: medium.volumeLabel)
         var visitError: String?
@@ -57,6 +63,7 @@ public struct MediumScanner: Sendable {
         var builder = ReportBuilder(source: source)
         var collected = collector.take()
         builder.take(&collected)
+        instances?(builder.state.instances)
         if let visitError {
             builder.complete = false
             builder.problems.append(ScanProblem(.mediumError, .error, path: nil, "the medium could not be read to its end, so this report is incomplete: \(visitError)"))
