@@ -507,8 +507,30 @@ final class Catalog {
 
     /// A flat JSON object with sorted keys (audit details).
     static func json(_ object: [String: String]) -> String {
-        let quoted = DICOMJSON.quoted
-        return "{" + object.keys.sorted().map { quoted($0) + ":" + quoted(object[$0]!) }.joined(separator: ",") + "}"
+        var text = "{"
+        for (index, key) in object.keys.sorted().enumerated() {
+            if index > 0 { text += "," }
+            appendQuoted(key, to: &text)
+            text += ":"
+            appendQuoted(object[key]!, to: &text)
+        }
+        return text + "}"
+    }
+
+    /// `DICOMJSON.quoted(value)` appended; printable ASCII without `"` or
+    /// `\` (paths, hashes, UIDs: nearly every audit value) goes as it is.
+    private static func appendQuoted(_ value: String, to text: inout String) {
+        var copy = value
+        let plain = copy.withUTF8 { bytes in
+            bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }
+        }
+        if plain {
+            text += "\""
+            text += value
+            text += "\""
+        } else {
+            text += DICOMJSON.quoted(value)
+        }
     }
 
     func insertImport(_ source: ImportSource, operatorName: String, host: String?) throws -> Int64 {

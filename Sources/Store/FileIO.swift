@@ -140,26 +140,6 @@ enum FileIO {
         #endif
     }()
 
-    /// sync_file_range(2), looked up at run time like syncfs (declared only
-    /// under _GNU_SOURCE); nil where missing.
-    static let syncFileRangeFunction: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
-        #if os(Linux)
-        guard let symbol = dlsym(nil, "sync_file_range") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
-        #else
-        return nil
-        #endif
-    }()
-
-    /// Starts writing a file's dirty pages to disk without waiting for them
-    /// (`SYNC_FILE_RANGE_WRITE`): the disk works while the next files are
-    /// copied, and the batch's syncfs finds little left to write. It makes
-    /// nothing durable (no metadata, no cache flush): the syncfs or fsync
-    /// before the commit still does that. Where it is missing, nothing.
-    static func startWriteback(_ fd: Int32) {
-        _ = syncFileRangeFunction?(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */)
-    }
-
     /// syncfs(2) on the file system holding `path`.
     static func syncFileSystem(containing path: String) throws {
         guard let syncfs = syncfsFunction else { return }
@@ -359,11 +339,8 @@ final class HashingWriter {
 
     /// Flushes the buffer and returns the hashes: of the stored bytes, and
     /// of the source bytes (the same unless a header was written).
-    /// `startWriteback`: start writing the file to disk now
-    /// (``FileIO/startWriteback(_:)``).
-    func finish(startWriteback: Bool = false) throws -> (stored: String, source: String, storedSize: Int64, sourceSize: Int64) {
+    func finish() throws -> (stored: String, source: String, storedSize: Int64, sourceSize: Int64) {
         try flush()
-        if startWriteback { FileIO.startWriteback(fd) }
         let stored = FileIO.hex(storedHasher.finalize())
         let source = sourceHasher.map { FileIO.hex($0.finalize()) } ?? stored
         return (stored, source, storedSize, sourceSize)

@@ -471,7 +471,7 @@ public final class InstanceStore: Sendable {
             if toReplace > 0 {
                 throw StoreError(.sizeMismatch, "the source ended before the \(source.rewrite?.replacedLength ?? 0) bytes its rewrite replaces", path: source.originalPath)
             }
-            hashes = try writer.finish(startWriteback: options.synchronous)
+            hashes = try writer.finish()
         }
         if let expected = source.expectedSize, Int64(expected) != hashes.sourceSize {
             throw StoreError(.sizeMismatch, "the source announced \(expected) bytes but gave \(hashes.sourceSize)", path: source.originalPath)
