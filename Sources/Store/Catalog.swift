@@ -500,7 +500,12 @@ final class Catalog {
     }
 
     func audit(_ action: AuditAction, operatorName: String, importID: Int64?, sopInstanceUID: String?, detail: [String: String]?) throws {
-        let json = detail.flatMap { $0.isEmpty ? nil : Catalog.json($0) }
+        try audit(action, operatorName: operatorName, importID: importID, sopInstanceUID: sopInstanceUID,
+                  json: detail.flatMap { $0.isEmpty ? nil : Catalog.json($0) })
+    }
+
+    /// An audit entry whose detail is already ``json(_:)`` text.
+    func audit(_ action: AuditAction, operatorName: String, importID: Int64?, sopInstanceUID: String?, json: String?) throws {
         try db.run("INSERT INTO audit_log(at, action, operator, import_ref, sop_instance_uid, detail) VALUES (?, ?, ?, ?, ?, ?)",
                    [FileIO.timestamp(), action.rawValue, operatorName, importID, sopInstanceUID, json])
     }
