@@ -304,6 +304,12 @@ final class HashingWriter {
     }
 
     private func put(_ chunk: UnsafeRawBufferPointer) throws {
+        if buffered == 0 && chunk.count >= buffer.count {
+            // As large as the buffer (a whole small file read at once):
+            // written as it is rather than copied into the buffer first.
+            try writeAll(chunk)
+            return
+        }
         if buffered + chunk.count <= buffer.count {
             UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<(buffered + chunk.count)]).copyMemory(from: chunk)
             buffered += chunk.count
