@@ -37,18 +37,7 @@ struct ReadOnlyFile {
         // An uninitialised buffer handed to Data without a copy: Data(count:)
         // would first zero what pread overwrites (the header scan's hot path).
         guard count > 0, let buffer = malloc(count) else { return Data() }
-        var total = 0
-        var failure: Int32?
-        while total < count {
-            let n = pread(descriptor, buffer + total, count - total, off_t(total))
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = errno
-                break
-            }
-            if n == 0 { break }
-            total += n
-        }
+        let (total, failure) = PositionalRead.fill(buffer, count: count, from: descriptor, at: 0)
         if let failure {
             free(buffer)
             throw DICOMError(.io, "read failed: \(String(cString: strerror(failure)))", path: path, offset: total)
@@ -58,4 +47,26 @@ struct ReadOnlyFile {
     }
 
     func close() { _ = Glibc.close(descriptor) }
+}
+
+/// `pread` that fills its buffer: it goes on after short reads and EINTR
+/// until `count` bytes are read or the file ends. The one read loop of the
+/// modules that read files with POSIX calls.
+public enum PositionalRead {
+    /// Reads up to `count` bytes at `offset` of `descriptor` into `buffer`.
+    /// Returns how many were read (fewer at the end of the file) and the
+    /// errno of the read that failed, nil when none did.
+    public static func fill(_ buffer: UnsafeMutableRawPointer, count: Int, from descriptor: Int32, at offset: Int) -> (count: Int, errno: Int32?) {
+        var total = 0
+        while total < count {
+            let n = pread(descriptor, buffer + total, count - total, off_t(offset + total))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return (total, errno)
+            }
+            if n == 0 { break }
+            total += n
+        }
+        return (total, nil)
+    }
 }

@@ -101,20 +101,9 @@ final class MigrationFile {
     private func readHead(upTo count: Int) -> Int32? {
         guard count > head.count else { return nil }
         let offset = head.count
-        var failure: Int32?
-        var filled = 0
         head.count = count
-        head.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) in
-            while offset + filled < count {
-                let n = pread(fd, raw.baseAddress! + offset + filled, count - offset - filled, off_t(offset + filled))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                if n == 0 { break }
-                filled += n
-            }
+        let (filled, failure) = head.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) in
+            PositionalRead.fill(raw.baseAddress! + offset, count: count - offset, from: fd, at: offset)
         }
         head.count = offset + filled
         return failure

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CArchive
+import DICOM
 import Foundation
 
 /// Opens what the user pointed at, deciding the kind by content, never by
@@ -171,18 +172,7 @@ func preadData(_ fd: Int32, offset: Int, count: Int, path: String) throws(MediaE
     guard let memory = malloc(count) else {
         throw MediaError(.unreadable, "out of memory reading \(count) bytes", path: path)
     }
-    var total = 0
-    var failure: Int32?
-    while total < count {
-        let n = pread(fd, memory + total, count - total, off_t(offset + total))
-        if n < 0 {
-            if errno == EINTR { continue }
-            failure = errno
-            break
-        }
-        if n == 0 { break }
-        total += n
-    }
+    let (total, failure) = PositionalRead.fill(memory, count: count, from: fd, at: offset)
     if let failure {
         free(memory)
         throw MediaError(.unreadable, "read failed at byte \(offset + total): \(systemMessage(failure))", path: path)

@@ -216,15 +216,9 @@ public final class Association {
             defer { close(fd) }
             try await writeFragments(contextID: contextID, isCommand: false, total: length) { buffer, offset, count in
                 _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
-                    var done = 0
-                    while done < count {
-                        let n = pread(fd, target.baseAddress! + done, count - done, off_t(start + offset + done))
-                        if n < 0 && errno == EINTR { continue }
-                        guard n > 0 else {
-                            throw FileReadError(path: path, message: n == 0 ? "file is shorter than its header says" : String(cString: strerror(errno)))
-                        }
-                        done += n
-                    }
+                    let (done, failure) = PositionalRead.fill(target.baseAddress!, count: count, from: fd, at: start + offset)
+                    if let failure { throw FileReadError(path: path, message: String(cString: strerror(failure))) }
+                    guard done == count else { throw FileReadError(path: path, message: "file is shorter than its header says") }
                     return count
                 }
             }
