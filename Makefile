@@ -13,7 +13,7 @@ APT_PACKAGES := libsqlite3-dev libxml2-dev libarchive-dev zlib1g-dev pkg-config 
 	dcmtk dicom3tools libgdcm-tools xorriso genisoimage libarchive-tools python3-pip time \
 	orthanc orthanc-dicomweb curl iproute2 \
 	libxml2-utils unzip chromium fonts-noto-cjk
-PIP_PACKAGES := pydicom>=3 numpy Pillow
+PIP_PACKAGES := 'pydicom>=3' numpy Pillow
 
 .PHONY: all deps build release test swift-test conformance demo bench install clean
 
