@@ -108,7 +108,15 @@ public final class ConversionSession {
     /// Converts one file into one or more DICOM objects (a PDF with
     /// ``ConvertOptions/PDFMode/images``: the document and its pages).
     public func convert(_ path: String) throws(ConvertError) -> [ConvertedInstance] {
-        var data = try InputFile.read(path)
+        try convert(contents: InputFile.read(path), path: path)
+    }
+
+    /// ``convert(_:)`` of a file already read: `contents` are the bytes of
+    /// the file at `path` (a TIFF, or a PDF rendered to pages, is read
+    /// again from `path` by the library that decodes it; the file's
+    /// modification time is its Content Date/Time when it carries none).
+    public func convert(contents: Data, path: String) throws(ConvertError) -> [ConvertedInstance] {
+        var data = contents
         if data.isEmpty { throw ConvertError(.damaged, "the file is empty", path: path) }
         guard let format = SourceFormat.detect(data.prefix(1024), name: path) else {
             throw ConvertError(.unsupported, "not a JPEG, PNG, TIFF, BMP or PDF file", path: path)

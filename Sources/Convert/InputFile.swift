@@ -5,9 +5,9 @@ import Foundation
 
 /// Reads input files with one `open` and large `read(2)` calls (Foundation's
 /// readers take many small reads, which shows over hundreds of photos).
-enum InputFile {
+public enum InputFile {
     /// The whole file, or its first `limit` bytes.
-    static func read(_ path: String, limit: Int = Int.max) throws(ConvertError) -> Data {
+    public static func read(_ path: String, limit: Int = Int.max) throws(ConvertError) -> Data {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ConvertError(.io, "cannot be opened: \(String(cString: strerror(errno)))", path: path) }
         defer { close(fd) }

@@ -18,12 +18,28 @@ public enum UID {
     /// PS3.5 §9.1: 1–64 characters, digits and dots, components without
     /// leading zeros (except "0" itself), no empty components.
     public static func isValid(_ uid: String) -> Bool {
-        guard !uid.isEmpty, uid.utf8.count <= 64 else { return false }
-        for component in uid.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !component.isEmpty, component.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
-            if component.count > 1 && component.first == "0" { return false }
+        // One pass over the bytes: digits in non-empty dot-separated
+        // components, no leading zero in a component of several digits.
+        var count = 0
+        var componentLength = 0
+        var leadingZero = false
+        for byte in uid.utf8 {
+            count += 1
+            guard count <= 64 else { return false }
+            if byte == UInt8(ascii: ".") {
+                guard componentLength > 0 else { return false }
+                componentLength = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return false }
+            if componentLength == 0 {
+                leadingZero = byte == UInt8(ascii: "0")
+            } else if leadingZero {
+                return false
+            }
+            componentLength += 1
         }
-        return true
+        return componentLength > 0
     }
 
     /// A new UID: `2.25.` followed by a random UUID as a decimal integer
@@ -52,19 +68,11 @@ public enum UID {
         "2.25." + decimal(of: Array(bytes.prefix(16)))
     }
 
-    /// The 128-bit big-endian integer in `bytes` as decimal digits.
+    /// The 128-bit big-endian integer in `bytes` (at most 16) as decimal
+    /// digits.
     static func decimal(of bytes: [UInt8]) -> String {
-        var number = bytes
-        var digits: [UInt8] = []
-        while number.contains(where: { $0 != 0 }) {
-            var remainder = 0
-            for i in number.indices {
-                let value = remainder * 256 + Int(number[i])
-                number[i] = UInt8(value / 10)
-                remainder = value % 10
-            }
-            digits.append(UInt8(remainder) + 0x30)
-        }
-        return digits.isEmpty ? "0" : String(decoding: digits.reversed(), as: UTF8.self)
+        var number: UInt128 = 0
+        for byte in bytes { number = number << 8 | UInt128(byte) }
+        return String(number)
     }
 }

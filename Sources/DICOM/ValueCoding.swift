@@ -74,13 +74,16 @@ public enum DICOMText {
 /// Binary values: integers and floats from little-endian bytes, and back.
 public enum DICOMBinary {
     /// Bytes as lower-case hexadecimal (digests in the catalog and reports).
+    @inlinable
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
+        // Inlinable: specialised where it is called (a hash digest per
+        // stored instance), not walked through protocol witnesses.
         var out: [UInt8] = []
-        out.reserveCapacity(64)
+        out.reserveCapacity(2 * Swift.max(bytes.underestimatedCount, 32))
         for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+            let high = byte >> 4, low = byte & 0x0F
+            out.append(high < 10 ? 0x30 + high : 0x57 + high)
+            out.append(low < 10 ? 0x30 + low : 0x57 + low)
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -141,7 +141,8 @@ struct ByteSink {
             flush()
             parts.append(value)
         } else {
-            bytes.append(contentsOf: value)
+            // Through a buffer pointer: one copy, not an element-wise walk of Data.
+            value.withUnsafeBytes { bytes.append(contentsOf: $0) }
         }
     }
 

@@ -96,6 +96,15 @@ final class MigrationFile {
         }
     }
 
+    /// The whole file, for a conversion: the bytes read already, then the
+    /// rest, from this descriptor.
+    func contents() throws -> Data {
+        if let failure = readHead(upTo: size) {
+            throw MigrationError("cannot read \(path): \(String(cString: strerror(failure)))")
+        }
+        return head
+    }
+
     /// Extends ``head`` to `count` bytes (fewer at the end of the file);
     /// the errno of a failed read.
     private func readHead(upTo count: Int) -> Int32? {

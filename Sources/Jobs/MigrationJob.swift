@@ -393,11 +393,12 @@ public final class MigrationJob: Sendable {
                                       creationDateTime: modificationTime)
         var uids: [String] = []
         var storedAny = false
-        let converted = try stable.convert(row.absolutePath, displayPath: row.path, session: session) { file in
+        let converted = try stable.convert(contents: file.contents(), path: row.absolutePath, displayPath: row.path,
+                                           session: session) { object in
             // Numbered in manifest order within the series, the same every run.
-            file.dataset.set(DataElement(tag: .instanceNumber, vr: .IS, bytes: Self.even(String(instanceNumber))))
-            if let modality = row.modality, file.sopClassUID != "1.2.840.10008.5.1.4.1.1.104.1" {
-                file.dataset.set(DataElement(tag: .modality, vr: .CS, bytes: Self.even(modality)))
+            object.dataset.set(DataElement(tag: .instanceNumber, vr: .IS, bytes: Self.even(String(instanceNumber))))
+            if let modality = row.modality, object.sopClassUID != "1.2.840.10008.5.1.4.1.1.104.1" {
+                object.dataset.set(DataElement(tag: .modality, vr: .CS, bytes: Self.even(modality)))
             }
         }
         for (file, source) in converted {

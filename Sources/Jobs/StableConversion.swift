@@ -25,8 +25,16 @@ struct StableConversion {
     /// its UIDs and times are set) before it is encoded.
     func convert(_ path: String, displayPath: String, session: ConversionSession,
                  adjust: (inout DICOMFile) -> Void = { _ in }) throws -> [(file: DICOMFile, source: InstanceSource)] {
-        let origin = try Self.sha256(of: path)
-        let converted = try session.convert(path)
+        try convert(contents: InputFile.read(path), path: path, displayPath: displayPath, session: session, adjust: adjust)
+    }
+
+    /// ``convert(_:displayPath:session:adjust:)`` of a file already read
+    /// (`contents`, the bytes of the file at `path`): read once, hashed and
+    /// converted from memory.
+    func convert(contents: Data, path: String, displayPath: String, session: ConversionSession,
+                 adjust: (inout DICOMFile) -> Void = { _ in }) throws -> [(file: DICOMFile, source: InstanceSource)] {
+        let origin = DICOMBinary.hex(SHA256.hash(data: contents))
+        let converted = try session.convert(contents: contents, path: path)
         var out: [(file: DICOMFile, source: InstanceSource)] = []
         for (index, instance) in converted.enumerated() {
             var file = instance.file
@@ -54,15 +62,5 @@ struct StableConversion {
 
     static func derivedUID(_ parts: [String]) -> String {
         UID.derived(from: Array(SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8))))
-    }
-
-    static func sha256(of path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ConvertError(.io, "cannot be read", path: path)
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return DICOMBinary.hex(hasher.finalize())
     }
 }

@@ -145,6 +145,9 @@ struct MigrateCommand: ParsableCommand {
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
     }
 
+    /// sop_instance_uids, as JSONOutput writes it.
+    private static let sopInstanceUIDsKey = SnakeCaseKey("sopInstanceUIDs").stringValue
+
     /// `{"event":"row",…}` and a line feed: the outcome as
     /// `JSONOutput.data(_:pretty: false)` writes it (sorted snake_case keys,
     /// slashes not escaped, nil values left out), without a `JSONEncoder`
@@ -172,13 +175,16 @@ struct MigrateCommand: ParsableCommand {
             out.append(0x22)
         }
         func key(_ name: String) {
-            out += Array(",\"\(name)\":".utf8)
+            out.append(contentsOf: ",\"".utf8)
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: "\":".utf8)
         }
-        out += Array("{\"event\":\"row\",\"line\":\(o.line)".utf8)
+        out.append(contentsOf: "{\"event\":\"row\",\"line\":".utf8)
+        out.append(contentsOf: String(o.line).utf8)
         if let message = o.message { key("message"); string(message) }
         key("path"); string(o.path)
         if let patientID = o.patientID { key("patient_id"); string(patientID) }
-        key(SnakeCaseKey("sopInstanceUIDs").stringValue)   // sop_instance_uids, as JSONOutput writes it
+        key(sopInstanceUIDsKey)
         out.append(0x5B)
         for (index, uid) in o.sopInstanceUIDs.enumerated() {
             if index > 0 { out.append(0x2C) }
