@@ -32,22 +32,17 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 mkdir -p "$DATA"
 scratch="$DATA/import-scratch"
-# ext4 creates files slowly for about a minute after a mass deletion (it
-# skips recently deleted inodes): cp right after one measured 1.8 s against
-# 0.3 s settled. Every deletion is followed by this pause (BENCH_SETTLE
-# seconds, default 60), so both sides of a ratio see a settled file system.
-settle() { sync; echo "  (settling ${BENCH_SETTLE:-60} s after a deletion)"; sleep "${BENCH_SETTLE:-60}"; }
-[ -e "$scratch" ] && { rm -rf "$scratch"; settle; }
+. "$here/scratch.sh"
+[ -e "$scratch" ] && discard "$scratch"
 mkdir -p "$scratch"
-trap 'rm -rf "$scratch"' EXIT
+trap '[ -e "$scratch" ] && discard "$scratch"; empty_trash' EXIT
 
 # best SECONDS of a command run RUNS times; $1 = label; a fresh $dest each run.
 measure() { # measure TREE KIND -> prints "seconds cpu_percent peak_kb"
     local tree=$1 kind=$2 best="" cpu="" peak=""
     for run in $(seq "$RUNS"); do
-        # A new destination each run, deleted only after the size is done:
-        # ext4 allocates inodes slowly right after a mass deletion (it skips
-        # recently deleted inodes), which no clinic store sees on import.
+        # A new destination each run, kept until nothing is measured any
+        # more (scratch.sh: no deletion while measuring).
         local dest="$scratch/dest-$kind-$run"
         sync -f "$scratch" 2> /dev/null || sync
         local out="$scratch/time.txt"
@@ -75,7 +70,6 @@ PY
 declare -A peak_at
 echo "import bench: best of $RUNS, warm cache, same file system ($(df -h "$DATA" | awk 'NR==2 {print $1}')), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $SIZES; do
-    [ "${deleted:-0}" = 1 ] && settle   # the last size's destinations
     tree="$DATA/import-$n"
     if [ ! -f "$tree/.complete-v1" ]; then
         echo "import bench: generating $n files in $tree (once; cached)"
@@ -94,8 +88,6 @@ for n in $SIZES; do
         [ "$kind" = as-is ] && peak_at[$n]=$kb && asis_ratio=$(awk "BEGIN {print $s / $cp_s}")
     done
     echo "  target: as-is <= 1.30x cp: $(awk "BEGIN {print ($asis_ratio <= 1.3) ? \"met\" : \"MISSED\"}") (${asis_ratio}x)"
-    rm -rf "$scratch"/dest-*
-    deleted=1
 done
 if [ -n "${peak_at[2000]:-}" ] && [ -n "${peak_at[20000]:-}" ]; then
     small=${peak_at[2000]}; large=${peak_at[20000]}

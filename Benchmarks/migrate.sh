@@ -26,18 +26,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 [ -x "$TIME" ] || { echo "migrate bench: $TIME is missing (make deps installs the 'time' package)" >&2; exit 1; }
 
 scratch="$DATA/migrate-scratch"
-# ext4 creates files slowly for about a minute after a mass deletion (it
-# skips recently deleted inodes): cp right after one measured 1.8 s against
-# 0.3 s settled. Every deletion is followed by this pause (BENCH_SETTLE
-# seconds, default 60), so both sides of a ratio see a settled file system.
-settle() { sync; echo "  (settling ${BENCH_SETTLE:-60} s after a deletion)"; sleep "${BENCH_SETTLE:-60}"; }
-[ -e "$scratch" ] && { rm -rf "$scratch"; settle; }
+. "$here/scratch.sh"
+[ -e "$scratch" ] && discard "$scratch"
 mkdir -p "$scratch"
-trap 'rm -rf "$scratch"' EXIT
+trap '[ -e "$scratch" ] && discard "$scratch"; empty_trash' EXIT
 declare -A peak
 echo "migrate bench: best of $RUNS, warm cache, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $SIZES; do
-    [ "${deleted:-0}" = 1 ] && settle   # the last size's destinations
     tree="$DATA/migrate-$n"
     if [ ! -f "$tree/.complete-v2" ]; then
         echo "migrate bench: generating $n rows in $tree (once; cached)"
@@ -67,8 +62,6 @@ for n in $SIZES; do
     printf "%6d rows (%s): cp -r %.3f s, cp+sync %.3f s, discport migrate %.3f s = %.2fx cp (%.2fx cp+sync; target <= 2x cp: %s), peak RSS %.1f MB\n" \
         "$n" "$(du -sh "$tree/legacy" | cut -f1)" "$best_cp" "$best_sync" "$best_mg" "$ratio" "$(awk "BEGIN {print $best_mg / $best_sync}")" \
         "$(awk "BEGIN {print ($ratio <= 2) ? \"met\" : \"MISSED\"}")" "$(awk "BEGIN {print $rss / 1024}")"
-    rm -rf "$scratch"/cp-* "$scratch"/home-*
-    deleted=1
 done
 if [ -n "${peak[2000]:-}" ] && [ -n "${peak[20000]:-}" ]; then
     echo "migrate bench: peak RSS 2k $(awk "BEGIN {print ${peak[2000]} / 1024}") MB, 20k $(awk "BEGIN {print ${peak[20000]} / 1024}") MB; flat (<= 1.5x): $(awk "BEGIN {print (${peak[20000]} <= 1.5 * ${peak[2000]}) ? \"met\" : \"MISSED\"}")"

@@ -87,6 +87,11 @@ awk -v n="$files" -v h="$header" -v f="$floor" -v d="$dcmdump_best" -v hc="$head
     if (d != "") { r2 = d / h; printf "dcmdump / discport     %8.2f x  (target >= 5)   %s\n", r2, (r2 >= 5 ? "met" : "MISSED") }
 }'
 
+# The scripts below set their outputs aside rather than delete them while
+# measuring (scratch.sh); the trash is emptied once, at the end.
+export BENCH_KEEP_TRASH=1
+trap 'rm -rf "$DATA/trash"' EXIT
+
 # Part 2: the whole `discport scan` against gdcmscanner, dcmdump and pydicom (issue #3).
 bash "$(dirname "$0")/scan.sh" "$DISCPORT"
 
