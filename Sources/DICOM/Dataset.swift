@@ -251,8 +251,10 @@ extension Dataset {
         return DICOMText.values(of: text, vr: element.vr)
     }
 
-    /// The first value of a string element, trimmed; nil when absent or empty.
-    public func firstString(_ tag: Tag) -> String? {
+    /// ``firstString(_:)`` the general way — decoded, split, trimmed —
+    /// which it takes for values that are not plain ASCII (and tests
+    /// compare it with).
+    package func decodedFirstString(_ tag: Tag) -> String? {
         guard let element = self[tag], let data = element.bytes else { return nil }
         let text = DICOMText.decode(data, vr: element.vr, characterSet: characterSet).text
         if text.isEmpty { return nil }

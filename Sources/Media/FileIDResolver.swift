@@ -1,3 +1,5 @@
+import DICOM
+
 /// Maps DICOMDIR Referenced File IDs to the paths a medium actually has.
 ///
 /// Real discs rarely name files exactly as their DICOMDIR says: Linux mounts

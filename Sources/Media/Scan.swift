@@ -480,9 +480,9 @@ enum FileInspector {
         // Meta and data set must name the same instance.
         // (The summary's SOP Instance UID is the data set's when it has one;
         // the meta's is made into a string only when it differs.)
-        if let dataUID = summary.sopInstanceUID, !parsed.dataset.scanFirstString(.sopInstanceUID, is: nil),
-           !parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID, is: dataUID, by: ==),
-           let metaUID = parsed.meta.scanFirstString(.mediaStorageSOPInstanceUID) {
+        if let dataUID = summary.sopInstanceUID, !parsed.dataset.firstString(.sopInstanceUID, is: nil),
+           !parsed.meta.firstString(.mediaStorageSOPInstanceUID, is: dataUID, by: ==),
+           let metaUID = parsed.meta.firstString(.mediaStorageSOPInstanceUID) {
             problems.append(ScanProblem(.uidMismatch, .warning, path: path, "Media Storage SOP Instance UID \(metaUID) in the file meta differs from SOP Instance UID \(dataUID) in the data set"))
         }
         if !summary.isDamaged {
@@ -506,8 +506,8 @@ enum FileInspector {
     }
 
     static func isDICOMDIR(_ file: DICOMFile) -> Bool {
-        if file.meta.scanFirstString(.mediaStorageSOPClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
-        if file.dataset.scanFirstString(.sopClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
+        if file.meta.firstString(.mediaStorageSOPClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
+        if file.dataset.firstString(.sopClassUID, is: DICOMDirectory.sopClassUID, by: ==) { return true }
         return file.dataset.contains(.directoryRecordSequence)
     }
 
@@ -534,32 +534,27 @@ enum FileInspector {
         return parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))"
     }
 
-    /// An integer value (IS, or a decimal that is a whole number).
-    static func number(_ ds: Dataset, _ tag: Tag) -> Int? {
-        ds.scanFirstString(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite ? Int($0) : nil } }
-    }
-
     /// The file's patient, study and series attributes are `attributes`,
     /// byte for byte (compared on the values' bytes: no strings made).
     static func hasAttributes(_ ds: Dataset, _ attributes: SeriesAttributes) -> Bool {
         let a = attributes
-        guard ds.scanFirstString(.seriesInstanceUID, is: a.seriesInstanceUID), ds.scanFirstString(.studyInstanceUID, is: a.studyInstanceUID),
-              ds.scanFirstString(.patientID, is: a.patientID), ds.scanFirstString(.issuerOfPatientID, is: a.issuerOfPatientID),
-              ds.scanTrimmedText(.patientName, is: a.patientName), ds.scanFirstString(.patientBirthDate, is: a.birthDate),
-              ds.scanFirstString(.patientSex, is: a.sex) else { return false }
-        guard ds.scanFirstString(.studyDate, is: a.studyDate), ds.scanFirstString(.studyTime, is: a.studyTime),
-              ds.scanTrimmedText(.studyDescription, is: a.studyDescription), ds.scanFirstString(.accessionNumber, is: a.accessionNumber),
-              ds.scanFirstString(.studyID, is: a.studyID), ds.scanFirstString(.modality, is: a.modality),
-              ds.scanTrimmedText(.seriesDescription, is: a.seriesDescription) else { return false }
-        return number(ds, .seriesNumber) == a.seriesNumber
+        guard ds.firstString(.seriesInstanceUID, is: a.seriesInstanceUID), ds.firstString(.studyInstanceUID, is: a.studyInstanceUID),
+              ds.firstString(.patientID, is: a.patientID), ds.firstString(.issuerOfPatientID, is: a.issuerOfPatientID),
+              ds.trimmedText(.patientName, is: a.patientName), ds.firstString(.patientBirthDate, is: a.birthDate),
+              ds.firstString(.patientSex, is: a.sex) else { return false }
+        guard ds.firstString(.studyDate, is: a.studyDate), ds.firstString(.studyTime, is: a.studyTime),
+              ds.trimmedText(.studyDescription, is: a.studyDescription), ds.firstString(.accessionNumber, is: a.accessionNumber),
+              ds.firstString(.studyID, is: a.studyID), ds.firstString(.modality, is: a.modality),
+              ds.trimmedText(.seriesDescription, is: a.seriesDescription) else { return false }
+        return ds.integerValue(.seriesNumber) == a.seriesNumber
     }
 
     /// `previous`: the attributes of a file read before (by this thread),
     /// shared rather than made again when this file has the same.
     static func summarize(_ file: DICOMFile, path: String, size: Int, previous: SeriesAttributes? = nil) -> InstanceSummary {
         let ds = file.dataset
-        func text(_ tag: Tag) -> String? { ds.scanTrimmedText(tag) }
-        func first(_ tag: Tag) -> String? { ds.scanFirstString(tag) }
+        func text(_ tag: Tag) -> String? { ds.trimmedText(tag) }
+        func first(_ tag: Tag) -> String? { ds.firstString(tag) }
         let shared: SeriesAttributes
         if let previous, hasAttributes(ds, previous) {
             shared = previous
@@ -577,7 +572,7 @@ enum FileInspector {
                 accessionNumber: first(.accessionNumber),
                 studyID: first(.studyID),
                 seriesInstanceUID: first(.seriesInstanceUID),
-                seriesNumber: number(ds, .seriesNumber),
+                seriesNumber: ds.integerValue(.seriesNumber),
                 modality: first(.modality),
                 seriesDescription: text(.seriesDescription))
         }
@@ -586,9 +581,9 @@ enum FileInspector {
             size: size,
             hasFileMeta: file.hasFileMeta,
             transferSyntaxUID: file.transferSyntax.uid,
-            sopClassUID: first(.sopClassUID) ?? file.meta.scanFirstString(.mediaStorageSOPClassUID),
-            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.scanFirstString(.mediaStorageSOPInstanceUID),
-            instanceNumber: number(ds, .instanceNumber),
+            sopClassUID: first(.sopClassUID) ?? file.meta.firstString(.mediaStorageSOPClassUID),
+            sopInstanceUID: first(.sopInstanceUID) ?? file.meta.firstString(.mediaStorageSOPInstanceUID),
+            instanceNumber: ds.integerValue(.instanceNumber),
             shared: shared
         )
     }

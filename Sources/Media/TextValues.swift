@@ -1,173 +1,37 @@
 import DICOM
 import Foundation
 
-// Byte-level readers of the few text values a scan takes from every header
-// and every DICOMDIR record.
-//
-// Each one gives exactly what the general path gives (`Dataset.firstString`,
-// `Dataset.string`, Foundation's `trimmingCharacters(in:)`), and takes that
-// path whenever a value is not plain: bytes ≥ 0x80 or ESC (a character set
-// decides), or `\` / `~` in a value that follows (0008,0005) (JIS X 0201
-// romaji reads them as ¥ and ‾). Plain values — UIDs, dates, codes, ASCII
-// names, nearly everything on a disc — are cut and trimmed on their bytes:
-// no decoding, no `Character` splitting, no NSString bridging.
-
-/// What a plain value's bytes hold, after the trailing padding (spaces and
-/// NULs) that `DICOMText.decode` drops.
-enum PlainText {
-    /// The value's bytes without trailing spaces and NULs, when every byte
-    /// is one the general path would copy unchanged; nil otherwise.
-    @inline(__always)
-    static func plain(_ raw: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer? {
-        var end = raw.count
-        while end > 0, raw[end - 1] == 0x20 || raw[end - 1] == 0x00 { end -= 1 }
-        let charset = vr.usesSpecificCharacterSet
-        for i in 0..<end {
-            let byte = raw[i]
-            if byte >= 0x80 || byte == 0x1B { return nil }
-            if charset && (byte == 0x5C || byte == 0x7E) { return nil }
-        }
-        return UnsafeRawBufferPointer(rebasing: raw[0..<end])
-    }
-
-    /// VRs whose leading spaces are insignificant (`DICOMText.trim`).
-    @inline(__always)
-    static func trimsLeadingSpaces(_ vr: VR) -> Bool {
-        switch vr {
-        case .AE, .CS, .DS, .IS, .LO, .SH, .UC, .DT, .TM, .DA, .AS, .UI: return true
-        default: return false
-        }
-    }
-
-    /// `DICOMText.trim` on bytes: trailing spaces and NULs, and leading
-    /// spaces for the VRs that allow it.
-    @inline(__always)
-    static func trimValue(_ bytes: UnsafeRawBufferPointer.SubSequence, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
-        var start = bytes.startIndex, end = bytes.endIndex
-        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x00 { end -= 1 }
-        if trimsLeadingSpaces(vr) {
-            while start < end, bytes[start] == 0x20 { start += 1 }
-        }
-        return bytes[start..<end]
-    }
-
-    /// Trims `set` bytes at both ends.
-    @inline(__always)
-    static func trim(_ bytes: UnsafeRawBufferPointer.SubSequence, _ isTrimmed: (UInt8) -> Bool) -> UnsafeRawBufferPointer.SubSequence {
-        var start = bytes.startIndex, end = bytes.endIndex
-        while end > start, isTrimmed(bytes[end - 1]) { end -= 1 }
-        while start < end, isTrimmed(bytes[start]) { start += 1 }
-        return bytes[start..<end]
-    }
-
-    /// The first value of plain text: up to the first `\` (all of it for
-    /// LT, ST, UT, UR).
-    @inline(__always)
-    static func firstValue(_ text: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
-        let all = text[0..<text.count]
-        guard !vr.isSingleValuedText, let base = text.baseAddress, let found = memchr(base, 0x5C, text.count) else { return all }
-        return all[..<(UnsafeRawPointer(found) - base)]
-    }
-
-    @inline(__always)
-    static func string(_ bytes: UnsafeRawBufferPointer.SubSequence) -> String {
-        String(decoding: UnsafeRawBufferPointer(rebasing: bytes), as: UTF8.self)
-    }
-
-    /// Whether the value the readers make of `bytes` (nil when empty) is
-    /// `expected`, byte for byte. (Plain bytes are ASCII: there byte
-    /// equality is also String equality.)
-    @inline(__always)
-    static func value(_ bytes: UnsafeRawBufferPointer.SubSequence, is expected: String?) -> Bool {
-        guard let expected else { return bytes.isEmpty }
-        let count = bytes.count
-        guard count > 0, count == expected.utf8.count else { return false }
-        let base = UnsafeRawBufferPointer(rebasing: bytes).baseAddress!
-        return expected.utf8.withContiguousStorageIfAvailable { memcmp(base, $0.baseAddress!, count) == 0 }
-            ?? expected.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes))
-    }
-
-    static func isSpaceOrNUL(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x00 }
-    /// `CharacterSet.whitespaces` restricted to ASCII: space and tab.
-    static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-}
-
-/// The outcome of a byte-level read: a value, no element (or not one with
-/// bytes: every general reader then gives nil or nothing), or "ask the
-/// general path".
-enum PlainRead<Value> {
-    case value(Value)
-    case absent
-    case general
-}
+// The scan's comparisons and DICOMDIR readers on top of the byte-level
+// text readers of the DICOM module (PlainText.swift there): a value
+// compared with the one read from the file before, without making a String,
+// and the Referenced File ID's components.
 
 extension Dataset {
-    /// Runs `body` on the value bytes of a plain text element; `.absent`
-    /// when there is no element with bytes, `.general` when it is not plain text.
-    @inline(__always)
-    func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
-        let read = withValueBytes(tag) { raw, vr -> PlainRead<Value> in
-            guard let text = PlainText.plain(raw, vr: vr) else { return .general }
-            return .value(body(text, vr))
-        }
-        return read ?? .absent
-    }
-
-    /// Exactly ``Dataset/firstString(_:)``.
-    func scanFirstString(_ tag: Tag) -> String? {
-        let read = readPlain(tag) { text, vr -> String? in
-            let value = PlainText.trimValue(PlainText.firstValue(text, vr: vr), vr: vr)
-            return value.isEmpty ? nil : PlainText.string(value)
-        }
-        switch read {
-        case .value(let value): return value
-        case .absent: return nil
-        case .general: return firstString(tag)
-        }
-    }
-
-    /// `same(scanFirstString(tag), expected)`, where `same` holds byte for
+    /// `same(firstString(tag), expected)`, where `same` holds byte for
     /// byte on a plain value: that value is compared on its bytes, no
     /// String made (`same` decides when the value is not plain).
-    func scanFirstString(_ tag: Tag, is expected: String?, by same: (String?, String?) -> Bool = sameBytes) -> Bool {
+    func firstString(_ tag: Tag, is expected: String?, by same: (String?, String?) -> Bool = sameBytes) -> Bool {
         let read = readPlain(tag) { text, vr -> Bool in
             PlainText.value(PlainText.trimValue(PlainText.firstValue(text, vr: vr), vr: vr), is: expected)
         }
         switch read {
         case .value(let equal): return equal
         case .absent: return expected == nil
-        case .general: return same(scanFirstString(tag), expected)
+        case .general: return same(firstString(tag), expected)
         }
     }
 
-    /// `sameBytes(scanTrimmedText(tag), expected)`, a plain value compared
+    /// `sameBytes(trimmedText(tag), expected)`, a plain value compared
     /// on its bytes.
-    func scanTrimmedText(_ tag: Tag, is expected: String?) -> Bool {
+    func trimmedText(_ tag: Tag, is expected: String?) -> Bool {
         let read = readPlain(tag) { text, _ -> Bool in
             PlainText.value(PlainText.trim(text[0..<text.count], PlainText.isASCIIWhitespace), is: expected)
         }
         switch read {
         case .value(let equal): return equal
         case .absent: return expected == nil
-        case .general: return sameBytes(scanTrimmedText(tag), expected)
+        case .general: return sameBytes(trimmedText(tag), expected)
         }
-    }
-
-    /// Exactly `string(tag)` trimmed of `CharacterSet.whitespaces`, nil
-    /// when that leaves nothing.
-    func scanTrimmedText(_ tag: Tag) -> String? {
-        let read = readPlain(tag) { text, _ -> String? in
-            let value = PlainText.trim(text[0..<text.count], PlainText.isASCIIWhitespace)
-            return value.isEmpty ? nil : PlainText.string(value)
-        }
-        switch read {
-        case .value(let value): return value
-        case .absent: return nil
-        case .general: break
-        }
-        guard let value = string(tag) else { return nil }
-        let trimmed = trimmingWhitespaces(value)
-        return trimmed.isEmpty ? nil : trimmed
     }
 
     /// Exactly `firstString(tag)` trimmed of spaces and NULs at both ends,
@@ -236,34 +100,4 @@ extension Dataset {
         guard let decoded = decodedText(tag) else { return false }
         return !decoded.problems.isEmpty
     }
-}
-
-/// `value.trimmingCharacters(in: .whitespaces)`, without Foundation when
-/// there is nothing to trim or the value is ASCII.
-func trimmingWhitespaces(_ value: String) -> String {
-    trimming(value, ascii: PlainText.isASCIIWhitespace) { $0.trimmingCharacters(in: .whitespaces) }
-}
-
-/// `value.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))`,
-/// without Foundation when there is nothing to trim or the value is ASCII.
-func trimmingSpacesAndNULs(_ value: String) -> String {
-    trimming(value, ascii: PlainText.isSpaceOrNUL) { $0.trimmingCharacters(in: spaceAndNUL) }
-}
-
-private let spaceAndNUL = CharacterSet(charactersIn: " \0")
-
-@inline(__always)
-private func trimming(_ value: String, ascii isTrimmed: (UInt8) -> Bool, general: (String) -> String) -> String {
-    let utf8 = value.utf8
-    guard let first = utf8.first, let last = utf8.last else { return "" }
-    // Both ends ASCII and kept: nothing to trim (the sets hold no other
-    // character whose UTF-16 form starts or ends with an ASCII unit).
-    if first < 0x80, last < 0x80, !isTrimmed(first), !isTrimmed(last) { return value }
-    if utf8.allSatisfy({ $0 < 0x80 }) {
-        var start = utf8.startIndex, end = utf8.endIndex
-        while end > start, isTrimmed(utf8[utf8.index(before: end)]) { end = utf8.index(before: end) }
-        while start < end, isTrimmed(utf8[start]) { start = utf8.index(after: start) }
-        return String(value[start..<end])
-    }
-    return general(value)
 }

@@ -142,37 +142,34 @@ public struct InstanceSummary: Sendable, Hashable, Codable {
     }
 
     /// The summary of a file read by the DICOM module (header mode is
-    /// enough). Text is decoded with the data set's character set.
+    /// enough), with the values a scan of the medium takes (so an instance
+    /// filed from its scanned header and one parsed again get the same
+    /// rows): first values trimmed, names and descriptions whole and
+    /// trimmed of white space (U+3000 too), SOP Class and Instance UIDs
+    /// from the data set (the meta only where the data set has none),
+    /// numbers as ``DICOM/Dataset/integerValue(_:)`` reads them.
     public init(file: DICOMFile) {
         let ds = file.dataset
-        func text(_ group: UInt16, _ element: UInt16) -> String? {
-            ds.firstString(DICOM.Tag(group, element))
-        }
-        func whole(_ group: UInt16, _ element: UInt16) -> String? {
-            guard let element = ds[DICOM.Tag(group, element)], let value = ds.string(element.tag) else { return nil }
-            let trimmed = DICOMText.trim(value, vr: element.vr == .PN ? .LO : element.vr)   // leading spaces too
-            return trimmed.isEmpty ? nil : trimmed
-        }
         self.init(
-            sopClassUID: UID.trimmed(file.sopClassUID ?? ""),
-            sopInstanceUID: UID.trimmed(file.sopInstanceUID ?? ""),
+            sopClassUID: UID.trimmed(ds.firstString(.sopClassUID) ?? file.meta.firstString(.mediaStorageSOPClassUID) ?? ""),
+            sopInstanceUID: UID.trimmed(ds.firstString(.sopInstanceUID) ?? file.meta.firstString(.mediaStorageSOPInstanceUID) ?? ""),
             transferSyntaxUID: file.transferSyntax.uid,
-            studyInstanceUID: UID.trimmed(text(0x0020, 0x000D) ?? ""),
-            seriesInstanceUID: UID.trimmed(text(0x0020, 0x000E) ?? ""),
-            patientID: text(0x0010, 0x0020) ?? "",
-            issuerOfPatientID: text(0x0010, 0x0021),
-            patientName: whole(0x0010, 0x0010),
-            patientBirthDate: text(0x0010, 0x0030),
-            patientSex: text(0x0010, 0x0040),
-            studyDate: text(0x0008, 0x0020),
-            studyTime: text(0x0008, 0x0030),
-            studyDescription: whole(0x0008, 0x1030),
-            accessionNumber: text(0x0008, 0x0050),
-            studyID: text(0x0020, 0x0010),
-            modality: text(0x0008, 0x0060),
-            seriesNumber: ds.integer(DICOM.Tag(0x0020, 0x0011)),
-            seriesDescription: whole(0x0008, 0x103E),
-            instanceNumber: ds.integer(DICOM.Tag(0x0020, 0x0013)))
+            studyInstanceUID: UID.trimmed(ds.firstString(.studyInstanceUID) ?? ""),
+            seriesInstanceUID: UID.trimmed(ds.firstString(.seriesInstanceUID) ?? ""),
+            patientID: ds.firstString(.patientID) ?? "",
+            issuerOfPatientID: ds.firstString(.issuerOfPatientID),
+            patientName: ds.trimmedText(.patientName),
+            patientBirthDate: ds.firstString(.patientBirthDate),
+            patientSex: ds.firstString(.patientSex),
+            studyDate: ds.firstString(.studyDate),
+            studyTime: ds.firstString(.studyTime),
+            studyDescription: ds.trimmedText(.studyDescription),
+            accessionNumber: ds.firstString(.accessionNumber),
+            studyID: ds.firstString(.studyID),
+            modality: ds.firstString(.modality),
+            seriesNumber: ds.integerValue(.seriesNumber),
+            seriesDescription: ds.trimmedText(.seriesDescription),
+            instanceNumber: ds.integerValue(.instanceNumber))
     }
 
     /// UIDs without padding.

@@ -44,21 +44,21 @@ import Testing
 
     @Test func firstStringMatchesTheGeneralPath() {
         for (dataset, label) in TextValueTests.datasets() {
-            #expect(dataset.scanFirstString(.patientName) == dataset.firstString(.patientName), "\(label)")
+            #expect(dataset.firstString(.patientName) == dataset.decodedFirstString(.patientName), "\(label)")
         }
     }
 
     @Test func trimmedTextMatchesFoundationTrimming() {
         for (dataset, label) in TextValueTests.datasets() {
             let general = dataset.string(.patientName).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
-            #expect(dataset.scanTrimmedText(.patientName) == general, "\(label)")
+            #expect(dataset.trimmedText(.patientName) == general, "\(label)")
         }
     }
 
     @Test func directoryStringAndFileIDMatchTheGeneralPath() {
         let spaceAndNUL = CharacterSet(charactersIn: " \0")
         for (dataset, label) in TextValueTests.datasets() {
-            let general = dataset.firstString(.patientName).map { $0.trimmingCharacters(in: spaceAndNUL) }.flatMap { $0.isEmpty ? nil : $0 }
+            let general = dataset.decodedFirstString(.patientName).map { $0.trimmingCharacters(in: spaceAndNUL) }.flatMap { $0.isEmpty ? nil : $0 }
             #expect(dataset.scanDirectoryString(.patientName) == general, "\(label)")
             let fileID = dataset.strings(.patientName)
                 .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
@@ -67,7 +67,7 @@ import Testing
             let undecodable = dataset.decodedText(.patientName).map { !$0.problems.isEmpty } ?? false
             #expect(dataset.hasUndecodableText(.patientName) == undecodable, "\(label)")
         }
-        #expect(Dataset().scanFirstString(.patientName) == nil)
+        #expect(Dataset().firstString(.patientName) == nil)
         #expect(Dataset().scanFileIDComponents(.patientName) == [])
     }
 

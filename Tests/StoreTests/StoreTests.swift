@@ -636,3 +636,35 @@ struct StoreTests {
         #expect(throws: StoreError.self) { try store.patients() }
     }
 }
+
+// MARK: - Catalog values
+
+@Suite("Instance summary")
+struct InstanceSummaryTests {
+    /// The catalog takes the values a scan takes (the as-is import files
+    /// instances from scanned headers, the other paths parse again): names
+    /// trimmed of U+3000 too, integers from decimal IS, UIDs from the data set.
+    @Test("values read from a header are the scan's: trimmed names, tolerant numbers, data-set UIDs")
+    func valuesLikeTheScan() throws {
+        var ds = Dataset()
+        ds.set(DataElement(tag: .specificCharacterSet, vr: .CS, bytes: Data("ISO_IR 192".utf8)))
+        ds.set(DataElement(tag: .sopClassUID, vr: .UI, bytes: DICOMWriter.paddedUID("1.2.840.10008.5.1.4.1.1.7")))
+        ds.set(DataElement(tag: .sopInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID("1.2.3.4")))
+        ds.set(DataElement(tag: .studyInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID("1.2.3")))
+        ds.set(DataElement(tag: .seriesInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID("1.2.3.1")))
+        ds.set(DataElement(tag: .patientID, vr: .LO, bytes: Data(" P-1 ".utf8)))
+        ds.set(DataElement(tag: .patientName, vr: .PN, bytes: Data("Yamada^Tarou=\u{3000}山田^太郎\u{3000}".utf8)))
+        ds.set(DataElement(tag: .studyDescription, vr: .LO, bytes: Data("\u{3000}胸部 ".utf8)))
+        ds.set(DataElement(tag: .seriesNumber, vr: .IS, bytes: Data("2.0 ".utf8)))
+        ds.set(DataElement(tag: .instanceNumber, vr: .IS, bytes: Data("1e300 ".utf8)))
+        var meta = Dataset()
+        meta.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: DICOMWriter.paddedUID("9.9.9")))
+        let summary = InstanceSummary(file: DICOMFile(meta: meta, dataset: ds, transferSyntax: .explicitVRLittleEndian))
+        #expect(summary.sopInstanceUID == "1.2.3.4")
+        #expect(summary.patientID == "P-1")
+        #expect(summary.patientName == "Yamada^Tarou=\u{3000}山田^太郎")
+        #expect(summary.studyDescription == "胸部")
+        #expect(summary.seriesNumber == 2)
+        #expect(summary.instanceNumber == nil)
+    }
+}
