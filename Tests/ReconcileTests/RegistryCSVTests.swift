@@ -161,7 +161,7 @@ struct RegistryCSVTests {
     func trimming() {
         var samples = ["", " ", "a", " a ", "\ta\t", "\u{3000}", "\u{3000}山\u{3000}", "a b", " \u{301}x", "x \u{301}",
                        "\u{3000}\u{301}", "\u{85}a\u{85}", "\u{200B}a\u{200B}", "\u{FEFF}a", "\r a \n", "e\u{301} "]
-        for value in 0...0x3100 {
+        for value in Array(0...0x3100) + [0xFEFF, 0xFF00, 0xFFA0, 0x1F600, 0xE0020, 0x10FFFF] {
             guard let scalar = Unicode.Scalar(value) else { continue }
             samples.append("\(scalar)a\(scalar)")
             samples.append("a\(scalar)")
