@@ -55,12 +55,28 @@ public enum DICOMText {
 
     /// A DA value `YYYYMMDD` that names a real day (years 1850 on).
     public static func isDate(_ text: String) -> Bool {
-        guard text.utf8.count == 8, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(text) else { return false }
+        guard text.utf8.count == 8 else { return false }
+        // Over the bytes in place (iterating a small string's UTF8View
+        // costs more than the rest of the check).
+        var text = text
+        let value = text.withUTF8 { bytes -> Int? in
+            var value = 0
+            for byte in bytes {
+                guard byte >= 0x30, byte <= 0x39 else { return nil }
+                value = value * 10 + Int(byte - 0x30)
+            }
+            return value
+        }
+        guard let value else { return false }
         let year = value / 10000, month = value / 100 % 100, day = value % 100
         guard year >= 1850, (1...12).contains(month), day >= 1 else { return false }
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        return day <= days[month - 1]
+        let days: Int
+        switch month {
+        case 2: days = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: days = 30
+        default: days = 31
+        }
+        return day <= days
     }
 
     /// Values of a default-repertoire element straight from its bytes

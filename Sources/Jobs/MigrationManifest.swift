@@ -164,10 +164,10 @@ public enum MigrationManifest {
         // in this box.
         var thrown: Error?
         do {
-            try RegistryCSV.forEachRow(data, encoding: encoding, required: ["path", "patient_id"]) { (fields: [String: String], line: Int) throws(RegistryCSV.FileError) in
+            try RegistryCSV.forEachRow(data, encoding: encoding, required: ["path", "patient_id"], columns: columns) { (cells: [String?], line: Int) throws(RegistryCSV.FileError) in
                 guard thrown == nil else { return }
                 do {
-                    try body(row(fields, line: line, root: root))
+                    try body(row(cells: cells, line: line, root: root))
                 } catch {
                     thrown = error
                 }
@@ -197,40 +197,63 @@ public enum MigrationManifest {
 
     /// One row from its named fields: required values, dates, sex.
     static func row(_ fields: [String: String], line: Int, root: String) -> Result<MigrationRow, MigrationRowProblem> {
-        func value(_ name: String) -> String? {
+        row(cells: columns.map { name in
             guard let text = fields[name].map(RegistryCSV.trimmingWhitespace), !text.isEmpty else { return nil }
             return text
-        }
-        guard let path = value("path") else {
+        }, line: line, root: root)
+    }
+
+    /// Where each of ``columns`` is in the cells ``row(cells:line:root:)`` takes.
+    private enum Column: Int {
+        case path, patientID, patientName, birthDate, sex, studyDate, studyKey, studyDescription, modality, seriesKey
+    }
+
+    /// One row from the cells of ``columns`` in order, each trimmed, nil
+    /// when empty (as `RegistryCSV.forEachRow(_:encoding:required:columns:_:)`
+    /// hands them).
+    static func row(cells: [String?], line: Int, root: String) -> Result<MigrationRow, MigrationRowProblem> {
+        func value(_ column: Column) -> String? { cells[column.rawValue] }
+        guard let path = value(.path) else {
             return .failure(MigrationRowProblem(line: line, path: nil, message: "path is empty"))
         }
-        guard let patientID = value("patient_id") else {
+        guard let patientID = value(.patientID) else {
             return .failure(MigrationRowProblem(line: line, path: path, message: "patient_id is empty"))
         }
         var studyDate: String?
-        if let text = value("study_date") {
+        if let text = value(.studyDate) {
             guard let date = normalizedDate(text) else {
                 return .failure(MigrationRowProblem(line: line, path: path, message: "study_date \"\(text)\" is not a date (YYYYMMDD or YYYY-MM-DD)"))
             }
             studyDate = date
         }
         var birthDate: String?
-        if let text = value("birth_date") {
+        if let text = value(.birthDate) {
             guard let date = normalizedDate(text) else {
                 return .failure(MigrationRowProblem(line: line, path: path, message: "birth_date \"\(text)\" is not a date (YYYYMMDD or YYYY-MM-DD)"))
             }
             birthDate = date
         }
-        let sex = value("sex")?.uppercased()
-        if let sex, !["M", "F", "O"].contains(sex) {
+        let sex = value(.sex)?.uppercased()
+        if let sex, sex != "M", sex != "F", sex != "O" {
             return .failure(MigrationRowProblem(line: line, path: path, message: "sex \"\(sex)\" is not M, F or O"))
         }
-        let absolute = path.hasPrefix("/") ? path : root + "/" + path
+        let absolute = path.hasPrefix("/") ? path : joinedPath(root, path)
         return .success(MigrationRow(line: line, path: path, absolutePath: absolute, patientID: patientID,
-                                     patientName: value("patient_name"), birthDate: birthDate, sex: sex,
-                                     studyDate: studyDate, studyKey: value("study_key"),
-                                     studyDescription: value("study_description"), modality: value("modality")?.uppercased(),
-                                     seriesKey: value("series_key")))
+                                     patientName: value(.patientName), birthDate: birthDate, sex: sex,
+                                     studyDate: studyDate, studyKey: value(.studyKey),
+                                     studyDescription: value(.studyDescription), modality: value(.modality)?.uppercased(),
+                                     seriesKey: value(.seriesKey)))
+    }
+
+    /// `root + "/" + path` in one allocation (`+` makes two strings).
+    private static func joinedPath(_ root: String, _ path: String) -> String {
+        let rootCount = root.utf8.count
+        return String(unsafeUninitializedCapacity: rootCount + 1 + path.utf8.count) { buffer in
+            var end = buffer.initialize(fromContentsOf: root.utf8)
+            buffer[end] = UInt8(ascii: "/")
+            end = buffer[(end + 1)...].initialize(fromContentsOf: path.utf8)
+            return end
+        }
     }
 
     /// Old → new Patient IDs from a CSV with the columns `old_id,new_id`.
@@ -255,12 +278,39 @@ public enum MigrationManifest {
     }
 
     /// `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/MM/DD` or `YYYY.MM.DD` as DICOM DA; nil when not a real day.
+    /// The rule counts: eight ASCII digits and either no separator or the
+    /// same one of `-/.` twice, wherever it stands (`2019-0101-` is taken).
+    /// Any other character refuses the text — non-ASCII digits too: they
+    /// never made a DA value.
     public static func normalizedDate(_ text: String) -> String? {
-        let digits = text.filter(\.isNumber)
-        let separators = text.filter { !$0.isNumber }
-        guard digits.count == 8, separators.isEmpty || (separators.count == 2 && Set(separators).count == 1 && "-/.".contains(separators.first!)),
-              RegistryCSV.isDate(String(digits)) else { return nil }
-        return String(digits)
+        guard text.utf8.count <= 10 else { return nil }
+        // Over the bytes in place (iterating a small string's UTF8View
+        // costs more than the rest of the check).
+        var text = text
+        let scanned = text.withUTF8 { bytes -> (digits: UInt64, separators: Int)? in
+            var digits: UInt64 = 0   // the digits' bytes, the first lowest
+            var count = 0
+            var separator: UInt8 = 0
+            var separators = 0
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    guard count < 8 else { return nil }
+                    digits |= UInt64(byte) << (8 * count)
+                    count += 1
+                case UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "."):
+                    guard separators == 0 || (separators == 1 && byte == separator) else { return nil }
+                    separator = byte
+                    separators += 1
+                default:
+                    return nil
+                }
+            }
+            return count == 8 && separators != 1 ? (digits, separators) : nil
+        }
+        guard let (digits, separators) = scanned else { return nil }
+        let date = separators == 0 ? text : withUnsafeBytes(of: digits.littleEndian) { String(decoding: $0, as: UTF8.self) }
+        return RegistryCSV.isDate(date) ? date : nil
     }
 
     // MARK: - Folder layouts

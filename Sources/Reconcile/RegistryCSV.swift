@@ -54,26 +54,67 @@ public enum RegistryCSV {
     /// The same rows, handed to `body` one at a time as the file is read.
     public static func forEachRow(_ data: Data, encoding: Encoding = .automatic, required: [String],
                                   _ body: ([String: String], Int) throws(FileError) -> Void) throws(FileError) {
+        var names: [String] = []
+        try forEachRecord(data, encoding: encoding, required: required, header: { names = $0 }) { (fields: CSVRecords.Fields, line: Int) throws(FileError) in
+            var row: [String: String] = [:]
+            for (index, name) in names.enumerated() where index < fields.count && row[name] == nil {
+                if let value = fields.trimmed(index) { row[name] = value }
+            }
+            if !row.isEmpty { try body(row, line) }
+        }
+    }
+
+    /// The same rows as the cells of `columns`, in that order: each
+    /// trimmed, nil when empty or when the header has no such column (of
+    /// columns named alike, the first that is not empty). A row is handed on
+    /// when any of its cells under the header is not empty, named in
+    /// `columns` or not — exactly the rows ``forEachRow(_:encoding:required:_:)``
+    /// hands on, without a dictionary a row.
+    public static func forEachRow(_ data: Data, encoding: Encoding = .automatic, required: [String], columns: [String],
+                                  _ body: ([String?], Int) throws(FileError) -> Void) throws(FileError) {
+        var width = 0
+        var sources: [[Int]] = []
+        var cells = [String?](repeating: nil, count: columns.count)
+        try forEachRecord(data, encoding: encoding, required: required, header: { names in
+            width = names.count
+            sources = columns.map { column in names.indices.filter { names[$0] == column } }
+        }) { (fields: CSVRecords.Fields, line: Int) throws(FileError) in
+            let covered = min(width, fields.count)
+            var index = 0
+            while index < covered, fields.isBlank(index) { index += 1 }
+            guard index < covered else { return }
+            for (position, indices) in sources.enumerated() {
+                var cell: String?
+                for index in indices where index < fields.count {
+                    cell = fields.trimmed(index)
+                    if cell != nil { break }
+                }
+                cells[position] = cell
+            }
+            try body(cells, line)
+        }
+    }
+
+    /// The records after the header row, whose names (lower-cased,
+    /// trimmed) go to `header` first.
+    private static func forEachRecord(_ data: Data, encoding: Encoding, required: [String], header: ([String]) -> Void,
+                                      _ body: (CSVRecords.Fields, Int) throws(FileError) -> Void) throws(FileError) {
         let text = try decodeText(data, encoding).0
-        var names: [String]?
-        try CSVRecords.forEach(text) { (record: CSVRecords.Record) throws(FileError) in
-            guard let header = names else {
-                let found = record.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        var named = false
+        try CSVRecords.forEachFields(text) { (fields: CSVRecords.Fields, line: Int) throws(FileError) in
+            guard named else {
+                let found = (0..<fields.count).map { fields.string($0).trimmingCharacters(in: .whitespaces).lowercased() }
                 let missing = required.filter { !found.contains($0) }
                 guard missing.isEmpty else {
                     throw FileError(message: "the header row lacks the column(s) \(missing.joined(separator: ", ")); it has: \(found.joined(separator: ", "))", rows: [])
                 }
-                names = found
+                header(found)
+                named = true
                 return
             }
-            var row: [String: String] = [:]
-            for (index, name) in header.enumerated() where index < record.fields.count && row[name] == nil {
-                let value = trimmingWhitespace(record.fields[index])
-                if !value.isEmpty { row[name] = value }
-            }
-            if !row.isEmpty { try body(row, record.line) }
+            try body(fields, line)
         }
-        if names == nil {
+        if !named {
             throw FileError(message: "the file is empty (a header row naming \(required.joined(separator: ",")) is needed)", rows: [])
         }
     }
@@ -136,15 +177,62 @@ public enum RegistryCSV {
     public static func isDate(_ text: String) -> Bool { DICOMText.isDate(text) }
 
     /// `text.trimmingCharacters(in: .whitespaces)` (tabs and Unicode space
-    /// separators at either end), without Foundation's cost — the bulk of
-    /// reading a large CSV — when neither end is one (the usual cell).
+    /// separators at either end), on its UTF-8 bytes: Foundation's cost was
+    /// the bulk of reading a large CSV.
     public static func trimmingWhitespace(_ text: String) -> String {
-        guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last else { return text }
-        func isSpace(_ s: Unicode.Scalar) -> Bool {
-            s == " " || s == "\t" || (s.value >= 0x80 && CharacterSet.whitespaces.contains(s))
+        let utf8 = text.utf8
+        guard let first = utf8.first, let last = utf8.last else { return text }
+        if first < 0x80, last < 0x80, !isASCIIWhitespace(first), !isASCIIWhitespace(last) { return text }
+        if let trimmed = utf8.withContiguousStorageIfAvailable({ bytes -> String? in
+            let range = trimmedRange(bytes)
+            return range.count == bytes.count ? nil : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }) {
+            return trimmed ?? text
         }
-        return isSpace(first) || isSpace(last) ? text.trimmingCharacters(in: .whitespaces) : text
+        return text.trimmingCharacters(in: .whitespaces)
     }
+
+    @inline(__always)
+    static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+
+    /// `bytes` (UTF-8) without the whitespace `trimmingWhitespace` takes
+    /// off: ASCII space and tab, and any other scalar in
+    /// `CharacterSet.whitespaces` (asked only for a non-ASCII scalar at an end).
+    static func trimmedRange(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        var start = 0
+        var end = bytes.count
+        while start < end {
+            let byte = bytes[start]
+            if isASCIIWhitespace(byte) { start += 1; continue }
+            guard byte >= 0xC0 else { break }
+            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2
+            guard start + length <= end, isWhitespace(bytes, start, start + length) else { break }
+            start += length
+        }
+        while end > start {
+            let byte = bytes[end - 1]
+            if isASCIIWhitespace(byte) { end -= 1; continue }
+            guard byte >= 0x80 else { break }
+            var lead = end - 1
+            while lead > start, bytes[lead] & 0xC0 == 0x80 { lead -= 1 }
+            guard isWhitespace(bytes, lead, end) else { break }
+            end = lead
+        }
+        return start..<end
+    }
+
+    /// Whether the one scalar encoded in `bytes[start..<end]` (two to four
+    /// bytes) is in `CharacterSet.whitespaces`.
+    private static func isWhitespace(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+        let count = end - start
+        guard count >= 2, count <= 4 else { return false }
+        var value = UInt32(bytes[start] & (0x7F >> count))
+        for index in start + 1..<end { value = value << 6 | UInt32(bytes[index] & 0x3F) }
+        guard let scalar = Unicode.Scalar(value) else { return false }
+        return whitespaces.contains(scalar)
+    }
+
+    private static let whitespaces = CharacterSet.whitespaces
 
     /// Why a name cannot be one PN component group, or nil.
     static func nameProblem(_ name: String) -> String? {
@@ -175,50 +263,178 @@ struct CSVRecords {
     /// Hands each record to `body` as it is read (a large file is never
     /// held as records all at once).
     static func forEach<E: Error>(_ text: String, _ body: (Record) throws(E) -> Void) throws(E) {
-        var fields: [String] = []
-        var field = ""
+        try forEachFields(text) { (fields: Fields, line: Int) throws(E) in
+            try body(Record(fields: (0..<fields.count).map { fields.string($0) }, line: line))
+        }
+    }
+
+    /// Where one field's bytes are: in the text, or (when quotes or CRs
+    /// came out of its middle) in the record's scratch bytes.
+    struct Span {
+        var start: Int
+        var end: Int
+        var copied: Bool
+    }
+
+    /// One record's fields as UTF-8 bytes, valid during the call it is
+    /// handed to.
+    struct Fields {
+        let text: UnsafeBufferPointer<UInt8>
+        let spans: [Span]
+        let scratch: [UInt8]
+
+        var count: Int { spans.count }
+
+        @inline(__always)
+        func withBytes<R>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            let span = spans[index]
+            guard span.copied else { return body(UnsafeBufferPointer(rebasing: text[span.start..<span.end])) }
+            return scratch.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[span.start..<span.end])) }
+        }
+
+        func string(_ index: Int) -> String {
+            withBytes(index) { String(decoding: $0, as: UTF8.self) }
+        }
+
+        /// The field as ``RegistryCSV/trimmingWhitespace(_:)`` trims it; nil when nothing is left.
+        func trimmed(_ index: Int) -> String? {
+            withBytes(index) { bytes in
+                let range = RegistryCSV.trimmedRange(bytes)
+                return range.isEmpty ? nil : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            }
+        }
+
+        /// Whether nothing is left of the field once trimmed.
+        func isBlank(_ index: Int) -> Bool {
+            withBytes(index) { RegistryCSV.trimmedRange($0).isEmpty }
+        }
+    }
+
+    /// Each record's fields, read over the text's UTF-8 bytes: a field is
+    /// one range of them unless quotes or CRs come out of its middle (then
+    /// it is copied). Every byte the rules look at is ASCII, never part of
+    /// a longer UTF-8 sequence, so the fields are the same scalars as read
+    /// scalar by scalar.
+    static func forEachFields<E: Error>(_ text: String, _ body: (Fields, Int) throws(E) -> Void) throws(E) {
+        var failure: E?
+        let read: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
+            do throws(E) { try scan(bytes, body) } catch { failure = error }
+        }
+        if read == nil {
+            let copy = Array(text.utf8)
+            copy.withUnsafeBufferPointer { bytes in
+                do throws(E) { try scan(bytes, body) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The field being read.
+    private struct FieldBuilder {
+        var spans: [Span] = []
+        var scratch: [UInt8] = []
+        var start = 0
+        var end = 0
+        var isEmpty = true
+        var copied = false
+
+        /// `text[from..<to]` (not empty) goes on the end of the field.
+        @inline(__always)
+        mutating func append(_ text: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) {
+            if isEmpty {
+                start = from
+                end = to
+                isEmpty = false
+            } else if !copied && end == from {
+                end = to
+            } else {
+                if !copied {
+                    let at = scratch.count
+                    scratch.append(contentsOf: UnsafeBufferPointer(rebasing: text[start..<end]))
+                    start = at
+                    copied = true
+                }
+                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: text[from..<to]))
+                end = scratch.count
+            }
+        }
+
+        @inline(__always)
+        mutating func endField() {
+            spans.append(isEmpty ? Span(start: 0, end: 0, copied: false) : Span(start: start, end: end, copied: copied))
+            isEmpty = true
+            copied = false
+        }
+
+        mutating func endRecord() {
+            spans.removeAll(keepingCapacity: true)
+            scratch.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// The rules: a quote opens quotes only while the field is still empty
+    /// (elsewhere it is kept as it is); inside quotes `""` is a quote and a
+    /// quote followed by anything else closes them (what follows joins the
+    /// field); line breaks inside quotes are kept and counted; a CR outside
+    /// quotes is dropped; a record's line is the one it starts on; a last
+    /// record without a line end counts when it holds anything.
+    private static func scan<E: Error>(_ text: UnsafeBufferPointer<UInt8>, _ body: (Fields, Int) throws(E) -> Void) throws(E) {
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
+        var field = FieldBuilder()
         var quoted = false
         var line = 1
         var recordLine = 1
-        var scalars = text.unicodeScalars.makeIterator()
-        var pending: Unicode.Scalar? = nil
-        while let c = pending ?? scalars.next() {
-            pending = nil
+        var index = 0
+        let count = text.count
+        while index < count {
             if quoted {
-                if c == "\"" {
-                    if let following = scalars.next() {
-                        if following == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = following }
-                    } else {
-                        quoted = false
-                    }
+                var next = index
+                while next < count, text[next] != quote {
+                    if text[next] == lf { line += 1 }
+                    next += 1
+                }
+                if next > index { field.append(text, index, next) }
+                guard next < count else { break }
+                if next + 1 < count, text[next + 1] == quote {
+                    field.append(text, next, next + 1)
+                    index = next + 2
                 } else {
-                    if c == "\n" { line += 1 }
-                    field.unicodeScalars.append(c)
+                    quoted = false
+                    index = next + 1
                 }
                 continue
             }
-            switch c {
-            case "\"" where field.isEmpty:
+            switch text[index] {
+            case quote where field.isEmpty:
                 quoted = true
-            case ",":
-                fields.append(field)
-                field = ""
-            case "\r":
-                break
-            case "\n":
-                fields.append(field)
-                try body(Record(fields: fields, line: recordLine))
-                fields = []
-                field = ""
+                index += 1
+            case comma:
+                field.endField()
+                index += 1
+            case cr:
+                index += 1
+            case lf:
+                field.endField()
+                try body(Fields(text: text, spans: field.spans, scratch: field.scratch), recordLine)
+                field.endRecord()
                 line += 1
                 recordLine = line
+                index += 1
             default:
-                field.unicodeScalars.append(c)
+                // Up to the next comma or line end (a quote here is kept).
+                var next = index + 1
+                while next < count {
+                    let byte = text[next]
+                    if byte == comma || byte == lf || byte == cr { break }
+                    next += 1
+                }
+                field.append(text, index, next)
+                index = next
             }
         }
-        if !field.isEmpty || !fields.isEmpty {
-            fields.append(field)
-            try body(Record(fields: fields, line: recordLine))
+        if !field.isEmpty || !field.spans.isEmpty {
+            field.endField()
+            try body(Fields(text: text, spans: field.spans, scratch: field.scratch), recordLine)
         }
     }
 }
