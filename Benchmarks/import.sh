@@ -11,7 +11,7 @@
 # sets without Part 10 header, encapsulated JPEG, `;1` names). Warm cache.
 # Best of BENCH_RUNS (default 3), each into a fresh destination on the same
 # file system as the tree:
-# Destinations are kept until all runs of a size are done (see measure()).
+# Destinations are kept until the end (scratch.sh), one per size, kind and run.
 #   cp        cp -r TREE DEST
 #   cp+sync   cp -r TREE DEST && sync -f DEST   (the store fsyncs what it writes)
 #   as-is     discport import TREE --as-is --yes --json --home DEST > /dev/null
@@ -43,7 +43,7 @@ measure() { # measure TREE KIND -> prints "seconds cpu_percent peak_kb"
     for run in $(seq "$RUNS"); do
         # A new destination each run, kept until nothing is measured any
         # more (scratch.sh: no deletion while measuring).
-        local dest="$scratch/dest-$kind-$run"
+        local dest="$scratch/dest-$(basename "$tree")-$kind-$run"
         sync -f "$scratch" 2> /dev/null || sync
         local out="$scratch/time.txt"
         case "$kind" in

@@ -43,15 +43,15 @@ for n in $SIZES; do
     find "$tree/legacy" -type f -print0 | xargs -0 cat > /dev/null
     best_cp=""; best_sync=""; best_mg=""; rss=0
     for run in $(seq "$RUNS"); do
-        "$TIME" -f "%e %M" -o "$scratch/t" cp -r "$tree/legacy" "$scratch/cp-$run"
+        "$TIME" -f "%e %M" -o "$scratch/t" cp -r "$tree/legacy" "$scratch/cp-$n-$run"
         read -r s _ < "$scratch/t"
         if [ -z "$best_cp" ] || awk "BEGIN {exit !($s < $best_cp)}"; then best_cp=$s; fi
         # cp+sync: the copy made durable, as migrate makes what it stores.
-        "$TIME" -f "%e %M" -o "$scratch/t" sh -c 'cp -r "$1" "$2" && sync -f "$2"' _ "$tree/legacy" "$scratch/cp-sync-$run"
+        "$TIME" -f "%e %M" -o "$scratch/t" sh -c 'cp -r "$1" "$2" && sync -f "$2"' _ "$tree/legacy" "$scratch/cp-sync-$n-$run"
         read -r s _ < "$scratch/t"
         if [ -z "$best_sync" ] || awk "BEGIN {exit !($s < $best_sync)}"; then best_sync=$s; fi
         "$TIME" -f "%e %M" -o "$scratch/t" "$DISCPORT" migrate --manifest "$tree/manifest.csv" --root "$tree/legacy" \
-            --home "$scratch/home-$run" --json > "$scratch/log.jsonl" || { echo "migrate bench: discport migrate failed" >&2; tail -3 "$scratch/log.jsonl" >&2; exit 1; }
+            --home "$scratch/home-$n-$run" --json > "$scratch/log.jsonl" || { echo "migrate bench: discport migrate failed" >&2; tail -3 "$scratch/log.jsonl" >&2; exit 1; }
         read -r s kb < "$scratch/t"
         grep -q "\"stored\":$n" "$scratch/log.jsonl" || { echo "migrate bench: not every row stored" >&2; tail -1 "$scratch/log.jsonl" >&2; exit 1; }
         if [ -z "$best_mg" ] || awk "BEGIN {exit !($s < $best_mg)}"; then best_mg=$s; fi
