@@ -89,6 +89,45 @@ package enum PlainText {
     package static func isSpaceOrNUL(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x00 }
     /// `CharacterSet.whitespaces` restricted to ASCII: space and tab.
     package static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+
+    /// `bytes` (UTF-8) without the white space ``trimmingWhitespaces(_:)``
+    /// takes off: ASCII space and tab, and any other scalar in
+    /// `CharacterSet.whitespaces` (asked only for a non-ASCII scalar at an end).
+    package static func whitespaceTrimmedRange(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        var start = 0
+        var end = bytes.count
+        while start < end {
+            let byte = bytes[start]
+            if PlainText.isASCIIWhitespace(byte) { start += 1; continue }
+            guard byte >= 0xC0 else { break }
+            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2
+            guard start + length <= end, isWhitespace(bytes, start, start + length) else { break }
+            start += length
+        }
+        while end > start {
+            let byte = bytes[end - 1]
+            if PlainText.isASCIIWhitespace(byte) { end -= 1; continue }
+            guard byte >= 0x80 else { break }
+            var lead = end - 1
+            while lead > start, bytes[lead] & 0xC0 == 0x80 { lead -= 1 }
+            guard isWhitespace(bytes, lead, end) else { break }
+            end = lead
+        }
+        return start..<end
+    }
+
+    /// Whether the one scalar encoded in `bytes[start..<end]` (two to four
+    /// bytes) is in `CharacterSet.whitespaces`.
+    private static func isWhitespace(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+        let count = end - start
+        guard count >= 2, count <= 4 else { return false }
+        var value = UInt32(bytes[start] & (0x7F >> count))
+        for index in start + 1..<end { value = value << 6 | UInt32(bytes[index] & 0x3F) }
+        guard let scalar = Unicode.Scalar(value) else { return false }
+        return whitespaces.contains(scalar)
+    }
+
+    private static let whitespaces = CharacterSet.whitespaces
 }
 
 /// The outcome of a byte-level read: a value, no element (or not one with
@@ -154,10 +193,20 @@ extension Dataset {
     }
 }
 
-/// `value.trimmingCharacters(in: .whitespaces)`, without Foundation when
-/// there is nothing to trim or the value is ASCII.
+/// `value.trimmingCharacters(in: .whitespaces)` (spaces, tabs, U+3000 and
+/// the other Unicode space separators at either end), on the UTF-8 bytes:
+/// Foundation is asked only about a non-ASCII scalar at an end.
 package func trimmingWhitespaces(_ value: String) -> String {
-    trimming(value, ascii: PlainText.isASCIIWhitespace) { $0.trimmingCharacters(in: .whitespaces) }
+    let utf8 = value.utf8
+    guard let first = utf8.first, let last = utf8.last else { return value }
+    if first < 0x80, last < 0x80, !PlainText.isASCIIWhitespace(first), !PlainText.isASCIIWhitespace(last) { return value }
+    if let trimmed = utf8.withContiguousStorageIfAvailable({ bytes -> String? in
+        let range = PlainText.whitespaceTrimmedRange(bytes)
+        return range.count == bytes.count ? nil : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }) {
+        return trimmed ?? value
+    }
+    return value.trimmingCharacters(in: .whitespaces)
 }
 
 /// `value.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))`,

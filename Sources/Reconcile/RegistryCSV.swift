@@ -177,62 +177,11 @@ public enum RegistryCSV {
     public static func isDate(_ text: String) -> Bool { DICOMText.isDate(text) }
 
     /// `text.trimmingCharacters(in: .whitespaces)` (tabs and Unicode space
-    /// separators at either end), on its UTF-8 bytes: Foundation's cost was
-    /// the bulk of reading a large CSV.
+    /// separators at either end), on its UTF-8 bytes (DICOM's
+    /// `trimmingWhitespaces`, the one implementation).
     public static func trimmingWhitespace(_ text: String) -> String {
-        let utf8 = text.utf8
-        guard let first = utf8.first, let last = utf8.last else { return text }
-        if first < 0x80, last < 0x80, !isASCIIWhitespace(first), !isASCIIWhitespace(last) { return text }
-        if let trimmed = utf8.withContiguousStorageIfAvailable({ bytes -> String? in
-            let range = trimmedRange(bytes)
-            return range.count == bytes.count ? nil : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-        }) {
-            return trimmed ?? text
-        }
-        return text.trimmingCharacters(in: .whitespaces)
+        trimmingWhitespaces(text)
     }
-
-    @inline(__always)
-    static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-
-    /// `bytes` (UTF-8) without the whitespace `trimmingWhitespace` takes
-    /// off: ASCII space and tab, and any other scalar in
-    /// `CharacterSet.whitespaces` (asked only for a non-ASCII scalar at an end).
-    static func trimmedRange(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int> {
-        var start = 0
-        var end = bytes.count
-        while start < end {
-            let byte = bytes[start]
-            if isASCIIWhitespace(byte) { start += 1; continue }
-            guard byte >= 0xC0 else { break }
-            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2
-            guard start + length <= end, isWhitespace(bytes, start, start + length) else { break }
-            start += length
-        }
-        while end > start {
-            let byte = bytes[end - 1]
-            if isASCIIWhitespace(byte) { end -= 1; continue }
-            guard byte >= 0x80 else { break }
-            var lead = end - 1
-            while lead > start, bytes[lead] & 0xC0 == 0x80 { lead -= 1 }
-            guard isWhitespace(bytes, lead, end) else { break }
-            end = lead
-        }
-        return start..<end
-    }
-
-    /// Whether the one scalar encoded in `bytes[start..<end]` (two to four
-    /// bytes) is in `CharacterSet.whitespaces`.
-    private static func isWhitespace(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
-        let count = end - start
-        guard count >= 2, count <= 4 else { return false }
-        var value = UInt32(bytes[start] & (0x7F >> count))
-        for index in start + 1..<end { value = value << 6 | UInt32(bytes[index] & 0x3F) }
-        guard let scalar = Unicode.Scalar(value) else { return false }
-        return whitespaces.contains(scalar)
-    }
-
-    private static let whitespaces = CharacterSet.whitespaces
 
     /// Why a name cannot be one PN component group, or nil.
     static func nameProblem(_ name: String) -> String? {
@@ -299,14 +248,14 @@ struct CSVRecords {
         /// The field as ``RegistryCSV/trimmingWhitespace(_:)`` trims it; nil when nothing is left.
         func trimmed(_ index: Int) -> String? {
             withBytes(index) { bytes in
-                let range = RegistryCSV.trimmedRange(bytes)
+                let range = PlainText.whitespaceTrimmedRange(bytes)
                 return range.isEmpty ? nil : String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
             }
         }
 
         /// Whether nothing is left of the field once trimmed.
         func isBlank(_ index: Int) -> Bool {
-            withBytes(index) { RegistryCSV.trimmedRange($0).isEmpty }
+            withBytes(index) { PlainText.whitespaceTrimmedRange($0).isEmpty }
         }
     }
 
