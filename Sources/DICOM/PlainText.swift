@@ -13,10 +13,10 @@ import Foundation
 
 /// What a plain value's bytes hold, after the trailing padding (spaces and
 /// NULs) that `DICOMText.decode` drops.
-package enum PlainText {
+@usableFromInline package enum PlainText {
     /// The value's bytes without trailing spaces and NULs, when every byte
     /// is one the general path would copy unchanged; nil otherwise.
-    @inline(__always)
+    @inlinable @inline(__always)
     package static func plain(_ raw: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer? {
         var end = raw.count
         while end > 0, raw[end - 1] == 0x20 || raw[end - 1] == 0x00 { end -= 1 }
@@ -30,7 +30,7 @@ package enum PlainText {
     }
 
     /// VRs whose leading spaces are insignificant (`DICOMText.trim`).
-    @inline(__always)
+    @inlinable @inline(__always)
     package static func trimsLeadingSpaces(_ vr: VR) -> Bool {
         switch vr {
         case .AE, .CS, .DS, .IS, .LO, .SH, .UC, .DT, .TM, .DA, .AS, .UI: return true
@@ -40,7 +40,7 @@ package enum PlainText {
 
     /// `DICOMText.trim` on bytes: trailing spaces and NULs, and leading
     /// spaces for the VRs that allow it.
-    @inline(__always)
+    @inlinable @inline(__always)
     package static func trimValue(_ bytes: UnsafeRawBufferPointer.SubSequence, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
         var start = bytes.startIndex, end = bytes.endIndex
         while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x00 { end -= 1 }
@@ -51,7 +51,7 @@ package enum PlainText {
     }
 
     /// Trims `set` bytes at both ends.
-    @inline(__always)
+    @inlinable @inline(__always)
     package static func trim(_ bytes: UnsafeRawBufferPointer.SubSequence, _ isTrimmed: (UInt8) -> Bool) -> UnsafeRawBufferPointer.SubSequence {
         var start = bytes.startIndex, end = bytes.endIndex
         while end > start, isTrimmed(bytes[end - 1]) { end -= 1 }
@@ -61,14 +61,14 @@ package enum PlainText {
 
     /// The first value of plain text: up to the first `\` (all of it for
     /// LT, ST, UT, UR).
-    @inline(__always)
+    @inlinable @inline(__always)
     package static func firstValue(_ text: UnsafeRawBufferPointer, vr: VR) -> UnsafeRawBufferPointer.SubSequence {
         let all = text[0..<text.count]
         guard !vr.isSingleValuedText, let base = text.baseAddress, let found = memchr(base, 0x5C, text.count) else { return all }
         return all[..<(UnsafeRawPointer(found) - base)]
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package static func string(_ bytes: UnsafeRawBufferPointer.SubSequence) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes), as: UTF8.self)
     }
@@ -76,7 +76,7 @@ package enum PlainText {
     /// Whether the value the readers make of `bytes` (nil when empty) is
     /// `expected`, byte for byte. (Plain bytes are ASCII: there byte
     /// equality is also String equality.)
-    @inline(__always)
+    @inlinable @inline(__always)
     package static func value(_ bytes: UnsafeRawBufferPointer.SubSequence, is expected: String?) -> Bool {
         guard let expected else { return bytes.isEmpty }
         let count = bytes.count
@@ -86,9 +86,9 @@ package enum PlainText {
             ?? expected.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes))
     }
 
-    package static func isSpaceOrNUL(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x00 }
+    @inlinable package static func isSpaceOrNUL(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x00 }
     /// `CharacterSet.whitespaces` restricted to ASCII: space and tab.
-    package static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+    @inlinable package static func isASCIIWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 
     /// `bytes` (UTF-8) without the white space ``trimmingWhitespaces(_:)``
     /// takes off: ASCII space and tab, and any other scalar in
@@ -133,7 +133,7 @@ package enum PlainText {
 /// The outcome of a byte-level read: a value, no element (or not one with
 /// bytes: every general reader then gives nil or nothing), or "ask the
 /// general path".
-package enum PlainRead<Value> {
+@usableFromInline package enum PlainRead<Value> {
     case value(Value)
     case absent
     case general
@@ -142,7 +142,7 @@ package enum PlainRead<Value> {
 extension Dataset {
     /// Runs `body` on the value bytes of a plain text element; `.absent`
     /// when there is no element with bytes, `.general` when it is not plain text.
-    @inline(__always)
+    @inlinable @inline(__always)
     package func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
         let read = withValueBytes(tag) { raw, vr -> PlainRead<Value> in
             guard let text = PlainText.plain(raw, vr: vr) else { return .general }
