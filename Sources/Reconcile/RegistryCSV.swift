@@ -103,6 +103,9 @@ public enum RegistryCSV {
         var named = false
         try CSVRecords.forEachFields(text) { (fields: CSVRecords.Fields, line: Int) throws(FileError) in
             guard named else {
+                // Blank lines before the header row (a spreadsheet's export
+                // may start with one) are passed over.
+                if (0..<fields.count).allSatisfy({ fields.isBlank($0) }) { return }
                 let found = (0..<fields.count).map { fields.string($0).trimmingCharacters(in: .whitespaces).lowercased() }
                 let missing = required.filter { !found.contains($0) }
                 guard missing.isEmpty else {

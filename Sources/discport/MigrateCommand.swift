@@ -104,7 +104,7 @@ struct MigrateCommand: ParsableCommand {
         if jsonLines {
             let line: [String: Any] = ["event": "preflight", "job": name, "rows": preflight.good + preflight.problems.count,
                                        "good": preflight.good, "invalid": preflight.problems.count, "studies": preflight.studies]
-            if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) { FileHandle.standardOutput.write(data + Data([0x0A])) }
+            if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) { FileHandle.standardOutput.write(data + Data([0x0A])) }
         } else {
             print("Migration \(name): \(preflight.good + preflight.problems.count) rows, \(preflight.good) good, \(preflight.problems.count) invalid, \(preflight.studies) studies")
             for problem in preflight.problems.prefix(50) { print("  invalid: \(problem)") }

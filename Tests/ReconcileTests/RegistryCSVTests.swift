@@ -132,13 +132,15 @@ struct RegistryCSVTests {
         #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data([0x70, 0x0A, 0xFF, 0xFF, 0x0A]), required: ["p"]) }
     }
 
-    @Test("rows: a header lacking a required column, an empty file, and a blank line before the header are refused")
-    func headerErrors() {
+    @Test("rows: a header lacking a required column and an empty (or blank) file are refused; blank lines before the header are passed over")
+    func headerErrors() throws {
         #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data("a,b\n1,2\n".utf8), required: ["c"]) }
         #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data(), required: ["c"]) }
         #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data("\r".utf8), required: []) }
-        // The first record is the header, even a blank one.
-        #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data("\npath\nx\n".utf8), required: ["path"]) }
+        #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data("\n \n,\n".utf8), required: ["path"]) }
+        let table = try RegistryCSV.table(Data("\n , \r\npath\nx\n".utf8), required: ["path"])
+        #expect(table.rows == [["path": "x"]])
+        #expect(table.lines == [4])
         #expect((try? RegistryCSV.table(Data("path\n".utf8), required: ["path"]))?.rows == [])
     }
 
