@@ -511,6 +511,32 @@ struct ReaderTests {
         #expect(full.pixelDataOffset == pixelDataAt)
     }
 
+    @Test("A folder, a pipe or a missing file is an error naming it, in header and full mode")
+    func notAFile() throws {
+        let folder = try TestEnvironment.temporaryFolder("not-a-file")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // A small folder (its size seeks to 4096) and a hashed one (2^63 - 1 on ext4).
+        let big = folder + "/big"
+        try FileManager.default.createDirectory(atPath: big, withIntermediateDirectories: true)
+        for i in 0..<300 { FileManager.default.createFile(atPath: big + "/entry-with-a-long-name-\(i)", contents: nil) }
+        let fifo = folder + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let cases = [(folder, "is a directory"), (big, "is a directory"), (fifo, "cannot find its size"),
+                     (folder + "/missing", "cannot open")]
+        for (path, message) in cases {
+            for options in [ReadOptions.header, .full] {
+                do {
+                    _ = try DICOMFile(contentsOf: path, options: options)
+                    Issue.record("\(path) was read")
+                } catch {
+                    #expect(error.kind == .io)
+                    #expect(error.path == path)
+                    #expect(error.message.hasPrefix(message), "\(path): \(error.message)")
+                }
+            }
+        }
+    }
+
     @Test("Header mode asks for more when the header outgrows the first probe")
     func longHeader() throws {
         let (data, pixelDataAt) = Self.bigFile(pixelBytes: 1 << 20, privateBytes: 40_000)
