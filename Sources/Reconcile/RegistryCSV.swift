@@ -101,7 +101,10 @@ public enum RegistryCSV {
                                       _ body: (CSVRecords.Fields, Int) throws(FileError) -> Void) throws(FileError) {
         let text = try decodeText(data, encoding).0
         var named = false
-        try CSVRecords.forEachFields(text) { (fields: CSVRecords.Fields, line: Int) throws(FileError) in
+        try CSVRecords.forEachFields(text, unclosedQuote: { (line: Int) throws(FileError) in
+            // Everything after the quote would be one cell: rows lost unseen.
+            throw FileError(message: "a quoted cell opens on line \(line) and is never closed: the rest of the file would be one cell, so the file is refused (a stray or missing \")", rows: [])
+        }) { (fields: CSVRecords.Fields, line: Int) throws(FileError) in
             guard named else {
                 // Blank lines before the header row (a spreadsheet's export
                 // may start with one) are passed over.
@@ -267,15 +270,19 @@ struct CSVRecords {
     /// it is copied). Every byte the rules look at is ASCII, never part of
     /// a longer UTF-8 sequence, so the fields are the same scalars as read
     /// scalar by scalar.
-    static func forEachFields<E: Error>(_ text: String, _ body: (Fields, Int) throws(E) -> Void) throws(E) {
+    ///
+    /// When the text ends inside quotes, `unclosedQuote` gets the line the
+    /// quotes opened on before that last record is handed on (if it returns).
+    static func forEachFields<E: Error>(_ text: String, unclosedQuote: (Int) throws(E) -> Void = { _ in },
+                                        _ body: (Fields, Int) throws(E) -> Void) throws(E) {
         var failure: E?
         let read: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
-            do throws(E) { try scan(bytes, body) } catch { failure = error }
+            do throws(E) { try scan(bytes, unclosedQuote, body) } catch { failure = error }
         }
         if read == nil {
             let copy = Array(text.utf8)
             copy.withUnsafeBufferPointer { bytes in
-                do throws(E) { try scan(bytes, body) } catch { failure = error }
+                do throws(E) { try scan(bytes, unclosedQuote, body) } catch { failure = error }
             }
         }
         if let failure { throw failure }
@@ -329,11 +336,14 @@ struct CSVRecords {
     /// quote followed by anything else closes them (what follows joins the
     /// field); line breaks inside quotes are kept and counted; a CR outside
     /// quotes is dropped; a record's line is the one it starts on; a last
-    /// record without a line end counts when it holds anything.
-    private static func scan<E: Error>(_ text: UnsafeBufferPointer<UInt8>, _ body: (Fields, Int) throws(E) -> Void) throws(E) {
+    /// record without a line end counts when it holds anything; quotes
+    /// still open at the end go to `unclosedQuote` with their line.
+    private static func scan<E: Error>(_ text: UnsafeBufferPointer<UInt8>, _ unclosedQuote: (Int) throws(E) -> Void,
+                                       _ body: (Fields, Int) throws(E) -> Void) throws(E) {
         let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
         var field = FieldBuilder()
         var quoted = false
+        var quoteLine = 1
         var line = 1
         var recordLine = 1
         var index = 0
@@ -359,6 +369,7 @@ struct CSVRecords {
             switch text[index] {
             case quote where field.isEmpty:
                 quoted = true
+                quoteLine = line
                 index += 1
             case comma:
                 field.endField()
@@ -384,6 +395,7 @@ struct CSVRecords {
                 index = next
             }
         }
+        if quoted { try unclosedQuote(quoteLine) }
         if !field.isEmpty || !field.spans.isEmpty {
             field.endField()
             try body(Fields(text: text, spans: field.spans, scratch: field.scratch), recordLine)

@@ -94,11 +94,19 @@ struct ManifestCSVTests {
         #expect(throws: DecisionError.self) { _ = try MigrationManifest.read(scratch.path + "/s.csv", root: "/r", encoding: .utf8) }
     }
 
-    @Test("a manifest whose header lacks path or patient_id is refused; JSON Lines rows are trimmed alike")
+    @Test("a manifest whose header lacks path or patient_id, or with a quote never closed, is refused; JSON Lines rows are trimmed alike")
     func headerAndJSON() throws {
         let scratch = Scratch()
         try Data("path,patient\nx.pdf,P1\n".utf8).write(to: URL(fileURLWithPath: scratch.path + "/m.csv"))
         #expect(throws: DecisionError.self) { _ = try MigrationManifest.read(scratch.path + "/m.csv") }
+        // A stray quote would swallow every later row: the manifest is refused.
+        try Data("path,patient_id\nx.pdf,P1\n\"y.pdf,P2\nz.pdf,P3\n".utf8).write(to: URL(fileURLWithPath: scratch.path + "/m.csv"))
+        do {
+            _ = try MigrationManifest.read(scratch.path + "/m.csv")
+            Issue.record("read")
+        } catch {
+            #expect("\(error)".contains("the manifest: a quoted cell opens on line 3 and is never closed"), "\(error)")
+        }
         try Data("PATH , patient_id\nx.pdf,P1\n".utf8).write(to: URL(fileURLWithPath: scratch.path + "/m.csv"))
         #expect(try MigrationManifest.read(scratch.path + "/m.csv", root: "/r").rows.map(\.patientID) == ["P1"])
         try Data("{\"path\":\" x.pdf\u{3000}\",\"patient_id\":\"P1 \",\"sex\":\" m\",\"birth_date\":\"2001-02-03\",\"study_date\":\"  \"}\n".utf8)

@@ -144,6 +144,23 @@ struct RegistryCSVTests {
         #expect((try? RegistryCSV.table(Data("path\n".utf8), required: ["path"]))?.rows == [])
     }
 
+    @Test("rows: quotes still open at the end of the file refuse it, naming the line they opened on")
+    func unclosedQuote() throws {
+        // Without the check the rows after the stray quote would vanish
+        // into one cell of line 3.
+        let text = "path,patient_id\na.pdf,P1\n\"b.pdf,P2\nc.pdf,P3\nd.pdf,P4\n"
+        do {
+            _ = try RegistryCSV.table(Data(text.utf8), required: ["path", "patient_id"])
+            Issue.record("read")
+        } catch {
+            #expect(error.message == "a quoted cell opens on line 3 and is never closed: the rest of the file would be one cell, so the file is refused (a stray or missing \")")
+        }
+        #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data("path\nx,\"".utf8), required: ["path"]) }
+        #expect(throws: RegistryCSV.FileError.self) { _ = try RegistryCSV.table(Data("\"path\n".utf8), required: ["path"]) }
+        // Closed at the very end, or doubled quotes inside: read as before.
+        #expect(try RegistryCSV.table(Data("path\n\"x\"\"y\"".utf8), required: ["path"]).rows == [["path": "x\"y"]])
+    }
+
     @Test("rows match the reference (parser, Foundation trimming, dictionary) on generated files")
     func rowsMatchReference() throws {
         let header = ["a,b,c\n", " A ,b,a\n", "a\n", "b,a,b,\"c\"\r\n"]
@@ -152,6 +169,16 @@ struct RegistryCSVTests {
         for _ in 0..<2000 {
             let length = Int.random(in: 0...30, using: &generator)
             let text = header.randomElement(using: &generator)! + (0..<length).map { _ in alphabet.randomElement(using: &generator)! }.joined()
+            if let line = ReferenceCSV.read(text).unclosedQuote {
+                // Refused whole, naming the line the quotes opened on.
+                do {
+                    _ = try RegistryCSV.table(Data(text.utf8), required: ["a"])
+                    Issue.record("read: \(text.debugDescription)")
+                } catch {
+                    #expect(error.message.contains("opens on line \(line) "), "\(text.debugDescription)")
+                }
+                continue
+            }
             let expected = ReferenceCSV.rows(text)
             let actual = try RegistryCSV.table(Data(text.utf8), required: ["a"])
             #expect(actual.rows == expected.rows, "\(text.debugDescription)")
@@ -176,11 +203,15 @@ struct RegistryCSVTests {
 
 /// The CSV reader as it was: scalar by scalar into `String` fields.
 enum ReferenceCSV {
-    static func parse(_ text: String) -> [(fields: [String], line: Int)] {
+    static func parse(_ text: String) -> [(fields: [String], line: Int)] { read(text).records }
+
+    /// The records, and the line of quotes the text ends inside.
+    static func read(_ text: String) -> (records: [(fields: [String], line: Int)], unclosedQuote: Int?) {
         var records: [(fields: [String], line: Int)] = []
         var fields: [String] = []
         var field = ""
         var quoted = false
+        var quoteLine = 1
         var line = 1
         var recordLine = 1
         var scalars = text.unicodeScalars.makeIterator()
@@ -203,6 +234,7 @@ enum ReferenceCSV {
             switch c {
             case "\"" where field.isEmpty:
                 quoted = true
+                quoteLine = line
             case ",":
                 fields.append(field)
                 field = ""
@@ -223,7 +255,7 @@ enum ReferenceCSV {
             fields.append(field)
             records.append((fields, recordLine))
         }
-        return records
+        return (records, quoted ? quoteLine : nil)
     }
 
     /// Rows of a file whose first record names the columns.
