@@ -278,8 +278,8 @@ public enum MigrationManifest {
     }
 
     /// `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/MM/DD` or `YYYY.MM.DD` as DICOM DA; nil when not a real day.
-    /// The rule counts: eight ASCII digits and either no separator or the
-    /// same one of `-/.` twice, wherever it stands (`2019-0101-` is taken).
+    /// Eight ASCII digits, with either no separator or the same one of
+    /// `-/.` after the year and after the month (`2019-0101-` is refused).
     /// Any other character refuses the text — non-ASCII digits too: they
     /// never made a DA value.
     public static func normalizedDate(_ text: String) -> String? {
@@ -299,7 +299,7 @@ public enum MigrationManifest {
                     digits |= UInt64(byte) << (8 * count)
                     count += 1
                 case UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "."):
-                    guard separators == 0 || (separators == 1 && byte == separator) else { return nil }
+                    guard (separators == 0 && count == 4) || (separators == 1 && count == 6 && byte == separator) else { return nil }
                     separator = byte
                     separators += 1
                 default:

@@ -7,21 +7,19 @@ import Testing
 /// and the dates it takes.
 @Suite("Manifest CSV")
 struct ManifestCSVTests {
-    @Test("normalizedDate: YYYYMMDD, or with - / . twice; a real day from 1850 on")
+    @Test("normalizedDate: YYYYMMDD, or YYYY-MM-DD with - / or . ; a real day from 1850 on")
     func normalizedDates() {
         for (text, date) in [("20190101", "20190101"), ("2019-01-31", "20190131"), ("2019/02/28", "20190228"),
                              ("2019.12.31", "20191231"), ("20000229", "20000229"), ("2000-02-29", "20000229"),
-                             ("18500101", "18500101"), ("99991231", "99991231"),
-                             // Today's rule counts digits and separators, not where
-                             // the separators stand.
-                             ("2019-0101-", "20190101"), ("--20190101", "20190101"), ("201.901.01", "20190101")] {
+                             ("18500101", "18500101"), ("99991231", "99991231")] {
             #expect(MigrationManifest.normalizedDate(text) == date, "\(text)")
         }
         for text in ["", "2019", "2019-1-1", "201901011", "2019-01-01-", "2019-01/01", "2019_01_01", "2019 01 01", "2019:01:01",
                      "-20190101", "2019--0101x", "20190230", "19000229", "20190001", "20191301", "20190100", "18491231",
                      " 20190101", "20190101\n", "2019–01–01", "2019－01－01", "２０１９０１０１", "٢٠١٩٠١٠١", "2019〇101",
                      "2019-01-01\u{301}", "2\u{301}0190101", "20190101\u{FEFF}", "½0190101", "2019-01-0①", "0x190101",
-                     "+20190101", "2019.01-01"] {
+                     "+20190101", "2019.01-01", "2019-0101-", "--20190101", "201.901.01", "2019-0101", "201901-01",
+                     "20190-1-01", "2019-01-0-1"] {
             #expect(MigrationManifest.normalizedDate(text) == nil, "\(text.debugDescription)")
         }
     }
@@ -29,11 +27,18 @@ struct ManifestCSVTests {
     @Test("normalizedDate matches the Character-based rule on generated text")
     func normalizedDatesMatchReference() {
         func reference(_ text: String) -> String? {
-            let digits = text.filter(\.isNumber)
-            let separators = text.filter { !$0.isNumber }
-            guard digits.count == 8, separators.isEmpty || (separators.count == 2 && Set(separators).count == 1 && "-/.".contains(separators.first!)),
-                  RegistryCSV.isDate(String(digits)) else { return nil }
-            return String(digits)
+            let characters = Array(text)
+            let isDigit = { (c: Character) in c.isASCII && c.isNumber }
+            let digits: String
+            if characters.count == 8 && characters.allSatisfy(isDigit) {
+                digits = text
+            } else if characters.count == 10, characters[4] == characters[7], "-/.".contains(characters[4]),
+                      characters.indices.allSatisfy({ $0 == 4 || $0 == 7 || isDigit(characters[$0]) }) {
+                digits = String(characters.filter(isDigit))
+            } else {
+                return nil
+            }
+            return RegistryCSV.isDate(digits) ? digits : nil
         }
         let pieces = ["2019", "2000", "1849", "0101", "0229", "1231", "1", "2", "9", "0", "-", "/", ".", "-", " ", "x", "２", "٣", "\u{301}", "①"]
         var seed: UInt64 = 0xDA7E
