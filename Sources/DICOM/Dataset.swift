@@ -108,6 +108,15 @@ public struct Dataset: Sendable {
         if tag == .specificCharacterSet { updateCharacterSet() }
     }
 
+    /// The parser's entries for `body` to append to, in ascending tag
+    /// order after ``lastTag`` (its run of plain elements); nil when the
+    /// data set does not keep parser entries.
+    @inline(__always)
+    mutating func withParsedEntries<R>(_ body: (inout [ParsedElements.Entry]) -> R) -> R? {
+        guard parsed.isActive else { return nil }
+        return body(&parsed.entries)
+    }
+
     /// Points the parser's entries at a longer read of the same bytes (a
     /// header read that went on with more of the file).
     mutating func rebase(onto buffer: Data) {

@@ -298,6 +298,7 @@ struct Parser {
     mutating func parseElements(into dataset: inout Dataset, end: Int?, explicit: Bool, bigEndian: Bool, topLevel: Bool) throws(ParseFailure) -> Stop {
         var last = Parser.key(dataset.lastTag)
         while true {
+            if explicit && !bigEndian { appendShortExplicitLERun(into: &dataset, end: end, after: &last) }
             if topLevel {
                 topLevelElementStart = position
                 topLevelWarningCount = warnings.count
@@ -373,6 +374,46 @@ struct Parser {
         last = Int64(tag.rawValue)
         return true
     }
+
+    /// ``appendShortExplicitLE(_:into:end:after:)`` over as many elements
+    /// in a row as qualify, in one tight loop: no per-element bookkeeping,
+    /// the entries appended straight to the parser's list. Stops, leaving
+    /// `position` at it, before the first element that does not qualify or
+    /// needs a look of its own (item tags, pixel data, Specific Character
+    /// Set), which the caller's general path then reads.
+    @inline(__always)
+    mutating func appendShortExplicitLERun(into dataset: inout Dataset, end: Int?, after last: inout Int64) {
+        let limit = min(buffer.count, end ?? Int.max)
+        guard position + 8 <= limit, let base = buffer.baseAddress else { return }
+        var at = position
+        var key = last
+        let vrs = self.vrs
+        _ = dataset.withParsedEntries { entries in
+            while at + 8 <= limit {
+                let word = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                let raw = (word << 16) | (word >> 16)   // group high, element low
+                // Item tags (group FFFE) are above every attribute; so are
+                // pixel data and what follows it; 0008,0005 changes how
+                // text decodes.
+                guard Int64(raw) > key, raw < Parser.firstSpecialTag, raw != Parser.specificCharacterSetTag,
+                      let vr = vrs.vr(base.load(fromByteOffset: at + 4, as: UInt8.self), base.load(fromByteOffset: at + 5, as: UInt8.self)),
+                      !vr.hasLongLength else { break }
+                let count = Int(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)))
+                let valueEnd = at + 8 + count
+                guard count & 1 == 0, valueEnd <= limit else { break }
+                entries.append(ParsedElements.Entry(tag: Tag(rawValue: raw), vr: vr, undefinedLength: false, isExtra: false,
+                                                    offset: at + 8, count: count))
+                at = valueEnd
+                key = Int64(raw)
+            }
+        }
+        position = at
+        last = key
+    }
+
+    /// Pixel data: it and every tag above it (items, delimiters) leave the run.
+    static let firstSpecialTag: UInt32 = 0x7FE0_0010
+    static let specificCharacterSetTag: UInt32 = 0x0008_0005
 
     /// A data set's last tag as a number every tag is greater than when
     /// there is none: the fast paths' order check is one comparison.
