@@ -211,27 +211,37 @@ public struct Dataset: Sendable {
 
     /// The (0008,0005) values most files carry, parsed once: every header of
     /// a disc would otherwise parse the same terms again. Compared byte by
-    /// byte, most common first (hashing a `Data` cost more than the search).
-    private static let commonCharacterSets: [(bytes: [UInt8], set: SpecificCharacterSet)] = {
-        let values = ["ISO_IR 100", "ISO_IR 192", "ISO_IR 6", "\\ISO 2022 IR 87", "ISO 2022 IR 6\\ISO 2022 IR 87",
-                      "ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 13", "\\ISO 2022 IR 149", "GB18030", "ISO_IR 101", "ISO_IR 144"]
-        var table: [(bytes: [UInt8], set: SpecificCharacterSet)] = []
-        for value in values {
-            var bytes = Array(value.utf8)
+    /// byte, most common first (hashing a `Data` cost more than the search);
+    /// values and sets apart, so the search copies no set.
+    private static let commonCharacterSets: (values: [[UInt8]], sets: [SpecificCharacterSet]) = {
+        let terms = ["ISO_IR 100", "ISO_IR 192", "ISO_IR 6", "\\ISO 2022 IR 87", "ISO 2022 IR 6\\ISO 2022 IR 87",
+                     "ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 13", "\\ISO 2022 IR 149", "GB18030", "ISO_IR 101", "ISO_IR 144"]
+        var values: [[UInt8]] = []
+        var sets: [SpecificCharacterSet] = []
+        for term in terms {
+            var bytes = Array(term.utf8)
             let set = SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(Data(bytes)))
-            table.append((bytes, set))
-            if bytes.count % 2 == 1 { bytes.append(0x20); table.append((bytes, set)) }   // padded to even length
+            values.append(bytes)
+            sets.append(set)
+            if bytes.count % 2 == 1 {   // padded to even length
+                bytes.append(0x20)
+                values.append(bytes)
+                sets.append(set)
+            }
         }
-        return table
+        return (values, sets)
     }()
 
     private static func commonCharacterSet(_ value: Data) -> SpecificCharacterSet? {
-        value.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> SpecificCharacterSet? in
-            for entry in commonCharacterSets where entry.bytes.count == raw.count {
-                if entry.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, raw.baseAddress!, raw.count) }) == 0 { return entry.set }
+        let common = commonCharacterSets
+        let index = value.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int? in
+            common.values.withUnsafeBufferPointer { values in
+                values.firstIndex { entry in
+                    entry.count == raw.count && entry.withUnsafeBytes { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) } == 0
+                }
             }
-            return nil
         }
+        return index.map { common.sets[$0] }
     }
 }
 
