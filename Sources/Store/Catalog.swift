@@ -336,10 +336,21 @@ final class Catalog {
             : "id:" + (s.issuerOfPatientID ?? "") + "\u{1F}" + s.patientID
     }
 
+    /// Why an instance cannot be filed where its header says: its study is
+    /// the store's under another patient, or its series under another
+    /// study. Filing it there would put it in the other patient's (or
+    /// study's) folders, listings and exports.
+    struct Misfiling: Sendable, Equatable {
+        /// `study-of-another-patient` or `series-of-another-study` (the conflicts' `reason`).
+        var reason: String
+        var message: String
+    }
+
     /// Inserts (or finds) the patient, study and series of an instance;
-    /// returns the series row id and notes about inconsistent filing.
-    func fileHierarchy(_ s: InstanceSummary) throws -> (series: Int64, warnings: [String]) {
-        var warnings: [String] = []
+    /// returns the series row id, or why the instance cannot be filed
+    /// there (then the rows it touched must be rolled back: a study's
+    /// missing attributes may have been filled from it).
+    func fileHierarchy(_ s: InstanceSummary) throws -> (series: Int64, misfiling: Misfiling?) {
         let key = Catalog.patientKey(s)
         let patient: Int64
         if let cached = patientIDs[key] {
@@ -358,7 +369,7 @@ final class Catalog {
         let study: Int64
         if let cached = studyIDs[s.studyInstanceUID] {
             study = cached.id
-            if cached.patient != patient { warnings.append(studyWarning(s)) }
+            if cached.patient != patient { return (0, try studyMisfiling(s)) }
         } else {
             let row = try db.queryFirst("""
                 INSERT INTO studies(study_uid, patient_ref, study_date, study_time, description, accession_number, study_id)
@@ -375,12 +386,12 @@ final class Catalog {
             }!
             studyIDs[s.studyInstanceUID] = row
             study = row.id
-            if row.patient != patient { warnings.append(studyWarning(s)) }
+            if row.patient != patient { return (0, try studyMisfiling(s)) }
         }
         let series: Int64
         if let cached = seriesIDs[s.seriesInstanceUID] {
             series = cached.id
-            if cached.study != study { warnings.append(seriesWarning(s)) }
+            if cached.study != study { return (0, try seriesMisfiling(s)) }
         } else {
             let row = try db.queryFirst("""
                 INSERT INTO series(series_uid, study_ref, modality, series_number, description) VALUES (?, ?, ?, ?, ?)
@@ -394,17 +405,27 @@ final class Catalog {
             }!
             seriesIDs[s.seriesInstanceUID] = row
             series = row.id
-            if row.study != study { warnings.append(seriesWarning(s)) }
+            if row.study != study { return (0, try seriesMisfiling(s)) }
         }
-        return (series, warnings)
+        return (series, nil)
     }
 
-    private func studyWarning(_ s: InstanceSummary) -> String {
-        "study \(s.studyInstanceUID) is already filed under another patient than Patient ID \"\(s.patientID)\"\(s.patientName.map { " (\($0))" } ?? ""); the instance is filed with the study"
+    private func studyMisfiling(_ s: InstanceSummary) throws -> Misfiling {
+        let owner = try db.queryFirst("""
+            SELECT p.patient_id, p.name FROM studies st JOIN patients p ON st.patient_ref = p.id WHERE st.study_uid = ?
+            """, [s.studyInstanceUID]) { (id: $0.string(0), name: $0.optionalString(1)) }
+        let other = owner.map { "Patient ID \"\($0.id)\"\($0.name.map { " (\($0))" } ?? "")" } ?? "another patient"
+        return Misfiling(reason: "study-of-another-patient", message:
+            "study \(s.studyInstanceUID) is stored under \(other), this instance names Patient ID \"\(s.patientID)\"\(s.patientName.map { " (\($0))" } ?? ""): "
+            + "kept aside, not filed with the other patient's study (if the study is this patient's, move it with `discport reassign` and import again)")
     }
 
-    private func seriesWarning(_ s: InstanceSummary) -> String {
-        "series \(s.seriesInstanceUID) is already filed under another study than \(s.studyInstanceUID); the instance is filed with the series"
+    private func seriesMisfiling(_ s: InstanceSummary) throws -> Misfiling {
+        let study = try db.queryFirst("""
+            SELECT st.study_uid FROM series se JOIN studies st ON se.study_ref = st.id WHERE se.series_uid = ?
+            """, [s.seriesInstanceUID]) { $0.string(0) }
+        return Misfiling(reason: "series-of-another-study", message:
+            "series \(s.seriesInstanceUID) is stored in study \(study ?? "another study"), this instance names study \(s.studyInstanceUID): kept aside, not filed with the other study")
     }
 
     struct NewInstance {

@@ -334,6 +334,21 @@ public final class InstanceStore: Sendable {
             let outcome: StoreResult
             do {
                 var counts = Catalog.Counts()
+                /// Keeps the copy under `conflicts/` with a `conflicts` row (`reason`).
+                func keepAside(reason: String, warnings: [String]) throws -> StoreResult {
+                    let path = Layout.conflictPath(sopInstanceUID: uid, sha256: hashes.stored)
+                    st.schedule(temporary, home + "/" + path)
+                    temporaryExists = false
+                    scheduled = true
+                    try catalog.insertConflict(summary: summary, sha256: hashes.stored, size: hashes.storedSize, storedPath: path,
+                                               originalPath: source.originalPath, importID: importID, reason: reason)
+                    try catalog.audit(.conflict, operatorName: operatorName, importID: importID, sopInstanceUID: uid,
+                                      detail: ["path": path, "sha256": hashes.stored, "original": source.originalPath,
+                                               "reason": reason])
+                    counts.conflicts = 1
+                    counts.bytes = hashes.storedSize
+                    return result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, warnings)
+                }
                 switch try classify(uid, hashes.stored, hashes.source, catalog, &st) {
                 case .duplicate(let path):
                     counts.duplicates = 1
@@ -351,19 +366,23 @@ public final class InstanceStore: Sendable {
                     counts.bytes = hashes.storedSize
                     outcome = result(.stored, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
                 case .conflict:
-                    let path = Layout.conflictPath(sopInstanceUID: uid, sha256: hashes.stored)
-                    st.schedule(temporary, home + "/" + path)
-                    temporaryExists = false
-                    scheduled = true
-                    try catalog.insertConflict(summary: summary, sha256: hashes.stored, size: hashes.storedSize, storedPath: path,
-                                               originalPath: source.originalPath, importID: importID, reason: "different-content")
-                    try catalog.audit(.conflict, operatorName: operatorName, importID: importID, sopInstanceUID: uid,
-                                      detail: ["path": path, "sha256": hashes.stored, "original": source.originalPath,
-                                               "reason": "different-content"])
-                    counts.conflicts = 1
-                    counts.bytes = hashes.storedSize
-                    outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
+                    outcome = try keepAside(reason: "different-content", warnings: [])
                 case .new:
+                    // Filed first: an instance whose study is another
+                    // patient's (or series another study's) is kept aside
+                    // before anything touches the file system.
+                    let filed = try catalog.fileHierarchy(summary)
+                    if let misfiling = filed.misfiling {
+                        try catalog.db.run("ROLLBACK TO instance")   // the rows its filing touched
+                        catalog.forgetCachedRows()
+                        if let path = try catalog.conflictPath(sopInstanceUID: uid, sha256: hashes.stored) {
+                            counts.conflicts = 1
+                            outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [misfiling.message])
+                        } else {
+                            outcome = try keepAside(reason: misfiling.reason, warnings: [misfiling.message])
+                        }
+                        break
+                    }
                     let path = newPath
                     let absolute = home + "/" + path
                     var adopted = false
@@ -390,8 +409,6 @@ public final class InstanceStore: Sendable {
                         temporaryExists = false
                         scheduled = true
                     }
-                    let filed = try catalog.fileHierarchy(summary)
-                    warnings += filed.warnings
                     try catalog.insertInstance(Catalog.NewInstance(
                         summary: summary, seriesRef: filed.series, size: hashes.storedSize, sha256: hashes.stored,
                         sourceSHA256: hashes.source, fileMetaAdded: metaAdded, storedPath: path,

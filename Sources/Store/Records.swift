@@ -15,9 +15,10 @@ public enum StoreOutcome: String, Sendable, Hashable, Codable {
     case adopted
     /// The same SOP Instance with the same content is already stored: skipped.
     case duplicate
-    /// The same SOP Instance UID is stored with different content. The
-    /// stored instance is left alone; this copy is kept aside under
-    /// `conflicts/` with a catalog row and reported.
+    /// The same SOP Instance UID is stored with different content, or the
+    /// instance's study is stored under another patient (its series in
+    /// another study). What is stored is left alone; this copy is kept
+    /// aside under `conflicts/` with a catalog row and reported.
     case conflict
 }
 
@@ -36,8 +37,8 @@ public struct StoreResult: Sendable, Hashable, Codable {
     public var size: Int64
     /// A Part 10 header was added in front of a raw data set.
     public var fileMetaAdded: Bool
-    /// Inconsistencies noticed on the way (e.g. a study already filed under
-    /// another patient). They do not stop the store.
+    /// What the caller should know: why a copy was kept aside when not for
+    /// different content, a file without catalog row moved out of the way.
     public var warnings: [String]
 }
 
@@ -125,7 +126,10 @@ public struct ConflictRecord: Sendable, Hashable, Codable {
     public var patientName: String?
     /// `different-content`: a source file differed from the stored instance;
     /// `orphan-displaced`: a file left by an interrupted run, without a
-    /// catalog row, differed from the copy being stored and was moved aside.
+    /// catalog row, differed from the copy being stored and was moved aside;
+    /// `study-of-another-patient`: the instance's study is stored under
+    /// another patient; `series-of-another-study`: its series is stored in
+    /// another study (kept aside rather than filed there).
     public var reason: String
     public var detectedAt: String
 }

@@ -174,6 +174,47 @@ struct StoreTests {
         #expect(report.instancesChecked == 1 && report.conflictsChecked == 1)
     }
 
+    @Test("an instance whose study is another patient's, or whose series is another study's, is kept aside, never filed there")
+    func misfiledInstances() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path)
+        let run = try store.beginImport(ImportSource(location: "/media/cdrom", kind: "folder", label: nil, volumeID: nil))
+        let study = "1.2.826.0.1.3680043.2.1125.1", series = "1.2.826.0.1.3680043.2.1125.2.1"
+        let first = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(1)))
+        #expect(try store.store(Fixture.source(first), summary: Fixture.summary(first), importID: run).outcome == .stored)
+        try store.flush()
+
+        // The same study under another patient (a reception mistake, or a
+        // foreign system reusing UIDs): kept aside, the first patient's study untouched.
+        let other = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(2), study: study, patientID: "PAT-2", patientName: "Suzuki^Hanako"))
+        let kept = try store.store(Fixture.source(other, path: "DICOM/IMG0002"), summary: Fixture.summary(other), importID: run)
+        #expect(kept.outcome == .conflict)
+        #expect(kept.path.hasPrefix(home.path + "/conflicts/\(Fixture.uid(2))/"))
+        #expect(kept.warnings == ["study \(study) is stored under Patient ID \"PAT-1\" (Yamada^Taro), this instance names Patient ID \"PAT-2\" (Suzuki^Hanako): kept aside, not filed with the other patient's study (if the study is this patient's, move it with `discport reassign` and import again)"])
+        // Again: the same copy, no second row.
+        let again = try store.store(Fixture.source(other, path: "DICOM/IMG0002"), summary: Fixture.summary(other), importID: run)
+        #expect(again.outcome == .conflict && again.path == kept.path)
+
+        // A new study whose series is the first study's: kept aside, the study not created.
+        let moved = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(3), series: series, study: "1.2.826.0.1.3680043.2.1125.9"))
+        let aside = try store.store(Fixture.source(moved, path: "DICOM/IMG0003"), summary: Fixture.summary(moved), importID: run)
+        #expect(aside.outcome == .conflict)
+        #expect(aside.warnings.first?.hasPrefix("series \(series) is stored in study \(study), this instance names study 1.2.826.0.1.3680043.2.1125.9") == true)
+
+        // The first patient's study gained nothing, PAT-2 was never created,
+        // and a new instance of the first patient still files normally.
+        let next = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(4), instanceNumber: 2))
+        #expect(try store.store(Fixture.source(next, path: "DICOM/IMG0004"), summary: Fixture.summary(next), importID: run).outcome == .stored)
+        let record = try store.finishImport(run)
+        #expect((record.stored, record.conflicts) == (2, 3))
+        #expect(try store.patients().map(\.patientID) == ["PAT-1"])
+        #expect(try store.studies(patientID: "PAT-1").map(\.studyInstanceUID) == [study])
+        #expect(try store.instances(importID: run).count == 2)
+        #expect(try store.conflicts().map(\.reason).sorted() == ["series-of-another-study", "study-of-another-patient"])
+        #expect(fileBytes(kept.path) == other)
+        #expect(try store.check().isClean)
+    }
+
     @Test("a raw data set gets a Part 10 header; its bytes are unchanged")
     func rawDataSetGetsFileMeta() throws {
         let home = TemporaryHome()
