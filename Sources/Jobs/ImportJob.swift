@@ -111,8 +111,9 @@ public final class ImportJob: Sendable {
         let tally = Mutex(Tally(patients: report.patients.count))
         let worker = InstanceImporter(plan: plan, coercions: coercions, store: store, importID: importID, dryRun: dryRun,
                                       outbox: outbox)
-        // What goes to the node: stored (or outbox) paths and content keys.
-        let toSend = Mutex<[(path: String, contentSHA256: String?)]>([])
+        // What goes to the node: stored (or outbox) paths and content keys,
+        // and where on the medium each came from.
+        let toSend = Mutex<[(path: String, contentSHA256: String?, source: String)]>([])
 
         var mediumError: String?
         do {
@@ -121,7 +122,7 @@ public final class ImportJob: Sendable {
                 let event = worker.importInstance(file, patient: planned.patient, expectedUID: planned.sopInstanceUID)
                 tally.withLock { $0.add(event) }
                 if [.stored, .adopted, .duplicate, .outgoing].contains(event.outcome), let path = event.storedPath {
-                    toSend.withLock { $0.append((path, event.contentSHA256)) }
+                    toSend.withLock { $0.append((path, event.contentSHA256, event.path)) }
                 }
                 events(.instance(event))
             }, skipped: { _ in })
@@ -177,7 +178,13 @@ public final class ImportJob: Sendable {
         }
         if let send, let store, !dryRun {
             let job = SendJob(store: store, peer: send.peer)
-            summary.send = try job.send(toSend.withLock { $0 }, parallel: send.parallel) { events(.sent($0)) }
+            let queued = toSend.withLock { $0 }
+            let sources = Dictionary(queued.map { ($0.path, $0.source) }, uniquingKeysWith: { first, _ in first })
+            summary.send = try job.send(queued.map { ($0.path, $0.contentSHA256) }, parallel: send.parallel) { sent in
+                var sent = sent
+                sent.sourcePath = sources[sent.path]
+                events(.sent(sent))
+            }
         }
         summary.seconds = (ContinuousClock.now - clock) / .seconds(1)
         events(.finished(summary))

@@ -32,6 +32,10 @@ public struct SendEvent: Sendable, Codable {
     /// re-encoded, or decompressed losslessly.
     public var convertedFrom: String?
     public var message: String?
+    /// `import --send`: the file on the medium the instance came from
+    /// (with `--no-store`, ``path`` is its outbox copy, which is removed
+    /// once the node acknowledged it).
+    public var sourcePath: String?
 
     public init(path: String, sopInstanceUID: String?, outcome: Outcome, status: String? = nil,
                 transferSyntaxUID: String? = nil, convertedFrom: String? = nil, message: String? = nil) {

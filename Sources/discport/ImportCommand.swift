@@ -364,7 +364,7 @@ final class ImportOutput: Sendable {
                 encodedLine("send", sent)
             } else if sent.outcome == .failed || sent.outcome == .conflict {
                 bar.clear()
-                Terminal.error("send: \(sent.path): \(sent.message ?? "failed")")
+                Terminal.error("send: \(sent.sourcePath ?? sent.path): \(sent.message ?? "failed")")
             }
         case .finished(let summary):
             if jsonLines {

@@ -117,6 +117,9 @@ struct NetworkJobTests {
         #expect(first.send?.sent == 5)
         #expect(first.exitStatus == 0)
         #expect(events.count == 5 && events.allSatisfy { $0.outcome == .sent })
+        // Each event names the medium's file too: the outbox copy is gone.
+        #expect(Set(events.compactMap(\.sourcePath)).count == 5)
+        #expect(events.allSatisfy { $0.path.contains("/outbox/") && $0.sourcePath?.contains("/outbox/") == false })
         try store.flush()
         #expect(try store.instances().isEmpty, "nothing in the local store")
         #expect(files(under: home + "/instances").isEmpty)
