@@ -201,7 +201,8 @@ public enum RegistryCSV {
 }
 
 /// RFC 4180 records: quoted fields with `""` escapes and line breaks,
-/// CRLF or LF line ends.
+/// CRLF, LF or CR line ends (a CR alone: old Mac spreadsheets' CSV, read
+/// as Python's csv module and spreadsheets read it).
 struct CSVRecords {
     struct Record {
         var fields: [String]
@@ -223,7 +224,7 @@ struct CSVRecords {
         }
     }
 
-    /// Where one field's bytes are: in the text, or (when quotes or CRs
+    /// Where one field's bytes are: in the text, or (when quotes
     /// came out of its middle) in the record's scratch bytes.
     struct Span {
         var start: Int
@@ -266,7 +267,7 @@ struct CSVRecords {
     }
 
     /// Each record's fields, read over the text's UTF-8 bytes: a field is
-    /// one range of them unless quotes or CRs come out of its middle (then
+    /// one range of them unless quotes come out of its middle (then
     /// it is copied). Every byte the rules look at is ASCII, never part of
     /// a longer UTF-8 sequence, so the fields are the same scalars as read
     /// scalar by scalar.
@@ -334,8 +335,9 @@ struct CSVRecords {
     /// The rules: a quote opens quotes only while the field is still empty
     /// (elsewhere it is kept as it is); inside quotes `""` is a quote and a
     /// quote followed by anything else closes them (what follows joins the
-    /// field); line breaks inside quotes are kept and counted; a CR outside
-    /// quotes is dropped; a record's line is the one it starts on; a last
+    /// field); line breaks inside quotes are kept and counted; outside
+    /// quotes LF, CRLF and a CR alone end a record; a record's line is the
+    /// one it starts on; a last
     /// record without a line end counts when it holds anything; quotes
     /// still open at the end go to `unclosedQuote` with their line.
     private static func scan<E: Error>(_ text: UnsafeBufferPointer<UInt8>, _ unclosedQuote: (Int) throws(E) -> Void,
@@ -352,7 +354,8 @@ struct CSVRecords {
             if quoted {
                 var next = index
                 while next < count, text[next] != quote {
-                    if text[next] == lf { line += 1 }
+                    // Line ends counted: LF, CRLF once, a CR alone.
+                    if text[next] == lf || (text[next] == cr && (next + 1 == count || text[next + 1] != lf)) { line += 1 }
                     next += 1
                 }
                 if next > index { field.append(text, index, next) }
@@ -374,9 +377,9 @@ struct CSVRecords {
             case comma:
                 field.endField()
                 index += 1
-            case cr:
-                index += 1
-            case lf:
+            case cr where index + 1 < count && text[index + 1] == lf:
+                index += 1   // CRLF: the LF ends the record
+            case cr, lf:
                 field.endField()
                 try body(Fields(text: text, spans: field.spans, scratch: field.scratch), recordLine)
                 field.endRecord()

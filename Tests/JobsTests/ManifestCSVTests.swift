@@ -82,6 +82,21 @@ struct ManifestCSVTests {
         #expect(problems[2].message == "path is empty")
     }
 
+    @Test("a manifest with CR line ends (an old Mac spreadsheet's CSV) reads like its LF twin")
+    func crLineEnds() throws {
+        let scratch = Scratch()
+        let text = "path,patient_id,study_description\na.jpg,P1,\"two\nlines\"\nb.pdf,P2,\nc.jpg,,\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: scratch.path + "/lf.csv"))
+        try Data(text.replacingOccurrences(of: "\n", with: "\r").utf8).write(to: URL(fileURLWithPath: scratch.path + "/cr.csv"))
+        let lf = try MigrationManifest.read(scratch.path + "/lf.csv", root: "/r")
+        let cr = try MigrationManifest.read(scratch.path + "/cr.csv", root: "/r")
+        #expect(lf.rows.map(\.path) == ["a.jpg", "b.pdf"])
+        #expect(cr.rows.map(\.path) == lf.rows.map(\.path))
+        #expect(cr.rows.map(\.line) == [2, 4] && lf.rows.map(\.line) == [2, 4])
+        #expect(cr.rows.first?.studyDescription == "two\rlines")
+        #expect(cr.problems.map(\.line) == [5] && lf.problems.map(\.line) == [5])
+    }
+
     @Test("a Shift_JIS manifest is read like its UTF-8 twin")
     func shiftJISManifest() throws {
         let scratch = Scratch()

@@ -16,7 +16,7 @@ struct RegistryCSVTests {
         CSVRecords.parse(text).map(\.line)
     }
 
-    @Test("records: fields split at commas, LF or CRLF line ends, a last record without a line end")
+    @Test("records: fields split at commas, LF, CRLF or CR line ends, a last record without a line end")
     func plainRecords() {
         #expect(Self.records("a,b\n1,2\n") == [["a", "b"], ["1", "2"]])
         #expect(Self.records("a,b\r\n1,2\r\n") == [["a", "b"], ["1", "2"]])
@@ -27,15 +27,17 @@ struct RegistryCSVTests {
         #expect(Self.records("\n") == [[""]])
         #expect(Self.lines("a\n\n\nb\n") == [1, 2, 3, 4])
         #expect(Self.records("a\n\n\nb\n") == [["a"], [""], [""], ["b"]])
-        // A last line holding nothing (or only a CR, or an empty quoted
-        // field) is no record; one holding a comma is.
-        #expect(Self.records("a\n\r") == [["a"]])
+        // A last line holding nothing (or an empty quoted field) is no
+        // record; one holding a comma is.
+        #expect(Self.records("a\n\r\n") == [["a"], [""]])
         #expect(Self.records("a\n\"\"") == [["a"]])
         #expect(Self.records("a\n,") == [["a"], ["", ""]])
-        // A CR outside quotes is dropped wherever it stands (a file with CR
-        // line ends only is one record).
-        #expect(Self.records("a\rb,c\r") == [["ab", "c"]])
-        #expect(Self.records("a\rb\r") == [["ab"]])
+        // A CR alone ends a record too (old Mac spreadsheets' CSV), and
+        // counts as a line; CRLF counts once, a CR before it as its part.
+        #expect(Self.records("a\rb,c\r") == [["a"], ["b", "c"]])
+        #expect(Self.records("a\rb\r") == [["a"], ["b"]])
+        #expect(Self.lines("a\rb\r\nc\r\rd") == [1, 2, 3, 4, 5])
+        #expect(Self.records("a\r\r\nb") == [["a"], [""], ["b"]])
         #expect(Self.records("山田,太郎\n") == [["山田", "太郎"]])
     }
 
@@ -61,10 +63,11 @@ struct RegistryCSVTests {
         #expect(Self.records("\"ab\"cd,e\n") == [["abcd", "e"]])
         #expect(Self.records("\"ab\" ,\n") == [["ab ", ""]])
         #expect(Self.records("\"ab\"c\"d\"\n") == [["abc\"d\""]])
-        // A field still empty (after an empty quoted part or a dropped CR)
-        // may open quotes again.
-        #expect(Self.records("\r\"x,y\"\n") == [["x,y"]])
-        #expect(Self.records("\"\"\r\"a,b\"\n") == [["a,b"]])
+        // A record may start with quotes after a CR alone.
+        #expect(Self.records("\r\"x,y\"\n") == [[""], ["x,y"]])
+        // A CR alone inside quotes is kept and counted as a line.
+        #expect(Self.records("\"a\rb\",c\rd\n") == [["a\rb", "c"], ["d"]])
+        #expect(Self.lines("\"a\rb\",c\rd\n") == [1, 3])
         // An unterminated quote runs to the end of the text.
         #expect(Self.records("\"abc\ndef") == [["abc\ndef"]])
         #expect(Self.lines("x\n\"abc\ndef,g\n") == [1, 2])
@@ -227,6 +230,10 @@ enum ReferenceCSV {
                     }
                 } else {
                     if c == "\n" { line += 1 }
+                    if c == "\r" {
+                        pending = scalars.next()
+                        if pending != "\n" { line += 1 }   // a CR alone is a line end; CRLF counts once
+                    }
                     field.unicodeScalars.append(c)
                 }
                 continue
@@ -238,9 +245,11 @@ enum ReferenceCSV {
             case ",":
                 fields.append(field)
                 field = ""
-            case "\r":
-                break
-            case "\n":
+            case "\r", "\n":
+                if c == "\r" {
+                    pending = scalars.next()
+                    if pending == "\n" { break }   // CRLF: the LF ends the record
+                }
                 fields.append(field)
                 records.append((fields, recordLine))
                 fields = []
