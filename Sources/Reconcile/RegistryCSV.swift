@@ -337,9 +337,9 @@ struct CSVRecords {
     /// quote followed by anything else closes them (what follows joins the
     /// field); line breaks inside quotes are kept and counted; outside
     /// quotes LF, CRLF and a CR alone end a record; a record's line is the
-    /// one it starts on; a last
-    /// record without a line end counts when it holds anything; quotes
-    /// still open at the end go to `unclosedQuote` with their line.
+    /// one it starts on; a last record without a line end counts when it
+    /// holds anything; quotes still open at the end go to `unclosedQuote`
+    /// with their line.
     private static func scan<E: Error>(_ text: UnsafeBufferPointer<UInt8>, _ unclosedQuote: (Int) throws(E) -> Void,
                                        _ body: (Fields, Int) throws(E) -> Void) throws(E) {
         let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
