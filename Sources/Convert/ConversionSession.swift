@@ -346,6 +346,10 @@ public final class ConversionSession {
             try set(&ds, .imageType, .CS, "DERIVED\\SECONDARY")
         }
         try set(&ds, .patientOrientation, .CS, "")
+        // Laterality (Type 2C) present and empty, "unknown": dciodvfy warns
+        // that it should be absent for an unpaired body part, but reports
+        // an error when it is absent (it cannot tell the body part of a
+        // converted picture).
         try set(&ds, .laterality, .CS, "")
         if let derivation { try set(&ds, .derivationDescription, .ST, derivation) }
         if document || multiFrame { try set(&ds, .burnedInAnnotation, .CS, "YES") }
