@@ -334,7 +334,6 @@ struct Parser {
                 if options.stopBeforePixelData { return .pixelData(offset: position) }
                 pixelDataPosition = position   // remembered even when reading it
             }
-            if explicit && !bigEndian && appendShortExplicitLE(tag, into: &dataset, end: end, after: &last) { continue }
             // The same for implicit VR little endian (old discs are full of
             // it): the VR from the dictionary, never SQ or undefined length.
             if !explicit && !bigEndian && position + 8 <= buffer.count && Int64(tag.rawValue) > last {
@@ -357,8 +356,9 @@ struct Parser {
         }
     }
 
-    /// The fast path, the bulk of any header: explicit VR little endian, a
-    /// 16-bit length VR (never SQ), even length, inside the buffer and the
+    /// The file meta information's fast path (the data set's is
+    /// ``appendShortExplicitLERun(into:end:after:)``): explicit VR little
+    /// endian, a 16-bit length VR (never SQ), even length, inside the buffer and the
     /// item, after the last tag (`last`, see ``key(_:)``). Appends the
     /// element and returns true; anything else, and every fault, is left to
     /// ``parseElement(into:end:explicit:bigEndian:)``.
