@@ -24,21 +24,20 @@ struct ReadOnlyFile {
             throw DICOMError(.io, "cannot open: \(String(cString: strerror(errno)))", path: path)
         }
         var end = lseek(fd, 0, SEEK_END)
-        guard end >= 0 else {
-            // Not seekable (a pipe, some file systems' folders).
-            let code = errno
+        if end < 0 || end > Int64(Int32.max) * 1024 {
+            // Not seekable (a pipe, some file systems' folders), or ext4's
+            // end of a hashed folder (2^63 - 1): fstat says what it is.
+            let seekError = errno
             var info = stat()
-            let isFolder = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-            Glibc.close(fd)
-            throw isFolder ? ReadOnlyFile.isDirectory(path)
-                : DICOMError(.io, "cannot find its size: \(String(cString: strerror(code)))", path: path)
-        }
-        if end > Int64(Int32.max) * 1024 {
-            // ext4 reports a hashed folder's end as 2^63 - 1.
-            var info = stat()
-            if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            let statted = fstat(fd, &info) == 0
+            let code = statted ? (end < 0 ? seekError : nil) : errno
+            if statted && (info.st_mode & S_IFMT) == S_IFDIR {
                 Glibc.close(fd)
                 throw ReadOnlyFile.isDirectory(path)
+            }
+            if let code {
+                Glibc.close(fd)
+                throw DICOMError(.io, "cannot find its size: \(String(cString: strerror(code)))", path: path)
             }
             end = off_t(info.st_size)
         }
