@@ -13,16 +13,16 @@ public struct Dataset: Sendable {
     /// for. Scanning a disc reads a handful of the hundred-odd elements of
     /// every header; this spares a `Data` (and its reference count) for every
     /// other one. The first mutation turns it into `stored` elements.
-    private var parsed = ParsedElements()
+    private var parsed: ParsedElements
     /// For a sequence item: it was encoded with undefined length.
-    public var isUndefinedLengthItem: Bool = false
+    public var isUndefinedLengthItem: Bool
     /// For a sequence item read from a file: byte offset of its item tag
     /// from the start of the file (what DICOMDIR record offsets point at).
     public var itemOffset: Int?
     /// The inherited and own character sets, behind one reference: a
     /// `SpecificCharacterSet` is several arrays, and the parser copies and
     /// creates data sets (items) often.
-    private var characterSets = CharacterSets.standard
+    private var characterSets: CharacterSets
     /// The character set of the enclosing data set, for items that do not
     /// carry their own (0008,0005).
     public var inheritedCharacterSet: SpecificCharacterSet {
@@ -45,21 +45,33 @@ public struct Dataset: Sendable {
         characterSets = sets.own == nil ? sets : CharacterSets(inherited: sets.own!, own: nil)
     }
 
-    public init() { self.stored = [] }
+    public init() {
+        self.init(parsed: ParsedElements())
+    }
 
     /// Creates a data set from elements in any order; a later element with
     /// the same tag replaces an earlier one.
     public init(_ elements: [DataElement]) {
-        self.stored = []
+        self.init(parsed: ParsedElements())
         self.stored.reserveCapacity(elements.count)
         for element in elements { self.set(element) }
     }
 
     /// The parser's data set: values are read from `buffer` on demand.
     init(parsing buffer: Data) {
+        self.init(parsed: ParsedElements(isActive: true, buffer: buffer))
+    }
+
+    /// Every stored property set here, none by a default value: with
+    /// defaults the compiler builds the value aside, copies it into place
+    /// and destroys the original (a retain and release of each reference),
+    /// and the parser makes a data set for every file and sequence item.
+    private init(parsed: ParsedElements) {
         self.stored = []
-        self.parsed.buffer = buffer
-        self.parsed.isActive = true
+        self.parsed = parsed
+        self.isUndefinedLengthItem = false
+        self.itemOffset = nil
+        self.characterSets = .standard
     }
 
     /// The elements in ascending tag order.
@@ -204,44 +216,58 @@ public struct Dataset: Sendable {
     public var characterSet: SpecificCharacterSet { ownCharacterSet ?? inheritedCharacterSet }
 
     private mutating func updateCharacterSet() {
-        ownCharacterSet = self[.specificCharacterSet]?.bytes.map { bytes in
-            Dataset.commonCharacterSet(bytes) ?? SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(bytes))
+        guard let index = withValueBytes(.specificCharacterSet, { raw, _ in Dataset.commonCharacterSetIndex(raw) }) else {
+            ownCharacterSet = nil   // absent, or not a value
+            return
+        }
+        if let index {
+            // A data set that inherits nothing (a file's top level) takes
+            // the shared sets as they are: no set copied, nothing allocated.
+            if characterSets === CharacterSets.standard {
+                characterSets = Dataset.commonCharacterSets.topLevel[index]
+            } else {
+                ownCharacterSet = Dataset.commonCharacterSets.sets[index]
+            }
+        } else {
+            ownCharacterSet = self[.specificCharacterSet]?.bytes.map { SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire($0)) }
         }
     }
 
     /// The (0008,0005) values most files carry, parsed once: every header of
     /// a disc would otherwise parse the same terms again. Compared byte by
     /// byte, most common first (hashing a `Data` cost more than the search);
-    /// values and sets apart, so the search copies no set.
-    private static let commonCharacterSets: (values: [[UInt8]], sets: [SpecificCharacterSet]) = {
+    /// values and sets apart, so the search copies no set. `topLevel`: the
+    /// same sets as the own sets of a data set that inherits the default.
+    private static let commonCharacterSets: (values: [[UInt8]], sets: [SpecificCharacterSet], topLevel: [CharacterSets]) = {
         let terms = ["ISO_IR 100", "ISO_IR 192", "ISO_IR 6", "\\ISO 2022 IR 87", "ISO 2022 IR 6\\ISO 2022 IR 87",
                      "ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 13", "\\ISO 2022 IR 149", "GB18030", "ISO_IR 101", "ISO_IR 144"]
         var values: [[UInt8]] = []
         var sets: [SpecificCharacterSet] = []
+        var topLevel: [CharacterSets] = []
         for term in terms {
             var bytes = Array(term.utf8)
             let set = SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(Data(bytes)))
+            let shared = CharacterSets(inherited: .default, own: set)
             values.append(bytes)
             sets.append(set)
+            topLevel.append(shared)
             if bytes.count % 2 == 1 {   // padded to even length
                 bytes.append(0x20)
                 values.append(bytes)
                 sets.append(set)
+                topLevel.append(shared)
             }
         }
-        return (values, sets)
+        return (values, sets, topLevel)
     }()
 
-    private static func commonCharacterSet(_ value: Data) -> SpecificCharacterSet? {
-        let common = commonCharacterSets
-        let index = value.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int? in
-            common.values.withUnsafeBufferPointer { values in
-                values.firstIndex { entry in
-                    entry.count == raw.count && entry.withUnsafeBytes { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) } == 0
-                }
+    /// Where `raw` is among ``commonCharacterSets``' values.
+    private static func commonCharacterSetIndex(_ raw: UnsafeRawBufferPointer) -> Int? {
+        commonCharacterSets.values.withUnsafeBufferPointer { values in
+            values.firstIndex { entry in
+                entry.count == raw.count && entry.withUnsafeBytes { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) } == 0
             }
         }
-        return index.map { common.sets[$0] }
     }
 }
 

@@ -158,7 +158,10 @@ struct Parser {
         }
 
         file.dataset = Dataset(parsing: data)
-        file.dataset.reserveCapacity(128)   // a typical header; saves the growth copies
+        // Room for the elements the bytes can hold (headers average ~32
+        // bytes an element; a CT or MR header has 100–300), within bounds:
+        // saves the growth copies.
+        file.dataset.reserveCapacity(min(256, max(64, (buffer.count - position) / 32)))
         try parseTopLevel(into: &file, explicit: explicit, bigEndian: bigEndian)
     }
 
@@ -236,8 +239,7 @@ struct Parser {
     /// ASCII): the first value without NUL or space padding; nil when absent
     /// or empty. A known UID makes no `String` at all.
     static func transferSyntax(in meta: Dataset) -> TransferSyntax? {
-        guard let data = meta[.transferSyntaxUID]?.bytes else { return nil }
-        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> TransferSyntax? in
+        meta.withValueBytes(.transferSyntaxUID) { (raw: UnsafeRawBufferPointer, _) -> TransferSyntax? in
             var start = 0
             var end = raw.firstIndex(of: 0x5C) ?? raw.count   // a second value is ignored
             while end > start, raw[end - 1] == 0x00 || raw[end - 1] == 0x20 { end -= 1 }
@@ -245,7 +247,7 @@ struct Parser {
             guard start < end else { return nil }
             let uid = UnsafeRawBufferPointer(rebasing: raw[start..<end])
             return TransferSyntax.known(utf8: uid) ?? TransferSyntax(uid: String(decoding: uid, as: UTF8.self))
-        }
+        } ?? nil
     }
 
     /// Guesses the encoding of a data set starting at `offset` from its
@@ -568,6 +570,9 @@ struct Parser {
                 _ = try parseElements(into: &item, end: itemEnd, explicit: explicit, bigEndian: bigEndian, topLevel: false)
                 position = itemEnd
             }
+            // Room for a few at the first: most sequences hold one to
+            // four items, and growing 1 → 2 → 4 allocates three times.
+            if items.isEmpty { items.reserveCapacity(4) }
             items.append(consume item)
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import DICOM
@@ -666,6 +667,36 @@ struct CharacterSetTests {
         #expect(SpecificCharacterSet.suitable(for: ["Hong^Gildong=洪^吉洞=홍^길동"]).canonicalTerms == ["ISO_IR 192"])
         #expect(SpecificCharacterSet.suitable(for: ["Διονυσιος"]).canonicalTerms == ["ISO_IR 192"])
         #expect(SpecificCharacterSet.suitable(for: ["①"]).canonicalTerms == ["ISO_IR 192"])
+    }
+
+    /// A file's own (0008,0005), common or not, and an item's, as the
+    /// parser meets them and after an edit: what every name decodes with.
+    @Test(arguments: [nil, "ISO_IR 100", "ISO_IR 148"] as [String?])
+    func itemsInheritOrOverrideTheFileCharacterSet(_ fileTerm: String?) throws {
+        func element(_ tag: DICOM.Tag, _ vr: VR, _ bytes: [UInt8]) -> DataElement {
+            DataElement(tag: tag, vr: vr, bytes: Data(bytes.count % 2 == 1 ? bytes + [0x20] : bytes))
+        }
+        let latin = Array("Gr".utf8) + [0xFC] + Array("n".utf8)   // "Grün" in ISO 8859-1 and -9 alike
+        let inheriting = Dataset([element(.patientName, .PN, latin)])
+        let own = Dataset([element(.specificCharacterSet, .CS, Array("ISO_IR 192".utf8)),
+                           element(.patientName, .PN, Array("山田".utf8))])
+        var top = Dataset([element(.patientName, .PN, latin),
+                           DataElement(tag: .referencedImageSequence, vr: .SQ, value: .sequence([inheriting, own]))])
+        if let fileTerm { top.set(element(.specificCharacterSet, .CS, Array(fileTerm.utf8))) }
+        let data = try DICOMWriter.encode(top, transferSyntax: .explicitVRLittleEndian)
+        var read = try DICOMFile(data: data).dataset
+        let items = try #require(read[.referencedImageSequence]?.items)
+        let expected = fileTerm == nil ? "Gr\u{FFFD}n" : "Grün"   // 0xFC is not ASCII
+        #expect(read.string(.patientName) == expected)
+        #expect(items[0].string(.patientName) == expected)
+        #expect(items[1].string(.patientName) == "山田")
+        // An edit of the file's set takes effect on the file and is
+        // handed to items parsed from then on.
+        read.set(element(.specificCharacterSet, .CS, Array("ISO_IR 192".utf8)))
+        read.set(element(.patientName, .PN, Array("Grün".utf8)))
+        #expect(read.string(.patientName) == "Grün")
+        _ = read.remove(.specificCharacterSet)
+        #expect(read.string(.patientName) == "Gr\u{FFFD}\u{FFFD}n")
     }
 
     @Test func personNameGroups() {
