@@ -36,13 +36,11 @@ public struct Dataset: Sendable {
     }
 
     /// What the items of a sequence in this data set inherit (shared, not copied).
-    var characterSetsForItems: CharacterSets {
-        characterSets.own == nil ? characterSets : CharacterSets(inherited: characterSets.own!, own: nil)
-    }
+    var characterSetsForItems: CharacterSets { characterSets.forItemsOrMade }
 
     /// Sets what an item inherits from its enclosing data set (the parser).
     mutating func inheritCharacterSets(_ sets: CharacterSets) {
-        characterSets = sets.own == nil ? sets : CharacterSets(inherited: sets.own!, own: nil)
+        characterSets = sets.forItemsOrMade
     }
 
     public init() {
@@ -247,7 +245,7 @@ public struct Dataset: Sendable {
         for term in terms {
             var bytes = Array(term.utf8)
             let set = SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(Data(bytes)))
-            let shared = CharacterSets(inherited: .default, own: set)
+            let shared = CharacterSets(inherited: .default, own: set, forItems: CharacterSets(inherited: set, own: nil))
             values.append(bytes)
             sets.append(set)
             topLevel.append(shared)
@@ -413,10 +411,21 @@ struct ParsedElements: Sendable {
 final class CharacterSets: Sendable {
     let inherited: SpecificCharacterSet
     let own: SpecificCharacterSet?
+    /// What the items of a data set with these sets inherit, made ahead
+    /// for the shared common sets (nil: made when asked for).
+    let forItems: CharacterSets?
 
-    init(inherited: SpecificCharacterSet, own: SpecificCharacterSet?) {
+    init(inherited: SpecificCharacterSet, own: SpecificCharacterSet?, forItems: CharacterSets? = nil) {
         self.inherited = inherited
         self.own = own
+        self.forItems = forItems
+    }
+
+    /// What items inherit: these sets when there is no own set, else the
+    /// own set as the inherited one (``forItems`` when made ahead).
+    var forItemsOrMade: CharacterSets {
+        guard let own else { return self }
+        return forItems ?? CharacterSets(inherited: own, own: nil)
     }
 
     static let standard = CharacterSets(inherited: .default, own: nil)

@@ -391,27 +391,42 @@ struct Parser {
         var key = last
         let vrs = self.vrs
         _ = dataset.withParsedEntries { entries in
-            while at + 8 <= limit {
-                let word = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-                let raw = (word << 16) | (word >> 16)   // group high, element low
-                // Item tags (group FFFE) are above every attribute; so are
-                // pixel data and what follows it; 0008,0005 changes how
-                // text decodes.
-                guard Int64(raw) > key, raw < Parser.firstSpecialTag, raw != Parser.specificCharacterSetTag,
-                      let vr = vrs.vr(base.load(fromByteOffset: at + 4, as: UInt8.self), base.load(fromByteOffset: at + 5, as: UInt8.self)),
-                      !vr.hasLongLength else { break }
-                let count = Int(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)))
-                let valueEnd = at + 8 + count
-                guard count & 1 == 0, valueEnd <= limit else { break }
-                entries.append(ParsedElements.Entry(tag: Tag(rawValue: raw), vr: vr, undefinedLength: false, isExtra: false,
-                                                    offset: at + 8, count: count))
-                at = valueEnd
-                key = Int64(raw)
+            // Gathered on the stack and appended a chunk at a time: one
+            // append (its uniqueness and capacity checks) per 32 elements.
+            withUnsafeTemporaryAllocation(of: ParsedElements.Entry.self, capacity: Parser.runChunk) { chunk in
+                let slots = chunk.baseAddress!
+                var gathered = 0
+                while at + 8 <= limit {
+                    let word = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                    let raw = (word << 16) | (word >> 16)   // group high, element low
+                    // Item tags (group FFFE) are above every attribute; so are
+                    // pixel data and what follows it; 0008,0005 changes how
+                    // text decodes.
+                    guard Int64(raw) > key, raw < Parser.firstSpecialTag, raw != Parser.specificCharacterSetTag,
+                          let vr = vrs.vr(base.load(fromByteOffset: at + 4, as: UInt8.self), base.load(fromByteOffset: at + 5, as: UInt8.self)),
+                          !vr.hasLongLength else { break }
+                    let count = Int(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)))
+                    let valueEnd = at + 8 + count
+                    guard count & 1 == 0, valueEnd <= limit else { break }
+                    (slots + gathered).initialize(to: ParsedElements.Entry(tag: Tag(rawValue: raw), vr: vr, undefinedLength: false,
+                                                                         isExtra: false, offset: at + 8, count: count))
+                    gathered += 1
+                    if gathered == Parser.runChunk {
+                        entries.append(contentsOf: UnsafeBufferPointer(start: slots, count: gathered))
+                        gathered = 0
+                    }
+                    at = valueEnd
+                    key = Int64(raw)
+                }
+                if gathered > 0 { entries.append(contentsOf: UnsafeBufferPointer(start: slots, count: gathered)) }
             }
         }
         position = at
         last = key
     }
+
+    /// Entries a run gathers before appending them.
+    static let runChunk = 32
 
     /// Pixel data: it and every tag above it (items, delimiters) leave the run.
     static let firstSpecialTag: UInt32 = 0x7FE0_0010
