@@ -107,15 +107,27 @@ public struct Dataset: Sendable {
     }
 
     /// The parser's fastest path: a value that is `count` bytes of the
-    /// buffer at `offset`, for a tag known to follow the last one.
+    /// buffer at `offset`, for a tag known to follow the last one. `bytes`:
+    /// the same buffer's bytes, where a (0008,0005) value is read.
     @inline(__always)
-    mutating func appendInOrder(tag: Tag, vr: VR, offset: Int, count: Int, of buffer: Data) {
+    mutating func appendInOrder(tag: Tag, vr: VR, offset: Int, count: Int, of buffer: Data, bytes: UnsafeRawBufferPointer) {
         if parsed.isActive {
             parsed.entries.append(ParsedElements.Entry(tag: tag, vr: vr, undefinedLength: false, isExtra: false, offset: offset, count: count))
         } else {
             stored.append(DataElement(tag: tag, vr: vr, bytes: ParsedElements.slice(buffer, offset, count)))
         }
-        if tag == .specificCharacterSet { updateCharacterSet() }
+        if tag == .specificCharacterSet { updateCharacterSet(value: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])) }
+    }
+
+    /// Where the parser left the value of `tag` in its buffer: nil when the
+    /// data set has no such element or keeps it apart (sequences, values
+    /// the parser made).
+    func parsedValueRange(_ tag: Tag) -> Range<Int>? {
+        guard parsed.isActive else { return nil }
+        let (found, i) = parsed.index(of: tag)
+        guard found, !parsed.entries[i].isExtra else { return nil }
+        let entry = parsed.entries[i]
+        return entry.offset..<(entry.offset + entry.count)
     }
 
     /// The parser's entries for `body` to append to, in ascending tag
@@ -218,6 +230,17 @@ public struct Dataset: Sendable {
             ownCharacterSet = nil   // absent, or not a value
             return
         }
+        updateCharacterSet(common: index)
+    }
+
+    /// The parser's update, from the value's bytes in its buffer.
+    private mutating func updateCharacterSet(value: UnsafeRawBufferPointer) {
+        updateCharacterSet(common: Dataset.commonCharacterSetIndex(value))
+    }
+
+    /// `index`: where the data set's (0008,0005) value is among the common
+    /// ones, nil when it is not one of them.
+    private mutating func updateCharacterSet(common index: Int?) {
         if let index {
             // A data set that inherits nothing (a file's top level) takes
             // the shared sets as they are: no set copied, nothing allocated.

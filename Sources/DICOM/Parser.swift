@@ -118,7 +118,7 @@ struct Parser {
         }
         file.datasetOffset = position
 
-        let declared = Parser.transferSyntax(in: file.meta)
+        let declared = transferSyntax(in: file.meta)
         var explicit: Bool
         var bigEndian: Bool
         if let declared {
@@ -238,16 +238,23 @@ struct Parser {
     /// The syntax (0002,0010) names, straight from its bytes (UIDs are
     /// ASCII): the first value without NUL or space padding; nil when absent
     /// or empty. A known UID makes no `String` at all.
-    static func transferSyntax(in meta: Dataset) -> TransferSyntax? {
-        meta.withValueBytes(.transferSyntaxUID) { (raw: UnsafeRawBufferPointer, _) -> TransferSyntax? in
-            var start = 0
-            var end = raw.firstIndex(of: 0x5C) ?? raw.count   // a second value is ignored
-            while end > start, raw[end - 1] == 0x00 || raw[end - 1] == 0x20 { end -= 1 }
-            while start < end, raw[start] == 0x20 || raw[start] == 0x00 { start += 1 }
-            guard start < end else { return nil }
-            let uid = UnsafeRawBufferPointer(rebasing: raw[start..<end])
-            return TransferSyntax.known(utf8: uid) ?? TransferSyntax(uid: String(decoding: uid, as: UTF8.self))
-        } ?? nil
+    func transferSyntax(in meta: Dataset) -> TransferSyntax? {
+        if let range = meta.parsedValueRange(.transferSyntaxUID) {
+            return Parser.transferSyntax(named: UnsafeRawBufferPointer(rebasing: buffer[range]))
+        }
+        return meta.withValueBytes(.transferSyntaxUID) { raw, _ in Parser.transferSyntax(named: raw) } ?? nil
+    }
+
+    /// ``transferSyntax(in:)`` of the value's bytes.
+    static func transferSyntax(named raw: UnsafeRawBufferPointer) -> TransferSyntax? {
+        var start = 0
+        guard let base = raw.baseAddress else { return nil }
+        var end = memchr(base, 0x5C, raw.count).map { $0 - UnsafeMutableRawPointer(mutating: base) } ?? raw.count   // a second value is ignored
+        while end > start, raw[end - 1] == 0x00 || raw[end - 1] == 0x20 { end -= 1 }
+        while start < end, raw[start] == 0x20 || raw[start] == 0x00 { start += 1 }
+        guard start < end else { return nil }
+        let uid = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+        return TransferSyntax.known(utf8: uid) ?? TransferSyntax(uid: String(decoding: uid, as: UTF8.self))
     }
 
     /// Guesses the encoding of a data set starting at `offset` from its
@@ -346,7 +353,7 @@ struct Parser {
                 if length != Parser.undefinedLength, count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd {
                     let vr = Parser.implicitVR(for: tag, in: dataset)
                     if vr != .SQ {
-                        dataset.appendInOrder(tag: tag, vr: vr, offset: valueStart, count: count, of: data)
+                        dataset.appendInOrder(tag: tag, vr: vr, offset: valueStart, count: count, of: data, bytes: buffer)
                         position = valueEnd
                         last = Int64(tag.rawValue)
                         continue
@@ -371,7 +378,7 @@ struct Parser {
         let count = Int(buffer.u16(at: position + 6, bigEndian: false))
         let valueEnd = position + 8 + count
         guard count & 1 == 0, valueEnd <= buffer.count, valueEnd <= end ?? valueEnd else { return false }
-        dataset.appendInOrder(tag: tag, vr: vr, offset: position + 8, count: count, of: data)
+        dataset.appendInOrder(tag: tag, vr: vr, offset: position + 8, count: count, of: data, bytes: buffer)
         position = valueEnd
         last = Int64(tag.rawValue)
         return true
@@ -535,7 +542,7 @@ struct Parser {
         } else if let last = lastTag, last >= tag {
             dataset.appendInOrder(DataElement(tag: tag, vr: vr, bytes: slice(position, count)))
         } else {
-            dataset.appendInOrder(tag: tag, vr: vr, offset: position, count: count, of: data)
+            dataset.appendInOrder(tag: tag, vr: vr, offset: position, count: count, of: data, bytes: buffer)
         }
         position += count
     }

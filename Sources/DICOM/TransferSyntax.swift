@@ -104,12 +104,15 @@ public struct TransferSyntax: Hashable, Sendable, CustomStringConvertible {
     /// trimmed), without making a `String`: the parser asks this for every
     /// file's (0002,0010), and the common syntaxes come first in ``known``.
     static func known(utf8 bytes: UnsafeRawBufferPointer) -> TransferSyntax? {
-        for index in known.indices where known[index].uid.utf8.count == bytes.count {
-            let equal = known[index].uid.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
-            if equal == true { return known[index] }
+        guard let base = bytes.baseAddress else { return nil }
+        let index = knownUTF8.withUnsafeBufferPointer { uids in
+            uids.firstIndex { $0.count == bytes.count && memcmp($0, base, bytes.count) == 0 }
         }
-        return nil
+        return index.map { known[$0] }
     }
+
+    /// ``known``'s UIDs as bytes, in the same order.
+    private static let knownUTF8: [[UInt8]] = known.map { Array($0.uid.utf8) }
 
     /// Whether discport knows this syntax by name.
     public var isKnown: Bool { TransferSyntax.byUID[uid] != nil }
