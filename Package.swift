@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
+        // statfs(2) from the C library (no package).
+        .systemLibrary(name: "CFileSystem"),
 
         // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
         // read/write, UIDs. Foundation plus the system zlib (deflated syntax).
@@ -48,7 +50,7 @@ let package = Package(
 
         // Media: sources (folder, ISO, zip/tar, device), DICOMDIR, scanning.
         // Writing: file-sets (DICOMDIR, File IDs, media profiles), ISO/zip images, verification.
-        .target(name: "Media", dependencies: ["DICOM", "DICOMXML", "CArchive", "CLibXML2", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Media", dependencies: ["DICOM", "DICOMXML", "CArchive", "CLibXML2", "CFileSystem", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Store: instance files under $DISCPORT_HOME and the SQLite catalog.
         .target(

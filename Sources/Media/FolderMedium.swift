@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CFileSystem
 import Foundation
 import Synchronization
 
@@ -48,16 +49,34 @@ public struct FolderMedium: Medium {
     /// Worker threads calling the visitor; 1 visits in walk order on the
     /// calling thread (kinder to a slow optical drive).
     public let width: Int
+    /// The folder is on a mounted CD, DVD or BD (an ISO 9660 or UDF file
+    /// system): read one file at a time, in walk order, unless a width was
+    /// asked for.
+    public let isOpticalDisc: Bool
     /// The root with every link resolved.
     let root: String
 
     /// 4–8 workers: blocking `pread`s overlap even on 2 cores.
     public static let defaultWidth = min(8, max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
 
+    /// `statfs` file system types of optical discs (Linux `magic.h`):
+    /// ISO 9660 (`ISOFS_SUPER_MAGIC`) and UDF (`UDF_SUPER_MAGIC`).
+    static let opticalFileSystemTypes: Set<Int64> = [0x9660, 0x1501_3346]
+
+    /// Whether a file system of this `statfs` type is an optical disc's.
+    /// Several readers at once make a drive seek between their files
+    /// (tens of milliseconds a seek on a CD, against the ~7 MB/s it streams),
+    /// so such a folder is read by one.
+    static func isOpticalFileSystem(type: Int64) -> Bool {
+        opticalFileSystemTypes.contains(type)
+    }
+
     /// Folders kept open for the files waiting in them, at most.
     static let openFolderLimit = 256
 
-    public init(path: String, limits: MediumLimits = .init(), width: Int = FolderMedium.defaultWidth) throws(MediaError) {
+    /// - Parameter width: worker threads; nil: ``defaultWidth``, or 1 on an
+    ///   optical disc (``isOpticalDisc``).
+    public init(path: String, limits: MediumLimits = .init(), width: Int? = nil) throws(MediaError) {
         guard let resolved = realpath(path, nil) else {
             let code = errno
             if code == ENOENT || code == ENOTDIR { throw MediaError(.notFound, "no such folder", path: path) }
@@ -75,10 +94,17 @@ public struct FolderMedium: Medium {
         guard access(resolved, R_OK | X_OK) == 0 else {
             throw MediaError(.unreadable, "cannot read the folder: \(systemMessage(errno))", path: path)
         }
+        #if os(Linux)
+        var fileSystem = statfs()
+        let optical = statfs(resolved, &fileSystem) == 0 && FolderMedium.isOpticalFileSystem(type: Int64(fileSystem.f_type))
+        #else
+        let optical = false   // macOS names the type (f_fstypename): not needed there
+        #endif
         self.location = path
         self.root = String(cString: resolved)
         self.limits = limits
-        self.width = max(1, width)
+        self.isOpticalDisc = optical
+        self.width = max(1, width ?? (optical ? 1 : FolderMedium.defaultWidth))
     }
 
     public func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void) throws {

@@ -286,6 +286,23 @@ func writeTree(at root: String, links: Bool = true) throws -> [String: Data] {
         #expect(visits.threads.withLock { $0.count } == 1)
     }
 
+    /// A mounted CD or DVD is read by one reader in walk order (several
+    /// would make the drive seek between files); other folders by the
+    /// default width; an asked-for width wins. (This machine's kernel has
+    /// no iso9660 module, so the types are checked by their numbers.)
+    @Test func opticalDiscsAreReadOneFileAtATime() throws {
+        #expect(FolderMedium.isOpticalFileSystem(type: 0x9660))        // ISO 9660
+        #expect(FolderMedium.isOpticalFileSystem(type: 0x1501_3346))   // UDF
+        #expect(!FolderMedium.isOpticalFileSystem(type: 0xEF53))       // ext2/3/4
+        #expect(!FolderMedium.isOpticalFileSystem(type: 0x0102_1994))  // tmpfs
+        #expect(!FolderMedium.isOpticalFileSystem(type: 0x4D44))       // FAT (a USB stick)
+        let temp = try TempDir()
+        let folder = try FolderMedium(path: temp.path)
+        #expect(!folder.isOpticalDisc)
+        #expect(folder.width == FolderMedium.defaultWidth)
+        #expect(try FolderMedium(path: temp.path, width: 3).width == 3)
+    }
+
     @Test func filesOfAFolderComeBeforeItsSubfolders() throws {
         // ISO 9660 order puts DICOM/ before DICOMDIR; the DICOMDIR (the
         // largest header) must still reach the workers first.
