@@ -200,6 +200,45 @@ final class SeriesAttributes: Sendable, Hashable {
 
 /// Equal UTF-8 bytes (String's `==` is canonical equivalence).
 @inline(__always)
+/// Byte order of the UTF-8: a total order on names as the files spell
+/// them (String's `<` holds an NFC and an NFD spelling of a name equal,
+/// which would leave their order to the threads that found them), the same
+/// as `<` for ASCII, and a memcmp rather than a Unicode comparison (sorting
+/// 20,000 paths compared them ~300,000 times).
+func bytesLess(_ a: String, _ b: String) -> Bool {
+    let order = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in bytesLess(UnsafeRawBufferPointer(x), UnsafeRawBufferPointer(y)) }
+    }
+    if let order, let less = order { return less }
+    return a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+@inline(__always)
+func bytesLess(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
+    let common = min(x.count, y.count)
+    let compared = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+    return compared != 0 ? compared < 0 : x.count < y.count
+}
+
+/// The indices of `strings` in ``bytesLess(_:_:)`` order, their bytes
+/// gathered into one buffer first: each comparison is then one memcmp.
+func bytesOrder(_ strings: [String]) -> [Int] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(strings.reduce(0) { $0 + $1.utf8.count })
+    var spans: [Range<Int>] = []
+    spans.reserveCapacity(strings.count)
+    for string in strings {
+        let start = bytes.count
+        bytes.append(contentsOf: string.utf8)
+        spans.append(start..<bytes.count)
+    }
+    return bytes.withUnsafeBytes { all in
+        spans.withUnsafeBufferPointer { spans in
+            spans.indices.sorted { bytesLess(UnsafeRawBufferPointer(rebasing: all[spans[$0]]), UnsafeRawBufferPointer(rebasing: all[spans[$1]])) }
+        }
+    }
+}
+
 func sameBytes(_ a: String?, _ b: String?) -> Bool {
     switch (a, b) {
     case (nil, nil): return true
@@ -804,6 +843,28 @@ final class ScanCollector: Sendable {
                 continue
             }
             merged.files += state.files
+            // One object per set of attributes across the lanes too: the
+            // report groups files by these objects' identity and hashes
+            // only where it changes between neighbours.
+            var replacement: [ObjectIdentifier: SeriesAttributes] = [:]
+            for attributes in state.attributes {
+                let canonical = merged.attributes.insert(attributes).memberAfterInsert
+                if canonical !== attributes { replacement[ObjectIdentifier(attributes)] = canonical }
+            }
+            if !replacement.isEmpty {
+                var last: (original: SeriesAttributes, canonical: SeriesAttributes)?
+                for index in state.instances.indices {
+                    let shared = state.instances[index].shared
+                    if let last, last.original === shared {
+                        state.instances[index].shared = last.canonical
+                    } else if let canonical = replacement[ObjectIdentifier(shared)] {
+                        state.instances[index].shared = canonical
+                        last = (shared, canonical)
+                    } else {
+                        last = (shared, shared)
+                    }
+                }
+            }
             merged.instances += state.instances
             merged.problems += state.problems
             for (key, paths) in state.grouped { merged.grouped[key, default: []] += paths }

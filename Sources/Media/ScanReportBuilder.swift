@@ -28,7 +28,7 @@ struct ReportBuilder {
         state.instances = []
         let dicomdirs = state.dicomdirs.map(\.directory).sorted {
             let a = $0.path.split(separator: "/").count, b = $1.path.split(separator: "/").count
-            return a != b ? a < b : $0.path < $1.path
+            return a != b ? a < b : bytesLess($0.path, $1.path)
         }
         state.dicomdirs = []
         let dicomdirPaths = dicomdirs.map(\.path)
@@ -50,10 +50,10 @@ struct ReportBuilder {
 
         // Sorted as indices, then put in that order once: sorting the
         // summaries themselves moves (and retains) each one many times.
-        let order = collected.indices.sorted { collected[$0].path < collected[$1].path }
+        let order = bytesOrder(collected.map(\.path))
         let instances = order.map { collected[$0] }
-        let loose = state.loose.sorted { $0.path < $1.path }
-        let ignored = state.ignored.sorted { $0.path < $1.path }
+        let loose = state.loose.sorted { bytesLess($0.path, $1.path) }
+        let ignored = state.ignored.sorted { bytesLess($0.path, $1.path) }
 
         problems += groupedProblems()
 
@@ -104,9 +104,10 @@ struct ReportBuilder {
 
         problems.sort { a, b in
             if a.severity != b.severity { return a.severity < b.severity }
-            if (a.path ?? "") != (b.path ?? "") { return (a.path ?? "") < (b.path ?? "") }
+            let (x, y) = (a.path ?? "", b.path ?? "")
+            if !sameBytes(x, y) { return bytesLess(x, y) }
             if a.code != b.code { return a.code.rawValue < b.code.rawValue }
-            return a.message < b.message
+            return bytesLess(a.message, b.message)
         }
 
         var totals = ScanReport.Totals()
@@ -128,10 +129,10 @@ struct ReportBuilder {
     /// Per-series problems (no file meta, charset, encoding) with a file count.
     private func groupedProblems() -> [ScanProblem] {
         state.grouped.map { key, paths in
-            let sorted = paths.sorted()
-            let message = sorted.count == 1 ? key.problem.message
-                : "\(key.problem.message) (this file and \(sorted.count - 1) more of the same series)"
-            return ScanProblem(key.problem.code, key.problem.severity, path: sorted[0], message)
+            // Named by its first file (a series of 20,000 is not sorted for that).
+            let message = paths.count == 1 ? key.problem.message
+                : "\(key.problem.message) (this file and \(paths.count - 1) more of the same series)"
+            return ScanProblem(key.problem.code, key.problem.severity, path: paths.min(by: bytesLess), message)
         }
     }
 
@@ -311,10 +312,10 @@ struct ReportBuilder {
         // Read in place (a copy of a summary retains its strings).
         for index in instances.indices {
             guard let uid = instances[index].sopInstanceUID else { continue }
-            guard let earlier = firstWith[uid] else {
-                firstWith[uid] = index
-                continue
-            }
+            // One hash for the common case (a new UID); a duplicate puts
+            // the first file back.
+            guard let earlier = firstWith.updateValue(index, forKey: uid) else { continue }
+            firstWith[uid] = earlier
             let size = instances[index].size, firstSize = instances[earlier].size
             let same = size == firstSize ? " (same size)" : " (\(size) bytes against \(firstSize))"
             problems.append(ScanProblem(.duplicateInstance, .warning, path: instances[index].path,

@@ -142,6 +142,50 @@ import Testing
     }
 }
 
+/// The report's order of paths and its sharing of series attributes.
+@Suite struct ReportOrderTests {
+    @Test func bytesOrderIsStringOrderForASCIIAndTotalOtherwise() {
+        let ascii = ["DICOM/B/I2", "DICOM/A/I10", "DICOM/A/I2", "dicom/a", "DICOM", "", "DICOM/A/I1", "Z", "a b", "a\u{7F}"]
+        #expect(bytesOrder(ascii).map { ascii[$0] } == ascii.sorted())
+        // "が" precomposed (NFC) and decomposed (NFD): String's `<` holds
+        // them equal, so their order would be the order they were found in.
+        let nfc = "患者/が.dcm", nfd = "患者/\u{304B}\u{3099}.dcm"
+        #expect(!(nfc < nfd) && !(nfd < nfc))
+        #expect(bytesLess(nfc, nfd) != bytesLess(nfd, nfc))
+        let mixed = [nfd, "A", nfc, "患者/か.dcm"]
+        let once = bytesOrder(mixed).map { mixed[$0] }
+        #expect(bytesOrder(mixed.reversed()).map { Array(mixed.reversed())[$0] } == once)
+        #expect(once.first == "A")
+    }
+
+    /// Files of one series read by different workers (lanes) share one
+    /// attributes object after the merge: the tree groups by identity.
+    @Test func lanesShareOneAttributesObjectPerSeries() throws {
+        let collector = ScanCollector()
+        @Sendable func summary(_ path: String, _ series: String) -> FileOutcome {
+            .dicom(InstanceSummary(path: path, size: 1, hasFileMeta: true, transferSyntaxUID: "1.2.840.10008.1.2.1",
+                                   sopInstanceUID: path, shared: SeriesAttributes(patientID: "P", studyInstanceUID: "1.2", seriesInstanceUID: series)),
+                   problems: [], grouped: [])
+        }
+        let done = DispatchGroup()
+        for worker in 0..<3 {
+            done.enter()
+            Thread {
+                for i in 0..<4 { collector.add(summary("w\(worker)/\(i)", i % 2 == 0 ? "1.2.3" : "1.2.4")) }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        let state = collector.take()
+        #expect(state.instances.count == 12)
+        let bySeries = Dictionary(grouping: state.instances, by: { $0.seriesInstanceUID ?? "" })
+        for (_, files) in bySeries {
+            #expect(files.allSatisfy { $0.shared === files[0].shared })
+        }
+        #expect(bySeries.count == 2)
+    }
+}
+
 @Suite struct ReportJSONTests {
     /// Every character JSON escapes, non-ASCII text, nulls, empty and
     /// nested containers, several DICOMDIRs.
