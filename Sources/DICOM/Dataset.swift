@@ -119,15 +119,25 @@ public struct Dataset: Sendable {
         if tag == .specificCharacterSet { updateCharacterSet(value: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])) }
     }
 
-    /// Where the parser left the value of `tag` in its buffer: nil when the
-    /// data set has no such element or keeps it apart (sequences, values
-    /// the parser made).
-    func parsedValueRange(_ tag: Tag) -> Range<Int>? {
-        guard parsed.isActive else { return nil }
+    /// The parser's read buffer, while the data set keeps its values there.
+    @usableFromInline var parsedBuffer: Data? { parsed.isActive ? parsed.buffer : nil }
+
+    @usableFromInline enum ParsedValue {
+        case absent
+        /// The value's bytes in ``parsedBuffer``.
+        case inBuffer(Range<Int>, VR)
+        /// A value kept apart (sequences, values the parser made), or a
+        /// data set that does not keep parser entries.
+        case elsewhere
+    }
+
+    /// Where the value of `tag` is: see ``ParsedValue``.
+    @usableFromInline func parsedValue(_ tag: Tag) -> ParsedValue {
+        guard parsed.isActive else { return .elsewhere }
         let (found, i) = parsed.index(of: tag)
-        guard found, !parsed.entries[i].isExtra else { return nil }
+        guard found else { return .absent }
         let entry = parsed.entries[i]
-        return entry.offset..<(entry.offset + entry.count)
+        return entry.isExtra ? .elsewhere : .inBuffer(entry.offset..<(entry.offset + entry.count), entry.vr)
     }
 
     /// The parser's entries for `body` to append to, in ascending tag

@@ -239,7 +239,7 @@ struct Parser {
     /// ASCII): the first value without NUL or space padding; nil when absent
     /// or empty. A known UID makes no `String` at all.
     func transferSyntax(in meta: Dataset) -> TransferSyntax? {
-        if let range = meta.parsedValueRange(.transferSyntaxUID) {
+        if case .inBuffer(let range, _) = meta.parsedValue(.transferSyntaxUID) {
             return Parser.transferSyntax(named: UnsafeRawBufferPointer(rebasing: buffer[range]))
         }
         return meta.withValueBytes(.transferSyntaxUID) { raw, _ in Parser.transferSyntax(named: raw) } ?? nil

@@ -140,20 +140,73 @@ import Foundation
 }
 
 extension Dataset {
+    /// Calls `body` with a reader of this data set's values that looks
+    /// each one up in the parser's entries and reads it from the buffer,
+    /// under one access to the buffer for all of them: a header summary
+    /// or a DICOMDIR record reads a dozen or more values, and every
+    /// `Data` access costs more than the lookup.
+    @inlinable
+    package func withPlainReader<R>(_ body: (PlainReader) -> R) -> R {
+        guard let buffer = parsedBuffer else { return body(PlainReader(dataset: self, bytes: nil)) }
+        return buffer.withUnsafeBytes { body(PlainReader(dataset: self, bytes: $0)) }
+    }
+
     /// Runs `body` on the value bytes of a plain text element; `.absent`
     /// when there is no element with bytes, `.general` when it is not plain text.
     @inlinable @inline(__always)
     package func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
-        let read = withValueBytes(tag) { raw, vr -> PlainRead<Value> in
-            guard let text = PlainText.plain(raw, vr: vr) else { return .general }
-            return .value(body(text, vr))
-        }
-        return read ?? .absent
+        PlainText.read(withValueBytes(tag) { raw, vr in PlainText.read(raw, vr, body) })
     }
 
     /// The first value of a string element, trimmed as PS3.5 allows for
     /// its VR; nil when absent or empty.
-    public func firstString(_ tag: Tag) -> String? {
+    public func firstString(_ tag: Tag) -> String? { withPlainReader { $0.firstString(tag) } }
+
+    /// The whole decoded value (all values, `\`-separated) trimmed of
+    /// white space at both ends — spaces, tabs and the ideographic space
+    /// U+3000 that Japanese systems pad names with (`CharacterSet.whitespaces`);
+    /// nil when that leaves nothing. Names and descriptions as a catalog
+    /// keeps them.
+    public func trimmedText(_ tag: Tag) -> String? { withPlainReader { $0.trimmedText(tag) } }
+
+    /// The first value as an integer: an IS value, or a decimal one such as
+    /// `1.0` written where IS belongs (truncated toward zero), as real
+    /// headers carry; nil when absent or not a finite number.
+    public func integerValue(_ tag: Tag) -> Int? { withPlainReader { $0.integerValue(tag) } }
+}
+
+/// A data set's values read from its parser buffer, valid inside
+/// ``Dataset/withPlainReader(_:)`` only. Values kept apart from the buffer
+/// (and data sets that were edited) are read through the data set.
+@usableFromInline package struct PlainReader {
+    @usableFromInline package let dataset: Dataset
+    @usableFromInline let bytes: UnsafeRawBufferPointer?
+
+    @inlinable @usableFromInline
+    init(dataset: Dataset, bytes: UnsafeRawBufferPointer?) {
+        self.dataset = dataset
+        self.bytes = bytes
+    }
+
+    /// ``Dataset/withValueBytes(_:_:)`` from the buffer.
+    @inlinable
+    package func withValueBytes<Result>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Result) -> Result? {
+        guard let bytes else { return dataset.withValueBytes(tag, body) }
+        switch dataset.parsedValue(tag) {
+        case .absent: return nil
+        case .inBuffer(let range, let vr): return body(UnsafeRawBufferPointer(rebasing: bytes[range]), vr)
+        case .elsewhere: return dataset.withValueBytes(tag, body)
+        }
+    }
+
+    /// ``Dataset/readPlain(_:_:)`` from the buffer.
+    @inlinable @inline(__always)
+    package func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
+        PlainText.read(withValueBytes(tag) { raw, vr in PlainText.read(raw, vr, body) })
+    }
+
+    /// ``Dataset/firstString(_:)``.
+    package func firstString(_ tag: Tag) -> String? {
         let read = readPlain(tag) { text, vr -> String? in
             let value = PlainText.trimValue(PlainText.firstValue(text, vr: vr), vr: vr)
             return value.isEmpty ? nil : PlainText.string(value)
@@ -161,16 +214,12 @@ extension Dataset {
         switch read {
         case .value(let value): return value
         case .absent: return nil
-        case .general: return decodedFirstString(tag)
+        case .general: return dataset.decodedFirstString(tag)
         }
     }
 
-    /// The whole decoded value (all values, `\`-separated) trimmed of
-    /// white space at both ends — spaces, tabs and the ideographic space
-    /// U+3000 that Japanese systems pad names with (`CharacterSet.whitespaces`);
-    /// nil when that leaves nothing. Names and descriptions as a catalog
-    /// keeps them.
-    public func trimmedText(_ tag: Tag) -> String? {
+    /// ``Dataset/trimmedText(_:)``.
+    package func trimmedText(_ tag: Tag) -> String? {
         let read = readPlain(tag) { text, _ -> String? in
             let value = PlainText.trim(text[0..<text.count], PlainText.isASCIIWhitespace)
             return value.isEmpty ? nil : PlainText.string(value)
@@ -180,17 +229,28 @@ extension Dataset {
         case .absent: return nil
         case .general: break
         }
-        guard let value = string(tag) else { return nil }
+        guard let value = dataset.string(tag) else { return nil }
         let trimmed = trimmingWhitespaces(value)
         return trimmed.isEmpty ? nil : trimmed
     }
 
-    /// The first value as an integer: an IS value, or a decimal one such as
-    /// `1.0` written where IS belongs (truncated toward zero), as real
-    /// headers carry; nil when absent or not a finite number.
-    public func integerValue(_ tag: Tag) -> Int? {
+    /// ``Dataset/integerValue(_:)``.
+    package func integerValue(_ tag: Tag) -> Int? {
         firstString(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite && abs($0) < 9e18 ? Int($0) : nil } }
     }
+}
+
+extension PlainText {
+    /// `body` on the plain text of a value, `.general` when it is not plain.
+    @inlinable @inline(__always)
+    package static func read<Value>(_ raw: UnsafeRawBufferPointer, _ vr: VR, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
+        guard let text = plain(raw, vr: vr) else { return .general }
+        return .value(body(text, vr))
+    }
+
+    /// A value read (or `.absent` when there was none).
+    @inlinable @inline(__always)
+    package static func read<Value>(_ read: PlainRead<Value>?) -> PlainRead<Value> { read ?? .absent }
 }
 
 /// `value.trimmingCharacters(in: .whitespaces)` (spaces, tabs, U+3000 and

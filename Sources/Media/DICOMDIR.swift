@@ -243,7 +243,7 @@ enum RecordTypes {
     }
 }
 
-extension Dataset {
+extension PlainReader {
     /// An unsigned integer of a UL/US element, also when an implicit-VR
     /// reader without the dictionary left it UN (4 or 2 little-endian bytes).
     func directoryInteger(_ tag: Tag) -> Int? {
@@ -271,6 +271,11 @@ extension Dataset {
     func directoryString(_ tag: Tag) -> String? {
         scanDirectoryString(tag)
     }
+}
+
+extension Dataset {
+    func directoryInteger(_ tag: Tag) -> Int? { withPlainReader { $0.directoryInteger(tag) } }
+    func directoryString(_ tag: Tag) -> String? { withPlainReader { $0.directoryString(tag) } }
 }
 
 /// The one-shot reader behind ``DICOMDirectory/init(file:path:)``.
@@ -569,12 +574,17 @@ struct DirectoryReader {
         }
     }
 
-    private func makeRecord(_ item: Dataset, index: Int, uids: inout UIDInterner) -> DirectoryRecord {
+    private func makeRecord(_ record: Dataset, index: Int, uids: inout UIDInterner) -> DirectoryRecord {
+        record.withPlainReader { item in makeRecord(item, index: index, uids: &uids) }
+    }
+
+    /// The record's keys, read from its parser buffer.
+    private func makeRecord(_ item: PlainReader, index: Int, uids: inout UIDInterner) -> DirectoryRecord {
         let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
         let fileID = item.scanFileIDComponents(.referencedFileID)
         return DirectoryRecord(
             index: index,
-            offset: item.itemOffset ?? -1,
+            offset: item.dataset.itemOffset ?? -1,
             type: type,
             level: RecordTypes.level(of: type),
             isInUse: item.directoryInteger(.recordInUseFlag) != 0,
@@ -595,7 +605,7 @@ struct DirectoryReader {
             modality: item.directoryString(.modality),
             seriesNumber: item.directoryString(.seriesNumber),
             instanceNumber: item.directoryString(.instanceNumber),
-            attributes: keepsAttributes ? item : Dataset()
+            attributes: keepsAttributes ? item.dataset : Dataset()
         )
     }
 

@@ -575,7 +575,7 @@ enum FileInspector {
 
     /// The file's patient, study and series attributes are `attributes`,
     /// byte for byte (compared on the values' bytes: no strings made).
-    static func hasAttributes(_ ds: Dataset, _ attributes: SeriesAttributes) -> Bool {
+    static func hasAttributes(_ ds: PlainReader, _ attributes: SeriesAttributes) -> Bool {
         let a = attributes
         guard ds.firstString(.seriesInstanceUID, is: a.seriesInstanceUID), ds.firstString(.studyInstanceUID, is: a.studyInstanceUID),
               ds.firstString(.patientID, is: a.patientID), ds.firstString(.issuerOfPatientID, is: a.issuerOfPatientID),
@@ -591,7 +591,12 @@ enum FileInspector {
     /// `previous`: the attributes of a file read before (by this thread),
     /// shared rather than made again when this file has the same.
     static func summarize(_ file: DICOMFile, path: String, size: Int, previous: SeriesAttributes? = nil) -> InstanceSummary {
-        let ds = file.dataset
+        file.dataset.withPlainReader { summarize(file, $0, path: path, size: size, previous: previous) }
+    }
+
+    /// ``summarize(_:path:size:previous:)`` with the data set's values read
+    /// from its buffer.
+    private static func summarize(_ file: DICOMFile, _ ds: PlainReader, path: String, size: Int, previous: SeriesAttributes?) -> InstanceSummary {
         func text(_ tag: Tag) -> String? { ds.trimmedText(tag) }
         func first(_ tag: Tag) -> String? { ds.firstString(tag) }
         let shared: SeriesAttributes

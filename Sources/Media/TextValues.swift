@@ -6,7 +6,7 @@ import Foundation
 // compared with the one read from the file before, without making a String,
 // and the Referenced File ID's components.
 
-extension Dataset {
+extension PlainReader {
     /// `same(firstString(tag), expected)`, where `same` holds byte for
     /// byte on a plain value: that value is compared on its bytes, no
     /// String made (`same` decides when the value is not plain).
@@ -17,7 +17,7 @@ extension Dataset {
         switch read {
         case .value(let equal): return equal
         case .absent: return expected == nil
-        case .general: return same(firstString(tag), expected)
+        case .general: return same(dataset.firstString(tag), expected)
         }
     }
 
@@ -30,7 +30,7 @@ extension Dataset {
         switch read {
         case .value(let equal): return equal
         case .absent: return expected == nil
-        case .general: return sameBytes(trimmedText(tag), expected)
+        case .general: return sameBytes(dataset.trimmedText(tag), expected)
         }
     }
 
@@ -46,7 +46,7 @@ extension Dataset {
         case .absent: return nil
         case .general: break
         }
-        guard let value = firstString(tag) else { return nil }
+        guard let value = dataset.firstString(tag) else { return nil }
         let trimmed = trimmingSpacesAndNULs(value)
         return trimmed.isEmpty ? nil : trimmed
     }
@@ -85,7 +85,7 @@ extension Dataset {
         case .absent: return []
         case .general: break
         }
-        return strings(tag)
+        return dataset.strings(tag)
             .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
             .map(trimmingSpacesAndNULs)
     }
@@ -97,7 +97,19 @@ extension Dataset {
         case .value, .absent: return false
         case .general: break
         }
-        guard let decoded = decodedText(tag) else { return false }
+        guard let decoded = dataset.decodedText(tag) else { return false }
         return !decoded.problems.isEmpty
     }
+}
+
+/// The readers above on a data set: each value under its own access to
+/// the buffer (read several with ``Dataset/withPlainReader(_:)``).
+extension Dataset {
+    func firstString(_ tag: Tag, is expected: String?, by same: (String?, String?) -> Bool = sameBytes) -> Bool {
+        withPlainReader { $0.firstString(tag, is: expected, by: same) }
+    }
+    func trimmedText(_ tag: Tag, is expected: String?) -> Bool { withPlainReader { $0.trimmedText(tag, is: expected) } }
+    func scanDirectoryString(_ tag: Tag) -> String? { withPlainReader { $0.scanDirectoryString(tag) } }
+    func scanFileIDComponents(_ tag: Tag) -> [String] { withPlainReader { $0.scanFileIDComponents(tag) } }
+    func hasUndecodableText(_ tag: Tag) -> Bool { withPlainReader { $0.hasUndecodableText(tag) } }
 }
