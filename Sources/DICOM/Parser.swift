@@ -247,9 +247,9 @@ struct Parser {
 
     /// ``transferSyntax(in:)`` of the value's bytes.
     static func transferSyntax(named raw: UnsafeRawBufferPointer) -> TransferSyntax? {
-        var start = 0
         guard let base = raw.baseAddress else { return nil }
-        var end = memchr(base, 0x5C, raw.count).map { $0 - UnsafeMutableRawPointer(mutating: base) } ?? raw.count   // a second value is ignored
+        var start = 0
+        var end = memchr(base, 0x5C, raw.count).map { UnsafeRawPointer($0) - base } ?? raw.count   // a second value is ignored
         while end > start, raw[end - 1] == 0x00 || raw[end - 1] == 0x20 { end -= 1 }
         while start < end, raw[start] == 0x20 || raw[start] == 0x00 { start += 1 }
         guard start < end else { return nil }

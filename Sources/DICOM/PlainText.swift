@@ -151,13 +151,6 @@ extension Dataset {
         return buffer.withUnsafeBytes { body(PlainReader(dataset: self, bytes: $0)) }
     }
 
-    /// Runs `body` on the value bytes of a plain text element; `.absent`
-    /// when there is no element with bytes, `.general` when it is not plain text.
-    @inlinable @inline(__always)
-    package func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
-        PlainText.read(withValueBytes(tag) { raw, vr in PlainText.read(raw, vr, body) })
-    }
-
     /// The first value of a string element, trimmed as PS3.5 allows for
     /// its VR; nil when absent or empty.
     public func firstString(_ tag: Tag) -> String? { withPlainReader { $0.firstString(tag) } }
@@ -199,10 +192,15 @@ extension Dataset {
         }
     }
 
-    /// ``Dataset/readPlain(_:_:)`` from the buffer.
+    /// Runs `body` on the value bytes of a plain text element; `.absent`
+    /// when there is no element with bytes, `.general` when it is not plain text.
     @inlinable @inline(__always)
     package func readPlain<Value>(_ tag: Tag, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
-        PlainText.read(withValueBytes(tag) { raw, vr in PlainText.read(raw, vr, body) })
+        let read = withValueBytes(tag) { raw, vr -> PlainRead<Value> in
+            guard let text = PlainText.plain(raw, vr: vr) else { return .general }
+            return .value(body(text, vr))
+        }
+        return read ?? .absent
     }
 
     /// ``Dataset/firstString(_:)``.
@@ -238,19 +236,6 @@ extension Dataset {
     package func integerValue(_ tag: Tag) -> Int? {
         firstString(tag).flatMap { Int($0) ?? Double($0).flatMap { $0.isFinite && abs($0) < 9e18 ? Int($0) : nil } }
     }
-}
-
-extension PlainText {
-    /// `body` on the plain text of a value, `.general` when it is not plain.
-    @inlinable @inline(__always)
-    package static func read<Value>(_ raw: UnsafeRawBufferPointer, _ vr: VR, _ body: (UnsafeRawBufferPointer, VR) -> Value) -> PlainRead<Value> {
-        guard let text = plain(raw, vr: vr) else { return .general }
-        return .value(body(text, vr))
-    }
-
-    /// A value read (or `.absent` when there was none).
-    @inlinable @inline(__always)
-    package static func read<Value>(_ read: PlainRead<Value>?) -> PlainRead<Value> { read ?? .absent }
 }
 
 /// `value.trimmingCharacters(in: .whitespaces)` (spaces, tabs, U+3000 and

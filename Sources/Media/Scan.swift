@@ -198,8 +198,6 @@ final class SeriesAttributes: Sendable, Hashable {
     }
 }
 
-/// Equal UTF-8 bytes (String's `==` is canonical equivalence).
-@inline(__always)
 /// Byte order of the UTF-8: a total order on names as the files spell
 /// them (String's `<` holds an NFC and an NFD spelling of a name equal,
 /// which would leave their order to the threads that found them), the same
@@ -239,6 +237,8 @@ func bytesOrder(_ strings: [String]) -> [Int] {
     }
 }
 
+/// Equal UTF-8 bytes (String's `==` is canonical equivalence).
+@inline(__always)
 func sameBytes(_ a: String?, _ b: String?) -> Bool {
     switch (a, b) {
     case (nil, nil): return true
