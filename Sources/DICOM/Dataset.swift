@@ -255,9 +255,9 @@ public struct Dataset: Sendable {
             // A data set that inherits nothing (a file's top level) takes
             // the shared sets as they are: no set copied, nothing allocated.
             if characterSets === CharacterSets.standard {
-                characterSets = Dataset.commonCharacterSets.topLevel[index]
+                characterSets = Dataset.commonCharacterSets.shared[index]
             } else {
-                ownCharacterSet = Dataset.commonCharacterSets.sets[index]
+                ownCharacterSet = Dataset.commonCharacterSets.shared[index].own
             }
         } else {
             ownCharacterSet = self[.specificCharacterSet]?.bytes.map { SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire($0)) }
@@ -267,29 +267,26 @@ public struct Dataset: Sendable {
     /// The (0008,0005) values most files carry, parsed once: every header of
     /// a disc would otherwise parse the same terms again. Compared byte by
     /// byte, most common first (hashing a `Data` cost more than the search);
-    /// values and sets apart, so the search copies no set. `topLevel`: the
-    /// same sets as the own sets of a data set that inherits the default.
-    private static let commonCharacterSets: (values: [[UInt8]], sets: [SpecificCharacterSet], topLevel: [CharacterSets]) = {
+    /// values and sets apart, so the search copies no set. Each set is kept
+    /// as the `CharacterSets` of a data set that inherits the default.
+    private static let commonCharacterSets: (values: [[UInt8]], shared: [CharacterSets]) = {
         let terms = ["ISO_IR 100", "ISO_IR 192", "ISO_IR 6", "\\ISO 2022 IR 87", "ISO 2022 IR 6\\ISO 2022 IR 87",
                      "ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 13", "\\ISO 2022 IR 149", "GB18030", "ISO_IR 101", "ISO_IR 144"]
         var values: [[UInt8]] = []
-        var sets: [SpecificCharacterSet] = []
-        var topLevel: [CharacterSets] = []
+        var shared: [CharacterSets] = []
         for term in terms {
             var bytes = Array(term.utf8)
             let set = SpecificCharacterSet(lenientTerms: DICOMText.splitDefaultRepertoire(Data(bytes)))
-            let shared = CharacterSets(inherited: .default, own: set, forItems: CharacterSets(inherited: set, own: nil))
+            let sets = CharacterSets(inherited: .default, own: set, forItems: CharacterSets(inherited: set, own: nil))
             values.append(bytes)
-            sets.append(set)
-            topLevel.append(shared)
+            shared.append(sets)
             if bytes.count % 2 == 1 {   // padded to even length
                 bytes.append(0x20)
                 values.append(bytes)
-                sets.append(set)
-                topLevel.append(shared)
+                shared.append(sets)
             }
         }
-        return (values, sets, topLevel)
+        return (values, shared)
     }()
 
     /// Where `raw` is among ``commonCharacterSets``' values.
