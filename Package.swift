@@ -35,6 +35,9 @@ let package = Package(
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
         // statfs(2) from the C library (no package).
         .systemLibrary(name: "CFileSystem"),
+        // HTTP through libcurl, opened with dlopen when DICOMweb first needs it
+        // (linked, it and its ~30 libraries would slow every process's start).
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
 
         // Tags, VRs, dictionary, transfer syntaxes, character sets, Part 10
         // read/write, UIDs. Foundation plus the system zlib (deflated syntax).
@@ -67,11 +70,11 @@ let package = Package(
         .target(name: "Convert", dependencies: ["DICOM", "Reconcile", "Codecs", "CPNG", "CTIFF"]),
 
         // Network: the DICOM upper layer (PS3.8) and DIMSE (PS3.7) on SwiftNIO:
-        // associations, C-ECHO, C-STORE (SCU and SCP), C-FIND.
+        // associations, C-ECHO, C-STORE (SCU and SCP), C-FIND; DICOMweb over CCurl.
         .target(
             name: "Network",
             dependencies: [
-                "DICOM", "Reconcile",
+                "DICOM", "Reconcile", "CCurl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

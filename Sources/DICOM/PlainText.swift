@@ -175,7 +175,7 @@ extension Dataset {
     @usableFromInline package let dataset: Dataset
     @usableFromInline let bytes: UnsafeRawBufferPointer?
 
-    @inlinable @usableFromInline
+    @inlinable
     init(dataset: Dataset, bytes: UnsafeRawBufferPointer?) {
         self.dataset = dataset
         self.bytes = bytes

@@ -1,16 +1,14 @@
 import DICOM
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A DICOMweb service (PS3.18): base URL and authentication.
 ///
-/// URLSession (FoundationNetworking on Linux) rather than
-/// async-http-client: it ships with the toolchain, so DICOMweb adds no
-/// package to build (async-http-client costs minutes of every clean
-/// build on two cores), and HTTP/1.1 with uploads from a file is all
-/// STOW/QIDO/WADO need here.
+/// Requests go through libcurl, loaded on first use (`HTTPClient`), rather
+/// than URLSession or async-http-client: FoundationNetworking links libcurl
+/// and its ~30 libraries into the start of every discport process, and
+/// async-http-client costs minutes of every clean build on two cores.
+/// HTTP/1.1 with uploads from and downloads to a file is all STOW/QIDO/WADO
+/// need here.
 public struct DICOMwebEndpoint: Sendable {
     public var baseURL: URL
     /// The Authorization header value (`Basic …`, `Bearer …`), if any.
@@ -37,13 +35,12 @@ public struct DICOMwebEndpoint: Sendable {
         }
     }
 
-    func request(_ path: String, query: [(String, String)] = [], method: String = "GET", accept: String) -> URLRequest {
+    func request(_ path: String, query: [(String, String)] = [], method: String = "GET", accept: String) -> HTTPRequest {
         var components = URLComponents(url: baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
-        var request = URLRequest(url: components.url!, timeoutInterval: timeout)
-        request.httpMethod = method
-        request.setValue(accept, forHTTPHeaderField: "Accept")
-        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        var request = HTTPRequest(url: components.url!, method: method, timeout: timeout)
+        request.setHeader("Accept", accept)
+        if let authorization { request.setHeader("Authorization", authorization) }
         return request
     }
 }
@@ -55,43 +52,20 @@ public struct DICOMwebError: Error, Sendable, CustomStringConvertible {
 
 /// STOW-RS, QIDO-RS and WADO-RS (PS3.18 §10.5, §10.6, §10.4).
 public enum DICOMweb {
-    private static func perform(_ request: URLRequest, uploading file: URL? = nil) async throws -> (Data, HTTPURLResponse) {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Data, HTTPURLResponse), any Error>) in
-            let handler: @Sendable (Data?, URLResponse?, (any Error)?) -> Void = { data, response, error in
-                if let error { return continuation.resume(throwing: DICOMwebError("\(request.url?.absoluteString ?? ""): \(error.localizedDescription)")) }
-                guard let http = response as? HTTPURLResponse else {
-                    return continuation.resume(throwing: DICOMwebError("\(request.url?.absoluteString ?? ""): no HTTP response"))
-                }
-                continuation.resume(returning: (data ?? Data(), http))
-            }
-            let task = file.map { URLSession.shared.uploadTask(with: request, fromFile: $0, completionHandler: handler) }
-                ?? URLSession.shared.dataTask(with: request, completionHandler: handler)
-            task.resume()
-        }
-    }
-
-    private static func download(_ request: URLRequest) async throws -> (URL, HTTPURLResponse) {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(URL, HTTPURLResponse), any Error>) in
-            URLSession.shared.downloadTask(with: request) { location, response, error in
-                if let error { return continuation.resume(throwing: DICOMwebError("\(request.url?.absoluteString ?? ""): \(error.localizedDescription)")) }
-                guard let http = response as? HTTPURLResponse, let location else {
-                    return continuation.resume(throwing: DICOMwebError("\(request.url?.absoluteString ?? ""): no HTTP response"))
-                }
-                // The file is removed when this handler returns: keep it.
-                let kept = URL(fileURLWithPath: NSTemporaryDirectory() + "discport-wado-\(UUID().uuidString)")
-                do {
-                    try FileManager.default.moveItem(at: location, to: kept)
-                    continuation.resume(returning: (kept, http))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.resume()
+    /// The response body is downloaded to a temporary file the caller removes.
+    private static func download(_ request: HTTPRequest) async throws -> (URL, HTTPResponse) {
+        let file = URL(fileURLWithPath: NSTemporaryDirectory() + "discport-wado-\(UUID().uuidString)")
+        do {
+            return (file, try await HTTPClient.perform(request, downloadingTo: file))
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            throw error
         }
     }
 
     /// Checks the service answers a search (`echo` for a DICOMweb node).
     public static func ping(_ endpoint: DICOMwebEndpoint) async throws -> Int {
-        let (_, response) = try await perform(endpoint.request("studies", query: [("limit", "1")], accept: "application/dicom+json"))
+        let response = try await HTTPClient.perform(endpoint.request("studies", query: [("limit", "1")], accept: "application/dicom+json"))
         guard (200..<300).contains(response.statusCode) else {
             throw DICOMwebError("HTTP \(response.statusCode) from \(endpoint.baseURL.absoluteString)/studies")
         }
@@ -154,12 +128,12 @@ public enum DICOMweb {
         }
         guard !included.isEmpty else { return }
         var request = endpoint.request("studies", method: "POST", accept: "application/dicom+json")
-        request.setValue("multipart/related; type=\"application/dicom\"; boundary=\(boundary)", forHTTPHeaderField: "Content-Type")
+        request.setHeader("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=\(boundary)")
         do {
-            let (data, response) = try await perform(request, uploading: body)
+            let response = try await HTTPClient.perform(request, uploading: body)
             var done: [String: UInt16] = [:]
             var failed: [String: UInt16] = [:]
-            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            if let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] {
                 for item in sequence(object["00081199"]) { if let uid = string(item["00081155"]) { done[uid] = 0 } }
                 for item in sequence(object["00081198"]) {
                     if let uid = string(item["00081155"]) { failed[uid] = UInt16(truncatingIfNeeded: integer(item["00081197"]) ?? 0x0110) }
@@ -203,9 +177,9 @@ public enum DICOMweb {
         var query = keys
         for field in includeFields { query.append(("includefield", field)) }
         if let limit { query.append(("limit", String(limit))) }
-        let (data, response) = try await perform(endpoint.request(resource, query: query, accept: "application/dicom+json"))
+        let response = try await HTTPClient.perform(endpoint.request(resource, query: query, accept: "application/dicom+json"))
         switch response.statusCode {
-        case 200: return data
+        case 200: return response.body
         case 204: return Data("[]".utf8)
         default: throw DICOMwebError("QIDO-RS \(resource): HTTP \(response.statusCode)")
         }
@@ -223,7 +197,7 @@ public enum DICOMweb {
         let (file, response) = try await download(request)
         defer { try? FileManager.default.removeItem(at: file) }
         guard response.statusCode == 200 else { throw DICOMwebError("WADO-RS \(path): HTTP \(response.statusCode)") }
-        let contentType = response.value(forHTTPHeaderField: "Content-Type") ?? ""
+        let contentType = response.header("Content-Type") ?? ""
         guard let boundary = multipartBoundary(contentType) else {
             throw DICOMwebError("WADO-RS \(path): not a multipart response (\(contentType))")
         }

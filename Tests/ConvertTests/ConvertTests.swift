@@ -23,7 +23,7 @@ final class Scratch {
     @discardableResult
     func write(_ name: String, _ data: Data) -> String {
         let file = path + "/" + name
-        FileManager.default.createFile(atPath: file, contents: data)
+        _ = FileManager.default.createFile(atPath: file, contents: data)
         return file
     }
 }
