@@ -27,7 +27,7 @@ SIZES=${IMPORT_BENCH_SIZES:-"2000 20000"}
 TIME=/usr/bin/time
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-[ -x "$DISCPORT" ] || { echo "import bench: $DISCPORT is missing (swift build -c release)" >&2; exit 1; }
+[ -x "$DISCPORT" ] || { echo "import bench: $DISCPORT is missing (make release)" >&2; exit 1; }
 [ -x "$TIME" ] || { echo "import bench: $TIME is missing (make deps installs the 'time' package)" >&2; exit 1; }
 
 mkdir -p "$DATA"

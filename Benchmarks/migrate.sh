@@ -22,7 +22,7 @@ DATA=${BENCH_DATA:-.build/bench-data}
 SIZES=${MIGRATE_BENCH_SIZES:-"2000 20000"}
 TIME=/usr/bin/time
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-[ -x "$DISCPORT" ] || { echo "migrate bench: $DISCPORT is missing (swift build -c release)" >&2; exit 1; }
+[ -x "$DISCPORT" ] || { echo "migrate bench: $DISCPORT is missing (make release)" >&2; exit 1; }
 [ -x "$TIME" ] || { echo "migrate bench: $TIME is missing (make deps installs the 'time' package)" >&2; exit 1; }
 
 scratch="$DATA/migrate-scratch"

@@ -26,7 +26,7 @@ DATA=${BENCH_DATA:-.build/bench-data}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DISCPORT="$(cd "$(dirname "$DISCPORT")" && pwd)/$(basename "$DISCPORT")"
 
-[ -x "$DISCPORT" ] || { echo "network bench: $DISCPORT is missing (swift build -c release)" >&2; exit 1; }
+[ -x "$DISCPORT" ] || { echo "network bench: $DISCPORT is missing (make release)" >&2; exit 1; }
 for tool in Orthanc storescu curl; do
     command -v $tool > /dev/null || { echo "network bench: $tool is missing (make deps)" >&2; exit 1; }
 done

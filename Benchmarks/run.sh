@@ -26,7 +26,7 @@ TREE="$DATA/tree-$FILES"
 MARK="$TREE/.complete-v1"
 
 if [ ! -x "$BENCH" ]; then
-    echo "bench: $BENCH is missing; build it with: swift build -c release --product discport-bench" >&2
+    echo "bench: $BENCH is missing; build it with: make release" >&2
     exit 1
 fi
 

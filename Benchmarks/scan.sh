@@ -36,7 +36,7 @@ GDCM_TAGS="-t 0008,0016 -t 0008,0018 -t 0008,0020 -t 0008,0060 -t 0010,0010 \
 -t 0010,0020 -t 0020,000d -t 0020,000e -t 0020,0011 -t 0020,0013"
 
 if [ ! -x "$DISCPORT" ]; then
-    echo "scan bench: $DISCPORT is missing (swift build -c release)" >&2
+    echo "scan bench: $DISCPORT is missing (make release)" >&2
     exit 1
 fi
 if [ ! -x "$TIME" ]; then
