@@ -147,8 +147,12 @@ extension Dataset {
     /// `Data` access costs more than the lookup.
     @inlinable
     package func withPlainReader<R>(_ body: (PlainReader) -> R) -> R {
-        guard let buffer = parsedBuffer else { return body(PlainReader(dataset: self, bytes: nil)) }
-        return buffer.withUnsafeBytes { body(PlainReader(dataset: self, bytes: $0)) }
+        // The reader points at this data set: a copy would retain and
+        // release each of its references for every record of a DICOMDIR.
+        withUnsafePointer(to: self) { dataset in
+            guard let buffer = parsedBuffer else { return body(PlainReader(dataset: dataset, bytes: nil)) }
+            return buffer.withUnsafeBytes { body(PlainReader(dataset: dataset, bytes: $0)) }
+        }
     }
 
     /// The first value of a string element, trimmed as PS3.5 allows for
@@ -172,13 +176,19 @@ extension Dataset {
 /// ``Dataset/withPlainReader(_:)`` only. Values kept apart from the buffer
 /// (and data sets that were edited) are read through the data set.
 @usableFromInline package struct PlainReader {
-    @usableFromInline package let dataset: Dataset
+    @usableFromInline let base: UnsafePointer<Dataset>
     @usableFromInline let bytes: UnsafeRawBufferPointer?
 
     @inlinable
-    init(dataset: Dataset, bytes: UnsafeRawBufferPointer?) {
-        self.dataset = dataset
+    init(dataset: UnsafePointer<Dataset>, bytes: UnsafeRawBufferPointer?) {
+        self.base = dataset
         self.bytes = bytes
+    }
+
+    /// The data set read (borrowed, not copied).
+    @inlinable
+    package var dataset: Dataset {
+        _read { yield base.pointee }
     }
 
     /// ``Dataset/withValueBytes(_:_:)`` from the buffer.
