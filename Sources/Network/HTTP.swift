@@ -58,6 +58,11 @@ enum HTTPClient {
     }
 
     private static func performBlocking(_ request: HTTPRequest, uploading upload: URL?, downloadingTo download: URL?) throws -> HTTPResponse {
+        // A line break would end the field and start another (a secret
+        // from the environment could smuggle headers in).
+        if let field = request.headers.first(where: { ($0.name + $0.value).unicodeScalars.contains { $0 == "\r" || $0 == "\n" } }) {
+            throw DICOMwebError("\(request.url.absoluteString): the \(field.name) header holds a line break; refused")
+        }
         let lines = request.headers.map { strdup("\($0.name): \($0.value)") }
         defer { lines.forEach { free($0) } }
         var raw = discport_http_response()

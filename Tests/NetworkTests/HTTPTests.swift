@@ -103,6 +103,16 @@ private final class TinyHTTPServer: Sendable {
         #expect(try Data(contentsOf: download) == Data("[]".utf8))
     }
 
+    @Test func aLineBreakInAHeaderIsRefused() async throws {
+        var request = HTTPRequest(url: URL(string: "http://127.0.0.1:1/dicom-web/studies")!)
+        request.setHeader("Authorization", "Bearer x\r\nX-Injected: 1")
+        await #expect {
+            try await HTTPClient.perform(request)
+        } throws: { error in
+            "\(error)".contains("Authorization header holds a line break")
+        }
+    }
+
     @Test func refusedConnectionNamesTheURL() async throws {
         let url = URL(string: "http://127.0.0.1:1/dicom-web/studies")!
         await #expect {
