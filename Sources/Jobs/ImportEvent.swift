@@ -61,6 +61,8 @@ public struct InstanceEvent: Sendable, Hashable, Codable {
     var reachedStore = false
     /// `outgoing`: SHA-256 of the source (the send queue's content key).
     var contentSHA256: String?
+    /// Failed because the store's disk is full: the import stops.
+    var storeFull = false
 
     private enum CodingKeys: String, CodingKey {
         case path, sopInstanceUID, outcome, patient, patientID, coerced, storedPath, size, message, convertedFrom

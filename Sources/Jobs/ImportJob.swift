@@ -116,6 +116,7 @@ public final class ImportJob: Sendable {
         let toSend = Mutex<[(path: String, contentSHA256: String?, source: String)]>([])
 
         var mediumError: String?
+        let home = store?.home ?? ""
         do {
             try opened.visitFiles({ file in
                 guard let planned = plan.instanceByPath[file.path] else { return }
@@ -125,7 +126,15 @@ public final class ImportJob: Sendable {
                     toSend.withLock { $0.append((path, event.contentSHA256, event.path)) }
                 }
                 events(.instance(event))
+                if event.storeFull {
+                    throw StoreFullError(home: home, detail: event.message ?? "no space left")
+                }
             }, skipped: { _ in })
+        } catch let error as StoreFullError {
+            // Keep what is stored (a commit may still fit); the run stays
+            // unfinished, and the next one goes on from there.
+            try? store?.flush()
+            throw error
         } catch {
             mediumError = (error as? MediaError)?.description ?? "\(error)"
         }
@@ -335,6 +344,7 @@ private struct InstanceImporter: Sendable {
     private func failed(_ event: InstanceEvent, _ error: any Error) -> InstanceEvent {
         var event = event
         event.outcome = .failed
+        event.storeFull = StoreError.isStorageFull(error)
         switch error {
         case let error as DICOMError: event.message = error.description
         case let error as CoercionError: event.message = error.message

@@ -269,6 +269,7 @@ public final class MigrationJob: Sendable {
         let queue = MigrationQueue<MigrationWork>(capacity: 4 * threads, consumers: threads)
         let work: @Sendable () -> Void = {
             while let item = queue.take() {
+                if shared.storeFull.withLock({ $0 != nil }) { continue }
                 let row = item.row
                 var outcome = MigrationRowOutcome(line: row.line, path: row.path, patientID: item.patientID, status: .failed,
                                                   sopInstanceUIDs: [], message: nil)
@@ -286,6 +287,10 @@ public final class MigrationJob: Sendable {
                         outcome.status = stored ? .stored : .alreadyStored
                         shared.bytes.add(size, ordering: .relaxed)
                         try self.store.recordMigrationRow(job: self.job, MigrationRowState(key: row.key, status: .done, sopInstanceUIDs: uids, message: nil))
+                    } catch let error where StoreError.isStorageFull(error) {
+                        // Not a failure of the row: it is done by the next run.
+                        shared.storeFull.withLock { $0 = $0 ?? "\(error)" }
+                        continue
                     } catch {
                         outcome.status = .failed
                         outcome.message = "\(error)"
@@ -313,6 +318,7 @@ public final class MigrationJob: Sendable {
             // Instance numbers within a series follow the manifest order.
             var positions: [String: Int] = [:]
             try preflight.forEachGoodRow { row in
+                if let detail = shared.storeFull.withLock({ $0 }) { throw StoreFullError(home: store.home, detail: detail) }
                 let patientID = preflight.localPatientID(row)
                 let series = patientID + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
                 let number = positions[series, default: 0] + 1
@@ -322,10 +328,15 @@ public final class MigrationJob: Sendable {
         } catch {
             queue.close()
             finished.wait()
+            if error is StoreFullError { try? store.flush() }
             throw error
         }
         queue.close()
         finished.wait()
+        if let detail = shared.storeFull.withLock({ $0 }) {
+            try? store.flush()
+            throw StoreFullError(home: store.home, detail: detail)
+        }
         let final = shared.tally.withLock { $0 }
         let summary = MigrationSummary(
             job: job, rows: final.rows, stored: final.count(.stored), alreadyStored: final.count(.alreadyStored),
@@ -436,6 +447,9 @@ private final class IdentityCache: Sendable {
 private final class MigrationRunState: Sendable {
     let tally = Mutex(MigrationTally())
     let bytes = Atomic<Int>(0)
+    /// Set when the store's disk is full: the rows still queued are left
+    /// for the next run.
+    let storeFull = Mutex<String?>(nil)
 }
 
 /// One good row handed to a worker.

@@ -23,6 +23,9 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case closed
         /// A failure injected by a test.
         case injected
+        /// The store's file system is full or over quota (ENOSPC, EDQUOT):
+        /// nothing more can be stored until space is freed.
+        case full
     }
     public var kind: Kind
     public var message: String
@@ -34,9 +37,22 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         self.path = path
     }
 
-    /// An I/O error from the current `errno`.
+    /// An I/O error from the current `errno` (``Kind/full`` when the file
+    /// system is full or over quota).
     static func posix(_ what: String, path: String) -> StoreError {
-        StoreError(.io, "\(what): \(String(cString: strerror(errno)))", path: path)
+        let code = errno
+        return StoreError(code == ENOSPC || code == EDQUOT ? .full : .io, "\(what): \(String(cString: strerror(code)))", path: path)
+    }
+
+    /// Whether `error` says the store's disk is full: a file that could not
+    /// be written (ENOSPC, EDQUOT) or a catalog that could not grow
+    /// (SQLITE_FULL). Every further instance would fail the same way.
+    public static func isStorageFull(_ error: any Error) -> Bool {
+        switch error {
+        case let error as StoreError: return error.kind == .full
+        case let error as SQLiteError: return error.isFull
+        default: return false
+        }
     }
 
     public var description: String {

@@ -70,7 +70,10 @@ public final class InstanceStore: Sendable {
         }
     }
 
-    /// Points where a test can inject a crash (internal).
+    /// Points where a test can inject a crash (internal): a thrown
+    /// `StoreError(.injected)` leaves everything as a killed process would;
+    /// any other error thrown after the temporary file fails that instance
+    /// only (a test's full disk).
     enum FaultPoint: Sendable, Hashable {
         /// The temporary file is complete and flushed, nothing renamed yet.
         case afterTemporaryFile
@@ -310,11 +313,11 @@ public final class InstanceStore: Sendable {
         }
         do {
             try faultHook?(.afterTemporaryFile)
-        } catch {
+        } catch let error as StoreError where error.kind == .injected {
             leaveTemporary = true
             state.withLock { crash(&$0) }
             throw error
-        }
+        }   // other errors (a disk made full by a test) fail this instance only
 
         // What a new instance's rows need, prepared before taking the lock.
         let newPath = Layout.instancePath(summary)

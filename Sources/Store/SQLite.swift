@@ -19,6 +19,8 @@ public struct SQLiteError: Error, Sendable, Hashable, CustomStringConvertible {
     public var primaryCode: Int32 { code & 0xFF }
     public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
     public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+    /// The database or its journal could not grow: the disk is full.
+    public var isFull: Bool { primaryCode == SQLITE_FULL }
 
     public var description: String {
         var text = "sqlite error \(code): \(message)"

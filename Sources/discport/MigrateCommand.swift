@@ -116,18 +116,25 @@ struct MigrateCommand: ParsableCommand {
         // Every row's outcome is written to the report as it comes (in the
         // order rows finish), never collected in memory.
         let reportFile = try report.map { try MigrationReportFile(path: $0) }
-        let summary = try migration.run(preflight, dryRun: dryRun) { outcome in
-            reportFile?.add(outcome)
-            if outcome.status == .invalid { return }   // listed by the pre-flight above
-            if jsonLines {
-                FileHandle.standardOutput.write(Self.rowEvent(outcome))
-            } else {
-                if outcome.status == .failed {
-                    bar.clear()
-                    Terminal.error("line \(outcome.line) \(outcome.path): \(outcome.message ?? "failed")")
+        let summary: MigrationSummary
+        do {
+            summary = try migration.run(preflight, dryRun: dryRun) { outcome in
+                reportFile?.add(outcome)
+                if outcome.status == .invalid { return }   // listed by the pre-flight above
+                if jsonLines {
+                    FileHandle.standardOutput.write(Self.rowEvent(outcome))
+                } else {
+                    if outcome.status == .failed {
+                        bar.clear()
+                        Terminal.error("line \(outcome.line) \(outcome.path): \(outcome.message ?? "failed")")
+                    }
+                    bar.advance(bytes: 0)
                 }
-                bar.advance(bytes: 0)
             }
+        } catch let error as StoreFullError {
+            bar.clear()
+            try? reportFile?.finish()
+            throw CLIError("the migration stopped: \(error)", status: 3)
         }
         bar.clear()
         try reportFile?.finish()

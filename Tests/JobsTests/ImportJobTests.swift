@@ -4,7 +4,8 @@ import Foundation
 import Jobs
 import Media
 import Reconcile
-import Store
+@testable import Store
+import Synchronization
 import Testing
 
 // MARK: - Fixtures
@@ -107,6 +108,17 @@ func encoded(_ element: DataElement?) -> Data? {
     return try? DICOMWriter.encode(Dataset([element]), transferSyntax: .explicitVRLittleEndian)
 }
 
+/// A store's fault hook: the disk is full from the (n+1)th instance on.
+func fullAfter(_ n: Int) -> @Sendable (InstanceStore.FaultPoint) throws -> Void {
+    let written = Mutex(0)
+    return { point in
+        guard point == .afterTemporaryFile else { return }
+        if written.withLock({ value -> Int in value += 1; return value }) > n {
+            throw StoreError(.full, "cannot write: No space left on device", path: "/store/tmp/x.part")
+        }
+    }
+}
+
 func openStore(_ home: String) throws -> InstanceStore {
     try InstanceStore(home: home, options: .init(synchronous: false))
 }
@@ -144,6 +156,34 @@ struct ImportJobTests {
         let runs = try store.imports()
         #expect(runs.count == 2)
         #expect(runs.allSatisfy { $0.status == .completed })
+    }
+
+    @Test("a full store disk stops the import at once with what to do; the same import run again finishes the job")
+    func fullDiskStopsTheImport() throws {
+        let scratch = Scratch()
+        let home = scratch.sub("home")
+        let store = try InstanceStore(home: home, options: .init(synchronous: false), faultHook: fullAfter(2),
+                                      migrations: Catalog.migrations)
+        let job = ImportJob(source: Disc.sample, store: store)
+        var plan = job.scan()
+        plan.decisions = [.keepSourceIdentity]
+        let events = Mutex<[InstanceEvent]>([])
+        #expect {
+            try job.run(plan) { event in if case .instance(let instance) = event { events.withLock { $0.append(instance) } } }
+        } throws: { error in
+            let full = error as? StoreFullError
+            return full?.home == home && "\(error)".contains("free space") && "\(error)".contains("No space left on device")
+        }
+        let seen = events.withLock { $0 }
+        #expect(seen.filter { $0.outcome == .stored }.count == 2, "the two instances that fitted")
+        #expect(seen.count < 5, "stopped before trying every instance")
+        try store.close()
+
+        let again = try openStore(home)
+        let second = try importAll(Disc.sample, into: again, decision: .keepSourceIdentity)
+        #expect(second.counts.stored == 3 && second.counts.duplicates == 2)
+        #expect(try again.instances().count == 5)
+        #expect(try again.check().isClean)
     }
 
     @Test("a disc whose files were modified gives conflicts; the stored originals stay untouched")

@@ -2,7 +2,7 @@ import DICOM
 import Foundation
 import Jobs
 import Reconcile
-import Store
+@testable import Store
 import Synchronization
 import Testing
 
@@ -104,6 +104,33 @@ struct MigrationTests {
         // Another job over the same files finds them stored: same UIDs.
         let other = try MigrationJob(store: store, job: "t2").run(preflight)
         #expect(other.alreadyStored == 3)
+    }
+
+    @Test("a full store disk stops the migration: the rows not done are left for the next run, which finishes the job")
+    func fullDiskStopsTheMigration() throws {
+        let scratch = Scratch()
+        let home = scratch.sub("home")
+        let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
+        let rows = try (1...12).map { index -> MigrationRow in
+            try (pdf + Data("%\(index)\n".utf8)).write(to: URL(fileURLWithPath: scratch.path + "/\(index).pdf"))
+            return MigrationRow(line: index + 1, path: "\(index).pdf", absolutePath: scratch.path + "/\(index).pdf", patientID: "P1", studyKey: "K1")
+        }
+        let store = try InstanceStore(home: home, options: .init(synchronous: false), faultHook: fullAfter(3),
+                                      migrations: Catalog.migrations)
+        let job = MigrationJob(store: store, job: "t", workers: 2)
+        let preflight = try job.preflight(MigrationInput(rows: rows))
+        let outcomes = Mutex<[MigrationRowOutcome]>([])
+        #expect(throws: StoreFullError.self) {
+            try job.run(preflight) { outcome in outcomes.withLock { $0.append(outcome) } }
+        }
+        #expect(outcomes.withLock { $0 }.filter { $0.status == .stored }.count == 3)
+        #expect(outcomes.withLock { $0 }.allSatisfy { $0.status == .stored }, "rows cut off by the full disk are not failures")
+        try store.close()
+
+        let again = try openStore(home)
+        let second = try MigrationJob(store: again, job: "t").run(preflight)
+        #expect(second.done == 3 && second.stored == 9 && second.failed == 0)
+        #expect(try again.instances().count == 12)
     }
 
     @Test("pre-flight: DICOM files of one study given to two patients; the later rows are refused in manifest order")

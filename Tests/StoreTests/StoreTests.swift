@@ -256,6 +256,19 @@ struct StoreTests {
         #expect(try store.check().isClean)
     }
 
+    @Test("a full disk is told apart: ENOSPC and EDQUOT from a write, SQLITE_FULL from the catalog; other failures are not")
+    func storageFullIsRecognised() {
+        for (code, full) in [(ENOSPC, true), (EDQUOT, true), (EIO, false), (EACCES, false)] {
+            errno = code
+            let error = StoreError.posix("cannot write", path: "/x")
+            #expect(StoreError.isStorageFull(error) == full, "errno \(code)")
+            #expect(error.description.hasPrefix("/x: cannot write: "))
+        }
+        #expect(StoreError.isStorageFull(SQLiteError(code: 13, message: "database or disk is full", sql: "COMMIT")))
+        #expect(!StoreError.isStorageFull(SQLiteError(code: 2067, message: "UNIQUE constraint failed", sql: nil)))
+        #expect(!StoreError.isStorageFull(StoreError(.injected, "simulated crash")))
+    }
+
     @Test("a crash between rename and row: the re-run adopts the files and check is clean")
     func crashAfterRenameIsAdopted() throws {
         let home = TemporaryHome()
