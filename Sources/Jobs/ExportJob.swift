@@ -588,6 +588,11 @@ public final class ExportJob: Sendable {
         for path in outputs where FileManager.default.fileExists(atPath: path) {
             throw ExportError("\(path) exists already: choose a new name (discport never overwrites an output)")
         }
+        // Room for it all before anything is written: every volume's
+        // file-set, and beside it its image while that is packed.
+        let folder = parent.isEmpty ? "." : parent
+        try ExportJob.checkSpace(needed: volumes.reduce(0) { $0 + $1.bytes } * (request.format == .dir ? 1 : 2),
+                                 available: ExportJob.availableBytes(folder), folder: folder, format: request.format)
         let templates = try TemplateSet(language: request.language, directory: request.templatesDirectory)
 
         // Every volume written and verified before any is named.
@@ -771,6 +776,23 @@ public final class ExportJob: Sendable {
 
     /// Volume `number` of a split export: `referral.iso` → `referral-2.iso`,
     /// a folder `out` → `out-2`.
+    /// Bytes that can still be written in `folder` (statvfs: what an
+    /// unprivileged user may use); nil when the file system does not say.
+    static func availableBytes(_ folder: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(folder, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
+    /// Refuses an export that does not fit where it is written, before a
+    /// byte is written (rather than a disk filling up half way).
+    static func checkSpace(needed: Int64, available: Int64?, folder: String, format: ExportRequest.Format) throws {
+        guard let available, needed > available else { return }
+        let what = format == .dir ? "" : " (the file-set, and its \(format == .iso ? "ISO image" : "zip") while it is packed)"
+        throw ExportError("not enough space in \(folder): the export needs about \(VolumePlanError.size(needed))\(what), "
+            + "\(VolumePlanError.size(available)) free; nothing was written: free space there or write it elsewhere (--out)")
+    }
+
     public static func volumePath(_ output: String, number: Int) -> String {
         let ext = (output as NSString).pathExtension
         guard ["iso", "zip"].contains(ext.lowercased()) else { return output + "-\(number)" }

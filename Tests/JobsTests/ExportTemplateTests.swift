@@ -36,6 +36,21 @@ import Testing
         #expect(ExportJob.volumeFileSetID("ABCDEFGHIJKLMNOP", number: 1).count == 16)
     }
 
+    @Test func anExportThatDoesNotFitIsRefusedBeforeWriting() throws {
+        #expect(throws: Never.self) { try ExportJob.checkSpace(needed: 5_000_000, available: 5_000_000, folder: "/x", format: .iso) }
+        #expect(throws: Never.self) { try ExportJob.checkSpace(needed: 5_000_000, available: nil, folder: "/x", format: .iso) }
+        #expect {
+            try ExportJob.checkSpace(needed: 6_000_000, available: 2_100_000, folder: "/media/usb", format: .iso)
+        } throws: { error in
+            "\(error)" == "not enough space in /media/usb: the export needs about 6.00 MB (the file-set, and its ISO image "
+                + "while it is packed), 2.10 MB free; nothing was written: free space there or write it elsewhere (--out)"
+        }
+        // The temporary folder itself has room for a small one.
+        let available = try #require(ExportJob.availableBytes(NSTemporaryDirectory()))
+        #expect(available > 0)
+        #expect(ExportJob.availableBytes("/no/such/folder") == nil)
+    }
+
     @Test func capacityAcceptsDecimalSuffixes() {
         #expect(ExportRequest.parseCapacity("700M") == 700_000_000)
         #expect(ExportRequest.parseCapacity("4.7G") == 4_700_000_000)
