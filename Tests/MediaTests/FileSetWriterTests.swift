@@ -1,3 +1,4 @@
+import Crypto
 import DICOM
 import Foundation
 @testable import Media
@@ -36,6 +37,32 @@ import Testing
         #expect(patient.attributes[.specificCharacterSet] != nil)   // kanji in the PATIENT record
         let series = directory.records.filter { $0.level == .series }
         #expect(series.allSatisfy { $0.attributes[.specificCharacterSet] == nil })   // ASCII only
+    }
+
+    @Test("a source whose bytes differ from the store's SHA-256 is refused, whether copied or rewritten")
+    func changedSourcesAreRefused() throws {
+        var instances = DiscBuilder.standardDisc()
+        instances[2].encoding = .rawImplicit   // rewritten (Part 10 header, explicit VR)
+        let (root, plain) = try sources(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let files = try plain.map { source in
+            let hash = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: source.path)))
+            return FileSetSource(path: source.path, expectedSHA256: hash.map { String(format: "%02x", $0) }.joined())
+        }
+        _ = try FileSetWriter(profile: .stdGenCD, fileSetID: "OK").write(files, to: root + "/ok")
+        for (index, out) in [(0, "copied"), (2, "rewritten")] {
+            let original = try Data(contentsOf: URL(fileURLWithPath: files[index].path))
+            var changed = original
+            changed[changed.count - 1] ^= 0x01
+            try changed.write(to: URL(fileURLWithPath: files[index].path))
+            #expect {
+                try FileSetWriter(profile: .stdGenCD, fileSetID: "X").write(files, to: root + "/" + out)
+            } throws: { error in
+                "\(error)".contains("\(files[index].path): its content changed since it was stored")
+            }
+            #expect(!FileManager.default.fileExists(atPath: root + "/" + out + "/DICOMDIR"))
+            try original.write(to: URL(fileURLWithPath: files[index].path))
+        }
     }
 
     /// Without a decompressor (the export job gives the codecs' one).

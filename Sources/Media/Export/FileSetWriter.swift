@@ -336,12 +336,16 @@ public struct FileSetWriter: Sendable {
         var entry = FileSetEntry(fileID: fileID, sourcePath: item.source.path, sopInstanceUID: item.sopInstanceUID,
                                  sopClassUID: item.sopClassUID, transferSyntaxUID: item.transferSyntaxUID,
                                  recordType: item.recordType, sha256: "", size: 0, rewritten: nil)
+        func changed(_ hash: String, _ expected: String) -> FileSetError {
+            FileSetError("\(item.source.path): its content changed since it was stored (SHA-256 \(hash), the store says \(expected)); "
+                + "discport store check lists what else differs")
+        }
         switch item.action {
         case .copy:
             let (hash, size) = try copyHashing(from: item.source.path, to: target)
             if let expected = item.source.expectedSHA256, expected != hash {
                 unlink(target)
-                throw FileSetError("\(item.source.path): its content changed since it was stored (SHA-256 \(hash), the store says \(expected))")
+                throw changed(hash, expected)
             }
             entry.sha256 = hash
             entry.size = size
@@ -349,7 +353,18 @@ public struct FileSetWriter: Sendable {
             let data: Data
             let reason: String
             do {
-                var file = try DICOMFile(contentsOf: item.source.path)
+                // The source is checked before it is rewritten, as a copy is.
+                let source: Data
+                do {
+                    source = try Data(contentsOf: URL(fileURLWithPath: item.source.path))
+                } catch {
+                    throw FileSetError("\(item.source.path): cannot be read: \(error.localizedDescription)")
+                }
+                if let expected = item.source.expectedSHA256 {
+                    let hash = hex(SHA256.hash(data: source))
+                    if hash != expected { throw changed(hash, expected) }
+                }
+                var file = try DICOMFile(data: source, path: item.source.path)
                 if case .rewrite(let why) = item.action {
                     reason = why
                     if file.transferSyntax.uid != item.transferSyntaxUID {
