@@ -240,6 +240,9 @@ final class Catalog {
         """,
     ]
 
+    /// How long a statement waits for another process's lock on the catalog.
+    static let busyTimeout: Duration = .seconds(30)
+
     let db: SQLiteConnection
     /// The store's home, to turn stored (relative) paths into absolute ones.
     let home: String
@@ -254,8 +257,21 @@ final class Catalog {
     init(path: String, home: String, migrations: [String] = Catalog.migrations) throws {
         self.home = home
         db = try SQLiteConnection(path: path)
-        sqlite3_busy_timeout(db.handle, 30_000)
-        let mode = try db.queryFirst("PRAGMA journal_mode=WAL") { $0.string(0) }
+        sqlite3_busy_timeout(db.handle, Int32(Catalog.busyTimeout.components.seconds * 1000))
+        // Switching a new catalog to WAL needs it alone: a second process
+        // doing the same at that moment gets SQLITE_BUSY at once (SQLite
+        // skips the busy handler where waiting could deadlock). Retried for
+        // as long as the busy timeout.
+        let deadline = ContinuousClock.now + Catalog.busyTimeout
+        var mode: String?
+        while true {
+            do {
+                mode = try db.queryFirst("PRAGMA journal_mode=WAL") { $0.string(0) }
+                break
+            } catch let error as SQLiteError where error.isBusy && ContinuousClock.now < deadline {
+                usleep(10_000)
+            }
+        }
         guard mode?.lowercased() == "wal" else {
             throw SQLiteError(code: SQLITE_ERROR, message: "cannot switch the catalog to WAL mode (got \(mode ?? "nothing"))", sql: "PRAGMA journal_mode=WAL")
         }

@@ -269,6 +269,24 @@ struct StoreTests {
         #expect(!StoreError.isStorageFull(StoreError(.injected, "simulated crash")))
     }
 
+    @Test("two stores opened at once on a new home both open (the WAL switch is retried while busy)")
+    func concurrentOpensOfANewHome() throws {
+        for _ in 0..<30 {
+            let home = NSTemporaryDirectory() + "discport-open-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: home) }
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 3) { _ in
+                do {
+                    let store = try InstanceStore(home: home, options: .init(synchronous: false))
+                    try store.close()
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty)
+        }
+    }
+
     @Test("a crash between rename and row: the re-run adopts the files and check is clean")
     func crashAfterRenameIsAdopted() throws {
         let home = TemporaryHome()
