@@ -536,7 +536,10 @@ public final class ExportJob: Sendable {
         // renames are atomic.
         let parent = (output as NSString).deletingLastPathComponent
         let base = (output as NSString).lastPathComponent
-        let stagingBase = (parent.isEmpty ? "." : parent) + "/.\(base).discport-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        for stale in ExportJob.removeStaleStaging(in: parent.isEmpty ? "." : parent, output: base) {
+            warn("removed \(stale), left by an export of the same name that was killed")
+        }
+        let stagingBase = (parent.isEmpty ? "." : parent) + "/" + ExportJob.stagingPrefix(base) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var cleanup: [String] = [stagingBase + ".source"]
         defer { for path in cleanup { try? FileManager.default.removeItem(atPath: path) } }
 
@@ -776,6 +779,35 @@ public final class ExportJob: Sendable {
 
     /// Volume `number` of a split export: `referral.iso` → `referral-2.iso`,
     /// a folder `out` → `out-2`.
+    /// Whether process `pid` exists and is not a zombie (a killed process
+    /// whose parent has not reaped it still answers `kill(pid, 0)`).
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return !stat[close...].hasPrefix(") Z")
+    }
+
+    /// The hidden name an export stages its output under, beside it,
+    /// before the process ID: `.NAME.discport-`.
+    static func stagingPrefix(_ output: String) -> String { ".\(output).discport-" }
+
+    /// Removes what an export of `output` into `folder` left when it was
+    /// killed (its process is gone): on a USB stick that would be a hidden
+    /// half file-set beside the referral. Returns the paths removed.
+    static func removeStaleStaging(in folder: String, output: String) -> [String] {
+        let prefix = stagingPrefix(output)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var removed: [String] = []
+        for name in names.sorted() where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }), pid > 0, pid != getpid(),
+                  !isRunning(pid) else { continue }
+            let path = folder + "/" + name
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
+        return removed
+    }
+
     /// Bytes that can still be written in `folder` (statvfs: what an
     /// unprivileged user may use); nil when the file system does not say.
     static func availableBytes(_ folder: String) -> Int64? {

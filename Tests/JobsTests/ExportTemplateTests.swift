@@ -51,6 +51,40 @@ import Testing
         #expect(ExportJob.availableBytes("/no/such/folder") == nil)
     }
 
+    @Test func aKilledExportsStagingIsRemovedAndALiveOnesIsNot() throws {
+        let folder = NSTemporaryDirectory() + "discport-stale-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // 4194305 is above the largest process ID Linux gives (2^22).
+        let dead = folder + "/" + ExportJob.stagingPrefix("ref.iso") + "4194305-77"
+        let live = folder + "/" + ExportJob.stagingPrefix("ref.iso") + "\(getppid())-78"
+        let other = folder + "/" + ExportJob.stagingPrefix("other.iso") + "4194305-79"
+        for path in [dead + "/DICOM", dead + ".image", live, other] {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        #expect(ExportJob.removeStaleStaging(in: folder, output: "ref.iso") == [dead, dead + ".image"])
+        #expect(ExportJob.isRunning(getpid()) && !ExportJob.isRunning(4_194_305))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+                == [URL(fileURLWithPath: live).lastPathComponent, URL(fileURLWithPath: other).lastPathComponent].sorted())
+    }
+
+    @Test func aZombieIsNotRunning() throws {
+        // A child that exited and was not reaped yet: what a killed export
+        // is until its parent (or init) collects it.
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { argv.forEach { free($0) } }
+        #expect(posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0)
+        var zombie = false
+        for _ in 0..<200 where !zombie {
+            usleep(5_000)
+            zombie = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") ?? false
+        }
+        #expect(zombie)
+        #expect(!ExportJob.isRunning(pid))
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
     @Test func capacityAcceptsDecimalSuffixes() {
         #expect(ExportRequest.parseCapacity("700M") == 700_000_000)
         #expect(ExportRequest.parseCapacity("4.7G") == 4_700_000_000)
