@@ -8,7 +8,8 @@ import Foundation
 
 /// An ISO 9660 image (with Joliet / Rock Ridge), an optical device read as
 /// an image, a zip or a (compressed) tar, read through libarchive in one
-/// streaming pass. Nothing is ever extracted to disk.
+/// streaming pass. Nothing is ever extracted to disk. An image or disc with
+/// UDF and no ISO 9660 is read by ``UDFImage`` instead.
 ///
 /// Entries are visited in archive order on the calling thread. The bytes
 /// of an entry are read forward while it is current; what was read is kept
@@ -45,7 +46,7 @@ public struct ArchiveMedium: Medium {
     /// For encrypted zip entries; never printed (see ``Passphrase``).
     public let passphrase: Passphrase?
     /// The image has UDF but no ISO 9660 descriptors: libarchive cannot
-    /// read it (the visit says so).
+    /// read it, ``UDFImage`` does.
     let udfOnly: Bool
 
     /// Bytes libarchive reads from the source per call.
@@ -74,9 +75,9 @@ public struct ArchiveMedium: Medium {
         self.limits = limits
         self.passphrase = passphrase
         if kind == .iso9660 || kind == .device {
-            volumeLabel = MediumSniffer.isoVolumeLabel(path: path)
             let head = (try? readBytes(path: path, offset: 0, count: MediumSniffer.headSize)) ?? Data()
             udfOnly = ArchiveMedium.hasUDFWithoutISO(head)
+            volumeLabel = udfOnly ? (try? UDFImage(path: path))?.volumeLabel : MediumSniffer.isoVolumeLabel(path: path)
         } else {
             volumeLabel = nil
             udfOnly = false
@@ -106,9 +107,9 @@ public struct ArchiveMedium: Medium {
     public func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void,
                            skipped: @escaping @Sendable (MediaError) -> Void) throws {
         if udfOnly {
-            throw MediaError(.unsupportedFormat,
-                             "UDF-only image (no ISO 9660 directory): discport reads ISO 9660/Joliet/Rock Ridge; mount the disc and open the folder",
-                             path: location)
+            // libarchive reads ISO 9660 only: a UDF-only disc is read here.
+            try UDFImage(path: location).visitFiles(limits: limits, visitor, skipped: skipped)
+            return
         }
         try withUTF8Locale { () throws -> Void in
             let session = try ArchiveSession(medium: self)

@@ -12,7 +12,7 @@ import Foundation
 ///
 /// - a directory → ``FolderMedium``;
 /// - a block or character device (`/dev/sr0`) → ``ArchiveMedium`` of kind
-///   `.device`, read as an ISO image through libarchive;
+///   `.device`, read as an ISO image through libarchive (UDF-only: ``UDFImage``);
 /// - ISO 9660 (`CD001` at 0x8001) or UDF (`BEA01`/`NSR02`/`NSR03` in the
 ///   volume recognition sequence from 0x8001) → kind `.iso9660`;
 /// - zip (`PK\3\4`, empty `PK\5\6`, spanned `PK\7\8`) → `.zip`;

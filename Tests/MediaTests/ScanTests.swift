@@ -2,6 +2,7 @@
 // ISO images and zips; exact trees and exact problem codes.
 import DICOM
 import Foundation
+import Synchronization
 import Testing
 @testable import Media
 
@@ -585,6 +586,99 @@ struct ScanTests {
         let zip = scanFolder(dir.sub("disc.zip"))
         #expect(zip.source.kind == .zip)
         #expect(try canonicalJSON(zip) == canonicalJSON(folder))
+    }
+
+    /// A UDF-only disc (BD media, some DVDs): libarchive reads ISO 9660
+    /// only, so the UDF structures are read by discport itself.
+    @Test func udfOnlyImageScansLikeTheFolder() throws {
+        guard let genisoimage = requireTool("genisoimage") else { return }
+        let dir = try TempDir()
+        let tree = dir.sub("disc")
+        var disc = DiscBuilder.standardDisc()
+        disc[0].diskPath = "DICOM/日本語/IMG00001"   // names in UTF-16 (OSTA CS0 16)
+        try DiscBuilder.write(disc, to: tree)
+        try DiscBuilder.put(Data("%PDF-1.4\n%%EOF\n".utf8), at: tree + "/LETTER.PDF")
+        try DiscBuilder.put(Data(repeating: 0x41, count: 3 << 20), at: tree + "/VIEWER/BIG.BIN")   // several sectors
+        let folder = scanFolder(tree)
+
+        try runTool(genisoimage, ["-quiet", "-udf", "-V", "UDF_DISC", "-o", dir.sub("bridge.iso"), tree], in: dir.path)
+        try udfOnly(dir.sub("bridge.iso"), to: dir.sub("udf.img"))
+        let head = try readBytes(path: dir.sub("udf.img"), offset: 0, count: MediumSniffer.headSize)
+        #expect(ArchiveMedium.hasUDFWithoutISO(head))
+        let udf = scanFolder(dir.sub("udf.img"))
+        #expect(udf.source.kind == .iso9660)
+        #expect(udf.source.volumeLabel == "UDF_DISC")
+        #expect(udf.complete)
+        #expect(try canonicalJSON(udf) == canonicalJSON(folder))
+
+        // Every byte of a file comes back (the big one spans many sectors).
+        let medium = try openMedium(dir.sub("udf.img"))
+        let copied = Mutex<[String: Data]>([:])
+        try medium.visitFiles { file in
+            var bytes = Data()
+            try file.copyContents { bytes.append(contentsOf: $0) }
+            copied.withLock { $0[file.path] = bytes }
+        }
+        #expect(copied.withLock { $0["VIEWER/BIG.BIN"] } == Data(repeating: 0x41, count: 3 << 20))
+        #expect(copied.withLock { $0[disc[0].path] } == FileManager.default.contents(atPath: tree + "/" + disc[0].path))
+
+        // Damage never crashes or hangs the reader: truncated, and bytes
+        // flipped in the volume and file structures.
+        let image = try Data(contentsOf: URL(fileURLWithPath: dir.sub("udf.img")))
+        try image.prefix(image.count / 3).write(to: URL(fileURLWithPath: dir.sub("cut.img")))
+        #expect(!scanFolder(dir.sub("cut.img")).complete || scanFolder(dir.sub("cut.img")).totals.instances < folder.totals.instances)
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<60 {
+            var damaged = image
+            for _ in 0..<8 {
+                let offset = Int.random(in: (16 * 2048)..<min(image.count, 400 * 2048), using: &random)
+                damaged[offset] ^= UInt8.random(in: 1...255, using: &random)
+            }
+            let path = dir.sub("damaged-\(round).img")
+            try damaged.write(to: URL(fileURLWithPath: path))
+            _ = scanFolder(path)
+            try FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    /// A UDF-only image from a UDF/ISO 9660 bridge image: the volume
+    /// recognition sequence keeps its UDF descriptors only.
+    func udfOnly(_ bridge: String, to path: String) throws {
+        var data = try Data(contentsOf: URL(fileURLWithPath: bridge))
+        let sector = 2048
+        var kept: [Data] = []
+        var index = 16
+        while index * sector + 6 <= data.count {
+            let identifier = String(decoding: data[(index * sector + 1)..<(index * sector + 6)], as: UTF8.self)
+            guard ["CD001", "BEA01", "NSR02", "NSR03", "TEA01"].contains(identifier) else { break }
+            if identifier != "CD001" { kept.append(data[(index * sector)..<((index + 1) * sector)]) }
+            data.replaceSubrange((index * sector)..<((index + 1) * sector), with: Data(count: sector))
+            index += 1
+        }
+        for (offset, descriptor) in kept.enumerated() {
+            data.replaceSubrange(((16 + offset) * sector)..<((17 + offset) * sector), with: descriptor)
+        }
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Empty UDF volumes as mkudffs makes them: 512-byte blocks, and the
+    /// virtual partition (VAT) of a CD-R, DVD-R or BD-R written
+    /// incrementally (UDF 1.50, 2.01, 2.50, 2.60).
+    @Test func emptyUDFVolumesOpen() throws {
+        guard let mkudffs = requireTool("mkudffs") else { return }
+        let dir = try TempDir()
+        for options in [["--media-type=hd"], ["--media-type=cdr", "--udfrev=0x0201"], ["--media-type=dvdr", "--udfrev=0x0150"],
+                        ["--media-type=bdr", "--udfrev=0x0250"], ["--media-type=bdr", "--udfrev=0x0260"]] {
+            let path = dir.sub("empty.img")
+            try? FileManager.default.removeItem(atPath: path)
+            #expect(FileManager.default.createFile(atPath: path, contents: nil))
+            #expect(truncate(path, 32 << 20) == 0)
+            try runTool(mkudffs, options + ["--label=EMPTY_UDF", path], in: dir.path)
+            let report = scanFolder(path)
+            #expect(report.source.volumeLabel == "EMPTY_UDF", "\(options)")
+            #expect(report.complete, "\(options): \(report.problems.map(\.message))")
+            #expect(report.totals.files == 0, "\(options)")
+        }
     }
 
     // MARK: Outcome and schema
