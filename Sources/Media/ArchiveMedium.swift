@@ -84,20 +84,28 @@ public struct ArchiveMedium: Medium {
         }
     }
 
+    /// The volume recognition sequence from byte 32768 names UDF (NSR02,
+    /// NSR03) and no ISO 9660 (CD001). Its descriptors are 2048 bytes
+    /// apart, or a sector apart on media with larger sectors (4096).
     static func hasUDFWithoutISO(_ head: Data) -> Bool {
-        var udf = false
-        var offset = 0x8000
-        while offset + 6 <= head.count {
-            let id = String(decoding: head[(head.startIndex + offset + 1)..<(head.startIndex + offset + 6)], as: UTF8.self)
-            switch id {
-            case "CD001": return false
-            case "NSR02", "NSR03": udf = true
-            case "BEA01", "TEA01", "BOOT2", "CDW02": break
-            default: return udf
+        stride: for step in [2048, 4096] {
+            var udf = false
+            var offset = 0x8000
+            while offset + 6 <= head.count {
+                let id = String(decoding: head[(head.startIndex + offset + 1)..<(head.startIndex + offset + 6)], as: UTF8.self)
+                switch id {
+                case "CD001": return false
+                case "NSR02", "NSR03": udf = true
+                case "BEA01", "TEA01", "BOOT2", "CDW02": break
+                default:
+                    if udf { return true }
+                    continue stride
+                }
+                offset += step
             }
-            offset += 2048
+            if udf { return true }
         }
-        return udf
+        return false
     }
 
     public func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void) throws {

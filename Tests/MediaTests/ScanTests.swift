@@ -661,13 +661,13 @@ struct ScanTests {
         try data.write(to: URL(fileURLWithPath: path))
     }
 
-    /// Empty UDF volumes as mkudffs makes them: 512-byte blocks, and the
+    /// Empty UDF volumes as mkudffs makes them: 512- and 4096-byte blocks, and the
     /// virtual partition (VAT) of a CD-R, DVD-R or BD-R written
     /// incrementally (UDF 1.50, 2.01, 2.50, 2.60).
     @Test func emptyUDFVolumesOpen() throws {
         guard let mkudffs = requireTool("mkudffs") else { return }
         let dir = try TempDir()
-        for options in [["--media-type=hd"], ["--media-type=cdr", "--udfrev=0x0201"], ["--media-type=dvdr", "--udfrev=0x0150"],
+        for options in [["--media-type=hd"], ["--media-type=hd", "--blocksize=4096"], ["--media-type=cdr", "--udfrev=0x0201"], ["--media-type=dvdr", "--udfrev=0x0150"],
                         ["--media-type=bdr", "--udfrev=0x0250"], ["--media-type=bdr", "--udfrev=0x0260"]] {
             let path = dir.sub("empty.img")
             try? FileManager.default.removeItem(atPath: path)
