@@ -342,7 +342,7 @@ final class UDFImage: @unchecked Sendable {   // immutable after init; pread is 
                 guard continuations <= 1024 else { throw unsupported(path, "a UDF allocation chain that does not end") }
                 let next = try read(fd, path: path, size: size, offset: Self.offset(of: address, blockSize: blockSize, maps: maps, path: path),
                                     count: Int(min(length, blockSize)))
-                guard tag(next) == 258 else { throw unsupported(path, "a broken UDF allocation chain") }
+                guard next.count >= 24, tag(next) == 258 else { throw unsupported(path, "a broken UDF allocation chain") }
                 let count = min(Int(next.u32(20)), next.count - 24)
                 data = next.subdata(in: (next.startIndex + 24)..<(next.startIndex + 24 + max(0, count)))
                 offset = 0
