@@ -641,6 +641,26 @@ struct ScanTests {
         }
     }
 
+    /// UDF 2.50 as BD media carry it: folders and entries in a metadata
+    /// partition, mapped through the metadata file's extents.
+    @Test func udfMetadataPartitionScansLikeTheFolder() throws {
+        guard let genisoimage = requireTool("genisoimage") else { return }
+        let dir = try TempDir()
+        let tree = dir.sub("disc")
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: tree)
+        try DiscBuilder.put(Data("%PDF-1.4\n%%EOF\n".utf8), at: tree + "/REPORTS/LETTER.PDF")
+        let folder = scanFolder(tree)
+        try runTool(genisoimage, ["-quiet", "-udf", "-V", "BD_DISC", "-o", dir.sub("bridge.iso"), tree], in: dir.path)
+        try udfOnly(dir.sub("bridge.iso"), to: dir.sub("udf.img"))
+        var image = try Data(contentsOf: URL(fileURLWithPath: dir.sub("udf.img")))
+        try UDFMetadataRewriter.rewrite(&image)
+        try image.write(to: URL(fileURLWithPath: dir.sub("bd.img")))
+        let bd = scanFolder(dir.sub("bd.img"))
+        #expect(bd.complete, "\(bd.problems.map(\.message))")
+        #expect(bd.source.volumeLabel == "BD_DISC")
+        #expect(try canonicalJSON(bd) == canonicalJSON(folder))
+    }
+
     /// A UDF-only image from a UDF/ISO 9660 bridge image: the volume
     /// recognition sequence keeps its UDF descriptors only.
     func udfOnly(_ bridge: String, to path: String) throws {
@@ -807,6 +827,90 @@ struct DICOMDIRTests {
         }
         for ok in ["DICOMDIR", "DICOM/IMG1", "thumbs/db", "MACOSX/A"] {
             #expect(!FileInspector.isOSJunk(ok), "\(ok)")
+        }
+    }
+}
+
+/// Turns a UDF 1.02 image (genisoimage) into one with a UDF 2.50 metadata
+/// partition over its physical partition: a second partition map, a
+/// metadata file (two extents covering the partition, so metadata block n
+/// is physical block n, split in the middle), and every File Set, root and
+/// File Identifier reference moved to the metadata partition.
+enum UDFMetadataRewriter {
+    static let sector = 2048
+
+    static func rewrite(_ image: inout Data) throws {
+        func u16(_ at: Int) -> Int { Int(image[at]) | Int(image[at + 1]) << 8 }
+        func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
+        func put16(_ value: Int, _ at: Int) { image[at] = UInt8(value & 0xFF); image[at + 1] = UInt8(value >> 8 & 0xFF) }
+        func put32(_ value: Int, _ at: Int) { put16(value & 0xFFFF, at); put16(value >> 16 & 0xFFFF, at + 2) }
+        func seal(_ at: Int) {   // the tag checksum
+            var sum = 0
+            for index in 0..<16 where index != 4 { sum += Int(image[at + index]) }
+            image[at + 4] = UInt8(sum & 0xFF)
+        }
+        let anchor = 256 * sector
+        let vds = u32(anchor + 20) * sector
+        var lvd = -1, start = -1, length = -1, number = -1
+        for index in 0..<16 {
+            let at = vds + index * sector
+            switch u16(at) {
+            case 5: start = u32(at + 188); length = u32(at + 192); number = u16(at + 22)
+            case 6: lvd = at
+            default: break
+            }
+        }
+        try #require(lvd >= 0 && start >= 0 && length > 1)
+        // A free block of the partition holds the metadata file's entry.
+        func isBlank(_ block: Int) -> Bool {
+            let from = (start + block) * sector
+            return image[from..<(from + sector)].allSatisfy { $0 == 0 }
+        }
+        let blank: Int? = (1..<length).reversed().first(where: isBlank)
+        let free = try #require(blank)
+        // The map: type 2, "*UDF Metadata Partition", over partition `number`.
+        let map = lvd + 440 + u32(lvd + 264)
+        image.replaceSubrange(map..<(map + 64), with: Data(count: 64))
+        image[map] = 2; image[map + 1] = 64
+        image.replaceSubrange((map + 5)..<(map + 28), with: Data("*UDF Metadata Partition".utf8))
+        put16(0x0250, map + 4 + 24)
+        put16(1, map + 36); put16(number, map + 38)
+        put32(free, map + 40); put32(free, map + 44); put32(0xFFFF_FFFF, map + 48); put32(32, map + 52); put16(1, map + 56)
+        put32(u32(lvd + 264) + 64, lvd + 264); put32(2, lvd + 268)
+        put16(1, lvd + 248 + 8)   // the File Set Descriptor, in the metadata partition
+        seal(lvd)
+        // The metadata file: type 250, two short_ads covering the partition.
+        let entry = (start + free) * sector
+        image[entry] = 5; image[entry + 1] = 1   // tag 261 (0x105), version 2 below
+        put16(261, entry); put16(2, entry + 2); put32(free, entry + 12)
+        put16(4, entry + 16 + 4); image[entry + 16 + 11] = 250
+        let half = length / 2
+        image.replaceSubrange((entry + 56)..<(entry + 64), with: withUnsafeBytes(of: UInt64(length * sector).littleEndian) { Data($0) })
+        put32(16, entry + 172)
+        put32(half * sector, entry + 176); put32(0, entry + 180)
+        put32((length - half) * sector, entry + 184); put32(half, entry + 188)
+        seal(entry)
+        // The File Set Descriptor's root, and every File Identifier below it.
+        let fsd = (start + u32(lvd + 248 + 4)) * sector
+        put16(1, fsd + 400 + 8)
+        seal(fsd)
+        var folders = [u32(fsd + 400 + 4)]
+        var seen = Set<Int>()
+        while let block = folders.popLast() {
+            guard seen.insert(block).inserted else { continue }
+            let fe = (start + block) * sector
+            let attributes = u32(fe + 168)
+            let at = fe + 176 + attributes
+            let size = u32(at) & 0x3FFF_FFFF, position = u32(at + 4)
+            var offset = (start + position) * sector
+            let end = offset + size
+            while offset + 38 <= end, u16(offset) == 257 {
+                let characteristics = image[offset + 18]
+                put16(1, offset + 20 + 8)
+                seal(offset)
+                if characteristics & 0x0A == 0x02 { folders.append(u32(offset + 20 + 4)) }   // a folder, not the parent
+                offset += (38 + u16(offset + 36) + Int(image[offset + 19]) + 3) & ~3
+            }
         }
     }
 }
