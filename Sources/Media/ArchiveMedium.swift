@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CArchive
 import Foundation
+import Synchronization
 
 /// An ISO 9660 image (with Joliet / Rock Ridge), an optical device read as
 /// an image, a zip or a (compressed) tar, read through libarchive in one
@@ -48,6 +49,9 @@ public struct ArchiveMedium: Medium {
     /// The image has UDF but no ISO 9660 descriptors: libarchive cannot
     /// read it, ``UDFImage`` does.
     let udfOnly: Bool
+    /// The image has both (a UDF bridge disc): the file system with more
+    /// files is read.
+    let udfBridge: Bool
 
     /// Bytes libarchive reads from the source per call.
     static let blockSize = 1 << 20
@@ -77,11 +81,37 @@ public struct ArchiveMedium: Medium {
         if kind == .iso9660 || kind == .device {
             let head = (try? readBytes(path: path, offset: 0, count: MediumSniffer.headSize)) ?? Data()
             udfOnly = ArchiveMedium.hasUDFWithoutISO(head)
+            udfBridge = !udfOnly && ArchiveMedium.hasUDF(head)
             volumeLabel = udfOnly ? (try? UDFImage(path: path))?.volumeLabel : MediumSniffer.isoVolumeLabel(path: path)
         } else {
             volumeLabel = nil
             udfOnly = false
+            udfBridge = false
         }
+    }
+
+    /// The regular files libarchive finds on the ISO 9660 side (no data read).
+    private func isoFileCount() throws -> Int {
+        let count = Mutex(0)
+        try withUTF8Locale { () throws -> Void in
+            try ArchiveSession(medium: self).run(visitor: { _ in count.withLock { $0 += 1 } }, skipped: { _ in })
+        }
+        return count.withLock { $0 }
+    }
+
+    /// The volume recognition sequence from byte 32768 names UDF (NSR02 or
+    /// NSR03), with or without ISO 9660.
+    static func hasUDF(_ head: Data) -> Bool {
+        var offset = 0x8000
+        while offset + 6 <= head.count {
+            let id = String(decoding: head[(head.startIndex + offset + 1)..<(head.startIndex + offset + 6)], as: UTF8.self)
+            switch id {
+            case "NSR02", "NSR03": return true
+            case "CD001", "BEA01", "TEA01", "BOOT2", "CDW02": offset += 2048
+            default: return false
+            }
+        }
+        return false
     }
 
     /// The volume recognition sequence from byte 32768 names UDF (NSR02,
@@ -117,6 +147,13 @@ public struct ArchiveMedium: Medium {
         if udfOnly {
             // libarchive reads ISO 9660 only: a UDF-only disc is read here.
             try UDFImage(path: location).visitFiles(limits: limits, visitor, skipped: skipped)
+            return
+        }
+        if udfBridge, let udf = try? UDFImage(path: location), let files = try? udf.files(limits: limits, skipped: { _ in }),
+           files.count > (try? isoFileCount()) ?? Int.max {
+            // Both file systems, the UDF one holding more: the ISO 9660
+            // side of some discs is only a note saying to use a UDF reader.
+            try udf.visitFiles(limits: limits, visitor, skipped: skipped)
             return
         }
         try withUTF8Locale { () throws -> Void in

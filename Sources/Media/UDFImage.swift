@@ -220,6 +220,12 @@ final class UDFImage: @unchecked Sendable {   // immutable after init; pread is 
     /// the disc (a drive reads forward).
     func visitFiles(limits: MediumLimits, _ visitor: (MediumFile) throws -> Void,
                     skipped: (MediaError) -> Void) throws {
+        try visit(try files(limits: limits, skipped: skipped), visitor)
+    }
+
+    /// Every regular file's path and entry, in the order of the folders
+    /// (entries are read, file data is not).
+    func files(limits: MediumLimits, skipped: (MediaError) -> Void) throws(MediaError) -> [(path: String, entry: Entry)] {
         var files: [(path: String, entry: Entry)] = []
         var visited: Set<Address> = [rootICB]
         var entries = 0
@@ -256,6 +262,10 @@ final class UDFImage: @unchecked Sendable {   // immutable after init; pread is 
                 }
             }
         }
+        return files
+    }
+
+    private func visit(_ files: [(path: String, entry: Entry)], _ visitor: (MediumFile) throws -> Void) throws {
         let ordered = files.enumerated().sorted { a, b in
             let x = a.element.entry.extents.first { $0.recorded }?.offset ?? Int64.max
             let y = b.element.entry.extents.first { $0.recorded }?.offset ?? Int64.max

@@ -641,6 +641,24 @@ struct ScanTests {
         }
     }
 
+    /// A bridge disc whose ISO 9660 side holds only a note ("use a UDF
+    /// reader") is read through its UDF side, which has the images; a full
+    /// bridge keeps being read through ISO 9660 (libarchive).
+    @Test func bridgeDiscReadsTheRicherFileSystem() throws {
+        guard let genisoimage = requireTool("genisoimage") else { return }
+        let dir = try TempDir()
+        let tree = dir.sub("disc")
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: tree)
+        try DiscBuilder.put(Data("This disc is UDF: use a UDF reader.\r\n".utf8), at: tree + "/README.TXT")
+        let folder = scanFolder(tree)
+        try runTool(genisoimage, ["-quiet", "-udf", "-hide", "DICOM", "-hide", "DICOMDIR", "-o", dir.sub("note.iso"), tree], in: dir.path)
+        let note = scanFolder(dir.sub("note.iso"))
+        #expect(note.totals.instances == folder.totals.instances)
+        #expect(try canonicalJSON(note) == canonicalJSON(folder))
+        let head = try readBytes(path: dir.sub("note.iso"), offset: 0, count: MediumSniffer.headSize)
+        #expect(ArchiveMedium.hasUDF(head) && !ArchiveMedium.hasUDFWithoutISO(head))
+    }
+
     /// UDF 2.50 as BD media carry it: folders and entries in a metadata
     /// partition, mapped through the metadata file's extents.
     @Test func udfMetadataPartitionScansLikeTheFolder() throws {
