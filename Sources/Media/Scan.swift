@@ -322,10 +322,18 @@ enum FileInspector {
         case .text:
             return .ignored(.init(path: path, reason: isWebOrViewerPlace(path) ? .viewer : .text, size: file.size))
         case .archive:
-            return .ignored(.init(path: path, reason: .archive, size: file.size))
+            return .ignored(.init(path: path, reason: isWebOrViewerPlace(path) ? .viewer : .archive, size: file.size))
         case .other:
-            return .ignored(.init(path: path, reason: isWebOrViewerPlace(path) ? .viewer : .unrecognized, size: file.size))
+            if isWebOrViewerPlace(path) { return .ignored(.init(path: path, reason: .viewer, size: file.size)) }
+            return .ignored(.init(path: path, reason: isDiscImage(file) ? .archive : .unrecognized, size: file.size))
         }
+    }
+
+    /// An ISO 9660 or UDF image: `CD001`, `BEA01`, `NSR02` or `NSR03` at
+    /// byte 32769 (the volume recognition sequence).
+    static func isDiscImage(_ file: MediumFile) -> Bool {
+        guard file.size >= 0x8000 + 2048, let bytes = try? file.readRange(0x8001, 5) else { return false }
+        return ["CD001", "BEA01", "NSR02", "NSR03"].contains(String(decoding: bytes, as: UTF8.self))
     }
 
     /// Named `DICOMDIR` (any case, `;1`, trailing dot).

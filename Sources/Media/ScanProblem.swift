@@ -49,6 +49,9 @@ public enum ProblemCode: String, Sendable, Hashable, Codable, CaseIterable {
     case autorun
     /// No DICOM file on the medium at all (only pictures or documents, or nothing).
     case noDICOMFiles = "no-dicom-files"
+    /// A zip, tar or disc image inside the medium (a hospital's download
+    /// holding the disc): not opened; extract it and scan it on its own.
+    case nestedMedium = "nested-medium"
 
     // DICOM files.
     /// The file ends inside its header or its pixel data.

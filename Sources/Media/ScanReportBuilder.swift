@@ -98,6 +98,11 @@ struct ReportBuilder {
             problems.append(ScanProblem(.viewerContent, .info, path: nil,
                 "\(viewer.count) file\(viewer.count == 1 ? "" : "s") of viewer software or web pages (\(shown)); never imported, never run"))
         }
+        for file in ignored where file.reason == .archive {
+            problems.append(ScanProblem(.nestedMedium, .warning, path: file.path,
+                "an archive or disc image inside the medium, not opened (\(ScanReport.size(file.size))): extract it and scan it on its own "
+                    + "(discport scan \(file.path.split(separator: "/").last.map(String.init) ?? file.path))"))
+        }
         for file in ignored where file.reason == .autorun {
             problems.append(ScanProblem(.autorun, .info, path: file.path, "an autorun file; discport never follows it or runs anything from a medium"))
         }

@@ -588,6 +588,24 @@ struct ScanTests {
         #expect(try canonicalJSON(zip) == canonicalJSON(folder))
     }
 
+    /// A hospital's download: the disc image or a zip inside the medium is
+    /// named, with what to do; an archive of the viewer is viewer content.
+    @Test func archivesAndDiscImagesInsideAreNamed() throws {
+        let dir = try TempDir()
+        var iso = Data(count: 0x8000 + 4096)
+        iso.replaceSubrange(0x8001..<0x8006, with: Data("CD001".utf8))
+        try DiscBuilder.put(iso, at: dir.sub("CD_IMAGE.BIN"))
+        try DiscBuilder.put(Data([0x50, 0x4B, 0x03, 0x04]) + Data(count: 60), at: dir.sub("images.zip"))
+        try DiscBuilder.put(Data([0x50, 0x4B, 0x03, 0x04]) + Data(count: 60), at: dir.sub("VIEWER/runtime.zip"))
+        try DiscBuilder.put(Data(count: 0x9000), at: dir.sub("blank.dat"))
+        let report = scanFolder(dir.path)
+        let nested = report.problems.filter { $0.code == .nestedMedium }
+        #expect(nested.map(\.path) == ["CD_IMAGE.BIN", "images.zip"])
+        #expect(nested.allSatisfy { $0.severity == .warning && $0.message.contains("extract it and scan it on its own") })
+        #expect(report.ignored.first { $0.path == "VIEWER/runtime.zip" }?.reason == .viewer)
+        #expect(report.ignored.first { $0.path == "blank.dat" }?.reason == .unrecognized)
+    }
+
     /// A UDF-only disc (BD media, some DVDs): libarchive reads ISO 9660
     /// only, so the UDF structures are read by discport itself.
     @Test func udfOnlyImageScansLikeTheFolder() throws {
