@@ -86,11 +86,11 @@ final class UDFImage: @unchecked Sendable {   // immutable after init; pread is 
             // optical media, 512 (or 4096) on a disk formatted UDF.
             var anchor: Data?
             var sector: Int64 = 2048
-            search: for size in [2048, 512, 4096, 1024] as [Int64] {
-                let last = imageSize / size - 1
-                for candidate in [256, last - 256, last] where candidate >= 256 && (candidate + 1) * size <= imageSize {
-                    let data = try Self.read(fd, path: path, size: imageSize, offset: candidate * size, count: 512)
-                    if Self.tag(data) == 2, Int64(data.u32(12)) == candidate { anchor = data; sector = size; break search }
+            search: for sectorSize in [2048, 512, 4096, 1024] as [Int64] {
+                let last = imageSize / sectorSize - 1
+                for candidate in [256, last - 256, last] where candidate >= 256 && (candidate + 1) * sectorSize <= imageSize {
+                    let data = try Self.read(fd, path: path, size: imageSize, offset: candidate * sectorSize, count: 512)
+                    if Self.tag(data) == 2, Int64(data.u32(12)) == candidate { anchor = data; sector = sectorSize; break search }
                 }
             }
             guard let anchor else { throw Self.unsupported(path, "no UDF anchor (sector 256, or near the end)") }
@@ -102,13 +102,16 @@ final class UDFImage: @unchecked Sendable {   // immutable after init; pread is 
             for sequence in [main, reserve] where logical == nil || partitions.isEmpty {
                 let length = min(sequence.length, 256 * sector)
                 guard length >= sector else { continue }
-                let data = try Self.read(fd, path: path, size: size, offset: sequence.location * sector, count: Int(length))
+                let data = try Self.read(fd, path: path, size: imageSize, offset: sequence.location * sector, count: Int(length))
                 var offset = 0
                 while offset + Int(sector) <= data.count {
                     let descriptor = data.subdata(in: (data.startIndex + offset)..<(data.startIndex + offset + Int(sector)))
                     switch Self.tag(descriptor) {
                     case 5: partitions[descriptor.u16(22)] = Int64(descriptor.u32(188))
-                    case 6: if logical == nil { logical = descriptor }
+                    case 6 where logical == nil:
+                        // Its partition maps may run into the next sector (512-byte sectors).
+                        let end = min(data.count, offset + max(Int(sector), 440 + Int(min(descriptor.u32(264), 64 * 64))))
+                        logical = data.subdata(in: (data.startIndex + offset)..<(data.startIndex + end))
                     case 8: offset = data.count
                     default: break
                     }
