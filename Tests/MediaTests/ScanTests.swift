@@ -663,31 +663,37 @@ struct ScanTests {
     /// reader") is read through its UDF side, which has the images; a full
     /// bridge keeps being read through ISO 9660 (libarchive).
     @Test func bridgeDiscReadsTheRicherFileSystem() throws {
-        guard let genisoimage = requireTool("genisoimage") else { return }
+        guard let disc = try udfDisc(["README.TXT": "This disc is UDF: use a UDF reader.\r\n", "notes/lower.txt": "x"],
+                                     genisoimage: ["-hide", "DICOM", "-hide", "DICOMDIR"]) else { return }
+        let note = scanFolder(disc.image)
+        #expect(note.totals.instances == disc.folder.totals.instances)
+        #expect(try canonicalJSON(note) == canonicalJSON(disc.folder))
+        let head = try readBytes(path: disc.image, offset: 0, count: MediumSniffer.headSize)
+        #expect(ArchiveMedium.hasUDF(head) && !ArchiveMedium.hasUDFWithoutISO(head))
+        // The full bridge: ISO 9660 level 1 names (upper case) tell the side read.
+        guard let full = try udfDisc(["notes/lower.txt": "x"]) else { return }
+        #expect(scanFolder(full.image).ignored.map(\.path) == ["NOTES/LOWER.TXT"])
+        #expect(note.ignored.map(\.path).contains("notes/lower.txt"))
+    }
+
+    /// A standard disc plus `extra` files as a folder, and as a UDF/ISO 9660
+    /// bridge image made by genisoimage (nil without it).
+    func udfDisc(_ extra: [String: String], genisoimage options: [String] = [],
+                 label: String = "UDF_DISC") throws -> (dir: TempDir, folder: ScanReport, image: String)? {
+        guard let genisoimage = requireTool("genisoimage") else { return nil }
         let dir = try TempDir()
         let tree = dir.sub("disc")
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: tree)
-        try DiscBuilder.put(Data("This disc is UDF: use a UDF reader.\r\n".utf8), at: tree + "/README.TXT")
-        let folder = scanFolder(tree)
-        try runTool(genisoimage, ["-quiet", "-udf", "-hide", "DICOM", "-hide", "DICOMDIR", "-o", dir.sub("note.iso"), tree], in: dir.path)
-        let note = scanFolder(dir.sub("note.iso"))
-        #expect(note.totals.instances == folder.totals.instances)
-        #expect(try canonicalJSON(note) == canonicalJSON(folder))
-        let head = try readBytes(path: dir.sub("note.iso"), offset: 0, count: MediumSniffer.headSize)
-        #expect(ArchiveMedium.hasUDF(head) && !ArchiveMedium.hasUDFWithoutISO(head))
+        for (path, text) in extra { try DiscBuilder.put(Data(text.utf8), at: tree + "/" + path) }
+        try runTool(genisoimage, ["-quiet", "-udf", "-V", label] + options + ["-o", dir.sub("bridge.iso"), tree], in: dir.path)
+        return (dir, scanFolder(tree), dir.sub("bridge.iso"))
     }
 
     /// UDF 2.50 as BD media carry it: folders and entries in a metadata
     /// partition, mapped through the metadata file's extents.
     @Test func udfMetadataPartitionScansLikeTheFolder() throws {
-        guard let genisoimage = requireTool("genisoimage") else { return }
-        let dir = try TempDir()
-        let tree = dir.sub("disc")
-        try DiscBuilder.write(DiscBuilder.standardDisc(), to: tree)
-        try DiscBuilder.put(Data("%PDF-1.4\n%%EOF\n".utf8), at: tree + "/REPORTS/LETTER.PDF")
-        let folder = scanFolder(tree)
-        try runTool(genisoimage, ["-quiet", "-udf", "-V", "BD_DISC", "-o", dir.sub("bridge.iso"), tree], in: dir.path)
-        try udfOnly(dir.sub("bridge.iso"), to: dir.sub("udf.img"))
+        guard let (dir, folder, bridge) = try udfDisc(["REPORTS/LETTER.PDF": "%PDF-1.4\n%%EOF\n"], label: "BD_DISC") else { return }
+        try udfOnly(bridge, to: dir.sub("udf.img"))
         var image = try Data(contentsOf: URL(fileURLWithPath: dir.sub("udf.img")))
         try UDFMetadataRewriter.rewrite(&image)
         try image.write(to: URL(fileURLWithPath: dir.sub("bd.img")))
