@@ -535,11 +535,12 @@ public final class ExportJob: Sendable {
         // Staging beside the output: the same file system, so the final
         // renames are atomic.
         let parent = (output as NSString).deletingLastPathComponent
+        let folder = parent.isEmpty ? "." : parent
         let base = (output as NSString).lastPathComponent
-        for stale in ExportJob.removeStaleStaging(in: parent.isEmpty ? "." : parent, output: base) {
+        for stale in ExportJob.removeStaleStaging(in: folder, output: base) {
             warn("removed \(stale), left by an export of the same name that was killed")
         }
-        let stagingBase = (parent.isEmpty ? "." : parent) + "/" + ExportJob.stagingPrefix(base) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let stagingBase = folder + "/" + ExportJob.stagingPrefix(base) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var cleanup: [String] = [stagingBase + ".source"]
         defer { for path in cleanup { try? FileManager.default.removeItem(atPath: path) } }
 
@@ -593,7 +594,6 @@ public final class ExportJob: Sendable {
         }
         // Room for it all before anything is written: every volume's
         // file-set, and beside it its image while that is packed.
-        let folder = parent.isEmpty ? "." : parent
         try ExportJob.checkSpace(needed: volumes.reduce(0) { $0 + $1.bytes } * (request.format == .dir ? 1 : 2),
                                  available: ExportJob.availableBytes(folder), folder: folder, format: request.format)
         let templates = try TemplateSet(language: request.language, directory: request.templatesDirectory)
@@ -777,8 +777,6 @@ public final class ExportJob: Sendable {
         return "DP" + formatter.string(from: date)
     }
 
-    /// Volume `number` of a split export: `referral.iso` → `referral-2.iso`,
-    /// a folder `out` → `out-2`.
     /// Whether process `pid` exists and is not a zombie (a killed process
     /// whose parent has not reaped it still answers `kill(pid, 0)`).
     static func isRunning(_ pid: Int32) -> Bool {
@@ -825,6 +823,8 @@ public final class ExportJob: Sendable {
             + "\(VolumePlanError.size(available)) free; nothing was written: free space there or write it elsewhere (--out)")
     }
 
+    /// Volume `number` of a split export: `referral.iso` → `referral-2.iso`,
+    /// a folder `out` → `out-2`.
     public static func volumePath(_ output: String, number: Int) -> String {
         let ext = (output as NSString).pathExtension
         guard ["iso", "zip"].contains(ext.lowercased()) else { return output + "-\(number)" }

@@ -99,43 +99,13 @@ public struct ArchiveMedium: Medium {
         return count.withLock { $0 }
     }
 
-    /// The volume recognition sequence from byte 32768 names UDF (NSR02 or
-    /// NSR03), with or without ISO 9660.
-    static func hasUDF(_ head: Data) -> Bool {
-        var offset = 0x8000
-        while offset + 6 <= head.count {
-            let id = String(decoding: head[(head.startIndex + offset + 1)..<(head.startIndex + offset + 6)], as: UTF8.self)
-            switch id {
-            case "NSR02", "NSR03": return true
-            case "CD001", "BEA01", "TEA01", "BOOT2", "CDW02": offset += 2048
-            default: return false
-            }
-        }
-        return false
-    }
+    /// UDF, with or without ISO 9660.
+    static func hasUDF(_ head: Data) -> Bool { MediumSniffer.volumeRecognition(head).udf }
 
-    /// The volume recognition sequence from byte 32768 names UDF (NSR02,
-    /// NSR03) and no ISO 9660 (CD001). Its descriptors are 2048 bytes
-    /// apart, or a sector apart on media with larger sectors (4096).
+    /// UDF and no ISO 9660: what libarchive cannot read.
     static func hasUDFWithoutISO(_ head: Data) -> Bool {
-        stride: for step in [2048, 4096] {
-            var udf = false
-            var offset = 0x8000
-            while offset + 6 <= head.count {
-                let id = String(decoding: head[(head.startIndex + offset + 1)..<(head.startIndex + offset + 6)], as: UTF8.self)
-                switch id {
-                case "CD001": return false
-                case "NSR02", "NSR03": udf = true
-                case "BEA01", "TEA01", "BOOT2", "CDW02": break
-                default:
-                    if udf { return true }
-                    continue stride
-                }
-                offset += step
-            }
-            if udf { return true }
-        }
-        return false
+        let found = MediumSniffer.volumeRecognition(head)
+        return found.udf && !found.iso
     }
 
     public func visitFiles(_ visitor: @escaping @Sendable (MediumFile) throws -> Void) throws {

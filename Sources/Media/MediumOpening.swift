@@ -71,14 +71,15 @@ enum MediumSniffer {
     static let headSize = 0x8000 + 16 * 2048
 
     static func kind(head: Data) -> Guess? {
-        head.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Guess? in
+        let volume = volumeRecognition(head)
+        if volume.iso || volume.udf { return .iso9660 }
+        return head.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Guess? in
             let bytes = raw.bindMemory(to: UInt8.self)
             func at(_ offset: Int, _ magic: [UInt8]) -> Bool {
                 guard offset >= 0, offset + magic.count <= bytes.count else { return false }
                 for (i, byte) in magic.enumerated() where bytes[offset + i] != byte { return false }
                 return true
             }
-            if isOpticalImage(bytes) { return .iso9660 }
             if at(0, [0x50, 0x4B, 0x03, 0x04]) || at(0, [0x50, 0x4B, 0x05, 0x06]) || at(0, [0x50, 0x4B, 0x07, 0x08]) {
                 return .zip
             }
@@ -91,19 +92,25 @@ enum MediumSniffer {
         }
     }
 
-    /// ISO 9660 (`CD001`) or UDF (`BEA01`, `NSR02`, `NSR03`) volume
-    /// structure descriptors, 2 KiB apart from 0x8000.
-    static func isOpticalImage(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let identifiers: [[UInt8]] = ["CD001", "BEA01", "NSR02", "NSR03"].map { Array($0.utf8) }
-        var offset = 0x8000
-        while offset + 6 <= bytes.count {
-            let id = Array(bytes[(offset + 1)..<(offset + 6)])
-            if identifiers.contains(id) { return true }
-            // The recognition sequence is contiguous; anything else ends it.
-            if id != Array("BOOT2".utf8), id != Array("TEA01".utf8), id != Array("CDW02".utf8) { return false }
-            offset += 2048
+    /// What the volume recognition sequence from byte 32768 names: ISO
+    /// 9660 (CD001) and UDF (NSR02, NSR03). Its descriptors are 2048 bytes
+    /// apart, or a sector apart on media with larger sectors (4096).
+    static func volumeRecognition(_ head: Data) -> (iso: Bool, udf: Bool) {
+        for step in [2048, 4096] {
+            var found = (iso: false, udf: false)
+            var offset = 0x8000
+            sequence: while offset + 6 <= head.count {
+                switch String(decoding: head[(head.startIndex + offset + 1)..<(head.startIndex + offset + 6)], as: UTF8.self) {
+                case "CD001": found.iso = true
+                case "NSR02", "NSR03": found.udf = true
+                case "BEA01", "TEA01", "BOOT2", "CDW02": break
+                default: break sequence   // the sequence is contiguous
+                }
+                offset += step
+            }
+            if found.iso || found.udf { return found }
         }
-        return false
+        return (false, false)
     }
 
     /// Whether a compressed file holds a tar: decompress the first header

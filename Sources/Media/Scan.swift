@@ -329,11 +329,11 @@ enum FileInspector {
         }
     }
 
-    /// An ISO 9660 or UDF image: `CD001`, `BEA01`, `NSR02` or `NSR03` at
-    /// byte 32769 (the volume recognition sequence).
+    /// An ISO 9660 or UDF image (its volume recognition sequence).
     static func isDiscImage(_ file: MediumFile) -> Bool {
-        guard file.size >= 0x8000 + 2048, let bytes = try? file.readRange(0x8001, 5) else { return false }
-        return ["CD001", "BEA01", "NSR02", "NSR03"].contains(String(decoding: bytes, as: UTF8.self))
+        guard file.size > 0x8000, let head = try? file.readPrefix(min(file.size, MediumSniffer.headSize)) else { return false }
+        let volume = MediumSniffer.volumeRecognition(head)
+        return volume.iso || volume.udf
     }
 
     /// Named `DICOMDIR` (any case, `;1`, trailing dot).
