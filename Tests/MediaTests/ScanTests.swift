@@ -645,12 +645,22 @@ struct ScanTests {
         let image = try Data(contentsOf: URL(fileURLWithPath: dir.sub("udf.img")))
         try image.prefix(image.count / 3).write(to: URL(fileURLWithPath: dir.sub("cut.img")))
         #expect(!scanFolder(dir.sub("cut.img")).complete || scanFolder(dir.sub("cut.img")).totals.instances < folder.totals.instances)
+        // Values written into the descriptors themselves, their tag
+        // checksums made right again, so that the reader takes them for
+        // real (offsets, lengths, counts past every bound).
+        let descriptors = stride(from: 16 * 2048, to: image.count - 2048, by: 2048).filter { UDFImage.tag(image[$0...]) != nil }
         var random = SystemRandomNumberGenerator()
-        for round in 0..<60 {
+        for round in 0..<150 {
             var damaged = image
-            for _ in 0..<8 {
-                let offset = Int.random(in: (16 * 2048)..<min(image.count, 400 * 2048), using: &random)
-                damaged[offset] ^= UInt8.random(in: 1...255, using: &random)
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                let sector = descriptors.randomElement(using: &random)!
+                let offset = sector + Int.random(in: 16..<508, using: &random)
+                let value = [0, 1, 0xFFFF_FFFF, 0x3FFF_FFFF, 0x7FFF_FFFF, UInt32.random(in: 0...UInt32.max, using: &random)]
+                    .randomElement(using: &random)!
+                for byte in 0..<Int.random(in: 1...4, using: &random) { damaged[offset + byte] = UInt8(value >> (8 * byte) & 0xFF) }
+                var sum: UInt8 = 0
+                for index in 0..<16 where index != 4 { sum &+= damaged[sector + index] }
+                damaged[sector + 4] = sum
             }
             let path = dir.sub("damaged-\(round).img")
             try damaged.write(to: URL(fileURLWithPath: path))
