@@ -189,7 +189,7 @@ public final class ImportJob: Sendable {
             let job = SendJob(store: store, peer: send.peer)
             let queued = toSend.withLock { $0 }
             let sources = Dictionary(queued.map { ($0.path, $0.source) }, uniquingKeysWith: { first, _ in first })
-            summary.send = try job.send(queued.map { ($0.path, $0.contentSHA256) }, parallel: send.parallel) { sent in
+            summary.send = try job.send(queued.map { ($0.path, $0.contentSHA256) }, parallel: send.parallel, checkStored: false) { sent in
                 var sent = sent
                 sent.sourcePath = sources[sent.path]
                 events(.sent(sent))

@@ -152,8 +152,10 @@ public final class SendJob: Sendable {
     /// SOP Instance UID with the same key it is not sent again, with
     /// another key it is reported as a conflict and not sent. Files in the
     /// outbox (``InstanceStore/writeOutgoing(_:summary:node:)``) are
-    /// removed once acknowledged.
-    public func send(_ files: [(path: String, contentSHA256: String?)], parallel: Int = 1,
+    /// removed once acknowledged. `checkStored`: a file of the store is
+    /// hashed first and not sent when it no longer matches the catalog
+    /// (an import sending what it has just stored and hashed skips that).
+    public func send(_ files: [(path: String, contentSHA256: String?)], parallel: Int = 1, checkStored: Bool = true,
                      events: @escaping @Sendable (SendEvent) -> Void = { _ in }) throws -> SendSummary {
         let clock = ContinuousClock.now
         var summary = SendSummary(node: node.name)
@@ -163,6 +165,7 @@ public final class SendJob: Sendable {
         var items: [StoreItem] = []
         var keys: [String: String] = [:]
         var seen = Set<String>()
+        var damaged = Set<String>()
         for (path, key) in files {
             do {
                 let item = try StoreItem(path: path)
@@ -170,6 +173,15 @@ public final class SendJob: Sendable {
                     throw DICOMError(.invalidValue, "a DICOMDIR is not sent")
                 }
                 guard seen.insert(item.sopInstanceUID).inserted else { continue }
+                // A damaged store file is not sent as if it were the image stored.
+                if checkStored, let damage = try store.damage(of: path, sopInstanceUID: item.sopInstanceUID) {
+                    damaged.insert(item.sopInstanceUID)
+                    summary.failed += 1
+                    let event = SendEvent(path: path, sopInstanceUID: item.sopInstanceUID, outcome: .failed, message: "not sent: \(damage)")
+                    summary.failures.append(event)
+                    events(event)
+                    continue
+                }
                 if let key, let entry = known[item.sopInstanceUID], entry.state == .sent,
                    let sentKey = entry.contentSHA256, sentKey != key {
                     summary.conflicts += 1
@@ -204,7 +216,7 @@ public final class SendJob: Sendable {
         let thisRun = Dictionary(items.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
         var toSend: [StoreItem] = []
         var resumedUIDs = Set<String>()
-        for entry in pending {
+        for entry in pending where !damaged.contains(entry.sopInstanceUID) {
             if let item = thisRun[entry.sopInstanceUID] {
                 toSend.append(item)
                 continue
@@ -213,6 +225,9 @@ public final class SendJob: Sendable {
                 let item = try StoreItem(path: entry.path)
                 guard item.sopInstanceUID == entry.sopInstanceUID else {
                     throw DICOMError(.invalidValue, "the file now holds SOP Instance \(item.sopInstanceUID)")
+                }
+                if checkStored, let damage = try store.damage(of: entry.path, sopInstanceUID: item.sopInstanceUID) {
+                    throw SendJobError(damage)
                 }
                 toSend.append(item)
                 resumedUIDs.insert(item.sopInstanceUID)

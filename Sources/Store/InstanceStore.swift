@@ -1156,6 +1156,19 @@ public final class InstanceStore: Sendable {
         try withCatalog { try $0.instances(sopInstanceUID: UID.trimmed(sopInstanceUID)).first }
     }
 
+    /// When `path` is this store's file of the instance and its bytes no
+    /// longer match the catalog (a disk error, a hand edit), says how: the
+    /// SHA-256 expected and found. nil for a file that matches, or that is
+    /// not the store's. Reads the whole file.
+    public func damage(of path: String, sopInstanceUID: String) throws -> String? {
+        guard let record = try instance(sopInstanceUID: sopInstanceUID),
+              (record.path as NSString).standardizingPath == (path as NSString).standardizingPath else { return nil }
+        let actual = try FileIO.sha256(path: path)
+        guard actual.sha256 != record.sha256 || actual.size != record.size else { return nil }
+        return "its content changed since it was stored (SHA-256 \(actual.sha256), the catalog says \(record.sha256)); "
+            + "discport store check lists what else differs"
+    }
+
     /// Everything filed under `identifier`, taken as a Patient ID, a Study,
     /// Series or SOP Instance UID (for `discport show`).
     public func lookup(_ identifier: String) throws -> CatalogLookup {

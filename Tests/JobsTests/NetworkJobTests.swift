@@ -232,6 +232,33 @@ struct NetworkJobTests {
         try await receiver.stop()
     }
 
+    @Test("a store file damaged since it was stored is not sent (the others are), and a later send still refuses it")
+    func damagedStoreFileIsNotSent() async throws {
+        let scratch = Scratch()
+        let receiver = try await Receiver(home: scratch.sub("pacs"))
+        let store = try openStore(scratch.sub("home"))
+        _ = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        try store.flush()
+        let instances = try store.instances()
+        let victim = try #require(instances.first)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: victim.path))
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: victim.path))
+        let peer = try addNode(to: store, port: receiver.port)
+        let summary = try await offPool { try SendJob(store: store, peer: peer).run(targets: [victim.patientID]) }
+        #expect(summary.sent == instances.count - 1)
+        #expect(summary.failed == 1)
+        let failure = try #require(summary.failures.first)
+        #expect(failure.sopInstanceUID == victim.sopInstanceUID)
+        #expect(failure.message?.contains("its content changed since it was stored") == true)
+        try receiver.store.flush()
+        #expect(try receiver.store.instance(sopInstanceUID: victim.sopInstanceUID) == nil)
+        let again = try await offPool { try SendJob(store: store, peer: peer).run(targets: [victim.patientID]) }
+        #expect(again.failed == 1 && again.sent == 0 && again.alreadySent == instances.count - 1)
+        try store.close()
+        try await receiver.stop()
+    }
+
     @Test("a node that accepts only RLE refuses an uncompressed file: reported, never compressed")
     func refusalIsReported() async throws {
         let scratch = Scratch()
