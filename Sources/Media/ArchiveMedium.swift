@@ -119,11 +119,14 @@ public struct ArchiveMedium: Medium {
             try UDFImage(path: location).visitFiles(limits: limits, visitor, skipped: skipped)
             return
         }
-        if udfBridge, let udf = try? UDFImage(path: location), let files = try? udf.files(limits: limits, skipped: { _ in }),
+        var left: [MediaError] = []
+        if udfBridge, let udf = try? UDFImage(path: location), let files = try? udf.files(limits: limits, skipped: { left.append($0) }),
            files.count > (try? isoFileCount()) ?? Int.max {
             // Both file systems, the UDF one holding more: the ISO 9660
             // side of some discs is only a note saying to use a UDF reader.
-            try udf.visitFiles(limits: limits, visitor, skipped: skipped)
+            // The walk just made is the one visited.
+            left.forEach(skipped)
+            try udf.visit(files, visitor)
             return
         }
         try withUTF8Locale { () throws -> Void in

@@ -236,7 +236,9 @@ final class UDFImage: @unchecked Sendable {   // immutable after init; pread is 
         var pending: [(address: Address, path: String, depth: Int)] = [(rootICB, "", 0)]
         while let folder = pending.popLast() {
             let entry = try entry(at: folder.address)
-            guard entry.isDirectory else { throw Self.unsupported(path, "the UDF root is not a folder") }
+            guard entry.isDirectory else {
+                throw Self.unsupported(path, folder.path.isEmpty ? "the UDF root is not a folder" : "\(folder.path) is marked a folder but is none")
+            }
             let data = try contents(of: entry, limit: 64 << 20)
             for child in try Self.identifiers(data, path: path, folder: folder.path) {
                 entries += 1
@@ -268,7 +270,8 @@ final class UDFImage: @unchecked Sendable {   // immutable after init; pread is 
         return files
     }
 
-    private func visit(_ files: [(path: String, entry: Entry)], _ visitor: (MediumFile) throws -> Void) throws {
+    /// Visits what ``files(limits:skipped:)`` found, in on-disc order.
+    func visit(_ files: [(path: String, entry: Entry)], _ visitor: (MediumFile) throws -> Void) throws {
         let ordered = files.enumerated().sorted { a, b in
             let x = a.element.entry.extents.first { $0.recorded }?.offset ?? Int64.max
             let y = b.element.entry.extents.first { $0.recorded }?.offset ?? Int64.max
