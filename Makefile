@@ -10,7 +10,7 @@ BIN := .build/release/discport
 
 APT_PACKAGES := libsqlite3-dev libxml2-dev libarchive-dev zlib1g-dev pkg-config \
 	libjpeg62-turbo-dev libpng-dev libtiff-dev poppler-utils libcharls-dev libopenjp2-7-dev \
-	dcmtk dicom3tools libgdcm-tools xorriso genisoimage udftools libarchive-tools python3-pip time \
+	dcmtk dicom3tools libgdcm-tools xorriso genisoimage udftools p7zip-full libarchive-tools python3-pip time \
 	orthanc orthanc-dicomweb curl libcurl4 iproute2 \
 	libxml2-utils unzip chromium fonts-noto-cjk
 PIP_PACKAGES := 'pydicom>=3' numpy Pillow

@@ -157,6 +157,14 @@ public struct ExportRequest: Sendable {
     public var resolvedProfile: MediaProfile { profile ?? resolvedMedia.defaultProfile }
     /// Bytes one volume holds; nil: no limit.
     public var resolvedCapacity: Int64? { capacity ?? resolvedMedia.capacity }
+    /// How `--format iso|zip` is packed: a BD image is UDF (PS3.12 Annex X
+    /// knows no ISO 9660 on BD), any other ISO 9660 + Joliet.
+    func imageFormat(volumeID: String) -> MediumImageWriter.Format {
+        switch format {
+        case .iso: return resolvedMedia == .bd ? .udf(volumeID: volumeID) : .iso(volumeID: volumeID)
+        case .zip, .dir: return .zip
+        }
+    }
 
     /// `700M`, `4.7G`, `25GB`, `650000000`: bytes, decimal units (as media
     /// are sold; `K`, `M`, `G`, `T`, an optional `B`); nil when malformed.
@@ -208,7 +216,8 @@ public enum ExportEvent: Sendable {
     case selected(patients: Int, studies: Int, series: Int, instances: Int, bytes: Int64)
     case warning(String)
     case writing(files: Int)
-    case packing(format: ExportRequest.Format)
+    /// Packing into one file: "ISO 9660 image", "UDF image" (BD) or "zip".
+    case packing(what: String)
     case verifying(path: String)
     /// The source medium is being scanned (`--from PATH`).
     case scanning(path: String)
@@ -571,7 +580,8 @@ public final class ExportJob: Sendable {
         // decompressed losslessly; a lossy source stays marked lossy.
         writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
         let plan = try writer.plan(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) })
-        let overhead = VolumePlanner.Overhead.referralMedium(extra: request.viewerDirectory.map(ExportJob.folderSize) ?? 0, xdm: request.xdm)
+        let overhead = VolumePlanner.Overhead.referralMedium(extra: request.viewerDirectory.map(ExportJob.folderSize) ?? 0, xdm: request.xdm,
+                                                             udf: request.imageFormat(volumeID: "").isUDF)
         let items = plan.items
         var volumes = [VolumePlanner.Volume(items: Array(items.indices), bytes: VolumePlanner.estimate(items, overhead: overhead))]
         if let capacity = request.resolvedCapacity, volumes[0].bytes > capacity {
@@ -734,9 +744,9 @@ public final class ExportJob: Sendable {
         case .dir:
             break
         case .iso, .zip:
-            events(.packing(format: request.format))
-            try MediumImageWriter.write(folder: staging, to: packed, format: request.format == .iso ? .iso(volumeID: writer.fileSetID) : .zip,
-                                        passphrase: request.passphrase)
+            let image = request.imageFormat(volumeID: writer.fileSetID)
+            events(.packing(what: image.isUDF ? "UDF image" : request.format == .iso ? "ISO 9660 image" : "zip"))
+            try MediumImageWriter.write(folder: staging, to: packed, format: image, passphrase: request.passphrase)
         }
 
         // 4. Verify what was written, before it gets its name.

@@ -152,7 +152,7 @@ struct ExportCommand: ParsableCommand {
                 case .selected(let patients, let studies, let series, let instances, let bytes) where !quiet:
                     print("Selected \(patients) patient(s), \(studies) stud\(studies == 1 ? "y" : "ies"), \(series) series, \(instances) instances (\(Terminal.size(bytes)))")
                 case .writing(let files) where !quiet: print("Writing the file-set (\(files) files, \(request.resolvedProfile.name))")
-                case .packing(let format) where !quiet: print("Packing the \(format.rawValue == "iso" ? "ISO image" : "zip")")
+                case .packing(let what) where !quiet: print("Packing the \(what)")
                 case .verifying where !quiet: print("Verifying what was written")
                 case .scanning(let path) where !quiet: print("Scanning \(path)")
                 case .volumes(let count, let capacity) where !quiet:

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Jobs
+import Media
 import Testing
 
 @Suite struct ExportTemplateTests {
@@ -97,6 +98,18 @@ import Testing
         #expect(ExportRequest(selection: .all, format: .iso, output: "x", media: .usb).resolvedCapacity == nil)
         #expect(ExportRequest(selection: .all, format: .iso, output: "x", media: .usb, capacity: 5).resolvedCapacity == 5)
         #expect(ExportRequest(selection: .all, format: .iso, output: "x").resolvedCapacity == 700_000_000)
+    }
+
+    /// BD media get a UDF image (PS3.12 Annex X), every other ISO 9660; the
+    /// estimate counts the UDF file entries.
+    @Test func bdImagesAreUDF() {
+        #expect(ExportRequest(selection: .all, format: .iso, output: "x", media: .bd).imageFormat(volumeID: "V") == .udf(volumeID: "V"))
+        for media in [MediaKind.cd, .dvd, .dvdDL, .usb] {
+            #expect(ExportRequest(selection: .all, format: .iso, output: "x", media: media).imageFormat(volumeID: "V") == .iso(volumeID: "V"))
+        }
+        #expect(ExportRequest(selection: .all, format: .zip, output: "x", media: .bd).imageFormat(volumeID: "V") == .zip)
+        let iso = VolumePlanner.Overhead.referralMedium(), udf = VolumePlanner.Overhead.referralMedium(udf: true)
+        #expect(udf.perFile == iso.perFile + 4096 && udf.perSeries == iso.perSeries + 4096 && udf.fixed == iso.fixed)
     }
 
     @Test func fromIsAPathWithASlashAndAnExistingNameOtherwise() throws {

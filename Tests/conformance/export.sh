@@ -47,7 +47,7 @@ repo="$(cd "$here/../.." && pwd)"
 bin="$(cd "$(dirname "${1:?usage: export.sh path/to/discport}")" && pwd)/$(basename "$1")"
 
 missing=""
-for tool in dcmdump dciodvfy xorriso isoinfo bsdtar xmllint unzip; do command -v $tool > /dev/null || missing="$missing $tool"; done
+for tool in dcmdump dciodvfy xorriso isoinfo bsdtar xmllint unzip 7z udfinfo; do command -v $tool > /dev/null || missing="$missing $tool"; done
 python3 -c 'import pydicom' 2> /dev/null || missing="$missing pydicom"
 if [ -n "$missing" ]; then
     if [ "${CI:-}" = "true" ]; then echo "export: FAILED: missing$missing (make deps installs them)" >&2; exit 1; fi
@@ -219,6 +219,27 @@ PY
 "$bin" export --patient EXP-B --format iso --media dvd --out "$work/b-dvd.iso" --home "$home" > /dev/null || fail "JPEG refused on DVD-JPEG"
 "$bin" verify "$work/b-dvd.iso" --profile STD-GEN-DVD-JPEG > /dev/null || fail "verify rejects the DVD-JPEG export"
 if "$bin" verify "$work/b-dvd.iso" --profile STD-GEN-CD > /dev/null; then fail "verify accepts JPEG under STD-GEN-CD"; fi
+ok
+# BD (PS3.12 Annex X): a UDF 2.60 image, no ISO 9660, read by 7-Zip and
+# udftools; the files are those of a folder export of the same patient.
+"$bin" export --patient EXP-B --format iso --media bd --out "$work/b-bd.iso" --home "$home" > /dev/null || fail "BD export"
+isoinfo -d -i "$work/b-bd.iso" > /dev/null 2>&1 && fail "the BD image has an ISO 9660 volume"
+udfinfo "$work/b-bd.iso" > "$work/b-bd.udfinfo" 2>&1 || { cat "$work/b-bd.udfinfo" >&2; fail "udfinfo cannot read the BD image"; }
+for want in udfrev=2.50 udfwriterev=2.60 integrity=closed accesstype=readonly numfiles=; do
+    grep -q "^$want" "$work/b-bd.udfinfo" || { cat "$work/b-bd.udfinfo" >&2; fail "udfinfo: no $want"; }
+done
+label=$(sed -n 's/^lvid=//p' "$work/b-bd.udfinfo")
+7z l "$work/b-bd.iso" > "$work/b-bd.7z" 2>&1 || { cat "$work/b-bd.7z" >&2; fail "7-Zip cannot list the BD image"; }
+grep -q "^Type = Udf" "$work/b-bd.7z" && grep -q "^Version = 2.60" "$work/b-bd.7z" || fail "7-Zip does not see UDF 2.60"
+grep -qi "warning\|error" "$work/b-bd.7z" && { cat "$work/b-bd.7z" >&2; fail "7-Zip warns about the BD image"; }
+7z x -o"$work/b-bd" "$work/b-bd.iso" > /dev/null || fail "7-Zip cannot extract the BD image"
+"$bin" export --patient EXP-B --format dir --media bd --file-set-id "$label" --out "$work/b-bd-dir" --home "$home" > /dev/null
+diff -r "$work/b-bd/DICOM" "$work/b-bd-dir/DICOM" > /dev/null || fail "the DICOM files of the BD image differ from a folder export"
+# The DICOMDIRs differ in their own SOP Instance UID only (a new one per export).
+diff <(dcmdump "$work/b-bd/DICOMDIR" | grep -v MediaStorageSOPInstanceUID) <(dcmdump "$work/b-bd-dir/DICOMDIR" | grep -v MediaStorageSOPInstanceUID) \
+    || fail "the DICOMDIR of the BD image differs from a folder export's"
+judge "$work/b-bd" "$(find "$work/b-bd-dir/DICOM" -type f | wc -l)" EXP-B
+"$bin" verify "$work/b-bd.iso" --profile STD-GEN-BD-JPEG > /dev/null || fail "verify rejects the BD export"
 ok
 if "$bin" export --patient EXP-C --format dir --out "$work/c" --home "$home" 2> "$work/c.err"; then fail "missing Study ID accepted without --invent"; fi
 grep -q "StudyID" "$work/c.err" || fail "the refusal does not name the missing key"

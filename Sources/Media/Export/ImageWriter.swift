@@ -6,19 +6,28 @@ import Foundation
 
 /// Packs a folder (a written file-set with its PDI content) into one file
 /// with libarchive, streaming every file: an ISO 9660 level 1 image with
-/// Joliet names (Volume ID = File-set ID, PS3.12 Annex F) or a zip with
-/// the DICOMDIR at its root (PS3.12 Annex V), AES-256 encrypted (WinZip
-/// AE-2) when given a passphrase.
+/// Joliet names (Volume ID = File-set ID, PS3.12 Annex F), a UDF image
+/// for BD media (PS3.12 Annex X, written by ``UDFImageWriter``) or a zip
+/// with the DICOMDIR at its root (PS3.12 Annex V), AES-256 encrypted
+/// (WinZip AE-2) when given a passphrase.
 public enum MediumImageWriter {
     public enum Format: Sendable, Hashable {
         case iso(volumeID: String)
+        /// UDF 2.60 without ISO 9660 (BD media).
+        case udf(volumeID: String)
         case zip
+
+        public var isUDF: Bool { if case .udf = self { true } else { false } }
     }
 
     /// Writes `folder`'s content to `path` (replaced if it exists).
     /// `passphrase` encrypts every zip entry with AES-256; it is refused
     /// for an ISO image.
     public static func write(folder: String, to path: String, format: Format, passphrase: Passphrase? = nil) throws(MediaError) {
+        if case .udf(let volumeID) = format {
+            if passphrase != nil { throw MediaError(.unsupportedFormat, "a disc image cannot be encrypted: only a zip can", path: path) }
+            return try UDFImageWriter.write(folder: folder, to: path, volumeID: volumeID)
+        }
         try withUTF8Locale { () throws(MediaError) -> Void in
             try writeInLocale(folder: folder, to: path, format: format, passphrase: passphrase)
         }
@@ -44,6 +53,8 @@ public enum MediumImageWriter {
             try check(archive_write_set_format_iso9660(archive), "ISO 9660 format")
             try check(archive_write_set_options(archive, "iso9660:iso-level=1,iso9660:joliet,iso9660:!rockridge,iso9660:volume-id=\(volumeID)"), "ISO 9660 options")
             if passphrase != nil { throw MediaError(.unsupportedFormat, "an ISO image cannot be encrypted: only a zip can", path: path) }
+        case .udf:
+            preconditionFailure("UDF images are written by UDFImageWriter")
         case .zip:
             try check(archive_write_set_format_zip(archive), "zip format")
             if let passphrase {

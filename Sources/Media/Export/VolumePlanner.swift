@@ -43,11 +43,14 @@ public enum VolumePlanner {
         /// directory extents, the record, a thumbnail or a study page
         /// (≤ 16 KiB); 2 MB fixed plus `extra` (a viewer folder). With
         /// `xdm`, each file's DocumentEntry in METADATA.XML and, per volume,
-        /// a submission set (``xdmPerDocument``, ``xdmPerPatient``).
-        public static func referralMedium(extra: Int64 = 0, xdm: Bool = false) -> Overhead {
-            Overhead(fixed: 2_000_000 + extra + (xdm ? xdmPerPatient : 0),
-                     perFile: 2048 + 1024 + 256 + (xdm ? xdmPerDocument : 0),
-                     perSeries: 4096 + 1024 + 16384, perStudy: 4096 + 1024 + 16384)
+        /// a submission set (``xdmPerDocument``, ``xdmPerPatient``). A UDF
+        /// image (`udf`, BD) takes a 2 KiB file entry per file and folder,
+        /// written twice (the metadata and its mirror).
+        public static func referralMedium(extra: Int64 = 0, xdm: Bool = false, udf: Bool = false) -> Overhead {
+            let entry: Int64 = udf ? 2 * 2048 : 0
+            return Overhead(fixed: 2_000_000 + extra + (xdm ? xdmPerPatient : 0),
+                            perFile: 2048 + 1024 + 256 + entry + (xdm ? xdmPerDocument : 0),
+                            perSeries: 4096 + 1024 + 16384 + entry, perStudy: 4096 + 1024 + 16384 + entry)
         }
 
         /// Bytes an IHE XDM DocumentEntry takes in METADATA.XML, with room:
