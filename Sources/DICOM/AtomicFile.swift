@@ -14,7 +14,32 @@ public enum AtomicFile {
             unlink(temporary)
             throw DICOMError(.io, "cannot write: \(String(cString: strerror(failure)))", path: path)
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        syncFolder(holding: path)
+    }
+
+    /// Gives `path` (a file, or a folder of files written beside its final
+    /// name) the name `destination` durably: its file system flushed first
+    /// (`syncfs(2)`; where that is missing, `fsync` of `path` itself), then
+    /// the rename, then the folder holding it. A crash leaves the old name
+    /// or the new one with every byte on disk, never a renamed file with
+    /// blocks not yet written.
+    public static func renameDurably(_ path: String, to destination: String) throws(DICOMError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DICOMError(.io, "cannot open: \(String(cString: strerror(errno)))", path: path) }
+        let flushed = flushFileSystem(fd)
+        let failure = errno
+        Glibc.close(fd)
+        guard flushed == 0 else { throw DICOMError(.io, "cannot flush to disk: \(String(cString: strerror(failure)))", path: path) }
+        guard rename(path, destination) == 0 else {
+            throw DICOMError(.io, "cannot rename to \(destination): \(String(cString: strerror(errno)))", path: path)
+        }
+        syncFolder(holding: destination)
+    }
+
+    /// fsync of the folder holding `path`: a rename in it survives a crash.
+    static func syncFolder(holding path: String) { syncFolder((path as NSString).deletingLastPathComponent) }
+
+    static func syncFolder(_ directory: String) {
         let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 { fsync(dirfd); Glibc.close(dirfd) }
     }
@@ -73,13 +98,9 @@ extension AtomicFile {
                 results.set(index, .failure(DICOMError(.io, "cannot write: \(String(cString: strerror(failure)))", path: item.path)))
                 continue
             }
-            let directory = (item.path as NSString).deletingLastPathComponent
-            directories.insert(directory.isEmpty ? "." : directory)
+            directories.insert((item.path as NSString).deletingLastPathComponent)
         }
-        for directory in directories {
-            let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if dirfd >= 0 { fsync(dirfd); Glibc.close(dirfd) }
-        }
+        for directory in directories { syncFolder(directory) }
         return (0..<items.count).map { results[$0] }
     }
 

@@ -632,8 +632,10 @@ public final class ExportJob: Sendable {
         // Name them (atomic renames), write the labels beside them, audit.
         var written: [ExportVolume] = []
         for stage in staged {
-            if rename(stage.packed, stage.output) != 0 {
-                throw ExportError("cannot rename \(stage.packed) to \(stage.output): \(String(cString: strerror(errno)))")
+            do {
+                try AtomicFile.renameDurably(stage.packed, to: stage.output)
+            } catch {
+                throw ExportError("cannot give \(stage.packed) its name \(stage.output): \(error.message)")
             }
             let labelPath = ExportJob.labelPath(for: stage.output)
             try? FileManager.default.removeItem(atPath: labelPath)

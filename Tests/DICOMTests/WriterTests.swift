@@ -301,3 +301,26 @@ struct WriterTests {
         #expect(Self.entries(folder) == ["out.dcm", "taken"])
     }
 }
+
+@Suite("Atomic files")
+struct AtomicFileTests {
+    /// A finished file or folder takes its final name (what an export does
+    /// with a verified image or file-set); a missing one is an error naming it.
+    @Test func renameDurablyMovesFilesAndFolders() throws {
+        let root = NSTemporaryDirectory() + "atomic-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root + "/.staging/DICOM", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Data("image".utf8).write(to: URL(fileURLWithPath: root + "/.staging/DICOM/IMG1"))
+        try Data("iso".utf8).write(to: URL(fileURLWithPath: root + "/.out.iso.part"))
+
+        try AtomicFile.renameDurably(root + "/.staging", to: root + "/OUT")
+        try AtomicFile.renameDurably(root + "/.out.iso.part", to: root + "/out.iso")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/OUT/DICOM/IMG1")) == Data("image".utf8))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/out.iso")) == Data("iso".utf8))
+        #expect(!FileManager.default.fileExists(atPath: root + "/.staging"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/.out.iso.part"))
+
+        let error = #expect(throws: DICOMError.self) { try AtomicFile.renameDurably(root + "/missing", to: root + "/x") }
+        #expect(error?.path == root + "/missing")
+    }
+}
