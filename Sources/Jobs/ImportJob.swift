@@ -53,6 +53,25 @@ public final class ImportJob: Sendable {
         }
     }
 
+    /// The local patient whose documents a medium without DICOM instances
+    /// holds (`--convert --patient-id LOCAL`): one the registry or the store
+    /// knows, with their name, birth date and sex. Such a medium names no
+    /// patient to hold the ID against, so an ID neither knows (a typo would
+    /// make a new patient) is refused.
+    public func documentsPatient(localPatientID: String) throws(DecisionError) -> LocalIdentity {
+        guard let store else { throw DecisionError("converting documents needs the store (\(localPatientID) is looked up in it)") }
+        let known: LocalIdentity?
+        do {
+            known = try ConvertJob.knownPatient(localPatientID, store: store)
+        } catch {
+            throw DecisionError("cannot look up patient \(localPatientID): \(error)")
+        }
+        guard let known else {
+            throw DecisionError("patient \(localPatientID) is neither in the registry nor in the store: the medium holds no DICOM to check the ID against, so its documents are not filed under a new patient; register the patient (discport patients add) or give a known Patient ID")
+        }
+        return known
+    }
+
     /// Imports what `plan` says. Throws only when the store cannot be used
     /// at all (opening the import run, committing); problems with single
     /// instances are reported in their events and in the summary.
@@ -108,7 +127,9 @@ public final class ImportJob: Sendable {
             guard case .assign(let identity) = decision else { return nil }
             return IdentityCoercion(identity: identity, modificationDateTime: modificationTime, accession: plan.accession)
         }
-        let tally = Mutex(Tally(patients: report.patients.count))
+        // A medium of documents only: its documents' patient comes after the
+        // medium's (none), so every count has a row.
+        let tally = Mutex(Tally(patients: report.patients.count + (plan.documentsPatient == nil ? 0 : 1)))
         let worker = InstanceImporter(plan: plan, coercions: coercions, store: store, importID: importID, dryRun: dryRun,
                                       outbox: outbox)
         // What goes to the node: stored (or outbox) paths and content keys,
@@ -163,7 +184,11 @@ public final class ImportJob: Sendable {
                 return ImportSummary.Patient(sourcePatientID: patient.patientID, sourceName: patient.name,
                                              birthDate: patient.birthDate, decision: decision.label,
                                              patientID: localID, counts: final.perPatient[index])
-            },
+            } + (plan.documentsPatient.map { local in
+                [ImportSummary.Patient(sourcePatientID: nil, sourceName: LooseFileConversion.documentsLabel, birthDate: nil,
+                                       decision: PatientDecision.assign(local).label, patientID: local.patientID,
+                                       counts: final.perPatient[report.patients.count])]
+            } ?? []),
             counts: final.counts,
             unreadable: report.problems.filter { [.truncated, .damaged, .unreadableFile].contains($0.code) }.compactMap(\.path),
             looseFiles: report.looseFiles,

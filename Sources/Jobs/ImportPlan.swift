@@ -44,6 +44,16 @@ public struct ImportPlan: Sendable {
     /// and import them into new series of the patient's latest study on
     /// the medium (only when exactly one patient is imported).
     public var convertLooseFiles = false
+    /// A medium without DICOM instances (a referral letter, photos): the
+    /// local patient its documents are converted for (`--convert
+    /// --patient-id LOCAL`), into a study of their own; nil otherwise.
+    /// Set with ``ImportJob/documentsPatient(localPatientID:)``.
+    public var documentsPatient: LocalIdentity?
+
+    /// The medium's files `--convert` turns into DICOM: JPEG, PNG, TIFF, BMP, PDF.
+    public var convertibleFiles: [ScanReport.LooseFile] {
+        report.looseFiles.filter { LooseFileConversion.convertibleKinds.contains($0.kind) }
+    }
 
     /// Patient index and SOP Instance UID of every instance, by path.
     let instanceByPath: [String: (patient: Int, sopInstanceUID: String?)]

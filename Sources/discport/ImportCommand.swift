@@ -93,7 +93,7 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The foreign Accession Number: keep or clear (recorded either way).", valueName: "keep|clear"))
     var accession: AccessionPolicy = .keep
 
-    @Flag(help: "Also convert the medium's JPEG, PNG, TIFF, BMP and PDF files into DICOM and import them into new series of the patient's latest study (one imported patient only).")
+    @Flag(help: "Also convert the medium's JPEG, PNG, TIFF, BMP and PDF files into DICOM and import them into new series of the patient's latest study (one imported patient only); on a medium without DICOM, for the patient of --patient-id LOCAL, in a new study.")
     var convert = false
 
     @Flag(name: [.short, .long], help: "Do not ask for confirmation.")
@@ -135,23 +135,25 @@ struct ImportCommand: ParsableCommand {
         var plan = job.scan()
         let report = plan.report
         output.scanned(report)
+        var unresolved = 0
         if report.patients.isEmpty {
             if !report.complete { throw CLIError("cannot read \(source)", status: 3) }
-            output.message("no DICOM instances to import on \(source)")
-            return
+            try decideDocuments(&plan, job: job, output: output)
+        } else {
+            plan.accession = accession
+            plan.convertLooseFiles = convert
+            unresolved = try decide(&plan, job: job, output: output)
         }
-        plan.accession = accession
-        plan.convertLooseFiles = convert
-        let unresolved = try decide(&plan, job: job, output: output)
         output.plan(plan)
 
-        if !dryRun && !yes && Terminal.inputIsTTY && Terminal.outputIsTTY && plan.plannedInstances > 0 {
-            let answer = Terminal.ask("Import \(plan.plannedInstances) instance(s), \(Terminal.size(plan.plannedBytes))? [y/N] ")
-            guard let answer, ["y", "yes"].contains(answer.lowercased()) else {
+        if !dryRun && !yes && Terminal.inputIsTTY && Terminal.outputIsTTY && (plan.plannedInstances > 0 || plan.documentsPatient != nil) {
+            let question = plan.documentsPatient.map { "Convert \(plan.convertibleFiles.count) document(s)/photo(s) into DICOM for patient \($0.patientID) and import them? [y/N] " }
+                ?? "Import \(plan.plannedInstances) instance(s), \(Terminal.size(plan.plannedBytes))? [y/N] "
+            guard let answer = Terminal.ask(question), ["y", "yes"].contains(answer.lowercased()) else {
                 throw CLIError("nothing imported", status: 4)
             }
         }
-        if plan.plannedInstances == 0 {
+        if plan.plannedInstances == 0 && plan.documentsPatient == nil {
             output.message("no patient was chosen for import; nothing imported")
             throw ExitCode(unresolved > 0 ? 1 : 2)
         }
@@ -168,6 +170,31 @@ struct ImportCommand: ParsableCommand {
         try instanceStore?.close()
         if summary.exitStatus != 0 { throw ExitCode(summary.exitStatus) }
         if unresolved > 0 { throw ExitCode(1) }
+    }
+
+    /// A medium without DICOM instances: its documents and photos are
+    /// imported only when asked (`--convert`) for a named local patient
+    /// (`--patient-id LOCAL`); otherwise nothing is imported and the exit
+    /// status says so (1), with what to do.
+    private func decideDocuments(_ plan: inout ImportPlan, job: ImportJob, output: ImportOutput) throws {
+        let documents = plan.convertibleFiles.count
+        guard documents > 0 else {
+            output.message("nothing to import on \(source): no DICOM instances, no documents or photos (JPEG, PNG, TIFF, BMP, PDF)")
+            throw ExitCode(1)
+        }
+        guard convert else {
+            output.message("no DICOM instances on \(source), but \(documents) document(s)/photo(s) (JPEG, PNG, TIFF, BMP, PDF): nothing imported; import them as DICOM with --convert --patient-id LOCAL")
+            throw ExitCode(1)
+        }
+        guard patientIDs.count == 1, let local = patientIDs.first, !local.contains("=") else {
+            throw CLIError("the medium holds no DICOM, so its \(documents) document(s)/photo(s) name no patient: give the local patient with --patient-id LOCAL", status: 2)
+        }
+        do {
+            plan.documentsPatient = try job.documentsPatient(localPatientID: local.trimmingCharacters(in: .whitespaces))
+        } catch {
+            throw CLIError(error.description, status: 2)
+        }
+        plan.convertLooseFiles = true
     }
 
     /// One decision per patient of the medium: proposed by the job from the
@@ -327,6 +354,16 @@ final class ImportOutput: Sendable {
             case .assign(let identity): return (source, "as local patient \(identity.patientID) (coerced; original identity kept)")
             case .skip: return (source, "not imported")
             }
+        }
+        if let local = plan.documentsPatient {
+            let count = plan.convertibleFiles.count
+            if jsonLines {
+                line(["event": "decision", "patient": plan.report.patients.count, "source": "\(count) document(s)/photo(s)",
+                      "decision": "assign", "patient_id": local.patientID])
+            } else {
+                print("\nImport plan:\n  \(count) document(s)/photo(s) → converted into DICOM for local patient \(local.patientID) \(local.patientName ?? ""), in a new study")
+            }
+            return   // a medium of documents has no patients of its own
         }
         if jsonLines {
             for (index, row) in rows.enumerated() {

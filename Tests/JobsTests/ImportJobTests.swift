@@ -369,6 +369,16 @@ struct ImportJobTests {
 
 @Suite("Import --convert")
 struct ImportConvertTests {
+    /// A 2×2 24-bit BMP (bottom-up rows of 4-byte stride: red, green / blue, white).
+    static let bmp: Data = {
+        var b = [UInt8]()
+        func u16(_ v: Int) { b += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+        func u32(_ v: Int) { u16(v & 0xFFFF); u16(v >> 16 & 0xFFFF) }
+        b += Array("BM".utf8); u32(54 + 16); u32(0); u32(54)
+        u32(40); u32(2); u32(2); u16(1); u16(24); u32(0); u32(16); u32(2835); u32(2835); u32(0); u32(0)
+        b += [255, 0, 0, 255, 255, 255, 0, 0] + [0, 0, 255, 0, 255, 0, 0, 0]
+        return Data(b)
+    }()
     static let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
 
     @Test("a referral letter on the disc becomes an Encapsulated PDF of the patient's study, under the local identity; a re-import finds it stored")
@@ -441,5 +451,48 @@ struct ImportConvertTests {
         #expect(summary.converted == 0)
         #expect(summary.conversionNotes.first?.contains("exactly one imported patient") == true)
         #expect(summary.exitStatus == 1)
+    }
+
+    @Test("a medium of documents only (a letter, a photo): converted for the named registered patient into a study of their own; the same disc again finds them stored, another disc makes another study")
+    func documentsOnlyMediumNeedsTheLocalPatient() throws {
+        let scratch = Scratch()
+        let disc = scratch.sub("disc")
+        try FileManager.default.createDirectory(atPath: disc + "/photos", withIntermediateDirectories: true)
+        try Self.pdf.write(to: URL(fileURLWithPath: disc + "/LETTER.PDF"))
+        try Self.bmp.write(to: URL(fileURLWithPath: disc + "/photos/IMG_0001.BMP"))
+        let store = try openStore(scratch.sub("home"))
+        try store.register([RegisteredPatient(patientID: "L-7", alphabetic: "Sato^Hanako", ideographic: "佐藤^花子",
+                                              birthDate: "19800202", sex: "F")], source: "t")
+        let job = ImportJob(source: disc, store: store)
+        var plan = job.scan()
+        #expect(plan.report.patients.isEmpty && plan.convertibleFiles.count == 2)
+        #expect(throws: DecisionError.self) { try job.documentsPatient(localPatientID: "L-UNKNOWN") }
+        plan.documentsPatient = try job.documentsPatient(localPatientID: "L-7")
+        plan.convertLooseFiles = true
+
+        let summary = try job.run(plan)
+        #expect(summary.converted == 2 && summary.counts.stored == 2 && summary.conversionNotes.isEmpty)
+        #expect(summary.exitStatus == 0)
+        #expect(summary.patients.map(\.patientID) == ["L-7"] && summary.patients.first?.counts.stored == 2)
+        let studies = try store.studies()
+        #expect(studies.count == 1 && studies.first?.patientID == "L-7" && studies.first?.studyDescription == "Imported documents")
+        for instance in try store.instances() {
+            let file = try DICOMFile(contentsOf: instance.path)
+            #expect(file.dataset.string(.patientName) == "Sato^Hanako=佐藤^花子", "the registry's name")
+            #expect(file.dataset.firstString(.patientBirthDate) == "19800202")
+        }
+
+        let again = try job.run(plan)
+        #expect(again.counts.duplicates == 2 && again.counts.stored == 0)
+        #expect(try store.studies().count == 1)
+
+        // Another disc (another letter) is another study.
+        try Data(Self.pdf.dropLast(6) + Data("% other\n%%EOF\n".utf8)).write(to: URL(fileURLWithPath: disc + "/LETTER.PDF"))
+        let other = ImportJob(source: disc, store: store)
+        var second = other.scan()
+        second.documentsPatient = try other.documentsPatient(localPatientID: "L-7")
+        second.convertLooseFiles = true
+        #expect(try other.run(second).counts.stored == 2)
+        #expect(try store.studies().count == 2)
     }
 }

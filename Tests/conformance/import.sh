@@ -118,4 +118,37 @@ assert c["duplicates"] == int(sys.argv[2]) and c["stored"] == 0 and c["adopted"]
 print("import: re-import skipped all", c["duplicates"])
 EOF
 chmod -R u+w "$disc"
+
+# 4. A disc of documents only (a referral letter, a photo): nothing imported
+# without --convert (exit 1, saying how); an unknown local patient refused
+# (exit 2); for a known one, DICOM objects of a new study that dciodvfy
+# finds no error in.
+docs="$work/docs"
+mkdir -p "$docs/photos"
+printf '%%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%%%EOF\n' > "$docs/LETTER.PDF"
+python3 -c "from PIL import Image; Image.new('RGB', (32, 24), (200, 40, 40)).save('$docs/photos/IMG_0001.JPG', quality=90)"
+set +e
+"$bin" import "$docs" --yes --json --home "$home" > "$work/docs1.jsonl"; status=$?
+set -e
+[ "$status" = 1 ] || fail "a documents-only disc without --convert exited $status, not 1"
+grep -q -- "--convert --patient-id LOCAL" "$work/docs1.jsonl" || fail "no hint to --convert --patient-id"
+set +e
+"$bin" import "$docs" --convert --patient-id NOBODY-9 --yes --json --home "$home" > /dev/null 2> "$work/docs2.err"; status=$?
+set -e
+[ "$status" = 2 ] && grep -q "NOBODY-9" "$work/docs2.err" || fail "an unknown local patient for documents: exit $status"
+"$bin" import "$docs" --convert --patient-id LOCAL-1 --yes --json --home "$home" > "$work/docs3.jsonl" || fail "documents import exited $?"
+python3 - "$work/docs3.jsonl" <<'EOF' > "$work/docs.paths" || fail "documents import"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+finish = [e for e in events if e["event"] == "finish"][-1]
+assert finish["converted"] == 2 and finish["counts"]["stored"] == 2, finish
+assert [p["patient_id"] for p in finish["patients"]] == ["LOCAL-1"], finish["patients"]
+for e in events:
+    if e["event"] == "instance": print(e["stored_path"])
+EOF
+while read -r f; do
+    dcmdump -q "$f" | grep -q "LOCAL-1" || fail "$f is not filed under LOCAL-1"
+    if dciodvfy "$f" 2>&1 | grep -q '^Error'; then dciodvfy "$f" 2>&1 | grep '^Error' >&2; fail "dciodvfy errors in $f"; fi
+done < "$work/docs.paths"
+echo "import: a documents-only disc: refused without --convert, converted for a known patient (2 objects, dciodvfy clean)"
 echo "import: passed"
