@@ -110,6 +110,11 @@ import Testing
         #expect(ExportRequest(selection: .all, format: .zip, output: "x", media: .bd).imageFormat(volumeID: "V") == .zip)
         let iso = VolumePlanner.Overhead.referralMedium(), udf = VolumePlanner.Overhead.referralMedium(udf: true)
         #expect(udf.perFile == iso.perFile + 4096 && udf.perSeries == iso.perSeries + 4096 && udf.fixed == iso.fixed)
+        // A UDF-only image is never taken for a CD.
+        let explicit: Set<String> = ["1.2.840.10008.1.2.1"]
+        #expect(MediaProfile.narrowest(allowing: explicit) == .stdGenCD)
+        #expect(MediaProfile.narrowest(allowing: explicit, cd: false) == .stdGenDVDJPEG)
+        #expect(MediaProfile.stdGenBDJPEG.isBD && MediaProfile.stdGenCD.isCD && !MediaProfile.stdGenDVDJPEG.isCD)
     }
 
     @Test func fromIsAPathWithASlashAndAnExistingNameOtherwise() throws {

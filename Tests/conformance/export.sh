@@ -240,6 +240,15 @@ diff <(dcmdump "$work/b-bd/DICOMDIR" | grep -v MediaStorageSOPInstanceUID) <(dcm
     || fail "the DICOMDIR of the BD image differs from a folder export's"
 judge "$work/b-bd" "$(find "$work/b-bd-dir/DICOM" -type f | wc -l)" EXP-B
 "$bin" verify "$work/b-bd.iso" --profile STD-GEN-BD-JPEG > /dev/null || fail "verify rejects the BD export"
+"$bin" verify "$work/b-bd.iso" > "$work/b-bd.verify" || fail "verify rejects the BD export (profile inferred)"
+grep -q "STD-GEN-CD" "$work/b-bd.verify" && fail "a UDF-only image inferred to be a CD"
+# The file system against the declared medium: BD is UDF, CD is ISO 9660.
+for pair in "b-dvd.iso STD-GEN-BD-JPEG" "b-bd.iso STD-GEN-CD"; do
+    read -r image declared <<< "$pair"
+    if "$bin" verify "$work/$image" --profile "$declared" --json > "$work/fs.json"; then fail "verify accepts $image as $declared"; fi
+    python3 -c "import json,sys; sys.exit(0 if any(p['code'] == 'file-system' for p in json.load(open(sys.argv[1]))['problems']) else 1)" "$work/fs.json" \
+        || fail "verify does not name the file system of $image declared $declared"
+done
 ok
 if "$bin" export --patient EXP-C --format dir --out "$work/c" --home "$home" 2> "$work/c.err"; then fail "missing Study ID accepted without --invent"; fi
 grep -q "StudyID" "$work/c.err" || fail "the refusal does not name the missing key"

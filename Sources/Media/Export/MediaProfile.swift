@@ -29,9 +29,9 @@ public struct MediaProfile: Sendable, Hashable, Codable, CustomStringConvertible
     /// PS3.11 Annex H: DVD with JPEG 2000 (lossless and lossy).
     public static let stdGenDVDJ2K = MediaProfile(name: "STD-GEN-DVD-J2K", transferSyntaxes: [explicitLE] + j2k, needsExtendedKeys: true, medium: "DVD (PS3.12 Annex P)")
     /// PS3.11 Annex M: BD with JPEG.
-    public static let stdGenBDJPEG = MediaProfile(name: "STD-GEN-BD-JPEG", transferSyntaxes: [explicitLE] + jpeg, needsExtendedKeys: true, medium: "BD (PS3.12 Annex Y)")
+    public static let stdGenBDJPEG = MediaProfile(name: "STD-GEN-BD-JPEG", transferSyntaxes: [explicitLE] + jpeg, needsExtendedKeys: true, medium: "BD (PS3.12 Annex X)")
     /// PS3.11 Annex M: BD with JPEG 2000.
-    public static let stdGenBDJ2K = MediaProfile(name: "STD-GEN-BD-J2K", transferSyntaxes: [explicitLE] + j2k, needsExtendedKeys: true, medium: "BD (PS3.12 Annex Y)")
+    public static let stdGenBDJ2K = MediaProfile(name: "STD-GEN-BD-J2K", transferSyntaxes: [explicitLE] + j2k, needsExtendedKeys: true, medium: "BD (PS3.12 Annex X)")
     /// USB and flash memory with compression: JPEG.
     public static let stdGenUSBJPEG = MediaProfile(name: "STD-GEN-USB-JPEG", transferSyntaxes: [explicitLE] + jpeg, needsExtendedKeys: true, medium: "USB mass storage (PS3.12 Annex R)")
     /// USB and flash memory with compression: JPEG 2000.
@@ -44,6 +44,11 @@ public struct MediaProfile: Sendable, Hashable, Codable, CustomStringConvertible
         all.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }
     }
 
+    /// A CD-R profile: ISO 9660 (PS3.12 Annex F).
+    public var isCD: Bool { name.hasPrefix("STD-GEN-CD") }
+    /// A BD profile: UDF 2.50/2.60 (PS3.12 Annex X).
+    public var isBD: Bool { name.hasPrefix("STD-GEN-BD") }
+
     public func allows(_ transferSyntaxUID: String) -> Bool {
         transferSyntaxes.contains(transferSyntaxUID)
     }
@@ -51,8 +56,9 @@ public struct MediaProfile: Sendable, Hashable, Codable, CustomStringConvertible
     /// The narrowest general-purpose profile that allows every syntax in
     /// `used` (what a medium that declares nothing can be checked against);
     /// nil when none does.
-    public static func narrowest(allowing used: Set<String>) -> MediaProfile? {
-        all.first { profile in used.allSatisfy(profile.allows) }
+    /// `cd` false: a medium that cannot be a CD (a UDF-only image).
+    public static func narrowest(allowing used: Set<String>, cd: Bool = true) -> MediaProfile? {
+        all.first { profile in (cd || !profile.isCD) && used.allSatisfy(profile.allows) }
     }
 }
 

@@ -157,15 +157,27 @@ public struct MediumVerifier: Sendable {
             }
         }
 
-        // 4. The DICOMDIR: File-set ID, File IDs, keys per record.
+        // 4. The DICOMDIR: File-set ID, File IDs, keys per record. A disc
+        // image or drive says which media it can be: UDF only is no CD.
+        let fileSystems = [.iso9660, .device].contains(medium.kind)
+            ? (try? readBytes(path: path, offset: 0, count: MediumSniffer.headSize)).map(MediumSniffer.volumeRecognition) : nil
+        let canBeCD = fileSystems.map { $0.iso || !$0.udf } ?? true
         var effective = profile
         var profileSource = profile == nil ? "inferred" : "declared"
         let usedSyntaxes = Set(instances.map(\.transferSyntaxUID).filter { !$0.isEmpty })
         if effective == nil {
-            effective = MediaProfile.narrowest(allowing: usedSyntaxes) ?? .stdGenCD
-            if MediaProfile.narrowest(allowing: usedSyntaxes) == nil { profileSource = "none fits; checked against STD-GEN-CD" }
+            effective = MediaProfile.narrowest(allowing: usedSyntaxes, cd: canBeCD) ?? .stdGenCD
+            if MediaProfile.narrowest(allowing: usedSyntaxes, cd: canBeCD) == nil { profileSource = "none fits; checked against STD-GEN-CD" }
         }
         let checked = effective!
+        if let fileSystems {
+            if checked.isCD && !fileSystems.iso {
+                add("file-system", .error, nil, "\(checked.name) is for \(checked.medium), which carries ISO 9660; this image has UDF only")
+            }
+            if checked.isBD && !fileSystems.udf {
+                add("file-system", .error, nil, "\(checked.name) is for \(checked.medium), which carries UDF (2.50 on BD-RE, 2.60 on BD-R); this image has \(fileSystems.iso ? "ISO 9660 only" : "no UDF")")
+            }
+        }
         if let directory = seen.dicomdir {
             if let id = directory.fileSetID, !FileSetWriter.isValidFileSetID(id) {
                 add("file-set-id", .error, directory.path, "File-set ID \"\(id)\" is not 1–16 characters of A–Z, 0–9 and _")
