@@ -89,7 +89,9 @@ struct LooseFileConversion {
                     one.sopInstanceUID = object.sopInstanceUID
                     one.convertedFrom = "\(file.kind) → \(UIDRegistry.name(for: object.sopClassUID ?? "") ?? "DICOM")"
                     if dryRun || store == nil {
-                        one.outcome = .wouldStore
+                        // Converting again gives the same UIDs: one the store has is known.
+                        let known = try store?.instance(sopInstanceUID: object.sopInstanceUID ?? "") != nil
+                        one.outcome = known ? .wouldSkipKnown : .wouldStore
                     } else if let store {
                         one.reachedStore = true
                         let result = try store.store(source, summary: InstanceSummary(file: object), importID: importID)

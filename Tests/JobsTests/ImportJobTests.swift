@@ -485,6 +485,8 @@ struct ImportConvertTests {
         let again = try job.run(plan)
         #expect(again.counts.duplicates == 2 && again.counts.stored == 0)
         #expect(try store.studies().count == 1)
+        let dry = try job.run(plan, dryRun: true)
+        #expect(dry.counts.wouldSkipKnown == 2 && dry.counts.wouldStore == 0, "a dry run knows what is stored")
 
         // Another disc (another letter) is another study.
         try Data(Self.pdf.dropLast(6) + Data("% other\n%%EOF\n".utf8)).write(to: URL(fileURLWithPath: disc + "/LETTER.PDF"))
