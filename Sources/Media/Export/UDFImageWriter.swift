@@ -318,7 +318,9 @@ public enum UDFImageWriter {
                             throw MediaError(.unreadable, "cannot read \(file.source): \(systemMessage(errno))", path: file.source)
                         }
                         if n == 0 { break }
-                        guard copied + Int64(n) <= file.size else { break }
+                        guard copied + Int64(n) <= file.size else {
+                            throw MediaError(.unreadable, "\(file.source) grew while the UDF image was written", path: file.source)
+                        }
                         try image.write(UnsafeRawBufferPointer(start: buffer, count: n),
                                         at: (partitionStart + file.dataBlock) * sectorSize + Int(copied))
                         copied += Int64(n)
