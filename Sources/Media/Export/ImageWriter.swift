@@ -54,7 +54,7 @@ public enum MediumImageWriter {
             try check(archive_write_set_options(archive, "iso9660:iso-level=1,iso9660:joliet,iso9660:!rockridge,iso9660:volume-id=\(volumeID)"), "ISO 9660 options")
             if passphrase != nil { throw MediaError(.unsupportedFormat, "an ISO image cannot be encrypted: only a zip can", path: path) }
         case .udf:
-            preconditionFailure("UDF images are written by UDFImageWriter")
+            throw MediaError(.unsupportedFormat, "libarchive writes no UDF: UDF images are written by UDFImageWriter", path: path)
         case .zip:
             try check(archive_write_set_format_zip(archive), "zip format")
             if let passphrase {
