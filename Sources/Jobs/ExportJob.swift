@@ -158,11 +158,12 @@ public struct ExportRequest: Sendable {
     /// Bytes one volume holds; nil: no limit.
     public var resolvedCapacity: Int64? { capacity ?? resolvedMedia.capacity }
     /// How `--format iso|zip` is packed: a BD image is UDF (PS3.12 Annex X
-    /// knows no ISO 9660 on BD), any other ISO 9660 + Joliet.
-    func imageFormat(volumeID: String) -> MediumImageWriter.Format {
+    /// knows no ISO 9660 on BD), any other ISO 9660 + Joliet; nil for a folder.
+    func imageFormat(volumeID: String) -> MediumImageWriter.Format? {
         switch format {
         case .iso: return resolvedMedia == .bd ? .udf(volumeID: volumeID) : .iso(volumeID: volumeID)
-        case .zip, .dir: return .zip
+        case .zip: return .zip
+        case .dir: return nil
         }
     }
 
@@ -581,7 +582,7 @@ public final class ExportJob: Sendable {
         writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
         let plan = try writer.plan(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) })
         let overhead = VolumePlanner.Overhead.referralMedium(extra: request.viewerDirectory.map(ExportJob.folderSize) ?? 0, xdm: request.xdm,
-                                                             udf: request.imageFormat(volumeID: "").isUDF)
+                                                             udf: request.imageFormat(volumeID: "")?.isUDF ?? false)
         let items = plan.items
         var volumes = [VolumePlanner.Volume(items: Array(items.indices), bytes: VolumePlanner.estimate(items, overhead: overhead))]
         if let capacity = request.resolvedCapacity, volumes[0].bytes > capacity {
@@ -746,7 +747,7 @@ public final class ExportJob: Sendable {
         case .dir:
             break
         case .iso, .zip:
-            let image = request.imageFormat(volumeID: writer.fileSetID)
+            guard let image = request.imageFormat(volumeID: writer.fileSetID) else { break }
             events(.packing(what: image.isUDF ? "UDF image" : request.format == .iso ? "ISO 9660 image" : "zip"))
             try MediumImageWriter.write(folder: staging, to: packed, format: image, passphrase: request.passphrase)
         }

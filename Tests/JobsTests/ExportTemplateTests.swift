@@ -108,6 +108,7 @@ import Testing
             #expect(ExportRequest(selection: .all, format: .iso, output: "x", media: media).imageFormat(volumeID: "V") == .iso(volumeID: "V"))
         }
         #expect(ExportRequest(selection: .all, format: .zip, output: "x", media: .bd).imageFormat(volumeID: "V") == .zip)
+        #expect(ExportRequest(selection: .all, format: .dir, output: "x", media: .bd).imageFormat(volumeID: "V") == nil)
         let iso = VolumePlanner.Overhead.referralMedium(), udf = VolumePlanner.Overhead.referralMedium(udf: true)
         #expect(udf.perFile == iso.perFile + 4096 && udf.perSeries == iso.perSeries + 4096 && udf.fixed == iso.fixed)
         // A UDF-only image is never taken for a CD.

@@ -57,7 +57,7 @@ public enum UDFImageWriter {
         let context = Context(volumeID: volumeID, time: timestamp(date), layout: layout, date: date)
         try context.writeVolumeStructure(to: image)
         try context.writeMetadata(root, to: image)
-        try context.writeFiles(root, to: image)
+        try context.writeFiles(to: image)
         guard ftruncate(fd, off_t(layout.sectors * sectorSize)) == 0 else {
             throw MediaError(.unreadable, "cannot size the UDF image: \(systemMessage(errno))", path: path)
         }
@@ -127,14 +127,14 @@ public enum UDFImageWriter {
         var metadataBlocks = 0
         var partitionBlocks = 0
         var sectors = 0
-        var files = 0
+        /// Every file, in the order of its data on the volume.
+        var files: [Node] = []
         var folders = 0
         var nextUniqueID: UInt64 = 16
 
         init(root: Node, path: String) throws(MediaError) {
             var next = 2
             var order = [root]
-            var dataOrder: [Node] = []
             // Unique IDs: the root 0, everything else from 16 (UDF 3.2.1.1).
             while let folder = order.popLast() {
                 folders += 1
@@ -147,16 +147,15 @@ public enum UDFImageWriter {
                     child.uniqueID = nextUniqueID
                     nextUniqueID += 1
                     if child.isDirectory { continue }
-                    files += 1
                     child.entryBlock = next
                     next += 1
-                    dataOrder.append(child)
+                    files.append(child)
                 }
                 order.append(contentsOf: folder.children.filter(\.isDirectory).reversed())
             }
             metadataBlocks = (next + allocationUnit - 1) / allocationUnit * allocationUnit
             var data = allocationUnit + 2 * metadataBlocks
-            for file in dataOrder {
+            for file in files {
                 file.dataBlock = data
                 data += blocks(file.size)
                 guard file.size <= Int64(maximumExtent) * Int64((sectorSize - 216) / 16) else {
@@ -212,8 +211,6 @@ public enum UDFImageWriter {
         let time: [UInt8]
         let layout: Layout
         let date: Date
-
-        var partitionStart: Int { UDFImageWriter.partitionStart }
 
         func writeVolumeStructure(to image: ImageFile) throws(MediaError) {
             for (index, name) in ["BEA01", "NSR03", "TEA01"].enumerated() {
@@ -299,37 +296,33 @@ public enum UDFImageWriter {
             }
         }
 
-        /// Copies every file's bytes into its extent.
-        func writeFiles(_ root: Node, to image: ImageFile) throws(MediaError) {
+        /// Copies every file's bytes into its extent, in the order of the extents.
+        func writeFiles(to image: ImageFile) throws(MediaError) {
             let chunk = 1 << 20
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
             defer { buffer.deallocate() }
-            var pending = [root]
-            while let folder = pending.popLast() {
-                for file in folder.children where !file.isDirectory {
-                    let fd = open(file.source, O_RDONLY | O_CLOEXEC)
-                    guard fd >= 0 else { throw MediaError(.unreadable, "cannot open \(file.source): \(systemMessage(errno))", path: file.source) }
-                    defer { close(fd) }
-                    var copied: Int64 = 0
-                    while true {
-                        let n = read(fd, buffer, chunk)
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            throw MediaError(.unreadable, "cannot read \(file.source): \(systemMessage(errno))", path: file.source)
-                        }
-                        if n == 0 { break }
-                        guard copied + Int64(n) <= file.size else {
-                            throw MediaError(.unreadable, "\(file.source) grew while the UDF image was written", path: file.source)
-                        }
-                        try image.write(UnsafeRawBufferPointer(start: buffer, count: n),
-                                        at: (partitionStart + file.dataBlock) * sectorSize + Int(copied))
-                        copied += Int64(n)
+            for file in layout.files {
+                let fd = open(file.source, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw MediaError(.unreadable, "cannot open \(file.source): \(systemMessage(errno))", path: file.source) }
+                defer { close(fd) }
+                var copied: Int64 = 0
+                while true {
+                    let n = read(fd, buffer, chunk)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw MediaError(.unreadable, "cannot read \(file.source): \(systemMessage(errno))", path: file.source)
                     }
-                    guard copied == file.size else {
-                        throw MediaError(.unreadable, "\(file.source) changed size while the UDF image was written", path: file.source)
+                    if n == 0 { break }
+                    guard copied + Int64(n) <= file.size else {
+                        throw MediaError(.unreadable, "\(file.source) grew while the UDF image was written", path: file.source)
                     }
+                    try image.write(UnsafeRawBufferPointer(start: buffer, count: n),
+                                    at: (partitionStart + file.dataBlock) * sectorSize + Int(copied))
+                    copied += Int64(n)
                 }
-                pending.append(contentsOf: folder.children.filter(\.isDirectory).reversed())
+                guard copied == file.size else {
+                    throw MediaError(.unreadable, "\(file.source) changed size while the UDF image was written", path: file.source)
+                }
             }
         }
 
@@ -423,7 +416,7 @@ public enum UDFImageWriter {
             d.u32(80, 0); d.u32(84, 0)                     // free space: none
             d.u32(88, UInt32(layout.partitionBlocks)); d.u32(92, UInt32(layout.metadataBlocks))
             d.put(96, implementationIdentifier)
-            d.u32(128, UInt32(layout.files)); d.u32(132, UInt32(layout.folders))
+            d.u32(128, UInt32(layout.files.count)); d.u32(132, UInt32(layout.folders))
             d.u16(136, minimumReadRevision); d.u16(138, revision); d.u16(140, revision)
             d.seal(tag: 9, location: sector)
             return d.bytes
