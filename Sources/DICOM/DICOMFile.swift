@@ -101,6 +101,31 @@ extension DICOMFile {
         try DICOMFile.parse(into: &self, data: data, options: options, path: path)
     }
 
+    /// Parses an in-memory file, handing every item of the top-level
+    /// sequence `tag` to `body` as soon as it is read instead of keeping it:
+    /// the element stays in the data set, without items. A DICOMDIR's
+    /// Directory Record Sequence — tens of thousands of items on a full
+    /// disc — is then made into records one item at a time, never held as
+    /// data sets all at once. Items already handed over stay handed over
+    /// when the parse stops at a fault further on. (A deflated data set is
+    /// parsed apart once inflated; its items are kept as usual.)
+    public init(data: Data, options: ReadOptions = .full, path: String? = nil,
+                handingItemsOf tag: Tag, to body: (consuming Dataset) -> Void) throws(DICOMError) {
+        self.init(dataset: Dataset(), transferSyntax: .explicitVRLittleEndian, preamble: nil)
+        let outcome = withoutActuallyEscaping(body) { visit -> Result<Void, ParseFailure> in
+            var resume: ResumePoint?
+            return Result { () throws(ParseFailure) in
+                try DICOMFile.parse(into: &self, data: data, isComplete: true, options: options, path: path, resume: &resume,
+                                    itemVisitor: ItemVisitor(tag: tag, visit: visit))
+            }
+        }
+        do {
+            try outcome.get()
+        } catch let failure {
+            throw DICOMFile.error(from: failure)
+        }
+    }
+
     /// ``init(size:path:options:prefix:)`` into an empty `file`.
     private static func read(into file: inout DICOMFile, size: Int, path: String?, options: ReadOptions,
                              prefix: (_ count: Int) throws(DICOMError) -> Data) throws(DICOMError) {
@@ -178,12 +203,13 @@ extension DICOMFile {
     /// shorter prefix stopped; when this prefix is too short too, it is left
     /// where to go on from (nil: start again).
     static func parse(into file: inout DICOMFile, data: Data, isComplete: Bool, options: ReadOptions, path: String?,
-                      resume: inout ResumePoint?) throws(ParseFailure) {
+                      resume: inout ResumePoint?, itemVisitor: ItemVisitor? = nil) throws(ParseFailure) {
         var resuming: ResumePoint?
         swap(&resuming, &resume)   // taken, not copied
         var failure: ParseFailure?
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             var parser = Parser(buffer: raw, data: data, isComplete: isComplete, options: options, path: path)
+            parser.itemVisitor = itemVisitor
             do throws(ParseFailure) {
                 try parser.parseFile(into: &file, resuming: &resuming)
             } catch {

@@ -11,6 +11,13 @@ struct ResumePoint {
     var warnings: [DICOMError]
 }
 
+/// Where the items of one top-level sequence go as they are read
+/// (``DICOMFile/init(data:options:path:handingItemsOf:to:)``).
+struct ItemVisitor {
+    let tag: Tag
+    let visit: (consuming Dataset) -> Void
+}
+
 /// The data set parser. Works on one contiguous buffer; every read is bounds
 /// checked, so hostile or truncated input yields an error, never a trap.
 struct Parser {
@@ -35,6 +42,9 @@ struct Parser {
     /// Set when ``parseFile(into:resuming:)`` ran out of bytes at the top
     /// level of the data set.
     var resumePoint: ResumePoint?
+    /// Takes the items of one top-level sequence as they are read, instead
+    /// of the sequence keeping them.
+    var itemVisitor: ItemVisitor?
 
     static let undefinedLength: UInt32 = 0xFFFF_FFFF
 
@@ -553,6 +563,7 @@ struct Parser {
         if depth > options.maximumDepth {
             throw failure(.tooDeep, "sequences nested deeper than \(options.maximumDepth) levels", tag: tag)
         }
+        let visitor = depth == 1 && itemVisitor?.tag == tag ? itemVisitor : nil
         var items: [Dataset] = []
         while true {
             if let end, position >= end { return items }
@@ -591,6 +602,10 @@ struct Parser {
                 }
                 _ = try parseElements(into: &item, end: itemEnd, explicit: explicit, bigEndian: bigEndian, topLevel: false)
                 position = itemEnd
+            }
+            if let visitor {
+                visitor.visit(consume item)
+                continue
             }
             // Room for a few at the first: most sequences hold one to
             // four items, and growing 1 → 2 → 4 allocates three times.

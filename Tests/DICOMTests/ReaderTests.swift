@@ -341,6 +341,55 @@ struct ReaderTests {
         }
     }
 
+    @Test("Items of a top-level sequence handed over one by one, nested sequences kept in them",
+          arguments: [FixtureEncoding.explicitLE, .explicitBE, .implicitLE])
+    func handingItemsOver(_ encoding: FixtureEncoding) throws {
+        let dictionaryKnowsSQ = DataDictionary.entry(for: contentSequence)?.vr == .SQ
+        let data = Fixture.part10(transferSyntax: encoding.transferSyntaxUID,
+                                  body: Self.nestedSequences(encoding, allUndefined: !encoding.explicit && !dictionaryKnowsSQ))
+        let whole = try DICOMFile(data: data)
+        let kept = try #require(whole.dataset[requestAttributesSequence]?.items)
+        var handed: [Dataset] = []
+        let file = try DICOMFile(data: data, handingItemsOf: requestAttributesSequence) { handed.append($0) }
+        // The same items, at the same offsets, with what they hold.
+        #expect(handed.count == 2)
+        #expect(handed.map(\.itemOffset) == kept.map(\.itemOffset))
+        #expect(handed.map(\.isUndefinedLengthItem) == [true, true])
+        #expect(handed[0].rawText(codeValue) == "CODE1")
+        #expect(handed[0][contentSequence]?.items?.first?.rawText(Tag(0x0040, 0xA040)) == "CONTAINER")
+        #expect(handed[1].isEmpty)
+        // The element stays, without items; the rest of the data set is read on.
+        let element = try #require(file.dataset[requestAttributesSequence])
+        #expect(element.items?.isEmpty == true && element.hasUndefinedLength)
+        #expect(file.dataset.rawText(Tag(0x0040, 0xA493)) == "AFTER")
+        #expect(file.warnings.isEmpty && file.error == nil)
+        // Only the top-level sequence named: a nested one of the same tag is not handed over.
+        var nested = 0
+        _ = try DICOMFile(data: data, handingItemsOf: contentSequence) { _ in nested += 1 }
+        #expect(nested == 0)
+    }
+
+    @Test("Items handed over before a fault stay handed over (lenient read)")
+    func handingItemsOverUpToAFault() throws {
+        var b = Bytes(.explicitLE)
+        b.sequence(requestAttributesSequence, undefinedLength: true, itemsUndefined: false, [
+            { item in item.string(codeValue, .SH, "ONE") },
+            { item in item.string(codeValue, .SH, "TWO") },
+        ])
+        // Cut inside the second item: its length runs past the end of the file.
+        let body = Array(b.bytes.prefix(b.bytes.count - 12))
+        let data = Fixture.part10(transferSyntax: FixtureEncoding.explicitLE.transferSyntaxUID, body: body)
+        var handed: [String?] = []
+        let file = try DICOMFile(data: data, options: ReadOptions(lenient: true), handingItemsOf: requestAttributesSequence) {
+            handed.append($0.rawText(codeValue))
+        }
+        #expect(handed == ["ONE"])
+        #expect(file.error?.kind == .lengthOutOfBounds)
+        #expect(throws: DICOMError.self) {
+            try DICOMFile(data: data, handingItemsOf: requestAttributesSequence) { _ in }
+        }
+    }
+
     @Test("Depth beyond maximumDepth is an error, not a stack overflow")
     func tooDeep() throws {
         func nest(_ levels: Int, _ b: inout Bytes) {
