@@ -33,7 +33,15 @@ public struct DirectoryRecord: Sendable {
     /// (0004,1420) Offset of Referenced Lower-Level Directory Entity (0: none).
     public var lowerOffset: Int
     /// (0004,1500) Referenced File ID: the path components.
-    public var referencedFileID: [String]
+    public var referencedFileID: [String] {
+        get { fileID.isEmpty ? [] : fileID.utf8.split(separator: 0x5C, omittingEmptySubsequences: false).map { String(Substring($0)) } }
+        set { fileID = newValue.allSatisfy(\.isEmpty) ? "" : newValue.joined(separator: "\\") }
+    }
+    /// The components joined by `\`, as the value is written: one string
+    /// (one allocation) per record rather than an array of them.
+    fileprivate var fileID: String
+    /// The record references a file.
+    public var hasReferencedFileID: Bool { !fileID.isEmpty }
     /// (0004,1510), (0004,1511), (0004,1512).
     public var referencedSOPClassUID: String?
     public var referencedSOPInstanceUID: String?
@@ -57,7 +65,18 @@ public struct DirectoryRecord: Sendable {
     /// The record item as read (every key, for `discport verify`); empty
     /// when the directory was read without them (a scan compares only the
     /// keys above).
-    public var attributes: Dataset = Dataset()
+    public var attributes: Dataset {
+        get { attributeBox?.dataset ?? Dataset() }
+        set { attributeBox = newValue.isEmpty ? nil : AttributeBox(dataset: newValue) }
+    }
+    /// The item behind one reference: a data set is 80 bytes, and a scan
+    /// holds tens of thousands of records that do not keep theirs.
+    fileprivate var attributeBox: AttributeBox?
+
+    fileprivate final class AttributeBox: Sendable {
+        let dataset: Dataset
+        init(dataset: Dataset) { self.dataset = dataset }
+    }
 }
 
 /// A DICOMDIR read into a record tree, with everything wrong with it.
@@ -126,16 +145,31 @@ public struct DICOMDirectory: Sendable {
         self = reader.read(consume file, data: data)
     }
 
-    /// Reads a DICOMDIR from a medium file; a DICOMDIR that cannot be parsed
-    /// at all yields an empty directory with a `dicomdir-unreadable` problem.
-    public init(file: MediumFile) {
+    /// Reads a DICOMDIR from its bytes, each record made as its item is
+    /// parsed (``DICOM/DICOMFile/init(data:options:path:handingItemsOf:to:)``):
+    /// the items are never all held as data sets at once. A DICOMDIR that
+    /// cannot be parsed at all yields an empty directory with a
+    /// `dicomdir-unreadable` problem.
+    public init(data: Data, path: String, keepingAttributes: Bool = true) {
+        var reader = DirectoryReader(path: path)
+        reader.keepsAttributes = keepingAttributes
         do throws(DICOMError) {
-            let parsed = try DICOMFile(size: file.size, path: file.path, options: ReadOptions(stopBeforePixelData: true, lenient: true),
-                                       prefix: MediumFile.dicomPrefix(file))
-            let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
-            self.init(file: consume parsed, path: file.path, data: data)
+            let parsed = try DICOMFile(data: data, options: DirectoryReader.readOptions, path: path,
+                                       handingItemsOf: .directoryRecordSequence) { reader.take($0) }
+            let damaged = parsed.error != nil
+            self = reader.read(consume parsed, data: damaged ? data : nil)
         } catch {
-            self.init(unreadable: file.path, error.message)
+            self.init(unreadable: path, error.message)
+        }
+    }
+
+    /// Reads a DICOMDIR from a medium file (whole: it has no pixel data to
+    /// stop before), as ``init(data:path:keepingAttributes:)``.
+    public init(file: MediumFile) {
+        do throws(MediaError) {
+            self.init(data: try file.readPrefix(file.size), path: file.path)
+        } catch {
+            self.init(unreadable: file.path, "cannot be read from the medium: \(error.message)")
         }
     }
 
@@ -175,7 +209,7 @@ public struct DICOMDirectory: Sendable {
     /// Every record that references a file (active, in the tree or skipped
     /// as PRIVATE/unknown), for telling which files the DICOMDIR lists.
     public var referencingRecords: [Int] {
-        records.indices.filter { records[$0].isInUse && !records[$0].referencedFileID.isEmpty }
+        records.indices.filter { records[$0].isInUse && records[$0].hasReferencedFileID }
     }
 
     /// An instance record and its ancestors (indices into ``records``).
@@ -279,16 +313,36 @@ extension Dataset {
 }
 
 /// The one-shot reader behind ``DICOMDirectory/init(file:path:)``.
+///
+/// Records are made from the items of the Directory Record Sequence either
+/// as the parser hands them over (``take(_:)``, from
+/// ``DICOM/DICOMFile/init(data:options:path:handingItemsOf:to:)``: one item
+/// in memory at a time) or, from a file parsed whole, in ``read(_:data:)``.
 struct DirectoryReader {
     let path: String
     /// Whether records keep their item (``DirectoryRecord/attributes``).
     var keepsAttributes = true
+    /// Records made from the items handed over so far, in sequence order.
+    var takenRecords: [DirectoryRecord] = []
+    /// One String per distinct SOP Class / Transfer Syntax UID of the records.
+    var uids = UIDInterner()
     var problems: [ScanProblem] = []
     /// Per-code count of per-record problems, to cap the list.
     var perRecordCounts: [ProblemCode: Int] = [:]
     static let perRecordLimit = 50
 
     init(path: String) { self.path = path }
+
+    /// A DICOMDIR is read lenient (a fault keeps the records before it) and
+    /// in header mode (a stray Pixel Data element ends the read).
+    static let readOptions = ReadOptions(stopBeforePixelData: true, lenient: true)
+
+    /// Makes the record of the next item of the Directory Record Sequence;
+    /// the item (its elements, not the file's buffer) goes when this returns.
+    mutating func take(_ item: consuming Dataset) {
+        let index = takenRecords.count
+        takenRecords.append(DirectoryReader.makeRecord(item, index: index, keepingAttributes: keepsAttributes, uids: &uids))
+    }
 
     mutating func problem(_ code: ProblemCode, _ severity: ProblemSeverity, _ message: String) {
         problems.append(ScanProblem(code, severity, path: path, message))
@@ -301,7 +355,8 @@ struct DirectoryReader {
         if n <= DirectoryReader.perRecordLimit { problem(code, severity, message) }
     }
 
-    /// Reads the records. `file` is consumed: the parsed items (a data set
+    /// Reads the records: those ``take(_:)`` made, or else those of the
+    /// items in `file`. `file` is consumed: its parsed items (a data set
     /// per record, over the buffer of the whole DICOMDIR) are released one
     /// by one as their records are made, not held to the end.
     mutating func read(_ file: consuming DICOMFile, data: Data? = nil) -> DICOMDirectory {
@@ -324,13 +379,16 @@ struct DirectoryReader {
         }
 
         var items = recordItems(dataset, transferSyntax: transferSyntax)
+        var records: [DirectoryRecord] = []
+        swap(&records, &takenRecords)
         if let error = fileError {
             let fault = "\(error.message)\(error.offset.map { " (byte \($0))" } ?? "")"
             let salvaged = data == nil || transferSyntax.isBigEndian ? []
                 : DirectoryReader.salvageItems(data!, from: datasetOffset, explicit: transferSyntax.isExplicitVR)
-            if salvaged.count > items.count {
+            if salvaged.count > max(items.count, records.count) {
                 problem(.dicomdirDamaged, .error, "the DICOMDIR is damaged: \(fault); its \(salvaged.count) records were recovered by reading them one by one")
                 items = salvaged
+                records = []
             } else {
                 problem(.dicomdirDamaged, .error, "reading stopped at a fault, records after it are lost: \(fault)")
             }
@@ -341,12 +399,12 @@ struct DirectoryReader {
         let hasRecordSequence = dataset[.directoryRecordSequence] != nil
         _ = consume dataset
 
-        var records: [DirectoryRecord] = []
-        records.reserveCapacity(items.count)
-        var uids = UIDInterner()
-        for index in items.indices {
-            records.append(makeRecord(items[index], index: index, uids: &uids))
-            items[index] = Dataset()   // its elements go now, not with the last record
+        if records.isEmpty {
+            records.reserveCapacity(items.count)
+            for index in items.indices {
+                records.append(DirectoryReader.makeRecord(items[index], index: index, keepingAttributes: keepsAttributes, uids: &uids))
+                items[index] = Dataset()   // its elements go now, not with the last record
+            }
         }
         items = []
 
@@ -574,14 +632,14 @@ struct DirectoryReader {
         }
     }
 
-    private func makeRecord(_ record: Dataset, index: Int, uids: inout UIDInterner) -> DirectoryRecord {
-        record.withPlainReader { item in makeRecord(item, index: index, uids: &uids) }
+    private static func makeRecord(_ record: borrowing Dataset, index: Int, keepingAttributes: Bool, uids: inout UIDInterner) -> DirectoryRecord {
+        record.withPlainReader { item in makeRecord(item, index: index, keepingAttributes: keepingAttributes, uids: &uids) }
     }
 
     /// The record's keys, read from its parser buffer.
-    private func makeRecord(_ item: PlainReader, index: Int, uids: inout UIDInterner) -> DirectoryRecord {
+    private static func makeRecord(_ item: PlainReader, index: Int, keepingAttributes: Bool, uids: inout UIDInterner) -> DirectoryRecord {
         let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
-        let fileID = item.scanFileIDComponents(.referencedFileID)
+        let components = item.scanFileIDComponents(.referencedFileID)
         return DirectoryRecord(
             index: index,
             offset: item.dataset.itemOffset ?? -1,
@@ -590,7 +648,7 @@ struct DirectoryReader {
             isInUse: item.directoryInteger(.recordInUseFlag) != 0,
             nextOffset: item.directoryInteger(.offsetOfTheNextDirectoryRecord) ?? 0,
             lowerOffset: item.directoryInteger(.offsetOfReferencedLowerLevelDirectoryEntity) ?? 0,
-            referencedFileID: fileID.allSatisfy(\.isEmpty) ? [] : fileID,
+            fileID: components.allSatisfy(\.isEmpty) ? "" : components.joined(separator: "\\"),
             referencedSOPClassUID: uids.intern(item.directoryString(.referencedSOPClassUIDInFile)),
             referencedSOPInstanceUID: item.directoryString(.referencedSOPInstanceUIDInFile),
             referencedTransferSyntaxUID: uids.intern(item.directoryString(.referencedTransferSyntaxUIDInFile)),
@@ -605,7 +663,7 @@ struct DirectoryReader {
             modality: item.directoryString(.modality),
             seriesNumber: item.directoryString(.seriesNumber),
             instanceNumber: item.directoryString(.instanceNumber),
-            attributes: keepsAttributes ? item.dataset : Dataset()
+            attributeBox: keepingAttributes && !item.dataset.isEmpty ? DirectoryRecord.AttributeBox(dataset: item.dataset) : nil
         )
     }
 
@@ -626,7 +684,7 @@ struct DirectoryReader {
             if record.modality == nil { missing.append(("Modality (0008,0060)", .info)) }
             if record.seriesNumber == nil { missing.append(("Series Number (0020,0011)", .info)) }
         case .instance:
-            if record.referencedFileID.isEmpty { missing.append(("Referenced File ID (0004,1500)", .warning)) }
+            if !record.hasReferencedFileID { missing.append(("Referenced File ID (0004,1500)", .warning)) }
             else {
                 if record.referencedSOPInstanceUID == nil { missing.append(("Referenced SOP Instance UID in File (0004,1511)", .warning)) }
                 if record.referencedSOPClassUID == nil { missing.append(("Referenced SOP Class UID in File (0004,1510)", .info)) }

@@ -803,9 +803,26 @@ struct ScanTests {
 @Suite("DICOMDIR and File IDs")
 struct DICOMDIRTests {
     func directory(_ options: DICOMDIROptions = .init(), instances: [DiscInstance] = DiscBuilder.standardDisc()) throws -> DICOMDirectory {
-        let data = try DiscBuilder.directoryBytes(instances, options: options)
+        try directory(DiscBuilder.directoryBytes(instances, options: options))
+    }
+
+    /// The directory of a DICOMDIR parsed whole, after checking that
+    /// reading it record by record as its items are parsed (as a scan and
+    /// `verify` do) gives the same.
+    func directory(_ data: Data, sourceLocation: SourceLocation = #_sourceLocation) throws -> DICOMDirectory {
         let file = try DICOMFile(data: data, options: ReadOptions(lenient: true))
-        return DICOMDirectory(file: file, path: "DICOMDIR", data: data)
+        let whole = DICOMDirectory(file: file, path: "DICOMDIR", data: data)
+        let streamed = DICOMDirectory(data: data, path: "DICOMDIR")
+        #expect(outline(streamed) == outline(whole), sourceLocation: sourceLocation)
+        #expect(streamed.records.map { $0.attributes.elements.count } == whole.records.map { $0.attributes.elements.count }, sourceLocation: sourceLocation)
+        return whole
+    }
+
+    /// Everything a directory says but the records' items.
+    func outline(_ directory: DICOMDirectory) -> String {
+        var copy = directory
+        for index in copy.records.indices { copy.records[index].attributes = Dataset() }
+        return String(reflecting: copy)
     }
 
     @Test func recordTree() throws {
@@ -824,6 +841,29 @@ struct DICOMDIRTests {
         #expect(dir.counts == (1, 1, 2, 3))
     }
 
+    /// Every quirk of the disc builder reads the same record by record as whole
+    /// (``directory(_:sourceLocation:)`` compares the two).
+    @Test func recordByRecordReadIsTheWholeRead() throws {
+        var variants: [DICOMDIROptions] = []
+        for offsets: DICOMDIROptions.Offsets in [.correct, .shifted(-132), .zero, .loop] {
+            for implicitVR in [false, true] {
+                var options = DICOMDIROptions()
+                options.offsets = offsets
+                options.implicitVR = implicitVR
+                variants.append(options)
+            }
+        }
+        var quirky = DICOMDIROptions()
+        quirky.inactive = [DiscBuilder.standardDisc()[1].sopUID]
+        quirky.privateRecord = true
+        quirky.omitStudyUID = true
+        variants.append(quirky)
+        for options in variants {
+            let dir = try directory(options)
+            #expect(dir.records.count >= 7)
+        }
+    }
+
     @Test func damagedSequenceLengthIsSalvaged() throws {
         var data = try DiscBuilder.directoryBytes(DiscBuilder.standardDisc(), options: .init())
         // Shorten the sequence length by 16: the last item then overruns it.
@@ -835,7 +875,7 @@ struct DICOMDIRTests {
         for i in 0..<4 { data[at + 8 + i] = UInt8(truncatingIfNeeded: shorter >> (8 * UInt32(i))) }
         let file = try DICOMFile(data: data, options: ReadOptions(lenient: true))
         #expect(file.error != nil)
-        let dir = DICOMDirectory(file: file, path: "DICOMDIR", data: data)
+        let dir = try directory(data)
         #expect(dir.records.count == 7)
         #expect(dir.counts == (1, 1, 2, 3))
         #expect(dir.problems.map(\.code) == [.dicomdirDamaged])
