@@ -47,18 +47,30 @@ public struct DirectoryRecord: Sendable {
     public var referencedSOPInstanceUID: String?
     public var referencedTransferSyntaxUID: String?
 
-    // Keys (PS3.3 Tables F.5-x) that the scan compares with the files.
-    public var patientID: String?
-    public var patientName: String?
-    public var studyInstanceUID: String?
-    public var studyDate: String?
-    public var studyTime: String?
-    public var studyID: String?
-    public var studyDescription: String?
-    public var seriesInstanceUID: String?
-    public var modality: String?
-    public var seriesNumber: String?
-    public var instanceNumber: String?
+    // Keys (PS3.3 Tables F.5-1 to F.5-4) that the scan compares with the
+    // files: those of the record's level, nil for the others.
+    public var patientID: String? { if case .patient(let id, _) = keys { id } else { nil } }
+    public var patientName: String? { if case .patient(_, let name) = keys { name } else { nil } }
+    public var studyInstanceUID: String? { if case .study(let uid, _, _, _, _) = keys { uid } else { nil } }
+    public var studyDate: String? { if case .study(_, let date, _, _, _) = keys { date } else { nil } }
+    public var studyTime: String? { if case .study(_, _, let time, _, _) = keys { time } else { nil } }
+    public var studyID: String? { if case .study(_, _, _, let id, _) = keys { id } else { nil } }
+    public var studyDescription: String? { if case .study(_, _, _, _, let description) = keys { description } else { nil } }
+    public var seriesInstanceUID: String? { if case .series(let uid, _, _) = keys { uid } else { nil } }
+    public var modality: String? { if case .series(_, let modality, _) = keys { modality } else { nil } }
+    public var seriesNumber: String? { if case .series(_, _, let number) = keys { number } else { nil } }
+    public var instanceNumber: String? { if case .instance(let number) = keys { number } else { nil } }
+    /// Only the keys of the record's level are held: eleven optional
+    /// strings per record were 176 bytes, of a scan's tens of thousands.
+    fileprivate var keys: Keys
+
+    fileprivate enum Keys: Sendable {
+        case patient(id: String?, name: String?)
+        case study(uid: String?, date: String?, time: String?, id: String?, description: String?)
+        case series(uid: String?, modality: String?, number: String?)
+        case instance(number: String?)
+        case none
+    }
 
     /// Indices of the records one level down, in order.
     public var children: [Int] = []
@@ -640,11 +652,27 @@ struct DirectoryReader {
     private static func makeRecord(_ item: PlainReader, index: Int, keepingAttributes: Bool, uids: inout UIDInterner) -> DirectoryRecord {
         let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
         let components = item.scanFileIDComponents(.referencedFileID)
+        let level = RecordTypes.level(of: type)
+        let keys: DirectoryRecord.Keys
+        switch level {
+        case .patient:
+            keys = .patient(id: item.directoryString(.patientID), name: item.directoryString(.patientName))
+        case .study:
+            keys = .study(uid: item.directoryString(.studyInstanceUID), date: item.directoryString(.studyDate), time: item.directoryString(.studyTime),
+                          id: item.directoryString(.studyID), description: item.directoryString(.studyDescription))
+        case .series:
+            keys = .series(uid: item.directoryString(.seriesInstanceUID), modality: item.directoryString(.modality),
+                           number: item.directoryString(.seriesNumber))
+        case .instance:
+            keys = .instance(number: item.directoryString(.instanceNumber))
+        case .other, .unknown:
+            keys = .none
+        }
         return DirectoryRecord(
             index: index,
             offset: item.dataset.itemOffset ?? -1,
             type: type,
-            level: RecordTypes.level(of: type),
+            level: level,
             isInUse: item.directoryInteger(.recordInUseFlag) != 0,
             nextOffset: item.directoryInteger(.offsetOfTheNextDirectoryRecord) ?? 0,
             lowerOffset: item.directoryInteger(.offsetOfReferencedLowerLevelDirectoryEntity) ?? 0,
@@ -652,17 +680,7 @@ struct DirectoryReader {
             referencedSOPClassUID: uids.intern(item.directoryString(.referencedSOPClassUIDInFile)),
             referencedSOPInstanceUID: item.directoryString(.referencedSOPInstanceUIDInFile),
             referencedTransferSyntaxUID: uids.intern(item.directoryString(.referencedTransferSyntaxUIDInFile)),
-            patientID: item.directoryString(.patientID),
-            patientName: item.directoryString(.patientName),
-            studyInstanceUID: item.directoryString(.studyInstanceUID),
-            studyDate: item.directoryString(.studyDate),
-            studyTime: item.directoryString(.studyTime),
-            studyID: item.directoryString(.studyID),
-            studyDescription: item.directoryString(.studyDescription),
-            seriesInstanceUID: item.directoryString(.seriesInstanceUID),
-            modality: item.directoryString(.modality),
-            seriesNumber: item.directoryString(.seriesNumber),
-            instanceNumber: item.directoryString(.instanceNumber),
+            keys: keys,
             attributeBox: keepingAttributes && !item.dataset.isEmpty ? DirectoryRecord.AttributeBox(dataset: item.dataset) : nil
         )
     }
