@@ -324,7 +324,8 @@ extension Dataset {
     func directoryString(_ tag: Tag) -> String? { withPlainReader { $0.directoryString(tag) } }
 }
 
-/// The one-shot reader behind ``DICOMDirectory/init(file:path:)``.
+/// The one-shot reader behind ``DICOMDirectory/init(file:path:data:keepingAttributes:)``
+/// and ``DICOMDirectory/init(data:path:keepingAttributes:)``.
 ///
 /// Records are made from the items of the Directory Record Sequence either
 /// as the parser hands them over (``take(_:)``, from

@@ -23,7 +23,7 @@ extension ScanReport {
     /// never the whole text in memory.
     public func writeJSON(appendingNewline: Bool = false, to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
         var writer = ReportJSONWriter(sink: sink)
-        writer.laterPatients = ReportJSONWriter.writingElsewhere(patients)
+        writer.otherPatients = ReportJSONWriter.writingElsewhere(patients)
         writer.report(self)
         if appendingNewline { writer.bytes.append(0x0A) }
         writer.flush()
@@ -40,30 +40,23 @@ struct ReportJSONWriter {
     private var depth = 0
     /// Per open container: whether it has an element yet.
     private var hasElement: [Bool] = []
-    /// The patients from `from` on, written on another thread meanwhile:
+    /// The patients at odd positions, written on another thread meanwhile:
     /// one piece per patient, laid out at the depth of the patients array.
-    var laterPatients: (from: Int, pieces: BackgroundWork<[[UInt8]]>)?
+    var otherPatients: OrderedPieces?
 
-    /// A large report's patients are written by two threads: the second
-    /// half (by instances) into memory by another one, while this one
-    /// writes the first half.
-    static func writingElsewhere(_ patients: [ScanReport.Patient]) -> (from: Int, pieces: BackgroundWork<[[UInt8]]>)? {
+    /// A large report's patients are written by two threads, turn about:
+    /// this one writes the patients at even positions, another formats
+    /// those at odd ones a little ahead (two pieces at most wait), so only
+    /// a patient or two of the text is ever in memory.
+    static func writingElsewhere(_ patients: [ScanReport.Patient]) -> OrderedPieces? {
         let total = patients.reduce(0) { $0 + $1.instanceCount }
         guard patients.count > 1, total >= 2000 else { return nil }
-        var from = 0, before = 0
-        while from < patients.count && 2 * before < total {
-            before += patients[from].instanceCount
-            from += 1
+        let odd = stride(from: 1, to: patients.count, by: 2).map { patients[$0] }
+        return OrderedPieces(count: odd.count, waiting: 2) { index in
+            var writer = ReportJSONWriter(depth: 2)
+            writer.patient(odd[index])
+            return writer.bytes
         }
-        guard from < patients.count else { return nil }
-        let later = Array(patients[from...])
-        return (from, BackgroundWork { deliver in
-            deliver(later.map { patient in
-                var writer = ReportJSONWriter(depth: 2)
-                writer.patient(patient)
-                return writer.bytes
-            })
-        })
     }
 
     // MARK: Report types (keys sorted as JSONEncoder's .sortedKeys sorts them)
@@ -223,19 +216,16 @@ struct ReportJSONWriter {
         bytes.removeAll(keepingCapacity: true)
     }
 
-    /// The patients array, the later ones as written elsewhere.
+    /// The patients array, those at odd positions as written elsewhere.
     mutating func patients(_ all: [ScanReport.Patient]) {
         open(0x5B)
-        let end = laterPatients?.from ?? all.count
-        for patient in all[..<end] {
+        for index in all.indices {
             element()
-            self.patient(patient)
-        }
-        if let later = laterPatients {
-            for piece in later.pieces.wait() {
-                element()
+            if index % 2 == 1, let other = otherPatients {
                 flush()
-                piece.withUnsafeBytes { sink?($0) }
+                other.next().withUnsafeBytes { sink?($0) }
+            } else {
+                patient(all[index])
             }
         }
         close(0x5D)

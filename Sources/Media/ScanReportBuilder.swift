@@ -554,3 +554,46 @@ final class BackgroundWork<Value: Sendable>: @unchecked Sendable {
         return value!
     }
 }
+
+/// Pieces made in order on a thread of their own, taken in the same order
+/// with ``next()``; at most `waiting` made pieces wait to be taken, so the
+/// maker keeps only a little ahead of the taker. Every piece must be taken
+/// (the maker waits for room until it is).
+final class OrderedPieces: @unchecked Sendable {
+    private let room: DispatchSemaphore
+    private let made = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var pieces: [[UInt8]] = []
+    private var first = 0
+
+    init(count: Int, waiting: Int, make: @escaping @Sendable (_ index: Int) -> [UInt8]) {
+        room = DispatchSemaphore(value: waiting)
+        let thread = Thread { [self] in
+            for index in 0..<count {
+                room.wait()
+                let piece = make(index)
+                lock.withLock { pieces.append(piece) }
+                made.signal()
+            }
+        }
+        thread.name = "discport.pieces"
+        thread.start()
+    }
+
+    /// The next piece, once it is made.
+    func next() -> [UInt8] {
+        made.wait()
+        let piece = lock.withLock { () -> [UInt8] in
+            var piece: [UInt8] = []
+            swap(&piece, &pieces[first])
+            first += 1
+            if first == pieces.count {
+                pieces.removeAll(keepingCapacity: true)
+                first = 0
+            }
+            return piece
+        }
+        room.signal()
+        return piece
+    }
+}

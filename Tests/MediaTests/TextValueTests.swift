@@ -2,6 +2,7 @@
 // path (decode, split, trim, Foundation trimming) gives.
 import DICOM
 import Foundation
+import Synchronization
 import Testing
 @testable import Media
 
@@ -187,6 +188,21 @@ import Testing
 }
 
 @Suite struct ReportJSONTests {
+    @Test func piecesMadeAheadComeInOrderAndWaitForRoom() {
+        let made = Mutex(0)
+        let pieces = OrderedPieces(count: 50, waiting: 2) { index in
+            made.withLock { $0 += 1 }
+            return [UInt8](repeating: UInt8(index), count: index + 1)
+        }
+        // Nothing taken yet: the maker stops two pieces ahead.
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(made.withLock { $0 } <= 2)
+        for index in 0..<50 {
+            #expect(pieces.next() == [UInt8](repeating: UInt8(index), count: index + 1))
+        }
+        #expect(made.withLock { $0 } == 50)
+    }
+
     /// Every character JSON escapes, non-ASCII text, nulls, empty and
     /// nested containers, several DICOMDIRs.
     @Test func directWriterGivesJSONEncoderBytes() throws {
@@ -221,7 +237,7 @@ import Testing
                        dicomdir: summary, otherDICOMDIRs: [summary, summary]),
             ScanReport(source: .init(path: "", kind: nil, volumeLabel: nil), complete: true, totals: .init(), patients: [],
                        problems: [], looseFiles: [], ignored: [], dicomdir: nil, otherDICOMDIRs: []),
-            // 2,000 instances or more: the later patients are written by another thread.
+            // 2,000 instances or more: every other patient is written by another thread.
             ScanReport(source: .init(path: "/media/cd", kind: .folder, volumeLabel: nil), complete: true, totals: totals,
                        patients: [big, bare, big, big, bare, big], problems: [ScanProblem(.multiPatient, .warning, path: nil, tricky)],
                        looseFiles: [], ignored: [], dicomdir: summary, otherDICOMDIRs: []),
