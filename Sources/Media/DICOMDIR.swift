@@ -201,6 +201,7 @@ public struct DICOMDirectory: Sendable {
     /// Every active instance record in tree order, with the records above it.
     public func instanceEntries() -> [InstanceEntry] {
         var out: [InstanceEntry] = []
+        out.reserveCapacity(records.count)   // most records are instances: one allocation, not a doubling series
         var stack: [(index: Int, patient: Int?, study: Int?, series: Int?)] = roots.reversed().map { ($0, nil, nil, nil) }
         // Records are read in place (`records[index].…`), never copied out:
         // a copy retains its twenty strings and its data set.
