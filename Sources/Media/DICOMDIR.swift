@@ -35,11 +35,16 @@ public struct DirectoryRecord: Sendable {
     /// (0004,1500) Referenced File ID: the path components.
     public var referencedFileID: [String] {
         get { fileID.isEmpty ? [] : fileID.utf8.split(separator: 0x5C, omittingEmptySubsequences: false).map { String(Substring($0)) } }
-        set { fileID = newValue.allSatisfy(\.isEmpty) ? "" : newValue.joined(separator: "\\") }
+        set { fileID = DirectoryRecord.fileIDValue(newValue) }
     }
     /// The components joined by `\`, as the value is written: one string
     /// (one allocation) per record rather than an array of them.
     fileprivate var fileID: String
+
+    /// ``fileID`` of `components`: empty when they say nothing.
+    fileprivate static func fileIDValue(_ components: [String]) -> String {
+        components.allSatisfy(\.isEmpty) ? "" : components.joined(separator: "\\")
+    }
     /// The record references a file.
     public var hasReferencedFileID: Bool { !fileID.isEmpty }
     /// (0004,1510), (0004,1511), (0004,1512).
@@ -653,7 +658,6 @@ struct DirectoryReader {
     /// The record's keys, read from its parser buffer.
     private static func makeRecord(_ item: PlainReader, index: Int, keepingAttributes: Bool, uids: inout UIDInterner) -> DirectoryRecord {
         let type = (item.directoryString(.directoryRecordType) ?? "").uppercased()
-        let components = item.scanFileIDComponents(.referencedFileID)
         let level = RecordTypes.level(of: type)
         let keys: DirectoryRecord.Keys
         switch level {
@@ -678,7 +682,7 @@ struct DirectoryReader {
             isInUse: item.directoryInteger(.recordInUseFlag) != 0,
             nextOffset: item.directoryInteger(.offsetOfTheNextDirectoryRecord) ?? 0,
             lowerOffset: item.directoryInteger(.offsetOfReferencedLowerLevelDirectoryEntity) ?? 0,
-            fileID: components.allSatisfy(\.isEmpty) ? "" : components.joined(separator: "\\"),
+            fileID: DirectoryRecord.fileIDValue(item.scanFileIDComponents(.referencedFileID)),
             referencedSOPClassUID: uids.intern(item.directoryString(.referencedSOPClassUIDInFile)),
             referencedSOPInstanceUID: item.directoryString(.referencedSOPInstanceUIDInFile),
             referencedTransferSyntaxUID: uids.intern(item.directoryString(.referencedTransferSyntaxUIDInFile)),

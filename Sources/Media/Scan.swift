@@ -468,6 +468,8 @@ enum FileInspector {
         // The scan compares the records' keys only: their items are not kept.
         var directory = DirectoryReader(path: path)
         directory.keepsAttributes = false
+        // A DICOMDIR's bytes, read whole: what a damaged one is salvaged from.
+        var whole: Data?
         do throws(DICOMError) {
             let prefix = MediumFile.dicomPrefix(file, head: head)
             if file.size <= wholeDICOMDIRLimit, isNamedDICOMDIR(path) {
@@ -477,7 +479,9 @@ enum FileInspector {
                 // parsed once, as that last round would (same options, complete),
                 // each record made as its item is read (20,000 items held as
                 // data sets at once were 11 MB at the peak of a scan).
-                parsed = try DICOMFile(data: prefix(file.size), options: options, path: path,
+                let data = try prefix(file.size)
+                whole = data
+                parsed = try DICOMFile(data: data, options: options, path: path,
                                        handingItemsOf: .directoryRecordSequence) { directory.take($0) }
                 parsed.fileSize = file.size
             } else {
@@ -501,7 +505,7 @@ enum FileInspector {
         // A DICOMDIR by its SOP class; a broken one (no SOP class read) by its name.
         if isDICOMDIR(parsed) || (parsed.error != nil && parsed.sopClassUID == nil && isNamedDICOMDIR(path)) {
             // A damaged DICOMDIR is salvaged from its raw bytes (DICOMDIRs are small).
-            let data = parsed.error == nil ? nil : try? file.readPrefix(file.size)
+            let data = parsed.error == nil ? nil : whole ?? (try? file.readPrefix(file.size))
             return .dicomdir(directory.read(consume parsed, data: data), size: file.size)
         }
         var summary = summarize(parsed, path: path, size: file.size, previous: previous)

@@ -480,6 +480,18 @@ struct ScanTests {
         #expect(report.totals.damaged == 1)
     }
 
+    @Test func damagedDICOMDIRIsSalvagedOnTheDisc() throws {
+        let dir = try TempDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
+        let url = URL(fileURLWithPath: dir.sub("DICOMDIR"))
+        try DICOMDIRTests.shortenedRecordSequence(Data(contentsOf: url)).write(to: url)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["dicomdir-damaged"])
+        #expect(report.dicomdir?.records == 7)
+        #expect(report.dicomdir?.missingFiles == 0)
+    }
+
     @Test(arguments: [0, 100, 400])
     func brokenDICOMDIR(_ keep: Int) throws {
         let dir = try TempDir()
@@ -814,6 +826,16 @@ struct DICOMDIRTests {
         let whole = DICOMDirectory(file: file, path: "DICOMDIR", data: data)
         let streamed = DICOMDirectory(data: data, path: "DICOMDIR")
         #expect(outline(streamed) == outline(whole), sourceLocation: sourceLocation)
+        // Record by record indeed: the items were taken as read, none kept
+        // in the file (a damaged one: those before the fault, then salvaged).
+        var reader = DirectoryReader(path: "DICOMDIR")
+        let parsed = try DICOMFile(data: data, options: DirectoryReader.readOptions, handingItemsOf: .directoryRecordSequence) { reader.take($0) }
+        if parsed.error == nil {
+            #expect(parsed.dataset[.directoryRecordSequence]?.items?.isEmpty == true, sourceLocation: sourceLocation)
+            #expect(reader.takenRecords.count == whole.records.count, sourceLocation: sourceLocation)
+        } else {
+            #expect(reader.takenRecords.count < whole.records.count, sourceLocation: sourceLocation)
+        }
         #expect(streamed.records.map { $0.attributes.elements.count } == whole.records.map { $0.attributes.elements.count }, sourceLocation: sourceLocation)
         return whole
     }
@@ -864,15 +886,21 @@ struct DICOMDIRTests {
         }
     }
 
-    @Test func damagedSequenceLengthIsSalvaged() throws {
-        var data = try DiscBuilder.directoryBytes(DiscBuilder.standardDisc(), options: .init())
-        // Shorten the sequence length by 16: the last item then overruns it.
+    /// `data`, a DICOMDIR, with its Directory Record Sequence length 16
+    /// short: the last item then overruns it.
+    static func shortenedRecordSequence(_ data: Data) throws -> Data {
+        var data = data
         let bytes = [UInt8](data)
         let tag: [UInt8] = [0x04, 0x00, 0x20, 0x12, 0x53, 0x51, 0x00, 0x00]
         let at = try #require((132..<(bytes.count - 8)).first { Array(bytes[$0..<($0 + 8)]) == tag })
         let length = Int(bytes[at + 8]) | Int(bytes[at + 9]) << 8 | Int(bytes[at + 10]) << 16 | Int(bytes[at + 11]) << 24
         let shorter = UInt32(length - 16)
         for i in 0..<4 { data[at + 8 + i] = UInt8(truncatingIfNeeded: shorter >> (8 * UInt32(i))) }
+        return data
+    }
+
+    @Test func damagedSequenceLengthIsSalvaged() throws {
+        let data = try Self.shortenedRecordSequence(DiscBuilder.directoryBytes(DiscBuilder.standardDisc(), options: .init()))
         let file = try DICOMFile(data: data, options: ReadOptions(lenient: true))
         #expect(file.error != nil)
         let dir = try directory(data)
