@@ -39,7 +39,7 @@ public struct DirectoryRecord: Sendable {
     }
     /// The components joined by `\`, as the value is written: one string
     /// (one allocation) per record rather than an array of them.
-    fileprivate var fileID: String
+    fileprivate(set) var fileID: String
 
     /// ``fileID`` of `components`: empty when they say nothing.
     fileprivate static func fileIDValue(_ components: [String]) -> String {

@@ -120,6 +120,32 @@ import Testing
         }
     }
 
+    /// The scan's shortcut from a record's `\`-joined File ID to the path it
+    /// names gives what the general cut and join give, or leaves it to them.
+    @Test func plainFileIDPathsMatchTheGeneralCut() {
+        let values = ["DICOM", "IMG00001", "IMG.;1", " DICOM", "DICOM ", "\t", "", ".", "..", "...", ".x", "x.", "C:", "a:b",
+                      "DICOM/PAT1", "Ü", "a\u{00A0}", "A B", "S\\T"]
+        var plain = 0
+        for count in 1...3 {
+            for start in values.indices {
+                let components = (0..<count).map { values[(start + $0 * 7) % values.count] }
+                let fileID = components.joined(separator: "\\")
+                let split = fileID.isEmpty ? [] : fileID.split(separator: "\\", omittingEmptySubsequences: false).map(String.init)
+                for folder in ["", "CD", "Ü/x"] {
+                    guard let path = DirectoryComparison.plainPath(fileID, folder: folder) else { continue }
+                    plain += 1
+                    let cut = FileIDResolver.components(split)
+                    #expect(FileIDResolver.isValid(cut), "\(fileID)")
+                    #expect(path == ((folder.isEmpty ? [] : [folder]) + cut).joined(separator: "/"), "\(fileID) in \(folder)")
+                }
+            }
+        }
+        #expect(plain > 20)
+        #expect(DirectoryComparison.plainPath("DICOM\\P1\\IMG1", folder: "CD") == "CD/DICOM/P1/IMG1")
+        #expect(DirectoryComparison.plainPath("DICOM\\..\\IMG1", folder: "") == nil)
+        #expect(DirectoryComparison.plainPath("DICOM\\\\IMG1", folder: "") == nil)
+    }
+
     @Test func autorunFoundAsByTheNameRules() {
         let paths = ["AUTORUN.INF", "autorun.inf;1", "CD/Autorun.Inf.", "CD/AUTORUN.INF/", "x\\autorun.inf", "autorun.inf;1x",
                      "AUTORUN.INF;", "autorun.inff", "autorun.in", "", "/", "autorun.inf;١", "Ü/autorun.inf", "a;1/autorun.inf..;2"]
