@@ -682,7 +682,8 @@ struct DirectoryReader {
             isInUse: item.directoryInteger(.recordInUseFlag) != 0,
             nextOffset: item.directoryInteger(.offsetOfTheNextDirectoryRecord) ?? 0,
             lowerOffset: item.directoryInteger(.offsetOfReferencedLowerLevelDirectoryEntity) ?? 0,
-            fileID: DirectoryRecord.fileIDValue(item.scanFileIDComponents(.referencedFileID)),
+            fileID: item.scanPlainFileID(.referencedFileID)
+                ?? DirectoryRecord.fileIDValue(item.scanFileIDComponents(.referencedFileID)),
             referencedSOPClassUID: uids.intern(item.directoryString(.referencedSOPClassUIDInFile)),
             referencedSOPInstanceUID: item.directoryString(.referencedSOPInstanceUIDInFile),
             referencedTransferSyntaxUID: uids.intern(item.directoryString(.referencedTransferSyntaxUIDInFile)),

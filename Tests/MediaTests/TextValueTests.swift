@@ -58,6 +58,7 @@ import Testing
 
     @Test func directoryStringAndFileIDMatchTheGeneralPath() {
         let spaceAndNUL = CharacterSet(charactersIn: " \0")
+        var plainFileIDs = 0
         for (dataset, label) in TextValueTests.datasets() {
             let general = dataset.decodedFirstString(.patientName).map { $0.trimmingCharacters(in: spaceAndNUL) }.flatMap { $0.isEmpty ? nil : $0 }
             #expect(dataset.scanDirectoryString(.patientName) == general, "\(label)")
@@ -65,11 +66,16 @@ import Testing
                 .flatMap { $0.split(whereSeparator: { $0 == "/" }).map(String.init) }
                 .map { $0.trimmingCharacters(in: spaceAndNUL) }
             #expect(dataset.scanFileIDComponents(.patientName) == fileID, "\(label)")
+            if let plain = dataset.withPlainReader({ $0.scanPlainFileID(.patientName) }) {
+                plainFileIDs += 1
+                #expect(plain == fileID.joined(separator: "\\") && !plain.isEmpty, "\(label)")
+            }
             let undecodable = dataset.decodedText(.patientName).map { !$0.problems.isEmpty } ?? false
             #expect(dataset.hasUndecodableText(.patientName) == undecodable, "\(label)")
         }
         #expect(Dataset().firstString(.patientName) == nil)
         #expect(Dataset().scanFileIDComponents(.patientName) == [])
+        #expect(plainFileIDs > 50)   // the shortcut was taken, and agreed
     }
 
     @Test func trimmingHelpersMatchFoundation() {
