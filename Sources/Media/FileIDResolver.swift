@@ -108,6 +108,31 @@ public struct FileIDResolver: Sendable {
         } ?? false
     }
 
+    /// A File ID in the form a ``DirectoryRecord`` keeps it (components
+    /// joined by `\\`) that needs none of the cutting, trimming and checks
+    /// of ``components(_:)`` and ``isValid(_:)``: letters, digits and
+    /// `_ . ; -` between single `\\`, no `.` or `..` component — PS3.10's
+    /// characters with the lower case and the `.` and `;` real discs carry,
+    /// nearly every record of every disc. Its components are then the
+    /// pieces between the `\\` as they are, and it names a file.
+    static func isPlainJoined(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var start = 0
+        while start <= bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != 0x5C {
+                switch bytes[end] {
+                case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x5F, 0x2E, 0x3B, 0x2D: end += 1
+                default: return false
+                }
+            }
+            let count = end - start
+            guard count > 0 else { return false }   // empty, or an empty component
+            if bytes[start] == 0x2E && (count == 1 || (count == 2 && bytes[start + 1] == 0x2E)) { return false }
+            start = end + 1
+        }
+        return true
+    }
+
     private static func generalComponents(_ fileID: [String]) -> [String] {
         fileID.flatMap { $0.split(whereSeparator: { $0 == "/" || $0 == "\\" }).map(String.init) }
             .map { trimmingWhitespaces($0) }

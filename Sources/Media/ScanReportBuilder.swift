@@ -429,31 +429,15 @@ struct DirectoryComparison {
     }
 
     /// What `joinedPath(folder, FileIDResolver.components(record.referencedFileID))`
-    /// gives, straight from the record's `\`-joined File ID, when each of
-    /// its components is plain and valid: ASCII, not empty, no space or tab
-    /// at either end, no `/` or `:`, not `.` or `..` — nearly every
-    /// record of every disc. Nil otherwise (the general cut decides). A
-    /// DICOMDIR of 20,000 records was split into arrays of components and
-    /// joined again, record by record, on the scan's critical path.
+    /// gives, straight from the record's `\\`-joined File ID, when that is
+    /// plain (``FileIDResolver/isPlainJoined(_:)``); nil otherwise (the
+    /// general cut decides). A DICOMDIR of 20,000 records was split into
+    /// arrays of components and joined again, record by record, on the
+    /// scan's critical path.
     static func plainPath(_ fileID: String, folder: String) -> String? {
         var fileID = fileID
         return fileID.withUTF8 { bytes -> String? in
-            guard !bytes.isEmpty else { return nil }
-            var start = 0
-            while start <= bytes.count {
-                var end = start
-                while end < bytes.count, bytes[end] != 0x5C {
-                    let byte = bytes[end]
-                    if byte >= 0x80 || byte == 0x2F || byte == 0x3A { return nil }
-                    end += 1
-                }
-                let count = end - start
-                guard count > 0 else { return nil }
-                let first = bytes[start], last = bytes[end - 1]
-                if first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 { return nil }
-                if first == 0x2E && (count == 1 || (count == 2 && last == 0x2E)) { return nil }
-                start = end + 1
-            }
+            guard FileIDResolver.isPlainJoined(UnsafeRawBufferPointer(bytes)) else { return nil }
             var folder = folder
             return folder.withUTF8 { prefix in
                 let separator = prefix.isEmpty ? 0 : 1

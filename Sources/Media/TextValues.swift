@@ -91,38 +91,20 @@ extension PlainReader {
     }
 
     /// `scanFileIDComponents(tag).joined(separator: "\\")` when the value
-    /// is that already: letters, digits and `_ . ; -` between single `\\`
-    /// (trailing padding aside), as on nearly every record of every disc;
-    /// nil for any other value. The string is then made from the bytes as
-    /// they are, not cut into an array of components and joined again.
+    /// is that already (``FileIDResolver/isPlainJoined(_:)``, trailing
+    /// padding aside); nil for any other value. The string is then made
+    /// from the bytes as they are, not cut into an array of components and
+    /// joined again.
     func scanPlainFileID(_ tag: Tag) -> String? {
         let read = readPlain(tag) { text, vr -> String? in
             guard !vr.isSingleValuedText else { return nil }
             var end = text.count
             while end > 0, text[end - 1] == 0x20 || text[end - 1] == 0x00 { end -= 1 }
-            var previous: UInt8 = 0x5C
-            for byte in text[0..<end] {
-                if byte == 0x5C {
-                    if previous == 0x5C { return nil }   // an empty component
-                } else if !PlainReader.isFileIDByte(byte) {
-                    return nil
-                }
-                previous = byte
-            }
-            guard previous != 0x5C else { return nil }   // empty, or an empty last component
-            return PlainText.string(text[0..<end])
+            let value = text[0..<end]
+            return FileIDResolver.isPlainJoined(UnsafeRawBufferPointer(rebasing: value)) ? PlainText.string(value) : nil
         }
         if case .value(let value) = read { return value }
         return nil
-    }
-
-    /// PS3.10 8.5's File ID characters (upper case, digits, `_`), with the
-    /// lower case, `.`, `;` and `-` real discs carry.
-    private static func isFileIDByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x5F, 0x2E, 0x3B, 0x2D: return true
-        default: return false
-        }
     }
 
     /// Whether `decodedText(tag)` would report character-set problems

@@ -150,6 +150,12 @@ import Testing
         #expect(DirectoryComparison.plainPath("DICOM\\P1\\IMG1", folder: "CD") == "CD/DICOM/P1/IMG1")
         #expect(DirectoryComparison.plainPath("DICOM\\..\\IMG1", folder: "") == nil)
         #expect(DirectoryComparison.plainPath("DICOM\\\\IMG1", folder: "") == nil)
+        for declined in ["", "\\A", "A\\", ".", "A\\..", "A B", "A/B", "C:", "Ü", "A\t"] {
+            #expect(!Array(declined.utf8).withUnsafeBytes(FileIDResolver.isPlainJoined), "\(declined)")
+        }
+        for taken in ["A", "dicom\\img_1.dcm;1", "...", ".x\\x.", "IMG-1"] {
+            #expect(Array(taken.utf8).withUnsafeBytes(FileIDResolver.isPlainJoined), "\(taken)")
+        }
     }
 
     @Test func autorunFoundAsByTheNameRules() {
