@@ -113,7 +113,7 @@ while read -r name ts pydicom_decodes; do
     if [ ! -e "$ref" ]; then
         # No judge decodes it: discport must refuse it, naming the syntax.
         [ ! -e "$work/out/$name" ] || fail "$name: no judge decodes it but discport wrote $work/out/$name"
-        grep -F "$name" "$work/transcode.err" | grep -q "$ts" || fail "$name: refused without naming $ts: $(grep -F "$name" "$work/transcode.err")"
+        grep -F "$name" "$work/transcode.err" | grep "$ts" > /dev/null || fail "$name: refused without naming $ts: $(grep -F "$name" "$work/transcode.err")"
         echo "codecs: $name ($ts): refused as by every judge: $(grep -F "$name" "$work/transcode.err" | head -1 | sed 's/.*: cannot/cannot/' | cut -c1-150)"
         refused=$((refused + 1)); continue
     fi

@@ -79,7 +79,7 @@ errors=0
 count=0
 for f in "$work"/out/*.dcm "$work"/pages/*.dcm "$work"/photo/*.dcm; do
     count=$((count + 1))
-    if dciodvfy "$f" 2>&1 | grep -q '^Error'; then
+    if dciodvfy "$f" 2>&1 | grep '^Error' > /dev/null; then
         echo "dciodvfy errors in $(basename "$f"):" >&2
         dciodvfy "$f" 2>&1 | grep '^Error' | sed 's/^/  /' >&2
         errors=$((errors + 1))
@@ -184,7 +184,7 @@ ds = dcmread(sys.argv[1])
 open(sys.argv[2], "wb").write(b"".join(next(generate_fragmented_frames(ds.PixelData))))' "$work/ct-lossless.dcm" "$work/lossless.jpg"
 mkdir -p "$work/lossless-out"
 "$bin" convert "$work/lossless.jpg" --out "$work/lossless-out" --patient-id CONV-9 > /dev/null || fail "convert of a lossless JPEG"
-converted=$(ls "$work/lossless-out"/*.dcm | head -1)
+converted=$(ls "$work/lossless-out"/*.dcm | sed -n 1p)
 dcmdjpeg "$converted" "$work/ours-decoded.dcm" || fail "DCMTK cannot decode the converted lossless JPEG"
 python3 - "$converted" "$work/ours-decoded.dcm" "$work/ct-native.dcm" <<'PY' || fail "lossless JPEG pixels"
 import sys

@@ -110,11 +110,11 @@ print(len(FileSet(dcmread('$dir/DICOMDIR'))))")
 
 # 1. The sample disc as an ISO (CD, Japanese), the clean patient as dir, ISO and zip.
 "$bin" export --patient 12345 --format iso --out "$work/sample.iso" --file-set-id SAMPLE_DISC --home "$home" > /dev/null
-xorriso -indev "$work/sample.iso" -ls / 2> /dev/null | grep -q "'DICOMDIR'" || fail "xorriso: no DICOMDIR in the ISO"
-xorriso -indev "$work/sample.iso" -ls / 2> /dev/null | grep -q "'README.TXT'" || fail "xorriso: no README.TXT in the ISO"
-isoinfo -d -i "$work/sample.iso" | grep -q "Volume id: SAMPLE_DISC" || fail "isoinfo: volume id is not SAMPLE_DISC"
-isoinfo -l -i "$work/sample.iso" | grep -q "DICOMDIR.;1" || fail "isoinfo: no DICOMDIR.;1 in the ISO 9660 directory"
-isoinfo -l -i "$work/sample.iso" | grep -q "IMG00001.;1" || fail "isoinfo: no IMG00001.;1"
+xorriso -indev "$work/sample.iso" -ls / 2> /dev/null | grep "'DICOMDIR'" > /dev/null || fail "xorriso: no DICOMDIR in the ISO"
+xorriso -indev "$work/sample.iso" -ls / 2> /dev/null | grep "'README.TXT'" > /dev/null || fail "xorriso: no README.TXT in the ISO"
+isoinfo -d -i "$work/sample.iso" | grep "Volume id: SAMPLE_DISC" > /dev/null || fail "isoinfo: volume id is not SAMPLE_DISC"
+isoinfo -l -i "$work/sample.iso" | grep "DICOMDIR.;1" > /dev/null || fail "isoinfo: no DICOMDIR.;1 in the ISO 9660 directory"
+isoinfo -l -i "$work/sample.iso" | grep "IMG00001.;1" > /dev/null || fail "isoinfo: no IMG00001.;1"
 ok
 [ -f "$work/sample.label.svg" ] || fail "no label beside the ISO"
 grep -q "山田" "$work/sample.label.svg" && grep -q "Yamada" "$work/sample.label.svg" && grep -q "やまだ" "$work/sample.label.svg" \
@@ -153,8 +153,8 @@ grep -q "How to open" "$work/a-iso/README.TXT" || fail "--lang en README"
 ok
 mkdir -p "$work/viewer/bin"; echo "viewer" > "$work/viewer/bin/viewer.exe"
 "$bin" export --patient EXP-A --format zip --out "$work/a.zip" --viewer "$work/viewer" --home "$home" > /dev/null
-bsdtar -tf "$work/a.zip" | grep -qx "DICOMDIR" || fail "bsdtar: no DICOMDIR at the zip root"
-bsdtar -tf "$work/a.zip" | grep -q "^VIEWER/bin/viewer.exe" || fail "bsdtar: the viewer is not under VIEWER/"
+bsdtar -tf "$work/a.zip" | grep -x "DICOMDIR" > /dev/null || fail "bsdtar: no DICOMDIR at the zip root"
+bsdtar -tf "$work/a.zip" | grep "^VIEWER/bin/viewer.exe" > /dev/null || fail "bsdtar: the viewer is not under VIEWER/"
 mkdir "$work/a-zip"; bsdtar -xf "$work/a.zip" -C "$work/a-zip"
 judge "$work/a-zip" 13 EXP-A
 
@@ -261,7 +261,7 @@ if "$bin" export --patient EXP-C --format dir --out "$work/c" --home "$home" 2> 
 grep -q "StudyID" "$work/c.err" || fail "the refusal does not name the missing key"
 "$bin" export --patient EXP-C --format dir --invent --out "$work/c" --home "$home" --json > "$work/c.json"
 python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert [i['keyword'] for i in s['inventions']]==['StudyID'], s" "$work/c.json" || fail "--invent not recorded"
-dciodvfy "$work/c/DICOMDIR" 2>&1 | grep -q '^Error' && fail "dciodvfy errors in the DICOMDIR with an invented key"
+dciodvfy "$work/c/DICOMDIR" 2>&1 | grep '^Error' > /dev/null && fail "dciodvfy errors in the DICOMDIR with an invented key"
 python3 - "$home" <<'PY' || fail "the export is not in the audit log"
 import sqlite3, sys
 n = sqlite3.connect(sys.argv[1] + "/catalog.sqlite").execute("select count(*) from audit_log where action='export'").fetchone()[0]
@@ -443,7 +443,7 @@ ok
 
 # 7. INDEX.HTM in headless Chromium (the a-dir export: 山田 太郎, ISO 2022 IR 87 source).
 chromium_bin=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$chromium_bin" ] || ! fc-list ':lang=ja' 2> /dev/null | grep -q .; then
+if [ -z "$chromium_bin" ] || ! fc-list ':lang=ja' 2> /dev/null | grep . > /dev/null; then
     [ "${CI:-}" = "true" ] && fail "chromium or a Japanese font is missing (make deps installs chromium and fonts-noto-cjk)"
     echo "export: INDEX.HTM rendering skipped: no chromium or no Japanese font (make deps installs them)"
 else
@@ -527,7 +527,7 @@ if "$bin" export --patient EXP-A --format iso --capacity 2.2M --out "$work/big.i
     fail "an export larger than --capacity accepted without --split"
 fi
 grep -q -- "--split" "$work/big.err" && grep -q "2.20 MB" "$work/big.err" || { cat "$work/big.err"; fail "the capacity refusal"; }
-ls "$work"/big* | grep -qv 'big.err' && fail "something was written for a refused export"
+ls "$work"/big* | grep -v 'big.err' > /dev/null && fail "something was written for a refused export"
 if "$bin" export --patient EXP-A --format iso --capacity 22M --media cd --out "$work/cdcap.iso" --home "$home" > /dev/null 2>&1; then :; else
     fail "an export within --capacity refused"; fi
 "$bin" export --patient EXP-A --format iso --capacity 2.1M --split --file-set-id SPLITTEST --out "$work/split.iso" --home "$home" --json > "$work/split.json" \
@@ -545,9 +545,9 @@ sum=0; n=0
 for iso in "$work"/split-*.iso; do
     n=$((n + 1))
     "$bin" verify "$iso" > "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify rejects volume $iso"; }
-    xorriso -indev "$iso" -ls / 2> /dev/null | grep -q "'DICOMDIR'" || fail "xorriso: no DICOMDIR in $iso"
-    xorriso -indev "$iso" -ls / 2> /dev/null | grep -q "'README.TXT'" || fail "xorriso: no README.TXT in $iso"
-    isoinfo -d -i "$iso" | grep -q "Volume id: SPLITTEST_$n" || fail "isoinfo: volume id of $iso"
+    xorriso -indev "$iso" -ls / 2> /dev/null | grep "'DICOMDIR'" > /dev/null || fail "xorriso: no DICOMDIR in $iso"
+    xorriso -indev "$iso" -ls / 2> /dev/null | grep "'README.TXT'" > /dev/null || fail "xorriso: no README.TXT in $iso"
+    isoinfo -d -i "$iso" | grep "Volume id: SPLITTEST_$n" > /dev/null || fail "isoinfo: volume id of $iso"
     mkdir "$work/split-$n"; bsdtar -xf "$iso" -C "$work/split-$n"
     grep -q "Volume.*$n" "$work/split-$n/README.TXT" || grep -q "$n 枚目" "$work/split-$n/README.TXT" || fail "README.TXT of $iso does not name its volume"
     dd_errors=$(dciodvfy "$work/split-$n/DICOMDIR" 2>&1 | grep -c '^Error' || true)
@@ -567,7 +567,7 @@ if "$bin" export --patient EXP-A --format iso --capacity 2.03M --split --out "$w
     fail "a series larger than the medium accepted"
 fi
 grep -q "does not cut a series\|a single instance of series" "$work/tiny.err" || { cat "$work/tiny.err"; fail "the series refusal"; }
-ls "$work"/tiny* | grep -qv 'tiny.err' && fail "something was written for a refused split"
+ls "$work"/tiny* | grep -v 'tiny.err' > /dev/null && fail "something was written for a refused split"
 ok
 
 # 10. --burn without a drive: a clear failure, the verified ISO kept.
