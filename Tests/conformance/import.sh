@@ -35,13 +35,19 @@ chmod -R a-w "$disc"     # source media are read-only
 
 fail() { echo "import: FAILED: $*" >&2; exit 1; }
 
-# 1. kill -9 at random points.
+# 1. kill -9 at random points: once a run has reported a random number of
+# instances (the first run at once, while it scans), not after a random
+# time, which a fast machine outruns (the whole import done before the kill).
 RANDOM=42
 points=""
 for i in $(seq "$kills"); do
+    target=$(( i == 1 ? 0 : RANDOM % files ))
     "$bin" import "$disc" --patient-id LOCAL-1 --issuer CLINIC --yes --json --home "$home" > "$work/run-$i.jsonl" 2>&1 &
     pid=$!
-    sleep "$(( RANDOM % 2 )).$(( RANDOM % 10 ))$(( RANDOM % 10 + 1 ))"
+    while kill -0 "$pid" 2> /dev/null; do
+        [ "$(grep -c '"event":"instance"' "$work/run-$i.jsonl" || true)" -ge "$target" ] && break
+        sleep 0.005
+    done
     kill -9 "$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
     points="$points $(grep -c '"event":"instance"' "$work/run-$i.jsonl" || true)"

@@ -50,18 +50,26 @@ set +e
 set -e
 "$bin" ls instances --json --home "$work/ref" > "$work/ref.json"
 
-# kill -9 at random moments, then finish.
+# kill -9 in the middle of runs, then finish. A run is killed once it has
+# reported a random number of stored rows (the first one at once, in its
+# pre-flight), not after a random time: a fast machine would finish the
+# whole job before the first kill and no run would be interrupted at all.
 RANDOM=11
 points=""
 for i in $(seq 6); do
+    target=$(( i == 1 ? 0 : RANDOM % (good / 8 + 1) + 1 ))
     "$bin" migrate --manifest "$work/manifest.csv" --root "$work/legacy" --home "$work/killed" --job J --json > "$work/k$i.jsonl" 2>&1 &
     pid=$!
-    sleep "0.$(( RANDOM % 9 + 1 ))"
+    while kill -0 "$pid" 2> /dev/null; do
+        [ "$(grep -c '"status":"stored"' "$work/k$i.jsonl" || true)" -ge "$target" ] && break
+        sleep 0.005
+    done
     kill -9 "$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
     points="$points $(grep -c '"status":"stored"' "$work/k$i.jsonl" || true)"
+    grep -q '"event":"finish"' "$work/k$i.jsonl" && fail "run $i finished before it was killed (after$points stored rows)"
 done
-echo "migrate: killed 6 runs after these numbers of stored rows:$points"
+echo "migrate: killed 6 runs after these numbers of stored rows:$points (of $good)"
 set +e
 "$bin" migrate --manifest "$work/manifest.csv" --root "$work/legacy" --home "$work/killed" --job J --report "$work/killed.csv" --json > "$work/final.jsonl"
 set -e
