@@ -245,7 +245,9 @@ public final class MigrationJob: Sendable {
     public func run(_ preflight: MigrationPreflight, dryRun: Bool = false,
                     progress: @escaping @Sendable (MigrationRowOutcome) -> Void = { _ in }) throws -> MigrationSummary {
         let clock = ContinuousClock.now
-        let previous = try store.migrationRows(job: job)
+        // A resumed job looks each row up as it comes (a first run has
+        // nothing to look up): never every finished row at once.
+        let resuming = try store.hasMigrationRows(job: job)
         let shared = MigrationRunState()
         for problem in preflight.problems {
             let outcome = MigrationRowOutcome(line: problem.line, path: problem.path ?? "", patientID: nil, status: .invalid,
@@ -273,9 +275,19 @@ public final class MigrationJob: Sendable {
                 let row = item.row
                 var outcome = MigrationRowOutcome(line: row.line, path: row.path, patientID: item.patientID, status: .failed,
                                                   sopInstanceUIDs: [], message: nil)
-                if let state = previous[row.key], state.status == .done {
+                let previous: MigrationRowState?
+                do {
+                    previous = resuming ? try self.store.migrationRow(job: self.job, key: row.key) : nil
+                } catch {
+                    // Failed rather than migrated again blindly.
+                    outcome.message = "its state from a previous run cannot be read: \(error)"
+                    shared.tally.withLock { $0.add(outcome) }
+                    progress(outcome)
+                    continue
+                }
+                if let previous, previous.status == .done {
                     outcome.status = .done
-                    outcome.sopInstanceUIDs = state.sopInstanceUIDs
+                    outcome.sopInstanceUIDs = previous.sopInstanceUIDs
                 } else if dryRun {
                     outcome.status = .planned
                 } else {

@@ -666,16 +666,18 @@ final class Catalog {
 
     // MARK: Migrations
 
-    func migrationRows(job: String) throws -> [String: MigrationRowState] {
-        var out: [String: MigrationRowState] = [:]
-        for row in try db.query("""
-            SELECT row_key, status, sop_instance_uids, message, updated_at FROM migration_rows WHERE job = ?
-            """, [job], { MigrationRowState(key: $0.string(0), status: MigrationRowState.Status(rawValue: $0.string(1)) ?? .failed,
-                                            sopInstanceUIDs: $0.string(2).split(separator: "\\").map(String.init),
-                                            message: $0.optionalString(3), updatedAt: $0.string(4)) }) {
-            out[row.key] = row
+    func migrationRow(job: String, key: String) throws -> MigrationRowState? {
+        try db.queryFirst("""
+            SELECT row_key, status, sop_instance_uids, message, updated_at FROM migration_rows WHERE job = ? AND row_key = ?
+            """, [job, key]) {
+            MigrationRowState(key: $0.string(0), status: MigrationRowState.Status(rawValue: $0.string(1)) ?? .failed,
+                              sopInstanceUIDs: $0.string(2).split(separator: "\\").map(String.init),
+                              message: $0.optionalString(3), updatedAt: $0.string(4))
         }
-        return out
+    }
+
+    func hasMigrationRows(job: String) throws -> Bool {
+        try db.queryFirst("SELECT 1 FROM migration_rows WHERE job = ? LIMIT 1", [job]) { $0.int(0) } != nil
     }
 
     func recordMigrationRow(job: String, _ state: MigrationRowState) throws {

@@ -817,9 +817,17 @@ public final class InstanceStore: Sendable {
 
     // MARK: - Migrations
 
-    /// The recorded state of every row of a migration job, by row key.
-    public func migrationRows(job: String) throws -> [String: MigrationRowState] {
-        try withCatalog { try $0.migrationRows(job: job) }
+    /// The recorded state of one row of a migration job (its key), nil
+    /// when no run has recorded it. Looked up row by row, so a resumed job
+    /// of any size holds only the rows being worked on.
+    public func migrationRow(job: String, key: String) throws -> MigrationRowState? {
+        try withCatalog { try $0.migrationRow(job: job, key: key) }
+    }
+
+    /// Whether any run of the migration job has recorded a row: a first run
+    /// needs no look-up per row.
+    public func hasMigrationRows(job: String) throws -> Bool {
+        try withCatalog { try $0.hasMigrationRows(job: job) }
     }
 
     /// Records what a migration row became, in the current batch: it is

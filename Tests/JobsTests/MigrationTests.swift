@@ -104,6 +104,18 @@ struct MigrationTests {
         // Another job over the same files finds them stored: same UIDs.
         let other = try MigrationJob(store: store, job: "t2").run(preflight)
         #expect(other.alreadyStored == 3)
+        // The state is looked up row by row: done rows with their UIDs,
+        // refused rows never recorded.
+        let c = try #require(try store.migrationRow(job: "t", key: "c.dcm"))
+        #expect(c.status == .done && c.sopInstanceUIDs == [dicom.sopInstanceUID].compactMap { $0 })
+        #expect(try store.migrationRow(job: "t", key: "missing.pdf") == nil)
+        #expect(try store.hasMigrationRows(job: "t") && !store.hasMigrationRows(job: "never-run"))
+        // A row a run recorded as failed is tried again by the next one.
+        try store.recordMigrationRow(job: "t3", MigrationRowState(key: "b.pdf", status: .failed, sopInstanceUIDs: [], message: "earlier fault"))
+        try store.flush()
+        let retried = try MigrationJob(store: store, job: "t3").run(preflight)
+        #expect(retried.alreadyStored == 3 && retried.done == 0)
+        #expect(try store.migrationRow(job: "t3", key: "b.pdf")?.status == .done)
     }
 
     @Test("a full store disk stops the migration: the rows not done are left for the next run, which finishes the job")
