@@ -64,6 +64,42 @@ public final class ConversionSession {
         }
     }
 
+    // MARK: File names
+
+    /// The last component of `path`, as `NSString.lastPathComponent` gives
+    /// it (`/a/b.pdf` → `b.pdf`, trailing slashes dropped, `/` kept), cut
+    /// on the UTF-8 bytes: bridging to NSString took 2 % of a migration's
+    /// CPU.
+    static func fileName(of path: String) -> String {
+        let (view, start, end) = lastComponent(path)
+        return String(decoding: view[start..<end], as: UTF8.self)
+    }
+
+    /// ``fileName(of:)`` without its extension, as
+    /// `NSString.deletingPathExtension` cuts it (`b.tar.gz` → `b.tar`;
+    /// `.hidden` and `..` kept whole).
+    static func stem(of path: String) -> String {
+        let (view, start, end) = lastComponent(path)
+        let name = view[start..<end]
+        var stemEnd = end
+        if !name.elementsEqual("..".utf8), let dot = name.lastIndex(of: UInt8(ascii: ".")), dot != start {
+            stemEnd = dot
+        }
+        return String(decoding: view[start..<stemEnd], as: UTF8.self)
+    }
+
+    private static func lastComponent(_ path: String) -> (String.UTF8View, String.Index, String.Index) {
+        let view = path.utf8
+        let slash = UInt8(ascii: "/")
+        var end = view.endIndex
+        while view.distance(from: view.startIndex, to: end) > 1, view[view.index(before: end)] == slash {
+            end = view.index(before: end)
+        }
+        var start = view[..<end].lastIndex(of: slash).map { view.index(after: $0) } ?? view.startIndex
+        if start == end { start = view.startIndex }   // "/" itself
+        return (view, start, end)
+    }
+
     // MARK: Dates
 
     /// `YYYYMMDDHHMMSS` in local time (localtime_r: no formatter per file).
@@ -121,7 +157,7 @@ public final class ConversionSession {
         guard let format = SourceFormat.detect(data.prefix(1024), name: path) else {
             throw ConvertError(.unsupported, "not a JPEG, PNG, TIFF, BMP or PDF file", path: path)
         }
-        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let stem = ConversionSession.stem(of: path)
         switch format {
         case .jpeg:
             return [try convertJPEG(&data, path: path, stem: stem)]
@@ -200,8 +236,7 @@ public final class ConversionSession {
     private func convertPDF(_ data: Data, path: String, stem: String) throws(ConvertError) -> [ConvertedInstance] {
         let info = try PDFDocumentInfo(data, path: path)
         let when = contentDateTime(path: path, embedded: info.creationDateTime)
-        let fileName = (path as NSString).lastPathComponent
-        let title = options.title ?? info.title ?? fileName
+        let title = options.title ?? info.title ?? ConversionSession.fileName(of: path)
         var out = [try documentInstance(data, path: path, stem: stem, title: title, dateTime: when)]
         if options.pdfMode == .images {
             let pages = try PDFRenderer.render(path: path, dpi: options.renderDPI)

@@ -1,7 +1,7 @@
 import CPNG
 import CZlib
 import Codecs
-import Convert
+@testable import Convert
 import DICOM
 import Foundation
 import Reconcile
@@ -683,5 +683,19 @@ func contains(_ data: Data, _ text: String) -> Bool {
             #expect(summary.converted == 1 && summary.failed == 1)
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == ["a.dcm", "a_2.dcm"])
+    }
+}
+
+@Suite("Convert: file names")
+struct ConvertFileNameTests {
+    @Test("a path's file name and stem are cut as NSString's lastPathComponent and deletingPathExtension cut them")
+    func fileNamesAsFoundationCutsThem() {
+        let paths = ["/a/b.pdf", "b.pdf", "/a/.hidden", "/a/name.", "/a/x.tar.gz", "/a/dir/", "/a/..", "noext", "/a/b c.JPG",
+                     "/a/.x.y", "/", "", "a//b.png", "/a/ü.pdf", "/a/b..pdf", "写真/検査.jpeg", "/a/b.", "./c.png", "d/"]
+        for path in paths {
+            let name = (path as NSString).lastPathComponent
+            #expect(ConversionSession.fileName(of: path) == name, "\(path)")
+            #expect(ConversionSession.stem(of: path) == (name as NSString).deletingPathExtension, "\(path)")
+        }
     }
 }
