@@ -184,7 +184,7 @@ public final class MigrationJob: Sendable {
 
         // Files are opened by the workers; their facts come back by position.
         let threads = workers
-        let paths = MigrationQueue<(position: Int, path: String)>(capacity: 8 * threads, consumers: threads)
+        let paths = MigrationQueue<(position: Int, path: String)>(capacity: 8 * threads)
         let found = MigrationFacts()
         let finished = DispatchGroup()
         for _ in 0..<threads {
@@ -268,7 +268,7 @@ public final class MigrationJob: Sendable {
         // workers through a short queue: only the rows being worked on are
         // in memory.
         let threads = min(workers, max(1, preflight.good))
-        let queue = MigrationQueue<MigrationWork>(capacity: 4 * threads, consumers: threads)
+        let queue = MigrationQueue<MigrationWork>(capacity: 4 * threads)
         let work: @Sendable () -> Void = {
             while let item = queue.take() {
                 if shared.storeFull.withLock({ $0 != nil }) { continue }
@@ -473,37 +473,72 @@ private struct MigrationWork: Sendable {
 
 /// A bounded first-in first-out queue from one producer to several
 /// consumers: ``put(_:)`` waits while it is full, ``take()`` while it is
-/// empty and not closed. Semaphores count the free places and the items,
-/// so a thread is woken only when there is something for it.
-private final class MigrationQueue<Element: Sendable>: Sendable {
-    private let items = Mutex<[Element]>([])
-    private let free: DispatchSemaphore
-    private let ready = DispatchSemaphore(value: 0)
-    private let consumers: Int
+/// empty and not closed. A full queue wakes its producer only once it has
+/// drained to half, so the producer refills it in a burst rather than
+/// being woken and put back to sleep for every item taken (a futex wake,
+/// a wait and two context switches per row).
+private final class MigrationQueue<Element: Sendable>: @unchecked Sendable {
+    // One condition serves both sides: the producer waits only on a full
+    // queue and consumers only on an empty one, never both at once.
+    private let condition = NSCondition()
+    private var items: [Element] = []
+    private var head = 0
+    private var closed = false
+    private var producerWaiting = false
+    private var consumersWaiting = 0
+    private let capacity: Int
 
-    init(capacity: Int, consumers: Int) {
-        free = DispatchSemaphore(value: max(1, capacity))
-        self.consumers = consumers
+    init(capacity: Int) {
+        self.capacity = max(2, capacity)
     }
 
+    private var count: Int { items.count - head }
+
     func put(_ item: Element) {
-        free.wait()
-        items.withLock { $0.append(item) }
-        ready.signal()
+        condition.lock()
+        defer { condition.unlock() }
+        while count >= capacity {
+            producerWaiting = true
+            condition.wait()
+        }
+        if head > 0 && head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        items.append(item)
+        if consumersWaiting > 0 { condition.signal() }
     }
 
     /// The next item; nil once the queue is closed and empty.
     func take() -> Element? {
-        ready.wait()
-        guard let item = items.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return nil }
-        free.signal()
+        condition.lock()
+        defer { condition.unlock() }
+        while count == 0 && !closed {
+            consumersWaiting += 1
+            condition.wait()
+            consumersWaiting -= 1
+        }
+        guard count > 0 else { return nil }
+        let item = items[head]
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        if producerWaiting && count <= capacity / 2 {
+            producerWaiting = false
+            condition.signal()
+        }
         return item
     }
 
     /// No more items (called by the producer after its last ``put(_:)``):
     /// each consumer gets nil once the queue is empty.
     func close() {
-        for _ in 0..<consumers { ready.signal() }
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
     }
 }
 
