@@ -325,6 +325,12 @@ public final class InstanceStore: Sendable {
         if metaAdded { newDetail["fileMetaAdded"] = "true" }
         if source.rewrite != nil { newDetail["coerced"] = "true" }
         let newDetailJSON = Catalog.json(newDetail)
+        // A file already where a new instance goes was left by an
+        // interrupted run. Looked for before taking the lock: while this
+        // caller waits for it, only an instance with the same SOP Instance
+        // UID can put a file there, and its row makes this one no longer
+        // new (a duplicate or a conflict).
+        let foundAtNewPath = FileIO.status(home + "/" + newPath) != nil
 
         // 4. Write the rows and schedule the rename for the batch's commit (lock).
         var preflush = false
@@ -390,7 +396,7 @@ public final class InstanceStore: Sendable {
                     let absolute = home + "/" + path
                     var adopted = false
                     var warnings: [String] = []
-                    if FileIO.status(absolute) != nil {
+                    if foundAtNewPath {
                         // Left by an interrupted run (its row was never committed).
                         let existing = try FileIO.sha256(path: absolute)
                         if existing.sha256 == hashes.stored {
