@@ -477,7 +477,7 @@ private struct MigrationWork: Sendable {
 /// drained to half, so the producer refills it in a burst rather than
 /// being woken and put back to sleep for every item taken (a futex wake,
 /// a wait and two context switches per row).
-private final class MigrationQueue<Element: Sendable>: @unchecked Sendable {
+final class MigrationQueue<Element: Sendable>: @unchecked Sendable {
     // One condition serves both sides: the producer waits only on a full
     // queue and consumers only on an empty one, never both at once.
     private let condition = NSCondition()
@@ -494,6 +494,14 @@ private final class MigrationQueue<Element: Sendable>: @unchecked Sendable {
 
     private var count: Int { items.count - head }
 
+    /// Slots the queue's array holds, taken items not yet dropped
+    /// included (for tests: at most twice the capacity).
+    var slotsHeld: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.count
+    }
+
     func put(_ item: Element) {
         condition.lock()
         defer { condition.unlock() }
@@ -501,8 +509,10 @@ private final class MigrationQueue<Element: Sendable>: @unchecked Sendable {
             producerWaiting = true
             condition.wait()
         }
-        if head > 0 && head == items.count {
-            items.removeAll(keepingCapacity: true)
+        if head >= capacity {
+            // Taken items go before the array grows: a queue kept between
+            // half and full never drains to empty.
+            items.removeFirst(head)
             head = 0
         }
         items.append(item)

@@ -1,6 +1,6 @@
 import DICOM
 import Foundation
-import Jobs
+@testable import Jobs
 import Reconcile
 @testable import Store
 import Synchronization
@@ -116,6 +116,43 @@ struct MigrationTests {
         let retried = try MigrationJob(store: store, job: "t3").run(preflight)
         #expect(retried.alreadyStored == 3 && retried.done == 0)
         #expect(try store.migrationRow(job: "t3", key: "b.pdf")?.status == .done)
+    }
+
+    @Test("the row queue: every item exactly once and in order, nil for every consumer after close, storage bounded when it never drains")
+    func rowQueue() {
+        // Kept between half and full for thousands of items: never empty.
+        let steady = MigrationQueue<Int>(capacity: 8)
+        for i in 0..<8 { steady.put(i) }
+        var next = 0, added = 8
+        for _ in 0..<1000 {
+            for _ in 0..<4 {
+                #expect(steady.take() == next)
+                next += 1
+            }
+            for _ in 0..<4 {
+                steady.put(added)
+                added += 1
+            }
+        }
+        #expect(steady.slotsHeld <= 16)
+
+        // One producer, three consumers on threads of their own.
+        let queue = MigrationQueue<Int>(capacity: 4)
+        let taken = Mutex<[[Int]]>([[], [], []])
+        let done = DispatchGroup()
+        for consumer in 0..<3 {
+            done.enter()
+            Thread {
+                while let item = queue.take() { taken.withLock { $0[consumer].append(item) } }
+                done.leave()
+            }.start()
+        }
+        for item in 0..<10_000 { queue.put(item) }
+        queue.close()
+        done.wait()
+        let all = taken.withLock { $0 }
+        #expect(all.flatMap { $0 }.sorted() == Array(0..<10_000))
+        #expect(all.allSatisfy { $0 == $0.sorted() }, "each consumer gets its items in the order they were put")
     }
 
     @Test("a full store disk stops the migration: the rows not done are left for the next run, which finishes the job")
