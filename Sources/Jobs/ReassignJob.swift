@@ -38,7 +38,8 @@ public struct ReassignJob: Sendable {
         guard let study = studies.first else {
             throw StoreError(.invalidInput, "no study \(uid) in the store")
         }
-        let coercion = IdentityCoercion(identity: identity, modificationDateTime: IdentityCoercion.dateTime(Date()))
+        // A correction: the identity replaced is a mistaken local one.
+        let coercion = IdentityCoercion(identity: identity, modificationDateTime: IdentityCoercion.dateTime(Date()), purpose: .correct)
         var summary = Summary(studyInstanceUID: uid, previousPatientIDs: [study.patientID], patientID: identity.patientID,
                               rewritten: 0, alreadyDone: 0, failures: [])
         var filedAs: InstanceSummary?

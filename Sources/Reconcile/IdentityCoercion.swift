@@ -107,12 +107,15 @@ public struct CoercedFile: Sendable {
 /// - An item is appended to Original Attributes Sequence (0400,0561) whose
 ///   Modified Attributes Sequence holds every replaced element as it was,
 ///   with Attribute Modification DateTime, Modifying System, Source of
-///   Previous Values and Reason `COERCE` (PS3.3 C.12.1.1.9); existing items
-///   are kept.
+///   Previous Values and Reason `COERCE` (`CORRECT` for a ``Purpose/correct``
+///   one) (PS3.3 C.12.1.1.9); existing items are kept. A changed Other
+///   Patient IDs Sequence is recorded whole, as it was.
 /// - When a new value cannot be written in the file's Specific Character
 ///   Set, the data set moves to `ISO_IR 192` (UTF-8): every text value is
 ///   decoded and written again in UTF-8, so no text is lost, and the old
-///   (0008,0005) is recorded with the other originals.
+///   (0008,0005) is recorded with the other originals. A value the old set
+///   cannot decode, and a private value of unknown VR with non-ASCII bytes,
+///   keep their bytes, and each is named in the changes.
 ///
 /// Every other element is written back byte for byte, in the source's
 /// transfer syntax; the pixel data is never touched.
@@ -126,14 +129,32 @@ public struct IdentityCoercion: Sendable {
     public var accession: AccessionPolicy
     /// Set Instance Origin Status (0400,0600) to `IMPORTED`.
     public var markImported: Bool
+    public var purpose: Purpose
+
+    /// Why the identity changes: the Reason for the Attribute Modification
+    /// (0400,0565), and what becomes of the identity replaced.
+    public enum Purpose: Sendable, Hashable {
+        /// A foreign instance filed under the local identity (`COERCE`); the
+        /// foreign identity is kept in Other Patient IDs Sequence.
+        case reconcile
+        /// A mistaken local identity corrected (`CORRECT`, `discport
+        /// reassign`). An identity this system wrote (the data set has an
+        /// Original Attributes item of ``modifyingSystem``) names another
+        /// local patient, so it is not added to Other Patient IDs as if it
+        /// were another ID of this one; it stays in the new item's Modified
+        /// Attributes. An identity from elsewhere (an instance imported as
+        /// it was) is kept there, as for ``reconcile``.
+        case correct
+    }
 
     public init(identity: LocalIdentity, modificationDateTime: String, modifyingSystem: String = "DISCPORT",
-                accession: AccessionPolicy = .keep, markImported: Bool = true) {
+                accession: AccessionPolicy = .keep, markImported: Bool = true, purpose: Purpose = .reconcile) {
         self.identity = identity
         self.modificationDateTime = modificationDateTime
         self.modifyingSystem = modifyingSystem
         self.accession = accession
         self.markImported = markImported
+        self.purpose = purpose
     }
 
     /// DT value for `date` in UTC: `YYYYMMDDHHMMSS.FFFFFF+0000`.
@@ -259,27 +280,41 @@ public struct IdentityCoercion: Sendable {
             changes.append(AttributeChange(tag: tag, keyword: keyword, oldValue: old, newValue: new))
         }
 
+        let originalOthers = dataset[.otherPatientIDsSequence]
         do throws(CharacterSetError) {
             // A value the file's character set cannot hold: move to UTF-8.
             let texts = targets.compactMap(\.value)
             if !texts.allSatisfy({ dataset.characterSet.canRepresent($0) }) {
                 let before = dataset[.specificCharacterSet]
                 let oldText = dataset.string(.specificCharacterSet)
-                try IdentityCoercion.convertToUTF8(&dataset)
+                let kept = try IdentityCoercion.convertToUTF8(&dataset)
                 // The originals stay verbatim, in an item that names their
                 // old character set (PS3.5 allows (0008,0005) in an item).
                 originals.append(before ?? DataElement(tag: .specificCharacterSet, vr: .CS, bytes: Data()))
                 changes.append(AttributeChange(tag: .specificCharacterSet, keyword: "SpecificCharacterSet",
                                                oldValue: oldText, newValue: "ISO_IR 192"))
+                // Values that could not move with it are said, not hidden.
+                for value in kept {
+                    let tag = value.element.tag
+                    changes.append(AttributeChange(tag: tag, keyword: DataDictionary.entry(for: tag)?.keyword ?? tag.description,
+                                                   oldValue: value.text, newValue: nil,
+                                                   note: "bytes kept as they were (\(value.reason)), now under ISO_IR 192"))
+                }
             }
 
             // The foreign identity, kept searchable.
-            if let oldID, !oldID.isEmpty, oldID != identity.patientID || oldIssuer != identity.issuerOfPatientID {
+            let oldIDIsOurs = purpose == .correct && dataset.items(.originalAttributesSequence).contains {
+                $0.firstString(Tag(0x0400, 0x0563)) == modifyingSystem
+            }
+            if let oldID, !oldID.isEmpty, !oldIDIsOurs, oldID != identity.patientID || oldIssuer != identity.issuerOfPatientID {
                 var others = dataset.items(.otherPatientIDsSequence)
                 let known = others.contains {
                     $0.firstString(.patientID) == oldID && $0.firstString(.issuerOfPatientID) == oldIssuer
                 }
                 if !known {
+                    // A sequence that changes is recorded whole, as it was
+                    // (PS3.3 C.12.1.1.9.2), in the old character set.
+                    if let originalOthers { originals.append(originalOthers) }
                     var item = Dataset()
                     item.inheritedCharacterSet = dataset.characterSet
                     if let element = dataset[.patientID] { item.set(element) }
@@ -323,7 +358,7 @@ public struct IdentityCoercion: Sendable {
             try entry.setString(modificationDateTime, vr: .DT, for: Tag(0x0400, 0x0562))
             try entry.setString(modifyingSystem, vr: .LO, for: Tag(0x0400, 0x0563))
             try entry.setString(oldIssuer ?? "", vr: .LO, for: Tag(0x0400, 0x0564))
-            try entry.setString("COERCE", vr: .CS, for: Tag(0x0400, 0x0565))
+            try entry.setString(purpose == .correct ? "CORRECT" : "COERCE", vr: .CS, for: Tag(0x0400, 0x0565))
             var history = dataset.items(.originalAttributesSequence)
             history.append(entry)
             dataset.setSequence(history, for: .originalAttributesSequence,
@@ -352,26 +387,54 @@ public struct IdentityCoercion: Sendable {
     /// Text VRs whose bytes depend on the Specific Character Set.
     private static func isCharacterSetText(_ vr: VR) -> Bool { vr.usesSpecificCharacterSet }
 
-    /// Moves a data set to ISO_IR 192, re-encoding every text value.
-    static func convertToUTF8(_ dataset: inout Dataset) throws(CharacterSetError) {
-        let elements = try convertedElements(of: dataset)
+    /// An element a move to UTF-8 could not re-encode, so its bytes stay as
+    /// they were (written in the old character set).
+    struct KeptBytes {
+        var element: DataElement
+        /// The value as the old set decodes it (undecodable bytes shown as U+FFFD).
+        var text: String
+        /// Why: the old set could not decode it, or its VR is unknown.
+        var reason: String
+    }
+
+    /// Moves a data set to ISO_IR 192, re-encoding every text value. A value
+    /// its character set cannot decode (undeclared Shift_JIS, say) keeps its
+    /// bytes: re-encoding would replace them with U+FFFD for good. So does a
+    /// private element of unknown VR (UN, implicit VR) holding non-ASCII
+    /// bytes, which may be text in the old set. Both are returned, so that
+    /// the coercion records them.
+    static func convertToUTF8(_ dataset: inout Dataset) throws(CharacterSetError) -> [KeptBytes] {
+        var kept: [KeptBytes] = []
+        let elements = try convertedElements(of: dataset, kept: &kept)
         let inherited = dataset.inheritedCharacterSet
         var result = Dataset(elements)
         result.inheritedCharacterSet = inherited
         result.set(DataElement(tag: .specificCharacterSet, vr: .CS, bytes: Data("ISO_IR 192".utf8)))
         dataset = result
+        return kept
     }
 
-    private static func convertedElements(of dataset: Dataset) throws(CharacterSetError) -> [DataElement] {
+    private static func convertedElements(of dataset: Dataset, kept: inout [KeptBytes]) throws(CharacterSetError) -> [DataElement] {
         let utf8 = try SpecificCharacterSet(terms: ["ISO_IR 192"])
         var out: [DataElement] = []
         for element in dataset.elements {
             switch element.value {
             case .bytes(let data) where isCharacterSetText(element.vr):
-                let text = DICOMText.decode(data, vr: element.vr, characterSet: dataset.characterSet).text
-                var bytes = try utf8.encode(text, vr: element.vr)
+                let decoded = DICOMText.decode(data, vr: element.vr, characterSet: dataset.characterSet)
+                if !decoded.problems.isEmpty {
+                    kept.append(KeptBytes(element: element, text: decoded.text,
+                                          reason: "not valid in \(dataset.characterSet)"))
+                    out.append(element)
+                    continue
+                }
+                var bytes = try utf8.encode(decoded.text, vr: element.vr)
                 if bytes.count % 2 == 1 { bytes.append(element.vr.paddingByte) }
                 out.append(DataElement(tag: element.tag, vr: element.vr, bytes: Data(bytes)))
+            case .bytes(let data) where element.vr == .UN && element.tag.isPrivate
+                && data.contains(where: { $0 >= 0x80 || $0 == 0x1B }):
+                kept.append(KeptBytes(element: element, text: String(decoding: data, as: UTF8.self),
+                                      reason: "private, of unknown VR; if it is text, it is in \(dataset.characterSet)"))
+                out.append(element)
             case .sequence(let items):
                 var converted: [Dataset] = []
                 for item in items {
@@ -379,7 +442,7 @@ public struct IdentityCoercion: Sendable {
                         converted.append(item)      // it says its own set
                         continue
                     }
-                    var copy = Dataset(try convertedElements(of: item))
+                    var copy = Dataset(try convertedElements(of: item, kept: &kept))
                     copy.inheritedCharacterSet = utf8
                     copy.isUndefinedLengthItem = item.isUndefinedLengthItem
                     converted.append(copy)

@@ -102,5 +102,66 @@ struct IdentityCoercionTests {
         #expect(history[0].items(.modifiedAttributesSequence).first?.firstString(.patientID) == "F-1")
         #expect(history[1].items(.modifiedAttributesSequence).first?.firstString(.patientID) == "A")
         #expect(second.dataset.items(.otherPatientIDsSequence).compactMap { $0.firstString(.patientID) } == ["F-1", "A"])
+        // The sequence it changed is recorded whole, as it was.
+        let wasOthers = history[1].items(.modifiedAttributesSequence).first?.items(.otherPatientIDsSequence)
+        #expect(wasOthers?.compactMap { $0.firstString(.patientID) } == ["F-1"])
+        #expect(history[0].items(.modifiedAttributesSequence).first?[.otherPatientIDsSequence] == nil, "there was none")
+        #expect(history.map { $0.firstString(Tag(0x0400, 0x0565)) } == ["COERCE", "COERCE"])
+    }
+
+    @Test("a correction says CORRECT and does not make the mistaken local ID another ID of the patient")
+    func correction() throws {
+        let (file, size) = try latin1File()
+        let mistaken = try #require(try IdentityCoercion(identity: LocalIdentity(patientID: "L1", issuerOfPatientID: "CLINIC"),
+                                                         modificationDateTime: "20260101000000").apply(to: file, fileSize: size))
+        let stored = try DICOMFile(data: mistaken.header, options: .header)
+        let fix = IdentityCoercion(identity: LocalIdentity(patientID: "L3", issuerOfPatientID: "CLINIC"),
+                                   modificationDateTime: "20260102000000", purpose: .correct)
+        let corrected = try #require(try fix.apply(to: stored, fileSize: mistaken.header.count))
+        #expect(corrected.dataset.firstString(.patientID) == "L3")
+        #expect(corrected.dataset.items(.otherPatientIDsSequence).compactMap { $0.firstString(.patientID) } == ["F-1"],
+                "the foreign ID stays; L1 is somebody else")
+        let item = try #require(corrected.dataset.items(.originalAttributesSequence).last)
+        #expect(item.firstString(Tag(0x0400, 0x0565)) == "CORRECT")
+        #expect(item.items(.modifiedAttributesSequence).first?.firstString(.patientID) == "L1", "kept as the value replaced")
+        // An instance imported as it was carries a foreign ID: a correction keeps it.
+        let asIs = try #require(try fix.apply(to: file, fileSize: size))
+        #expect(asIs.dataset.items(.otherPatientIDsSequence).compactMap { $0.firstString(.patientID) } == ["F-1"])
+    }
+
+    @Test("a move to UTF-8 keeps the bytes of text the old set cannot decode, and of private values of unknown VR, and names them")
+    func undecodableTextKept() throws {
+        func element(_ tag: DICOM.Tag, _ vr: VR, _ bytes: [UInt8]) -> DataElement {
+            var padded = bytes
+            if padded.count % 2 == 1 { padded.append(vr == .UI ? 0 : 0x20) }
+            return DataElement(tag: tag, vr: vr, bytes: Data(padded))
+        }
+        let shiftJIS: [UInt8] = [0x8B, 0xB9, 0x95, 0x94, 0x43, 0x54]                     // 胸部CT, undeclared
+        let jis: [UInt8] = [0x1B, 0x24, 0x42, 0x3B, 0x33, 0x45, 0x44, 0x1B, 0x28, 0x42]   // 山田 in ISO 2022 IR 87
+        let privateTag = DICOM.Tag(0x0029, 0x1001)
+        let dataset = Dataset([
+            element(.sopClassUID, .UI, Array("1.2.840.10008.5.1.4.1.1.7".utf8)),
+            element(.sopInstanceUID, .UI, Array("1.2.3.4.5".utf8)),
+            element(.studyDescription, .LO, shiftJIS),
+            element(.institutionName, .LO, Array("General Hospital".utf8)),
+            element(.patientName, .PN, Array("DOE^JOHN".utf8)),
+            element(.patientID, .LO, Array("F-1".utf8)),
+            element(DICOM.Tag(0x0029, 0x0010), .LO, Array("ACME".utf8)),
+            element(privateTag, .UN, jis),
+            DataElement(tag: .pixelData, vr: .OW, bytes: Data(repeating: 7, count: 64)),
+        ])
+        let data = try DICOMWriter.encode(DICOMFile(dataset: dataset, transferSyntax: .explicitVRLittleEndian))
+        let file = try DICOMFile(data: data, options: .header)
+        let coercion = IdentityCoercion(identity: LocalIdentity(patientID: "12345", patientName: "Yamada^Tarou=山田^太郎"),
+                                        modificationDateTime: "20261201000000")
+        let coerced = try #require(try coercion.apply(to: file, fileSize: data.count))
+        let ds = coerced.dataset
+        #expect(ds.firstString(.specificCharacterSet) == "ISO_IR 192")
+        #expect(ds[.studyDescription]?.bytes == file.dataset[.studyDescription]?.bytes, "not replaced by U+FFFD")
+        #expect(ds[privateTag]?.bytes == file.dataset[privateTag]?.bytes)
+        #expect(ds.string(.institutionName) == "General Hospital")
+        let named = coerced.changes.filter { $0.note?.hasPrefix("bytes kept as they were") == true }.map(\.tag)
+        #expect(named == [privateTag, .studyDescription] || named == [.studyDescription, privateTag])
+        #expect(coerced.changes.first { $0.tag == .studyDescription }?.description.contains("not valid in ISO_IR 6") == true)
     }
 }
