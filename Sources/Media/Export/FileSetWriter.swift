@@ -268,14 +268,21 @@ public struct FileSetWriter: Sendable {
         }
         var planned = plan.planned
         // Patient, then study by date, series by number, instance by number.
+        // A study's date and a series' number are each its smallest over its
+        // instances, so that instances disagreeing on them still sort
+        // together (one record per Study / Series Instance UID).
         let studyOrder = Dictionary(planned.map { ($0.studyUID, $0.studyDate) }, uniquingKeysWith: { a, b in min(a, b) })
+        let seriesOrder = Dictionary(planned.map { ($0.seriesUID, $0.seriesNumber) }, uniquingKeysWith: { a, b in min(a, b) })
         planned.sort { a, b in
             if a.patientID != b.patientID { return a.patientID < b.patientID }
             if a.studyUID != b.studyUID {
                 let (da, db) = (studyOrder[a.studyUID]!, studyOrder[b.studyUID]!)
                 return da != db ? da < db : a.studyUID < b.studyUID
             }
-            if a.seriesUID != b.seriesUID { return a.seriesNumber != b.seriesNumber ? a.seriesNumber < b.seriesNumber : a.seriesUID < b.seriesUID }
+            if a.seriesUID != b.seriesUID {
+                let (na, nb) = (seriesOrder[a.seriesUID]!, seriesOrder[b.seriesUID]!)
+                return na != nb ? na < nb : a.seriesUID < b.seriesUID
+            }
             return a.instanceNumber != b.instanceNumber ? a.instanceNumber < b.instanceNumber : a.sopInstanceUID < b.sopInstanceUID
         }
         var builder = DirectoryTreeBuilder(profile: profile, invent: invent)
