@@ -92,7 +92,13 @@ public struct ConvertOptions: Sendable {
                 throw ConvertError(.invalidOption, "date '\(dateTime)': expected YYYYMMDD or YYYYMMDDHHMMSS")
             }
         }
-        if let seriesDescription, seriesDescription.count > 64 { throw ConvertError(.invalidOption, "series description: at most 64 characters (LO)") }
+        let texts: [(String, String?, VR)] = [("study description", study.studyDescription, .LO), ("accession number", study.accessionNumber, .SH),
+                                              ("study ID", study.studyID, .SH), ("series description", seriesDescription, .LO)]
+        for case let (label, value?, vr) in texts {
+            if let problem = DICOMText.singleValueProblem(value, vr: vr) {
+                throw ConvertError(.invalidOption, "\(label) '\(value)': \(problem)")
+            }
+        }
         if !(36...600).contains(renderDPI) { throw ConvertError(.invalidOption, "render resolution \(renderDPI) dpi: expected 36–600") }
     }
 

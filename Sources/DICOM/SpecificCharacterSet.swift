@@ -285,7 +285,8 @@ public enum CharacterSetError: Error, Sendable, Hashable, CustomStringConvertibl
 }
 
 extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
+    /// Zeros in front up to `width` characters (hex code points in messages).
+    func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

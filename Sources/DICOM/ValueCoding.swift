@@ -53,6 +53,46 @@ public enum DICOMText {
         return String(value[start..<end])
     }
 
+    /// Why `value` cannot be written as one value of `vr`, or nil when it
+    /// can (PS3.5 6.2): a backslash, the value delimiter of every string VR
+    /// but LT, ST, UT and UR; a control character (CR, LF and FF are text
+    /// in LT, ST and UT; ESC is never typed: the encoder writes it); more
+    /// characters than the VR holds (a PN by component group). For values a
+    /// person or a manifest gives, checked before anything is written.
+    public static func singleValueProblem(_ value: String, vr: VR) -> String? {
+        if !vr.isSingleValuedText, value.contains("\\") {
+            return "a backslash separates values in DICOM (\(vr.rawValue)); one value has none"
+        }
+        let textControls: Set<Unicode.Scalar> = ["\r", "\n", "\u{0C}"]
+        let allowsText = vr == .LT || vr == .ST || vr == .UT
+        if let control = value.unicodeScalars.first(where: {
+            ($0.value < 0x20 || $0.value == 0x7F) && !(allowsText && textControls.contains($0))
+        }) {
+            return "control character U+\(String(control.value, radix: 16, uppercase: true).leftPadded(to: 4)) is not allowed in \(vr.rawValue)"
+        }
+        let limit: Int? = switch vr {
+        case .AE, .CS, .DS, .SH: 16
+        case .LO, .UI, .PN: 64
+        case .ST: 1024
+        case .LT: 10240
+        case .IS: 12
+        case .DA: 8
+        case .TM: 14
+        case .DT: 26
+        case .AS: 4
+        default: nil
+        }
+        if let limit {
+            let parts = vr == .PN ? value.split(separator: "=", omittingEmptySubsequences: false) : [Substring(value)]
+            if let long = parts.first(where: { $0.unicodeScalars.count > limit }) {
+                return vr == .PN
+                    ? "a name's component group holds at most \(limit) characters (\"\(long)\" has \(long.unicodeScalars.count))"
+                    : "at most \(limit) characters in \(vr.rawValue) (this has \(value.unicodeScalars.count))"
+            }
+        }
+        return nil
+    }
+
     /// A DA value `YYYYMMDD` that names a real day (years 1850 on).
     public static func isDate(_ text: String) -> Bool {
         guard text.utf8.count == 8 else { return false }

@@ -1,4 +1,5 @@
 import Foundation
+import DICOM
 import Reconcile
 
 /// One file to migrate: where it is and whose it is.
@@ -236,6 +237,14 @@ public enum MigrationManifest {
         let sex = value(.sex)?.uppercased()
         if let sex, sex != "M", sex != "F", sex != "O" {
             return .failure(MigrationRowProblem(line: line, path: path, message: "sex \"\(sex)\" is not M, F or O"))
+        }
+        // Text written into the objects: one value of its VR each.
+        for (column, text, vr) in [("patient_name", value(.patientName), VR.PN), ("study_description", value(.studyDescription), .LO),
+                                   ("modality", value(.modality), .CS)] {
+            if let text, let problem = DICOMText.singleValueProblem(text, vr: vr) {
+                let yen = text.contains("\\") ? " (in a Shift_JIS manifest, the byte 5C that shows as ¥)" : ""
+                return .failure(MigrationRowProblem(line: line, path: path, message: "\(column) \"\(text)\": \(problem)\(yen)"))
+            }
         }
         let absolute = path.hasPrefix("/") ? path : joinedPath(root, path)
         return .success(MigrationRow(line: line, path: path, absolutePath: absolute, patientID: patientID,

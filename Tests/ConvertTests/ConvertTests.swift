@@ -637,6 +637,21 @@ func contains(_ data: Data, _ text: String) -> Bool {
         }
     }
 
+    /// A backslash would split a description into two values (dciodvfy:
+    /// bad VM); a line break is no LO or SH text.
+    @Test func studyAndSeriesTextMustBeOneValue() throws {
+        let patient = LocalIdentity(patientID: "X")
+        for study in [StudyContext(studyDescription: "Chest\\PA"), StudyContext(studyDescription: "two\nlines"),
+                      StudyContext(accessionNumber: "A\\1"), StudyContext(studyID: String(repeating: "9", count: 17))] {
+            #expect(throws: ConvertError.self) { try ConversionSession(options: ConvertOptions(patient: patient, study: study)) }
+        }
+        var options = ConvertOptions(patient: patient, study: StudyContext(studyDescription: "胸部 CT"))
+        options.seriesDescription = "x\\y"
+        #expect(throws: ConvertError.self) { try ConversionSession(options: options) }
+        options.seriesDescription = "写真"
+        _ = try ConversionSession(options: options)
+    }
+
     @Test func photoIsVLPhotographic() throws {
         let scratch = Scratch()
         let path = scratch.write("wound.jpg", Fixture.jpeg())

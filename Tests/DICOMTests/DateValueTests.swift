@@ -37,4 +37,20 @@ struct DateValueTests {
 
 private extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+
+    @Test("singleValueProblem: backslash, control characters and length by VR; LT keeps its line breaks; a PN by group")
+    func singleValueProblem() {
+        #expect(DICOMText.singleValueProblem("CT CHEST", vr: .LO) == nil)
+        #expect(DICOMText.singleValueProblem("Chest\\PA", vr: .LO)?.hasPrefix("a backslash separates values") == true)
+        #expect(DICOMText.singleValueProblem("a\\b", vr: .LT) == nil, "LT is one value: a backslash is text")
+        #expect(DICOMText.singleValueProblem("two\r\nlines", vr: .LT) == nil)
+        #expect(DICOMText.singleValueProblem("two\nlines", vr: .LO) == "control character U+000A is not allowed in LO")
+        #expect(DICOMText.singleValueProblem("a\tb", vr: .ST) != nil)
+        #expect(DICOMText.singleValueProblem(String(repeating: "x", count: 16), vr: .SH) == nil)
+        #expect(DICOMText.singleValueProblem(String(repeating: "x", count: 17), vr: .SH) == "at most 16 characters in SH (this has 17)")
+        #expect(DICOMText.singleValueProblem(String(repeating: "山", count: 64), vr: .LO) == nil, "characters, not bytes")
+        let group = String(repeating: "y", count: 64)
+        #expect(DICOMText.singleValueProblem("\(group)=\(group)=\(group)", vr: .PN) == nil)
+        #expect(DICOMText.singleValueProblem("\(group)y=a", vr: .PN)?.hasPrefix("a name's component group") == true)
+    }
 }

@@ -60,7 +60,7 @@ struct ManifestCSVTests {
         let scratch = Scratch()
         let manifest = scratch.path + "/m.csv"
         let text = "Path,Patient_ID,patient_name,birth_date,sex,study_date,study_key,study_description,modality,series_key,notes\r\n"
-            + "\"a,1.jpg\",\u{3000}P1\u{3000},\"山田^太郎\",1970/04/01, f ,2020.01.02,K1,\"two\r\nlines\",ot,S1,\"say \"\"x\"\"\"\r\n"
+            + "\"a,1.jpg\",\u{3000}P1\u{3000},\"山田^太郎\",1970/04/01, f ,2020.01.02,K1,\"two, words\",ot,S1,\"say \"\"x\"\"\r\nlines\"\r\n"
             + "\r\n"
             + " , , \r\n"
             + "b.jpg,P2,,19701301,,,,,,,\r\n"
@@ -73,7 +73,7 @@ struct ManifestCSVTests {
         let first = try #require(rows.first)
         #expect(first == MigrationRow(line: 2, path: "a,1.jpg", absolutePath: "/data/a,1.jpg", patientID: "P1", patientName: "山田^太郎",
                                       birthDate: "19700401", sex: "F", studyDate: "20200102", studyKey: "K1",
-                                      studyDescription: "two\r\nlines", modality: "OT", seriesKey: "S1"))
+                                      studyDescription: "two, words", modality: "OT", seriesKey: "S1"))
         #expect(rows.last == MigrationRow(line: 9, path: "/abs/d.pdf", absolutePath: "/abs/d.pdf", patientID: "P3"))
         #expect(problems.map(\.line) == [6, 7, 8])
         #expect(problems.map(\.path) == ["b.jpg", "c.jpg", nil])
@@ -82,10 +82,33 @@ struct ManifestCSVTests {
         #expect(problems[2].message == "path is empty")
     }
 
+    @Test("text a row writes into the objects is one value of its VR: no backslash (¥ in Shift_JIS), no line break, not too long")
+    func textColumnsAreSingleValues() throws {
+        let scratch = Scratch()
+        let manifest = scratch.path + "/m.csv"
+        let text = "path,patient_id,patient_name,study_description,modality\n"
+            + "a.jpg,P1,Yamada^Taro,Chest\\PA,OT\n"
+            + "b.jpg,P1,Yamada^Taro,\"two\nlines\",OT\n"
+            + "c.jpg,P1,A\\B,,OT\n"
+            + "d.jpg,P1,,\(String(repeating: "x", count: 65)),OT\n"
+            + "e.jpg,P1,,,ULTRASOUND-LONGER\n"
+            + "f.jpg,P1,山田^太郎=やまだ^たろう,胸部 CT,CR\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: manifest))
+        let (rows, problems) = try MigrationManifest.read(manifest, root: "/data")
+        #expect(rows.map(\.path) == ["f.jpg"])
+        #expect(problems.map(\.line) == [2, 3, 5, 6, 7], "b's quoted cell takes two lines")
+        #expect(problems[0].message.hasPrefix("study_description \"Chest\\PA\": a backslash separates values"))
+        #expect(problems[0].message.hasSuffix("(in a Shift_JIS manifest, the byte 5C that shows as ¥)"))
+        #expect(problems[1].message.contains("control character U+000A"))
+        #expect(problems[2].message.hasPrefix("patient_name \"A\\B\""))
+        #expect(problems[3].message.contains("at most 64 characters in LO"))
+        #expect(problems[4].message.contains("at most 16 characters in CS"))
+    }
+
     @Test("a manifest with CR line ends (an old Mac spreadsheet's CSV) reads like its LF twin")
     func crLineEnds() throws {
         let scratch = Scratch()
-        let text = "path,patient_id,study_description\na.jpg,P1,\"two\nlines\"\nb.pdf,P2,\nc.jpg,,\n"
+        let text = "path,patient_id,study_description,notes\na.jpg,P1,two words,\"two\nlines\"\nb.pdf,P2,,\nc.jpg,,,\n"
         try Data(text.utf8).write(to: URL(fileURLWithPath: scratch.path + "/lf.csv"))
         try Data(text.replacingOccurrences(of: "\n", with: "\r").utf8).write(to: URL(fileURLWithPath: scratch.path + "/cr.csv"))
         let lf = try MigrationManifest.read(scratch.path + "/lf.csv", root: "/r")
@@ -93,7 +116,7 @@ struct ManifestCSVTests {
         #expect(lf.rows.map(\.path) == ["a.jpg", "b.pdf"])
         #expect(cr.rows.map(\.path) == lf.rows.map(\.path))
         #expect(cr.rows.map(\.line) == [2, 4] && lf.rows.map(\.line) == [2, 4])
-        #expect(cr.rows.first?.studyDescription == "two\rlines")
+        #expect(cr.rows.first?.studyDescription == "two words")
         #expect(cr.problems.map(\.line) == [5] && lf.problems.map(\.line) == [5])
     }
 
