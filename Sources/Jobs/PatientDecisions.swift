@@ -73,7 +73,10 @@ extension PatientQuery {
 
 extension ImportJob {
     /// Proposes a decision for every patient of the plan, in this order:
-    /// an explicit `--patient-id`, a `--mapping` row, a remembered decision,
+    /// an explicit `--patient-id`, a `--mapping` row, a remembered decision
+    /// (only when it was taken for this patient, see
+    /// ``PatientResolver/remembered(_:matcher:)``; one taken for someone
+    /// else with the same foreign ID is passed over, saying why),
     /// `--auto` (a unique exact registry match), `--as-is`; otherwise the
     /// patient is undecided, with its ranked candidates. Assigned local
     /// patients found in the registry bring their name, birth date and sex.
@@ -131,14 +134,25 @@ extension ImportJob {
                 proposals.append(.decided(.skip, nil, note: "not in the mapping file: not imported"))
                 continue
             }
-            if options.useRemembered, let remembered = try resolver.remembered(patient) {
-                let from = "\(remembered.foreignID)\(remembered.foreignIssuer.map { " (\($0))" } ?? "")"
-                proposals.append(try assign(remembered.localID, issuer: remembered.localIssuer, .remembered,
-                                            note: "remembered: \(from) → \(remembered.localID), decided \(remembered.how) by \(remembered.operatorName) at \(remembered.decidedAt)"))
-                continue
+            // A remembered decision taken for someone else with this ID is
+            // not applied: the patient is decided as if none were
+            // remembered, and every note says why.
+            var notRemembered: String?
+            func noting(_ text: String) -> String {
+                notRemembered.map { "\($0); \(text)" } ?? text
+            }
+            if options.useRemembered, let remembered = try resolver.remembered(patient, matcher: matcher) {
+                switch remembered {
+                case .applies(let mapping):
+                    proposals.append(try assign(mapping.localID, issuer: mapping.localIssuer, .remembered,
+                                                note: "remembered: \(mapping.foreignLabel) → \(mapping.localID), decided \(mapping.how) by \(mapping.operatorName) at \(mapping.decidedAt)"))
+                    continue
+                case .notThisPatient(let mapping, let why):
+                    notRemembered = "the decision remembered for \(mapping.foreignLabel) (→ \(mapping.localID)) is not applied: \(why)"
+                }
             }
             if !explicit.isEmpty && !options.keepAsIs {
-                proposals.append(.decided(.skip, nil, note: "not mapped by --patient-id: not imported"))
+                proposals.append(.decided(.skip, nil, note: noting("not mapped by --patient-id: not imported")))
                 continue
             }
             let query = PatientQuery(patient)
@@ -149,7 +163,7 @@ extension ImportJob {
                     var identity = LocalIdentity(match.candidate)
                     if !options.demographics { identity = identity.withoutDemographics }
                     proposals.append(.decided(.assign(identity), .automatic,
-                                              note: "\(decision.summary): \(match.reasons.map(\.detail).joined(separator: "; "))"))
+                                              note: noting("\(decision.summary): \(match.reasons.map(\.detail).joined(separator: "; "))")))
                     continue
                 }
                 if !options.keepAsIs {
@@ -158,7 +172,7 @@ extension ImportJob {
                     case .ambiguous(let matches), .noMatch(let matches): candidates = matches
                     case .unique(let match): candidates = [match]
                     }
-                    proposals.append(.undecided(candidates: candidates, why: decision.summary))
+                    proposals.append(.undecided(candidates: candidates, why: noting(decision.summary)))
                     continue
                 }
             }
@@ -166,13 +180,13 @@ extension ImportJob {
                 if (patient.patientID ?? "").isEmpty {
                     proposals.append(.decided(.skip, nil, note: "no Patient ID on the medium; give it one with --patient-id (not imported)"))
                 } else {
-                    proposals.append(.decided(.keepSourceIdentity, nil, note: nil))
+                    proposals.append(.decided(.keepSourceIdentity, nil, note: notRemembered))
                 }
                 continue
             }
             let ranked = try source.map { try matcher.rank(query, from: $0) } ?? []
             proposals.append(.undecided(candidates: Array(ranked.prefix(matcher.closestLimit)),
-                                        why: ranked.isEmpty ? "the registry is empty" : "no decision was given"))
+                                        why: noting(ranked.isEmpty ? "the registry is empty" : "no decision was given")))
         }
         return proposals
     }

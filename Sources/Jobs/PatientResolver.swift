@@ -12,10 +12,34 @@ public struct PatientResolver: Sendable {
         self.store = store
     }
 
-    /// The decision remembered for this patient's foreign (issuer, ID).
-    public func remembered(_ patient: ScanReport.Patient) throws -> IdentityMapping? {
-        guard let store, let id = patient.patientID, !id.isEmpty else { return nil }
-        return try store.mapping(foreignIssuer: patient.issuerOfPatientID, foreignID: id)
+    /// A decision remembered for a patient's foreign (issuer, ID).
+    public enum Remembered: Sendable {
+        /// It is this patient's: apply it.
+        case applies(IdentityMapping)
+        /// It was taken for someone else with the same ID: the patient is
+        /// to be decided anew (the text says why, to show).
+        case notThisPatient(IdentityMapping, why: String)
+    }
+
+    /// The decision remembered for this patient's foreign (issuer, ID), and
+    /// whether it is this patient's: the medium's name, birth date and sex
+    /// are held against the foreign patient it was taken for (for a decision
+    /// that did not keep them, against the local patient's as the store has
+    /// them) by ``PatientMatcher/whyNotRemembered(_:for:withIssuer:)``.
+    public func remembered(_ patient: ScanReport.Patient, matcher: PatientMatcher = PatientMatcher()) throws -> Remembered? {
+        guard let store, let id = patient.patientID, !id.isEmpty,
+              let mapping = try store.mapping(foreignIssuer: patient.issuerOfPatientID, foreignID: id) else { return nil }
+        var known = mapping.foreignPatient
+        if known == nil, let local = try store.patients(patientID: mapping.localID)
+            .first(where: { ($0.issuerOfPatientID ?? "") == (mapping.localIssuer ?? "") }) {
+            known = RegisteredPatient(patientID: local.patientID, issuer: local.issuerOfPatientID, personName: local.patientName,
+                                      birthDate: local.birthDate, sex: local.sex)
+        }
+        let withIssuer = !(patient.issuerOfPatientID ?? "").isEmpty
+        if let why = matcher.whyNotRemembered(PatientQuery(patient), for: known, withIssuer: withIssuer) {
+            return .notThisPatient(mapping, why: why)
+        }
+        return .applies(mapping)
     }
 
     /// The identity to file under for a local Patient ID: with the
@@ -49,7 +73,8 @@ public struct PatientResolver: Sendable {
             guard counts.stored + counts.adopted + counts.duplicates > 0 else { continue }
             try store.remember(IdentityMapping(foreignIssuer: patient.issuerOfPatientID, foreignID: foreignID,
                                                localID: identity.patientID, localIssuer: identity.issuerOfPatientID,
-                                               how: how.rawValue), importID: importID)
+                                               how: how.rawValue, foreignName: patient.name,
+                                               foreignBirthDate: patient.birthDate, foreignSex: patient.sex), importID: importID)
         }
     }
 }

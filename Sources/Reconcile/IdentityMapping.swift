@@ -2,9 +2,21 @@ import Foundation
 
 /// A remembered reconciliation: instances from (foreign issuer, foreign
 /// Patient ID) belong to a local patient.
+///
+/// A foreign Patient ID names a patient only together with its issuer, and
+/// many discs carry no issuer: so the decision also keeps who the foreign
+/// patient was (name, birth date, sex as on the medium), and is applied to
+/// a later medium only when its patient is that person
+/// (``PatientMatcher/whyNotRemembered(_:for:withIssuer:)``).
 public struct IdentityMapping: Sendable, Hashable, Codable {
     public var foreignIssuer: String?
     public var foreignID: String
+    /// The foreign patient's name (a whole PN value), birth date and sex as
+    /// on the medium the decision was taken for; nil when not known (a
+    /// mapping file row, or a decision remembered by an older discport).
+    public var foreignName: String?
+    public var foreignBirthDate: String?
+    public var foreignSex: String?
     public var localID: String
     public var localIssuer: String?
     /// How it was decided: `explicit`, `auto`, `interactive`, `mapping-file`.
@@ -13,9 +25,13 @@ public struct IdentityMapping: Sendable, Hashable, Codable {
     public var decidedAt: String
 
     public init(foreignIssuer: String?, foreignID: String, localID: String, localIssuer: String?, how: String,
-                operatorName: String = "", decidedAt: String = "") {
+                operatorName: String = "", decidedAt: String = "",
+                foreignName: String? = nil, foreignBirthDate: String? = nil, foreignSex: String? = nil) {
         self.foreignIssuer = foreignIssuer
         self.foreignID = foreignID
+        self.foreignName = foreignName
+        self.foreignBirthDate = foreignBirthDate
+        self.foreignSex = foreignSex
         self.localID = localID
         self.localIssuer = localIssuer
         self.how = how
@@ -25,6 +41,20 @@ public struct IdentityMapping: Sendable, Hashable, Codable {
 }
 
 extension IdentityMapping {
+    /// The foreign identity as shown: `ID (issuer)`, or the ID alone.
+    public var foreignLabel: String {
+        foreignID + (foreignIssuer.map { " (\($0))" } ?? "")
+    }
+
+    /// The foreign patient the decision was taken for, as a candidate the
+    /// matcher can compare a medium's patient with; nil when the decision
+    /// keeps no demographics.
+    public var foreignPatient: RegisteredPatient? {
+        guard foreignName != nil || foreignBirthDate != nil || foreignSex != nil else { return nil }
+        return RegisteredPatient(patientID: foreignID, issuer: foreignIssuer, personName: foreignName,
+                                 birthDate: foreignBirthDate, sex: foreignSex)
+    }
+
     /// Reads a mapping file for scripts: a CSV whose header names
     /// `foreign_id` and `local_id`, and optionally `foreign_issuer` and
     /// `local_issuer` (UTF-8 or Shift_JIS). Every row must be right, or

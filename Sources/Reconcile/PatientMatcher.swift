@@ -216,6 +216,39 @@ public struct PatientMatcher: Sendable {
         return .noMatch(closest)
     }
 
+    /// Why a decision remembered for a foreign (issuer, Patient ID) must not
+    /// be applied to the patient `query` describes, who has that ID: nil
+    /// when it may be. `known` is who the decision was taken for (the
+    /// foreign patient's demographics, else the local patient's; nil when
+    /// nothing is known); `withIssuer`: both carry the same Issuer of
+    /// Patient ID (false: neither has one). The same ID is the same person
+    /// only when
+    /// - nothing says otherwise: no birth date or sex that differs, no name
+    ///   group that clearly differs (a ``MatchReason/Outcome/mismatch``;
+    ///   word breaks, kanji variants and placeholders are not);
+    /// - and, when the ID has no issuer (`withIssuer` false: two hospitals
+    ///   may well give the same number to different people), the
+    ///   demographics positively agree: birth date and a name group equal
+    ///   (``PatientMatch/isExact``).
+    public func whyNotRemembered(_ query: PatientQuery, for known: RegisteredPatient?, withIssuer: Bool) -> String? {
+        guard let known else {
+            return withIssuer ? nil
+                : "the ID has no issuer and nothing is known about the patient it was decided for, so it may be another hospital's patient"
+        }
+        let match = self.match(DiscSide(query), known)
+        let was = "decided for \(known.personName.isEmpty ? "(no name)" : known.personName.dicomForm) born \(known.birthDate ?? "?") sex \(known.sex ?? "?")"
+        // A birth date only near the other (a typo to a person choosing
+        // among candidates) is a different birth date here.
+        let against = match.reasons.filter { $0.outcome == .mismatch || ($0.field == .birthDate && $0.outcome == .partial) }
+        if !against.isEmpty {
+            return "not the same patient (\(against.map(\.detail).joined(separator: "; "))); \(was)"
+        }
+        if !withIssuer && !match.isExact {
+            return "the ID has no issuer and birth date and name do not both agree (\(match.reasons.map(\.detail).joined(separator: "; "))); \(was)"
+        }
+        return nil
+    }
+
     // MARK: - Scoring
 
     /// The disc's values, normalised once per query.

@@ -16,3 +16,14 @@ extension RegisteredPatient {
         return out
     }
 }
+
+extension RegisteredPatient {
+    /// An entry from a whole Patient's Name value (`alphabetic=ideographic=phonetic`):
+    /// what a medium or the store says about a patient, to compare like a registry entry.
+    public init(patientID: String, issuer: String?, personName: String?, birthDate: String?, sex: String?) {
+        let name = PersonName(personName ?? "")
+        func group(_ text: String) -> String? { text.isEmpty ? nil : text }
+        self.init(patientID: patientID, issuer: issuer, alphabetic: group(name.alphabetic), ideographic: group(name.ideographic),
+                  phonetic: group(name.phonetic), birthDate: birthDate, sex: sex)
+    }
+}

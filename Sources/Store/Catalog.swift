@@ -54,6 +54,11 @@ import Reconcile
 /// instance by its SOP Instance UID and the source's SHA-256, so a re-run
 /// of the same disc finds it sent, and other content under a UID the node
 /// already has is reported instead of sent).
+///
+/// Version 6 adds `identity_mappings.foreign_name`, `foreign_birth_date`
+/// and `foreign_sex`: the foreign patient (as on the medium) a remembered
+/// decision was taken for, so it is applied only to that person, not to
+/// anyone with the same foreign ID (NULL in rows from before).
 final class Catalog {
     /// Schema migrations: element `i` takes the catalog from version `i`
     /// to `i + 1`. Never edit a shipped migration; append a new one.
@@ -237,6 +242,12 @@ final class Catalog {
         // 5: the content key of queued instances (`import --send --no-store`).
         """
         ALTER TABLE send_queue ADD COLUMN content_sha256 TEXT;
+        """,
+        // 6: who a remembered decision was taken for.
+        """
+        ALTER TABLE identity_mappings ADD COLUMN foreign_name TEXT;
+        ALTER TABLE identity_mappings ADD COLUMN foreign_birth_date TEXT;
+        ALTER TABLE identity_mappings ADD COLUMN foreign_sex TEXT;
         """,
     ]
 
@@ -637,16 +648,22 @@ final class Catalog {
         }
     }
 
+    /// The columns ``IdentityMapping/init(row:)`` reads, in its order.
+    static let mappingColumns = """
+        foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at,
+        foreign_name, foreign_birth_date, foreign_sex
+        """
+
     func mapping(foreignIssuer: String?, foreignID: String) throws -> IdentityMapping? {
         try db.queryFirst("""
-            SELECT foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at FROM identity_mappings
+            SELECT \(Catalog.mappingColumns) FROM identity_mappings
             WHERE foreign_issuer = ? AND foreign_id = ?
             """, [foreignIssuer ?? "", foreignID]) { IdentityMapping(row: $0) }
     }
 
     func mappings() throws -> [IdentityMapping] {
         try db.query("""
-            SELECT foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at FROM identity_mappings
+            SELECT \(Catalog.mappingColumns) FROM identity_mappings
             ORDER BY foreign_issuer, foreign_id
             """, []) { IdentityMapping(row: $0) }
     }
@@ -655,12 +672,17 @@ final class Catalog {
     func remember(_ m: IdentityMapping) throws -> IdentityMapping? {
         let previous = try mapping(foreignIssuer: m.foreignIssuer, foreignID: m.foreignID)
         try db.run("""
-            INSERT INTO identity_mappings(foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO identity_mappings(foreign_issuer, foreign_id, local_id, local_issuer, how, operator, decided_at,
+                foreign_name, foreign_birth_date, foreign_sex)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(foreign_issuer, foreign_id) DO UPDATE SET local_id = excluded.local_id,
                 local_issuer = excluded.local_issuer, how = excluded.how, operator = excluded.operator,
-                decided_at = excluded.decided_at
-            """, [m.foreignIssuer ?? "", m.foreignID, m.localID, m.localIssuer ?? "", m.how, m.operatorName, m.decidedAt])
+                decided_at = excluded.decided_at,
+                foreign_name = coalesce(excluded.foreign_name, identity_mappings.foreign_name),
+                foreign_birth_date = coalesce(excluded.foreign_birth_date, identity_mappings.foreign_birth_date),
+                foreign_sex = coalesce(excluded.foreign_sex, identity_mappings.foreign_sex)
+            """, [m.foreignIssuer ?? "", m.foreignID, m.localID, m.localIssuer ?? "", m.how, m.operatorName, m.decidedAt,
+                  m.foreignName, m.foreignBirthDate, m.foreignSex])
         return previous
     }
 

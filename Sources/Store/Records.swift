@@ -282,11 +282,13 @@ public struct CheckReport: Sendable, Hashable, Codable {
 }
 
 extension IdentityMapping {
+    /// A row of ``Catalog/mappingColumns``.
     init(row: SQLiteRow) {
         func optional(_ text: String) -> String? { text.isEmpty ? nil : text }
         self.init(foreignIssuer: optional(row.string(0)), foreignID: row.string(1), localID: row.string(2),
                   localIssuer: optional(row.string(3)), how: row.string(4), operatorName: row.string(5),
-                  decidedAt: row.string(6))
+                  decidedAt: row.string(6), foreignName: row.optionalString(7), foreignBirthDate: row.optionalString(8),
+                  foreignSex: row.optionalString(9))
     }
 }
 

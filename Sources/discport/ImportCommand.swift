@@ -25,7 +25,9 @@ struct ImportCommand: ParsableCommand {
         Patient decision, per patient, first that applies: --patient-id LOCAL (a \
         single-patient medium) or FOREIGN=LOCAL (repeatable); a --mapping file row; \
         the decision remembered from an earlier disc with the same foreign issuer and \
-        ID (shown); --auto: the one registered patient whose birth date and name match \
+        ID (shown) — only when it was taken for the same person: a birth date, sex or \
+        name that differs, or (for an ID without issuer) birth date and name that do \
+        not both agree, passes it over and the patient is decided anew; --auto: the one registered patient whose birth date and name match \
         exactly with nothing against it (ambiguity or doubt leaves the patient out, \
         with the candidates); --as-is: the identity on the medium. On a terminal \
         without these, discport shows the registry's candidates with the reasons each \
@@ -254,7 +256,7 @@ struct ImportCommand: ParsableCommand {
                     let listing = plan.report.patients.map {
                         "  \($0.patientID ?? "(no ID)")  \($0.name ?? "(no name)")  \($0.birthDate ?? "")  \($0.instanceCount) instance(s)"
                     }.joined(separator: "\n")
-                    throw CLIError("whose images are these? Give --patient-id LOCAL (or FOREIGN=LOCAL per patient), --auto, --mapping FILE or --as-is; the medium holds:\n\(listing)", status: 2)
+                    throw CLIError("\(label): \(why).\nWhose images are these? Give --patient-id LOCAL (or FOREIGN=LOCAL per patient), --auto, --mapping FILE or --as-is; the medium holds:\n\(listing)", status: 2)
                 }
             }
         }

@@ -124,6 +124,112 @@ struct PatientDecisionTests {
         }
     }
 
+    /// A one-instance disc (a folder) of a patient with these identifying values.
+    static func disc(_ folder: String, id: String, issuer: String? = nil, name: String, birthDate: String, sex: String,
+                     study: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var elements = [
+            Disc.element(0x0008, 0x0016, .UI, "1.2.840.10008.5.1.4.1.1.7"),
+            Disc.element(0x0008, 0x0018, .UI, study + ".1.1"),
+            Disc.element(0x0008, 0x0060, .CS, "OT"),
+            Disc.element(0x0010, 0x0010, .PN, name),
+            Disc.element(0x0010, 0x0020, .LO, id),
+        ]
+        if let issuer { elements.append(Disc.element(0x0010, 0x0021, .LO, issuer)) }
+        elements += [
+            Disc.element(0x0010, 0x0030, .DA, birthDate),
+            Disc.element(0x0010, 0x0040, .CS, sex),
+            Disc.element(0x0020, 0x000D, .UI, study),
+            Disc.element(0x0020, 0x000E, .UI, study + ".1"),
+            DataElement(tag: .pixelData, vr: .OW, bytes: Data(repeating: 7, count: 64)),
+        ]
+        try DICOMWriter.encode(DICOMFile(dataset: Dataset(elements), transferSyntax: .explicitVRLittleEndian))
+            .write(to: URL(fileURLWithPath: folder + "/IM1"))
+        return folder
+    }
+
+    /// Proposes for a disc with the default options (remembered decisions first).
+    private func proposal(_ source: String, _ store: InstanceStore, _ configure: (inout IdentityOptions) -> Void = { _ in })
+        throws -> PatientProposal {
+        let job = ImportJob(source: source, store: store)
+        var options = IdentityOptions()
+        configure(&options)
+        return try #require(try job.propose(job.scan(), options: options).first)
+    }
+
+    /// Imports a disc as `--patient-id LOCAL --issuer CLINIC` would, remembering the decision.
+    private func importExplicitly(_ source: String, as local: String, into store: InstanceStore) throws {
+        let job = ImportJob(source: source, store: store)
+        var plan = job.scan()
+        var options = IdentityOptions()
+        options.localPatientID = local
+        options.issuer = "CLINIC"
+        apply(try job.propose(plan, options: options), to: &plan)
+        _ = try job.run(plan)
+    }
+
+    @Test("a remembered decision is applied only to the person it was taken for: the same foreign ID without issuer on another hospital's disc (other name, birth date, sex) is left undecided, saying why")
+    func rememberedOnlyForTheSamePerson() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let suzuki = try Self.disc(scratch.sub("visit1"), id: "00012345", name: "SUZUKI^ICHIRO", birthDate: "19580704", sex: "M", study: "1.2.3.1")
+        try importExplicitly(suzuki, as: "L1", into: store)
+        #expect(try store.mappings().first?.foreignBirthDate == "19580704", "who the decision was taken for is kept")
+
+        // Another hospital's patient with the same number: never filed under L1.
+        let watanabe = try Self.disc(scratch.sub("other"), id: "00012345", name: "WATANABE^MIKI", birthDate: "20010909", sex: "F", study: "1.2.3.2")
+        guard case .undecided(_, let why) = try proposal(watanabe, store) else {
+            Issue.record("a remembered decision was applied to another person")
+            return
+        }
+        #expect(why.contains("00012345 (→ L1) is not applied"))
+        #expect(why.contains("birth date 2001-09-09 ≠ 1958-07-04"))
+        // With --as-is it is kept as it is, still saying why.
+        guard case .decided(.keepSourceIdentity, _, let note) = try proposal(watanabe, store, { $0.keepAsIs = true }) else {
+            Issue.record("not kept as is")
+            return
+        }
+        #expect(note?.contains("not applied") == true)
+
+        // The same person's next visit follows the decision.
+        let visit2 = try Self.disc(scratch.sub("visit2"), id: "00012345", name: "SUZUKI^ICHIRO", birthDate: "19580704", sex: "M", study: "1.2.3.3")
+        guard case .decided(.assign(let identity), .remembered, _) = try proposal(visit2, store) else {
+            Issue.record("the same person's next disc is not mapped by the remembered decision")
+            return
+        }
+        #expect(identity.patientID == "L1")
+        // Without issuer, agreeing on sex alone is not enough: birth date and name must agree.
+        let noBirthDate = try Self.disc(scratch.sub("nobirth"), id: "00012345", name: "SUZUKI^ICHIRO", birthDate: "", sex: "M", study: "1.2.3.4")
+        guard case .undecided = try proposal(noBirthDate, store) else {
+            Issue.record("an ID without issuer was mapped without birth date agreement")
+            return
+        }
+
+        // With an issuer, missing values are no evidence against; a different birth date is.
+        let issued = try Self.disc(scratch.sub("issued"), id: "777", issuer: "HOSP_A", name: "TANAKA^HANA", birthDate: "19900101", sex: "F", study: "1.2.3.5")
+        try importExplicitly(issued, as: "L7", into: store)
+        let issuedAgain = try Self.disc(scratch.sub("issued2"), id: "777", issuer: "HOSP_A", name: "", birthDate: "19900101", sex: "F", study: "1.2.3.6")
+        guard case .decided(.assign(let seven), .remembered, _) = try proposal(issuedAgain, store) else {
+            Issue.record("same issuer and ID, nothing against: not applied")
+            return
+        }
+        #expect(seven.patientID == "L7")
+        let issuedOther = try Self.disc(scratch.sub("issued3"), id: "777", issuer: "HOSP_A", name: "TANAKA^HANA", birthDate: "19900102", sex: "F", study: "1.2.3.7")
+        guard case .undecided = try proposal(issuedOther, store) else {
+            Issue.record("same issuer and ID but another birth date: applied")
+            return
+        }
+
+        // A decision remembered without demographics (an older discport) and
+        // no patient in the store to compare with: not applied to an ID without issuer.
+        try store.remember(IdentityMapping(foreignIssuer: nil, foreignID: "00099", localID: "L9", localIssuer: nil, how: "explicit"))
+        let old = try Self.disc(scratch.sub("old"), id: "00099", name: "SATO^JIRO", birthDate: "19700101", sex: "M", study: "1.2.3.8")
+        guard case .undecided = try proposal(old, store) else {
+            Issue.record("a bare foreign ID mapped with nothing to check it against")
+            return
+        }
+    }
+
     @Test("registry CSV: UTF-8 with BOM and Shift_JIS read the same; a bad row refuses the whole file")
     func registryCSV() throws {
         let text = "patient_id,issuer,alphabetic,ideographic,phonetic,birth_date,sex,extra\r\n12345,CLINIC,Yamada^Tarou,山田^太郎,やまだ^たろう,19700401,M,x\r\n\"67 890\",,\"Sato^Ichiro\",佐藤^一郎,,19800229,f,\r\n"
