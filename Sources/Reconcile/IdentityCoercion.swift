@@ -300,6 +300,17 @@ public struct IdentityCoercion: Sendable {
                                                    oldValue: value.text, newValue: nil,
                                                    note: "bytes kept as they were (\(value.reason)), now under ISO_IR 192"))
                 }
+            } else if let before = dataset[.specificCharacterSet], !texts.allSatisfy({ $0.utf8.allSatisfy { $0 < 0x80 } }),
+                      dataset.characterSet.unknownTerms.isEmpty, !dataset.characterSet.canonicalTerms.isEmpty,
+                      dataset.characterSet.terms != dataset.characterSet.canonicalTerms {
+                // New text under a misspelled term (`ISO_IR100`, read
+                // leniently): the term is written as PS3.3 spells it, so
+                // other readers decode the new text too.
+                let canonical = dataset.characterSet.canonicalTerms.joined(separator: "\\")
+                originals.append(before)
+                changes.append(AttributeChange(tag: .specificCharacterSet, keyword: "SpecificCharacterSet",
+                                               oldValue: dataset.string(.specificCharacterSet), newValue: canonical))
+                try dataset.setStrings(dataset.characterSet.canonicalTerms, vr: .CS, for: .specificCharacterSet)
             }
 
             // The foreign identity, kept searchable.

@@ -5,7 +5,7 @@ import Testing
 
 /// A small CT header with a Latin-1 name, read back as a file in header mode.
 private func latin1File(patientID: String = "F-1", accession: String = "ACC-9",
-                        sop: String = "1.2.3.4.5", study: String = "1.2.3.4") throws -> (DICOMFile, Int) {
+                        sop: String = "1.2.3.4.5", study: String = "1.2.3.4", characterSet: String = "ISO_IR 100") throws -> (DICOMFile, Int) {
     func element(_ tag: DICOM.Tag, _ vr: VR, _ bytes: [UInt8]) -> DataElement {
         var padded = bytes
         if padded.count % 2 == 1 { padded.append(vr == .UI ? 0 : 0x20) }
@@ -13,7 +13,7 @@ private func latin1File(patientID: String = "F-1", accession: String = "ACC-9",
     }
     let name: [UInt8] = Array("M".utf8) + [0xFC] + Array("ller^J".utf8) + [0xFC] + Array("rgen".utf8)   // Müller^Jürgen
     let dataset = Dataset([
-        element(.specificCharacterSet, .CS, Array("ISO_IR 100".utf8)),
+        element(.specificCharacterSet, .CS, Array(characterSet.utf8)),
         element(.sopClassUID, .UI, Array("1.2.840.10008.5.1.4.1.1.7".utf8)),
         element(.sopInstanceUID, .UI, Array(sop.utf8)),
         element(.accessionNumber, .SH, Array(accession.utf8)),
@@ -107,6 +107,23 @@ struct IdentityCoercionTests {
         #expect(wasOthers?.compactMap { $0.firstString(.patientID) } == ["F-1"])
         #expect(history[0].items(.modifiedAttributesSequence).first?[.otherPatientIDsSequence] == nil, "there was none")
         #expect(history.map { $0.firstString(Tag(0x0400, 0x0565)) } == ["COERCE", "COERCE"])
+    }
+
+    @Test("new non-ASCII text under a misspelled term: the term is written as PS3.3 spells it, the old spelling recorded")
+    func misspelledTermCorrected() throws {
+        let (file, size) = try latin1File(characterSet: "ISO_IR100")
+        let coercion = IdentityCoercion(identity: LocalIdentity(patientID: "L1", patientName: "Groß^Jürgen"), modificationDateTime: "20261201000000")
+        let coerced = try #require(try coercion.apply(to: file, fileSize: size))
+        let reread = try DICOMFile(data: coerced.header, options: .header)
+        #expect(reread.dataset.strings(.specificCharacterSet) == ["ISO_IR 100"])
+        #expect(reread.dataset.string(.patientName) == "Groß^Jürgen")
+        let was = try #require(reread.dataset.items(.originalAttributesSequence).last?.items(.modifiedAttributesSequence).first)
+        #expect(was.strings(.specificCharacterSet) == ["ISO_IR100"])
+        #expect(coerced.changes.contains { $0.keyword == "SpecificCharacterSet" && $0.newValue == "ISO_IR 100" })
+        // ASCII only: the spelling is left alone.
+        let ascii = try #require(try IdentityCoercion(identity: LocalIdentity(patientID: "L1"), modificationDateTime: "20261201000000")
+            .apply(to: file, fileSize: size))
+        #expect(ascii.dataset.strings(.specificCharacterSet) == ["ISO_IR100"])
     }
 
     @Test("a correction says CORRECT and does not make the mistaken local ID another ID of the patient")
