@@ -6,7 +6,8 @@ import Store
 /// Corrects a mistaken import: files a stored study under another local
 /// patient. Every instance is rewritten the way an import coerces it (a new
 /// Original Attributes item, the previous identity kept, pixel data
-/// untouched), then the study is moved in the catalog; all audited.
+/// untouched), then the study is moved in the catalog with the decisions
+/// remembered for its foreign identities; all audited.
 ///
 /// Safe to run again after an interruption: instances already carrying the
 /// new identity are only checked (their catalog hash refreshed if a crash
@@ -27,6 +28,9 @@ public struct ReassignJob: Sendable {
         /// Instances that had the new identity already (an earlier, interrupted run).
         public var alreadyDone: Int
         public var failures: [String]
+        /// The remembered decisions that moved with the study (foreign
+        /// identity → the new local patient), so later discs follow the correction.
+        public var movedDecisions: [IdentityMapping] = []
     }
 
     /// Reassigns `studyInstanceUID` to `identity`.
@@ -43,10 +47,19 @@ public struct ReassignJob: Sendable {
         var summary = Summary(studyInstanceUID: uid, previousPatientIDs: [study.patientID], patientID: identity.patientID,
                               rewritten: 0, alreadyDone: 0, failures: [])
         var filedAs: InstanceSummary?
+        // The identities the study came with (an import keeps the foreign
+        // one in Other Patient IDs Sequence): their remembered decisions
+        // move with it.
+        var foreign: [String: (issuer: String?, patientID: String)] = [:]
         for series in try store.series(studyInstanceUID: uid) {
             for instance in try store.instances(seriesInstanceUID: series.seriesInstanceUID) {
                 do {
                     let header = try DICOMFile(contentsOf: instance.path, options: .header)
+                    for item in header.dataset.items(.otherPatientIDsSequence) {
+                        guard let id = item.firstString(.patientID), !id.isEmpty else { continue }
+                        let issuer = item.firstString(.issuerOfPatientID).flatMap { $0.isEmpty ? nil : $0 }
+                        foreign[(issuer ?? "") + "\u{1F}" + id] = (issuer, id)
+                    }
                     if let coerced = try coercion.apply(to: header, fileSize: Int(instance.size), path: instance.path) {
                         guard UID.trimmed(coerced.dataset.firstString(.sopInstanceUID) ?? "") == instance.sopInstanceUID else {
                             throw CoercionError("its SOP Instance UID is not valid; reassigning would change it", path: instance.path)
@@ -69,7 +82,8 @@ public struct ReassignJob: Sendable {
             }
         }
         if summary.failures.isEmpty, let filedAs {
-            try store.moveStudy(uid, to: filedAs, reason: reason)
+            summary.movedDecisions = try store.moveStudy(uid, to: filedAs, reason: reason,
+                                                         foreignIdentities: foreign.keys.sorted().compactMap { foreign[$0] })
         }
         return summary
     }

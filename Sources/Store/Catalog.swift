@@ -494,11 +494,12 @@ final class Catalog {
     }
 
     /// Files a study under the patient of `s` (created when needed); a
-    /// patient left without studies is removed. Returns the previous Patient ID.
-    func moveStudy(_ studyUID: String, to s: InstanceSummary) throws -> String? {
+    /// patient left without studies is removed. Returns the previous
+    /// Patient ID and issuer.
+    func moveStudy(_ studyUID: String, to s: InstanceSummary) throws -> (patientID: String, issuer: String?)? {
         let previous = try db.queryFirst("""
-            SELECT p.patient_id FROM studies st JOIN patients p ON st.patient_ref = p.id WHERE st.study_uid = ?
-            """, [studyUID]) { $0.string(0) }
+            SELECT p.patient_id, p.issuer FROM studies st JOIN patients p ON st.patient_ref = p.id WHERE st.study_uid = ?
+            """, [studyUID]) { (patientID: $0.string(0), issuer: $0.optionalString(1)) }
         let key = Catalog.patientKey(s)
         let patient = try db.queryFirst("""
             INSERT INTO patients(patient_key, patient_id, issuer, name, birth_date, sex) VALUES (?, ?, ?, ?, ?, ?)

@@ -940,14 +940,40 @@ public final class InstanceStore: Sendable {
 
     /// Files a study under another patient (the one `summary` names),
     /// audited; the previous patient is removed when it has no study left.
-    public func moveStudy(_ studyInstanceUID: String, to summary: InstanceSummary, reason: String) throws {
-        try state.withLock { st throws in
+    ///
+    /// The decisions remembered for the study's foreign identities
+    /// (`foreignIdentities`: the Patient IDs and issuers it came with) that
+    /// name the previous patient move with it, in the same transaction,
+    /// each audited as a reconciliation (how `reassign`): the next disc of
+    /// that patient follows the correction. Returns the decisions moved, as
+    /// they are now.
+    @discardableResult
+    public func moveStudy(_ studyInstanceUID: String, to summary: InstanceSummary, reason: String,
+                          foreignIdentities: [(issuer: String?, patientID: String)] = []) throws -> [IdentityMapping] {
+        let summary = summary.normalized
+        return try state.withLock { st throws -> [IdentityMapping] in
             let catalog = try st.open()
             try ensureTransaction(&st)
-            let previous = try catalog.moveStudy(UID.trimmed(studyInstanceUID), to: summary.normalized)
+            let study = UID.trimmed(studyInstanceUID)
+            let previous = try catalog.moveStudy(study, to: summary)
             try catalog.audit(.reassignment, operatorName: operatorName, importID: nil, sopInstanceUID: nil, detail: [
-                "study": studyInstanceUID, "previousPatientID": previous ?? "", "patientID": summary.patientID, "reason": reason])
+                "study": studyInstanceUID, "previousPatientID": previous?.patientID ?? "", "patientID": summary.patientID, "reason": reason])
+            var moved: [IdentityMapping] = []
+            if let previous, previous.patientID != summary.patientID || previous.issuer != summary.issuerOfPatientID {
+                for foreign in foreignIdentities {
+                    guard var mapping = try catalog.mapping(foreignIssuer: foreign.issuer, foreignID: foreign.patientID),
+                          mapping.localID == previous.patientID, (mapping.localIssuer ?? "") == (previous.issuer ?? "") else { continue }
+                    mapping.localID = summary.patientID
+                    mapping.localIssuer = summary.issuerOfPatientID
+                    mapping.how = "reassign"
+                    mapping.operatorName = operatorName
+                    mapping.decidedAt = FileIO.timestamp()
+                    try rememberLocked(mapping, catalog: catalog, importID: nil, detail: ["study": study, "reason": reason])
+                    moved.append(mapping)
+                }
+            }
             try commitBatch(&st)
+            return moved
         }
     }
 
@@ -1133,15 +1159,22 @@ public final class InstanceStore: Sendable {
         try state.withLock { st throws in
             let catalog = try st.open()
             try ensureTransaction(&st)
-            let previous = try catalog.remember(mapping)
-            if previous?.localID != mapping.localID || previous?.localIssuer != mapping.localIssuer {
-                var detail = ["foreignIssuer": mapping.foreignIssuer ?? "", "foreignID": mapping.foreignID,
-                              "localID": mapping.localID, "localIssuer": mapping.localIssuer ?? "", "how": mapping.how]
-                if let previous { detail["previousLocalID"] = previous.localID }
-                try catalog.audit(.reconciliation, operatorName: operatorName, importID: importID, sopInstanceUID: nil, detail: detail)
-            }
+            try rememberLocked(mapping, catalog: catalog, importID: importID)
             try commitBatch(&st)
         }
+    }
+
+    /// Writes a decision and, when it names another local patient than
+    /// before, its audit entry (`detail` added to it); the lock is held.
+    private func rememberLocked(_ mapping: IdentityMapping, catalog: Catalog, importID: Int64?,
+                                detail extra: [String: String] = [:]) throws {
+        let previous = try catalog.remember(mapping)
+        guard previous?.localID != mapping.localID || previous?.localIssuer != mapping.localIssuer else { return }
+        var detail = ["foreignIssuer": mapping.foreignIssuer ?? "", "foreignID": mapping.foreignID,
+                      "localID": mapping.localID, "localIssuer": mapping.localIssuer ?? "", "how": mapping.how]
+        if let previous { detail["previousLocalID"] = previous.localID }
+        detail.merge(extra) { current, _ in current }
+        try catalog.audit(.reconciliation, operatorName: operatorName, importID: importID, sopInstanceUID: nil, detail: detail)
     }
 
     /// Patients, by name; `patientID` narrows to one Patient ID.

@@ -189,7 +189,10 @@ struct ReassignCommand: ParsableCommand {
         Every instance of the study is rewritten as an import would coerce it: Patient ID (and, \
         from the registry, name, birth date and sex) replaced, the previous values kept in a new \
         Original Attributes Sequence item, pixel data untouched; the study moves to the patient in \
-        the catalog; every step is in the audit log. Safe to run again after an interruption. \
+        the catalog; the decisions remembered for the study's foreign identities (Other Patient IDs \
+        of its instances) that named the previous patient move to the new one, so the next disc of \
+        that patient follows the correction; every step is in the audit log. Safe to run again after \
+        an interruption. \
         Exit status: 0 done, 1 some instances could not be rewritten (the study stays where it was), \
         2 usage error, 3 the store cannot be opened or has no such study.
         """
@@ -222,6 +225,9 @@ struct ReassignCommand: ParsableCommand {
             throw CLIError(error.description, status: 3)
         }
         print("study \(summary.studyInstanceUID): \(summary.previousPatientIDs.joined(separator: ", ")) → \(summary.patientID): \(summary.rewritten) instance(s) rewritten, \(summary.alreadyDone) already done")
+        for moved in summary.movedDecisions {
+            print("remembered decision moved: \(moved.foreignLabel) → \(moved.localID) (later discs of that patient follow it)")
+        }
         if !summary.failures.isEmpty {
             for failure in summary.failures { Terminal.error(failure) }
             throw CLIError("\(summary.failures.count) instance(s) could not be rewritten; the study stays filed where it was", status: 1)

@@ -9,6 +9,37 @@ import Testing
 private let taro = RegisteredPatient(patientID: "12345", issuer: "CLINIC", alphabetic: "Yamada^Taro", ideographic: "山田^太郎",
                                      phonetic: "ヤマダ^タロウ", birthDate: "19700401", sex: "M")
 
+/// Takes the decided proposals into the plan.
+func apply(_ proposals: [PatientProposal], to plan: inout ImportPlan) {
+    for (index, proposal) in proposals.enumerated() {
+        if case .decided(let decision, let how, _) = proposal {
+            plan.decisions[index] = decision
+            plan.decidedBy[index] = how
+        }
+    }
+}
+
+/// Proposes for a disc with the default options (remembered decisions first).
+func proposal(_ source: String, _ store: InstanceStore, _ configure: (inout IdentityOptions) -> Void = { _ in })
+    throws -> PatientProposal {
+    let job = ImportJob(source: source, store: store)
+    var options = IdentityOptions()
+    configure(&options)
+    return try #require(try job.propose(job.scan(), options: options).first)
+}
+
+/// Imports a disc as `--patient-id LOCAL --issuer CLINIC` would, remembering the decision.
+@discardableResult
+func importExplicitly(_ source: String, as local: String, into store: InstanceStore) throws -> ImportSummary {
+    let job = ImportJob(source: source, store: store)
+    var plan = job.scan()
+    var options = IdentityOptions()
+    options.localPatientID = local
+    options.issuer = "CLINIC"
+    apply(try job.propose(plan, options: options), to: &plan)
+    return try job.run(plan)
+}
+
 @Suite("Patient decisions")
 struct PatientDecisionTests {
     /// The sample disc (H-000123, Yamada^Tarou=山田^太郎=やまだ^たろう, 19700401, M) against a registry.
@@ -20,15 +51,6 @@ struct PatientDecisionTests {
         var options = IdentityOptions()
         configure(&options)
         return (job, plan, try job.propose(plan, options: options))
-    }
-
-    private func apply(_ proposals: [PatientProposal], to plan: inout ImportPlan) {
-        for (index, proposal) in proposals.enumerated() {
-            if case .decided(let decision, let how, _) = proposal {
-                plan.decisions[index] = decision
-                plan.decidedBy[index] = how
-            }
-        }
     }
 
     @Test("--auto files the disc under the one registered patient matching birth date and name (romaji long vowel, kana), with the registry's demographics")
@@ -146,26 +168,6 @@ struct PatientDecisionTests {
         try DICOMWriter.encode(DICOMFile(dataset: Dataset(elements), transferSyntax: .explicitVRLittleEndian))
             .write(to: URL(fileURLWithPath: folder + "/IM1"))
         return folder
-    }
-
-    /// Proposes for a disc with the default options (remembered decisions first).
-    private func proposal(_ source: String, _ store: InstanceStore, _ configure: (inout IdentityOptions) -> Void = { _ in })
-        throws -> PatientProposal {
-        let job = ImportJob(source: source, store: store)
-        var options = IdentityOptions()
-        configure(&options)
-        return try #require(try job.propose(job.scan(), options: options).first)
-    }
-
-    /// Imports a disc as `--patient-id LOCAL --issuer CLINIC` would, remembering the decision.
-    private func importExplicitly(_ source: String, as local: String, into store: InstanceStore) throws {
-        let job = ImportJob(source: source, store: store)
-        var plan = job.scan()
-        var options = IdentityOptions()
-        options.localPatientID = local
-        options.issuer = "CLINIC"
-        apply(try job.propose(plan, options: options), to: &plan)
-        _ = try job.run(plan)
     }
 
     @Test("a remembered decision is applied only to the person it was taken for: the same foreign ID without issuer on another hospital's disc (other name, birth date, sex) is left undecided, saying why")
@@ -286,5 +288,30 @@ struct ReassignTests {
         // Re-importing the original disc still finds everything stored.
         let reimport = try importAll(Disc.sample, into: store, decision: .assign(LocalIdentity(patientID: "WRONG-1")))
         #expect(reimport.counts.duplicates == 5)
+    }
+
+    @Test("the decision remembered for the study's foreign identity moves with it: the patient's next disc goes to the corrected patient, audited")
+    func reassignMovesRememberedDecision() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        try importExplicitly(Disc.sample, as: "L1", into: store)
+        // Another foreign patient remembered for L1 is not this study's: it stays.
+        try store.remember(IdentityMapping(foreignIssuer: "ELSEWHERE", foreignID: "X-1", localID: "L1", localIssuer: "CLINIC",
+                                           how: "explicit", foreignName: "Yamada^Tarou", foreignBirthDate: "19700401", foreignSex: "M"))
+        let study = try #require(try store.studies().first).studyInstanceUID
+        let summary = try ReassignJob(store: store).run(study: study, to: LocalIdentity(patientID: "L3", issuerOfPatientID: "CLINIC"))
+        #expect(summary.movedDecisions.map(\.foreignID) == ["H-000123"])
+        let byForeign = Dictionary(uniqueKeysWithValues: try store.mappings().map { ($0.foreignID, $0) })
+        #expect(byForeign["H-000123"]?.localID == "L3")
+        #expect(byForeign["H-000123"]?.localIssuer == "CLINIC")
+        #expect(byForeign["H-000123"]?.how == "reassign")
+        #expect(byForeign["X-1"]?.localID == "L1")
+        #expect(try store.auditLog().contains { $0.kind == .reconciliation && $0.detail?.contains("\"previousLocalID\":\"L1\"") == true
+            && $0.detail?.contains(study) == true })
+        guard case .decided(.assign(let next), .remembered, _) = try proposal(Disc.sample, store) else {
+            Issue.record("the patient's next disc is not mapped")
+            return
+        }
+        #expect(next.patientID == "L3")
     }
 }
