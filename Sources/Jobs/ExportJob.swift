@@ -563,17 +563,6 @@ public final class ExportJob: Sendable {
             selected = try select()
         }
         guard !selected.instances.isEmpty else { throw ExportError("nothing selected: no instance in the store matches") }
-        let patientIDs = Set(selected.instances.map(\.patientID)).sorted()
-        if patientIDs.count > 1 {
-            guard request.allowMultiPatient else {
-                throw ExportError("the selection holds \(patientIDs.count) patients (\(patientIDs.prefix(5).joined(separator: ", "))): one patient per medium; --allow-multi-patient overrides")
-            }
-            warn("\(patientIDs.count) patients on one medium (--allow-multi-patient): the receiving hospital must reconcile each")
-        }
-        let bytes = selected.instances.reduce(Int64(0)) { $0 + $1.size }
-        let seriesCount = selected.series.values.reduce(0) { $0 + $1.count }
-        events(.selected(patients: patientIDs.count, studies: selected.studies.count, series: seriesCount,
-                         instances: selected.instances.count, bytes: bytes))
 
         // The plan (headers only, nothing written), then the volumes.
         var writer = FileSetWriter(profile: profile, fileSetID: baseFileSetID, invent: request.invent)
@@ -581,6 +570,22 @@ public final class ExportJob: Sendable {
         // decompressed losslessly; a lossy source stays marked lossy.
         writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
         let plan = try writer.plan(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) })
+
+        // One patient per medium, told apart as the PATIENT records are
+        // (``PatientIdentity``: Patient ID with its issuer, and more).
+        let patients = plan.patients
+        if patients.count > 1 {
+            let list = patients.prefix(5).map { "  " + $0.description }.joined(separator: "\n") + (patients.count > 5 ? "\n  …" : "")
+            guard request.allowMultiPatient else {
+                throw ExportError("the selection holds \(patients.count) patients; one patient per medium, nothing was written:\n\(list)\nexport each patient on its own medium (--study or --series selects part of a Patient ID), or add --allow-multi-patient to put them on one")
+            }
+            warn("\(patients.count) patients on one medium (--allow-multi-patient), each under its own PATIENT record: the receiving hospital must reconcile each:\n\(list)")
+        }
+        let patientIDs = patients.map(\.identity.patientID)
+        let bytes = selected.instances.reduce(Int64(0)) { $0 + $1.size }
+        let seriesCount = selected.series.values.reduce(0) { $0 + $1.count }
+        events(.selected(patients: patients.count, studies: selected.studies.count, series: seriesCount,
+                         instances: selected.instances.count, bytes: bytes))
         let overhead = VolumePlanner.Overhead.referralMedium(extra: request.viewerDirectory.map(ExportJob.folderSize) ?? 0, xdm: request.xdm,
                                                              udf: request.imageFormat(volumeID: "")?.isUDF ?? false)
         let items = plan.items

@@ -10,6 +10,8 @@ import Testing
 /// One instance of a fixture disc: its identity, its place, its encoding.
 struct DiscInstance {
     var patientID = "P0001"
+    /// (0010,0021) Issuer of Patient ID, when given.
+    var issuer: String? = nil
     var patientName = "DOE^JANE"
     var birthDate = "19700101"
     var sex = "F"
@@ -104,6 +106,7 @@ enum DiscBuilder {
         try ds.setString(instance.patientName, vr: .PN, for: .patientName)
         if let raw = instance.rawPatientName { ds.set(DataElement(tag: .patientName, vr: .PN, bytes: raw)) }
         try ds.setString(instance.patientID, vr: .LO, for: .patientID)
+        if let issuer = instance.issuer { try ds.setString(issuer, vr: .LO, for: .issuerOfPatientID) }
         try ds.setString(instance.birthDate, vr: .DA, for: .patientBirthDate)
         try ds.setString(instance.sex, vr: .CS, for: .patientSex)
         try ds.setString(instance.studyUID, vr: .UI, for: .studyInstanceUID)

@@ -34,4 +34,70 @@ import Testing
         #expect(Set(series.compactMap(\.seriesInstanceUID)).count == 2)
         #expect(Set(result.entries.map { $0.fileID.dropLast() }).count == 2)
     }
+
+    /// Two people: `a` (P0001 of HOSP_A), `b` (the same ID of HOSP_B) in a study of their own.
+    func twoIssuers() -> [DiscInstance] {
+        var instances = DiscBuilder.standardDisc()
+        for i in instances.indices { instances[i].issuer = "HOSP_A" }
+        var other = instances[0]
+        other.issuer = "HOSP_B"
+        other.patientName = "ITO^YUKI"
+        other.birthDate = "19900909"
+        other.studyUID = "1.2.826.0.1.3680043.10.9.2"
+        other.seriesUID = "1.2.826.0.1.3680043.10.9.2.1"
+        other.sopUID = "1.2.826.0.1.3680043.10.9.2.1.1"
+        other.fileID = ["DICOM", "OTHER", "IMG00001"]
+        return instances + [other]
+    }
+
+    @Test("one Patient ID under two issuers is two patients: two PATIENT records, each with its issuer")
+    func patientsAreKeyedByIDAndIssuer() throws {
+        let (root, _, directory) = try write(twoIssuers())
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let patients = records(directory, .patient)
+        #expect(patients.count == 2)
+        #expect(Set(patients.compactMap { $0.attributes.firstString(.issuerOfPatientID) }) == ["HOSP_A", "HOSP_B"])
+        #expect(patients.allSatisfy { $0.patientID == "P0001" })
+    }
+
+    @Test("the plan counts the patients the one-patient check refuses: issuers, birth dates, no-ID names")
+    func planCountsDistinctPeople() throws {
+        let root = NSTemporaryDirectory() + "fsr-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func patients(_ instances: [DiscInstance]) throws -> [FileSetPlan.Patient] {
+            let folder = root + "/" + UUID().uuidString
+            try DiscBuilder.write(instances, to: folder, dicomdir: nil)
+            return try FileSetWriter(profile: .stdGenCD, fileSetID: "T").plan(instances.map { FileSetSource(path: folder + "/" + $0.path) }).patients
+        }
+        #expect(try patients(twoIssuers()).map(\.identity.issuer) == ["HOSP_A", "HOSP_B"])
+        // One ID, one issuer, name variants: one patient; two birth dates: two.
+        var variants = DiscBuilder.standardDisc()
+        variants[1].patientName = "Doe^Jane=ドウ^ジェーン"
+        variants[1].characterSet = "ISO_IR 192"
+        #expect(try patients(variants).count == 1)
+        variants[2].birthDate = "19800101"
+        #expect(try patients(variants).count == 2)
+        // No Patient ID: told apart by name (case and groups ignored) and sex.
+        var noID = DiscBuilder.standardDisc()
+        for i in noID.indices { noID[i].patientID = "" }
+        noID[1].patientName = "doe^jane"
+        #expect(try patients(noID).count == 1)
+        noID[2].patientName = "SATO^HANAKO"
+        noID[2].birthDate = ""
+        #expect(try patients(noID).map(\.identity.name) == ["DOE^JANE", "SATO^HANAKO"])
+    }
+
+    @Test("patients without a Patient ID get one invented each (--invent), not one for all")
+    func patientsWithoutIDGetDistinctInventedIDs() throws {
+        var instances = DiscBuilder.standardDisc()
+        for i in instances.indices { instances[i].patientID = "" }
+        instances[2].patientName = "SATO^HANAKO"
+        instances[2].birthDate = "19800505"
+        let (root, result, directory) = try write(instances, invent: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let patients = records(directory, .patient)
+        #expect(patients.count == 2)
+        #expect(Set(patients.compactMap(\.patientID)).count == 2)
+        #expect(result.inventions.filter { $0.keyword == "PatientID" }.count == 2)
+    }
 }

@@ -50,13 +50,13 @@ struct DirectoryTreeBuilder {
     }
 
     mutating func build(_ planned: [FileSetWriter.Planned]) throws(FileSetError) -> DirectoryTree {
-        // Group consecutive instances: patient > study > series.
+        // Group consecutive instances: patient (``PatientIdentity``) > study > series.
         var patientStart = 0
         var lastPatientRecord: Int?
         var patientNumber = 0
         while patientStart < planned.count {
             var patientEnd = patientStart
-            while patientEnd < planned.count, planned[patientEnd].patientID == planned[patientStart].patientID { patientEnd += 1 }
+            while patientEnd < planned.count, planned[patientEnd].patient == planned[patientStart].patient { patientEnd += 1 }
             patientNumber += 1
             let patientRange = patientStart..<patientEnd
             let patientRecord = addRecord("PATIENT", from: planned, patientRange, counter: patientNumber)

@@ -42,7 +42,10 @@ public enum DirectoryRecordKeys {
         return keys
     }
 
-    static let patient: [Key] = [Key("PatientName", .present), Key("PatientID", .required)]
+    /// Issuer of Patient ID is a Patient Module attribute the record may
+    /// carry (Type 3 there): with it, two patients of one ID from different
+    /// issuers are told apart on the medium too.
+    static let patient: [Key] = [Key("PatientName", .present), Key("PatientID", .required), Key("IssuerOfPatientID", .conditional)]
     static let study: [Key] = [
         Key("StudyDate", .required), Key("StudyTime", .required), Key("StudyDescription", .present),
         Key("StudyInstanceUID", .required), Key("StudyID", .required), Key("AccessionNumber", .present),

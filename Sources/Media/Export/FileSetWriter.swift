@@ -140,7 +140,8 @@ public struct FileSetWriter: Sendable {
         var sopClassUID: String
         var transferSyntaxUID: String
         var recordType: String
-        var patientID: String
+        /// Whose PATIENT record the instance goes under (``PatientIdentity/assign(_:)``).
+        var patient = PatientIdentity(patientID: "", issuer: "", name: "", birthDate: "", sex: "")
         var studyUID: String
         var seriesUID: String
         var studyDate: String
@@ -222,7 +223,6 @@ public struct FileSetWriter: Sendable {
                 source: source, action: action, sopInstanceUID: sop, sopClassUID: sopClass,
                 transferSyntaxUID: profile.allows(syntax.uid) ? syntax.uid : TransferSyntax.explicitVRLittleEndian.uid,
                 recordType: DirectoryRecordKeys.recordType(sopClassUID: sopClass, modality: modality),
-                patientID: file.dataset.firstString(.patientID) ?? "",
                 studyUID: study, seriesUID: series,
                 studyDate: (file.dataset.firstString(.studyDate) ?? "") + (file.dataset.firstString(.studyTime) ?? ""),
                 seriesNumber: file.dataset.integers(.seriesNumber).first ?? Int(file.dataset.firstString(.seriesNumber) ?? "") ?? 0,
@@ -233,6 +233,9 @@ public struct FileSetWriter: Sendable {
             throw FileSetError("\(refused.count) file(s) cannot be written for \(profile.name):", files: refused)
         }
         guard !planned.isEmpty else { throw FileSetError("nothing to write: no DICOM instance selected") }
+        for (index, identity) in PatientIdentity.assign(planned.map { PatientIdentity.Demographics($0.keys) }).enumerated() {
+            planned[index].patient = identity
+        }
         return FileSetPlan(planned: planned)
     }
 
@@ -274,7 +277,7 @@ public struct FileSetWriter: Sendable {
         let studyOrder = Dictionary(planned.map { ($0.studyUID, $0.studyDate) }, uniquingKeysWith: { a, b in min(a, b) })
         let seriesOrder = Dictionary(planned.map { ($0.seriesUID, $0.seriesNumber) }, uniquingKeysWith: { a, b in min(a, b) })
         planned.sort { a, b in
-            if a.patientID != b.patientID { return a.patientID < b.patientID }
+            if a.patient != b.patient { return a.patient < b.patient }
             if a.studyUID != b.studyUID {
                 let (da, db) = (studyOrder[a.studyUID]!, studyOrder[b.studyUID]!)
                 return da != db ? da < db : a.studyUID < b.studyUID
@@ -466,6 +469,31 @@ public struct FileSetPlan: Sendable {
     /// Source paths, in plan order.
     public var sourcePaths: [String] { planned.map(\.source.path) }
     public var count: Int { planned.count }
+
+    /// A patient of the plan: one PATIENT record, one person for the
+    /// one-patient check.
+    public struct Patient: Sendable, Hashable, CustomStringConvertible {
+        public var identity: PatientIdentity
+        /// The first Patient's Name of its instances, as written ("" none).
+        public var name: String
+        public var instances: Int
+        /// `777 (issuer HOSP_A) KATO^ICHIRO, 4 instances`.
+        public var description: String {
+            identity.description + (name.isEmpty || !identity.name.isEmpty ? "" : " \(name)") + ", \(instances) instance\(instances == 1 ? "" : "s")"
+        }
+    }
+
+    /// The patients, sorted by identity.
+    public var patients: [Patient] {
+        var byIdentity: [PatientIdentity: Patient] = [:]
+        for item in planned {
+            byIdentity[item.patient, default: Patient(identity: item.patient, name: "", instances: 0)].instances += 1
+            if byIdentity[item.patient]!.name.isEmpty, let name = item.keys.firstString(.patientName) {
+                byIdentity[item.patient]!.name = name
+            }
+        }
+        return byIdentity.keys.sorted().map { byIdentity[$0]! }
+    }
 
     /// The instances at `indexes` (a ``VolumePlanner/Volume``).
     public func subset(_ indexes: [Int]) -> FileSetPlan {

@@ -1,0 +1,88 @@
+import DICOM
+import Foundation
+@testable import Jobs
+import Media
+import Store
+import Testing
+
+/// A small CT instance for the export job's tests: `overrides` set (or,
+/// with an empty string, remove) any string attribute.
+func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", series: String = "1.2.826.0.1.3680043.10.9.70.1",
+                   overrides: [DICOM.Tag: String] = [:], transferSyntax: TransferSyntax = .explicitVRLittleEndian) throws -> Data {
+    var ds = Dataset()
+    var strings: [DICOM.Tag: (VR, String)] = [
+        .sopClassUID: (.UI, "1.2.840.10008.5.1.4.1.1.2"), .sopInstanceUID: (.UI, sop), .studyInstanceUID: (.UI, study),
+        .seriesInstanceUID: (.UI, series), .patientID: (.LO, "777"), .patientName: (.PN, "KATO^ICHIRO"),
+        .patientBirthDate: (.DA, "19400101"), .patientSex: (.CS, "M"), .studyDate: (.DA, "20240115"), .studyTime: (.TM, "093000"),
+        .studyID: (.SH, "1"), .accessionNumber: (.SH, "A1"), .modality: (.CS, "CT"), .seriesNumber: (.IS, "1"),
+        .instanceNumber: (.IS, "1"), .specificCharacterSet: (.CS, "ISO_IR 100"),
+    ]
+    for (tag, value) in overrides { strings[tag] = (DataDictionary.vr(for: tag) ?? .LO, value) }
+    for (tag, (vr, value)) in strings where !value.isEmpty { try ds.setString(value, vr: vr, for: tag) }
+    ds.setIntegers([1], vr: .US, for: .samplesPerPixel)
+    try ds.setString("MONOCHROME2", vr: .CS, for: .photometricInterpretation)
+    ds.setIntegers([8], vr: .US, for: .rows)
+    ds.setIntegers([8], vr: .US, for: .columns)
+    ds.setIntegers([8], vr: .US, for: .bitsAllocated)
+    ds.setIntegers([8], vr: .US, for: .bitsStored)
+    ds.setIntegers([7], vr: .US, for: .highBit)
+    ds.setIntegers([0], vr: .US, for: .pixelRepresentation)
+    ds.set(DataElement(tag: .pixelData, vr: .OB, bytes: Data((0..<64).map { UInt8($0 * 3) })))
+    return try DICOMWriter.encode(DICOMFile(dataset: ds, transferSyntax: transferSyntax))
+}
+
+@Suite struct ExportJobTests {
+    /// A temporary folder with a store home and a source folder.
+    struct Scratch {
+        let root = NSTemporaryDirectory() + "export-job-" + UUID().uuidString
+        var source: String { root + "/source" }
+        func put(_ name: String, _ data: Data) throws {
+            try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+            try data.write(to: URL(fileURLWithPath: source + "/" + name))
+        }
+        /// `export --from source --format dir --out root/NAME`.
+        func export(_ name: String, allowMultiPatient: Bool = false, invent: Bool = false) throws -> ExportSummary {
+            let store = try InstanceStore(home: root + "/home", options: .init(synchronous: false))
+            let request = ExportRequest(selection: .all, format: .dir, output: root + "/" + name, allowMultiPatient: allowMultiPatient,
+                                        invent: invent, medium: source)
+            return try ExportJob(store: store, request: request).run()
+        }
+        func remove() { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    @Test("one Patient ID of two issuers is two patients: refused as such, and two PATIENT records when allowed")
+    func twoIssuersOfOneIDAreTwoPatients() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        try scratch.put("a.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.70.1.1", overrides: [.issuerOfPatientID: "HOSP_A"]))
+        try scratch.put("b.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.71.1.1", study: "1.2.826.0.1.3680043.10.9.71",
+                                               series: "1.2.826.0.1.3680043.10.9.71.1",
+                                               overrides: [.issuerOfPatientID: "HOSP_B", .patientName: "ITO^YUKI", .patientBirthDate: "19900909"]))
+        #expect {
+            try scratch.export("refused")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("2 patients") && text.contains("777 (issuer HOSP_A") && text.contains("777 (issuer HOSP_B")
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.root + "/refused"))
+        let summary = try scratch.export("allowed", allowMultiPatient: true)
+        #expect(summary.patientIDs == ["777", "777"])
+        let directory = DICOMDirectory(file: try DICOMFile(contentsOf: scratch.root + "/allowed/DICOMDIR"), path: "DICOMDIR")
+        #expect(directory.records.filter { $0.level == .patient }.count == 2)
+    }
+
+    @Test("patients without a Patient ID are told apart by name: refused as two, two invented IDs when allowed")
+    func patientsWithoutIDAreNotMerged() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        try scratch.put("a.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.72.1.1", overrides: [.patientID: "", .patientName: "YAMADA^TARO"]))
+        try scratch.put("b.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.73.1.1", study: "1.2.826.0.1.3680043.10.9.73",
+                                               series: "1.2.826.0.1.3680043.10.9.73.1",
+                                               overrides: [.patientID: "", .patientName: "SATO^HANAKO", .patientSex: "F"]))
+        #expect {
+            try scratch.export("refused", invent: true)
+        } throws: { error in "\(error)".contains("2 patients") && "\(error)".contains("SATO^HANAKO") }
+        let summary = try scratch.export("allowed", allowMultiPatient: true, invent: true)
+        #expect(Set(summary.inventions.filter { $0.keyword == "PatientID" }.map(\.value)).count == 2)
+    }
+}
