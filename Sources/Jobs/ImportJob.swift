@@ -130,8 +130,9 @@ public final class ImportJob: Sendable {
         // A medium of documents only: its documents' patient comes after the
         // medium's (none), so every count has a row.
         let tally = Mutex(Tally(patients: report.patients.count + (plan.documentsPatient == nil ? 0 : 1)))
+        let misfiled = MisfiledPatients()
         let worker = InstanceImporter(plan: plan, coercions: coercions, store: store, importID: importID, dryRun: dryRun,
-                                      outbox: outbox)
+                                      outbox: outbox, misfiled: misfiled)
         // What goes to the node: stored (or outbox) paths and content keys,
         // and where on the medium each came from.
         let toSend = Mutex<[(path: String, contentSHA256: String?, source: String)]>([])
@@ -206,7 +207,8 @@ public final class ImportJob: Sendable {
             summary.complete = false
         }
         if let store, let importID {
-            try PatientResolver(store: store).remember(plan, summary: summary, importID: importID)
+            try PatientResolver(store: store).remember(plan, summary: summary, importID: importID,
+                                                       except: misfiled.patients.withLock { $0 })
             let status: ImportStatus = summary.complete ? .completed : .failed
             try store.finishImport(importID, status: status, skipped: final.counts.skipped, failed: final.failedBeforeStore, note: summary.mediumError)
         }
@@ -253,6 +255,13 @@ private struct Tally: Sendable {
     }
 }
 
+/// The patients of the medium (by index) with an instance the store has
+/// filed under another patient: the decision taken for them contradicts
+/// the store, so it is not remembered.
+private final class MisfiledPatients: Sendable {
+    let patients = Mutex<Set<Int>>([])
+}
+
 /// Imports one instance: header, decision, coercion, store.
 private struct InstanceImporter: Sendable {
     let plan: ImportPlan
@@ -262,6 +271,7 @@ private struct InstanceImporter: Sendable {
     let dryRun: Bool
     /// `--no-store`: the node whose outbox takes the instances instead of the store.
     let outbox: String?
+    let misfiled: MisfiledPatients
 
     func importInstance(_ file: MediumFile, patient: Int, expectedUID: String?) -> InstanceEvent {
         var event = InstanceEvent(path: file.path, sopInstanceUID: expectedUID, outcome: .failed, patient: patient,
@@ -357,6 +367,7 @@ private struct InstanceImporter: Sendable {
             }
             event.reachedStore = true
             let result = try store.store(source, summary: summary, importID: importID)
+            if result.filedUnderAnotherPatient != nil { misfiled.patients.withLock { _ = $0.insert(event.patient) } }
             event.outcome = InstanceOutcome(result.outcome)
             event.storedPath = result.path
             if !result.warnings.isEmpty { event.message = result.warnings.joined(separator: "; ") }

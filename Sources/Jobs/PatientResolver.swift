@@ -63,10 +63,13 @@ public struct PatientResolver: Sendable {
     }
 
     /// Remembers the assignments of a finished import, so the next disc
-    /// from the same hospital maps by itself (the import shows it).
-    func remember(_ plan: ImportPlan, summary: ImportSummary, importID: Int64?) throws {
+    /// from the same hospital maps by itself (the import shows it). The
+    /// patients in `except` are left as they were: some of their instances
+    /// are stored under another patient, so this run's decision for them
+    /// contradicts the store (a split patient, were it remembered).
+    func remember(_ plan: ImportPlan, summary: ImportSummary, importID: Int64?, except: Set<Int> = []) throws {
         guard let store else { return }
-        for (index, patient) in plan.report.patients.enumerated() {
+        for (index, patient) in plan.report.patients.enumerated() where !except.contains(index) {
             guard case .assign(let identity) = plan.decisions[index], let how = plan.decidedBy[index],
                   let foreignID = patient.patientID, !foreignID.isEmpty else { continue }
             let counts = summary.patients[index].counts

@@ -341,11 +341,21 @@ final class Catalog {
         var size: Int64
         var storedPath: String
         var fileMetaAdded: Bool
+        /// The patient it is filed under: its key (``patientKey(_:)``), Patient ID and name.
+        var patientKey: String
+        var patientID: String
+        var patientName: String?
     }
 
     func instance(sopInstanceUID uid: String) throws -> ExistingInstance? {
-        try db.queryFirst("SELECT sha256, source_sha256, size, stored_path, file_meta_added FROM instances WHERE sop_instance_uid = ?", [uid]) {
-            ExistingInstance(sha256: $0.string(0), sourceSHA256: $0.string(1), size: $0.int64(2), storedPath: $0.string(3), fileMetaAdded: $0.bool(4))
+        try db.queryFirst("""
+            SELECT i.sha256, i.source_sha256, i.size, i.stored_path, i.file_meta_added, p.patient_key, p.patient_id, p.name
+            FROM instances i JOIN series se ON i.series_ref = se.id JOIN studies st ON se.study_ref = st.id
+                JOIN patients p ON st.patient_ref = p.id
+            WHERE i.sop_instance_uid = ?
+            """, [uid]) {
+            ExistingInstance(sha256: $0.string(0), sourceSHA256: $0.string(1), size: $0.int64(2), storedPath: $0.string(3),
+                             fileMetaAdded: $0.bool(4), patientKey: $0.string(5), patientID: $0.string(6), patientName: $0.optionalString(7))
         }
     }
 
@@ -370,6 +380,8 @@ final class Catalog {
     struct Misfiling: Sendable, Equatable {
         /// `study-of-another-patient` or `series-of-another-study` (the conflicts' `reason`).
         var reason: String
+        /// The Patient ID the study is filed under (`study-of-another-patient`).
+        var patientID: String? = nil
         var message: String
     }
 
@@ -437,12 +449,21 @@ final class Catalog {
         return (series, nil)
     }
 
+    /// Why an instance already stored under another patient is not filed
+    /// again under the patient `s` names.
+    static func storedUnderAnotherPatient(_ s: InstanceSummary, _ existing: ExistingInstance) -> String {
+        "already stored under Patient ID \"\(existing.patientID)\"\(existing.patientName.map { " (\($0))" } ?? ""), "
+            + "this import files it under Patient ID \"\(s.patientID)\": not filed again (if study \(s.studyInstanceUID) is "
+            + "\(s.patientID)'s, move it with `discport reassign \(s.studyInstanceUID) --to \(s.patientID)"
+            + "\(s.issuerOfPatientID.map { " --issuer \($0)" } ?? "")`)"
+    }
+
     private func studyMisfiling(_ s: InstanceSummary) throws -> Misfiling {
         let owner = try db.queryFirst("""
             SELECT p.patient_id, p.name FROM studies st JOIN patients p ON st.patient_ref = p.id WHERE st.study_uid = ?
             """, [s.studyInstanceUID]) { (id: $0.string(0), name: $0.optionalString(1)) }
         let other = owner.map { "Patient ID \"\($0.id)\"\($0.name.map { " (\($0))" } ?? "")" } ?? "another patient"
-        return Misfiling(reason: "study-of-another-patient", message:
+        return Misfiling(reason: "study-of-another-patient", patientID: owner?.id, message:
             "study \(s.studyInstanceUID) is stored under \(other), this instance names Patient ID \"\(s.patientID)\"\(s.patientName.map { " (\($0))" } ?? ""): "
             + "kept aside, not filed with the other patient's study (if the study is this patient's, move it with `discport reassign` and import again)")
     }

@@ -251,6 +251,8 @@ public final class InstanceStore: Sendable {
     /// What to do with a streamed instance, decided against the catalog.
     private enum Plan: Sendable {
         case duplicate(storedPath: String)
+        /// The same instance, stored under another patient (the message says which).
+        case storedUnderAnotherPatient(storedPath: String, patientID: String, message: String)
         case knownConflict(storedPath: String)
         case restore(storedPath: String)
         case conflict
@@ -284,8 +286,20 @@ public final class InstanceStore: Sendable {
         let early = !flushEachFile ? nil : try state.withLock { st throws -> StoreResult? in
             let catalog = try st.open()
             try checkImport(importID, &st)
-            let plan = try classify(uid, hashes.stored, hashes.source, catalog, &st)
+            let plan = try classify(uid, summary, hashes.stored, hashes.source, catalog, &st)
             switch plan {
+            case .storedUnderAnotherPatient(let path, let patientID, let message):
+                if let importID {
+                    try ensureTransaction(&st)
+                    var counts = Catalog.Counts()
+                    counts.conflicts = 1
+                    st.addCounts(counts, toImport: importID)
+                    st.pending += 1
+                    try maybeCommit(&st)
+                }
+                var outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [message])
+                outcome.filedUnderAnotherPatient = patientID
+                return outcome
             case .duplicate(let path), .knownConflict(let path):
                 let isDuplicate = if case .duplicate = plan { true } else { false }
                 if let importID {
@@ -358,10 +372,15 @@ public final class InstanceStore: Sendable {
                     counts.bytes = hashes.storedSize
                     return result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, warnings)
                 }
-                switch try classify(uid, hashes.stored, hashes.source, catalog, &st) {
+                switch try classify(uid, summary, hashes.stored, hashes.source, catalog, &st) {
                 case .duplicate(let path):
                     counts.duplicates = 1
                     outcome = result(.duplicate, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
+                case .storedUnderAnotherPatient(let path, let patientID, let message):
+                    counts.conflicts = 1
+                    var filed = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [message])
+                    filed.filedUnderAnotherPatient = patientID
+                    outcome = filed
                 case .knownConflict(let path):
                     counts.conflicts = 1
                     outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
@@ -384,12 +403,15 @@ public final class InstanceStore: Sendable {
                     if let misfiling = filed.misfiling {
                         try catalog.db.run("ROLLBACK TO instance")   // the rows its filing touched
                         catalog.forgetCachedRows()
+                        var kept: StoreResult
                         if let path = try catalog.conflictPath(sopInstanceUID: uid, sha256: hashes.stored) {
                             counts.conflicts = 1
-                            outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [misfiling.message])
+                            kept = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [misfiling.message])
                         } else {
-                            outcome = try keepAside(reason: misfiling.reason, warnings: [misfiling.message])
+                            kept = try keepAside(reason: misfiling.reason, warnings: [misfiling.message])
                         }
+                        kept.filedUnderAnotherPatient = misfiling.patientID
+                        outcome = kept
                         break
                     }
                     let path = newPath
@@ -516,10 +538,17 @@ public final class InstanceStore: Sendable {
                     fileMetaAdded: metaAdded, warnings: warnings)
     }
 
-    private func classify(_ uid: String, _ stored: String, _ source: String, _ catalog: Catalog, _ st: inout State) throws -> Plan {
+    /// What to do with an instance (`summary`) whose bytes as stored and
+    /// as read hash to `stored` and `source`, against the catalog.
+    private func classify(_ uid: String, _ summary: InstanceSummary, _ stored: String, _ source: String, _ catalog: Catalog,
+                          _ st: inout State) throws -> Plan {
         if let existing = try catalog.instance(sopInstanceUID: uid) {
             let same = Set([existing.sha256, existing.sourceSHA256]).contains(stored)
                 || Set([existing.sha256, existing.sourceSHA256]).contains(source)
+            if same && existing.patientKey != Catalog.patientKey(summary) {
+                return .storedUnderAnotherPatient(storedPath: existing.storedPath, patientID: existing.patientID,
+                                                  message: Catalog.storedUnderAnotherPatient(summary, existing))
+            }
             if same {
                 let absolute = home + "/" + existing.storedPath
                 if existing.sha256 == stored && !st.pendingTargets.contains(absolute) && !FileIO.isRegularFile(absolute) {

@@ -18,7 +18,10 @@ public enum StoreOutcome: String, Sendable, Hashable, Codable {
     /// The same SOP Instance UID is stored with different content, or the
     /// instance's study is stored under another patient (its series in
     /// another study). What is stored is left alone; this copy is kept
-    /// aside under `conflicts/` with a catalog row and reported.
+    /// aside under `conflicts/` with a catalog row and reported. Also the
+    /// same instance already stored under another patient than the one it
+    /// is imported for (``StoreResult/filedUnderAnotherPatient``): reported,
+    /// nothing kept aside (the stored file is the same instance).
     case conflict
 }
 
@@ -40,6 +43,11 @@ public struct StoreResult: Sendable, Hashable, Codable {
     /// What the caller should know: why a copy was kept aside when not for
     /// different content, a file without catalog row moved out of the way.
     public var warnings: [String]
+    /// The Patient ID the instance (or its study) is already filed under,
+    /// when that is another patient than the one it names: it was not
+    /// filed again (a ``StoreOutcome/conflict``; `discport reassign` moves
+    /// the study).
+    public var filedUnderAnotherPatient: String? = nil
 }
 
 /// A patient in the catalog.

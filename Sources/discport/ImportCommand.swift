@@ -20,7 +20,10 @@ struct ImportCommand: ParsableCommand {
         identity is kept, with Patient ID coerced and the original identity kept in \
         Original Attributes Sequence when a local Patient ID is assigned. Importing \
         the same source again skips what is stored; an instance whose UID is stored \
-        with other content is kept aside as a conflict, never overwritten.
+        with other content is kept aside as a conflict, never overwritten; an instance \
+        already stored under another patient than the one decided now is not filed \
+        again: it is reported as a conflict naming that patient (move the study with \
+        `discport reassign`), and the decision is not remembered.
 
         Patient decision, per patient, first that applies: --patient-id LOCAL (a \
         single-patient medium) or FOREIGN=LOCAL (repeatable); a --mapping file row; \
@@ -48,7 +51,8 @@ struct ImportCommand: ParsableCommand {
         output is not a terminal.
 
         Exit status: 0 every instance of the imported patients is in the store (and \
-        acknowledged by the node with --send); 1 conflicts, failures, instances the \
+        acknowledged by the node with --send); 1 conflicts (also instances already \
+        stored under another patient), failures, instances the \
         node has not acknowledged, damaged files, an incomplete read, or a patient left \
         out because no unique match was found; 2 usage error or no patient decision; 3 the source or the store cannot be opened; 4 the user \
         declined.
@@ -457,8 +461,11 @@ final class ImportOutput: Sendable {
                 + "\(c.conflicts) conflicts, \(c.failed) failed, \(c.skipped) not imported\n"
         }
         if !s.conflicts.isEmpty {
-            out += "Conflicts (the store keeps its copy; these were set aside):\n"
-            for event in s.conflicts { out += "  \(event.path)  \(event.sopInstanceUID ?? "")  → \(event.storedPath ?? "")\n" }
+            out += "Conflicts (the store keeps its copy; these were set aside or are stored under another patient):\n"
+            for event in s.conflicts {
+                out += "  \(event.path)  \(event.sopInstanceUID ?? "")  → \(event.storedPath ?? "")\n"
+                if let message = event.message { out += "    \(message)\n" }
+            }
         }
         if !s.failures.isEmpty {
             out += "Failed:\n"

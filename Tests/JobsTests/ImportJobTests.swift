@@ -135,6 +135,24 @@ func importAll(_ source: String, into store: InstanceStore, decision: PatientDec
 
 @Suite("Import job")
 struct ImportJobTests {
+    @Test("re-importing a disc for another local patient files nothing again: each instance is a conflict naming the patient it is stored under and how to move it, exit 1, and the remembered decision stays as it was")
+    func reimportForAnotherPatient() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let first = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        #expect(first.counts.stored == 5)
+        let again = try importExplicitly(Disc.sample, as: "L2", into: store)
+        #expect(again.counts.conflicts == 5)
+        #expect(again.counts.duplicates == 0)
+        #expect(again.exitStatus == 1)
+        let message = try #require(again.conflicts.first?.message)
+        #expect(message.contains("already stored under Patient ID \"H-000123\""))
+        #expect(message.contains("discport reassign"))
+        #expect(try store.mappings().isEmpty, "the contradicted decision is not remembered")
+        #expect(try store.studies().map(\.patientID) == ["H-000123"])
+        #expect(try store.conflicts().isEmpty, "nothing kept aside: the stored file is the same instance")
+    }
+
     @Test("as-is import stores every instance byte-exact; a second run skips them all")
     func importAsIsAndAgain() throws {
         let scratch = Scratch()

@@ -285,9 +285,13 @@ struct ReassignTests {
         let again = try ReassignJob(store: store).run(study: study, to: identity)
         #expect(again.rewritten == 0)
         #expect(again.alreadyDone == 5)
-        // Re-importing the original disc still finds everything stored.
-        let reimport = try importAll(Disc.sample, into: store, decision: .assign(LocalIdentity(patientID: "WRONG-1")))
+        // Re-importing the original disc for the corrected patient finds
+        // everything stored; for the old one, stored under another patient.
+        let reimport = try importAll(Disc.sample, into: store, decision: .assign(LocalIdentity(patientID: "RIGHT-2")))
         #expect(reimport.counts.duplicates == 5)
+        let wrong = try importAll(Disc.sample, into: store, decision: .assign(LocalIdentity(patientID: "WRONG-1")))
+        #expect(wrong.counts.conflicts == 5)
+        #expect(wrong.conflicts.allSatisfy { $0.message?.contains("already stored under Patient ID \"RIGHT-2\"") == true })
     }
 
     @Test("the decision remembered for the study's foreign identity moves with it: the patient's next disc goes to the corrected patient, audited")
