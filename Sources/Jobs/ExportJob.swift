@@ -276,8 +276,9 @@ public struct ExportSummary: Sendable, Codable {
     public var volumes: [ExportVolume]
     /// The source medium re-mastered (`--from PATH`); nil: the store.
     public var sourceMedium: String?
-    /// Files of the source medium not written, with why (damaged DICOM
-    /// files; loose and viewer files are never part of a file-set).
+    /// Files not written, with why: damaged DICOM files of a source medium
+    /// (loose and viewer files are never part of a file-set), and instances
+    /// of a SOP class the profile does not take (``FileSetPlan/leftOut``).
     public var leftOff: [String]
     /// The drive the ISO was burnt on.
     public var burntOn: String?
@@ -570,6 +571,8 @@ public final class ExportJob: Sendable {
         // decompressed losslessly; a lossy source stays marked lossy.
         writer.decompressor = { file in try Transcoder.transcode(file, to: .explicitLE) }
         let plan = try writer.plan(selected.instances.map { FileSetSource(path: $0.path, expectedSHA256: $0.sha256) })
+        for line in plan.leftOut { warn("left out: \(line)") }
+        leftOff += plan.leftOut
 
         // One patient per medium, told apart as the PATIENT records are
         // (``PatientIdentity``: Patient ID with its issuer, and more).

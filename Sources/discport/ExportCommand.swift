@@ -175,7 +175,7 @@ struct ExportCommand: ParsableCommand {
         for volume in summary.volumes {
             print("Done: \(volume.output) (\(summary.format), \(summary.profile), volume \(volume.fileSetID), \(volume.instances) instances, \(Terminal.size(volume.outputBytes)))")
         }
-        if !summary.leftOff.isEmpty { print("  \(summary.leftOff.count) file(s) of \(summary.sourceMedium ?? "the source") not re-mastered (listed above)") }
+        if !summary.leftOff.isEmpty { print("  \(summary.leftOff.count) file(s) of \(summary.sourceMedium ?? "the selection") not written (listed above)") }
         if let device = summary.burntOn { print("  burnt on \(device)") }
         print("  \(summary.instances) instances verified (UID and SHA-256); \(summary.rewritten.count) rewritten as Explicit VR Little Endian or given a Part 10 header")
         if !summary.inventions.isEmpty { print("  \(summary.inventions.count) DICOMDIR key(s) invented (--invent)") }

@@ -86,3 +86,20 @@ func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", s
         #expect(Set(summary.inventions.filter { $0.keyword == "PatientID" }.map(\.value)).count == 2)
     }
 }
+
+extension ExportJobTests {
+    @Test("a private SOP class is left out of a STD-GEN file-set, named with why; the rest is written")
+    func privateSOPClassesAreLeftOutAndNamed() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        try scratch.put("ct.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.74.1.1"))
+        try scratch.put("csa.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.74.1.2", overrides: [.sopClassUID: "1.3.12.2.1107.5.9.1"]))
+        let summary = try scratch.export("out")
+        #expect(summary.instances == 1)
+        #expect(summary.leftOff.count == 1)
+        #expect(summary.leftOff.first?.contains("csa.dcm: SOP class 1.3.12.2.1107.5.9.1") == true)
+        #expect(summary.warnings.contains { $0.hasPrefix("left out: ") && $0.contains("csa.dcm") })
+        let directory = DICOMDirectory(file: try DICOMFile(contentsOf: scratch.root + "/out/DICOMDIR"), path: "DICOMDIR")
+        #expect(directory.records.filter { $0.level == .instance }.count == 1)
+    }
+}

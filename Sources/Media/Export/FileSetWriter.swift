@@ -168,10 +168,13 @@ public struct FileSetWriter: Sendable {
     /// Reads every source's header and decides what is done with it,
     /// writing nothing: refuses (with every file concerned) what the
     /// profile cannot take. One file per SOP Instance UID.
+    /// Instances of a SOP class the profile does not take (private ones)
+    /// are left out, each named in ``FileSetPlan/leftOut``.
     public func plan(_ sources: [FileSetSource]) throws(FileSetError) -> FileSetPlan {
         var planned: [Planned] = []
         planned.reserveCapacity(sources.count)
         var refused: [String] = []
+        var leftOut: [String] = []
         var seen: Set<String> = []
         for source in sources {
             let file: DICOMFile
@@ -188,6 +191,10 @@ public struct FileSetWriter: Sendable {
                 continue
             }
             guard seen.insert(sop).inserted else { continue }   // one file per SOP Instance UID
+            guard profile.allowsSOPClass(sopClass) else {
+                leftOut.append("\(source.path): SOP class \(sopClass) (\(UIDRegistry.name(for: sopClass) ?? "private")) is not a standard storage SOP class, which \(profile.name) requires; a viewer could not show it")
+                continue
+            }
             let syntax = file.transferSyntax
             var action = Action.copy
             if profile.allows(syntax.uid) {
@@ -232,11 +239,14 @@ public struct FileSetWriter: Sendable {
         if !refused.isEmpty {
             throw FileSetError("\(refused.count) file(s) cannot be written for \(profile.name):", files: refused)
         }
-        guard !planned.isEmpty else { throw FileSetError("nothing to write: no DICOM instance selected") }
+        guard !planned.isEmpty else {
+            throw FileSetError(leftOut.isEmpty ? "nothing to write: no DICOM instance selected"
+                               : "nothing to write: every instance selected was left out:", files: leftOut)
+        }
         for (index, identity) in PatientIdentity.assign(planned.map { PatientIdentity.Demographics($0.keys) }).enumerated() {
             planned[index].patient = identity
         }
-        return FileSetPlan(planned: planned)
+        return FileSetPlan(planned: planned, leftOut: leftOut)
     }
 
     /// An element whose value no longer points into the read buffer; UN
@@ -461,6 +471,9 @@ public struct FileSetWriter: Sendable {
 /// need, and volumes cut from it.
 public struct FileSetPlan: Sendable {
     let planned: [FileSetWriter.Planned]
+    /// Sources not in the plan, each with why (a SOP class the profile
+    /// does not take): the export reports every one.
+    public var leftOut: [String] = []
 
     /// One item per instance, in plan order, with its estimated written size.
     public var items: [VolumePlanner.Item] {
@@ -497,7 +510,7 @@ public struct FileSetPlan: Sendable {
 
     /// The instances at `indexes` (a ``VolumePlanner/Volume``).
     public func subset(_ indexes: [Int]) -> FileSetPlan {
-        FileSetPlan(planned: indexes.map { planned[$0] })
+        FileSetPlan(planned: indexes.map { planned[$0] }, leftOut: [])
     }
 }
 

@@ -37,6 +37,12 @@ public struct MediaProfile: Sendable, Hashable, Codable, CustomStringConvertible
     /// USB and flash memory with compression: JPEG 2000.
     public static let stdGenUSBJ2K = MediaProfile(name: "STD-GEN-USB-J2K", transferSyntaxes: [explicitLE] + j2k, needsExtendedKeys: true, medium: "USB mass storage (PS3.12 Annex R)")
 
+    /// The general-purpose profiles take standard storage SOP classes only
+    /// (PS3.11 Annex D, H, M: "any … Storage SOP Class"; dcmmkdir refuses
+    /// others): a private class (`1.3.12.2.1107.5.9.1`, Siemens CSA
+    /// non-image) has no place in their file-set.
+    public func allowsSOPClass(_ uid: String) -> Bool { uid.hasPrefix("1.2.840.10008.") }
+
     public static let all: [MediaProfile] = [.stdGenCD, .stdGenDVDJPEG, .stdGenDVDJ2K, .stdGenBDJPEG, .stdGenBDJ2K, .stdGenUSBJPEG, .stdGenUSBJ2K]
 
     /// A profile by name, case-insensitively (`std-gen-cd`).
