@@ -194,7 +194,7 @@ struct DumpTextWriter {
         if vr.isString {
             var decoded = DICOMText.decode(data, vr: vr, characterSet: dataset.characterSet)
             if element.tag == .specificCharacterSet {
-                decoded.problems += dataset.characterSet.unknownTerms.map { CharacterSetError.unknownTerm($0) }
+                decoded.problems += dataset.characterSet.ignoredTermProblems
             }
             let values = DICOMText.values(of: decoded.text, vr: vr)
             if values.isEmpty { return ("(no value available)", 0, decoded.problems) }

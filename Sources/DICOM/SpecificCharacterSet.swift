@@ -109,6 +109,21 @@ public struct SpecificCharacterSet: Sendable, Hashable, CustomStringConvertible 
         self.init(parsed: (try? ParsedTerms(lenientTerms, lenient: true)) ?? ParsedTerms.defaultParsed)
     }
 
+    /// Why each of ``unknownTerms`` is ignored: a term DICOM does not define,
+    /// or a defined one that the stand-alone set in use (ISO_IR 192,
+    /// GB18030, GBK) allows no company (said once, naming every value).
+    public var ignoredTermProblems: [CharacterSetError] {
+        var problems: [CharacterSetError] = []
+        for term in unknownTerms {
+            if CharsetTermDefinition.table[term] != nil || CharsetTermDefinition.aliases[CharsetTermDefinition.key(term)] != nil {
+                if !problems.contains(.invalidCombination(terms)) { problems.append(.invalidCombination(terms)) }
+            } else {
+                problems.append(.unknownTerm(term))
+            }
+        }
+        return problems
+    }
+
     /// True when this is the default repertoire: ASCII only.
     public var isDefault: Bool { repertoire.isDefault }
 

@@ -151,7 +151,10 @@ public enum NativeDICOMModel {
                     case .string(let text), .number(let text):
                         if let child = textChild(node, "Value", text) { setAttribute(child, "number", number) }
                     case .null:
-                        if let child = xmlNewChild(node, nil, xmlText("Value"), nil) { setAttribute(child, "number", number) }
+                        // An empty value keeps its number; a PN's is a PersonName
+                        // (PS3.19 allows no Value beside PersonName elements).
+                        let kind = element.vr == .PN ? "PersonName" : "Value"
+                        if let child = xmlNewChild(node, nil, xmlText(kind), nil) { setAttribute(child, "number", number) }
                     case .personName(let personName):
                         // "^^^^" alone: a name without any component is no value.
                         if values.count == 1, personName.components.allSatisfy(\.isEmpty) { continue }

@@ -257,6 +257,15 @@ struct CharacterSetTests {
         #expect(try set.encode(example.text, vr: example.vr) == hex(example.bytes))
     }
 
+    @Test("a term ignored beside a stand-alone set is a forbidden combination, not an unknown term")
+    func ignoredTermProblems() {
+        let mixed = SpecificCharacterSet(lenientTerms: ["ISO_IR 192", "ISO 2022 IR 87"])
+        #expect(mixed.canonicalTerms == ["ISO_IR 192"])
+        #expect(mixed.ignoredTermProblems == [.invalidCombination(["ISO_IR 192", "ISO 2022 IR 87"])])
+        #expect(SpecificCharacterSet(lenientTerms: ["ISO_IR 999"]).ignoredTermProblems == [.unknownTerm("ISO_IR 999")])
+        #expect(SpecificCharacterSet(lenientTerms: ["ISO_IR100"]).ignoredTermProblems.isEmpty, "a misspelling read as the term")
+    }
+
     @Test func annexExamplesWithTheirPadding() throws {
         // The Annex K PN example as printed ends with its SPACE pad; the reader strips it.
         let bytes = hex("5A 68 61 6E 67 5E 58 69 61 6F 44 6F 6E 67 3D 1B 24 29 41 D5 C5 5E 1B 24 29 41 D0 A1 B6 AB 3D 20")

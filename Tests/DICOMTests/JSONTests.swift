@@ -258,6 +258,15 @@ struct NativeDICOMModelTests {
         #expect(compact.contains("<Value number=\"1\"/><Value number=\"2\">ISO 2022 IR 87</Value>"))
     }
 
+    @Test("an empty value of a multi-valued PN is an empty PersonName, never a Value beside PersonName elements")
+    func emptyPersonNameValue() throws {
+        let xml = try NativeDICOMModel.xml(for: Dataset([text(0x0008, 0x1060, .PN, "A^B\\\\C")]))
+        let compact = xml.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined()
+        #expect(compact.contains("<PersonName number=\"2\"/>"))
+        #expect(!compact.contains("<Value"))
+        #expect(compact.contains("<PersonName number=\"3\"><Alphabetic><FamilyName>C</FamilyName></Alphabetic></PersonName>"))
+    }
+
     @Test("items, private creators, inline binary, escaping")
     func structure() throws {
         let item = Dataset([text(0x0008, 0x1150, .UI, "1.2\0")])
