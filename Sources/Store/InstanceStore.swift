@@ -254,7 +254,9 @@ public final class InstanceStore: Sendable {
         /// The same instance, stored under another patient (the message says which).
         case storedUnderAnotherPatient(storedPath: String, patientID: String, message: String)
         case knownConflict(storedPath: String)
-        case restore(storedPath: String)
+        /// The same instance, its stored file missing or of another size
+        /// than catalogued (`damage` says which): written again from this copy.
+        case restore(storedPath: String, damage: String, catalogSHA256: String)
         case conflict
         case new
     }
@@ -384,12 +386,17 @@ public final class InstanceStore: Sendable {
                 case .knownConflict(let path):
                     counts.conflicts = 1
                     outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
-                case .restore(let path):
+                case .restore(let path, let damage, let catalogSHA256):
                     st.schedule(temporary, home + "/" + path)
                     temporaryExists = false
                     scheduled = true
-                    try catalog.audit(.restore, operatorName: operatorName, importID: importID, sopInstanceUID: uid,
-                                      detail: ["path": path, "sha256": hashes.stored, "original": source.originalPath])
+                    var detail = ["path": path, "sha256": hashes.stored, "original": source.originalPath, "repaired": damage]
+                    if hashes.stored != catalogSHA256 {
+                        // Coerced again (another coercion time): the catalog takes the new file.
+                        try catalog.updateInstanceContent(sopInstanceUID: uid, sha256: hashes.stored, size: hashes.storedSize)
+                        detail["previousSHA256"] = catalogSHA256
+                    }
+                    try catalog.audit(.restore, operatorName: operatorName, importID: importID, sopInstanceUID: uid, detail: detail)
                     counts.stored = 1
                     counts.bytes = hashes.storedSize
                     outcome = result(.stored, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
@@ -550,9 +557,11 @@ public final class InstanceStore: Sendable {
                                                   message: Catalog.storedUnderAnotherPatient(summary, existing))
             }
             if same {
+                // A cheap look at the stored file (no hashing): missing or
+                // of another size, it is written again from this copy.
                 let absolute = home + "/" + existing.storedPath
-                if existing.sha256 == stored && !st.pendingTargets.contains(absolute) && !FileIO.isRegularFile(absolute) {
-                    return .restore(storedPath: existing.storedPath)
+                if !st.pendingTargets.contains(absolute), let damage = Self.damage(of: absolute, catalogSize: existing.size) {
+                    return .restore(storedPath: existing.storedPath, damage: damage, catalogSHA256: existing.sha256)
                 }
                 return .duplicate(storedPath: existing.storedPath)
             }
@@ -562,6 +571,14 @@ public final class InstanceStore: Sendable {
             return .conflict
         }
         return .new
+    }
+
+    /// What is wrong with a stored file, from its status alone: missing
+    /// (or not a regular file), or a size other than the catalog's; nil
+    /// when neither.
+    private static func damage(of path: String, catalogSize: Int64) -> String? {
+        guard let info = FileIO.status(path), (info.st_mode & S_IFMT) == S_IFREG else { return "missing" }
+        return Int64(info.st_size) == catalogSize ? nil : "size \(info.st_size) bytes, the catalog says \(catalogSize)"
     }
 
     /// The folder of an absolute path (`/a/b/c` → `/a/b`, `/a` → `/`),

@@ -8,7 +8,8 @@ import Reconcile
 /// What ``InstanceStore/store(_:summary:importID:)`` did with an instance.
 public enum StoreOutcome: String, Sendable, Hashable, Codable {
     /// Written into the store (also: a catalogued file that had gone
-    /// missing was put back from this copy).
+    /// missing, or whose size no longer matched the catalog, was put back
+    /// from this copy; audited as `restore` with `repaired`).
     case stored
     /// The file was already in place from an interrupted earlier run (its
     /// catalog row was missing) and had the same bytes; only the row was added.
@@ -200,7 +201,8 @@ public enum AuditAction: String, Sendable, Hashable, Codable, CaseIterable {
     case store
     /// A file of an interrupted run taken over (catalog row added).
     case adopt
-    /// A catalogued instance whose file had gone missing, written back.
+    /// A catalogued instance whose file had gone missing or changed size,
+    /// written back from a re-import (detail `repaired`: what was wrong).
     case restore
     /// A copy with a known SOP Instance UID and different content kept aside.
     case conflict

@@ -19,7 +19,10 @@ struct ImportCommand: ParsableCommand {
         on a terminal, then copies every instance into the store: byte-exact when the \
         identity is kept, with Patient ID coerced and the original identity kept in \
         Original Attributes Sequence when a local Patient ID is assigned. Importing \
-        the same source again skips what is stored; an instance whose UID is stored \
+        the same source again skips what is stored, after a quick look at each stored \
+        file (no hashing; `discport store check` hashes): one missing or of another \
+        size than the catalog says is written again from the source (audited as \
+        restore, with what was repaired); an instance whose UID is stored \
         with other content is kept aside as a conflict, never overwritten; an instance \
         already stored under another patient than the one decided now is not filed \
         again: it is reported as a conflict naming that patient (move the study with \

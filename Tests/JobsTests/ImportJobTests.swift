@@ -135,6 +135,30 @@ func importAll(_ source: String, into store: InstanceStore, decision: PatientDec
 
 @Suite("Import job")
 struct ImportJobTests {
+    @Test("a re-import repairs the store: a stored file deleted or cut short is written again from the disc (coerced again, the catalog takes its hash), audited; the rest are duplicates")
+    func reimportRepairsMissingFiles() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        try importExplicitly(Disc.sample, as: "L1", into: store)
+        try store.flush()
+        let instances = try store.instances()
+        try FileManager.default.removeItem(atPath: instances[0].path)
+        let cut = try Data(contentsOf: URL(fileURLWithPath: instances[1].path)).prefix(100)
+        try cut.write(to: URL(fileURLWithPath: instances[1].path))
+        #expect(try !store.check().isClean)
+
+        let again = try importExplicitly(Disc.sample, as: "L1", into: store)
+        #expect(again.counts.stored == 2)
+        #expect(again.counts.duplicates == 3)
+        #expect(again.exitStatus == 0)
+        try store.flush()
+        #expect(try store.check().isClean, "the files are back and the catalog's hashes match them")
+        for damaged in instances.prefix(2) {
+            let restore = try #require(try store.auditLog(sopInstanceUID: damaged.sopInstanceUID).last { $0.kind == .restore })
+            #expect(restore.detail?.contains("repaired") == true)
+        }
+    }
+
     @Test("re-importing a disc for another local patient files nothing again: each instance is a conflict naming the patient it is stored under and how to move it, exit 1, and the remembered decision stays as it was")
     func reimportForAnotherPatient() throws {
         let scratch = Scratch()
