@@ -266,7 +266,9 @@ public struct IdentityCoercion: Sendable {
             if target.vr == .SQ ? old == nil : (oldText ?? "") == (target.value ?? "") && (old != nil) == (target.value != nil) {
                 continue
             }
-            if let old { originals.append(old) }
+            // An element that was absent is recorded empty, so the item says
+            // what the data set was without it (restorable as it was).
+            originals.append(old ?? DataElement(tag: target.tag, vr: target.vr, bytes: Data()))
             changes.append(AttributeChange(tag: target.tag, keyword: target.keyword, oldValue: oldText, newValue: target.value))
         }
         if accession == .keep, let number = dataset.firstString(.accessionNumber) {
