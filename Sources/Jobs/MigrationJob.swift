@@ -159,6 +159,9 @@ public final class MigrationJob: Sendable {
             case .dicom(let study): kind = .dicom; header = study
             }
             let patientID = idMapping[row.patientID] ?? row.patientID
+            if let problem = LocalPatientIdentifier.problem(patientID, name: patientID != row.patientID ? "patient_id (mapped from \(row.patientID))" : "patient_id") {
+                return reject(problem)
+            }
             if !registered.isEmpty && !registered.contains(patientID) {
                 return reject("unknown patient \(patientID)\(patientID != row.patientID ? " (mapped from \(row.patientID))" : ""): not in the registry")
             }

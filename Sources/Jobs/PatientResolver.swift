@@ -45,8 +45,14 @@ public struct PatientResolver: Sendable {
     /// The identity to file under for a local Patient ID: with the
     /// registry's name, birth date and sex when the registry has the patient
     /// (and `demographics` is true), else the ID (and issuer) alone.
+    ///
+    /// - Throws: ``DecisionError`` when the ID or issuer is not a valid
+    ///   LO value (``LocalPatientIdentifier``).
     public func localIdentity(patientID: String, issuer: String?, demographics: Bool = true) throws
         -> (identity: LocalIdentity, registered: RegisteredPatient?) {
+        for (value, name) in [(patientID, "local Patient ID"), (issuer, "issuer")] {
+            if let value, let problem = LocalPatientIdentifier.problem(value, name: name) { throw DecisionError(problem) }
+        }
         let entries = try store?.registry(patientID: patientID) ?? []
         let entry = entries.first { ($0.issuer ?? "") == (issuer ?? "") } ?? (issuer == nil && entries.count == 1 ? entries[0] : nil)
         guard let entry else {

@@ -34,9 +34,15 @@ public struct ReassignJob: Sendable {
     }
 
     /// Reassigns `studyInstanceUID` to `identity`.
-    /// - Throws: when the study is not in the store, or the catalog fails.
+    /// - Throws: when the ID or issuer is not a valid LO value, the study is
+    ///   not in the store, or the catalog fails.
     public func run(study studyInstanceUID: String, to identity: LocalIdentity, reason: String = "reassign",
                     progress: @Sendable (String) -> Void = { _ in }) throws -> Summary {
+        for (value, name) in [(identity.patientID, "local Patient ID"), (identity.issuerOfPatientID, "issuer")] {
+            if let value, let problem = LocalPatientIdentifier.problem(value, name: name) {
+                throw StoreError(.invalidInput, problem)
+            }
+        }
         let uid = UID.trimmed(studyInstanceUID)
         let studies = try store.studies().filter { $0.studyInstanceUID == uid }
         guard let study = studies.first else {

@@ -70,6 +70,13 @@ extension IdentityMapping {
                 continue
             }
             let foreignIssuer = cells["foreign_issuer"]
+            let problems = [(localID, "local_id"), (cells["local_issuer"], "local_issuer")].compactMap { value, name in
+                value.flatMap { LocalPatientIdentifier.problem($0, name: name) }
+            }
+            if !problems.isEmpty {
+                errors.append(RegistryCSV.RowError(line: line, message: problems.joined(separator: "; ")))
+                continue
+            }
             let key = (foreignIssuer ?? "") + "\u{1F}" + foreignID
             if let first = seen[key] {
                 errors.append(RegistryCSV.RowError(line: line, message: "foreign_id \(foreignID) is already mapped on line \(first)"))

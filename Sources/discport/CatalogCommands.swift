@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Jobs
+import Reconcile
 import Store
 
 /// `discport ls patients|studies|series|instances`.
@@ -211,6 +212,12 @@ struct ReassignCommand: ParsableCommand {
     var keepDemographics = false
 
     @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        for (value, name) in [(to, "--to"), (issuer, "--issuer")] {
+            if let value, let problem = LocalPatientIdentifier.problem(value, name: name) { throw ValidationError(problem) }
+        }
+    }
 
     func run() throws {
         let catalog = try store.open()

@@ -125,10 +125,11 @@ struct ImportCommand: ParsableCommand {
             if parts.last.map({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) ?? true {
                 throw ValidationError("--patient-id '\(value)': the local Patient ID is empty")
             }
-            if let local = parts.last, local.count > 64 {
-                throw ValidationError("--patient-id '\(value)': a Patient ID (LO) has at most 64 characters")
+            if let local = parts.last, let problem = LocalPatientIdentifier.problem(local.trimmingCharacters(in: .whitespaces), name: "--patient-id") {
+                throw ValidationError(problem)
             }
         }
+        if let issuer, let problem = LocalPatientIdentifier.problem(issuer, name: "--issuer") { throw ValidationError(problem) }
         let singles = patientIDs.filter { !$0.contains("=") }
         if singles.count > 1 || (singles.count == 1 && patientIDs.count > 1) {
             throw ValidationError("give one --patient-id LOCAL, or FOREIGN=LOCAL for each patient of the medium")

@@ -318,4 +318,29 @@ struct ReassignTests {
         }
         #expect(next.patientID == "L3")
     }
+
+    @Test("a local Patient ID or issuer LO cannot hold (a backslash) is refused by import, reassign and migrate before anything is written")
+    func invalidLocalIdentifiersRefused() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let job = ImportJob(source: Disc.sample, store: store)
+        for configure in [{ (o: inout IdentityOptions) in o.localPatientID = "A\\B" },
+                          { (o: inout IdentityOptions) in o.localPatientID = "L1"; o.issuer = "C\\D" }] {
+            var options = IdentityOptions()
+            configure(&options)
+            #expect(throws: DecisionError.self) { _ = try job.propose(job.scan(), options: options) }
+        }
+        _ = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        let study = try #require(try store.studies().first).studyInstanceUID
+        #expect(throws: StoreError.self) {
+            _ = try ReassignJob(store: store).run(study: study, to: LocalIdentity(patientID: "A\\B"))
+        }
+        #expect(try store.studies().first?.patientID == "H-000123")
+
+        try FileManager.default.copyItem(atPath: Disc.sample + "/DICOM/PAT00001/STU00001/SER00002/IMG00001", toPath: scratch.path + "/c.dcm")
+        let rows = [MigrationRow(line: 2, path: "c.dcm", absolutePath: scratch.path + "/c.dcm", patientID: "OLD\\1")]
+        let preflight = try MigrationJob(store: store, job: "t").preflight(MigrationInput(rows: rows))
+        #expect(preflight.good == 0)
+        #expect(preflight.problems.first?.message.contains("backslash") == true)
+    }
 }

@@ -300,3 +300,24 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Local patient identifiers")
+struct LocalPatientIdentifierTests {
+    @Test("a Patient ID or issuer LO cannot hold is refused, saying why: backslash, control characters, over 64 characters, empty, padding spaces")
+    func refused() throws {
+        #expect(LocalPatientIdentifier.problem("L1", name: "--patient-id") == nil)
+        #expect(LocalPatientIdentifier.problem("山田-0001 A", name: "--patient-id") == nil)
+        #expect(LocalPatientIdentifier.problem(String(repeating: "9", count: 64), name: "x") == nil)
+        #expect(LocalPatientIdentifier.problem("A\\B", name: "--patient-id")?.contains("backslash") == true)
+        #expect(LocalPatientIdentifier.problem("A\tB", name: "--issuer")?.contains("control character") == true)
+        #expect(LocalPatientIdentifier.problem("A\u{1B}B", name: "--issuer")?.contains("control character") == true)
+        #expect(LocalPatientIdentifier.problem(String(repeating: "9", count: 65), name: "x")?.contains("at most 64") == true)
+        #expect(LocalPatientIdentifier.problem("", name: "x") != nil)
+        #expect(LocalPatientIdentifier.problem(" L1", name: "x") != nil)
+        // The registry and mapping files use the same check, for the issuer too.
+        #expect(RegisteredPatient(patientID: "L1", issuer: "C\\D").problems.contains { $0.contains("backslash") })
+        #expect(throws: RegistryCSV.FileError.self) {
+            _ = try IdentityMapping.parseCSV(Data("foreign_id,local_id\nF1,A\\B\n".utf8))
+        }
+    }
+}
