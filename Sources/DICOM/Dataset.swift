@@ -316,6 +316,30 @@ extension Dataset {
         return DICOMText.decode(data, vr: element.vr, characterSet: characterSet)
     }
 
+    /// Every text value in this data set and its items that its character
+    /// set cannot decode (shown as U+FFFD wherever it is decoded), and the
+    /// (0008,0005) terms it ignores, each with the path of tags to it:
+    /// what `dump --json` and `--xml`, which have no room for notes, warn of.
+    public func textProblems() -> [(path: [Tag], problem: CharacterSetError)] {
+        var found: [(path: [Tag], problem: CharacterSetError)] = []
+        func visit(_ dataset: Dataset, _ path: [Tag]) {
+            for element in dataset.elements {
+                switch element.value {
+                case .bytes(let data) where element.vr.isString:
+                    var problems = DICOMText.decode(data, vr: element.vr, characterSet: dataset.characterSet).problems
+                    if element.tag == .specificCharacterSet { problems += dataset.characterSet.ignoredTermProblems }
+                    found += problems.map { (path + [element.tag], $0) }
+                case .sequence(let items):
+                    for item in items { visit(item, path + [element.tag]) }
+                default:
+                    break
+                }
+            }
+        }
+        visit(self, [])
+        return found
+    }
+
     /// The values of a string element, split at `\` (except for LT, ST, UT,
     /// UR), each trimmed of padding as PS3.5 allows for its VR.
     public func strings(_ tag: Tag) -> [String] {

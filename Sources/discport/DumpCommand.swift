@@ -75,6 +75,13 @@ struct DumpCommand: ParsableCommand {
             }
             if json || xml {
                 for warning in file.warnings { reportWarning(warning, path: input.path, after: output) }
+                // The text dump notes these beside the value; JSON and XML
+                // have no room for notes.
+                for (path, problem) in file.dataset.textProblems() {
+                    let tags = path.map(\.description).joined(separator: " > ")
+                    reportWarning(DICOMError(.invalidValue, "character set: \(problem) (shown as U+FFFD)", tag: nil),
+                                  path: "\(input.path): \(tags)", after: output)
+                }
             }
 
             if json {

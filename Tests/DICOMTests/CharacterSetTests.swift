@@ -266,6 +266,19 @@ struct CharacterSetTests {
         #expect(SpecificCharacterSet(lenientTerms: ["ISO_IR100"]).ignoredTermProblems.isEmpty, "a misspelling read as the term")
     }
 
+    @Test("textProblems finds undecodable values in items too, with their paths, and ignored terms")
+    func textProblemsOfADataset() throws {
+        let item = Dataset([DataElement(tag: Tag(0x0008, 0x0104), vr: .LO, bytes: Data([0x41, 0xA1]))])
+        let dataset = Dataset([
+            DataElement(tag: .specificCharacterSet, vr: .CS, bytes: Data("ISO_IR 127\\ISO_IR 192".utf8)),
+            DataElement(tag: Tag(0x0008, 0x1032), vr: .SQ, value: .sequence([item]), hasUndefinedLength: true),
+            DataElement(tag: Tag(0x0020, 0x4000), vr: .LT, bytes: Data([0x41, 0x42])),
+        ])
+        let found = dataset.textProblems()
+        #expect(found.map(\.path) == [[.specificCharacterSet], [Tag(0x0008, 0x1032), Tag(0x0008, 0x0104)]])
+        #expect(found.first?.problem == .invalidCombination(["ISO_IR 127", "ISO_IR 192"]))
+    }
+
     @Test func annexExamplesWithTheirPadding() throws {
         // The Annex K PN example as printed ends with its SPACE pad; the reader strips it.
         let bytes = hex("5A 68 61 6E 67 5E 58 69 61 6F 44 6F 6E 67 3D 1B 24 29 41 D5 C5 5E 1B 24 29 41 D0 A1 B6 AB 3D 20")
