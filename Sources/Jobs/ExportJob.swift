@@ -956,7 +956,8 @@ public final class ExportJob: Sendable {
                     ["number": s.seriesNumber.map(String.init) ?? "", "modality": s.modality ?? "",
                      "description": s.seriesDescription ?? "", "instanceCount": s.instanceCount,
                      "folder": folderBySeries[s.seriesInstanceUID] ?? "",
-                     "thumbnail": thumbnails[s.seriesInstanceUID].map { "THUMBS/" + $0 } ?? ""]
+                     // false, not "": the templates' section renders for any string.
+                     "thumbnail": thumbnails[s.seriesInstanceUID].map { "THUMBS/" + $0 } as Any? ?? false]
                 },
             ]
         }

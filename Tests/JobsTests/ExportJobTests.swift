@@ -8,7 +8,8 @@ import Testing
 /// A small CT instance for the export job's tests: `overrides` set (or,
 /// with an empty string, remove) any string attribute.
 func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", series: String = "1.2.826.0.1.3680043.10.9.70.1",
-                   overrides: [DICOM.Tag: String] = [:], transferSyntax: TransferSyntax = .explicitVRLittleEndian) throws -> Data {
+                   overrides: [DICOM.Tag: String] = [:], transferSyntax: TransferSyntax = .explicitVRLittleEndian,
+                   pixels: Bool = true) throws -> Data {
     var ds = Dataset()
     var strings: [DICOM.Tag: (VR, String)] = [
         .sopClassUID: (.UI, "1.2.840.10008.5.1.4.1.1.2"), .sopInstanceUID: (.UI, sop), .studyInstanceUID: (.UI, study),
@@ -19,6 +20,7 @@ func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", s
     ]
     for (tag, value) in overrides { strings[tag] = (DataDictionary.vr(for: tag) ?? .LO, value) }
     for (tag, (vr, value)) in strings where !value.isEmpty { try ds.setString(value, vr: vr, for: tag) }
+    if !pixels { return try DICOMWriter.encode(DICOMFile(dataset: ds, transferSyntax: transferSyntax)) }
     ds.setIntegers([1], vr: .US, for: .samplesPerPixel)
     try ds.setString("MONOCHROME2", vr: .CS, for: .photometricInterpretation)
     ds.setIntegers([8], vr: .US, for: .rows)
@@ -101,5 +103,22 @@ extension ExportJobTests {
         #expect(summary.warnings.contains { $0.hasPrefix("left out: ") && $0.contains("csa.dcm") })
         let directory = DICOMDirectory(file: try DICOMFile(contentsOf: scratch.root + "/out/DICOMDIR"), path: "DICOMDIR")
         #expect(directory.records.filter { $0.level == .instance }.count == 1)
+    }
+}
+
+extension ExportJobTests {
+    @Test("a series without a thumbnail (SR, PDF) has no empty img element on its study page")
+    func seriesWithoutThumbnailHasNoImg() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        try scratch.put("ct.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.75.1.1"))
+        try scratch.put("pdf.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.75.2.1", series: "1.2.826.0.1.3680043.10.9.75.2",
+                                                overrides: [.sopClassUID: "1.2.840.10008.5.1.4.1.1.104.1", .modality: "DOC", .seriesNumber: "2",
+                                                            DICOM.Tag(0x0042, 0x0012): "application/pdf"],
+                                                pixels: false))
+        _ = try scratch.export("out")
+        let page = try String(contentsOfFile: scratch.root + "/out/IHE_PDI/STU00001.HTM", encoding: .utf8)
+        #expect(page.components(separatedBy: "<img").count == 2)   // the CT's thumbnail only
+        #expect(!page.contains("src=\"\""))
     }
 }
