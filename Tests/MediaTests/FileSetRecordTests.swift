@@ -100,4 +100,43 @@ import Testing
         #expect(Set(patients.compactMap(\.patientID)).count == 2)
         #expect(result.inventions.filter { $0.keyword == "PatientID" }.count == 2)
     }
+
+    @Test("big endian is refused without pointing at a profile (none allows it); a meta UID unlike the data set's is refused early, by name")
+    func bigEndianAndMetaUIDMismatchAreRefusedClearly() throws {
+        let root = NSTemporaryDirectory() + "fsr-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let instance = DiscBuilder.standardDisc()[0]
+        let dataset = try DiscBuilder.dataset(instance)
+        // discport writes no big endian: a Part 10 header naming it, then
+        // the UIDs as explicit VR big endian elements, by hand.
+        var header = Dataset()
+        try header.setString(instance.sopClassUID, vr: .UI, for: .mediaStorageSOPClassUID)
+        try header.setString(instance.sopUID, vr: .UI, for: .mediaStorageSOPInstanceUID)
+        var bigEndian = try DICOMWriter.encode(DICOMFile(meta: header, dataset: Dataset(), transferSyntax: .explicitVRLittleEndian))
+        let le = Data("1.2.840.10008.1.2.1\0".utf8), be = Data("1.2.840.10008.1.2.2\0".utf8)
+        bigEndian.replaceSubrange(try #require(bigEndian.range(of: le)), with: be)
+        for (tag, value) in [(Tag.sopClassUID, instance.sopClassUID), (.sopInstanceUID, instance.sopUID),
+                             (.studyInstanceUID, instance.studyUID), (.seriesInstanceUID, instance.seriesUID)] {
+            let bytes = Data(value.utf8) + (value.utf8.count % 2 == 1 ? Data([0]) : Data())
+            bigEndian += Data([UInt8(tag.group >> 8), UInt8(tag.group & 0xFF), UInt8(tag.element >> 8), UInt8(tag.element & 0xFF)])
+            bigEndian += Data("UI".utf8) + Data([UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)]) + bytes
+        }
+        try DiscBuilder.put(bigEndian, at: root + "/be.dcm")
+        var meta = Dataset()
+        try meta.setString("1.2.826.0.1.3680043.10.9.99", vr: .UI, for: .mediaStorageSOPInstanceUID)
+        try DiscBuilder.put(try DICOMWriter.encode(DICOMFile(meta: meta, dataset: dataset, transferSyntax: .explicitVRLittleEndian)),
+                            at: root + "/uid.dcm")
+        let writer = FileSetWriter(profile: .stdGenDVDJPEG, fileSetID: "T")
+        #expect {
+            try writer.plan([FileSetSource(path: root + "/be.dcm")])
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("be.dcm") && text.contains("allowed by no media profile") && !text.contains("--media")
+        }
+        #expect {
+            try writer.plan([FileSetSource(path: root + "/uid.dcm")])
+        } throws: { error in
+            "\(error)".contains("uid.dcm: its file meta names SOP Instance UID 1.2.826.0.1.3680043.10.9.99, its data set \(instance.sopUID)")
+        }
+    }
 }

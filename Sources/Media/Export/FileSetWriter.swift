@@ -190,6 +190,13 @@ public struct FileSetWriter: Sendable {
                 refused.append("\(source.path): lacks a SOP Class, SOP Instance, Study Instance or Series Instance UID")
                 continue
             }
+            // The data set is what viewers read; a file-set planned with the
+            // meta's UID would name an instance the file does not hold.
+            if let metaUID = file.meta.firstString(.mediaStorageSOPInstanceUID), let dataUID = file.dataset.firstString(.sopInstanceUID),
+               metaUID != dataUID {
+                refused.append("\(source.path): its file meta names SOP Instance UID \(metaUID), its data set \(dataUID); correct the file (the (0002,0003) Media Storage SOP Instance UID must equal (0008,0018)) or leave it out of the selection")
+                continue
+            }
             guard seen.insert(sop).inserted else { continue }   // one file per SOP Instance UID
             guard profile.allowsSOPClass(sopClass) else {
                 leftOut.append("\(source.path): SOP class \(sopClass) (\(UIDRegistry.name(for: sopClass) ?? "private")) is not a standard storage SOP class, which \(profile.name) requires; a viewer could not show it")
@@ -204,6 +211,9 @@ public struct FileSetWriter: Sendable {
                                   + (file.hasFileMeta ? "" : "; Part 10 header added"))
             } else if decompressor != nil && !syntax.isBigEndian {
                 action = .decompress
+            } else if syntax.isBigEndian {
+                refused.append("\(source.path): \(syntax.name) (\(syntax.uid), retired) is allowed by no media profile, and discport cannot rewrite it as little endian; convert it first (DCMTK: dcmconv +te FILE NEW) and export the converted file")
+                continue
             } else {
                 refused.append("\(source.path): \(syntax.name) (\(syntax.uid)) is not allowed by \(profile.name)\(decompressor == nil ? " and no decoder is available" : ""); choose a profile that allows it (--media dvd or usb)")
                 continue
