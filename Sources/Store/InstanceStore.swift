@@ -291,27 +291,13 @@ public final class InstanceStore: Sendable {
             let plan = try classify(uid, summary, hashes.stored, hashes.source, catalog, &st)
             switch plan {
             case .storedUnderAnotherPatient(let path, let patientID, let message):
-                if let importID {
-                    try ensureTransaction(&st)
-                    var counts = Catalog.Counts()
-                    counts.conflicts = 1
-                    st.addCounts(counts, toImport: importID)
-                    st.pending += 1
-                    try maybeCommit(&st)
-                }
+                try countOne(\.conflicts, importID, &st)
                 var outcome = result(.conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [message])
                 outcome.filedUnderAnotherPatient = patientID
                 return outcome
             case .duplicate(let path), .knownConflict(let path):
                 let isDuplicate = if case .duplicate = plan { true } else { false }
-                if let importID {
-                    try ensureTransaction(&st)
-                    var counts = Catalog.Counts()
-                    if isDuplicate { counts.duplicates = 1 } else { counts.conflicts = 1 }
-                    st.addCounts(counts, toImport: importID)
-                    st.pending += 1
-                    try maybeCommit(&st)
-                }
+                try countOne(isDuplicate ? \.duplicates : \.conflicts, importID, &st)
                 return result(isDuplicate ? .duplicate : .conflict, uid, path, hashes.stored, hashes.storedSize, metaAdded, [])
             case .restore, .conflict, .new:
                 return nil
@@ -625,15 +611,20 @@ public final class InstanceStore: Sendable {
     private func countFailure(_ importID: Int64) {
         state.withLock { st in
             guard st.catalog != nil, st.knownImports.contains(importID) else { return }
-            do {
-                try ensureTransaction(&st)
-                var counts = Catalog.Counts()
-                counts.failed = 1
-                st.addCounts(counts, toImport: importID)
-                st.pending += 1
-                try maybeCommit(&st)
-            } catch {}
+            try? countOne(\.failed, importID, &st)
         }
+    }
+
+    /// Counts one instance that moves no file (a duplicate, a conflict
+    /// found early, a failure) for its import run, in the open batch.
+    private func countOne(_ outcome: WritableKeyPath<Catalog.Counts, Int>, _ importID: Int64?, _ st: inout State) throws {
+        guard let importID else { return }
+        try ensureTransaction(&st)
+        var counts = Catalog.Counts()
+        counts[keyPath: outcome] = 1
+        st.addCounts(counts, toImport: importID)
+        st.pending += 1
+        try maybeCommit(&st)
     }
 
     // MARK: - Batches
