@@ -115,7 +115,7 @@ import Testing
         var bigEndian = try DICOMWriter.encode(DICOMFile(meta: header, dataset: Dataset(), transferSyntax: .explicitVRLittleEndian))
         let le = Data("1.2.840.10008.1.2.1\0".utf8), be = Data("1.2.840.10008.1.2.2\0".utf8)
         bigEndian.replaceSubrange(try #require(bigEndian.range(of: le)), with: be)
-        for (tag, value) in [(Tag.sopClassUID, instance.sopClassUID), (.sopInstanceUID, instance.sopUID),
+        for (tag, value) in [(DICOM.Tag.sopClassUID, instance.sopClassUID), (.sopInstanceUID, instance.sopUID),
                              (.studyInstanceUID, instance.studyUID), (.seriesInstanceUID, instance.seriesUID)] {
             let bytes = Data(value.utf8) + (value.utf8.count % 2 == 1 ? Data([0]) : Data())
             bigEndian += Data([UInt8(tag.group >> 8), UInt8(tag.group & 0xFF), UInt8(tag.element >> 8), UInt8(tag.element & 0xFF)])
@@ -138,5 +138,33 @@ import Testing
         } throws: { error in
             "\(error)".contains("uid.dcm: its file meta names SOP Instance UID 1.2.826.0.1.3680043.10.9.99, its data set \(instance.sopUID)")
         }
+    }
+
+    @Test("a record's keys from instances of different character sets are all in the one set it declares")
+    func recordTextIsInItsDeclaredCharacterSet() throws {
+        var instances = DiscBuilder.standardDisc()
+        // The scout (first) is in UTF-8, with the issuer but no name nor
+        // Study Description; the axials are in ISO 2022 IR 87 with all three.
+        for i in 0...2 {
+            instances[i].characterSet = i == 0 ? "ISO_IR 192" : "\\ISO 2022 IR 87"
+            instances[i].issuer = "山田病院"
+            instances[i].patientName = i == 0 ? "" : "Yamada^Taro=山田^太郎"
+            instances[i].studyDescription = i == 0 ? "" : "胸部ＣＴ"
+        }
+        let (root, _, directory) = try write(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func text(_ record: DirectoryRecord, _ tag: DICOM.Tag) throws -> String {
+            let declared = SpecificCharacterSet(lenientTerms: record.attributes.strings(.specificCharacterSet))
+            let element = try #require(record.attributes[tag])
+            return declared.decodeLossy(element.bytes ?? Data(), vr: element.vr).text.trimmingCharacters(in: .whitespaces)
+        }
+        // STUDY: date (ASCII) from the scout, description from an axial: the axial's set.
+        let study = try #require(records(directory, .study).first)
+        #expect(try text(study, .studyDescription) == "胸部ＣＴ")
+        // PATIENT: issuer from the scout (UTF-8), name from an axial (IR 87): both in ISO_IR 192.
+        let patient = try #require(records(directory, .patient).first)
+        #expect(patient.attributes.strings(.specificCharacterSet) == ["ISO_IR 192"])
+        #expect(try text(patient, .issuerOfPatientID) == "山田病院")
+        #expect(try text(patient, .patientName) == "Yamada^Taro=山田^太郎")
     }
 }

@@ -121,13 +121,14 @@ struct DirectoryTreeBuilder {
         record.setIntegers([0xFFFF], vr: .US, for: .recordInUseFlag)
         record.set(DataElement(tag: .offsetOfReferencedLowerLevelDirectoryEntity, vr: .UL, bytes: Data(count: 4)))
         record.set(DataElement(tag: .directoryRecordType, vr: .CS, bytes: DICOMDIRWriter.text(type, vr: .CS)))
-        var characterSet: DataElement?
+        // Per key taken: the Specific Character Set of its instance.
+        var characterSets: [Tag: [String]] = [:]
         for key in DirectoryRecordKeys.keys(for: type, extended: profile.needsExtendedKeys) {
             var found: DataElement?
             for index in range {
                 if let element = planned[index].keys[key.tag], !element.isEmpty {
                     found = element
-                    if characterSet == nil { characterSet = planned[index].keys[.specificCharacterSet] }
+                    characterSets[key.tag] = planned[index].keys.strings(.specificCharacterSet)
                     break
                 }
             }
@@ -152,12 +153,40 @@ struct DirectoryTreeBuilder {
                 }
             }
         }
-        if let characterSet, DICOMDIRWriter.needsCharacterSet(record) {
-            record.set(characterSet)
-        }
+        DirectoryTreeBuilder.giveOneCharacterSet(&record, characterSets)
         tree.records.append(record)
         tree.links.append((nil, nil))
         return tree.records.count - 1
+    }
+
+    /// Gives a record whose text goes beyond ASCII the one Specific
+    /// Character Set all its values are in: its keys come from different
+    /// instances (each key from the first that has it), so when those
+    /// instances' sets differ, every such value is decoded with its own
+    /// instance's set and encoded again in ISO_IR 192 (UTF-8), which holds
+    /// them all; when they agree, that set.
+    static func giveOneCharacterSet(_ record: inout Dataset, _ characterSets: [Tag: [String]]) {
+        guard DICOMDIRWriter.needsCharacterSet(record) else { return }
+        let texts = record.elements.filter { element in
+            guard element.vr.usesSpecificCharacterSet, characterSets[element.tag] != nil, case .bytes(let data) = element.value else { return false }
+            return data.contains { $0 >= 0x80 || $0 == 0x1B }
+        }
+        let sets = Set(texts.map { characterSets[$0.tag]! })
+        if sets.count == 1, let terms = sets.first {
+            if !terms.isEmpty {
+                record.set(DataElement(tag: .specificCharacterSet, vr: .CS, bytes: DICOMDIRWriter.text(terms.joined(separator: "\\"), vr: .CS)))
+            }
+            return
+        }
+        let utf8 = SpecificCharacterSet(lenientTerms: ["ISO_IR 192"])
+        for element in texts {
+            guard case .bytes(let data) = element.value else { continue }
+            let text = SpecificCharacterSet(lenientTerms: characterSets[element.tag]!).decodeLossy(data, vr: element.vr).text
+            guard var bytes = try? utf8.encode(text, vr: element.vr) else { continue }
+            if bytes.count % 2 == 1 { bytes.append(element.vr.paddingByte) }
+            record.set(DataElement(tag: element.tag, vr: element.vr, bytes: Data(bytes)))
+        }
+        record.set(DataElement(tag: .specificCharacterSet, vr: .CS, bytes: DICOMDIRWriter.text("ISO_IR 192", vr: .CS)))
     }
 
     /// A made-up value for a missing Type 1 key; nil when none can be made
