@@ -120,6 +120,20 @@ public final class ImportJob: Sendable {
             importID = try store.beginImport(ImportSource(location: location, kind: report.source.kind?.rawValue,
                                                           label: report.source.volumeLabel, volumeID: report.source.volumeLabel))
         }
+        // Doubtful assignments are applied as decided, and audited with the
+        // run (after a resume, again with the run that resumes).
+        let warnings = try identityWarnings(plan)
+        if let store, let importID {
+            for warning in warnings {
+                let patients = warning.patients.map { report.patients[$0] }
+                try store.audit(.reconciliation, importID: importID, detail: [
+                    "warning": warning.code.rawValue, "message": warning.message,
+                    "foreignID": patients.map { $0.patientID ?? "" }.joined(separator: "\\"),
+                    "foreignIssuer": patients.map { $0.issuerOfPatientID ?? "" }.joined(separator: "\\"),
+                    "localID": warning.localPatientID, "localIssuer": warning.localIssuer ?? "",
+                ])
+            }
+        }
         events(.started(ImportStart(importID: importID, source: report.source.path, instances: plan.plannedInstances,
                                     bytes: plan.plannedBytes, dryRun: dryRun)))
 
@@ -198,6 +212,7 @@ public final class ImportJob: Sendable {
             mediumError: mediumError,
             seconds: 0)
         summary.converted = final.converted
+        summary.warnings = warnings
         summary.conversionNotes = conversionNotes
         // Instances the scan saw but the import did not find again (the
         // medium changed or could not be read to its end).

@@ -74,6 +74,10 @@ public struct ImportSummary: Sendable, Codable {
     /// Why `--convert` converted nothing, or what it could not convert.
     public var conversionNotes: [String] = []
     public var seconds: Double
+    /// Assignments applied as decided though something speaks against them
+    /// (``ImportJob/identityWarnings(_:matcher:)``); they do not change the
+    /// exit status.
+    public var warnings: [IdentityWarning] = []
     /// `--send NODE`: what the node acknowledged, per instance in the
     /// ``ImportEvent/sent(_:)`` events.
     public var send: SendSummary?

@@ -53,13 +53,36 @@ public struct PatientResolver: Sendable {
         for (value, name) in [(patientID, "local Patient ID"), (issuer, "issuer")] {
             if let value, let problem = LocalPatientIdentifier.problem(value, name: name) { throw DecisionError(problem) }
         }
-        let entries = try store?.registry(patientID: patientID) ?? []
-        let entry = entries.first { ($0.issuer ?? "") == (issuer ?? "") } ?? (issuer == nil && entries.count == 1 ? entries[0] : nil)
-        guard let entry else {
+        guard let entry = try registryEntry(patientID: patientID, issuer: issuer) else {
             return (LocalIdentity(patientID: patientID, issuerOfPatientID: issuer), nil)
         }
         let identity = LocalIdentity(entry)
         return (demographics ? identity : identity.withoutDemographics, entry)
+    }
+
+    /// The registry's entry for a local Patient ID: the one with this
+    /// issuer, or (no issuer given) the only one with the ID.
+    func registryEntry(patientID: String, issuer: String?) throws -> RegisteredPatient? {
+        let entries = try store?.registry(patientID: patientID) ?? []
+        return entries.first { ($0.issuer ?? "") == (issuer ?? "") } ?? (issuer == nil && entries.count == 1 ? entries[0] : nil)
+    }
+
+    /// Who the local patient of an assignment is, to hold the medium's
+    /// patient against: the demographics the instances will be given (the
+    /// registry's or the candidate's that was chosen), else the registry's
+    /// entry (`--keep-demographics`), else the patient as the store has it;
+    /// nil when nothing is known about them.
+    public func localPatient(_ identity: LocalIdentity) throws -> RegisteredPatient? {
+        if identity.patientName != nil || identity.birthDate != nil || identity.sex != nil {
+            return RegisteredPatient(patientID: identity.patientID, issuer: identity.issuerOfPatientID,
+                                     personName: identity.patientName, birthDate: identity.birthDate, sex: identity.sex)
+        }
+        if let entry = try registryEntry(patientID: identity.patientID, issuer: identity.issuerOfPatientID) { return entry }
+        let records = try store?.patients(patientID: identity.patientID) ?? []
+        let issuer = identity.issuerOfPatientID ?? ""
+        guard let record = records.first(where: { ($0.issuerOfPatientID ?? "") == issuer }) else { return nil }
+        return RegisteredPatient(patientID: record.patientID, issuer: record.issuerOfPatientID, personName: record.patientName,
+                                 birthDate: record.birthDate, sex: record.sex)
     }
 
     /// The row of a mapping file that names this patient, if any.

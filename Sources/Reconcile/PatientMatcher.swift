@@ -107,6 +107,66 @@ public struct PatientMatch: Sendable, Hashable {
     }
 }
 
+/// What speaks for and against two descriptions of a patient being the same
+/// person (``PatientMatcher/samePerson(_:_:)``); `query`'s values come first
+/// in every detail, `known`'s second.
+public struct SamePersonCheck: Sendable, Hashable {
+    /// The whole comparison.
+    public var match: PatientMatch
+
+    public init(match: PatientMatch) {
+        self.match = match
+    }
+
+    /// The evidence against: a birth date or sex that differs, a name group
+    /// that clearly differs (word breaks, kanji variants, `?` placeholders
+    /// and different scripts are not), a patient ID of the same issuer that
+    /// differs. A birth date only near the other (a typo to a person
+    /// choosing among candidates) is a different birth date here.
+    public var against: [MatchReason] {
+        match.reasons.filter { $0.outcome == .mismatch || ($0.field == .birthDate && $0.outcome == .partial) }
+    }
+
+    /// Something says these are two people.
+    public var differs: Bool { !against.isEmpty }
+
+    /// The demographics positively agree: birth date and a name group equal
+    /// (``PatientMatch/isExact``).
+    public var agrees: Bool { match.isExact }
+
+    /// The details of ``against``, `; `-separated.
+    public var againstDetails: String { against.map(\.detail).joined(separator: "; ") }
+
+    /// What differs, in a few words: `birth date and sex differ`,
+    /// `name, birth date and sex differ`; empty when nothing does.
+    public var differingFields: String { Self.differ(differingFieldNames) }
+
+    /// The fields of ``against``, in order, each once: `name`, `birth date`,
+    /// `sex`, `patient ID`.
+    public var differingFieldNames: [String] {
+        var fields: [String] = []
+        for reason in against {
+            let field: String
+            switch reason.field {
+            case .nameAlphabetic, .nameIdeographic, .namePhonetic: field = "name"
+            case .birthDate: field = "birth date"
+            case .sex: field = "sex"
+            case .foreignID: field = "patient ID"
+            }
+            if !fields.contains(field) { fields.append(field) }
+        }
+        return fields
+    }
+
+    /// `sex differs`, `birth date and sex differ`, `name, birth date and
+    /// sex differ`; empty for no fields.
+    public static func differ(_ fields: [String]) -> String {
+        guard let last = fields.last else { return "" }
+        if fields.count == 1 { return "\(last) differs" }
+        return fields.dropLast().joined(separator: ", ") + " and " + last + " differ"
+    }
+}
+
 /// What `--auto` may do with a disc's patient.
 public enum AutomaticDecision: Sendable, Hashable {
     /// Exactly one candidate is exact (birth date + a name group), and
@@ -235,18 +295,25 @@ public struct PatientMatcher: Sendable {
             return withIssuer ? nil
                 : "the ID has no issuer and nothing is known about the patient it was decided for, so it may be another hospital's patient"
         }
-        let match = self.match(DiscSide(query), known)
+        let check = samePerson(query, known)
         let was = "decided for \(known.personName.isEmpty ? "(no name)" : known.personName.dicomForm) born \(known.birthDate ?? "?") sex \(known.sex ?? "?")"
-        // A birth date only near the other (a typo to a person choosing
-        // among candidates) is a different birth date here.
-        let against = match.reasons.filter { $0.outcome == .mismatch || ($0.field == .birthDate && $0.outcome == .partial) }
-        if !against.isEmpty {
-            return "not the same patient (\(against.map(\.detail).joined(separator: "; "))); \(was)"
+        if check.differs {
+            return "not the same patient (\(check.againstDetails)); \(was)"
         }
-        if !withIssuer && !match.isExact {
-            return "the ID has no issuer and birth date and name do not both agree (\(match.reasons.map(\.detail).joined(separator: "; "))); \(was)"
+        if !withIssuer && !check.agrees {
+            return "the ID has no issuer and birth date and name do not both agree (\(check.match.reasons.map(\.detail).joined(separator: "; "))); \(was)"
         }
         return nil
+    }
+
+    /// Whether what `query` says about a patient and what `known` says
+    /// (a registry entry, the store's patient, another patient of the same
+    /// medium) can be the same person: the one comparison behind
+    /// ``whyNotRemembered(_:for:withIssuer:)`` and the import's warnings
+    /// about an assigned local patient whose demographics differ from the
+    /// disc's, or two patients of a disc filed under one local patient.
+    public func samePerson(_ query: PatientQuery, _ known: RegisteredPatient) -> SamePersonCheck {
+        SamePersonCheck(match: match(DiscSide(query), known))
     }
 
     // MARK: - Scoring
@@ -459,6 +526,13 @@ public struct PatientMatcher: Sendable {
         if differing == 1 { return "one digit differs" }
         if x[0..<4] == y[0..<4], x[4..<6] == y[6..<8], x[6..<8] == y[4..<6] { return "month and day swapped" }
         return nil
+    }
+
+    /// A birth date as shown to people: `1970-04-01` for a valid DA value
+    /// (any of the forms ``date(_:)`` accepts), else as written.
+    public static func displayDate(_ text: String?) -> String? {
+        guard let text = trimmed(text) else { return nil }
+        return date(text).map { display(date: $0) } ?? text
     }
 
     static func display(date: String) -> String {

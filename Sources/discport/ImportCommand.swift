@@ -41,6 +41,15 @@ struct ImportCommand: ParsableCommand {
         name, birth date and sex too (--keep-demographics: only the ID). Every \
         assignment is remembered for the next disc from that hospital.
 
+        However decided, an assignment is applied as given, but a warning (in the \
+        plan shown before confirmation and in --dry-run, a `warning` event with \
+        --json, the end report and the audit log) says when the local patient's \
+        demographics (the registry's, else the store's) contradict the medium's \
+        patient — another birth date or sex, a clearly different name; spacing, \
+        kana against kanji and kanji variants are no contradiction — and when two \
+        patients of the medium go to one local patient without being shown to be \
+        one person (birth date and name equal, or the same Patient ID).
+
         --send NODE: afterwards the instances (as stored, reconciled) are sent to \
         the node through the retry queue, one status each. --no-store: they go to \
         the node only — written coerced into the outbox under the store's home, \
@@ -50,7 +59,7 @@ struct ImportCommand: ParsableCommand {
         kill the next run (or `discport send --to NODE`) finishes the job.
 
         Output: a progress bar on a terminal; one JSON object per line (events \
-        `scan`, `start`, `instance`, `send`, `finish`) with --json or when standard \
+        `scan`, `message`, `decision`, `warning`, `start`, `instance`, `send`, `finish`) with --json or when standard \
         output is not a terminal.
 
         Exit status: 0 every instance of the imported patients is in the store (and \
@@ -154,11 +163,19 @@ struct ImportCommand: ParsableCommand {
             plan.convertLooseFiles = convert
             unresolved = try decide(&plan, job: job, output: output)
         }
-        output.plan(plan)
+        // Assignments something speaks against: applied as decided, but
+        // said before anyone confirms (and in a dry run).
+        let warnings: [IdentityWarning]
+        do {
+            warnings = try job.identityWarnings(plan)
+        } catch {
+            throw CLIError("cannot look up the local patients: \(error)", status: 3)
+        }
+        output.plan(plan, warnings: warnings)
 
         if !dryRun && !yes && Terminal.inputIsTTY && Terminal.outputIsTTY && (plan.plannedInstances > 0 || plan.documentsPatient != nil) {
             let question = plan.documentsPatient.map { "Convert \(plan.convertibleFiles.count) document(s)/photo(s) into DICOM for patient \($0.patientID) and import them? [y/N] " }
-                ?? "Import \(plan.plannedInstances) instance(s), \(Terminal.size(plan.plannedBytes))? [y/N] "
+                ?? "Import \(plan.plannedInstances) instance(s), \(Terminal.size(plan.plannedBytes))\(warnings.isEmpty ? "" : " despite the \(warnings.count) warning(s) above")? [y/N] "
             guard let answer = Terminal.ask(question), ["y", "yes"].contains(answer.lowercased()) else {
                 throw CLIError("nothing imported", status: 4)
             }
@@ -356,7 +373,7 @@ final class ImportOutput: Sendable {
         }
     }
 
-    func plan(_ plan: ImportPlan) {
+    func plan(_ plan: ImportPlan, warnings: [IdentityWarning] = []) {
         let rows = zip(plan.report.patients, plan.decisions).map { patient, decision -> (String, String) in
             let source = "\(patient.patientID ?? "(no ID)") \(patient.name ?? "")"
             switch decision {
@@ -375,6 +392,7 @@ final class ImportOutput: Sendable {
             }
             return   // a medium of documents has no patients of its own
         }
+        defer { self.warnings(warnings) }
         if jsonLines {
             for (index, row) in rows.enumerated() {
                 var object: [String: Any] = ["event": "decision", "patient": index, "source": row.0.trimmingCharacters(in: .whitespaces)]
@@ -387,7 +405,23 @@ final class ImportOutput: Sendable {
             }
         } else {
             print("\nImport plan:")
-            for row in rows { print("  \(row.0) → \(row.1)") }
+            let flagged = Set(warnings.flatMap(\.patients))
+            for (index, row) in rows.enumerated() {
+                print("  \(row.0) → \(row.1)\(flagged.contains(index) ? "  (see the warning below)" : "")")
+            }
+        }
+    }
+
+    /// The doubtful assignments (``ImportJob/identityWarnings(_:matcher:)``):
+    /// `warning` events, or `warning:` lines under the plan.
+    func warnings(_ warnings: [IdentityWarning]) {
+        guard !warnings.isEmpty else { return }
+        if jsonLines {
+            for warning in warnings { encodedLine("warning", warning) }
+        } else {
+            print("")
+            for warning in warnings { print("warning: \(warning.message)") }
+            print("discport applies these decisions as given: check them before confirming.")
         }
     }
 
@@ -487,6 +521,10 @@ final class ImportOutput: Sendable {
             if s.looseFiles.count > 20 { out += "  … and \(s.looseFiles.count - 20) more\n" }
         }
         if let error = s.mediumError { out += "The medium was not read completely: \(error)\n" }
+        if !s.warnings.isEmpty {
+            out += "Warnings (applied as decided):\n"
+            for warning in s.warnings { out += "  \(warning.message)\n" }
+        }
         if let send = s.send {
             if c.outgoing > 0 { out += "Not stored (--no-store): \(c.outgoing) instance(s) written for \(send.node) only\n" }
             out += "Sent to \(send.node): \(send.sent) sent, \(send.alreadySent) already sent, \(send.failed) failed"

@@ -361,4 +361,24 @@ struct PatientMatcherTests {
         #expect(reason.field.rawValue == "name-ideographic")
         #expect(MatchReason.Field.allCases.map(\.rawValue) == ["name-alphabetic", "name-ideographic", "name-phonetic", "birth-date", "sex", "foreign-id"])
     }
+
+    @Test("samePerson: what is against (a differing birth date, sex or name; a birth date one digit off), in a few words; name variants are not; whyNotRemembered says the same")
+    func samePerson() {
+        let other = matcher.samePerson(query("SUZUKI^HANAKO", "19820315", "F"), yamada)
+        #expect(other.differs)
+        #expect(other.differingFields == "name, birth date and sex differ")
+        #expect(other.againstDetails == "name alphabetic SUZUKI^HANAKO ≠ YAMADA^TARO; birth date 1982-03-15 ≠ 1970-04-01; sex F ≠ M")
+        let why = matcher.whyNotRemembered(query("SUZUKI^HANAKO", "19820315", "F"), for: yamada, withIssuer: true)
+        #expect(why?.contains(other.againstDetails) == true)
+
+        let typo = matcher.samePerson(query("YAMADA^TARO", "19700402"), yamada)
+        #expect(typo.differingFields == "birth date differs")
+        for name in ["Yamada^Tarou", "YAMADA TARO", "=山田^太郎", "ﾔﾏﾀﾞ^ﾀﾛｳ", AnnexNames.japanese, "==やまだ^たろう"] {
+            let same = matcher.samePerson(query(name), yamada)
+            #expect(!same.differs, "\(name): \(same.againstDetails)")
+            #expect(same.differingFields.isEmpty)
+        }
+        #expect(SamePersonCheck.differ(["sex"]) == "sex differs")
+        #expect(SamePersonCheck.differ(["birth date", "sex"]) == "birth date and sex differ")
+    }
 }

@@ -127,4 +127,10 @@ echo "reconcile: dciodvfy: zero errors in every coerced file"
 grep -q 'remembered: A-778812 (HOSP-A) → 10002' "$work/again.jsonl" || fail "the remembered decision was not shown"
 python3 -c 'import json,sys; c=[json.loads(l) for l in open(sys.argv[1]) if "\"finish\"" in l][-1]["counts"]; assert c["duplicates"] == 2 and c["stored"] == 0, c' "$work/again.jsonl" \
     || fail "re-import stored again"
+# An explicit choice that contradicts the registry is applied, but said: a
+# `warning` event in the dry run's plan; an agreeing one says nothing.
+! grep -q '"event":"warning"' "$work/disc2.jsonl" "$work/again.jsonl" || fail "a warning for a patient whose demographics agree"
+"$bin" import "$work/disc3" --patient-id 10002 --issuer CLINIC --dry-run --json --home "$home" > "$work/wrong.jsonl" || fail "dry run of disc 3 as 10002 exited $?"
+grep '"event":"warning"' "$work/wrong.jsonl" | grep '"code":"local-patient-differs"' | grep 'name, birth date and sex differ (name alphabetic Sato^Hanako ≠ Yamada^Taro;' | grep -q 'birth date 1985-05-05 ≠ 1970-04-01; sex F ≠ M)' \
+    || fail "no warning for disc 3 (Sato Hanako) given as 10002 (Yamada Taro): $(grep -E 'warning|decision' "$work/wrong.jsonl")"
 echo "reconcile: passed"
