@@ -472,6 +472,10 @@ public final class ExportJob: Sendable {
             }
         }
         guard !instances.isEmpty else {
+            if !leftOff.isEmpty {
+                throw ExportError("no readable DICOM instance on \(path): nothing to re-master; \(leftOff.count) damaged DICOM file(s) left off:\n"
+                                  + leftOff.prefix(20).map { "  " + $0 }.joined(separator: "\n") + (leftOff.count > 20 ? "\n  …" : ""))
+            }
             throw ExportError(scan.totals.instances == 0 ? "no DICOM instance on \(path) (\(scan.totals.files) files, \(scan.totals.loose) loose images): nothing to re-master"
                               : "no instance on \(path) matches the selection (\(scan.totals.instances) instances there; `discport scan \(path)` lists them)")
         }

@@ -652,7 +652,10 @@ enum FileInspector {
     /// Pixel data that runs past the end of the file: the element header at
     /// ``DICOMFile/pixelDataOffset`` gives a defined length to check against
     /// the size; an undefined (encapsulated) length must end with the
-    /// sequence delimitation item, else the fragments are walked.
+    /// sequence delimitation item, else the fragments are walked. Pixel
+    /// data encoded otherwise than its transfer syntax says (encapsulated
+    /// under a native syntax, native under an encapsulated one:
+    /// ``PixelDataEncoding``) is damaged.
     static func checkPixelData(_ parsed: DICOMFile, file: MediumFile, head: Data) -> (code: ProblemCode, message: String)? {
         guard let offset = parsed.pixelDataOffset, !parsed.transferSyntax.isDeflated else { return nil }
         let size = file.size
@@ -670,19 +673,15 @@ enum FileInspector {
             bigEndian ? Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
                 : Int(b[i]) | Int(b[i + 1]) << 8 | Int(b[i + 2]) << 16 | Int(b[i + 3]) << 24
         }
-        guard let header = read(offset, explicit ? 12 : 8) else {
+        guard let (valueStart, length) = PixelDataEncoding.elementLength(at: offset, explicit: explicit, bigEndian: bigEndian, read: read) else {
             return (.truncated, "the file ends inside the header of its pixel data element (at byte \(offset) of \(size))")
         }
-        var valueStart = offset + 8
-        var length = u32(header, 4)
-        if explicit {
-            let vr = VR(byte0: header[4], byte1: header[5])
-            if let vr, !vr.hasLongLength {
-                length = u16(header, 6)
-            } else {
-                length = u32(header, 8)
-                valueStart = offset + 12
-            }
+        // The pixel data as the syntax says: the declared one (a data set
+        // written in another encoding than its syntax is only a deviation
+        // when its pixel data agrees), else the one read.
+        let syntax = PixelDataEncoding.declaredSyntax(parsed) ?? parsed.transferSyntax
+        if let mismatch = (length == 0xFFFF_FFFF ? PixelDataEncoding.encapsulated : .native).mismatch(with: syntax) {
+            return (.damaged, mismatch)
         }
         if length != 0xFFFF_FFFF {
             let end = valueStart + length

@@ -1,3 +1,4 @@
+import Codecs
 import DICOM
 import Foundation
 @testable import Jobs
@@ -43,10 +44,10 @@ func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", s
             try data.write(to: URL(fileURLWithPath: source + "/" + name))
         }
         /// `export --from source --format dir --out root/NAME`.
-        func export(_ name: String, allowMultiPatient: Bool = false, invent: Bool = false) throws -> ExportSummary {
+        func export(_ name: String, media: MediaKind? = nil, allowMultiPatient: Bool = false, invent: Bool = false) throws -> ExportSummary {
             let store = try InstanceStore(home: root + "/home", options: .init(synchronous: false))
-            let request = ExportRequest(selection: .all, format: .dir, output: root + "/" + name, allowMultiPatient: allowMultiPatient,
-                                        invent: invent, medium: source)
+            let request = ExportRequest(selection: .all, format: .dir, output: root + "/" + name, media: media,
+                                        allowMultiPatient: allowMultiPatient, invent: invent, medium: source)
             return try ExportJob(store: store, request: request).run()
         }
         func remove() { try? FileManager.default.removeItem(atPath: root) }
@@ -120,5 +121,71 @@ extension ExportJobTests {
         let page = try String(contentsOfFile: scratch.root + "/out/IHE_PDI/STU00001.HTM", encoding: .utf8)
         #expect(page.components(separatedBy: "<img").count == 2)   // the CT's thumbnail only
         #expect(!page.contains("src=\"\""))
+    }
+}
+
+extension ExportJobTests {
+    /// A JPEG Baseline file whose data set a broken writer put in implicit
+    /// VR (pydicom's SC_rgb_jpeg.dcm): meta (0002,0010) JPEG Baseline,
+    /// implicit VR little endian content, encapsulated pixel data.
+    static func jpegInImplicitVR(sop: String) throws -> (file: Data, jpeg: Data) {
+        let jpeg = try LibJPEG.encode((0..<64).map { UInt8($0 * 3) }, width: 8, height: 8, components: 1, quality: 90)
+        var ds = try DICOMFile(data: exportFixture(sop: sop)).dataset
+        ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [jpeg])), hasUndefinedLength: true))
+        let labelled = try DICOMWriter.encode(DICOMFile(dataset: ds, transferSyntax: .jpegBaseline))
+        let offset = try DICOMFile(data: labelled, options: .header).datasetOffset
+        return (labelled.prefix(offset) + (try DICOMWriter.encode(ds, transferSyntax: .implicitVRLittleEndian)), jpeg)
+    }
+
+    @Test("a JPEG file whose data set is implicit VR is decompressed for a CD and kept as JPEG Baseline (explicit VR) on USB; both verify")
+    func encapsulatedPixelDataInImplicitVRIsReadAsItsDeclaredSyntax() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        let sop = "1.2.826.0.1.3680043.10.9.76.1.1"
+        let (bytes, jpeg) = try Self.jpegInImplicitVR(sop: sop)
+        try scratch.put("sc.dcm", bytes)
+        func written(_ name: String) throws -> DICOMFile {
+            try DICOMFile(contentsOf: scratch.root + "/" + name + "/DICOM/PAT00001/STU00001/SER00001/IMG00001")
+        }
+
+        let cd = try scratch.export("cd")
+        #expect(cd.profile == "STD-GEN-CD")
+        #expect(cd.rewritten[sop]?.contains("JPEG Baseline") == true && cd.rewritten[sop]?.contains("decompressed") == true)
+        let native = try written("cd")
+        #expect(native.transferSyntax == .explicitVRLittleEndian)
+        guard case .bytes(let pixels)? = native.dataset[.pixelData]?.value else {
+            Issue.record("the pixel data written for the CD is not native")
+            return
+        }
+        #expect(pixels == (try LibJPEG.decode(jpeg)).samples)
+        #expect(native.dataset.firstString(.lossyImageCompression) == "01")
+        #expect(MediumVerifier().verify(path: scratch.root + "/cd").report.passed)
+
+        let usb = try scratch.export("usb", media: .usb)
+        #expect(usb.rewritten[sop]?.contains("Implicit VR Little Endian under JPEG Baseline") == true)
+        let kept = try written("usb")
+        #expect(kept.transferSyntax == .jpegBaseline && kept.warnings.isEmpty)
+        guard case .fragments(let fragments)? = kept.dataset[.pixelData]?.value else {
+            Issue.record("the pixel data written for USB is not encapsulated")
+            return
+        }
+        #expect(fragments.fragments == [jpeg])
+        #expect(MediumVerifier().verify(path: scratch.root + "/usb").report.passed)
+    }
+
+    @Test("a source whose encapsulated pixel data is labelled with a native syntax is left off by name: nothing to re-master")
+    func encapsulatedPixelDataUnderANativeSyntaxIsNamed() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        var ds = try DICOMFile(data: exportFixture(sop: "1.2.826.0.1.3680043.10.9.77.1.1")).dataset
+        ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [Data([0xFF, 0xD8, 0xFF, 0xD9])])),
+                           hasUndefinedLength: true))
+        try scratch.put("bad.dcm", try DICOMWriter.encode(DICOMFile(dataset: ds, transferSyntax: .explicitVRLittleEndian)))
+        #expect {
+            try scratch.export("out", media: .usb)
+        } throws: { error in
+            "\(error)".contains("bad.dcm: its Pixel Data is encapsulated") && "\(error)".contains("nothing to re-master")
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.root + "/out"))
     }
 }

@@ -37,6 +37,10 @@ struct DiscInstance {
     var encoding = Encoding.part10
     /// Encapsulated (JPEG Baseline) pixel data instead of native.
     var encapsulated = false
+    /// A Part 10 header declaring this syntax around the data set, which
+    /// stays encoded as `encoding` and `encapsulated` say (what broken
+    /// writers do: a JPEG file whose data set is implicit VR).
+    var declaredSyntax: TransferSyntax? = nil
     /// Not written: the DICOMDIR references a file that is not there.
     var writeFile = true
     /// Listed in the DICOMDIR.
@@ -134,6 +138,11 @@ enum DiscBuilder {
 
     static func fileBytes(_ instance: DiscInstance) throws -> Data {
         let ds = try dataset(instance)
+        if let declared = instance.declaredSyntax {
+            let labelled = try DICOMWriter.encode(DICOMFile(dataset: ds, transferSyntax: declared))
+            let offset = try DICOMFile(data: labelled, options: .header).datasetOffset
+            return labelled.prefix(offset) + (try DICOMWriter.encode(ds, transferSyntax: instance.transferSyntax))
+        }
         switch instance.encoding {
         case .part10:
             return try DICOMWriter.encode(DICOMFile(dataset: ds, transferSyntax: instance.transferSyntax))

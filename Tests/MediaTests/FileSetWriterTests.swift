@@ -1,6 +1,7 @@
 import Crypto
 import DICOM
 import Foundation
+import Synchronization
 @testable import Media
 import Testing
 
@@ -117,5 +118,99 @@ import Testing
         try Data("[autorun]".utf8).write(to: URL(fileURLWithPath: root + "/out/AUTORUN.INF"))
         let autorun = MediumVerifier().verify(path: root + "/out").report
         #expect(!autorun.passed && autorun.problems.contains { $0.code == "forbidden-root-content" })
+    }
+}
+
+// MARK: - Pixel data and its transfer syntax
+
+extension FileSetWriterTests {
+    @Test("encapsulated pixel data in a data set encoded otherwise (JPEG meta, implicit VR content) is read in the declared syntax: kept on DVD, decompressed or refused on CD")
+    func encapsulatedPixelDataIsReadInItsDeclaredSyntax() throws {
+        var instances = DiscBuilder.standardDisc()
+        instances[1].encoding = .rawImplicit
+        instances[1].encapsulated = true
+        instances[1].declaredSyntax = .jpegBaseline
+        let (root, files) = try sources(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+
+        let dvd = try FileSetWriter(profile: .stdGenDVDJPEG, fileSetID: "DVD").write(files, to: root + "/dvd")
+        let entry = try #require(dvd.entries.first { $0.sopInstanceUID == instances[1].sopUID })
+        #expect(entry.transferSyntaxUID == TransferSyntax.jpegBaseline.uid)
+        #expect(entry.rewritten?.contains("Implicit VR Little Endian under JPEG Baseline") == true)
+        let written = try DICOMFile(contentsOf: root + "/dvd/" + entry.path)
+        #expect(written.transferSyntax == .jpegBaseline)
+        #expect(written.warnings.isEmpty)   // the data set is explicit VR, as the syntax says
+        guard case .fragments(let pixels)? = written.dataset[.pixelData]?.value else {
+            Issue.record("the pixel data is no longer encapsulated")
+            return
+        }
+        #expect(pixels.fragments.count == 1)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/dvd/README.TXT"))
+        #expect(MediumVerifier(profile: .stdGenDVDJPEG).verify(path: root + "/dvd").report.problems.map(\.code) == [])
+
+        // CD: like any JPEG file, refused without a decoder …
+        #expect {
+            try FileSetWriter(profile: .stdGenCD, fileSetID: "CD").write(files, to: root + "/cd")
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains(instances[1].path) && message.contains("JPEG Baseline") && message.contains("no decoder is available")
+        }
+        // … and handed to the decoder as JPEG Baseline with one.
+        let seen = Mutex<[String]>([])
+        var writer = FileSetWriter(profile: .stdGenCD, fileSetID: "CD")
+        writer.decompressor = { file in
+            seen.withLock { $0.append(file.transferSyntax.uid) }
+            var native = file
+            native.transferSyntax = .explicitVRLittleEndian
+            native.dataset.set(DataElement(tag: .pixelData, vr: .OB, bytes: Data(count: DiscBuilder.imageRows * DiscBuilder.imageRows)))
+            return native
+        }
+        let cd = try writer.write(files, to: root + "/cd")
+        #expect(seen.withLock { $0 } == [TransferSyntax.jpegBaseline.uid])
+        #expect(cd.entries.allSatisfy { $0.transferSyntaxUID == TransferSyntax.explicitVRLittleEndian.uid })
+    }
+
+    @Test("pixel data other than its syntax says, with no encapsulated syntax declared, is refused while planning, naming each file")
+    func pixelDataAgainstItsSyntaxIsRefused() throws {
+        var instances = DiscBuilder.standardDisc()
+        instances[0].declaredSyntax = .jpegBaseline           // native pixels labelled JPEG
+        instances[1].encapsulated = true
+        instances[1].declaredSyntax = .explicitVRLittleEndian // fragments labelled Explicit VR Little Endian
+        instances[2].encoding = .rawImplicit                  // fragments in a raw data set
+        instances[2].encapsulated = true
+        let (root, files) = try sources(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for profile in [MediaProfile.stdGenDVDJPEG, .stdGenCD] {
+            #expect {
+                try FileSetWriter(profile: profile, fileSetID: "X").write(files, to: root + "/out")
+            } throws: { error in
+                let lines = (error as? FileSetError)?.files ?? []
+                return lines.count == 3
+                    && lines[0].hasPrefix(files[0].path + ": its Pixel Data is native") && lines[0].contains("JPEG Baseline")
+                    && lines[1].hasPrefix(files[1].path + ": its Pixel Data is encapsulated") && lines[1].contains("no compressed transfer syntax is declared")
+                    && lines[2].hasPrefix(files[2].path + ": its Pixel Data is encapsulated") && lines[2].contains("no file meta information")
+            }
+            #expect(!FileManager.default.fileExists(atPath: root + "/out"))
+        }
+    }
+
+    @Test("the writer never writes encapsulated pixel data under a native syntax: a decoder that leaves the fragments is refused, naming the file")
+    func writerRefusesPixelDataAgainstItsSyntax() throws {
+        var instances = DiscBuilder.standardDisc()
+        instances[1].encapsulated = true
+        let (root, files) = try sources(instances)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var writer = FileSetWriter(profile: .stdGenCD, fileSetID: "CD")
+        writer.decompressor = { file in
+            var relabelled = file
+            relabelled.transferSyntax = .explicitVRLittleEndian
+            return relabelled
+        }
+        #expect {
+            try writer.write(files, to: root + "/cd")
+        } throws: { error in
+            "\(error)".contains("\(files[1].path): not written: its Pixel Data is encapsulated")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/cd/DICOMDIR"))
     }
 }

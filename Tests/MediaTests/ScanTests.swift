@@ -466,6 +466,31 @@ struct ScanTests {
         #expect(report.patients[0].studies[0].series[0].transferSyntaxes == ["1.2.840.10008.1.2.4.50"])
     }
 
+    @Test("pixel data other than its transfer syntax says is an error (damaged) that fails verify; a JPEG file whose data set is implicit VR is not")
+    func pixelDataAgainstItsSyntax() throws {
+        let dir = try TempDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[0].encapsulated = true
+        disc[0].declaredSyntax = .explicitVRLittleEndian   // fragments labelled native
+        disc[1].declaredSyntax = .jpegBaseline             // native pixels labelled JPEG
+        disc[2].encoding = .rawImplicit                    // JPEG meta, implicit VR data set: a deviation only
+        disc[2].encapsulated = true
+        disc[2].declaredSyntax = .jpegBaseline
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        let damaged = report.problems.filter { $0.code == .damaged }
+        #expect(damaged.map { $0.path ?? "" } == ["DICOM/IMG00001", "DICOM/SER2/IMG00001"])
+        #expect(damaged.allSatisfy { $0.severity == .error })
+        #expect(damaged.first?.message.hasPrefix("its Pixel Data is encapsulated (compressed fragments of undefined length) but its transfer syntax is Explicit VR Little Endian") == true)
+        #expect(damaged.last?.message.hasPrefix("its Pixel Data is native (a defined length) but its transfer syntax is JPEG Baseline") == true)
+        #expect(report.totals.damaged == 2)
+        #expect(report.totals.instances == 1)
+        let verified = MediumVerifier().verify(path: dir.path).report
+        #expect(!verified.passed)
+        #expect(verified.problems.filter { $0.code == "scan:damaged" && $0.severity == .error }.map { $0.path ?? "" }
+                == ["DICOM/IMG00001", "DICOM/SER2/IMG00001"])
+    }
+
     @Test func damagedPart10File() throws {
         let dir = try TempDir()
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: nil)

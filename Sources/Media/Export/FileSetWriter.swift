@@ -136,6 +136,9 @@ public struct FileSetWriter: Sendable {
     struct Planned: Sendable {
         var source: FileSetSource
         var action: Action
+        /// The encapsulated syntax the file is read in, when its data set
+        /// is encoded otherwise (the syntax its meta declares).
+        var readAs: TransferSyntax? = nil
         var sopInstanceUID: String
         var sopClassUID: String
         var transferSyntaxUID: String
@@ -202,9 +205,35 @@ public struct FileSetWriter: Sendable {
                 leftOut.append("\(source.path): SOP class \(sopClass) (\(UIDRegistry.name(for: sopClass) ?? "private")) is not a standard storage SOP class, which \(profile.name) requires; a viewer could not show it")
                 continue
             }
-            let syntax = file.transferSyntax
+            var syntax = file.transferSyntax
+            // The pixel data must be what the syntax says. Encapsulated
+            // pixel data in a data set whose encoding is native (a JPEG file
+            // whose data set some writer put in implicit VR: the reader
+            // trusts the content) is in the encapsulated syntax the meta
+            // declares: read so, and rewritten in it (Explicit VR Little
+            // Endian data set) or decompressed like any compressed file.
+            var readAs: TransferSyntax?
+            if let pixels = PixelDataEncoding.of(file, path: source.path), let mismatch = pixels.mismatch(with: syntax) {
+                if pixels == .encapsulated, let declared = PixelDataEncoding.declaredSyntax(file), declared.isEncapsulated,
+                   !declared.isDeflated, !declared.isBigEndian {
+                    readAs = declared
+                    syntax = declared
+                } else {
+                    let declared = PixelDataEncoding.declaredSyntax(file)
+                    let context = declared == nil ? " (the file has no file meta information naming a syntax)"
+                        : declared != file.transferSyntax ? " (its file meta declares \(declared!.name), its data set is \(file.transferSyntax.name))" : ""
+                    let why = pixels == .encapsulated
+                        ? "no compressed transfer syntax is declared, so how it was compressed is unknown and it can be neither written as it is nor decompressed"
+                        : "it cannot be written as it is"
+                    refused.append("\(source.path): \(mismatch)\(context); \(why): leave it out of the selection, or have its sender export it again")
+                    continue
+                }
+            }
             var action = Action.copy
-            if profile.allows(syntax.uid) {
+            if let readAs, profile.allows(readAs.uid) {
+                action = .rewrite(reason: "data set in \(file.transferSyntax.name) under \(readAs.name) rewritten as Explicit VR Little Endian, \(readAs.name) kept (pixel data unchanged)"
+                                  + (file.hasFileMeta ? "" : "; Part 10 header added"))
+            } else if profile.allows(syntax.uid) {
                 if !file.hasFileMeta { action = .rewrite(reason: "Part 10 header added") }
             } else if syntax == .implicitVRLittleEndian || syntax.isDeflated {
                 action = .rewrite(reason: "\(syntax.name) rewritten as Explicit VR Little Endian (pixel data unchanged)"
@@ -237,7 +266,7 @@ public struct FileSetWriter: Sendable {
                 estimate = native + size + 1024
             }
             planned.append(Planned(
-                source: source, action: action, sopInstanceUID: sop, sopClassUID: sopClass,
+                source: source, action: action, readAs: readAs, sopInstanceUID: sop, sopClassUID: sopClass,
                 transferSyntaxUID: profile.allows(syntax.uid) ? syntax.uid : TransferSyntax.explicitVRLittleEndian.uid,
                 recordType: DirectoryRecordKeys.recordType(sopClassUID: sopClass, modality: modality),
                 studyUID: study, seriesUID: series,
@@ -395,10 +424,11 @@ public struct FileSetWriter: Sendable {
                     if hash != expected { throw changed(hash, expected) }
                 }
                 var file = try DICOMFile(data: source, path: item.source.path)
+                if let readAs = item.readAs { file.transferSyntax = readAs }
                 if case .rewrite(let why) = item.action {
                     reason = why
                     if file.transferSyntax.uid != item.transferSyntaxUID {
-                        file.transferSyntax = .explicitVRLittleEndian
+                        file.transferSyntax = TransferSyntax(uid: item.transferSyntaxUID)
                     }
                 } else {
                     reason = "\(file.transferSyntax.name) decompressed losslessly to Explicit VR Little Endian for \(profile.name)"
@@ -406,6 +436,10 @@ public struct FileSetWriter: Sendable {
                     file = try decompressor(file)
                 }
                 if file.preamble?.count != 128 { file.preamble = nil }
+                // Never pixel data other than the syntax says.
+                if let mismatch = PixelDataEncoding.of(file.dataset)?.mismatch(with: file.transferSyntax) {
+                    throw FileSetError("\(item.source.path): not written: \(mismatch)")
+                }
                 data = try DICOMWriter.encode(file)
             } catch let error as FileSetError {
                 throw error
