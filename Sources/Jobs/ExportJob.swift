@@ -315,22 +315,20 @@ public final class ExportJob: Sendable {
     }
 
     /// What goes on the media: from the store's catalog or a scanned medium.
+    /// Who its patients are is the plan's (``FileSetPlan/patients``: one
+    /// PATIENT record per ``PatientIdentity``), never told here.
     struct Selected {
-        struct Patient {
-            var patientID: String; var issuerOfPatientID: String?; var patientName: String?; var birthDate: String?; var sex: String?
-        }
         struct Study { var studyInstanceUID: String; var studyDate: String?; var studyDescription: String?; var accessionNumber: String? }
         struct Series {
             var seriesInstanceUID: String; var modality: String?; var seriesNumber: Int?; var seriesDescription: String?
             var instanceCount: Int
         }
         struct Instance {
-            var sopInstanceUID: String; var seriesInstanceUID: String; var patientID: String; var instanceNumber: Int?
+            var sopInstanceUID: String; var seriesInstanceUID: String; var instanceNumber: Int?
             var size: Int64; var path: String
             /// The source's SHA-256 when known (the store's, or hashed while extracted).
             var sha256: String?
         }
-        var patients: [Patient]
         var studies: [Study]
         var series: [String: [Series]]
         var instances: [Instance]
@@ -349,9 +347,7 @@ public final class ExportJob: Sendable {
                 }
                 if !present.isEmpty { series[study] = present }
             }
-            let ids = Set(kept.map(\.patientID))
-            return Selected(patients: patients.filter { ids.contains($0.patientID) },
-                            studies: studies.filter { series[$0.studyInstanceUID] != nil }, series: series, instances: kept)
+            return Selected(studies: studies.filter { series[$0.studyInstanceUID] != nil }, series: series, instances: kept)
         }
     }
 
@@ -392,19 +388,12 @@ public final class ExportJob: Sendable {
             }
             for s in series {
                 instances += try store.instances(seriesInstanceUID: s.seriesInstanceUID).map {
-                    Selected.Instance(sopInstanceUID: $0.sopInstanceUID, seriesInstanceUID: $0.seriesInstanceUID, patientID: $0.patientID,
+                    Selected.Instance(sopInstanceUID: $0.sopInstanceUID, seriesInstanceUID: $0.seriesInstanceUID,
                                       instanceNumber: $0.instanceNumber, size: $0.size, path: $0.path, sha256: $0.sha256)
                 }
             }
         }
-        var patients: [Selected.Patient] = []
-        for id in Set(studies.map(\.patientID)).sorted() {
-            patients += try store.patients(patientID: id).map {
-                Selected.Patient(patientID: $0.patientID, issuerOfPatientID: $0.issuerOfPatientID, patientName: $0.patientName,
-                                 birthDate: $0.birthDate, sex: $0.sex)
-            }
-        }
-        return Selected(patients: patients, studies: studies.map {
+        return Selected(studies: studies.map {
             Selected.Study(studyInstanceUID: $0.studyInstanceUID, studyDate: $0.studyDate, studyDescription: $0.studyDescription,
                            accessionNumber: $0.accessionNumber)
         }, series: seriesByStudy, instances: instances)
@@ -435,14 +424,12 @@ public final class ExportJob: Sendable {
         for problem in scan.problems where problem.code == .duplicateInstance {
             warn("\(problem.path ?? path): \(problem.message) (one copy written)")
         }
-        var patients: [Selected.Patient] = []
         var studies: [Selected.Study] = []
         var seriesByStudy: [String: [Selected.Series]] = [:]
         var instances: [Selected.Instance] = []
         for patient in scan.patients {
             let patientID = patient.patientID ?? ""
             if case .patient(let id) = request.selection, id != patientID { continue }
-            var taken = false
             for study in patient.studies {
                 guard let studyUID = study.studyInstanceUID else { continue }
                 if case .studies(let uids) = request.selection, !uids.contains(studyUID) { continue }
@@ -452,7 +439,7 @@ public final class ExportJob: Sendable {
                     if case .series(let uids) = request.selection, !uids.contains(seriesUID) { continue }
                     for instance in series.instances {
                         instances.append(Selected.Instance(
-                            sopInstanceUID: instance.sopInstanceUID ?? "", seriesInstanceUID: seriesUID, patientID: patientID,
+                            sopInstanceUID: instance.sopInstanceUID ?? "", seriesInstanceUID: seriesUID,
                             instanceNumber: instance.instanceNumber, size: Int64(instance.size), path: instance.path, sha256: nil))
                     }
                     seriesList.append(Selected.Series(seriesInstanceUID: seriesUID, modality: series.modality, seriesNumber: series.seriesNumber,
@@ -464,11 +451,6 @@ public final class ExportJob: Sendable {
                     studies.append(Selected.Study(studyInstanceUID: studyUID, studyDate: study.studyDate,
                                                   studyDescription: study.studyDescription, accessionNumber: study.accessionNumber))
                 }
-                taken = true
-            }
-            if taken && !patients.contains(where: { $0.patientID == patientID }) {
-                patients.append(Selected.Patient(patientID: patientID, issuerOfPatientID: patient.issuerOfPatientID, patientName: patient.name,
-                                                 birthDate: patient.birthDate, sex: patient.sex))
             }
         }
         guard !instances.isEmpty else {
@@ -495,7 +477,7 @@ public final class ExportJob: Sendable {
             instances[index].path = copy.path
             instances[index].sha256 = copy.sha256
         }
-        return Selected(patients: patients, studies: studies, series: seriesByStudy, instances: instances)
+        return Selected(studies: studies, series: seriesByStudy, instances: instances)
     }
 
     /// One volume written, packed and verified in its staging place.
@@ -720,7 +702,7 @@ public final class ExportJob: Sendable {
 
         // 2. README.TXT, INDEX.HTM + IHE_PDI/, the viewer.
         let thumbnails = request.webContent ? writeThumbnails(selected, to: staging + "/IHE_PDI/THUMBS") : [:]
-        var context = makeContext(selected, result: result, web: request.webContent, thumbnails: thumbnails)
+        var context = makeContext(selected, plan: plan, result: result, web: request.webContent, thumbnails: thumbnails)
         if let volume { context["volume"] = ["number": volume.number, "count": volume.count] }
         try write(templates.render("README", "txt", context), to: staging + "/README.TXT", windowsText: true)
         if request.webContent {
@@ -729,6 +711,7 @@ public final class ExportJob: Sendable {
             for study in (context["studies"] as? [[String: Any]]) ?? [] {
                 var studyContext = context
                 studyContext["study"] = study
+                studyContext["patient"] = study["patient"]   // the study's own, on a medium of several
                 try write(templates.render("STUDY", "htm", studyContext), to: staging + "/IHE_PDI/" + (study["page"] as! String))
             }
         }
@@ -748,7 +731,7 @@ public final class ExportJob: Sendable {
         var xdmDocuments: Int?
         if request.xdm {
             var count = 0
-            for (index, submission) in makeSubmissions(selected, result: result).enumerated() {
+            for (index, submission) in makeSubmissions(selected, plan: plan, result: result).enumerated() {
                 count += try XDMWriter.write(submission, subset: index + 1, root: staging).count
             }
             xdmDocuments = count
@@ -927,18 +910,67 @@ public final class ExportJob: Sendable {
         return names
     }
 
-    /// The data the templates see.
-    func makeContext(_ selected: Selected, result: FileSetResult, web: Bool, thumbnails: [String: String] = [:]) -> [String: Any] {
+    /// A patient of the medium as the templates see it: `id` (the Patient
+    /// ID of its PATIENT record, invented ones included), `name` (ideographic
+    /// / alphabetic groups, readable), the three groups, `birthDate`
+    /// (yyyy-MM-dd), `sex`, `issuer`; `issuer`, `birthDate` and `sex` are
+    /// left out when empty (a section over an empty string renders).
+    struct PatientOnMedium {
+        var identity: PatientIdentity
+        var id: String
+        var context: [String: Any]
+    }
+
+    /// The patients of a volume, from its plan (one per PATIENT record), with
+    /// the Patient ID each record carries: an invented one (`--invent`) for
+    /// a patient without.
+    static func patientsOnMedium(_ plan: FileSetPlan, result: FileSetResult) -> [PatientOnMedium] {
+        let patientOfInstance = plan.patientOfInstance
+        var invented: [PatientIdentity: String] = [:]
+        for invention in result.inventions where invention.recordType == "PATIENT" && invention.keyword == "PatientID" {
+            if let identity = patientOfInstance[invention.sopInstanceUID] { invented[identity] = invention.value }
+        }
+        func readable(_ group: String) -> String { group.replacingOccurrences(of: "^", with: " ").trimmingCharacters(in: .whitespaces) }
+        return plan.patients.map { patient in
+            let name = PersonName(patient.name)
+            let displayName = [readable(name.ideographic), readable(name.alphabetic)].filter { !$0.isEmpty }.joined(separator: " / ")
+            let id = patient.identity.patientID.isEmpty ? invented[patient.identity] ?? "" : patient.identity.patientID
+            var context: [String: Any] = [
+                "id": id, "name": displayName.isEmpty ? readable(name.phonetic) : displayName,
+                "alphabetic": readable(name.alphabetic), "ideographic": readable(name.ideographic), "phonetic": readable(name.phonetic),
+            ]
+            if !patient.identity.issuer.isEmpty { context["issuer"] = patient.identity.issuer }
+            if !patient.birthDate.isEmpty { context["birthDate"] = ExportJob.displayDate(patient.birthDate) }
+            if !patient.sex.isEmpty { context["sex"] = patient.sex }
+            return PatientOnMedium(identity: patient.identity, id: id, context: context)
+        }
+    }
+
+    /// `20240115` → `2024-01-15`; anything else as it is.
+    static func displayDate(_ da: String?) -> String {
+        guard let da, da.count == 8 else { return da ?? "" }
+        return "\(da.prefix(4))-\(da.dropFirst(4).prefix(2))-\(da.suffix(2))"
+    }
+
+    /// The data the templates see: `patient` (the first), `patients` (every
+    /// patient on the medium, ``patientsOnMedium(_:result:)``, each with
+    /// `last` set on the last one),
+    /// `patientCount`, `multiplePatients`; each study with its `patient`.
+    func makeContext(_ selected: Selected, plan: FileSetPlan, result: FileSetResult, web: Bool,
+                     thumbnails: [String: String] = [:]) -> [String: Any] {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyy-MM-dd"
-        let patient = selected.patients.first
-        let name = PersonName(patient?.patientName ?? "")
-        func readable(_ group: String) -> String { group.replacingOccurrences(of: "^", with: " ").trimmingCharacters(in: .whitespaces) }
-        func date(_ da: String?) -> String {
-            guard let da, da.count == 8 else { return da ?? "" }
-            return "\(da.prefix(4))-\(da.dropFirst(4).prefix(2))-\(da.suffix(2))"
+        let patients = ExportJob.patientsOnMedium(plan, result: result)
+        let patientOfInstance = plan.patientOfInstance
+        let contextOfPatient = Dictionary(patients.map { ($0.identity, $0.context) }, uniquingKeysWith: { a, _ in a })
+        // A study's patient: that of its first instance (a Study Instance
+        // UID is one patient's).
+        var patientOfSeries: [String: PatientIdentity] = [:]
+        for instance in selected.instances where patientOfSeries[instance.seriesInstanceUID] == nil {
+            patientOfSeries[instance.seriesInstanceUID] = patientOfInstance[instance.sopInstanceUID]
         }
+        func date(_ da: String?) -> String { ExportJob.displayDate(da) }
         // Folders of the series on the medium: from the File IDs written.
         var folderBySeries: [String: String] = [:]
         let seriesByInstance = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0.seriesInstanceUID) }, uniquingKeysWith: { a, _ in a })
@@ -949,7 +981,9 @@ public final class ExportJob: Sendable {
         }
         let studies: [[String: Any]] = selected.studies.sorted { ($0.studyDate ?? "") < ($1.studyDate ?? "") }.enumerated().map { index, study in
             let series = selected.series[study.studyInstanceUID] ?? []
+            let patient = series.lazy.compactMap { patientOfSeries[$0.seriesInstanceUID] }.first.flatMap { contextOfPatient[$0] }
             return [
+                "patient": patient ?? patients.first?.context ?? [:] as [String: Any],
                 "uid": study.studyInstanceUID, "date": date(study.studyDate),
                 "description": study.studyDescription ?? "", "accession": study.accessionNumber ?? "",
                 "modalities": Set(series.compactMap(\.modality)).sorted().joined(separator: "/"),
@@ -965,13 +999,13 @@ public final class ExportJob: Sendable {
                 },
             ]
         }
-        let displayName = [readable(name.ideographic), readable(name.alphabetic)].filter { !$0.isEmpty }.joined(separator: " / ")
         return [
-            "patient": [
-                "id": patient?.patientID ?? "", "name": displayName.isEmpty ? readable(name.phonetic) : displayName,
-                "alphabetic": readable(name.alphabetic), "ideographic": readable(name.ideographic), "phonetic": readable(name.phonetic),
-                "birthDate": date(patient?.birthDate), "sex": patient?.sex ?? "",
-            ] as [String: Any],
+            "patient": patients.first?.context ?? [:] as [String: Any],
+            "patients": patients.enumerated().map { index, patient in
+                patient.context.merging(["last": index == patients.count - 1]) { a, _ in a }
+            },
+            "patientCount": patients.count,
+            "multiplePatients": patients.count > 1,
             "institution": [
                 "name": request.institution.name, "department": request.institution.department ?? "",
                 "address": request.institution.address ?? "", "contact": request.institution.contact,
@@ -983,7 +1017,7 @@ public final class ExportJob: Sendable {
             "kind": web ? "DICOM PLUS WEB" : "DICOM ONLY",
             "web": web,
             "xdm": request.xdm,
-            "xdmSubsets": request.xdm ? (1...max(1, Set(selected.instances.map(\.patientID)).count)).map { ["path": XDMWriter.metadataPath(subset: $0)] } : [],
+            "xdmSubsets": request.xdm ? (1...max(1, patients.count)).map { ["path": XDMWriter.metadataPath(subset: $0)] } : [],
             "viewer": request.viewerDirectory != nil,
             "studies": Array(studies.prefix(8)) + [],
             "studyCount": selected.studies.count,
@@ -994,22 +1028,26 @@ public final class ExportJob: Sendable {
 }
 
 extension ExportJob {
-    /// The XDM submission sets of an export, one per patient (sorted by
-    /// Patient ID, as SUBSET01, SUBSET02, …): the patient (with the
-    /// clinic's assigning authority when config.toml names one), the
-    /// creating institution, and every written instance of the patient with
-    /// its study date, modality and a title from its series.
-    func makeSubmissions(_ selected: Selected, result: FileSetResult) -> [XDMSubmission] {
+    /// The XDM submission sets of an export, one per patient of the plan
+    /// (one per PATIENT record, in their order, as SUBSET01, SUBSET02, …):
+    /// the patient (with the clinic's assigning authority when config.toml
+    /// names one), the creating institution, and every written instance of
+    /// the patient with its study date, modality and a title from its series.
+    func makeSubmissions(_ selected: Selected, plan: FileSetPlan, result: FileSetResult) -> [XDMSubmission] {
         let seriesByUID = Dictionary(selected.series.values.flatMap { $0 }.map { ($0.seriesInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
         // `series` is keyed by Study Instance UID.
         let studyOfSeries = Dictionary(selected.series.flatMap { study, list in list.map { ($0.seriesInstanceUID, study) } },
                                        uniquingKeysWith: { a, _ in a })
         let studyByUID = Dictionary(selected.studies.map { ($0.studyInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
         let instanceByUID = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0) }, uniquingKeysWith: { a, _ in a })
-        let byPatient = Dictionary(grouping: result.entries) { instanceByUID[$0.sopInstanceUID]?.patientID ?? "" }
-        return byPatient.keys.sorted().map { patientID in
-            let patient = selected.patients.first { $0.patientID == patientID }
-            let documents = byPatient[patientID]!.map { entry -> XDMSubmission.Document in
+        let patientOfInstance = plan.patientOfInstance
+        let byPatient = Dictionary(grouping: result.entries) { patientOfInstance[$0.sopInstanceUID] }
+        let demographics = Dictionary(plan.patients.map { ($0.identity, $0) }, uniquingKeysWith: { a, _ in a })
+        return ExportJob.patientsOnMedium(plan, result: result).compactMap { onMedium -> XDMSubmission? in
+            guard let entries = byPatient[onMedium.identity] else { return nil }
+            let patient = demographics[onMedium.identity]
+            func value(_ text: String?) -> String? { text.flatMap { $0.isEmpty ? nil : $0 } }
+            let documents = entries.map { entry -> XDMSubmission.Document in
                 let instance = instanceByUID[entry.sopInstanceUID]
                 let series = instance.flatMap { seriesByUID[$0.seriesInstanceUID] }
                 let study = instance.flatMap { studyOfSeries[$0.seriesInstanceUID] }.flatMap { studyByUID[$0] }
@@ -1021,9 +1059,9 @@ extension ExportJob {
                                               title: title.isEmpty ? kind : title)
             }
             return XDMSubmission(
-                patient: XDMSubmission.Patient(id: patientID, assigningAuthority: request.institution.assigningAuthority,
-                                               issuer: patient?.issuerOfPatientID, name: patient?.patientName,
-                                               birthDate: patient?.birthDate, sex: patient?.sex),
+                patient: XDMSubmission.Patient(id: onMedium.id, assigningAuthority: request.institution.assigningAuthority,
+                                               issuer: value(onMedium.identity.issuer), name: value(patient?.name),
+                                               birthDate: value(patient?.birthDate), sex: value(patient?.sex)),
                 documents: documents, institution: request.institution.name,
                 languageCode: request.language == "ja" ? "ja-JP" : "en-US",
                 title: "\(ExportJob.applicationName) referral media \(result.fileSetID)")

@@ -44,10 +44,12 @@ func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", s
             try data.write(to: URL(fileURLWithPath: source + "/" + name))
         }
         /// `export --from source --format dir --out root/NAME`.
-        func export(_ name: String, media: MediaKind? = nil, allowMultiPatient: Bool = false, invent: Bool = false) throws -> ExportSummary {
+        func export(_ name: String, media: MediaKind? = nil, language: String = "ja", allowMultiPatient: Bool = false, invent: Bool = false,
+                    xdm: Bool = false, capacity: Int64? = nil) throws -> ExportSummary {
             let store = try InstanceStore(home: root + "/home", options: .init(synchronous: false))
-            let request = ExportRequest(selection: .all, format: .dir, output: root + "/" + name, media: media,
-                                        allowMultiPatient: allowMultiPatient, invent: invent, medium: source)
+            let request = ExportRequest(selection: .all, format: .dir, output: root + "/" + name, media: media, language: language,
+                                        allowMultiPatient: allowMultiPatient, invent: invent, xdm: xdm, medium: source,
+                                        capacity: capacity, split: capacity != nil)
             return try ExportJob(store: store, request: request).run()
         }
         func remove() { try? FileManager.default.removeItem(atPath: root) }
@@ -187,5 +189,60 @@ extension ExportJobTests {
             "\(error)".contains("bad.dcm: its Pixel Data is encapsulated") && "\(error)".contains("nothing to re-master")
         }
         #expect(!FileManager.default.fileExists(atPath: scratch.root + "/out"))
+    }
+}
+
+extension ExportJobTests {
+    @Test("several patients (one Patient ID of two issuers): README.TXT and INDEX.HTM name each, XDM has one subset each, a split volume names its own")
+    func everyPatientIsNamedAsThePATIENTRecordsTellThemApart() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        try scratch.put("a.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.78.1.1", study: "1.2.826.0.1.3680043.10.9.78",
+                                               series: "1.2.826.0.1.3680043.10.9.78.1", overrides: [.issuerOfPatientID: "HOSP_A"]))
+        try scratch.put("b.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.79.1.1", study: "1.2.826.0.1.3680043.10.9.79",
+                                               series: "1.2.826.0.1.3680043.10.9.79.1",
+                                               overrides: [.issuerOfPatientID: "HOSP_B", .patientName: "ITO^YUKI", .patientBirthDate: "19900909",
+                                                           .studyDate: "20240201"]))
+        _ = try scratch.export("en", language: "en", allowMultiPatient: true, xdm: true)
+        let readme = try String(contentsOfFile: scratch.root + "/en/README.TXT", encoding: .utf8)
+        #expect(readme.contains("medical images of 2 patients"))
+        #expect(readme.contains("Patient     : KATO ICHIRO (ID 777, issuer HOSP_A, born 1940-01-01)"))
+        #expect(readme.contains("Patient     : ITO YUKI (ID 777, issuer HOSP_B, born 1990-09-09)"))
+        #expect(readme.contains("patient ITO YUKI (ID 777)"))
+        let index = try String(contentsOfFile: scratch.root + "/en/INDEX.HTM", encoding: .utf8)
+        #expect(index.contains("<title>DICOM medium: KATO ICHIRO, ITO YUKI</title>"))
+        #expect(index.contains("<strong>KATO ICHIRO</strong> (ID 777, issuer HOSP_A, born 1940-01-01)"))
+        #expect(index.contains("<strong>ITO YUKI</strong> (ID 777, issuer HOSP_B, born 1990-09-09)"))
+        #expect(index.contains("<td>ITO YUKI (ID 777)</td><td>2024-02-01</td>"))
+        let study2 = try String(contentsOfFile: scratch.root + "/en/IHE_PDI/STU00002.HTM", encoding: .utf8)
+        #expect(study2.contains("Patient ITO YUKI (ID 777)"))
+        // One submission set per patient, each with its own issuer and instance.
+        for (subset, issuer, sop) in [(1, "HOSP_A", "1.2.826.0.1.3680043.10.9.78.1.1"), (2, "HOSP_B", "1.2.826.0.1.3680043.10.9.79.1.1")] {
+            let path = scratch.root + "/en/" + XDMWriter.metadataPath(subset: subset)
+            let xml = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(xml.contains("777^^^" + issuer))
+            #expect(xml.contains(sop))
+            #expect(xml.components(separatedBy: "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1").count - 1 == 1, "one DocumentEntry")
+            #expect(index.contains(XDMWriter.metadataPath(subset: subset)))
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.root + "/en/" + XDMWriter.metadataPath(subset: 3)))
+
+        // Japanese templates too.
+        _ = try scratch.export("ja", allowMultiPatient: true)
+        let readmeJA = try String(contentsOfFile: scratch.root + "/ja/README.TXT", encoding: .utf8)
+        #expect(readmeJA.contains("患者様 2 名分"))
+        #expect(readmeJA.contains("ITO YUKI (ID 777、発行者 HOSP_B、生年月日 1990-09-09)"))
+        #expect(try String(contentsOfFile: scratch.root + "/ja/INDEX.HTM", encoding: .utf8).contains("<strong>ITO YUKI</strong>"))
+
+        // Split one study per volume: each volume names its own patient only.
+        let split = try scratch.export("split", language: "en", allowMultiPatient: true, capacity: 2_070_000)
+        #expect(split.volumes.count == 2)
+        var named: [String] = []
+        for volume in 1...2 {
+            let text = try String(contentsOfFile: scratch.root + "/split-\(volume)/README.TXT", encoding: .utf8)
+            #expect(text.contains("medical images of one patient"))
+            named += ["KATO ICHIRO (ID 777, issuer HOSP_A)", "ITO YUKI (ID 777, issuer HOSP_B)"].filter { text.contains("Patient     : " + $0) }
+        }
+        #expect(named.sorted() == ["ITO YUKI (ID 777, issuer HOSP_B)", "KATO ICHIRO (ID 777, issuer HOSP_A)"])
     }
 }

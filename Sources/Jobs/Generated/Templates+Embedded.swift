@@ -8,20 +8,25 @@ let embeddedTemplates: [String: String] = [
 <html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">
 <head>
 <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
-<title>DICOM medium: {{patient.name}}</title>
+<title>DICOM medium: {{#patients}}{{name}}{{^last}}, {{/last}}{{/patients}}</title>
 </head>
 <body>
 <h1>DICOM referral medium</h1>
-<p>Patient: <strong>{{patient.name}}</strong> (ID {{patient.id}}{{#patient.birthDate}}, born {{patient.birthDate}}{{/patient.birthDate}})</p>
+{{#multiplePatients}}
+<p>This medium holds {{patientCount}} patients:</p>
+{{/multiplePatients}}
+{{#patients}}
+<p>Patient: <strong>{{name}}</strong> (ID {{id}}{{#issuer}}, issuer {{issuer}}{{/issuer}}{{#birthDate}}, born {{birthDate}}{{/birthDate}})</p>
+{{/patients}}
 <p>Created by {{institution.name}} on {{created}} ({{application.name}} {{application.version}}, {{profile}}).</p>
 {{#volume}}
 <p>Volume {{number}} of {{count}}: each volume is a complete DICOM file-set.</p>
 {{/volume}}
 <p>To view the images, import this medium with a DICOM viewer or PACS using the DICOMDIR file. These pages only list what is on the medium.</p>
 <table border="1" cellpadding="4">
-<tr><th>Study date</th><th>Modalities</th><th>Description</th><th>Series</th><th>Instances</th></tr>
+<tr>{{#multiplePatients}}<th>Patient</th>{{/multiplePatients}}<th>Study date</th><th>Modalities</th><th>Description</th><th>Series</th><th>Instances</th></tr>
 {{#studies}}
-<tr><td>{{date}}</td><td>{{modalities}}</td><td><a href="IHE_PDI/{{page}}">{{description}}</a></td><td>{{seriesCount}}</td><td>{{instanceCount}}</td></tr>
+<tr>{{#multiplePatients}}<td>{{patient.name}} (ID {{patient.id}})</td>{{/multiplePatients}}<td>{{date}}</td><td>{{modalities}}</td><td><a href="IHE_PDI/{{page}}">{{description}}</a></td><td>{{seriesCount}}</td><td>{{instanceCount}}</td></tr>
 {{/studies}}
 </table>
 {{#xdm}}
@@ -37,20 +42,25 @@ let embeddedTemplates: [String: String] = [
 <html xmlns="http://www.w3.org/1999/xhtml" xml:lang="ja" lang="ja">
 <head>
 <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
-<title>DICOM メディア: {{patient.name}}</title>
+<title>DICOM メディア: {{#patients}}{{name}}{{^last}}、{{/last}}{{/patients}}</title>
 </head>
 <body>
 <h1>DICOM 紹介用メディア</h1>
-<p>患者: <strong>{{patient.name}}</strong> (ID {{patient.id}}{{#patient.birthDate}}、生年月日 {{patient.birthDate}}{{/patient.birthDate}})</p>
+{{#multiplePatients}}
+<p>このメディアには {{patientCount}} 名の患者様の画像があります:</p>
+{{/multiplePatients}}
+{{#patients}}
+<p>患者: <strong>{{name}}</strong> (ID {{id}}{{#issuer}}、発行者 {{issuer}}{{/issuer}}{{#birthDate}}、生年月日 {{birthDate}}{{/birthDate}})</p>
+{{/patients}}
 <p>作成元: {{institution.name}}、作成日 {{created}} ({{application.name}} {{application.version}}、{{profile}})</p>
 {{#volume}}
 <p>{{count}} 枚中 {{number}} 枚目 (各巻が完結した DICOM ファイルセットです)</p>
 {{/volume}}
 <p>画像を見るには、DICOM ビューアまたは PACS で DICOMDIR を指定してこのメディアを取り込んでください。このページは内容の一覧です。</p>
 <table border="1" cellpadding="4">
-<tr><th>検査日</th><th>モダリティ</th><th>検査内容</th><th>シリーズ数</th><th>画像数</th></tr>
+<tr>{{#multiplePatients}}<th>患者</th>{{/multiplePatients}}<th>検査日</th><th>モダリティ</th><th>検査内容</th><th>シリーズ数</th><th>画像数</th></tr>
 {{#studies}}
-<tr><td>{{date}}</td><td>{{modalities}}</td><td><a href="IHE_PDI/{{page}}">{{description}}</a></td><td>{{seriesCount}}</td><td>{{instanceCount}}</td></tr>
+<tr>{{#multiplePatients}}<td>{{patient.name}} (ID {{patient.id}})</td>{{/multiplePatients}}<td>{{date}}</td><td>{{modalities}}</td><td><a href="IHE_PDI/{{page}}">{{description}}</a></td><td>{{seriesCount}}</td><td>{{instanceCount}}</td></tr>
 {{/studies}}
 </table>
 {{#xdm}}
@@ -133,7 +143,12 @@ let embeddedTemplates: [String: String] = [
 DICOM REFERRAL MEDIUM - README
 ==============================
 
+{{^multiplePatients}}
 This medium holds medical images of one patient in DICOM format
+{{/multiplePatients}}
+{{#multiplePatients}}
+This medium holds medical images of {{patientCount}} patients in DICOM format
+{{/multiplePatients}}
 (DICOM PS3.10 file-set, media profile {{profile}}, IHE PDI).
 
 Created by
@@ -149,13 +164,15 @@ Created by
   Application : {{application.name}} {{application.version}}
 
 Contents
-  Patient     : {{patient.name}} (ID {{patient.id}})
+{{#patients}}
+  Patient     : {{name}} (ID {{id}}{{#issuer}}, issuer {{issuer}}{{/issuer}}{{#multiplePatients}}{{#birthDate}}, born {{birthDate}}{{/birthDate}}{{/multiplePatients}})
+{{/patients}}
   Studies     : {{studyCount}}, series {{seriesCount}}, instances {{instanceCount}}
 {{#volume}}
   Volume      : {{number}} of {{count}} (each volume is a complete DICOM file-set)
 {{/volume}}
 {{#studies}}
-  - {{date}}  {{modalities}}  {{description}}  ({{instanceCount}} instances)
+  - {{date}}  {{modalities}}  {{description}}  ({{instanceCount}} instances){{#multiplePatients}}  patient {{patient.name}} (ID {{patient.id}}){{/multiplePatients}}
 {{/studies}}
 
 Organisation of the medium
@@ -185,7 +202,12 @@ How to open
 DICOM 紹介用メディア 説明書 (README)
 ===================================
 
+{{^multiplePatients}}
 このメディアには、患者様お一人分の医用画像が DICOM 形式で記録されています
+{{/multiplePatients}}
+{{#multiplePatients}}
+このメディアには、患者様 {{patientCount}} 名分の医用画像が DICOM 形式で記録されています
+{{/multiplePatients}}
 (DICOM PS3.10 ファイルセット、メディアプロファイル {{profile}}、IHE PDI 準拠)。
 
 作成元
@@ -201,13 +223,15 @@ DICOM 紹介用メディア 説明書 (README)
   作成ソフト   : {{application.name}} {{application.version}}
 
 内容
-  患者         : {{patient.name}} (ID {{patient.id}})
+{{#patients}}
+  患者         : {{name}} (ID {{id}}{{#issuer}}、発行者 {{issuer}}{{/issuer}}{{#multiplePatients}}{{#birthDate}}、生年月日 {{birthDate}}{{/birthDate}}{{/multiplePatients}})
+{{/patients}}
   検査数       : {{studyCount}}、シリーズ {{seriesCount}}、画像 {{instanceCount}}
 {{#volume}}
   巻数         : {{count}} 枚中 {{number}} 枚目 (各巻が完結した DICOM ファイルセットです)
 {{/volume}}
 {{#studies}}
-  - {{date}}  {{modalities}}  {{description}}  ({{instanceCount}} 枚)
+  - {{date}}  {{modalities}}  {{description}}  ({{instanceCount}} 枚){{#multiplePatients}}  患者 {{patient.name}} (ID {{patient.id}}){{/multiplePatients}}
 {{/studies}}
 
 メディアの構成

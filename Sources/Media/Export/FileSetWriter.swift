@@ -533,6 +533,10 @@ public struct FileSetPlan: Sendable {
         public var identity: PatientIdentity
         /// The first Patient's Name of its instances, as written ("" none).
         public var name: String
+        /// The first Patient's Birth Date and Sex of its instances ("" none),
+        /// as its PATIENT record takes them.
+        public var birthDate: String = ""
+        public var sex: String = ""
         public var instances: Int
         /// `777 (issuer HOSP_A) KATO^ICHIRO, 4 instances`.
         public var description: String {
@@ -540,16 +544,29 @@ public struct FileSetPlan: Sendable {
         }
     }
 
-    /// The patients, sorted by identity.
+    /// The patients, sorted by identity: one PATIENT record each, and
+    /// what everything that names the patients of a medium (the
+    /// one-patient check, README.TXT, INDEX.HTM, the XDM submission sets)
+    /// groups the instances by.
     public var patients: [Patient] {
         var byIdentity: [PatientIdentity: Patient] = [:]
         for item in planned {
             byIdentity[item.patient, default: Patient(identity: item.patient, name: "", instances: 0)].instances += 1
-            if byIdentity[item.patient]!.name.isEmpty, let name = item.keys.firstString(.patientName) {
-                byIdentity[item.patient]!.name = name
+            func fill(_ field: WritableKeyPath<Patient, String>, _ tag: Tag) {
+                if byIdentity[item.patient]![keyPath: field].isEmpty, let value = item.keys.firstString(tag) {
+                    byIdentity[item.patient]![keyPath: field] = value.trimmingCharacters(in: .whitespaces)
+                }
             }
+            fill(\.name, .patientName)
+            fill(\.birthDate, .patientBirthDate)
+            fill(\.sex, .patientSex)
         }
         return byIdentity.keys.sorted().map { byIdentity[$0]! }
+    }
+
+    /// The patient of each instance, by SOP Instance UID.
+    public var patientOfInstance: [String: PatientIdentity] {
+        Dictionary(planned.map { ($0.sopInstanceUID, $0.patient) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// The instances at `indexes` (a ``VolumePlanner/Volume``).
