@@ -9,12 +9,21 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write referral media from the store or another medium: a folder, ISO image or zip with a DICOMDIR, README.TXT and web pages, verified.",
         discussion: """
-        One patient per medium. The output is verified (re-read, every instance's UID and SHA-256 compared) \
+        One patient per medium: patients are told apart by Patient ID with its issuer (without an ID, by \
+        name and sex), as the PATIENT records are; --allow-multi-patient puts several on one medium, each \
+        listed in README.TXT and INDEX.HTM and given its own XDM subset. The output is verified (re-read, every instance's UID and SHA-256 compared) \
         before it gets its name; a disc label (SVG) is written beside it. Institution details come from \
         $DISCPORT_HOME/config.toml ([institution] name, department, address, contact) or the flags.
         --from PATH re-masters a folder, ISO, zip or drive (every DICOM instance the scan engine finds; \
         --patient/--study/--series filter it). --from NAME retrieves from a configured PACS node. A value \
         with a / is always a path; a bare name that is both a node and a file here is refused as ambiguous.
+        Files are written as the profile needs them (implicit VR rewritten explicit, compressed files \
+        decompressed for CD). Instances of private (non-standard) SOP classes are left out of the \
+        general-purpose media, each named. A compressed file whose data set is implicit VR (meta JPEG, \
+        content implicit) is read in the syntax its meta declares. Refused while planning, naming each \
+        file: a file meta SOP Instance UID differing from the data set's; big endian (convert it first: \
+        dcmconv +te FILE NEW); encapsulated pixel data with no compressed syntax declared, or native \
+        pixel data under a compressed one.
         An export larger than the medium (CD 700 MB, DVD 4.7 GB, DVD-DL 8.5 GB, BD 25 GB, or --capacity) \
         is refused before anything is written, unless --split: then OUT-1, OUT-2, … each a complete file-set.
         Exit status: 0 done and verified, 1 refused or failed (nothing written; a failed --burn keeps the \
@@ -50,7 +59,7 @@ struct ExportCommand: ParsableCommand {
     var contact: String?
     @Option(name: .long, help: ArgumentHelp("File-set ID and ISO volume ID (≤ 16 of A–Z 0–9 _).", valueName: "id"))
     var fileSetID: String?
-    @Flag(name: .long, help: "Allow several patients on one medium (warned).")
+    @Flag(name: .long, help: "Allow several patients on one medium (warned; each gets its PATIENT record, its lines in README.TXT and INDEX.HTM and its XDM subset).")
     var allowMultiPatient = false
     @Flag(name: .long, help: "Make up missing Type 1 DICOMDIR keys (recorded in the output and the audit log).")
     var invent = false
@@ -193,6 +202,7 @@ struct VerifyCommand: ParsableCommand {
         File IDs, the DICOMDIR against the files, keys per record, transfer syntaxes of the profile \
         (--profile, else the narrowest general-purpose profile allowing the syntaxes found), README.TXT, \
         forbidden root content (AUTORUN.INF), nothing else in the DICOM folders, no scripts in INDEX.HTM, \
+        pixel data as the transfer syntax says (encapsulated under a native syntax is an error), \
         IHE XDM metadata (each DocumentEntry's file with its size and SHA-1). An encrypted zip needs \
         --passphrase-file or --ask-passphrase.
         Exit status: 0 conformant (warnings allowed), 1 errors found, 2 usage.
