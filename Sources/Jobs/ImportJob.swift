@@ -121,17 +121,23 @@ public final class ImportJob: Sendable {
                                                           label: report.source.volumeLabel, volumeID: report.source.volumeLabel))
         }
         // Doubtful assignments are applied as decided, and audited with the
-        // run (after a resume, again with the run that resumes).
+        // run (after a resume, again with the run that resumes); a kept
+        // identity the clinic uses for someone else is left out (the store
+        // would file both people under one patient), audited the same way.
         let warnings = try identityWarnings(plan)
+        let refused = Set(warnings.filter(\.refused).flatMap(\.patients))
+        let plan = plan.leavingOut(warnings)
         if let store, let importID {
             for warning in warnings {
                 let patients = warning.patients.map { report.patients[$0] }
-                try store.audit(.reconciliation, importID: importID, detail: [
+                var detail = [
                     "warning": warning.code.rawValue, "message": warning.message,
                     "foreignID": patients.map { $0.patientID ?? "" }.joined(separator: "\\"),
                     "foreignIssuer": patients.map { $0.issuerOfPatientID ?? "" }.joined(separator: "\\"),
                     "localID": warning.localPatientID, "localIssuer": warning.localIssuer ?? "",
-                ])
+                ]
+                if warning.refused { detail["refused"] = "left out, not imported" }
+                try store.audit(.reconciliation, importID: importID, detail: detail)
             }
         }
         events(.started(ImportStart(importID: importID, source: report.source.path, instances: plan.plannedInstances,
@@ -197,7 +203,7 @@ public final class ImportJob: Sendable {
                 case .skip: break
                 }
                 return ImportSummary.Patient(sourcePatientID: patient.patientID, sourceName: patient.name,
-                                             birthDate: patient.birthDate, decision: decision.label,
+                                             birthDate: patient.birthDate, decision: refused.contains(index) ? "refused" : decision.label,
                                              patientID: localID, counts: final.perPatient[index])
             } + (plan.documentsPatient.map { local in
                 [ImportSummary.Patient(sourcePatientID: nil, sourceName: LooseFileConversion.documentsLabel, birthDate: nil,

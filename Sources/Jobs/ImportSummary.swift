@@ -45,7 +45,8 @@ public struct ImportSummary: Sendable, Codable {
         public var sourcePatientID: String?
         public var sourceName: String?
         public var birthDate: String?
-        /// `as-is`, `assign` or `skip`.
+        /// `as-is`, `assign`, `skip`, or `refused`: kept as it is, its
+        /// Patient ID is someone else's in the clinic (``IdentityWarning/Code/keptIDInUse``).
         public var decision: String
         /// The Patient ID its instances are filed under (nil when skipped).
         public var patientID: String?
@@ -75,8 +76,9 @@ public struct ImportSummary: Sendable, Codable {
     public var conversionNotes: [String] = []
     public var seconds: Double
     /// Assignments applied as decided though something speaks against them
-    /// (``ImportJob/identityWarnings(_:matcher:)``); they do not change the
-    /// exit status.
+    /// (``ImportJob/identityWarnings(_:matcher:)``), which do not change
+    /// the exit status, and kept identities refused (``IdentityWarning/refused``:
+    /// left out, exit status 1).
     public var warnings: [IdentityWarning] = []
     /// `--send NODE`: what the node acknowledged, per instance in the
     /// ``ImportEvent/sent(_:)`` events.
@@ -84,11 +86,12 @@ public struct ImportSummary: Sendable, Codable {
 
     /// 0: every DICOM instance of the imported patients is in the store
     /// (and in the node, with `--send`); 1: conflicts, failures,
-    /// unreadable files, an incomplete read, or instances the node has not
-    /// acknowledged (they stay in the retry queue).
+    /// unreadable files, an incomplete read, a patient refused (left out),
+    /// or instances the node has not acknowledged (they stay in the retry
+    /// queue).
     public var exitStatus: Int32 {
         complete && counts.conflicts == 0 && counts.failed == 0 && unreadable.isEmpty && conversionNotes.isEmpty
-            && (send?.complete ?? true) ? 0 : 1
+            && !warnings.contains(where: \.refused) && (send?.complete ?? true) ? 0 : 1
     }
 }
 

@@ -15,6 +15,13 @@ public struct IdentityWarning: Sendable, Hashable, Codable {
         /// Two or more patients of the medium go to one local patient, and
         /// nothing shows they are one person.
         case patientsMerged = "patients-merged"
+        /// A patient kept as it is (`--as-is`, `=` on the terminal) whose
+        /// Patient ID and issuer (or both without issuer) the clinic's
+        /// registry or the store already knows as someone else. The store
+        /// files patients by Patient ID and issuer (one patient row each),
+        /// so keeping it would put two people under one patient: the
+        /// patient is refused (``IdentityWarning/refused``) and left out.
+        case keptIDInUse = "kept-id-in-use"
     }
 
     public var code: Code
@@ -29,6 +36,23 @@ public struct IdentityWarning: Sendable, Hashable, Codable {
     public var reasons: [String]
     /// The sentence to show.
     public var message: String
+    /// The patients concerned are left out of the import (exit status 1)
+    /// instead of being applied as decided (``Code/keptIDInUse``).
+    public var refused = false
+}
+
+extension ImportPlan {
+    /// The plan with the patients a refusing warning names left out
+    /// (``PatientDecision/skip``); ``ImportJob/run(_:dryRun:send:events:)``
+    /// leaves them out itself, this is for showing and asking.
+    public func leavingOut(_ warnings: [IdentityWarning]) -> ImportPlan {
+        var plan = self
+        for index in warnings.filter(\.refused).flatMap(\.patients) where plan.decisions.indices.contains(index) {
+            plan.decisions[index] = .skip
+            plan.decidedBy[index] = nil
+        }
+        return plan
+    }
 }
 
 extension ImportJob {
@@ -45,6 +69,11 @@ extension ImportJob {
     ///   two of them are shown to be one person: nothing against it, and
     ///   birth date and a name group equal, or the same Patient ID (and
     ///   issuer) on the medium.
+    /// - a patient kept as it is whose Patient ID and issuer (both without
+    ///   issuer counts as the same) the store or the registry knows as
+    ///   someone else by ``PatientMatcher/samePerson(_:_:)``: refused
+    ///   (``IdentityWarning/Code/keptIDInUse``), since the store would file
+    ///   both under one patient.
     public func identityWarnings(_ plan: ImportPlan, matcher: PatientMatcher = PatientMatcher()) throws -> [IdentityWarning] {
         let patients = plan.report.patients
         let resolver = PatientResolver(store: store)
@@ -52,6 +81,10 @@ extension ImportJob {
         var byLocal: [LocalKey: [Int]] = [:]
         var order: [LocalKey] = []
         for (index, patient) in patients.enumerated() {
+            if plan.decisions[index] == .keepSourceIdentity {
+                if let warning = try keptIDInUse(index, patient, matcher: matcher) { warnings.append(warning) }
+                continue
+            }
             guard case .assign(let identity) = plan.decisions[index] else { continue }
             let key = LocalKey(id: identity.patientID, issuer: identity.issuerOfPatientID ?? "")
             if byLocal[key] == nil { order.append(key) }
@@ -93,6 +126,33 @@ extension ImportJob {
         return warnings
     }
 
+    /// A kept identity the clinic already uses for someone else: the
+    /// patient the store files under the same Patient ID and issuer (it
+    /// would take the instances), else the registry's entry with them.
+    private func keptIDInUse(_ index: Int, _ patient: ScanReport.Patient, matcher: PatientMatcher) throws -> IdentityWarning? {
+        guard let store, let id = patient.patientID, !id.isEmpty else { return nil }
+        let issuer = patient.issuerOfPatientID ?? ""
+        let stored = try store.patients(patientID: id).filter { ($0.issuerOfPatientID ?? "") == issuer }.map {
+            (RegisteredPatient(patientID: $0.patientID, issuer: $0.issuerOfPatientID, personName: $0.patientName,
+                               birthDate: $0.birthDate, sex: $0.sex), "the store's patient")
+        }
+        let registered = try store.registry(patientID: id).filter { ($0.issuer ?? "") == issuer }.map { ($0, "the registry's patient") }
+        for (known, whose) in stored + registered {
+            let check = matcher.samePerson(PatientQuery(patient), known)
+            guard check.differs else { continue }
+            let label = issuer.isEmpty ? id : "\(id) (issuer \(issuer))"
+            return IdentityWarning(
+                code: .keptIDInUse, patients: [index], localPatientID: id, localIssuer: patient.issuerOfPatientID,
+                reasons: check.against.map(\.detail),
+                message: "\(Self.describe(patient)) is to be kept as it is, but \(label) is \(whose) \(Self.describe(name: known.personName.dicomForm, birthDate: known.birthDate, sex: known.sex)): "
+                    + "\(check.differingFields) (\(check.againstDetails)); the store files patients by Patient ID and issuer, so the two "
+                    + "would become one patient: left out, not imported; give it a local Patient ID instead "
+                    + "(--patient-id \(id)=LOCAL, a --mapping row, or a choice on the terminal)",
+                refused: true)
+        }
+        return nil
+    }
+
     private struct LocalKey: Hashable {
         var id: String
         var issuer: String
@@ -110,8 +170,13 @@ extension ImportJob {
 
     private static func describe(id: String?, name: String?, birthDate: String?, sex: String?) -> String {
         let id = (id ?? "").isEmpty ? "(no ID)" : id!
+        return id + " " + describe(name: name, birthDate: birthDate, sex: sex)
+    }
+
+    /// `SUZUKI^ICHIRO 1958-07-04 M`: the demographics alone.
+    private static func describe(name: String?, birthDate: String?, sex: String?) -> String {
         let name = (name ?? "").isEmpty ? "(no name)" : name!
-        return [id, name, PatientMatcher.displayDate(birthDate) ?? "(no birth date)", (sex ?? "").isEmpty ? "(no sex)" : sex!]
+        return [name, PatientMatcher.displayDate(birthDate) ?? "(no birth date)", (sex ?? "").isEmpty ? "(no sex)" : sex!]
             .joined(separator: " ")
     }
 

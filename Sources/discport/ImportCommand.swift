@@ -50,6 +50,15 @@ struct ImportCommand: ParsableCommand {
         patients of the medium go to one local patient without being shown to be \
         one person (birth date and name equal, or the same Patient ID).
 
+        A patient kept as it is (--as-is, or '=' on the terminal) whose Patient ID \
+        with the same issuer (or both without issuer) the registry or the store \
+        already knows as someone else — another birth date or sex, a clearly \
+        different name — is refused: the store files patients by Patient ID and \
+        issuer, so the two people would become one patient. It is left out (a \
+        `kept-id-in-use` warning with `refused`, wherever warnings go; exit status \
+        1); give it a local Patient ID instead (--patient-id FOREIGN=LOCAL, a \
+        --mapping row, or a choice on the terminal).
+
         --send NODE: afterwards the instances (as stored, reconciled) are sent to \
         the node through the retry queue, one status each. --no-store: they go to \
         the node only — written coerced into the outbox under the store's home, \
@@ -66,7 +75,8 @@ struct ImportCommand: ParsableCommand {
         acknowledged by the node with --send); 1 conflicts (also instances already \
         stored under another patient), failures, instances the \
         node has not acknowledged, damaged files, an incomplete read, or a patient left \
-        out because no unique match was found; 2 usage error or no patient decision; 3 the source or the store cannot be opened; 4 the user \
+        out because no unique match was found or its kept Patient ID is someone \
+        else's in the clinic; 2 usage error or no patient decision; 3 the source or the store cannot be opened; 4 the user \
         declined.
         """
     )
@@ -82,7 +92,7 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Issuer of Patient ID written with the local Patient ID.", valueName: "issuer"))
     var issuer: String?
 
-    @Flag(name: .customLong("as-is"), help: "Keep the identity on the medium (for patients not given a --patient-id).")
+    @Flag(name: .customLong("as-is"), help: "Keep the identity on the medium (for patients not given a --patient-id); a Patient ID the registry or the store knows as someone else is refused.")
     var asIs = false
 
     @Flag(help: "Take the registered patient that uniquely matches birth date and name; leave out patients with no unique exact match.")
@@ -172,17 +182,24 @@ struct ImportCommand: ParsableCommand {
             throw CLIError("cannot look up the local patients: \(error)", status: 3)
         }
         output.plan(plan, warnings: warnings)
+        // Kept identities the clinic uses for someone else are left out
+        // (the job leaves them out too: `plan` goes to it as decided, so
+        // its report and audit name them).
+        let importable = plan.leavingOut(warnings)
+        let refused = warnings.filter(\.refused).count
+        let doubtful = warnings.count - refused
 
-        if !dryRun && !yes && Terminal.inputIsTTY && Terminal.outputIsTTY && (plan.plannedInstances > 0 || plan.documentsPatient != nil) {
+        if !dryRun && !yes && Terminal.inputIsTTY && Terminal.outputIsTTY && (importable.plannedInstances > 0 || plan.documentsPatient != nil) {
             let question = plan.documentsPatient.map { "Convert \(plan.convertibleFiles.count) document(s)/photo(s) into DICOM for patient \($0.patientID) and import them? [y/N] " }
-                ?? "Import \(plan.plannedInstances) instance(s), \(Terminal.size(plan.plannedBytes))\(warnings.isEmpty ? "" : " despite the \(warnings.count) warning(s) above")? [y/N] "
+                ?? "Import \(importable.plannedInstances) instance(s), \(Terminal.size(importable.plannedBytes))\(doubtful == 0 ? "" : " despite the \(doubtful) warning(s) above")? [y/N] "
             guard let answer = Terminal.ask(question), ["y", "yes"].contains(answer.lowercased()) else {
                 throw CLIError("nothing imported", status: 4)
             }
         }
-        if plan.plannedInstances == 0 && plan.documentsPatient == nil {
-            output.message("no patient was chosen for import; nothing imported")
-            throw ExitCode(unresolved > 0 ? 1 : 2)
+        if importable.plannedInstances == 0 && plan.documentsPatient == nil {
+            output.message(refused > 0 ? "every patient chosen for import was left out (see the warnings); nothing imported"
+                : "no patient was chosen for import; nothing imported")
+            throw ExitCode(unresolved > 0 || refused > 0 ? 1 : 2)
         }
         var send: ImportSend?
         if let sendTo, let instanceStore, !dryRun {
@@ -374,8 +391,13 @@ final class ImportOutput: Sendable {
     }
 
     func plan(_ plan: ImportPlan, warnings: [IdentityWarning] = []) {
-        let rows = zip(plan.report.patients, plan.decisions).map { patient, decision -> (String, String) in
+        let refused = Set(warnings.filter(\.refused).flatMap(\.patients))
+        let rows = zip(plan.report.patients, plan.decisions).enumerated().map { index, row -> (String, String) in
+            let (patient, decision) = row
             let source = "\(patient.patientID ?? "(no ID)") \(patient.name ?? "")"
+            if refused.contains(index) {
+                return (source, "not imported: its Patient ID \(patient.patientID ?? "") is someone else's in the clinic")
+            }
             switch decision {
             case .keepSourceIdentity: return (source, "as is (Patient ID \(patient.patientID ?? ""))")
             case .assign(let identity): return (source, "as local patient \(identity.patientID) (coerced; original identity kept)")
@@ -396,6 +418,11 @@ final class ImportOutput: Sendable {
         if jsonLines {
             for (index, row) in rows.enumerated() {
                 var object: [String: Any] = ["event": "decision", "patient": index, "source": row.0.trimmingCharacters(in: .whitespaces)]
+                if refused.contains(index) {
+                    object["decision"] = "refused"
+                    line(object)
+                    continue
+                }
                 switch plan.decisions[index] {
                 case .keepSourceIdentity: object["decision"] = "as-is"; object["patient_id"] = plan.report.patients[index].patientID ?? ""
                 case .assign(let identity): object["decision"] = "assign"; object["patient_id"] = identity.patientID
@@ -421,7 +448,12 @@ final class ImportOutput: Sendable {
         } else {
             print("")
             for warning in warnings { print("warning: \(warning.message)") }
-            print("discport applies these decisions as given: check them before confirming.")
+            if warnings.contains(where: { !$0.refused }) {
+                print("discport applies the decisions warned about as given: check them before confirming.")
+            }
+            if warnings.contains(where: \.refused) {
+                print("Patients whose kept Patient ID is someone else's in the clinic are left out: give them a local Patient ID to import them.")
+            }
         }
     }
 
@@ -521,9 +553,14 @@ final class ImportOutput: Sendable {
             if s.looseFiles.count > 20 { out += "  … and \(s.looseFiles.count - 20) more\n" }
         }
         if let error = s.mediumError { out += "The medium was not read completely: \(error)\n" }
-        if !s.warnings.isEmpty {
+        let applied = s.warnings.filter { !$0.refused }, refused = s.warnings.filter(\.refused)
+        if !applied.isEmpty {
             out += "Warnings (applied as decided):\n"
-            for warning in s.warnings { out += "  \(warning.message)\n" }
+            for warning in applied { out += "  \(warning.message)\n" }
+        }
+        if !refused.isEmpty {
+            out += "Left out (the Patient ID they would keep is someone else's in the clinic):\n"
+            for warning in refused { out += "  \(warning.message)\n" }
         }
         if let send = s.send {
             if c.outgoing > 0 { out += "Not stored (--no-store): \(c.outgoing) instance(s) written for \(send.node) only\n" }

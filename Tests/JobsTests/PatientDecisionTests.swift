@@ -389,6 +389,119 @@ struct PatientDecisionTests {
         #expect(unproven.map(\.code) == [.patientsMerged])
         #expect(unproven.first?.message.contains("nothing shows they are one person") == true)
     }
+
+    @Test("a patient kept as it is whose Patient ID (both without issuer) the registry has for someone else is refused: left out with a kept-id-in-use warning naming both, exit 1, audited, nothing stored; another issuer is another patient")
+    func keptIDInUseByRegistryRefused() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        try store.register([RegisteredPatient(patientID: "11-5120", alphabetic: "SUZUKI^ICHIRO", birthDate: "19580704", sex: "M")],
+                           source: "test")
+        let kato = try Self.disc(scratch.sub("kato"), id: "11-5120", name: "KATO^HANAKO", birthDate: "19520304", sex: "F", study: "1.2.6.1")
+        let (job, plan, found) = try warnings(kato, store) { $0.keepAsIs = true }
+        #expect(plan.decisions == [.keepSourceIdentity])
+        let warning = try #require(found.first)
+        #expect(found.count == 1)
+        #expect(warning.code == .keptIDInUse)
+        #expect(warning.refused)
+        #expect(warning.patients == [0])
+        #expect(warning.localPatientID == "11-5120")
+        #expect(warning.localIssuer == nil)
+        #expect(warning.message.hasPrefix("11-5120 KATO^HANAKO 1952-03-04 F is to be kept as it is, but 11-5120 is the registry's patient SUZUKI^ICHIRO 1958-07-04 M: name, birth date and sex differ"),
+                "\(warning.message)")
+        #expect(warning.message.contains("left out, not imported; give it a local Patient ID instead (--patient-id 11-5120=LOCAL"))
+        #expect(warning.reasons == ["name alphabetic KATO^HANAKO ≠ SUZUKI^ICHIRO", "birth date 1952-03-04 ≠ 1958-07-04", "sex F ≠ M"])
+        #expect(plan.leavingOut(found).decisions == [.skip])
+
+        // The job leaves the patient out by itself, says so and audits it.
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 0)
+        #expect(summary.counts.skipped == 1)
+        #expect(summary.patients.first?.decision == "refused")
+        #expect(summary.patients.first?.patientID == nil)
+        #expect(summary.warnings == found)
+        #expect(summary.exitStatus == 1)
+        try store.flush()
+        #expect(try store.instances().isEmpty)
+        #expect(try store.patients().isEmpty)
+        let audit = try store.auditLog(importID: summary.importID).filter { $0.action == "reconciliation" && $0.detail?.contains("kept-id-in-use") == true }
+        #expect(audit.count == 1)
+        #expect(audit.first?.detail?.contains("left out") == true)
+
+        // The same number from another issuer is another patient to the store: kept.
+        let issued = try Self.disc(scratch.sub("issued"), id: "11-5120", issuer: "HOSP_A", name: "KATO^HANAKO", birthDate: "19520304",
+                                   sex: "F", study: "1.2.6.2")
+        let (issuedJob, issuedPlan, none) = try warnings(issued, store) { $0.keepAsIs = true }
+        #expect(none.isEmpty, "\(none.map(\.message))")
+        let kept = try issuedJob.run(issuedPlan)
+        #expect(kept.counts.stored == 1)
+        #expect(kept.exitStatus == 0)
+    }
+
+    @Test("a patient kept as it is whose Patient ID and issuer the store files someone else under is refused rather than merged into their patient, however kept (--as-is or '=' on the terminal); the store's patient stays alone")
+    func keptIDInUseInStoreRefused() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let suzuki = try Self.disc(scratch.sub("suzuki"), id: "00077", issuer: "HOSP_A", name: "SUZUKI^ICHIRO", birthDate: "19580704",
+                                   sex: "M", study: "1.2.5.1")
+        let (firstJob, firstPlan, first) = try warnings(suzuki, store) { $0.keepAsIs = true }
+        #expect(first.isEmpty)
+        #expect(try firstJob.run(firstPlan).counts.stored == 1)
+        try store.flush()
+
+        let watanabe = try Self.disc(scratch.sub("watanabe"), id: "00077", issuer: "HOSP_A", name: "WATANABE^MIKI", birthDate: "20010909",
+                                     sex: "F", study: "1.2.5.2")
+        let job = ImportJob(source: watanabe, store: store)
+        var plan = job.scan()
+        plan.decisions[0] = .keepSourceIdentity   // '=' on the terminal
+        let found = try job.identityWarnings(plan)
+        #expect(found.map(\.code) == [.keptIDInUse])
+        #expect(found.first?.refused == true)
+        #expect(found.first?.localIssuer == "HOSP_A")
+        #expect(found.first?.message.hasPrefix("00077 WATANABE^MIKI 2001-09-09 F is to be kept as it is, but 00077 (issuer HOSP_A) is the store's patient SUZUKI^ICHIRO 1958-07-04 M: name, birth date and sex differ") == true,
+                "\(found.map(\.message))")
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 0)
+        #expect(summary.exitStatus == 1)
+        #expect(summary.warnings == found)
+        try store.flush()
+        let patients = try store.patients()
+        #expect(patients.count == 1)
+        #expect(patients.first?.patientName == "SUZUKI^ICHIRO")
+        #expect(patients.first?.instanceCount == 1, "nothing filed under SUZUKI's patient")
+        #expect(try store.studies().map(\.studyInstanceUID) == ["1.2.5.1"])
+        // A dry run leaves it out the same way.
+        let dry = try job.run(plan, dryRun: true)
+        #expect(dry.counts.wouldStore == 0)
+        #expect(dry.exitStatus == 1)
+        // Given a local Patient ID, the patient is imported.
+        let (assignedJob, assignedPlan, assigned) = try warnings(watanabe, store) { $0.localPatientID = "L-88" }
+        #expect(assigned.isEmpty)
+        #expect(try assignedJob.run(assignedPlan).counts.stored == 1)
+    }
+
+    @Test("no kept-id-in-use warning when the registry's or the store's patient under the kept Patient ID is the same person (agreeing demographics, written differently): kept and filed with them")
+    func keptIDOfTheSamePersonNotWarned() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        try store.register([RegisteredPatient(patientID: "11-5120", alphabetic: "Suzuki^Ichiro", ideographic: "鈴木^一郎",
+                                              birthDate: "19580704", sex: "M")], source: "test")
+        for (number, name) in ["SUZUKI^ICHIRO", "Suzuki^Ichirou", "鈴木 一郎", "=鈴木^一郎"].enumerated() {
+            let disc = try Self.disc(scratch.sub("disc\(number)"), id: "11-5120", name: name, birthDate: "19580704", sex: "M",
+                                     study: "1.2.4.\(number + 1)")
+            let (job, plan, found) = try warnings(disc, store) { $0.keepAsIs = true }
+            #expect(found.isEmpty, "\(name): \(found.map(\.message))")
+            let summary = try job.run(plan)
+            #expect(summary.counts.stored == 1, "\(name)")
+            #expect(summary.exitStatus == 0, "\(name)")
+            try store.flush()
+        }
+        // Registry and store agree: one patient with the four studies.
+        #expect(try store.patients().map(\.studyCount) == [4])
+        // Nothing against it (no demographics on the disc): nothing said.
+        let bare = try Self.disc(scratch.sub("bare"), id: "11-5120", name: "", birthDate: "", sex: "", study: "1.2.4.9")
+        let (_, _, none) = try warnings(bare, store) { $0.keepAsIs = true }
+        #expect(none.isEmpty)
+    }
 }
 
 @Suite("Reassign")
