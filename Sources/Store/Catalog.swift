@@ -450,12 +450,25 @@ final class Catalog {
     }
 
     /// Why an instance already stored under another patient is not filed
-    /// again under the patient `s` names.
+    /// again under the patient `s` names. The command it suggests is one
+    /// to paste into a POSIX shell: its values are quoted where they need
+    /// it (``shellQuoted(_:)``).
     static func storedUnderAnotherPatient(_ s: InstanceSummary, _ existing: ExistingInstance) -> String {
         "already stored under Patient ID \"\(existing.patientID)\"\(existing.patientName.map { " (\($0))" } ?? ""), "
             + "this import files it under Patient ID \"\(s.patientID)\": not filed again (if study \(s.studyInstanceUID) is "
-            + "\(s.patientID)'s, move it with `discport reassign \(s.studyInstanceUID) --to \(s.patientID)"
-            + "\(s.issuerOfPatientID.map { " --issuer \($0)" } ?? "")`)"
+            + "\(s.patientID)'s, move it with `discport reassign \(shellQuoted(s.studyInstanceUID)) --to \(shellQuoted(s.patientID))"
+            + "\(s.issuerOfPatientID.map { " --issuer \(shellQuoted($0))" } ?? "")`)"
+    }
+
+    private static let shellPlain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-".unicodeScalars)
+
+    /// `value` as one word of a POSIX shell command: as it is when it
+    /// holds only letters, digits and `_@%+=:,./-`, else in single quotes,
+    /// an embedded single quote written `'\''` (`'St. Mary'\''s'`); `''`
+    /// for the empty value.
+    static func shellQuoted(_ value: String) -> String {
+        if !value.isEmpty && value.unicodeScalars.allSatisfy(shellPlain.contains) { return value }
+        return "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     private func studyMisfiling(_ s: InstanceSummary) throws -> Misfiling {

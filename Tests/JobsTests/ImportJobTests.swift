@@ -177,6 +177,33 @@ struct ImportJobTests {
         #expect(try store.conflicts().isEmpty, "nothing kept aside: the stored file is the same instance")
     }
 
+    @Test("the reassign command a conflict suggests is quoted for a POSIX shell: an ID or issuer with spaces, quotes or shell characters comes back as one word each")
+    func reassignCommandIsShellQuoted() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        _ = try importAll(Disc.sample, into: store, decision: .keepSourceIdentity)
+        let again = try importAll(Disc.sample, into: store,
+                                  decision: .assign(LocalIdentity(patientID: "L 2;$(x)", issuerOfPatientID: "St. Mary's")))
+        #expect(again.counts.conflicts == 5)
+        let message = try #require(again.conflicts.first?.message)
+        let study = try #require(try store.studies().first).studyInstanceUID
+        #expect(message.contains("`discport reassign \(study) --to 'L 2;$(x)' --issuer 'St. Mary'\\''s'`"), "\(message)")
+        // The shell reads it back as the values.
+        let command = try #require(message.split(separator: "`").first { $0.hasPrefix("discport reassign ") })
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "printf '%s\\n' " + command.dropFirst("discport ".count)]
+        let pipe = Pipe()
+        shell.standardOutput = pipe
+        try shell.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        #expect(output.split(separator: "\n").map(String.init) == ["reassign", study, "--to", "L 2;$(x)", "--issuer", "St. Mary's"])
+        // Plain values stay as they are.
+        let plain = try importAll(Disc.sample, into: store, decision: .assign(LocalIdentity(patientID: "L-3", issuerOfPatientID: "CLINIC")))
+        #expect(plain.conflicts.first?.message?.contains("`discport reassign \(study) --to L-3 --issuer CLINIC`") == true)
+    }
+
     @Test("as-is import stores every instance byte-exact; a second run skips them all")
     func importAsIsAndAgain() throws {
         let scratch = Scratch()
