@@ -946,6 +946,63 @@ public final class ExportJob: Sendable {
         }
     }
 
+    /// The patients the disc label names on a medium of several, from
+    /// ``patientsOnMedium(_:result:)``: its three patient lines (on the disc
+    /// and on the insert) hold them all when there are at most three, else
+    /// the first two and a line `+N more` (README.TXT and INDEX.HTM list
+    /// every one). Each named one is its context with `discY` and `insertY`
+    /// (where its line goes) and `labelName`, its name cut (`…`) so that its
+    /// line fits the disc; `more` (`count`, `discY`, `insertY`) is nil when
+    /// every patient is named.
+    static func labelPatients(_ patients: [PatientOnMedium]) -> (named: [[String: Any]], more: [String: Any]?) {
+        let slots: [(disc: Int, insert: Int)] = [(-30, 28), (-24, 34), (-18, 41)]
+        let count = patients.count <= slots.count ? patients.count : slots.count - 1
+        let named = zip(patients.prefix(count), slots).map { patient, slot -> [String: Any] in
+            let context = patient.context
+            // The rest of its line, with the longer of the languages' words
+            // for the birth date (生年月日).
+            let rest = "  ID " + patient.id + ((context["issuer"] as? String).map { " (\($0))" } ?? "")
+                + ((context["birthDate"] as? String).map { "  生年月日 " + $0 } ?? "")
+            let name = labelFit(context["name"] as? String ?? "", ems: max(8, labelLineEms - labelWidth(rest)))
+            return context.merging(["labelName": name, "discY": slot.disc, "insertY": slot.insert]) { _, new in new }
+        }
+        guard count < patients.count else { return (named, nil) }
+        return (named, ["count": patients.count - count, "discY": slots[count].disc, "insertY": slots[count].insert])
+    }
+
+    /// What a patient line of the label may take, in ems of its font as
+    /// ``labelWidth(_:)`` counts them (a sans-serif line prints about a
+    /// quarter narrower): 36 ems of 3 mm print within about 85 mm, inside
+    /// the disc's 104 mm chord at its first patient line (and 3.2 mm ones
+    /// inside the insert's 108 mm).
+    static let labelLineEms = 36.0
+
+    /// The printed width of `text` in ems, roughly and on the safe side:
+    /// 1 for a full-width character (kanji, kana, hangul, full-width forms),
+    /// 0.6 for any other.
+    static func labelWidth(_ text: String) -> Double {
+        text.reduce(0) { width, character in
+            let value = character.unicodeScalars.first?.value ?? 0
+            let wide = (0x1100...0x115F).contains(value) || (0x2E80...0xA4CF).contains(value) || (0xAC00...0xD7A3).contains(value)
+                || (0xF900...0xFAFF).contains(value) || (0xFE30...0xFE4F).contains(value) || (0xFF00...0xFF60).contains(value)
+                || (0xFFE0...0xFFE6).contains(value) || value >= 0x20000
+            return width + (wide ? 1 : 0.6)
+        }
+    }
+
+    /// `text` as it is when it fits `ems`, else cut with `…` to fit.
+    static func labelFit(_ text: String, ems: Double) -> String {
+        guard labelWidth(text) > ems else { return text }
+        var kept = "", width = 1.0   // the ellipsis
+        for character in text {
+            let next = labelWidth(String(character))
+            if width + next > ems { break }
+            kept.append(character)
+            width += next
+        }
+        return kept.trimmingCharacters(in: .whitespaces) + "…"
+    }
+
     /// `20240115` → `2024-01-15`; anything else as it is.
     static func displayDate(_ da: String?) -> String {
         guard let da, da.count == 8 else { return da ?? "" }
@@ -955,7 +1012,8 @@ public final class ExportJob: Sendable {
     /// The data the templates see: `patient` (the first), `patients` (every
     /// patient on the medium, ``patientsOnMedium(_:result:)``, each with
     /// `last` set on the last one),
-    /// `patientCount`, `multiplePatients`; each study with its `patient`.
+    /// `patientCount`, `multiplePatients`, the label's `labelPatients` and
+    /// `morePatients` (``labelPatients(_:)``); each study with its `patient`.
     func makeContext(_ selected: Selected, plan: FileSetPlan, result: FileSetResult, web: Bool,
                      thumbnails: [String: String] = [:]) -> [String: Any] {
         let formatter = DateFormatter()
@@ -963,6 +1021,7 @@ public final class ExportJob: Sendable {
         formatter.dateFormat = "yyyy-MM-dd"
         let patients = ExportJob.patientsOnMedium(plan, result: result)
         let patientOfInstance = plan.patientOfInstance
+        let labelPatients = ExportJob.labelPatients(patients)
         let contextOfPatient = Dictionary(patients.map { ($0.identity, $0.context) }, uniquingKeysWith: { a, _ in a })
         // A study's patient: that of its first instance (a Study Instance
         // UID is one patient's).
@@ -1006,6 +1065,9 @@ public final class ExportJob: Sendable {
             },
             "patientCount": patients.count,
             "multiplePatients": patients.count > 1,
+            // The disc label's patient lines (its own few, and "+N more").
+            "labelPatients": labelPatients.named,
+            "morePatients": labelPatients.more ?? false,
             "institution": [
                 "name": request.institution.name, "department": request.institution.department ?? "",
                 "address": request.institution.address ?? "", "contact": request.institution.contact,

@@ -246,3 +246,64 @@ extension ExportJobTests {
         #expect(named.sorted() == ["ITO YUKI (ID 777, issuer HOSP_B)", "KATO ICHIRO (ID 777, issuer HOSP_A)"])
     }
 }
+
+extension ExportJobTests {
+    @Test("the disc label names every patient of a medium of several (ID, issuer, birth date), a few and '+N more' when many")
+    func theLabelNamesEveryPatientOnTheMedium() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        try scratch.put("a.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.80.1.1", study: "1.2.826.0.1.3680043.10.9.80",
+                                               series: "1.2.826.0.1.3680043.10.9.80.1", overrides: [.issuerOfPatientID: "HOSP_A"]))
+        try scratch.put("b.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.81.1.1", study: "1.2.826.0.1.3680043.10.9.81",
+                                               series: "1.2.826.0.1.3680043.10.9.81.1",
+                                               overrides: [.issuerOfPatientID: "HOSP_B", .patientName: "ITO^YUKI", .patientBirthDate: "19900909"]))
+        func label(_ name: String) throws -> String { try String(contentsOfFile: scratch.root + "/\(name).label.svg", encoding: .utf8) }
+        func times(_ text: String, _ part: String) -> Int { text.components(separatedBy: part).count - 1 }
+
+        // Two patients: both named, on the disc and on the insert.
+        _ = try scratch.export("en", language: "en", allowMultiPatient: true)
+        let en = try label("en")
+        #expect(en.contains(">2 patients</text>") && en.contains(">2 patients on this medium</text>"))
+        #expect(times(en, ">KATO ICHIRO  ID 777 (HOSP_A)  Born 1940-01-01</text>") == 2)
+        #expect(times(en, ">ITO YUKI  ID 777 (HOSP_B)  Born 1990-09-09</text>") == 2)
+        #expect(!en.contains("more"))
+        #expect(!en.contains("Patient ID 777   Birth date"), "not the one-patient lines")
+        _ = try scratch.export("ja", allowMultiPatient: true)
+        let ja = try label("ja")
+        #expect(ja.contains(">患者 2 名</text>"))
+        #expect(times(ja, ">ITO YUKI  ID 777 (HOSP_B)  生年月日 1990-09-09</text>") == 2)
+
+        // Five: the first two named, then "+3 more"; README.TXT lists all.
+        for n in 2...4 {
+            try scratch.put("p\(n).dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.8\(n).1.1", study: "1.2.826.0.1.3680043.10.9.8\(n)",
+                                                       series: "1.2.826.0.1.3680043.10.9.8\(n).1",
+                                                       overrides: [.patientID: "90\(n)", .patientName: "PATIENT^NUMBER\(n)"]))
+        }
+        _ = try scratch.export("many", language: "en", allowMultiPatient: true)
+        let many = try label("many")
+        #expect(many.contains(">5 patients</text>"))
+        #expect(times(many, "  ID ") == 4, "two patients, on the disc and the insert")
+        #expect(many.contains(">+3 more: all in README.TXT</text>"))
+        #expect(many.contains(">+3 more patients: every one in README.TXT and INDEX.HTM</text>"))
+        #expect(!many.contains("NUMBER4"))
+        #expect(try String(contentsOfFile: scratch.root + "/many/README.TXT", encoding: .utf8).contains("PATIENT NUMBER4 (ID 904"))
+
+        // One patient: the label as it always was.
+        let single = Scratch()
+        defer { single.remove() }
+        try single.put("a.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.80.1.1", study: "1.2.826.0.1.3680043.10.9.80",
+                                              series: "1.2.826.0.1.3680043.10.9.80.1"))
+        _ = try single.export("one", language: "en")
+        let one = try String(contentsOfFile: single.root + "/one.label.svg", encoding: .utf8)
+        #expect(one.contains("<text y=\"-36\" text-anchor=\"middle\" font-size=\"4.5\">KATO ICHIRO</text>\n"
+                             + "    <text y=\"-30\" text-anchor=\"middle\" font-size=\"4.5\"></text>"))
+        #expect(one.contains(">ID 777  Born 1940-01-01</text>") && one.contains(">Patient ID 777   Birth date 1940-01-01</text>"))
+        #expect(!one.contains("patients") && !one.contains("{{"))
+
+        // A long name is cut to keep its line on the disc.
+        let long = String(repeating: "山田", count: 20)
+        let cut = ExportJob.labelFit(long, ems: 12)
+        #expect(cut.hasSuffix("…") && ExportJob.labelWidth(cut) <= 12 && cut.count == 12)
+        #expect(ExportJob.labelFit("KATO ICHIRO", ems: 12) == "KATO ICHIRO")
+    }
+}

@@ -78,10 +78,21 @@ let embeddedTemplates: [String: String] = [
     <circle r="60" fill="none" stroke="#000" stroke-width="0.3"/>
     <circle r="11" fill="none" stroke="#000" stroke-width="0.3"/>
     <text y="-45" text-anchor="middle" font-size="5" font-weight="bold">{{kind}}</text>
+    {{^multiplePatients}}
     <text y="-36" text-anchor="middle" font-size="4.5">{{patient.alphabetic}}</text>
     <text y="-30" text-anchor="middle" font-size="4.5">{{patient.ideographic}}</text>
     <text y="-24" text-anchor="middle" font-size="3.5">{{patient.phonetic}}</text>
     <text y="-18" text-anchor="middle" font-size="3.5">ID {{patient.id}}  Born {{patient.birthDate}}</text>
+    {{/multiplePatients}}
+    {{#multiplePatients}}
+    <text y="-36" text-anchor="middle" font-size="4.5" font-weight="bold">{{patientCount}} patients</text>
+    {{#labelPatients}}
+    <text y="{{discY}}" text-anchor="middle" font-size="3">{{labelName}}  ID {{id}}{{#issuer}} ({{issuer}}){{/issuer}}{{#birthDate}}  Born {{birthDate}}{{/birthDate}}</text>
+    {{/labelPatients}}
+    {{#morePatients}}
+    <text y="{{discY}}" text-anchor="middle" font-size="3">+{{count}} more: all in README.TXT</text>
+    {{/morePatients}}
+    {{/multiplePatients}}
     {{#studies}}
     <text y="{{y}}" text-anchor="middle" font-size="3">{{date}} {{modalities}}</text>
     {{/studies}}
@@ -91,10 +102,21 @@ let embeddedTemplates: [String: String] = [
   <g id="insert" transform="translate(135,5)">
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
     <text x="6" y="12" font-size="5" font-weight="bold">{{kind}}</text>
+    {{^multiplePatients}}
     <text x="6" y="22" font-size="4.5">{{patient.alphabetic}}</text>
     <text x="6" y="28" font-size="4.5">{{patient.ideographic}}</text>
     <text x="6" y="34" font-size="3.5">{{patient.phonetic}}</text>
     <text x="6" y="41" font-size="3.5">Patient ID {{patient.id}}   Birth date {{patient.birthDate}}</text>
+    {{/multiplePatients}}
+    {{#multiplePatients}}
+    <text x="6" y="22" font-size="4.5" font-weight="bold">{{patientCount}} patients on this medium</text>
+    {{#labelPatients}}
+    <text x="6" y="{{insertY}}" font-size="3.2">{{labelName}}  ID {{id}}{{#issuer}} ({{issuer}}){{/issuer}}{{#birthDate}}  Born {{birthDate}}{{/birthDate}}</text>
+    {{/labelPatients}}
+    {{#morePatients}}
+    <text x="6" y="{{insertY}}" font-size="3.2">+{{count}} more patients: every one in README.TXT and INDEX.HTM</text>
+    {{/morePatients}}
+    {{/multiplePatients}}
     {{#studies}}
     <text x="6" y="{{insertY}}" font-size="3.2">{{date}}  {{modalities}}  {{description}}</text>
     {{/studies}}
@@ -112,10 +134,21 @@ let embeddedTemplates: [String: String] = [
     <circle r="60" fill="none" stroke="#000" stroke-width="0.3"/>
     <circle r="11" fill="none" stroke="#000" stroke-width="0.3"/>
     <text y="-45" text-anchor="middle" font-size="5" font-weight="bold">{{kind}}</text>
+    {{^multiplePatients}}
     <text y="-36" text-anchor="middle" font-size="4.5">{{patient.alphabetic}}</text>
     <text y="-30" text-anchor="middle" font-size="4.5">{{patient.ideographic}}</text>
     <text y="-24" text-anchor="middle" font-size="3.5">{{patient.phonetic}}</text>
     <text y="-18" text-anchor="middle" font-size="3.5">ID {{patient.id}}  生年月日 {{patient.birthDate}}</text>
+    {{/multiplePatients}}
+    {{#multiplePatients}}
+    <text y="-36" text-anchor="middle" font-size="4.5" font-weight="bold">患者 {{patientCount}} 名</text>
+    {{#labelPatients}}
+    <text y="{{discY}}" text-anchor="middle" font-size="3">{{labelName}}  ID {{id}}{{#issuer}} ({{issuer}}){{/issuer}}{{#birthDate}}  生年月日 {{birthDate}}{{/birthDate}}</text>
+    {{/labelPatients}}
+    {{#morePatients}}
+    <text y="{{discY}}" text-anchor="middle" font-size="3">ほか {{count}} 名 (全員 README.TXT に記載)</text>
+    {{/morePatients}}
+    {{/multiplePatients}}
     {{#studies}}
     <text y="{{y}}" text-anchor="middle" font-size="3">{{date}} {{modalities}}</text>
     {{/studies}}
@@ -125,10 +158,21 @@ let embeddedTemplates: [String: String] = [
   <g id="insert" transform="translate(135,5)">
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
     <text x="6" y="12" font-size="5" font-weight="bold">{{kind}}</text>
+    {{^multiplePatients}}
     <text x="6" y="22" font-size="4.5">{{patient.alphabetic}}</text>
     <text x="6" y="28" font-size="4.5">{{patient.ideographic}}</text>
     <text x="6" y="34" font-size="3.5">{{patient.phonetic}}</text>
     <text x="6" y="41" font-size="3.5">患者 ID {{patient.id}}   生年月日 {{patient.birthDate}}</text>
+    {{/multiplePatients}}
+    {{#multiplePatients}}
+    <text x="6" y="22" font-size="4.5" font-weight="bold">このメディアの患者 {{patientCount}} 名</text>
+    {{#labelPatients}}
+    <text x="6" y="{{insertY}}" font-size="3.2">{{labelName}}  ID {{id}}{{#issuer}} ({{issuer}}){{/issuer}}{{#birthDate}}  生年月日 {{birthDate}}{{/birthDate}}</text>
+    {{/labelPatients}}
+    {{#morePatients}}
+    <text x="6" y="{{insertY}}" font-size="3.2">ほか {{count}} 名 (全員を README.TXT と INDEX.HTM に記載)</text>
+    {{/morePatients}}
+    {{/multiplePatients}}
     {{#studies}}
     <text x="6" y="{{insertY}}" font-size="3.2">{{date}}  {{modalities}}  {{description}}</text>
     {{/studies}}
