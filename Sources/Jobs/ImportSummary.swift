@@ -46,7 +46,7 @@ public struct ImportSummary: Sendable, Codable {
         public var sourceName: String?
         public var birthDate: String?
         /// `as-is`, `assign`, `skip`, or `refused`: kept as it is, its
-        /// Patient ID is someone else's in the clinic (``IdentityWarning/Code/keptIDInUse``).
+        /// Patient ID is someone else's in the clinic or on the medium (``IdentityWarning/Code/keptIDInUse``).
         public var decision: String
         /// The Patient ID its instances are filed under (nil when skipped).
         public var patientID: String?

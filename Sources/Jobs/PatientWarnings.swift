@@ -17,10 +17,13 @@ public struct IdentityWarning: Sendable, Hashable, Codable {
         case patientsMerged = "patients-merged"
         /// A patient kept as it is (`--as-is`, `=` on the terminal) whose
         /// Patient ID and issuer (or both without issuer) the clinic's
-        /// registry or the store already knows as someone else. The store
-        /// files patients by Patient ID and issuer (one patient row each),
-        /// so keeping it would put two people under one patient: the
-        /// patient is refused (``IdentityWarning/refused``) and left out.
+        /// registry or the store already knows as someone else, or that an
+        /// earlier patient of the same medium keeps too without being
+        /// shown to be the same person. The store files patients by
+        /// Patient ID and issuer (one patient row each), so keeping it
+        /// would put two people under one patient: the patient is refused
+        /// (``IdentityWarning/refused``) and left out (``patients`` names
+        /// it alone).
         case keptIDInUse = "kept-id-in-use"
     }
 
@@ -65,30 +68,47 @@ extension ImportJob {
     ///   differs, a name group that clearly differs (word breaks, kanji
     ///   variants, placeholders and kana against kanji do not), a patient
     ///   ID of the same issuer that differs. Nothing known, nothing said.
-    /// - patients of the medium that go to one local patient, unless every
-    ///   two of them are shown to be one person: nothing against it, and
-    ///   birth date and a name group equal, or the same Patient ID (and
-    ///   issuer) on the medium.
     /// - a patient kept as it is whose Patient ID and issuer (both without
     ///   issuer counts as the same) the store or the registry knows as
     ///   someone else by ``PatientMatcher/samePerson(_:_:)``: refused
     ///   (``IdentityWarning/Code/keptIDInUse``), since the store would file
     ///   both under one patient.
+    /// - patients of the medium filed under one store key (Patient ID and
+    ///   issuer, `Catalog.patientKey`), however each got it — assigned to
+    ///   one local patient, kept as they are with the same ID and issuer
+    ///   (the scan tells patients of one ID apart by name), or one kept and
+    ///   another assigned the kept one's ID and issuer — unless every two
+    ///   of them are shown to be one person (``mergeDoubts(_:_:matcher:key:strict:)``):
+    ///   nothing against it, and birth date and a name group equal, or the
+    ///   same Patient ID and issuer on the medium. Merged through kept
+    ///   identities alone (nobody decided it), each later patient not shown
+    ///   to be one kept before it is refused (``IdentityWarning/Code/keptIDInUse``),
+    ///   and for an ID without issuer the same number is no evidence there;
+    ///   with an assignment involved, the rest is applied with one
+    ///   ``IdentityWarning/Code/patientsMerged``.
     public func identityWarnings(_ plan: ImportPlan, matcher: PatientMatcher = PatientMatcher()) throws -> [IdentityWarning] {
         let patients = plan.report.patients
         let resolver = PatientResolver(store: store)
         var warnings: [IdentityWarning] = []
-        var byLocal: [LocalKey: [Int]] = [:]
+        // Every patient under the store key it will be filed under
+        // (Catalog.patientKey: Patient ID and issuer), kept or assigned.
+        var byKey: [LocalKey: [Int]] = [:]
         var order: [LocalKey] = []
+        func file(_ index: Int, under key: LocalKey) {
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: []].append(index)
+        }
         for (index, patient) in patients.enumerated() {
             if plan.decisions[index] == .keepSourceIdentity {
-                if let warning = try keptIDInUse(index, patient, matcher: matcher) { warnings.append(warning) }
+                if let warning = try keptIDInUse(index, patient, matcher: matcher) {
+                    warnings.append(warning)
+                } else if let id = patient.patientID, !id.isEmpty {
+                    file(index, under: LocalKey(id: id, issuer: patient.issuerOfPatientID ?? ""))
+                }
                 continue
             }
             guard case .assign(let identity) = plan.decisions[index] else { continue }
-            let key = LocalKey(id: identity.patientID, issuer: identity.issuerOfPatientID ?? "")
-            if byLocal[key] == nil { order.append(key) }
-            byLocal[key, default: []].append(index)
+            file(index, under: LocalKey(id: identity.patientID, issuer: identity.issuerOfPatientID ?? ""))
             guard let local = try resolver.localPatient(identity) else { continue }
             let check = matcher.samePerson(PatientQuery(patient), local)
             guard check.differs else { continue }
@@ -98,32 +118,77 @@ extension ImportJob {
                 message: "\(Self.describe(patient)) → \(Self.describe(local)): \(check.differingFields) (\(check.againstDetails))"))
         }
         for key in order {
-            guard let indices = byLocal[key], indices.count > 1 else { continue }
+            guard let indices = byKey[key], indices.count > 1 else { continue }
+            let label = key.issuer.isEmpty ? key.id : "\(key.id) (issuer \(key.issuer))"
+            func kept(_ index: Int) -> Bool { plan.decisions[index] == .keepSourceIdentity }
+            // Kept identities alone would merge the patients without anyone
+            // having decided so: a later one not shown to be the person kept
+            // before it is refused, as a kept ID the clinic uses is.
+            var filed: [Int] = []
+            for index in indices {
+                let earlier = kept(index) ? filed.filter(kept) : []
+                let doubts = earlier.map { (Self.mergeDoubts(patients[index], patients[$0], matcher: matcher, key: key), $0) }
+                    .filter { !$0.0.reasons.isEmpty }
+                guard let (doubt, other) = doubts.first else {
+                    filed.append(index)
+                    continue
+                }
+                let why = doubt.fields.isEmpty ? doubt.reasons.joined(separator: "; ")
+                    : "\(SamePersonCheck.differ(doubt.fields)) (\(doubt.reasons.joined(separator: "; ")))"
+                warnings.append(IdentityWarning(
+                    code: .keptIDInUse, patients: [index], localPatientID: key.id, localIssuer: key.issuer.isEmpty ? nil : key.issuer,
+                    reasons: doubt.reasons,
+                    message: "\(Self.describe(patients[index])) is to be kept as it is, but \(label) is kept too for another patient of this medium, "
+                        + "\(Self.describe(patients[other])): \(why); the store files patients by Patient ID and issuer, so the two would become "
+                        + "one patient: left out, not imported; give them local Patient IDs instead (a choice on the terminal for each; "
+                        + "--patient-id and --mapping cannot tell two patients of one ID apart)",
+                    refused: true))
+            }
+            // With an assignment involved, a person decided it: applied, and
+            // said when nothing shows they are one person.
+            guard filed.count > 1 else { continue }
             var reasons: [String] = []
             var fields: [String] = []
-            for (position, a) in indices.enumerated() {
-                for b in indices[(position + 1)...] {
-                    let check = matcher.samePerson(PatientQuery(patients[a]), Self.registered(patients[b]))
-                    let pair = indices.count > 2 ? "\(patients[a].patientID ?? "(no ID)") / \(patients[b].patientID ?? "(no ID)"): " : ""
-                    if check.differs {
-                        reasons += check.against.map { pair + $0.detail }
-                        fields += check.differingFieldNames.filter { !fields.contains($0) }
-                    } else if !check.agrees && check.match.reason(.foreignID)?.outcome != .match {
-                        reasons.append(pair + "nothing shows they are one person: birth date and name do not both agree")
-                    }
+            for (position, a) in filed.enumerated() {
+                for b in filed[(position + 1)...] {
+                    let pair = filed.count > 2 ? "\(patients[a].patientID ?? "(no ID)") / \(patients[b].patientID ?? "(no ID)"): " : ""
+                    let doubt = Self.mergeDoubts(patients[a], patients[b], matcher: matcher, key: key,
+                                                 strict: kept(a) && kept(b))
+                    reasons += doubt.reasons.map { pair + $0 }
+                    fields += doubt.fields.filter { !fields.contains($0) }
                 }
             }
             guard !reasons.isEmpty else { continue }
-            let count = indices.count == 2 ? "two" : "\(indices.count)"
-            let listed = indices.map { Self.describe(patients[$0]) }.joined(separator: ", ")
+            let count = filed.count == 2 ? "two" : "\(filed.count)"
+            let listed = filed.map { Self.describe(patients[$0]) + (kept($0) ? " (kept as it is)" : "") }.joined(separator: ", ")
             let why = fields.isEmpty ? reasons.joined(separator: "; ")
                 : "\(SamePersonCheck.differ(fields)) (\(reasons.joined(separator: "; ")))"
-            let local = key.issuer.isEmpty ? key.id : "\(key.id) (issuer \(key.issuer))"
             warnings.append(IdentityWarning(
-                code: .patientsMerged, patients: indices, localPatientID: key.id, localIssuer: key.issuer.isEmpty ? nil : key.issuer,
-                reasons: reasons, message: "\(count) patients of this medium (\(listed)) go to one local patient \(local): \(why)"))
+                code: .patientsMerged, patients: filed, localPatientID: key.id, localIssuer: key.issuer.isEmpty ? nil : key.issuer,
+                reasons: reasons, message: "\(count) patients of this medium (\(listed)) go to one local patient \(label): \(why)"))
         }
         return warnings
+    }
+
+    /// Why two patients of the medium filed under one store key (`key`)
+    /// are not shown to be one person, the one pairwise comparison of the
+    /// merge checks (``PatientMatcher/samePerson(_:_:)``): the evidence
+    /// against them (and the fields), else `nothing shows …` unless birth
+    /// date and a name group agree or, as weaker evidence, they carry the
+    /// same Patient ID and issuer on the medium. `strict` (both kept as
+    /// they are): an ID without issuer is no such evidence — two hospitals
+    /// may give one number to different people, the rule a remembered
+    /// decision follows (``PatientMatcher/whyNotRemembered(_:for:withIssuer:)``).
+    static func mergeDoubts(_ a: ScanReport.Patient, _ b: ScanReport.Patient, matcher: PatientMatcher, key: LocalKey,
+                            strict: Bool = true) -> (reasons: [String], fields: [String]) {
+        let check = matcher.samePerson(PatientQuery(a), registered(b))
+        if check.differs { return (check.against.map(\.detail), check.differingFieldNames) }
+        if check.agrees { return ([], []) }
+        let sameID = check.match.reason(.foreignID)?.outcome == .match
+        if sameID && !(strict && key.issuer.isEmpty) { return ([], []) }
+        return (sameID
+            ? ["nothing shows they are one person: the Patient ID has no issuer (two hospitals may give one number to different people), and birth date and name do not both agree"]
+            : ["nothing shows they are one person: birth date and name do not both agree"], [])
     }
 
     /// A kept identity the clinic already uses for someone else: the
@@ -153,7 +218,7 @@ extension ImportJob {
         return nil
     }
 
-    private struct LocalKey: Hashable {
+    struct LocalKey: Hashable {
         var id: String
         var issuer: String
     }

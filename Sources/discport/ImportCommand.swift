@@ -47,8 +47,9 @@ struct ImportCommand: ParsableCommand {
         demographics (the registry's, else the store's) contradict the medium's \
         patient — another birth date or sex, a clearly different name; spacing, \
         kana against kanji and kanji variants are no contradiction — and when two \
-        patients of the medium go to one local patient without being shown to be \
-        one person (birth date and name equal, or the same Patient ID).
+        patients of the medium go to one local patient (or one is assigned the \
+        Patient ID and issuer another keeps) without being shown to be one person \
+        (birth date and name equal, or the same Patient ID).
 
         A patient kept as it is (--as-is, or '=' on the terminal) whose Patient ID \
         with the same issuer (or both without issuer) the registry or the store \
@@ -57,7 +58,11 @@ struct ImportCommand: ParsableCommand {
         issuer, so the two people would become one patient. It is left out (a \
         `kept-id-in-use` warning with `refused`, wherever warnings go; exit status \
         1); give it a local Patient ID instead (--patient-id FOREIGN=LOCAL, a \
-        --mapping row, or a choice on the terminal).
+        --mapping row, or a choice on the terminal). So is a later patient of the \
+        medium kept with the same Patient ID and issuer as an earlier one (the \
+        scan tells them apart by name) when the two are not shown to be one \
+        person — birth date and name equal, or, only with an issuer, nothing \
+        against them; choose a local Patient ID for each on the terminal.
 
         --send NODE: afterwards the instances (as stored, reconciled) are sent to \
         the node through the retry queue, one status each. --no-store: they go to \
@@ -76,7 +81,7 @@ struct ImportCommand: ParsableCommand {
         stored under another patient), failures, instances the \
         node has not acknowledged, damaged files, an incomplete read, or a patient left \
         out because no unique match was found or its kept Patient ID is someone \
-        else's in the clinic; 2 usage error or no patient decision; 3 the source or the store cannot be opened; 4 the user \
+        else's in the clinic or on the medium; 2 usage error or no patient decision; 3 the source or the store cannot be opened; 4 the user \
         declined.
         """
     )
@@ -396,7 +401,7 @@ final class ImportOutput: Sendable {
             let (patient, decision) = row
             let source = "\(patient.patientID ?? "(no ID)") \(patient.name ?? "")"
             if refused.contains(index) {
-                return (source, "not imported: its Patient ID \(patient.patientID ?? "") is someone else's in the clinic")
+                return (source, "not imported: its Patient ID \(patient.patientID ?? "") is someone else's (see the warnings)")
             }
             switch decision {
             case .keepSourceIdentity: return (source, "as is (Patient ID \(patient.patientID ?? ""))")
@@ -452,7 +457,7 @@ final class ImportOutput: Sendable {
                 print("discport applies the decisions warned about as given: check them before confirming.")
             }
             if warnings.contains(where: \.refused) {
-                print("Patients whose kept Patient ID is someone else's in the clinic are left out: give them a local Patient ID to import them.")
+                print("Patients whose kept Patient ID is someone else's in the clinic or on this medium are left out: give them a local Patient ID to import them.")
             }
         }
     }
@@ -559,7 +564,7 @@ final class ImportOutput: Sendable {
             for warning in applied { out += "  \(warning.message)\n" }
         }
         if !refused.isEmpty {
-            out += "Left out (the Patient ID they would keep is someone else's in the clinic):\n"
+            out += "Left out (the Patient ID they would keep is someone else's in the clinic or on this medium):\n"
             for warning in refused { out += "  \(warning.message)\n" }
         }
         if let send = s.send {

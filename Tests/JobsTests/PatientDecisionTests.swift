@@ -502,6 +502,120 @@ struct PatientDecisionTests {
         let (_, _, none) = try warnings(bare, store) { $0.keepAsIs = true }
         #expect(none.isEmpty)
     }
+
+    @Test("two patients of one disc kept as they are with one Patient ID and issuer (told apart by name) would be one store patient: the later one is refused unless shown to be the same person; an ID without issuer needs birth date and name to agree")
+    func keptTwiceUnderOneIDRefused() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let folder = scratch.sub("two")
+        _ = try Self.disc(folder, id: "11-5120", name: "KATO^HANAKO", birthDate: "19520304", sex: "F", study: "1.2.3.1", file: "IM1")
+        let two = try Self.disc(folder, id: "11-5120", name: "SATO^MIKA", birthDate: "19800115", sex: "F", study: "1.2.3.2", file: "IM2")
+        let (job, plan, found) = try warnings(two, store) { $0.keepAsIs = true }
+        #expect(plan.decisions == [.keepSourceIdentity, .keepSourceIdentity])
+        #expect(plan.report.patients.map(\.name) == ["KATO^HANAKO", "SATO^MIKA"])
+        let warning = try #require(found.first)
+        #expect(found.count == 1, "\(found.map(\.message))")
+        #expect(warning.code == .keptIDInUse)
+        #expect(warning.refused)
+        #expect(warning.patients == [1], "only the later one is left out")
+        #expect(warning.localPatientID == "11-5120")
+        #expect(warning.localIssuer == nil)
+        #expect(warning.message.hasPrefix("11-5120 SATO^MIKA 1980-01-15 F is to be kept as it is, but 11-5120 is kept too for another patient of this medium, 11-5120 KATO^HANAKO 1952-03-04 F: name and birth date differ"),
+                "\(warning.message)")
+        #expect(warning.message.contains("left out, not imported; give them local Patient IDs instead"))
+        #expect(plan.leavingOut(found).decisions == [.keepSourceIdentity, .skip])
+
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 1)
+        #expect(summary.patients.map(\.decision) == ["as-is", "refused"])
+        #expect(summary.warnings == found)
+        #expect(summary.exitStatus == 1)
+        try store.flush()
+        let patients = try store.patients()
+        #expect(patients.map(\.patientName) == ["KATO^HANAKO"])
+        #expect(patients.first?.instanceCount == 1, "nothing of SATO filed under KATO's patient")
+        let audit = try store.auditLog(importID: summary.importID).filter { $0.action == "reconciliation" && $0.detail?.contains("kept-id-in-use") == true }
+        #expect(audit.count == 1)
+
+        // The same with an issuer: still two people under one store patient.
+        let issued = scratch.sub("issued")
+        _ = try Self.disc(issued, id: "7-7", issuer: "HOSP_A", name: "KATO^HANAKO", birthDate: "19520304", sex: "F", study: "1.2.3.3", file: "IM1")
+        _ = try Self.disc(issued, id: "7-7", issuer: "HOSP_A", name: "SATO^MIKA", birthDate: "19800115", sex: "F", study: "1.2.3.4", file: "IM2")
+        let (_, _, withIssuer) = try warnings(issued, store) { $0.keepAsIs = true }
+        #expect(withIssuer.map(\.code) == [.keptIDInUse])
+        #expect(withIssuer.first?.patients == [1])
+        #expect(withIssuer.first?.localIssuer == "HOSP_A")
+
+        // Nothing to compare (one of them without demographics): an ID without
+        // issuer is no evidence (the rule of remembered decisions), so refused …
+        let bare = scratch.sub("bare")
+        _ = try Self.disc(bare, id: "9-1", name: "", birthDate: "", sex: "", study: "1.2.3.5", file: "IM1")
+        _ = try Self.disc(bare, id: "9-1", name: "KATO^HANAKO", birthDate: "19520304", sex: "F", study: "1.2.3.6", file: "IM2")
+        let (_, barePlan, unproven) = try warnings(bare, store) { $0.keepAsIs = true }
+        #expect(barePlan.report.patients.count == 2)
+        #expect(unproven.map(\.code) == [.keptIDInUse])
+        #expect(unproven.first?.message.contains("the Patient ID has no issuer") == true, "\(unproven.map(\.message))")
+        // … while one issuer's same ID with nothing against it is one person.
+        let bareIssued = scratch.sub("bare-issued")
+        _ = try Self.disc(bareIssued, id: "9-2", issuer: "HOSP_A", name: "", birthDate: "", sex: "", study: "1.2.3.7", file: "IM1")
+        _ = try Self.disc(bareIssued, id: "9-2", issuer: "HOSP_A", name: "KATO^HANAKO", birthDate: "19520304", sex: "F", study: "1.2.3.8", file: "IM2")
+        let (_, _, vouched) = try warnings(bareIssued, store) { $0.keepAsIs = true }
+        #expect(vouched.isEmpty, "\(vouched.map(\.message))")
+    }
+
+    @Test("a patient kept as it is and another assigned the kept one's Patient ID and issuer go to one store patient: warned (patients-merged) and applied as decided; another issuer is another patient")
+    func keptAndAssignedToOneIDWarned() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let folder = scratch.sub("two")
+        _ = try Self.disc(folder, id: "11-5120", name: "KATO^HANAKO", birthDate: "19520304", sex: "F", study: "1.2.2.1", file: "IM1")
+        let two = try Self.disc(folder, id: "11-2233", name: "SASAKI^JUN", birthDate: "19700707", sex: "M", study: "1.2.2.2", file: "IM2")
+        let (job, plan, found) = try warnings(two, store) { $0.keepAsIs = true; $0.localPatientIDByForeignID = ["11-2233": "11-5120"] }
+        #expect(plan.decisions[0] == .keepSourceIdentity)
+        guard case .assign = plan.decisions[1] else {
+            Issue.record("SASAKI not assigned: \(plan.decisions)")
+            return
+        }
+        let merge = try #require(found.first)
+        #expect(found.count == 1, "\(found.map(\.message))")
+        #expect(merge.code == .patientsMerged)
+        #expect(!merge.refused)
+        #expect(merge.patients == [0, 1])
+        #expect(merge.localPatientID == "11-5120")
+        #expect(merge.message.contains("two patients of this medium (11-5120 KATO^HANAKO 1952-03-04 F (kept as it is), 11-2233 SASAKI^JUN 1970-07-07 M) go to one local patient 11-5120: name, birth date and sex differ"),
+                "\(merge.message)")
+        // Assigned under another issuer: another store patient, nothing to say (the store still empty).
+        let (_, _, apart) = try warnings(two, store) {
+            $0.keepAsIs = true; $0.localPatientIDByForeignID = ["11-2233": "11-5120"]; $0.issuer = "CLINIC"
+        }
+        #expect(apart.isEmpty, "\(apart.map(\.message))")
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 2, "applied as decided")
+        #expect(summary.warnings.map(\.code) == [.patientsMerged])
+        #expect(summary.exitStatus == 0)
+    }
+
+    @Test("the same person twice on one disc under one Patient ID (names written differently, told apart by the scan), kept as they are: one store patient, no warning")
+    func samePersonKeptTwiceNotWarned() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let folder = scratch.sub("same")
+        _ = try Self.disc(folder, id: "H-1", name: "YAMADA^TARO", birthDate: "19700401", sex: "M", study: "1.2.1.1", file: "IM1")
+        let same = try Self.disc(folder, id: "H-1", name: "Yamada^Taro=山田^太郎", birthDate: "19700401", sex: "M", study: "1.2.1.2", file: "IM2")
+        let (job, plan, found) = try warnings(same, store) { $0.keepAsIs = true }
+        #expect(plan.report.patients.count == 2)
+        #expect(found.isEmpty, "\(found.map(\.message))")
+        let summary = try job.run(plan)
+        #expect(summary.counts.stored == 2)
+        #expect(summary.exitStatus == 0)
+        try store.flush()
+        #expect(try store.patients().map(\.studyCount) == [2])
+        // One kept, the other chosen on the terminal for the kept ID: the same person, no warning either.
+        var mixed = plan
+        mixed.decisions[1] = .assign(LocalIdentity(patientID: "H-1"))
+        mixed.decidedBy[1] = .interactive
+        #expect(try job.identityWarnings(mixed).isEmpty)
+    }
 }
 
 @Suite("Reassign")
