@@ -952,10 +952,13 @@ public final class ExportJob: Sendable {
     /// the first two and a line `+N more` (README.TXT and INDEX.HTM list
     /// every one). Each named one is its context with `discY` and `insertY`
     /// (where its line goes) and `labelName`, its name cut (`…`) so that its
-    /// line fits the disc; `more` (`count`, `discY`, `insertY`) is nil when
-    /// every patient is named.
+    /// line fits the disc at its height (``discLineEms(y:fontSize:)``; the
+    /// ID, issuer and birth date are never cut); `more` (`count`, `discY`,
+    /// `insertY`) is nil when every patient is named.
     static func labelPatients(_ patients: [PatientOnMedium]) -> (named: [[String: Any]], more: [String: Any]?) {
-        let slots: [(disc: Int, insert: Int)] = [(-30, 28), (-24, 34), (-18, 41)]
+        // On the disc above the hole (``discHoleRadius``), under the line
+        // "N patients" (y -40).
+        let slots: [(disc: Int, insert: Int)] = [(-35, 28), (-30, 34), (-25, 41)]
         let count = patients.count <= slots.count ? patients.count : slots.count - 1
         let named = zip(patients.prefix(count), slots).map { patient, slot -> [String: Any] in
             let context = patient.context
@@ -963,19 +966,69 @@ public final class ExportJob: Sendable {
             // for the birth date (生年月日).
             let rest = "  ID " + patient.id + ((context["issuer"] as? String).map { " (\($0))" } ?? "")
                 + ((context["birthDate"] as? String).map { "  生年月日 " + $0 } ?? "")
-            let name = labelFit(context["name"] as? String ?? "", ems: max(8, labelLineEms - labelWidth(rest)))
+            let ems = min(labelLineEms, discLineEms(y: Double(slot.disc), fontSize: 3))
+            let name = labelFit(context["name"] as? String ?? "", ems: max(8, ems - labelWidth(rest)))
             return context.merging(["labelName": name, "discY": slot.disc, "insertY": slot.insert]) { _, new in new }
         }
         guard count < patients.count else { return (named, nil) }
         return (named, ["count": patients.count - count, "discY": slots[count].disc, "insertY": slots[count].insert])
     }
 
-    /// What a patient line of the label may take, in ems of its font as
-    /// ``labelWidth(_:)`` counts them (a sans-serif line prints about a
-    /// quarter narrower): 36 ems of 3 mm print within about 85 mm, inside
-    /// the disc's 104 mm chord at its first patient line (and 3.2 mm ones
-    /// inside the insert's 108 mm).
+    /// What a patient line of the label may take at most, in ems of its
+    /// font as ``labelWidth(_:)`` counts them (3.2 mm ones print inside the
+    /// insert's 108 mm); on the disc less where its chord is shorter
+    /// (``discLineEms(y:fontSize:)``).
     static let labelLineEms = 36.0
+
+    // The disc label's geometry, in mm from the centre of the disc (the
+    // template's `translate(65,65)`; y grows downwards). The template draws
+    // the 120 mm disc (r 60) and the 22 mm hole (r 11) as cutting lines. A
+    // printable 120 mm disc prints within about 116–118 mm: every line
+    // keeps inside 116 mm (r 58). Its centre does not print: the 15 mm
+    // (some drives) to 22 mm hole, the clamping and stacking rings, on
+    // most printable discs up to 40 mm (23 mm on a few): no line comes
+    // within 20 mm of the centre's height (the band |y| < 20, the hole's
+    // whole width): the kind and the patients above it, the institution,
+    // the creation line and the studies below it.
+    static let discPrintableRadius = 58.0
+    static let discHoleRadius = 20.0
+    /// A line's glyphs, above and below its baseline, in sizes of its font
+    /// (kanji rise about 0.88, descenders reach about 0.22).
+    static let labelAscent = 0.9, labelDescent = 0.25
+
+    /// How many ems (``labelWidth(_:)``) of `fontSize` a centred disc line
+    /// on baseline `y` may take: the chord of the printable disc at its
+    /// glyphs' edge further from the centre; `offset` mm less on each side
+    /// for a line that starts or ends that far from the centre line (a
+    /// column), counted then on one side only.
+    static func discLineEms(y: Double, fontSize: Double, column offset: Double? = nil) -> Double {
+        let edge = max(abs(y - labelAscent * fontSize), abs(y + labelDescent * fontSize))
+        let half = max(0, discPrintableRadius * discPrintableRadius - edge * edge).squareRoot()
+        guard let offset else { return 2 * half / fontSize }
+        return max(0, half - offset) / fontSize
+    }
+
+    /// Where the disc label's study lines go (`x`, `y`, `anchor`) and how
+    /// many ems each may take: below the hole, under the institution (y 24)
+    /// and the creation line (y 28.5, wide lines where the chord is long),
+    /// rows at y 33.5, 37.5, 41.5 and 45.5 — one centred column for up to
+    /// four studies, else two columns 1.5 mm either side of the centre line
+    /// (the first half on the left, ending there; the rest on the right).
+    static func discStudySlots(_ count: Int) -> [(x: Double, y: Double, anchor: String, ems: Double)] {
+        let rows = [33.5, 37.5, 41.5, 45.5]
+        let left = count <= rows.count ? rows.count : (min(count, 2 * rows.count) + 1) / 2
+        return (0..<min(count, 2 * rows.count)).map { index in
+            let y = rows[index % left]
+            if count <= rows.count { return (0, y, "middle", discLineEms(y: y, fontSize: 3)) }
+            let right = index >= left
+            return (right ? 1.5 : -1.5, y, right ? "start" : "end", discLineEms(y: y, fontSize: 3, column: 1.5))
+        }
+    }
+
+    /// A position for the templates: `-25`, `33.5`.
+    static func labelNumber(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+    }
 
     /// The printed width of `text` in ems, roughly and on the safe side:
     /// 1 for a full-width character (kanji, kana, hangul, full-width forms),
@@ -1030,6 +1083,9 @@ public final class ExportJob: Sendable {
             patientOfSeries[instance.seriesInstanceUID] = patientOfInstance[instance.sopInstanceUID]
         }
         func date(_ da: String?) -> String { ExportJob.displayDate(da) }
+        func discFit(_ text: Any?, y: Double, fontSize: Double) -> String {
+            ExportJob.labelFit(text as? String ?? "", ems: ExportJob.discLineEms(y: y, fontSize: fontSize))
+        }
         // Folders of the series on the medium: from the File IDs written.
         var folderBySeries: [String: String] = [:]
         let seriesByInstance = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0.seriesInstanceUID) }, uniquingKeysWith: { a, _ in a })
@@ -1038,17 +1094,22 @@ public final class ExportJob: Sendable {
                 folderBySeries[series] = entry.fileID.dropLast().joined(separator: "/")
             }
         }
+        // The disc's study lines (the templates take the first eight).
+        let studySlots = ExportJob.discStudySlots(min(selected.studies.count, 8))
         let studies: [[String: Any]] = selected.studies.sorted { ($0.studyDate ?? "") < ($1.studyDate ?? "") }.enumerated().map { index, study in
             let series = selected.series[study.studyInstanceUID] ?? []
             let patient = series.lazy.compactMap { patientOfSeries[$0.seriesInstanceUID] }.first.flatMap { contextOfPatient[$0] }
+            let modalities = Set(series.compactMap(\.modality)).sorted().joined(separator: "/")
+            let slot = index < studySlots.count ? studySlots[index] : (x: 0, y: 45.5, anchor: "middle", ems: 20)
             return [
                 "patient": patient ?? patients.first?.context ?? [:] as [String: Any],
                 "uid": study.studyInstanceUID, "date": date(study.studyDate),
                 "description": study.studyDescription ?? "", "accession": study.accessionNumber ?? "",
-                "modalities": Set(series.compactMap(\.modality)).sorted().joined(separator: "/"),
+                "modalities": modalities,
+                "labelModalities": ExportJob.labelFit(modalities, ems: max(3, slot.ems - ExportJob.labelWidth(date(study.studyDate) + " "))),
                 "seriesCount": series.count, "instanceCount": series.reduce(0) { $0 + $1.instanceCount },
                 "page": String(format: "STU%05d.HTM", index + 1),
-                "y": -10 + index * 5, "insertY": 50 + index * 6,
+                "x": ExportJob.labelNumber(slot.x), "y": ExportJob.labelNumber(slot.y), "anchor": slot.anchor, "insertY": 50 + index * 6,
                 "series": series.sorted { ($0.seriesNumber ?? 0) < ($1.seriesNumber ?? 0) }.map { s -> [String: Any] in
                     ["number": s.seriesNumber.map(String.init) ?? "", "modality": s.modality ?? "",
                      "description": s.seriesDescription ?? "", "instanceCount": s.instanceCount,
@@ -1068,6 +1129,14 @@ public final class ExportJob: Sendable {
             // The disc label's patient lines (its own few, and "+N more").
             "labelPatients": labelPatients.named,
             "morePatients": labelPatients.more ?? false,
+            // The disc's lines of one patient and of the institution, cut
+            // (`…`) to keep inside the disc (``discLineEms(y:fontSize:)``).
+            "disc": [
+                "alphabetic": discFit(patients.first?.context["alphabetic"], y: -40, fontSize: 4.5),
+                "ideographic": discFit(patients.first?.context["ideographic"], y: -35, fontSize: 4.5),
+                "phonetic": discFit(patients.first?.context["phonetic"], y: -30, fontSize: 3.5),
+                "institution": discFit(request.institution.name, y: 24, fontSize: 3.2),
+            ],
             "institution": [
                 "name": request.institution.name, "department": request.institution.department ?? "",
                 "address": request.institution.address ?? "", "contact": request.institution.contact,

@@ -288,15 +288,15 @@ extension ExportJobTests {
         #expect(!many.contains("NUMBER4"))
         #expect(try String(contentsOfFile: scratch.root + "/many/README.TXT", encoding: .utf8).contains("PATIENT NUMBER4 (ID 904"))
 
-        // One patient: the label as it always was.
+        // One patient: the label as it always was (but above the hole).
         let single = Scratch()
         defer { single.remove() }
         try single.put("a.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.80.1.1", study: "1.2.826.0.1.3680043.10.9.80",
                                               series: "1.2.826.0.1.3680043.10.9.80.1"))
         _ = try single.export("one", language: "en")
         let one = try String(contentsOfFile: single.root + "/one.label.svg", encoding: .utf8)
-        #expect(one.contains("<text y=\"-36\" text-anchor=\"middle\" font-size=\"4.5\">KATO ICHIRO</text>\n"
-                             + "    <text y=\"-30\" text-anchor=\"middle\" font-size=\"4.5\"></text>"))
+        #expect(one.contains("<text y=\"-40\" text-anchor=\"middle\" font-size=\"4.5\">KATO ICHIRO</text>\n"
+                             + "    <text y=\"-35\" text-anchor=\"middle\" font-size=\"4.5\"></text>"))
         #expect(one.contains(">ID 777  Born 1940-01-01</text>") && one.contains(">Patient ID 777   Birth date 1940-01-01</text>"))
         #expect(!one.contains("patients") && !one.contains("{{"))
 
@@ -305,5 +305,107 @@ extension ExportJobTests {
         let cut = ExportJob.labelFit(long, ems: 12)
         #expect(cut.hasSuffix("…") && ExportJob.labelWidth(cut) <= 12 && cut.count == 12)
         #expect(ExportJob.labelFit("KATO ICHIRO", ems: 12) == "KATO ICHIRO")
+    }
+}
+
+extension ExportJobTests {
+    /// The text lines of the disc side of a label: position, anchor, font
+    /// size and text.
+    struct DiscLine { var x: Double, y: Double, anchor: String, size: Double, text: String }
+    static func discLines(_ svg: String) -> [DiscLine] {
+        guard let start = svg.range(of: "<g id=\"disc\""), let end = svg.range(of: "</g>", range: start.upperBound..<svg.endIndex) else { return [] }
+        let disc = String(svg[start.upperBound..<end.lowerBound])
+        let element = try! NSRegularExpression(pattern: "<text([^>]*)>([^<]*)</text>")
+        func attribute(_ attributes: String, _ name: String) -> String? {
+            guard let range = attributes.range(of: " \(name)=\"") else { return nil }
+            return String(attributes[range.upperBound...].prefix { $0 != "\"" })
+        }
+        return element.matches(in: disc, range: NSRange(disc.startIndex..., in: disc)).map { match in
+            let attributes = String(disc[Range(match.range(at: 1), in: disc)!])
+            let text = String(disc[Range(match.range(at: 2), in: disc)!]).replacingOccurrences(of: "&lt;", with: "<")
+                .replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&quot;", with: "\"")
+                .replacingOccurrences(of: "&#39;", with: "'").replacingOccurrences(of: "&amp;", with: "&")
+            return DiscLine(x: Double(attribute(attributes, "x") ?? "0")!, y: Double(attribute(attributes, "y")!)!,
+                            anchor: attribute(attributes, "text-anchor") ?? "start", size: Double(attribute(attributes, "font-size")!)!, text: text)
+        }
+    }
+
+    /// Lines crossing the unprintable centre (the band |y| < 20, glyphs
+    /// included) or the printable edge (r 58, by ExportJob.labelWidth), or
+    /// printed over one another.
+    static func misplaced(_ lines: [DiscLine]) -> [String] {
+        var boxes: [(left: Double, right: Double, top: Double, bottom: Double)] = []
+        var wrong: [String] = []
+        for line in lines where !line.text.isEmpty {
+            let width = ExportJob.labelWidth(line.text) * line.size
+            let left = line.anchor == "middle" ? line.x - width / 2 : line.anchor == "end" ? line.x - width : line.x
+            let box = (left: left, right: left + width, top: line.y - ExportJob.labelAscent * line.size,
+                       bottom: line.y + ExportJob.labelDescent * line.size)
+            if abs(line.y) < ExportJob.discHoleRadius || !(box.bottom <= -ExportJob.discHoleRadius || box.top >= ExportJob.discHoleRadius) {
+                wrong.append("in the hole band: \(line.text) (y \(line.y))")
+            }
+            let far = max(abs(box.left), abs(box.right)), high = max(abs(box.top), abs(box.bottom))
+            if (far * far + high * high).squareRoot() > ExportJob.discPrintableRadius {
+                wrong.append("beyond the printable edge: \(line.text) (y \(line.y), \(width) mm wide)")
+            }
+            if boxes.contains(where: { $0.left < box.right && box.left < $0.right && $0.top < box.bottom && box.top < $0.bottom }) {
+                wrong.append("over another line: \(line.text)")
+            }
+            boxes.append(box)
+        }
+        return wrong
+    }
+
+    @Test("the disc label prints nothing across the centre hole (band |y| < 20 mm) nor past the printable edge (r 58 mm), one patient or several, en and ja; one patient's lines as before")
+    func theDiscLabelKeepsOffTheHole() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        // One patient, five studies (two columns of study lines).
+        for n in 1...5 {
+            try scratch.put("s\(n).dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.90.\(n).1.1", study: "1.2.826.0.1.3680043.10.9.90.\(n)",
+                                                       series: "1.2.826.0.1.3680043.10.9.90.\(n).1",
+                                                       overrides: [.studyDate: "2024011\(n)", .modality: n == 2 ? "MR" : "CT"]))
+        }
+        for language in ["en", "ja"] {
+            _ = try scratch.export("one-\(language)", language: language)
+            let svg = try String(contentsOfFile: scratch.root + "/one-\(language).label.svg", encoding: .utf8)
+            let lines = Self.discLines(svg)
+            #expect(Self.misplaced(lines) == [], "\(language)")
+            // The same lines as ever, in the same order: kind, the patient,
+            // the studies (now below the hole), institution, creation line.
+            let born = language == "en" ? "Born" : "生年月日", created = language == "en" ? "Created " : "作成日 "
+            let texts = lines.map(\.text)
+            #expect(texts.count == 12, "\(texts)")
+            guard texts.count == 12 else { continue }
+            #expect(Array(texts[1...4]) == ["KATO ICHIRO", "", "", "ID 777  \(born) 1940-01-01"])
+            #expect(Array(texts[5...9]) == ["2024-01-11 CT", "2024-01-12 MR", "2024-01-13 CT", "2024-01-14 CT", "2024-01-15 CT"])
+            #expect(texts[0].hasPrefix("DICOM") && texts[11].hasPrefix(created))
+            #expect(lines[1].y < -20 && lines[4].y < -20 && lines[5].y > 20 && lines[11].y > 20)
+        }
+
+        // Two patients (and a study of many modalities, cut to its column).
+        try scratch.put("b.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.91.1.1", study: "1.2.826.0.1.3680043.10.9.91",
+                                               series: "1.2.826.0.1.3680043.10.9.91.1",
+                                               overrides: [.issuerOfPatientID: "HOSP_B", .patientName: "ITO^YUKI", .patientBirthDate: "19900909",
+                                                           .studyDate: "20240120"]))
+        for (n, modality) in ["MR", "PR", "SR", "KO", "SEG"].enumerated() {
+            try scratch.put("b\(n).dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.91.\(n + 2).1", study: "1.2.826.0.1.3680043.10.9.91",
+                                                       series: "1.2.826.0.1.3680043.10.9.91.\(n + 2)",
+                                                       overrides: [.issuerOfPatientID: "HOSP_B", .patientName: "ITO^YUKI",
+                                                                   .patientBirthDate: "19900909", .studyDate: "20240120", .modality: modality]))
+        }
+        for language in ["en", "ja"] {
+            _ = try scratch.export("two-\(language)", language: language, allowMultiPatient: true)
+            let svg = try String(contentsOfFile: scratch.root + "/two-\(language).label.svg", encoding: .utf8)
+            let lines = Self.discLines(svg)
+            #expect(Self.misplaced(lines) == [], "\(language)")
+            #expect(lines.filter { $0.text.contains("  ID 777") }.count == 2)
+            #expect(lines.filter { $0.text.hasPrefix("2024-01-") }.count == 6)
+            #expect(lines.contains { $0.text.hasPrefix("2024-01-20 CT/") && $0.text.hasSuffix("…") }, "cut to its column")
+            #expect(svg.contains(">2024-01-20  CT/KO/MR/PR/SEG/SR  </text>"), "whole on the insert")
+        }
+        // Hand-made lines that do cross the hole or the edge are caught.
+        #expect(Self.misplaced([DiscLine(x: 0, y: -18, anchor: "middle", size: 3.5, text: "ID 777")]).count == 1)
+        #expect(Self.misplaced([DiscLine(x: 0, y: 45, anchor: "middle", size: 3, text: String(repeating: "W", count: 45))]).count == 1)
     }
 }

@@ -77,15 +77,16 @@ let embeddedTemplates: [String: String] = [
   <g id="disc" transform="translate(65,65)">
     <circle r="60" fill="none" stroke="#000" stroke-width="0.3"/>
     <circle r="11" fill="none" stroke="#000" stroke-width="0.3"/>
-    <text y="-45" text-anchor="middle" font-size="5" font-weight="bold">{{kind}}</text>
+    <!-- Lines keep inside 116 mm (r 58, the printable edge) and out of the band y -20 to 20 (the unprintable centre of most printable discs, 40 mm: hole, clamping and stacking rings): the patient above, the rest below -->
+    <text y="-46" text-anchor="middle" font-size="5" font-weight="bold">{{kind}}</text>
     {{^multiplePatients}}
-    <text y="-36" text-anchor="middle" font-size="4.5">{{patient.alphabetic}}</text>
-    <text y="-30" text-anchor="middle" font-size="4.5">{{patient.ideographic}}</text>
-    <text y="-24" text-anchor="middle" font-size="3.5">{{patient.phonetic}}</text>
-    <text y="-18" text-anchor="middle" font-size="3.5">ID {{patient.id}}  Born {{patient.birthDate}}</text>
+    <text y="-40" text-anchor="middle" font-size="4.5">{{disc.alphabetic}}</text>
+    <text y="-35" text-anchor="middle" font-size="4.5">{{disc.ideographic}}</text>
+    <text y="-30" text-anchor="middle" font-size="3.5">{{disc.phonetic}}</text>
+    <text y="-25" text-anchor="middle" font-size="3.5">ID {{patient.id}}  Born {{patient.birthDate}}</text>
     {{/multiplePatients}}
     {{#multiplePatients}}
-    <text y="-36" text-anchor="middle" font-size="4.5" font-weight="bold">{{patientCount}} patients</text>
+    <text y="-40" text-anchor="middle" font-size="4.5" font-weight="bold">{{patientCount}} patients</text>
     {{#labelPatients}}
     <text y="{{discY}}" text-anchor="middle" font-size="3">{{labelName}}  ID {{id}}{{#issuer}} ({{issuer}}){{/issuer}}{{#birthDate}}  Born {{birthDate}}{{/birthDate}}</text>
     {{/labelPatients}}
@@ -94,10 +95,10 @@ let embeddedTemplates: [String: String] = [
     {{/morePatients}}
     {{/multiplePatients}}
     {{#studies}}
-    <text y="{{y}}" text-anchor="middle" font-size="3">{{date}} {{modalities}}</text>
+    <text x="{{x}}" y="{{y}}" text-anchor="{{anchor}}" font-size="3">{{date}} {{labelModalities}}</text>
     {{/studies}}
-    <text y="40" text-anchor="middle" font-size="3.2">{{institution.name}}</text>
-    <text y="45" text-anchor="middle" font-size="3">Created {{created}}  {{fileSetID}}{{#volume}}  Volume {{number}}/{{count}}{{/volume}}</text>
+    <text y="24" text-anchor="middle" font-size="3.2">{{disc.institution}}</text>
+    <text y="28.5" text-anchor="middle" font-size="3">Created {{created}}  {{fileSetID}}{{#volume}}  Volume {{number}}/{{count}}{{/volume}}</text>
   </g>
   <g id="insert" transform="translate(135,5)">
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
@@ -133,15 +134,16 @@ let embeddedTemplates: [String: String] = [
   <g id="disc" transform="translate(65,65)">
     <circle r="60" fill="none" stroke="#000" stroke-width="0.3"/>
     <circle r="11" fill="none" stroke="#000" stroke-width="0.3"/>
-    <text y="-45" text-anchor="middle" font-size="5" font-weight="bold">{{kind}}</text>
+    <!-- Lines keep inside 116 mm (r 58, the printable edge) and out of the band y -20 to 20 (the unprintable centre of most printable discs, 40 mm: hole, clamping and stacking rings): the patient above, the rest below -->
+    <text y="-46" text-anchor="middle" font-size="5" font-weight="bold">{{kind}}</text>
     {{^multiplePatients}}
-    <text y="-36" text-anchor="middle" font-size="4.5">{{patient.alphabetic}}</text>
-    <text y="-30" text-anchor="middle" font-size="4.5">{{patient.ideographic}}</text>
-    <text y="-24" text-anchor="middle" font-size="3.5">{{patient.phonetic}}</text>
-    <text y="-18" text-anchor="middle" font-size="3.5">ID {{patient.id}}  生年月日 {{patient.birthDate}}</text>
+    <text y="-40" text-anchor="middle" font-size="4.5">{{disc.alphabetic}}</text>
+    <text y="-35" text-anchor="middle" font-size="4.5">{{disc.ideographic}}</text>
+    <text y="-30" text-anchor="middle" font-size="3.5">{{disc.phonetic}}</text>
+    <text y="-25" text-anchor="middle" font-size="3.5">ID {{patient.id}}  生年月日 {{patient.birthDate}}</text>
     {{/multiplePatients}}
     {{#multiplePatients}}
-    <text y="-36" text-anchor="middle" font-size="4.5" font-weight="bold">患者 {{patientCount}} 名</text>
+    <text y="-40" text-anchor="middle" font-size="4.5" font-weight="bold">患者 {{patientCount}} 名</text>
     {{#labelPatients}}
     <text y="{{discY}}" text-anchor="middle" font-size="3">{{labelName}}  ID {{id}}{{#issuer}} ({{issuer}}){{/issuer}}{{#birthDate}}  生年月日 {{birthDate}}{{/birthDate}}</text>
     {{/labelPatients}}
@@ -150,10 +152,10 @@ let embeddedTemplates: [String: String] = [
     {{/morePatients}}
     {{/multiplePatients}}
     {{#studies}}
-    <text y="{{y}}" text-anchor="middle" font-size="3">{{date}} {{modalities}}</text>
+    <text x="{{x}}" y="{{y}}" text-anchor="{{anchor}}" font-size="3">{{date}} {{labelModalities}}</text>
     {{/studies}}
-    <text y="40" text-anchor="middle" font-size="3.2">{{institution.name}}</text>
-    <text y="45" text-anchor="middle" font-size="3">作成日 {{created}}  {{fileSetID}}{{#volume}}  {{number}}/{{count}} 枚目{{/volume}}</text>
+    <text y="24" text-anchor="middle" font-size="3.2">{{disc.institution}}</text>
+    <text y="28.5" text-anchor="middle" font-size="3">作成日 {{created}}  {{fileSetID}}{{#volume}}  {{number}}/{{count}} 枚目{{/volume}}</text>
   </g>
   <g id="insert" transform="translate(135,5)">
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
