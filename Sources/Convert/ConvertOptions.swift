@@ -8,14 +8,11 @@ extension LocalIdentity {
     public func validate() throws(ConvertError) {
         func bad(_ message: String) -> ConvertError { ConvertError(.invalidOption, message) }
         let name = patientName ?? ""
-        if patientID.isEmpty { throw bad("the Patient ID is empty") }
-        if patientID.count > 64 || patientID.contains("\\") { throw bad("Patient ID '\(patientID)': at most 64 characters, no backslash (LO)") }
-        if name.contains("\\") { throw bad("patient name '\(name)': no backslash (PN)") }
+        if let problem = LocalPatientIdentifier.problem(patientID, name: "Patient ID") { throw bad(problem) }
+        if let issuerOfPatientID, let problem = LocalPatientIdentifier.problem(issuerOfPatientID, name: "issuer") { throw bad(problem) }
+        if let problem = DICOMText.singleValueProblem(name, vr: .PN) { throw bad("patient name '\(name)': \(problem)") }
         if name.split(separator: "=", omittingEmptySubsequences: false).count > 3 {
             throw bad("patient name '\(name)': at most three =-separated groups (alphabetic=ideographic=phonetic)")
-        }
-        for group in name.split(separator: "=", omittingEmptySubsequences: false) where group.count > 64 {
-            throw bad("patient name '\(name)': a component group has at most 64 characters (PN)")
         }
         if let birthDate, !ConvertOptions.isDate(birthDate) { throw bad("birth date '\(birthDate)': expected YYYYMMDD") }
         if let sex, !["M", "F", "O"].contains(sex) { throw bad("sex '\(sex)': expected M, F or O") }

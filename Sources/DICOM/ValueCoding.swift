@@ -55,8 +55,8 @@ public enum DICOMText {
 
     /// Why `value` cannot be written as one value of `vr`, or nil when it
     /// can (PS3.5 6.2): a backslash, the value delimiter of every string VR
-    /// but LT, ST, UT and UR; a control character (CR, LF and FF are text
-    /// in LT, ST and UT; ESC is never typed: the encoder writes it); more
+    /// but LT, ST, UT and UR; a control character, C0, DEL or C1 (CR, LF and
+    /// FF are text in LT, ST and UT; ESC is never typed: the encoder writes it); more
     /// characters than the VR holds (a PN by component group). For values a
     /// person or a manifest gives, checked before anything is written.
     public static func singleValueProblem(_ value: String, vr: VR) -> String? {
@@ -66,7 +66,7 @@ public enum DICOMText {
         let textControls: Set<Unicode.Scalar> = ["\r", "\n", "\u{0C}"]
         let allowsText = vr == .LT || vr == .ST || vr == .UT
         if let control = value.unicodeScalars.first(where: {
-            ($0.value < 0x20 || $0.value == 0x7F) && !(allowsText && textControls.contains($0))
+            $0.properties.generalCategory == .control && !(allowsText && textControls.contains($0))
         }) {
             return "control character U+\(String(control.value, radix: 16, uppercase: true).leftPadded(to: 4)) is not allowed in \(vr.rawValue)"
         }

@@ -12,15 +12,11 @@ public enum LocalPatientIdentifier {
     /// ISO 2022 escapes); leading and trailing spaces are padding that
     /// DICOM ignores, so they are refused too rather than silently lost.
     public static func problem(_ value: String, name: String) -> String? {
-        let shown = "\(name) \"\(value.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined())\""
         if value.isEmpty { return "\(name) is empty" }
-        if value.contains("\\") {
-            return "\(shown) contains a backslash, which DICOM reads as a separator between two values: not a valid Patient ID or issuer (LO)"
+        let shown = "\(name) \"\(value.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined())\""
+        if let problem = DICOMText.singleValueProblem(value, vr: .LO) {
+            return "\(shown): \(problem); not a valid Patient ID or issuer"
         }
-        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return "\(shown) contains a control character: not a valid Patient ID or issuer (LO)"
-        }
-        if value.count > 64 { return "\(shown) has \(value.count) characters; a Patient ID or issuer (LO) has at most 64" }
         if value.first == " " || value.last == " " {
             return "\(shown) begins or ends with a space, which DICOM ignores: give it without"
         }

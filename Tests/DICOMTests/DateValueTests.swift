@@ -46,6 +46,7 @@ private extension String {
         #expect(DICOMText.singleValueProblem("two\r\nlines", vr: .LT) == nil)
         #expect(DICOMText.singleValueProblem("two\nlines", vr: .LO) == "control character U+000A is not allowed in LO")
         #expect(DICOMText.singleValueProblem("a\tb", vr: .ST) != nil)
+        #expect(DICOMText.singleValueProblem("a\u{85}b", vr: .LT) == "control character U+0085 is not allowed in LT", "C1 too")
         #expect(DICOMText.singleValueProblem(String(repeating: "x", count: 16), vr: .SH) == nil)
         #expect(DICOMText.singleValueProblem(String(repeating: "x", count: 17), vr: .SH) == "at most 16 characters in SH (this has 17)")
         #expect(DICOMText.singleValueProblem(String(repeating: "山", count: 64), vr: .LO) == nil, "characters, not bytes")
