@@ -522,6 +522,13 @@ enum FileInspector {
             summary.isDamaged = true
             problems.append(ScanProblem(isTruncation(error) ? .truncated : error.kind == .io ? .unreadableFile : .damaged, .error, path: path,
                                         describe(error, size: file.size) + context(summary)))
+        } else if hasPreamble, parsed.dataset.isEmpty {
+            // `DICM` (and maybe a file meta) with no data set after it: no
+            // instance, a damaged file (an empty instance would be a patient
+            // of its own, with no name or UIDs).
+            summary.isDamaged = true
+            problems.append(ScanProblem(.damaged, .error, path: path,
+                                        "\(parsed.hasFileMeta ? "a file meta information header" : "the DICM prefix") but no data set after it (\(file.size) bytes)"))
         } else if let fault = checkPixelData(parsed, file: file, head: head) {
             summary.isDamaged = true
             problems.append(ScanProblem(fault.code, .error, path: path, fault.message + context(summary)))

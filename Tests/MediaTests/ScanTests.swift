@@ -505,6 +505,24 @@ struct ScanTests {
         #expect(report.totals.damaged == 1)
     }
 
+    @Test("a file of `DICM` (and a file meta) with no data set after it is damaged, not an instance of a patient with no name")
+    func dicmWithoutDataSet() throws {
+        let dir = try TempDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path, dicomdir: nil)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: dir.sub("DICOM/IMG00001")))
+        // (0002,0000) UL: the meta's length after its own 12 bytes.
+        let groupLength = whole[140...143].reversed().reduce(0) { $0 << 8 | Int($1) }
+        try whole.prefix(132).write(to: URL(fileURLWithPath: dir.sub("DICOM/DICMONLY")))
+        try whole.prefix(144 + groupLength).write(to: URL(fileURLWithPath: dir.sub("DICOM/METAONLY")))
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        // The meta's SOP Instance UID is IMG00001's: a damaged copy of it.
+        #expect(codes(report) == ["damaged", "damaged", "duplicate-instance", "no-dicomdir"])
+        #expect(report.problems.filter { $0.code == .damaged }.map(\.path) == ["DICOM/DICMONLY", "DICOM/METAONLY"])
+        #expect(report.totals.damaged == 2)
+        #expect(report.totals.patients == 1)
+    }
+
     @Test func damagedDICOMDIRIsSalvagedOnTheDisc() throws {
         let dir = try TempDir()
         try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
