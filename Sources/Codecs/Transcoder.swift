@@ -149,13 +149,25 @@ public enum Transcoder {
 
     /// (0028,2110) = 01 and, when the file does not already describe this
     /// compression, its ratio and method appended (PS3.3 §C.7.6.1.1.5).
+    /// The two lists correspond value by value: a source marked lossy whose
+    /// history lacks just the last method (GDCM writes the ratio of its
+    /// JPEG-LS/J2K compression without (0028,2114)) gets that method only,
+    /// not a second ratio for the same compression; a history whose lists
+    /// disagree otherwise is left as it is.
     static func markLossy(_ dataset: inout Dataset, source: DICOMFile, sourcePixel: ImagePixel) throws(DICOMError) {
         let already = dataset.firstString(.lossyImageCompression) == "01"
         try setText(&dataset, "01", vr: .CS, tag: .lossyImageCompression)
         guard let method = method(for: PixelDecoder.pixelSyntax(of: source)) else { return }
         var methods = dataset.strings(.lossyImageCompressionMethod)
         var ratios = dataset.strings(.lossyImageCompressionRatio)
-        if already && !methods.isEmpty { return }   // the history is recorded
+        if already && !methods.isEmpty && methods.count >= ratios.count { return }   // the history is recorded
+        if already && methods.count + 1 == ratios.count {
+            // This compression's ratio is recorded, its method is not.
+            methods.append(method)
+            try setText(&dataset, methods.joined(separator: "\\"), vr: .CS, tag: .lossyImageCompressionMethod)
+            return
+        }
+        guard methods.count == ratios.count else { return }   // a history that does not pair up: not ours to guess
         guard let fragments = source.dataset[.pixelData]?.fragments else { return }
         let compressed = fragments.fragments.reduce(0) { $0 + $1.count }
         let original = sourcePixel.frameLength * sourcePixel.numberOfFrames

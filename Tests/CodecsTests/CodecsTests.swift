@@ -202,6 +202,30 @@ private func losslessJPEG(_ samples: [Int], width: Int, height: Int, precision: 
     #expect(reread.dataset[.pixelData]?.bytes == decoded.data)
 }
 
+/// A source marked lossy with the ratio of its compression but no method
+/// (GDCM's JPEG-LS near-lossless and lossy J2K) gets the method only: the
+/// ratios and methods correspond value by value (PS3.3 C.7.6.1.1.5).
+@Test func transcodeCompletesALossyHistoryWithoutASecondRatio() throws {
+    let width = 16, height = 16
+    let grey = (0..<(width * height)).map { UInt8(($0 % width) * 8) }
+    let jpeg = try LibJPEG.encode(grey, width: width, height: height, components: 1, quality: 90)
+    var ds = nativeImage(rows: height, columns: width, bits: 8, pixels: Data())
+    try ds.setString("01", vr: .CS, for: .lossyImageCompression)
+    try ds.setString("3.46", vr: .DS, for: .lossyImageCompressionRatio)
+    let file = encapsulated(ds, syntax: .jpegBaseline, fragments: [jpeg.count % 2 == 0 ? jpeg : jpeg + Data([0])])
+    let out = try Transcoder.transcode(file, to: .explicitLE)
+    #expect(out.dataset.strings(.lossyImageCompressionRatio) == ["3.46"])
+    #expect(out.dataset.strings(.lossyImageCompressionMethod) == ["ISO_10918_1"])
+
+    // Lists that do not pair up are left as they are, not made worse.
+    var odd = ds
+    try odd.setString("3.46\\2.5", vr: .DS, for: .lossyImageCompressionRatio)
+    let kept = try Transcoder.transcode(encapsulated(odd, syntax: .jpegBaseline, fragments: [jpeg.count % 2 == 0 ? jpeg : jpeg + Data([0])]), to: .explicitLE)
+    #expect(kept.dataset.strings(.lossyImageCompressionRatio) == ["3.46", "2.5"])
+    #expect(kept.dataset.strings(.lossyImageCompressionMethod).isEmpty)
+    #expect(kept.dataset.firstString(.lossyImageCompression) == "01")
+}
+
 @Test func unsupportedSyntaxIsRefusedByName() throws {
     let mpeg = TransferSyntax(uid: "1.2.840.10008.1.2.4.100")
     let file = encapsulated(nativeImage(rows: 2, columns: 2, bits: 8, pixels: Data()), syntax: mpeg, fragments: [Data([0, 0])])
