@@ -15,7 +15,7 @@ import Foundation
 /// 2. Katakana become hiragana (`ヤマダ` → `やまだ`; the long-vowel mark `ー`
 ///    is kept), so the phonetic group compares in either kana.
 /// 3. Case folding, and Latin letters lose their diacritics (`Ō` `Ô` → `o`,
-///    `é` → `e`).
+///    `é` → `e`); `ß` is `ss`, as in capitals (`Straße` = `STRASSE`).
 /// 4. Word breaks: `^`, spaces, `,`, `、`, `・` and `-` all separate words and
 ///    only the sequence of words is kept, so `YAMADA^TARO`, `Yamada Taro`,
 ///    `YAMADA^TARO^^^` and `YAMADA, TARO` give the same key. `'` and `.` are
@@ -43,7 +43,9 @@ import Foundation
 /// Deliberately not folded (they may name different people, or need a
 /// dictionary): kanji variants (`髙`/`高`, `﨑`/`崎`, `邊`/`辺` …) only make a
 /// *similar* result (``Comparison/equalApartFromKanjiVariants``), never an
-/// equal one; kana long-vowel spellings (`たろう` vs `たろー`) and kana vs
+/// equal one; German umlauts spelled out (`Mueller` for `Müller`) only make
+/// a similar result too (``Comparison/equalApartFromSpelledOutUmlauts``:
+/// `ue` may be a spelled-out `ü` or two letters, as in `Manuel`); kana long-vowel spellings (`たろう` vs `たろー`) and kana vs
 /// romaji (no transliteration) are not compared.
 public enum NameNormalizer {
     /// The comparison key of one component group (`Family^Given^Middle^…`):
@@ -82,6 +84,9 @@ public enum NameNormalizer {
                 continue
             case 0x3F /* ? */, 0x2A /* * */, 0xFFFD:
                 scalars.append(placeholder)
+            case 0x00DF, 0x1E9E:   // ß, ẞ: "ss", as capitals write it
+                scalars.append("s")
+                scalars.append("s")
             case 0x00C0...0x024F, 0x1E00...0x1EFF:   // Latin letters with diacritics
                 for part in String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars
                 where !(0x0300...0x036F).contains(part.value) {
@@ -113,6 +118,11 @@ public enum NameNormalizer {
         case equal
         /// Equal once word breaks are ignored (`山田太郎` vs `山田^太郎`).
         case equalApartFromWordBreaks
+        /// Equal once German umlauts written out as `ae`, `oe` and `ue` are
+        /// read as the letter (`Mueller^Juergen` vs
+        /// `Müller^Jürgen`, or `Muller` where a system dropped the dots) —
+        /// only similar: `ue` is two letters in other names.
+        case equalApartFromSpelledOutUmlauts
         /// Equal once common kanji variants are folded (`髙橋` vs `高橋`) —
         /// possibly a different registered name, so only similar.
         case equalApartFromKanjiVariants
@@ -154,6 +164,9 @@ public enum NameNormalizer {
             let ca = a.joined(), cb = b.joined()
             if ca == cb { return .equalApartFromWordBreaks }
             if foldingKanjiVariants(ca) == foldingKanjiVariants(cb) { return .equalApartFromKanjiVariants }
+            if script(of: ka) == .latin, foldingSpelledOutUmlauts(ca) == foldingSpelledOutUmlauts(cb) {
+                return .equalApartFromSpelledOutUmlauts
+            }
         }
         let ca = Array(foldingKanjiVariants(a.joined()).unicodeScalars)
         let cb = Array(foldingKanjiVariants(b.joined()).unicodeScalars)
@@ -283,6 +296,12 @@ public enum NameNormalizer {
         var scalars = String.UnicodeScalarView()
         for scalar in text.unicodeScalars { scalars.append(kanjiVariants[scalar] ?? scalar) }
         return String(scalars)
+    }
+
+    /// A Latin key with the German spellings of umlauts (`ae`, `oe`, `ue`;
+    /// keys already write `ä` `ö` `ü` as `a` `o` `u`) read as the plain letter.
+    static func foldingSpelledOutUmlauts(_ text: String) -> String {
+        text.replacing("ae", with: "a").replacing("oe", with: "o").replacing("ue", with: "u")
     }
 
     /// Does `pattern` (with `?` runs standing for one or more characters

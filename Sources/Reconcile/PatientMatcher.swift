@@ -396,6 +396,9 @@ public struct PatientMatcher: Sendable {
             case .equalApartFromKanjiVariants:
                 outcome = .partial; points = 35
                 detail = "\(label) matches\(theirs) only if kanji variants are the same"
+            case .equalApartFromSpelledOutUmlauts:
+                outcome = .partial; points = 35
+                detail = "\(label) matches\(theirs) only if ä, ö and ü are the ae, oe and ue spelled out"
             case .consistentWithPlaceholders:
                 outcome = .partial; points = 15
                 detail = "\(label) agrees with\(theirs) around the ? placeholders (characters the sending system could not write)"

@@ -69,6 +69,15 @@ struct NameNormalizerTests {
         #expect(NameNormalizer.compare("山田太郎", "山田^太郎") == .equalApartFromWordBreaks)
         #expect(NameNormalizer.compare("髙橋^一郎", "高橋^一郎") == .equalApartFromKanjiVariants)
         #expect(NameNormalizer.compare("Yamada^Taro", "山田^太郎") == .differentScripts)
+        // German spellings: ß is ss as capitals write it; a spelled-out
+        // umlaut (or dropped dots) is only similar: `ue` is two letters in Manuel.
+        #expect(NameNormalizer.compare("Straße^Hans", "STRASSE^HANS") == .equal)
+        #expect(NameNormalizer.compare("Müller^Jürgen", "Mueller^Juergen") == .equalApartFromSpelledOutUmlauts)
+        #expect(NameNormalizer.compare("MUELLER^JUERGEN", "Muller^Jurgen") == .equalApartFromSpelledOutUmlauts)
+        #expect(NameNormalizer.compare("Göthe", "Goethe") == .equalApartFromSpelledOutUmlauts)
+        if case .equalApartFromSpelledOutUmlauts = NameNormalizer.compare("Müller^Hans", "Mahler^Hans") {
+            Issue.record("Müller is not Mahler")
+        }
         #expect(NameNormalizer.compare("", "山田^太郎") == .empty)
         guard case .different(let similarity, let sameFamily) = NameNormalizer.compare("YAMADA^JIRO", "Yamada^Taro") else {
             Issue.record("expected different")

@@ -160,6 +160,20 @@ struct PatientMatcherTests {
         #expect(matches.map(\.candidate.patientID) == ["P001", "P010"])
     }
 
+    @Test("Müller on the disc, Mueller in the registry: a similar name, not a conflict, and not automatic")
+    func spelledOutUmlauts() {
+        let mueller = RegisteredPatient(patientID: "10001", issuer: "CLINIC", alphabetic: "Mueller^Juergen", ideographic: "",
+                                        phonetic: "", birthDate: "19600101", sex: "M")
+        let disc = PatientQuery(name: "Müller^Jürgen", birthDate: "19600101", sex: "M", foreignPatientID: "F-77", foreignIssuer: "HOSP-B")
+        let decision = matcher.automatic(disc, among: [mueller, suzuki])
+        #expect(decision.accepted == nil, "a spelled-out umlaut is not proof of one person")
+        let closest = matcher.rank(disc, among: [mueller, suzuki]).first
+        #expect(closest?.candidate.patientID == "10001")
+        #expect(closest?.reason(.nameAlphabetic)?.outcome == .partial)
+        #expect(closest?.reason(.nameAlphabetic)?.detail == "name alphabetic Müller^Jürgen matches Mueller^Juergen only if ä, ö and ü are the ae, oe and ue spelled out")
+        #expect(closest?.conflicts.isEmpty == true)
+    }
+
     @Test("no match: nothing automatic, the closest first")
     func noMatch() {
         let disc = query("Yamada^Saburou=山田^三郎=やまだ^さぶろう", "19700401")
