@@ -119,6 +119,14 @@ public enum DICOMText {
         return day <= days
     }
 
+    /// A DA value as people read it: `20240115` → `2024-01-15` when it
+    /// names a real day (``isDate(_:)``); anything else as written.
+    public static func displayDate(_ da: String) -> String {
+        guard isDate(da) else { return da }
+        let digits = Array(da)
+        return String(digits[0..<4]) + "-" + String(digits[4..<6]) + "-" + String(digits[6..<8])
+    }
+
     /// Values of a default-repertoire element straight from its bytes
     /// (used for (0008,0005) itself).
     public static func splitDefaultRepertoire(_ data: Data) -> [String] {

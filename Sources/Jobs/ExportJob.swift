@@ -940,7 +940,7 @@ public final class ExportJob: Sendable {
                 "alphabetic": readable(name.alphabetic), "ideographic": readable(name.ideographic), "phonetic": readable(name.phonetic),
             ]
             if !patient.identity.issuer.isEmpty { context["issuer"] = patient.identity.issuer }
-            if !patient.birthDate.isEmpty { context["birthDate"] = ExportJob.displayDate(patient.birthDate) }
+            if !patient.birthDate.isEmpty { context["birthDate"] = DICOMText.displayDate(patient.birthDate) }
             if !patient.sex.isEmpty { context["sex"] = patient.sex }
             return PatientOnMedium(identity: patient.identity, id: id, context: context)
         }
@@ -1056,12 +1056,6 @@ public final class ExportJob: Sendable {
         return kept.trimmingCharacters(in: .whitespaces) + "…"
     }
 
-    /// `20240115` → `2024-01-15`; anything else as it is.
-    static func displayDate(_ da: String?) -> String {
-        guard let da, da.count == 8 else { return da ?? "" }
-        return "\(da.prefix(4))-\(da.dropFirst(4).prefix(2))-\(da.suffix(2))"
-    }
-
     /// The data the templates see: `patient` (the first), `patients` (every
     /// patient on the medium, ``patientsOnMedium(_:result:)``, each with
     /// `last` set on the last one),
@@ -1082,7 +1076,7 @@ public final class ExportJob: Sendable {
         for instance in selected.instances where patientOfSeries[instance.seriesInstanceUID] == nil {
             patientOfSeries[instance.seriesInstanceUID] = patientOfInstance[instance.sopInstanceUID]
         }
-        func date(_ da: String?) -> String { ExportJob.displayDate(da) }
+        func date(_ da: String?) -> String { da.map(DICOMText.displayDate) ?? "" }
         func discFit(_ text: Any?, y: Double, fontSize: Double) -> String {
             ExportJob.labelFit(text as? String ?? "", ems: ExportJob.discLineEms(y: y, fontSize: fontSize))
         }

@@ -428,14 +428,14 @@ public struct PatientMatcher: Sendable {
         switch (disc.date, registryDate) {
         case let (ours?, theirs?) where ours == theirs:
             score += 40
-            reasons.append(MatchReason(field: .birthDate, outcome: .match, detail: "birth date \(Self.display(date: ours)) matches",
+            reasons.append(MatchReason(field: .birthDate, outcome: .match, detail: "birth date \(DICOMText.displayDate(ours)) matches",
                                        discValue: disc.query.birthDate, registryValue: candidate.birthDate))
         case let (ours?, theirs?):
             let close = Self.closeDates(ours, theirs)
             score += close == nil ? 0 : 15
             reasons.append(MatchReason(
                 field: .birthDate, outcome: close == nil ? .mismatch : .partial,
-                detail: "birth date \(Self.display(date: ours)) ≠ \(Self.display(date: theirs))" + (close.map { " (\($0))" } ?? ""),
+                detail: "birth date \(DICOMText.displayDate(ours)) ≠ \(DICOMText.displayDate(theirs))" + (close.map { " (\($0))" } ?? ""),
                 discValue: disc.query.birthDate, registryValue: candidate.birthDate))
         case (nil, _):
             let written = disc.query.birthDate.map { $0.trimmingSpaces }.flatMap { $0.isEmpty ? nil : $0 }
@@ -535,12 +535,7 @@ public struct PatientMatcher: Sendable {
     /// (any of the forms ``date(_:)`` accepts), else as written.
     public static func displayDate(_ text: String?) -> String? {
         guard let text = trimmed(text) else { return nil }
-        return date(text).map { display(date: $0) } ?? text
-    }
-
-    static func display(date: String) -> String {
-        let c = Array(date)
-        return String(c[0..<4]) + "-" + String(c[4..<6]) + "-" + String(c[6..<8])
+        return date(text).map { DICOMText.displayDate($0) } ?? text
     }
 
     static func display(_ group: String) -> String {

@@ -33,6 +33,14 @@ struct DateValueTests {
         }
         #expect(mismatches == [])
     }
+
+    @Test("displayDate: a real day with dashes, anything else as written")
+    func displayDate() {
+        #expect(DICOMText.displayDate("20240115") == "2024-01-15")
+        for text in ["", "2024011", "20241399", "2024-01-15", "19600231", "unknown"] {
+            #expect(DICOMText.displayDate(text) == text)
+        }
+    }
 }
 
 private extension String {
