@@ -64,6 +64,13 @@ public struct ImagePixel: Sendable, Equatable {
         return bitsAllocated == 1 ? (samples + 7) / 8 : samples * bytesPerSample
     }
 
+    /// Bytes of native pixel data holding every frame: for Bits Allocated 1
+    /// the frames follow each other bit by bit, not each padded to a byte
+    /// (PS3.5 §8.1.1), so this can be less than frames × ``frameLength``.
+    public var pixelDataLength: Int {
+        bitsAllocated == 1 ? (rows * columns * samplesPerPixel * numberOfFrames + 7) / 8 : frameLength * numberOfFrames
+    }
+
     public var isSigned: Bool { pixelRepresentation == 1 }
     public var isColor: Bool { samplesPerPixel > 1 }
 }

@@ -86,7 +86,7 @@ public enum PixelDecoder {
 
     /// Native pixel data: checked for length, padding dropped.
     static func native(_ bytes: Data, pixel: ImagePixel) throws(DICOMError) -> DecodedPixels {
-        let needed = pixel.frameLength * pixel.numberOfFrames
+        let needed = pixel.pixelDataLength
         guard bytes.count >= needed else {
             throw DICOMError(.malformed, "Pixel Data has \(bytes.count) bytes, the image needs \(needed)", tag: .pixelData)
         }

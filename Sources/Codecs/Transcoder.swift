@@ -170,7 +170,7 @@ public enum Transcoder {
         guard methods.count == ratios.count else { return }   // a history that does not pair up: not ours to guess
         guard let fragments = source.dataset[.pixelData]?.fragments else { return }
         let compressed = fragments.fragments.reduce(0) { $0 + $1.count }
-        let original = sourcePixel.frameLength * sourcePixel.numberOfFrames
+        let original = sourcePixel.pixelDataLength
         if compressed > 0 {
             ratios.append(formatRatio(Double(original) / Double(compressed)))
             methods.append(method)

@@ -226,6 +226,18 @@ private func losslessJPEG(_ samples: [Int], width: Int, height: Int, precision: 
     #expect(kept.dataset.firstString(.lossyImageCompression) == "01")
 }
 
+/// Bits Allocated 1: frames follow each other bit by bit (PS3.5 §8.1.1),
+/// so 3 frames of 5×5 take 10 bytes, not 3 × 4.
+@Test func oneBitFramesArePackedContinuously() throws {
+    let packed = Data([0b1010_1010, 0x55, 0xF0, 0x0F, 0x33, 0xCC, 0x81, 0x7E, 0x3C, 0x02])
+    let ds = nativeImage(rows: 5, columns: 5, bits: 1, frames: 3, pixels: packed)
+    let file = DICOMFile(dataset: ds, transferSyntax: .implicitVRLittleEndian)
+    let decoded = try PixelDecoder.decode(file)
+    #expect(decoded.data == packed)
+    let out = try Transcoder.transcode(file, to: .explicitLE)
+    #expect(out.dataset[.pixelData]?.bytes == packed)
+}
+
 @Test func unsupportedSyntaxIsRefusedByName() throws {
     let mpeg = TransferSyntax(uid: "1.2.840.10008.1.2.4.100")
     let file = encapsulated(nativeImage(rows: 2, columns: 2, bits: 8, pixels: Data()), syntax: mpeg, fragments: [Data([0, 0])])
