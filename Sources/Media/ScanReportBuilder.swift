@@ -40,10 +40,10 @@ struct ReportBuilder {
         // and shares nothing else. The directories (every record of them)
         // are handed over and released there.
         let comparing: BackgroundWork<DirectoryChecks>? = dicomdirPaths.isEmpty ? nil : {
-            let (allPaths, loose, ignored) = (state.allPaths, state.loose, state.ignored)
+            let (allPaths, loose, ignored, complete) = (state.allPaths, state.loose, state.ignored, complete)
             return BackgroundWork { deliver in
                 ReportBuilder.compare(handoff.take(), instances: collected, loose: loose, ignored: ignored, allPaths: allPaths,
-                                      deliver: deliver)
+                                      complete: complete, deliver: deliver)
             }
         }()
         state.allPaths = []
@@ -348,10 +348,12 @@ extension ReportBuilder {
     /// The checks are handed to `deliver`; the directories and the
     /// comparison's indexes are released only after it returns.
     static func compare(_ dicomdirs: [DICOMDirectory], instances: [InstanceSummary], loose: [ScanReport.LooseFile],
-                        ignored: [ScanReport.IgnoredFile], allPaths: [String], deliver: (DirectoryChecks) -> Void) {
+                        ignored: [ScanReport.IgnoredFile], allPaths: [String], complete: Bool = true,
+                        deliver: (DirectoryChecks) -> Void) {
         var checks = DirectoryChecks(referenced: [Bool](repeating: false, count: instances.count))
         var comparison = DirectoryComparison(instances: instances, loose: loose, ignored: ignored, dicomdirs: dicomdirs.map(\.path),
                                              allPaths: allPaths)
+        comparison.mediumComplete = complete
         for directory in dicomdirs {
             checks.problems += directory.problems
             let result = comparison.compare(directory)
@@ -383,6 +385,9 @@ struct DirectoryComparison {
     let otherKinds: [String: String]
     let dicomdirPaths: Set<String>
     let allPaths: [String]
+    /// False when the medium could not be read to its end: a referenced
+    /// file not found may be on it, among the files not reached.
+    var mediumComplete = true
     /// The full resolver (case, `;1`, `.dcm` …), built at the first File ID
     /// that does not name a file exactly: a clean disc never needs it.
     private var resolver: FileIDResolver?
@@ -502,7 +507,9 @@ struct DirectoryComparison {
                                                  folder: folder) else {
                 result.missing.insert(exact)
                 result.problems.append(ScanProblem(.referencedFileMissing, .error, path: exact,
-                    "the DICOMDIR (\(directory.path)) lists this file (\(name)\(records[index].referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but it is not on the medium"))
+                    "the DICOMDIR (\(directory.path)) lists this file (\(name)\(records[index].referencedSOPInstanceUID.map { ", SOP Instance UID \($0)" } ?? "")) but "
+                    + (mediumComplete ? "it is not on the medium"
+                       : "it was not found: the medium could not be read to its end, so it may be there among the files not reached")))
                 continue
             }
             let earlier: Int?

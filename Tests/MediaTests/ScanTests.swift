@@ -616,6 +616,35 @@ struct ScanTests {
         #expect(try canonicalJSON(report) == canonicalJSON(scanFolder(tree)))
     }
 
+    @Test("a referenced file the reading never reached (the medium stopped early) is not said to be absent from the medium")
+    func referencedFileNotReachedOnAnIncompleteMedium() throws {
+        guard let bsdtar = requireTool("bsdtar") else { return }
+        let dir = try TempDir()
+        let tree = dir.sub("disc")
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: tree)
+        try runTool(bsdtar, ["-cf", dir.sub("disc.tar"), "DICOMDIR", "DICOM/IMG00001", "DICOM/SER2"], in: tree)
+        // Cut inside the SER2 folder's files: the read stops there.
+        let tar = try Data(contentsOf: URL(fileURLWithPath: dir.sub("disc.tar")))
+        let ser2 = try Data(contentsOf: URL(fileURLWithPath: tree + "/DICOM/SER2/IMG00001")).count
+        let size = try Data(contentsOf: URL(fileURLWithPath: tree + "/DICOMDIR")).count
+            + (try Data(contentsOf: URL(fileURLWithPath: tree + "/DICOM/IMG00001")).count)
+        try tar.prefix(size + ser2 / 2 + 6 * 512).write(to: URL(fileURLWithPath: dir.sub("cut.tar")))
+        let report = scanFolder(dir.sub("cut.tar"))
+        #expect(!report.complete)
+        let missing = report.problems.filter { $0.code == .referencedFileMissing }
+        #expect(!missing.isEmpty)
+        for problem in missing {
+            #expect(problem.message.contains("could not be read to its end"), "\(problem.message)")
+            #expect(!problem.message.contains("not on the medium"), "\(problem.message)")
+        }
+        // Read whole, a file that is not there is said to be absent.
+        var disc = DiscBuilder.standardDisc()
+        disc[2].writeFile = false
+        try DiscBuilder.write(disc, to: dir.sub("whole"))
+        let whole = scanFolder(dir.sub("whole"))
+        #expect(whole.problems.filter { $0.code == .referencedFileMissing }.map(\.message).allSatisfy { $0.hasSuffix("but it is not on the medium") })
+    }
+
     @Test func isoAndZipScanLikeTheFolder() throws {
         guard let xorriso = requireTool("xorriso"), let bsdtar = requireTool("bsdtar") else { return }
         let dir = try TempDir()
