@@ -29,6 +29,8 @@ final class MigrationFile {
     let path: String
     /// From fstat(2) when opened.
     let size: Int
+    /// Device and inode, from fstat(2): the file whatever path named it.
+    let identity: FileIdentity
     private let fd: Int32
     /// The file's bytes from offset 0, as far as they were read.
     private var head: Data
@@ -49,6 +51,7 @@ final class MigrationFile {
         }
         self.fd = fd
         size = Int(info.st_size)
+        identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         head = Data()
         if readHead(upTo: min(size, Self.firstRead)) != nil { throw .unreadable }
     }
@@ -117,4 +120,11 @@ final class MigrationFile {
         head.count = offset + filled
         return failure
     }
+}
+
+/// A file's device and inode: two paths to one file (`a.jpg` and
+/// `./a.jpg`, a symlink, a hard link) have the same.
+struct FileIdentity: Hashable, Sendable {
+    var device: UInt64
+    var inode: UInt64
 }

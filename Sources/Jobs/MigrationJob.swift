@@ -45,9 +45,32 @@ public struct MigrationPreflight: Sendable {
     public let idMapping: [String: String]
     /// Positions (among the input's rows) of the rows the checks refused.
     let refused: Set<Int>
+    /// Name, birth date and sex of each local patient, as the good rows
+    /// give them (a row leaving one empty takes the others' value).
+    let patientValues: [String: MigrationRowValues]
+    /// Study date and description of each study key, as its good rows give them.
+    let studyValues: [String: MigrationRowValues]
 
     /// The row's local Patient ID (after the ID mapping).
     public func localPatientID(_ row: MigrationRow) -> String { idMapping[row.patientID] ?? row.patientID }
+
+    /// `row` with the patient and study values its other rows give where
+    /// it leaves them empty: every object of one patient, and of one
+    /// study, says the same.
+    public func completed(_ row: MigrationRow) -> MigrationRow {
+        var row = row
+        if let patient = patientValues[localPatientID(row)] {
+            row.patientName = row.patientName ?? patient.values[0]
+            row.birthDate = row.birthDate ?? patient.values[1]
+            row.sex = row.sex ?? patient.values[2]
+        }
+        if let study = studyValues[row.effectiveStudyKey] {
+            // Without a study key the date is part of the key: the same already.
+            if row.studyKey != nil { row.studyDate = row.studyDate ?? study.values[0] }
+            row.studyDescription = row.studyDescription ?? study.values[1]
+        }
+        return row
+    }
 
     /// The good rows, in input order.
     public func forEachGoodRow(_ body: (MigrationRow) throws -> Void) throws {
@@ -140,6 +163,10 @@ public final class MigrationJob: Sendable {
         var studyPatient: [String: (patient: String, line: Int)] = [:]
         var dicomStudyPatient: [String: (patient: String, line: Int)] = [:]
         var seenPaths: [PathDigest: Int] = [:]
+        // One file under two paths (`./a.jpg`, a symlink, a hard link).
+        var seenFiles: [FileIdentity: Int] = [:]
+        var patientValues: [String: MigrationRowValues] = [:]
+        var studyValues: [String: MigrationRowValues] = [:]
 
         // The checks, in manifest order, given what a worker found in the file.
         func check(_ row: MigrationRow, at position: Int, _ facts: FileFacts) {
@@ -151,13 +178,16 @@ public final class MigrationJob: Sendable {
             if let first = seenPaths[digest] { return reject("the same file as line \(first)") }
             seenPaths[digest] = row.line
             let kind: FileKind
+            let identity: FileIdentity
             var header: Result<String?, FileFacts.HeaderError> = .success(nil)
             switch facts {
             case .missing: return reject("no such file: \(row.absolutePath)")
             case .notMigratable: return reject(Self.notMigratable)
-            case .migratable(let found): kind = found
-            case .dicom(let study): kind = .dicom; header = study
+            case .migratable(let found, let file): kind = found; identity = file
+            case .dicom(let study, let file): kind = .dicom; header = study; identity = file
             }
+            if let first = seenFiles[identity] { return reject("the same file as line \(first) (under another path)") }
+            seenFiles[identity] = row.line
             let patientID = idMapping[row.patientID] ?? row.patientID
             if let problem = LocalPatientIdentifier.problem(patientID, name: patientID != row.patientID ? "patient_id (mapped from \(row.patientID))" : "patient_id") {
                 return reject(problem)
@@ -167,6 +197,19 @@ public final class MigrationJob: Sendable {
             }
             if let owner = studyPatient[row.effectiveStudyKey], owner.patient != patientID {
                 return reject("study key \(row.effectiveStudyKey) belongs to patient \(owner.patient) on line \(owner.line)")
+            }
+            // The manifest's patient values are written into the objects
+            // (without a registry), its study values into the study the
+            // converted rows share: rows that contradict each other are
+            // refused, not filed as one patient, or one study, of two
+            // names or dates.
+            let patientRow = [row.patientName, row.birthDate, row.sex]
+            if registered.isEmpty, let known = patientValues[patientID], let i = known.conflict(patientRow) {
+                return reject("\(["patient_name", "birth_date", "sex"][i]) \"\(patientRow[i]!)\" differs from \"\(known.values[i]!)\" of patient \(patientID) on line \(known.lines[i])")
+            }
+            let studyRow = [row.studyDate, row.studyDescription]
+            if kind != .dicom, let known = studyValues[row.effectiveStudyKey], let i = known.conflict(studyRow) {
+                return reject("\(["study_date", "study_description"][i]) \"\(studyRow[i]!)\" differs from \"\(known.values[i]!)\" of study key \(row.effectiveStudyKey) on line \(known.lines[i]): one study has one date and description")
             }
             if kind == .dicom {
                 let study: String?
@@ -182,6 +225,8 @@ public final class MigrationJob: Sendable {
                 }
             }
             studyPatient[row.effectiveStudyKey] = (patientID, row.line)
+            patientValues[patientID, default: MigrationRowValues(count: 3)].merge(patientRow, line: row.line)
+            if kind != .dicom { studyValues[row.effectiveStudyKey, default: MigrationRowValues(count: 2)].merge(studyRow, line: row.line) }
             good += 1
         }
 
@@ -236,7 +281,7 @@ public final class MigrationJob: Sendable {
         finished.wait()
         bad.sort { $0.line < $1.line }
         return MigrationPreflight(input: input, problems: bad, good: good, studies: studyPatient.count,
-                                  idMapping: idMapping, refused: refused)
+                                  idMapping: idMapping, refused: refused, patientValues: patientValues, studyValues: studyValues)
     }
 
     static let notMigratable = "not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)"
@@ -332,7 +377,8 @@ public final class MigrationJob: Sendable {
         do {
             // Instance numbers within a series follow the manifest order.
             var positions: [String: Int] = [:]
-            try preflight.forEachGoodRow { row in
+            try preflight.forEachGoodRow { given in
+                let row = preflight.completed(given)
                 if let detail = shared.storeFull.withLock({ $0 }) { throw StoreFullError(home: store.home, detail: detail) }
                 let patientID = preflight.localPatientID(row)
                 let series = patientID + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
@@ -565,10 +611,10 @@ private enum FileFacts: Sendable {
     /// Cannot be read, or not a kind a migration takes.
     case notMigratable
     /// JPEG, PNG, TIFF, BMP or PDF.
-    case migratable(FileKind)
+    case migratable(FileKind, FileIdentity)
     /// A DICOM file: its header's Study Instance UID, or why the header
     /// cannot be read.
-    case dicom(Result<String?, HeaderError>)
+    case dicom(Result<String?, HeaderError>, FileIdentity)
 
     init(path: String) {
         let file: MigrationFile
@@ -586,13 +632,13 @@ private enum FileFacts: Sendable {
             return
         }
         guard kind == .dicom else {
-            self = .migratable(kind)
+            self = .migratable(kind, file.identity)
             return
         }
         do {
-            self = .dicom(.success(try file.header().dataset.firstString(.studyInstanceUID)))
+            self = .dicom(.success(try file.header().dataset.firstString(.studyInstanceUID)), file.identity)
         } catch {
-            self = .dicom(.failure(HeaderError(message: error.message)))
+            self = .dicom(.failure(HeaderError(message: error.message)), file.identity)
         }
     }
 }
@@ -631,6 +677,32 @@ private struct PathDigest: Hashable {
         let digest = SHA256.hash(data: Data(path.utf8))
         (high, low) = digest.withUnsafeBytes { raw in
             (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+    }
+}
+
+/// Values a group of rows must agree on (a patient's name, birth date and
+/// sex; a study's date and description): the first row giving each, and
+/// its line.
+public struct MigrationRowValues: Sendable {
+    public private(set) var values: [String?]
+    private(set) var lines: [Int]
+
+    init(count: Int) {
+        values = Array(repeating: nil, count: count)
+        lines = Array(repeating: 0, count: count)
+    }
+
+    /// The index of the first of `candidate`'s values that differs from
+    /// one given before (an empty one agrees with anything).
+    func conflict(_ candidate: [String?]) -> Int? {
+        candidate.indices.first { candidate[$0] != nil && values[$0] != nil && candidate[$0] != values[$0] }
+    }
+
+    mutating func merge(_ candidate: [String?], line: Int) {
+        for i in candidate.indices where values[i] == nil && candidate[i] != nil {
+            values[i] = candidate[i]
+            lines[i] = line
         }
     }
 }

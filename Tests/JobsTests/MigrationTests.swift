@@ -232,6 +232,61 @@ struct MigrationTests {
         #expect(throws: DecisionError.self) { _ = try MigrationManifest.input(manifest) }
     }
 
+    @Test("pre-flight: one file named by two paths (./, a symlink) is refused like a path named twice, not filed under two patients")
+    func theSameFileUnderAnotherPathIsRefused() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
+        try FileManager.default.createDirectory(atPath: scratch.path + "/d", withIntermediateDirectories: true)
+        try pdf.write(to: URL(fileURLWithPath: scratch.path + "/d/a.pdf"))
+        try FileManager.default.createSymbolicLink(atPath: scratch.path + "/link.pdf", withDestinationPath: "d/a.pdf")
+        func row(_ line: Int, _ path: String, _ patient: String) -> MigrationRow {
+            MigrationRow(line: line, path: path, absolutePath: scratch.path + "/" + path, patientID: patient, studyKey: "K-\(patient)")
+        }
+        let rows = [row(2, "d/a.pdf", "A"), row(3, "./d/a.pdf", "B"), row(4, "link.pdf", "C"), row(5, "d//a.pdf", "A")]
+        let job = MigrationJob(store: store, job: "t")
+        let preflight = try job.preflight(MigrationInput(rows: rows))
+        #expect(try goodLines(preflight) == [2])
+        #expect(preflight.problems.map(\.line) == [3, 4, 5])
+        #expect(preflight.problems.allSatisfy { $0.message.contains("the same file as line 2") })
+        _ = try job.run(preflight)
+        #expect(Set(try store.instances().map(\.patientID)) == ["A"])
+    }
+
+    @Test("pre-flight: rows of one patient with another name, birth date or sex, and rows of one study key with another date or description, are refused; empty values take the others'")
+    func rowsContradictingTheirPatientOrStudyAreRefused() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
+        for k in 1...6 { try (pdf + Data("%\(k)\n".utf8)).write(to: URL(fileURLWithPath: scratch.path + "/\(k).pdf")) }
+        func row(_ k: Int, name: String? = nil, birth: String? = nil, date: String? = nil, description: String? = nil) -> MigrationRow {
+            MigrationRow(line: k + 1, path: "\(k).pdf", absolutePath: scratch.path + "/\(k).pdf", patientID: "P1", patientName: name,
+                         birthDate: birth, studyDate: date, studyKey: "K1", studyDescription: description)
+        }
+        let rows = [row(1, name: "Yamada^Taro", date: "20240105", description: "Referral"),
+                    row(2, name: "Yamada^Jiro"),
+                    row(3, birth: "19700101"),
+                    row(4, date: "20240107"),
+                    row(5, description: "Other"),
+                    row(6, name: "Yamada^Taro", birth: "19700101")]
+        let job = MigrationJob(store: store, job: "t")
+        let preflight = try job.preflight(MigrationInput(rows: rows))
+        #expect(try goodLines(preflight) == [2, 4, 7])
+        #expect(preflight.problems.map(\.line) == [3, 5, 6])
+        #expect(preflight.problems[0].message.contains("patient_name \"Yamada^Jiro\" differs from \"Yamada^Taro\" of patient P1 on line 2"))
+        #expect(preflight.problems[1].message.contains("study_date \"20240107\""))
+        #expect(preflight.problems[2].message.contains("study_description \"Other\""))
+        let summary = try job.run(preflight)
+        #expect(summary.stored == 3)
+        for instance in try store.instances() {
+            let ds = try DICOMFile(contentsOf: instance.path).dataset
+            #expect(ds.string(.patientName) == "Yamada^Taro")
+            #expect(ds.firstString(.patientBirthDate) == "19700101")
+            #expect(ds.firstString(.studyDate) == "20240105")
+            #expect(ds.firstString(.studyDescription) == "Referral")
+        }
+    }
+
     /// The lines of the rows a pre-flight let through, as the run gets them.
     private func goodLines(_ preflight: MigrationPreflight) throws -> [Int] {
         var lines: [Int] = []
