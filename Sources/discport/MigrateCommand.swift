@@ -120,10 +120,12 @@ struct MigrateCommand: ParsableCommand {
         do {
             summary = try migration.run(preflight, dryRun: dryRun) { outcome in
                 reportFile?.add(outcome)
-                if outcome.status == .invalid { return }   // listed by the pre-flight above
                 if jsonLines {
+                    // Every row, the invalid ones with their reason: a
+                    // script learns from the events which rows were refused.
                     FileHandle.standardOutput.write(Self.rowEvent(outcome))
                 } else {
+                    if outcome.status == .invalid { return }   // listed by the pre-flight above
                     if outcome.status == .failed {
                         bar.clear()
                         Terminal.error("line \(outcome.line) \(outcome.path): \(outcome.message ?? "failed")")

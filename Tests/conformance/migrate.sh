@@ -41,6 +41,9 @@ pre = [e for e in events if e["event"] == "preflight"][0]
 assert pre["good"] == int(sys.argv[2]) and pre["invalid"] == int(sys.argv[3]), pre
 fin = [e for e in events if e["event"] == "finish"][0]
 assert fin["planned"] == int(sys.argv[2]) and fin["stored"] == 0, fin
+# Every refused row is an event with its reason: a script learns which rows and why.
+invalid = [e for e in events if e["event"] == "row" and e["status"] == "invalid"]
+assert len(invalid) == pre["invalid"] and all(e.get("message") for e in invalid), invalid[:3]
 print(f"migrate: pre-flight found all {pre['invalid']} bad rows; {pre['good']} good")
 EOF
 
