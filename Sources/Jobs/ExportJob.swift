@@ -974,6 +974,10 @@ public final class ExportJob: Sendable {
         return (named, ["count": patients.count - count, "discY": slots[count].disc, "insertY": slots[count].insert])
     }
 
+    /// The width of the jewel-case insert's lines: its 120 mm less 6 mm on
+    /// either side (the template's `x="6"`).
+    static let insertLineWidth = 108.0
+
     /// What a patient line of the label may take at most, in ems of its
     /// font as ``labelWidth(_:)`` counts them (3.2 mm ones print inside the
     /// insert's 108 mm); on the disc less where its chord is shorter
@@ -1080,6 +1084,9 @@ public final class ExportJob: Sendable {
         func discFit(_ text: Any?, y: Double, fontSize: Double) -> String {
             ExportJob.labelFit(text as? String ?? "", ems: ExportJob.discLineEms(y: y, fontSize: fontSize))
         }
+        func insertFit(_ text: Any?, fontSize: Double) -> String {
+            ExportJob.labelFit(text as? String ?? "", ems: ExportJob.insertLineWidth / fontSize)
+        }
         // Folders of the series on the medium: from the File IDs written.
         var folderBySeries: [String: String] = [:]
         let seriesByInstance = Dictionary(selected.instances.map { ($0.sopInstanceUID, $0.seriesInstanceUID) }, uniquingKeysWith: { a, _ in a })
@@ -1104,6 +1111,7 @@ public final class ExportJob: Sendable {
                 "seriesCount": series.count, "instanceCount": series.reduce(0) { $0 + $1.instanceCount },
                 "page": String(format: "STU%05d.HTM", index + 1),
                 "x": ExportJob.labelNumber(slot.x), "y": ExportJob.labelNumber(slot.y), "anchor": slot.anchor, "insertY": 50 + index * 6,
+                "insertLine": insertFit("\(date(study.studyDate))  \(modalities)  \(study.studyDescription ?? "")", fontSize: 3.2),
                 "series": series.sorted { ($0.seriesNumber ?? 0) < ($1.seriesNumber ?? 0) }.map { s -> [String: Any] in
                     ["number": s.seriesNumber.map(String.init) ?? "", "modality": s.modality ?? "",
                      "description": s.seriesDescription ?? "", "instanceCount": s.instanceCount,
@@ -1130,6 +1138,14 @@ public final class ExportJob: Sendable {
                 "ideographic": discFit(patients.first?.context["ideographic"], y: -35, fontSize: 4.5),
                 "phonetic": discFit(patients.first?.context["phonetic"], y: -30, fontSize: 3.5),
                 "institution": discFit(request.institution.name, y: 24, fontSize: 3.2),
+            ],
+            // The insert's: cut to its lines' 108 mm.
+            "insert": [
+                "alphabetic": insertFit(patients.first?.context["alphabetic"], fontSize: 4.5),
+                "ideographic": insertFit(patients.first?.context["ideographic"], fontSize: 4.5),
+                "phonetic": insertFit(patients.first?.context["phonetic"], fontSize: 3.5),
+                "institution": insertFit(request.institution.name, fontSize: 3.5),
+                "contact": insertFit(request.institution.contact, fontSize: 3),
             ],
             "institution": [
                 "name": request.institution.name, "department": request.institution.department ?? "",

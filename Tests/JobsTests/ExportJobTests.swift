@@ -312,8 +312,8 @@ extension ExportJobTests {
     /// The text lines of the disc side of a label: position, anchor, font
     /// size and text.
     struct DiscLine { var x: Double, y: Double, anchor: String, size: Double, text: String }
-    static func discLines(_ svg: String) -> [DiscLine] {
-        guard let start = svg.range(of: "<g id=\"disc\""), let end = svg.range(of: "</g>", range: start.upperBound..<svg.endIndex) else { return [] }
+    static func discLines(_ svg: String, group: String = "disc") -> [DiscLine] {
+        guard let start = svg.range(of: "<g id=\"\(group)\""), let end = svg.range(of: "</g>", range: start.upperBound..<svg.endIndex) else { return [] }
         let disc = String(svg[start.upperBound..<end.lowerBound])
         let element = try! NSRegularExpression(pattern: "<text([^>]*)>([^<]*)</text>")
         func attribute(_ attributes: String, _ name: String) -> String? {
@@ -403,6 +403,22 @@ extension ExportJobTests {
             #expect(lines.filter { $0.text.hasPrefix("2024-01-") }.count == 6)
             #expect(lines.contains { $0.text.hasPrefix("2024-01-20 CT/") && $0.text.hasSuffix("…") }, "cut to its column")
             #expect(svg.contains(">2024-01-20  CT/KO/MR/PR/SEG/SR  </text>"), "whole on the insert")
+        }
+        // The insert: a long name, study description and institution are
+        // cut to its 108 mm lines.
+        try scratch.put("c.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.92.1.1", study: "1.2.826.0.1.3680043.10.9.92",
+                                               series: "1.2.826.0.1.3680043.10.9.92.1",
+                                               overrides: [.patientID: "888", .patientName: "WOLFESCHLEGELSTEINHAUSENBERGERDORFF^HUBERT BLAINE",
+                                                           .studyDescription: "CT CHEST ABDOMEN PELVIS WITH AND WITHOUT CONTRAST, ARTERIAL AND PORTAL PHASE"]))
+        for language in ["en", "ja"] {
+            _ = try scratch.export("three-\(language)", language: language, allowMultiPatient: true)
+            let svg = try String(contentsOfFile: scratch.root + "/three-\(language).label.svg", encoding: .utf8)
+            let insert = Self.discLines(svg, group: "insert")
+            #expect(insert.count > 8)
+            for line in insert where !line.text.isEmpty {
+                #expect(line.x + ExportJob.labelWidth(line.text) * line.size <= 114, "\(language): \(line.text)")
+            }
+            #expect(insert.contains { $0.text.hasPrefix("2024-01-15  CT  CT CHEST ABDOMEN") && $0.text.hasSuffix("…") })
         }
         // Hand-made lines that do cross the hole or the edge are caught.
         #expect(Self.misplaced([DiscLine(x: 0, y: -18, anchor: "middle", size: 3.5, text: "ID 777")]).count == 1)

@@ -104,9 +104,9 @@ let embeddedTemplates: [String: String] = [
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
     <text x="6" y="12" font-size="5" font-weight="bold">{{kind}}</text>
     {{^multiplePatients}}
-    <text x="6" y="22" font-size="4.5">{{patient.alphabetic}}</text>
-    <text x="6" y="28" font-size="4.5">{{patient.ideographic}}</text>
-    <text x="6" y="34" font-size="3.5">{{patient.phonetic}}</text>
+    <text x="6" y="22" font-size="4.5">{{insert.alphabetic}}</text>
+    <text x="6" y="28" font-size="4.5">{{insert.ideographic}}</text>
+    <text x="6" y="34" font-size="3.5">{{insert.phonetic}}</text>
     <text x="6" y="41" font-size="3.5">Patient ID {{patient.id}}   Birth date {{patient.birthDate}}</text>
     {{/multiplePatients}}
     {{#multiplePatients}}
@@ -119,10 +119,10 @@ let embeddedTemplates: [String: String] = [
     {{/morePatients}}
     {{/multiplePatients}}
     {{#studies}}
-    <text x="6" y="{{insertY}}" font-size="3.2">{{date}}  {{modalities}}  {{description}}</text>
+    <text x="6" y="{{insertY}}" font-size="3.2">{{insertLine}}</text>
     {{/studies}}
-    <text x="6" y="104" font-size="3.5">{{institution.name}}</text>
-    <text x="6" y="110" font-size="3">{{institution.contact}}</text>
+    <text x="6" y="104" font-size="3.5">{{insert.institution}}</text>
+    <text x="6" y="110" font-size="3">{{insert.contact}}</text>
     <text x="6" y="116" font-size="3">Created {{created}} by {{application.name}} {{application.version}} ({{profile}})</text>
   </g>
 </svg>
@@ -161,9 +161,9 @@ let embeddedTemplates: [String: String] = [
     <rect width="120" height="120" fill="none" stroke="#000" stroke-width="0.3"/>
     <text x="6" y="12" font-size="5" font-weight="bold">{{kind}}</text>
     {{^multiplePatients}}
-    <text x="6" y="22" font-size="4.5">{{patient.alphabetic}}</text>
-    <text x="6" y="28" font-size="4.5">{{patient.ideographic}}</text>
-    <text x="6" y="34" font-size="3.5">{{patient.phonetic}}</text>
+    <text x="6" y="22" font-size="4.5">{{insert.alphabetic}}</text>
+    <text x="6" y="28" font-size="4.5">{{insert.ideographic}}</text>
+    <text x="6" y="34" font-size="3.5">{{insert.phonetic}}</text>
     <text x="6" y="41" font-size="3.5">患者 ID {{patient.id}}   生年月日 {{patient.birthDate}}</text>
     {{/multiplePatients}}
     {{#multiplePatients}}
@@ -176,10 +176,10 @@ let embeddedTemplates: [String: String] = [
     {{/morePatients}}
     {{/multiplePatients}}
     {{#studies}}
-    <text x="6" y="{{insertY}}" font-size="3.2">{{date}}  {{modalities}}  {{description}}</text>
+    <text x="6" y="{{insertY}}" font-size="3.2">{{insertLine}}</text>
     {{/studies}}
-    <text x="6" y="104" font-size="3.5">{{institution.name}}</text>
-    <text x="6" y="110" font-size="3">{{institution.contact}}</text>
+    <text x="6" y="104" font-size="3.5">{{insert.institution}}</text>
+    <text x="6" y="110" font-size="3">{{insert.contact}}</text>
     <text x="6" y="116" font-size="3">作成日 {{created}} {{application.name}} {{application.version}} ({{profile}})</text>
   </g>
 </svg>
