@@ -104,11 +104,19 @@ public enum DICOMweb {
             let out = try FileHandle(forWritingTo: body)
             defer { try? out.close() }
             for item in items {
+                if let problem = item.problem {
+                    report(SendOutcome(item: item, status: nil, error: problem))
+                    continue
+                }
                 let part: Data
                 do {
-                    if item.datasetOffset == 0 {
-                        // A raw data set: STOW takes Part 10 files only.
-                        part = try DICOMWriter.encode(try DICOMFile(contentsOf: item.path))
+                    if item.datasetOffset == 0 || item.encodedAs != nil {
+                        // A raw data set: STOW takes Part 10 files only. A data
+                        // set not encoded as its syntax says (``StoreItem/encodedAs``):
+                        // re-encoded in it, never uploaded mislabelled.
+                        var file = try DICOMFile(contentsOf: item.path)
+                        file.transferSyntax = item.transferSyntax
+                        part = try DICOMWriter.encode(file)
                     } else {
                         part = try Data(contentsOf: URL(fileURLWithPath: item.path), options: .alwaysMapped)
                     }

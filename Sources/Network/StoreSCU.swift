@@ -13,19 +13,33 @@ public struct StoreItem: Sendable, Hashable {
     public var path: String
     public var sopClassUID: String
     public var sopInstanceUID: String
+    /// The syntax the instance is in: the one it is offered and sent in.
     public var transferSyntax: TransferSyntax
     /// Where the data set starts (after the file meta information; 0 for a raw data set).
     public var datasetOffset: Int
     public var fileSize: Int
+    /// Set when the file's data set is not encoded as ``transferSyntax``
+    /// says: the encoding its bytes are in. A broken writer's file
+    /// (encapsulated JPEG pixel data in an implicit VR data set whose file
+    /// meta names JPEG Baseline) is never streamed as it is, which would
+    /// label it implicit VR with compressed pixel data: its data set is
+    /// re-encoded in ``transferSyntax`` (explicit VR little endian,
+    /// fragments unchanged), or decompressed.
+    public var encodedAs: TransferSyntax?
+    /// Why the file cannot be sent at all (its pixel data is not what any
+    /// syntax it names says); nil when it can.
+    public var problem: String?
 
     public init(path: String, sopClassUID: String, sopInstanceUID: String, transferSyntax: TransferSyntax,
-                datasetOffset: Int, fileSize: Int) {
+                datasetOffset: Int, fileSize: Int, encodedAs: TransferSyntax? = nil, problem: String? = nil) {
         self.path = path
         self.sopClassUID = sopClassUID
         self.sopInstanceUID = sopInstanceUID
         self.transferSyntax = transferSyntax
         self.datasetOffset = datasetOffset
         self.fileSize = fileSize
+        self.encodedAs = encodedAs
+        self.problem = problem
     }
 
     /// Reads the header of a DICOM file (Part 10 or raw data set).
@@ -37,6 +51,54 @@ public struct StoreItem: Sendable, Hashable {
         }
         self.init(path: path, sopClassUID: sopClass, sopInstanceUID: sopInstance, transferSyntax: header.transferSyntax,
                   datasetOffset: header.datasetOffset, fileSize: header.fileSize ?? 0)
+        checkPixelData(header)
+    }
+
+    /// The pixel data must be what the syntax says (PS3.5 A.4: encapsulated,
+    /// of undefined length, under a compressed syntax only). The reader
+    /// trusts the content's encoding over the file meta's syntax, so a
+    /// JPEG file whose data set some writer put in implicit VR reads as
+    /// implicit VR: it is sent in the compressed syntax its meta declares
+    /// (``encodedAs`` keeps the encoding to convert from). Pixel data no
+    /// declared syntax describes is a ``problem``: never sent mislabelled.
+    private mutating func checkPixelData(_ header: DICOMFile) {
+        let syntax = header.transferSyntax
+        guard let offset = header.pixelDataOffset, !syntax.isDeflated,
+              let encapsulated = StoreItem.pixelDataIsEncapsulated(path: path, at: offset, syntax: syntax) else { return }
+        let declared = header.meta.firstString(.transferSyntaxUID).map(UID.trimmed).flatMap { $0.isEmpty ? nil : TransferSyntax(uid: $0) }
+        if encapsulated && !syntax.isEncapsulated {
+            if let declared, declared.isEncapsulated, !declared.isDeflated, !declared.isBigEndian {
+                encodedAs = syntax
+                transferSyntax = declared
+                return
+            }
+            let context = declared.map { " (its file meta declares \($0.name))" } ?? " (it has no file meta information naming a syntax)"
+            problem = "its Pixel Data is encapsulated (compressed fragments) but its data set is \(syntax.name)\(context): "
+                + "no compressed transfer syntax is declared, so it can be neither sent as it is nor decompressed; not sent"
+        } else if !encapsulated && syntax.isEncapsulated && syntax.isKnown {
+            problem = "its Pixel Data is native (a defined length) but its transfer syntax is \(syntax.name), whose pixel data is encapsulated: "
+                + "no receiver could decode it; not sent"
+        }
+    }
+
+    /// Whether the top-level Pixel Data element whose tag is at `offset` has
+    /// an undefined length (encapsulated); nil when its header cannot be read.
+    static func pixelDataIsEncapsulated(path: String, at offset: Int, syntax: TransferSyntax) -> Bool? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 12)
+        let count = syntax.isExplicitVR ? 12 : 8
+        guard PositionalRead.fill(&header, count: count, from: fd, at: offset).count == count else { return nil }
+        let big = syntax.isBigEndian
+        func u16(_ i: Int) -> UInt32 { big ? UInt32(header[i]) << 8 | UInt32(header[i + 1]) : UInt32(header[i]) | UInt32(header[i + 1]) << 8 }
+        func u32(_ i: Int) -> UInt32 { big ? u16(i) << 16 | u16(i + 2) : u16(i) | u16(i + 2) << 16 }
+        guard u16(0) == 0x7FE0, u16(2) == 0x0010 else { return nil }
+        if syntax.isExplicitVR {
+            if let vr = VR(byte0: header[4], byte1: header[5]), !vr.hasLongLength { return false }
+            return u32(8) == 0xFFFF_FFFF
+        }
+        return u32(4) == 0xFFFF_FFFF
     }
 }
 
@@ -136,7 +198,11 @@ public enum StoreSCU {
     ///    another compressed syntax, a lossy image is refused and reported:
     ///    discport never re-encodes lossy data into something else.
     static func plan(_ item: StoreItem, accepted: [(id: UInt8, transferSyntax: String)], canDecompress: Bool) -> Plan {
+        if let problem = item.problem { return .refused(problem) }
         if let same = accepted.first(where: { $0.transferSyntax == item.transferSyntax.uid }) {
+            // A data set whose bytes are in another encoding than its syntax
+            // is re-encoded (element values and fragments unchanged).
+            if item.encodedAs != nil { return .reencode(contextID: same.id, transferSyntax: same.transferSyntax) }
             return .asStored(contextID: same.id, transferSyntax: same.transferSyntax)
         }
         let className = UIDRegistry.name(for: item.sopClassUID) ?? item.sopClassUID
@@ -184,7 +250,12 @@ public enum StoreSCU {
                 outcome.error = "cannot convert to \(TransferSyntax(uid: uid).name): \(error)"
                 return outcome
             }
-            outcome.convertedFrom = item.transferSyntax.uid
+            if let encodedAs = item.encodedAs {
+                outcome.convertedFrom = encodedAs.uid
+                outcome.note = "its file names \(item.transferSyntax.name) but its data set is \(encodedAs.name): the data set was re-encoded as \(item.transferSyntax.name) requires, pixel data unchanged"
+            } else {
+                outcome.convertedFrom = item.transferSyntax.uid
+            }
         case .decompress(_, let uid, let lossy):
             do {
                 payload = .data(try decompress!(item.path, TransferSyntax(uid: uid)))

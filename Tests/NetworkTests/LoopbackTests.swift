@@ -114,6 +114,64 @@ private func temporaryFolder() -> String {
         #expect(outcomes.withLock { $0 }.allSatisfy { !$0.isDone && $0.error != nil })
     }
 
+    /// A JPEG file whose data set a broken writer put in implicit VR (meta:
+    /// JPEG Baseline; content: implicit VR, encapsulated pixel data) is sent
+    /// in JPEG Baseline with its data set re-encoded explicit, fragments
+    /// unchanged, never labelled implicit VR with compressed pixel data;
+    /// encapsulated pixel data no syntax declares is refused.
+    @Test func dataSetAndItsLabelAgreeOnTheWire() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let server = try await startServer(folder: folder, maxPDU: 16384)
+        let parameters = AssociationParameters(host: "127.0.0.1", port: try #require(server.port), calledAE: "TESTSCP")
+
+        func dataset(_ uid: String) throws -> Dataset {
+            var ds = Dataset()
+            try ds.setString("1.2.840.10008.5.1.4.1.1.7", vr: .UI, for: .sopClassUID)
+            try ds.setString(uid, vr: .UI, for: .sopInstanceUID)
+            try ds.setString("P1", vr: .LO, for: .patientID)
+            let fragment = Data([0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 0xFF, 0xD9])
+            ds.set(DataElement(tag: .pixelData, vr: .OB, value: .fragments(EncapsulatedPixelData(fragments: [fragment])),
+                               hasUndefinedLength: true))
+            return ds
+        }
+        // Meta says JPEG Baseline, the data set is implicit VR.
+        let broken = folder + "/implicit-jpeg.dcm"
+        let ds = try dataset("1.2.3.50")
+        let labelled = try DICOMWriter.encode(DICOMFile(dataset: ds, transferSyntax: .jpegBaseline))
+        let offset = try DICOMFile(data: labelled, options: .header).datasetOffset
+        try (labelled.prefix(offset) + DICOMWriter.encode(ds, transferSyntax: .implicitVRLittleEndian))
+            .write(to: URL(fileURLWithPath: broken))
+        // A raw implicit data set with encapsulated pixel data: no syntax says how it was compressed.
+        let unknown = folder + "/raw-encapsulated.dcm"
+        try DICOMWriter.encode(try dataset("1.2.3.51"), transferSyntax: .implicitVRLittleEndian).write(to: URL(fileURLWithPath: unknown))
+        let items = [try StoreItem(path: broken), try StoreItem(path: unknown)]
+        #expect(items[0].transferSyntax == .jpegBaseline)
+        #expect(items[0].encodedAs == .implicitVRLittleEndian)
+        #expect(items[1].problem?.contains("encapsulated") == true)
+        // JPEG Baseline is proposed for the broken file, not implicit VR.
+        #expect(StoreSCU.proposals(for: [items[0]]).contains { $0.transferSyntaxes == [TransferSyntax.jpegBaseline.uid] })
+        #expect(!StoreSCU.proposals(for: [items[0]]).contains { $0.transferSyntaxes == [TransferSyntax.implicitVRLittleEndian.uid] })
+
+        let outcomes = Mutex<[SendOutcome]>([])
+        await StoreSCU.send(items, parameters: parameters) { outcome in outcomes.withLock { $0.append(outcome) } }
+        let results = outcomes.withLock { $0 }
+        let sent = try #require(results.first { $0.item.path == broken })
+        #expect(sent.isDone, "\(sent.error ?? "")")
+        #expect(sent.transferSyntaxUID == TransferSyntax.jpegBaseline.uid)
+        #expect(sent.convertedFrom == TransferSyntax.implicitVRLittleEndian.uid)
+        let received = try DICOMFile(datasetData: try Data(contentsOf: URL(fileURLWithPath: folder + "/received-1.2.3.50")),
+                                     transferSyntax: .jpegBaseline)
+        #expect(received.warnings.isEmpty)   // explicit VR, as JPEG Baseline says
+        #expect(received.dataset[.pixelData]?.fragments?.fragments == ds[.pixelData]?.fragments?.fragments)
+
+        let refused = try #require(results.first { $0.item.path == unknown })
+        #expect(!refused.isDone && refused.status == nil && refused.error?.contains("not sent") == true)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/received-1.2.3.51"))
+
+        await server.stop()
+    }
+
     @Test func artimExpiresWhenThePeerNeverAnswers() async throws {
         // A TCP server that accepts and stays silent.
         let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
