@@ -6,8 +6,9 @@ public enum FileKind: String, Codable, Sendable {
     case dicom, dicomdir, jpeg, png, tiff, bmp, gif, pdf, html, viewer, autorun, executable, text, archive, other
 
     /// Bytes worth handing to ``sniff(prefix:path:)``: enough for the
-    /// Part 10 preamble and a raw data set's first elements.
-    public static let sniffPrefixSize = 512
+    /// Part 10 preamble and a raw data set's first elements, and the
+    /// 1024 bytes a PDF header may be found in.
+    public static let sniffPrefixSize = 1024
 
     /// Classifies a file from its first bytes (``sniffPrefixSize`` is
     /// plenty; fewer is fine) and its path on the medium. Cheap: runs on
@@ -65,10 +66,24 @@ public enum FileKind: String, Codable, Sendable {
                 return .archive
             }
             if isRawDataset(b) { return .dicom }
+            // ISO 32000-1 §7.5.2 (implementation note): readers take a
+            // `%PDF-` header anywhere in the first 1024 bytes (as convert does).
+            if contains(Array("%PDF-".utf8), in: b, before: 1024) { return .pdf }
             if isHTML(b) { return .html }
             if isText(b) { return .text }
             return isViewerPlace(path) ? .viewer : .other
         }
+    }
+
+    /// `magic` starting within the first `limit` bytes of `b`.
+    static func contains(_ magic: [UInt8], in b: UnsafeBufferPointer<UInt8>, before limit: Int) -> Bool {
+        let end = min(b.count, limit) - magic.count
+        guard end >= 0 else { return false }
+        search: for start in 0...end where b[start] == magic[0] {
+            for i in 1..<magic.count where b[start + i] != magic[i] { continue search }
+            return true
+        }
+        return false
     }
 
     // MARK: - Names

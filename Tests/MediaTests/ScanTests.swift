@@ -575,6 +575,22 @@ struct ScanTests {
         #expect(report.exitStatus == 0)
     }
 
+    @Test("a PDF with bytes before its %PDF- header (within 1024, as readers and convert accept) is a document to convert, not text")
+    func pdfHeaderAfterLeadingBytes() throws {
+        let dir = try TempDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
+        let body = Data("%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n".utf8)
+        try DiscBuilder.put(Data("\r\n".utf8) + body, at: dir.sub("LETTER.PDF"))
+        try DiscBuilder.put(Data("HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\r\n".utf8) + Data(repeating: 0x20, count: 600) + body,
+                            at: dir.sub("SCAN0001"))
+        // Past the first 1024 bytes it is no PDF header.
+        try DiscBuilder.put(Data(repeating: 0x20, count: 1100) + body, at: dir.sub("NOTES.TXT"))
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(report.looseFiles.map { "\($0.path) \($0.kind)" } == ["LETTER.PDF pdf", "SCAN0001 pdf"])
+        #expect(report.ignored.map { "\($0.path) \($0.reason.rawValue)" } == ["NOTES.TXT text"])
+    }
+
     @Test func onlyPicturesIsAWarning() throws {
         let dir = try TempDir()
         try DiscBuilder.put(Data([0xFF, 0xD8, 0xFF, 0xE0]) + Data(count: 64), at: dir.sub("scan.jpg"))
