@@ -336,6 +336,12 @@ public final class MigrationJob: Sendable {
                 if let previous, previous.status == .done {
                     outcome.status = .done
                     outcome.sopInstanceUIDs = previous.sopInstanceUIDs
+                    // Not redone, but not said done under a patient it is
+                    // not filed under either (a manifest corrected since).
+                    if let other = self.storedUnderAnotherPatient(previous.sopInstanceUIDs, patientID: item.patientID) {
+                        outcome.status = .failed
+                        outcome.message = "done by an earlier run of this job and stored under patient \(other), but this row now says patient \(item.patientID): not redone; move it with discport reassign, or give the row its earlier patient"
+                    }
                 } else if dryRun {
                     outcome.status = .planned
                 } else {
@@ -411,6 +417,15 @@ public final class MigrationJob: Sendable {
         }
         try store.flush()
         return summary
+    }
+
+    /// The Patient ID a done row's objects are stored under when it is not
+    /// `patientID` (nil when they are under it, or no longer stored).
+    private func storedUnderAnotherPatient(_ uids: [String], patientID: String) -> String? {
+        for uid in uids {
+            if let record = try? store.instance(sopInstanceUID: uid), record.patientID != patientID { return record.patientID }
+        }
+        return nil
     }
 
     /// One row: returns its SOP Instance UIDs, whether anything new was

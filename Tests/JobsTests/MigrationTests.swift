@@ -287,6 +287,28 @@ struct MigrationTests {
         }
     }
 
+    @Test("a re-run whose manifest now gives a done row another patient does not say it done under that patient: failed, naming both")
+    func doneRowGivenAnotherPatientIsNotDone() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        let pdf = Data("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".utf8)
+        try pdf.write(to: URL(fileURLWithPath: scratch.path + "/a.pdf"))
+        try (pdf + Data("%2\n".utf8)).write(to: URL(fileURLWithPath: scratch.path + "/b.pdf"))
+        func rows(_ first: String) -> [MigrationRow] {
+            [MigrationRow(line: 2, path: "a.pdf", absolutePath: scratch.path + "/a.pdf", patientID: first, studyKey: "K-\(first)"),
+             MigrationRow(line: 3, path: "b.pdf", absolutePath: scratch.path + "/b.pdf", patientID: "P1", studyKey: "K1")]
+        }
+        let job = MigrationJob(store: store, job: "t")
+        #expect(try job.run(job.preflight(MigrationInput(rows: rows("P1")))).stored == 2)
+        let outcomes = Mutex<[MigrationRowOutcome]>([])
+        let again = try job.run(job.preflight(MigrationInput(rows: rows("P2")))) { o in outcomes.withLock { $0.append(o) } }
+        #expect(again.done == 1 && again.failed == 1 && again.exitStatus == 1)
+        let a = try #require(outcomes.withLock { $0 }.first { $0.path == "a.pdf" })
+        #expect(a.status == .failed)
+        #expect(a.message?.contains("stored under patient P1") == true && a.message?.contains("now says patient P2") == true)
+        #expect(Set(try store.instances().map(\.patientID)) == ["P1"], "nothing redone")
+    }
+
     /// The lines of the rows a pre-flight let through, as the run gets them.
     private func goodLines(_ preflight: MigrationPreflight) throws -> [Int] {
         var lines: [Int] = []
