@@ -58,11 +58,16 @@ public struct ImagePixel: Sendable, Equatable {
     /// Bytes of one sample in native pixel data (0 for 1-bit data).
     public var bytesPerSample: Int { bitsAllocated / 8 }
 
-    /// Bytes of one frame in native pixel data (bit-packed for Bits Allocated 1).
+    /// Bytes of one frame in native pixel data (bit-packed for Bits Allocated
+    /// 1; for YBR_FULL_422 two samples a pixel, each pair of pixels being
+    /// Y Y Cb Cr, PS3.3 §C.7.6.3.1.2).
     public var frameLength: Int {
-        let samples = rows * columns * samplesPerPixel
+        let samples = isSubsampled422 ? rows * columns * 2 : rows * columns * samplesPerPixel
         return bitsAllocated == 1 ? (samples + 7) / 8 : samples * bytesPerSample
     }
+
+    /// Native YBR_FULL_422: the chrominance of each pair of pixels stored once.
+    public var isSubsampled422: Bool { photometricInterpretation == "YBR_FULL_422" && samplesPerPixel == 3 }
 
     /// Bytes of native pixel data holding every frame: for Bits Allocated 1
     /// the frames follow each other bit by bit, not each padded to a byte

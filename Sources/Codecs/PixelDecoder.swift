@@ -108,6 +108,9 @@ public enum PixelDecoder {
             default: break
             }
         }
+        // The decoders give every pixel its three samples: what stays
+        // YBR_FULL_422 (a lossless JPEG so labelled) is YBR_FULL decoded.
+        if output.photometricInterpretation == "YBR_FULL_422" { output.photometricInterpretation = "YBR_FULL" }
         return output
     }
 

@@ -15,8 +15,13 @@ public enum Thumbnail {
     /// The rendered first frame at full size: 8-bit grey or RGB samples.
     public static func rgbOrGrey(file: DICOMFile) throws(DICOMError) -> (width: Int, height: Int, components: Int, samples: [UInt8]) {
         let decoded = try PixelDecoder.decode(file)
-        let pixel = decoded.pixel
-        let frame = [UInt8](decoded.frame(0))
+        var pixel = decoded.pixel
+        var frame = [UInt8](decoded.frame(0))
+        if pixel.isSubsampled422 {
+            frame = fullChrominance(frame, pixel: pixel)
+            pixel.photometricInterpretation = "YBR_FULL"
+            pixel.planarConfiguration = 0
+        }
         let count = pixel.rows * pixel.columns
         let values = samples(frame, pixel: pixel)
         let dataset = file.dataset
@@ -72,6 +77,29 @@ public enum Thumbnail {
     }
 
     /// Stored values of a native frame, sign-extended from Bits Stored.
+    /// Native YBR_FULL_422 (Y1 Y2 Cb Cr for each pair of pixels in a row)
+    /// as YBR_FULL colour-by-pixel, each pair's chrominance given to both.
+    static func fullChrominance(_ frame: [UInt8], pixel: ImagePixel) -> [UInt8] {
+        let bytes = max(1, pixel.bytesPerSample)
+        var out = [UInt8](repeating: 0, count: pixel.rows * pixel.columns * 3 * bytes)
+        let pairs = (pixel.columns + 1) / 2
+        for y in 0..<pixel.rows {
+            for pair in 0..<pairs {
+                let source = ((y * pixel.columns + 2 * pair) * 2) * bytes    // 4 samples per pair of pixels
+                guard source + 4 * bytes <= frame.count else { continue }
+                for k in 0..<2 where 2 * pair + k < pixel.columns {
+                    let target = ((y * pixel.columns + 2 * pair + k) * 3) * bytes
+                    for b in 0..<bytes {
+                        out[target + b] = frame[source + k * bytes + b]                 // Y1 or Y2
+                        out[target + bytes + b] = frame[source + 2 * bytes + b]         // Cb
+                        out[target + 2 * bytes + b] = frame[source + 3 * bytes + b]     // Cr
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     static func samples(_ frame: [UInt8], pixel: ImagePixel) -> [Int] {
         let n = pixel.rows * pixel.columns * pixel.samplesPerPixel
         let mask = (1 << pixel.bitsStored) - 1

@@ -238,6 +238,28 @@ private func losslessJPEG(_ samples: [Int], width: Int, height: Int, precision: 
     #expect(out.dataset[.pixelData]?.bytes == packed)
 }
 
+/// Native YBR_FULL_422 holds two samples a pixel (Y1 Y2 Cb Cr per pair,
+/// PS3.3 C.7.6.3.1.2): transcoded as it is, refused for RLE by name, and
+/// its thumbnail takes each pair's chrominance for both pixels.
+@Test func nativeYBRFull422IsTwoSamplesAPixel() throws {
+    // 2 rows of 4 pixels: grey pairs (Cb = Cr = 128) of rising luminance.
+    let pixels = Data([10, 20, 128, 128, 30, 40, 128, 128, 50, 60, 128, 128, 70, 80, 128, 128])
+    let ds = nativeImage(rows: 2, columns: 4, samples: 3, bits: 8, photometric: "YBR_FULL_422", frames: 2, pixels: pixels + pixels)
+    let file = DICOMFile(dataset: ds, transferSyntax: .implicitVRLittleEndian)
+    let out = try Transcoder.transcode(file, to: .explicitLE)
+    #expect(out.dataset[.pixelData]?.bytes == pixels + pixels)
+    #expect(out.dataset.firstString(.photometricInterpretation) == "YBR_FULL_422")
+    do {
+        _ = try Transcoder.transcode(file, to: .rle)
+        Issue.record("YBR_FULL_422 was RLE-encoded")
+    } catch {
+        #expect(error.message.contains("YBR_FULL_422"))
+    }
+    let image = try Thumbnail.rgbOrGrey(file: file)
+    #expect(image.components == 3 && image.width == 4 && image.height == 2)
+    #expect(stride(from: 0, to: 24, by: 3).map { Int(image.samples[$0]) } == [10, 20, 30, 40, 50, 60, 70, 80])
+}
+
 @Test func unsupportedSyntaxIsRefusedByName() throws {
     let mpeg = TransferSyntax(uid: "1.2.840.10008.1.2.4.100")
     let file = encapsulated(nativeImage(rows: 2, columns: 2, bits: 8, pixels: Data()), syntax: mpeg, fragments: [Data([0, 0])])
