@@ -95,6 +95,35 @@ public struct PersonName: Sendable, Hashable, CustomStringConvertible {
     /// True when every group is empty.
     public var isEmpty: Bool { dicomForm.isEmpty }
 
+    /// The name with the half-width katakana of its ideographic and phonetic
+    /// groups written full-width, voiced sound marks composed (`ｶﾄｳ^ﾐｷ` →
+    /// `カトウ^ミキ`, `ﾀﾞ` → `ダ`): Japanese practice (IHE-J) writes no
+    /// half-width kana in DICOM names, while clinic systems often keep kana
+    /// names that way. The alphabetic group is left as it is (PS3.5 H.3.2
+    /// puts half-width katakana there, under ISO 2022 IR 13).
+    public var withFullWidthKatakana: PersonName {
+        PersonName(alphabetic: alphabetic, ideographic: PersonName.fullWidthKatakana(ideographic),
+                   phonetic: PersonName.fullWidthKatakana(phonetic))
+    }
+
+    /// `text` with every run of half-width katakana and its punctuation
+    /// (U+FF61–U+FF9F) in its compatibility form (NFKC), nothing else changed.
+    static func fullWidthKatakana(_ text: String) -> String {
+        let isHalfWidth = { (scalar: Unicode.Scalar) in (0xFF61...0xFF9F).contains(scalar.value) }
+        guard text.unicodeScalars.contains(where: isHalfWidth) else { return text }
+        var result = "", run = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isHalfWidth(scalar) {
+                run.append(scalar)
+                continue
+            }
+            result += String(run).precomposedStringWithCompatibilityMapping
+            run.removeAll()
+            result.unicodeScalars.append(scalar)
+        }
+        return result + String(run).precomposedStringWithCompatibilityMapping
+    }
+
     /// A group's text.
     public subscript(group: Group) -> String {
         get {

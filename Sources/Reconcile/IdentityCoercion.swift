@@ -24,10 +24,14 @@ public struct LocalIdentity: Sendable, Hashable, Codable {
         self.sex = sex
     }
 
-    /// The identity of a registry entry (its demographics included).
+    /// The identity of a registry entry (its demographics included). Its
+    /// name's half-width katakana are written full-width
+    /// (``PersonName/withFullWidthKatakana``): Japanese practice writes no
+    /// half-width kana in DICOM, and clinic systems often register them.
     public init(_ patient: RegisteredPatient) {
         self.init(patientID: patient.patientID, issuerOfPatientID: patient.issuer.flatMap { $0.isEmpty ? nil : $0 },
-                  patientName: patient.personName.isEmpty ? nil : patient.personName.dicomForm, birthDate: patient.birthDate, sex: patient.sex)
+                  patientName: patient.personName.isEmpty ? nil : patient.personName.withFullWidthKatakana.dicomForm,
+                  birthDate: patient.birthDate, sex: patient.sex)
     }
 
     /// Only the ID and issuer (demographics stay as the instance has them).

@@ -731,6 +731,12 @@ struct CharacterSetTests {
         #expect(name.components.map(\.family) == ["Yamada", "山田", "やまだ"])
         #expect(name.dicomForm == "Yamada^Tarou=山田^太郎=やまだ^たろう")
 
+        // Half-width katakana (and their punctuation) full-width in the
+        // ideographic and phonetic groups only, voiced marks composed.
+        #expect(PersonName("ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=ﾔﾏﾀﾞ^ﾀﾛｳ･ｼﾞｭﾆｱ").withFullWidthKatakana.dicomForm
+                == "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=ヤマダ^タロウ・ジュニア")
+        #expect(PersonName("Kato^Miki=加藤^ﾐｷ=ｶﾄｳ^ﾐｷ").withFullWidthKatakana.dicomForm == "Kato^Miki=加藤^ミキ=カトウ^ミキ")
+        #expect(PersonName("Ｙａｍａｄａ=山田=やまだ").withFullWidthKatakana.dicomForm == "Ｙａｍａｄａ=山田=やまだ", "nothing else changes")
         #expect(PersonName("Wang^XiaoDong=王^小東=").dicomForm == "Wang^XiaoDong=王^小東")
         #expect(PersonName("Yamada^Tarou^^^ ").dicomForm == "Yamada^Tarou")
         #expect(PersonName("=山田^太郎").alphabetic == "")

@@ -37,6 +37,13 @@ struct IdentityCoercionTests {
         #expect(IdentityCoercion.dateTime(Date(timeIntervalSince1970: 0)) == "19700101000000.000000+0000")
     }
 
+    @Test("a registry entry's half-width katakana are written full-width (IHE-J), its alphabetic group as it is")
+    func registryKanaFullWidth() {
+        let entry = RegisteredPatient(patientID: "0006", issuer: "CLINIC", alphabetic: "Kato^Miki", ideographic: "加藤^美紀",
+                                      phonetic: "ｶﾄｳ^ﾐｷ", birthDate: "19850317", sex: "F")
+        #expect(LocalIdentity(entry).patientName == "Kato^Miki=加藤^美紀=カトウ^ミキ")
+    }
+
     @Test("a Japanese local name moves a Latin-1 file to UTF-8; the old values stay verbatim under their own set")
     func characterSetUpgrade() throws {
         let (file, size) = try latin1File()
