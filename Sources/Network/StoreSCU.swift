@@ -43,10 +43,22 @@ public struct StoreItem: Sendable, Hashable {
     }
 
     /// Reads the header of a DICOM file (Part 10 or raw data set).
+    ///
+    /// The instance is its data set: the C-STORE-RQ names the data set's
+    /// SOP Class and Instance UIDs (0008,0016)/(0008,0018) (the file meta
+    /// information is not sent; a receiver refuses a command that names
+    /// other UIDs than its data set, and keeps the data set's), the file
+    /// meta's only where the data set has none.
     public init(path: String) throws(DICOMError) {
         let header = try DICOMFile(contentsOf: path, options: .header)
-        guard let sopClass = header.sopClassUID.map(UID.trimmed), !sopClass.isEmpty,
-              let sopInstance = header.sopInstanceUID.map(UID.trimmed), !sopInstance.isEmpty else {
+        func uid(_ tag: Tag, _ metaTag: Tag) -> String? {
+            for value in [header.dataset.firstString(tag), header.meta.firstString(metaTag)] {
+                if let value = value.map(UID.trimmed), !value.isEmpty { return value }
+            }
+            return nil
+        }
+        guard let sopClass = uid(.sopClassUID, .mediaStorageSOPClassUID),
+              let sopInstance = uid(.sopInstanceUID, .mediaStorageSOPInstanceUID) else {
             throw DICOMError(.invalidValue, "no SOP Class or SOP Instance UID: cannot be sent", path: path)
         }
         self.init(path: path, sopClassUID: sopClass, sopInstanceUID: sopInstance, transferSyntax: header.transferSyntax,

@@ -118,7 +118,8 @@ private func temporaryFolder() -> String {
     /// JPEG Baseline; content: implicit VR, encapsulated pixel data) is sent
     /// in JPEG Baseline with its data set re-encoded explicit, fragments
     /// unchanged, never labelled implicit VR with compressed pixel data;
-    /// encapsulated pixel data no syntax declares is refused.
+    /// encapsulated pixel data no syntax declares is refused; the command
+    /// names the data set's SOP Instance UID, not the file meta's.
     @Test func dataSetAndItsLabelAgreeOnTheWire() async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -145,10 +146,19 @@ private func temporaryFolder() -> String {
         // A raw implicit data set with encapsulated pixel data: no syntax says how it was compressed.
         let unknown = folder + "/raw-encapsulated.dcm"
         try DICOMWriter.encode(try dataset("1.2.3.51"), transferSyntax: .implicitVRLittleEndian).write(to: URL(fileURLWithPath: unknown))
-        let items = [try StoreItem(path: broken), try StoreItem(path: unknown)]
+        // The file meta names another SOP Instance UID than the data set.
+        let mismatched = folder + "/meta-uid.dcm"
+        var meta = Dataset()
+        try meta.setString("9.9.9.9", vr: .UI, for: .mediaStorageSOPInstanceUID)
+        var plain = try dataset("1.2.3.52")
+        plain.set(DataElement(tag: .pixelData, vr: .OB, bytes: Data(count: 16)))
+        try DICOMFile(meta: meta, dataset: plain, transferSyntax: .explicitVRLittleEndian).write(to: mismatched)
+
+        let items = [try StoreItem(path: broken), try StoreItem(path: unknown), try StoreItem(path: mismatched)]
         #expect(items[0].transferSyntax == .jpegBaseline)
         #expect(items[0].encodedAs == .implicitVRLittleEndian)
         #expect(items[1].problem?.contains("encapsulated") == true)
+        #expect(items[2].sopInstanceUID == "1.2.3.52")
         // JPEG Baseline is proposed for the broken file, not implicit VR.
         #expect(StoreSCU.proposals(for: [items[0]]).contains { $0.transferSyntaxes == [TransferSyntax.jpegBaseline.uid] })
         #expect(!StoreSCU.proposals(for: [items[0]]).contains { $0.transferSyntaxes == [TransferSyntax.implicitVRLittleEndian.uid] })
@@ -169,6 +179,10 @@ private func temporaryFolder() -> String {
         #expect(!refused.isDone && refused.status == nil && refused.error?.contains("not sent") == true)
         #expect(!FileManager.default.fileExists(atPath: folder + "/received-1.2.3.51"))
 
+        let named = try #require(results.first { $0.item.path == mismatched })
+        #expect(named.isDone, "\(named.error ?? "")")
+        #expect(named.item.sopInstanceUID == "1.2.3.52")
+        #expect(FileManager.default.fileExists(atPath: folder + "/received-1.2.3.52"))
         await server.stop()
     }
 
