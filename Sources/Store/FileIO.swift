@@ -23,6 +23,8 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case closed
         /// A failure injected by a test.
         case injected
+        /// The home holds no store (no catalog) and was not to be created.
+        case noStore = "no-store"
         /// The store's file system is full or over quota (ENOSPC, EDQUOT):
         /// nothing more can be stored until space is freed.
         case full

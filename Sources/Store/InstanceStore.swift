@@ -113,11 +113,30 @@ public final class InstanceStore: Sendable {
         try self.init(home: home, options: options, faultHook: nil, migrations: Catalog.migrations)
     }
 
-    init(home: String?, options: Options, faultHook: (@Sendable (FaultPoint) throws -> Void)?,
-         migrations: [String]) throws {
+    /// Opens the store at `home` (nil: ``defaultHome(environment:)``) only
+    /// when there is one — its catalog exists — for what only looks at a
+    /// store (`ls`, `show`, `store check`): a mistyped `--home` is then an
+    /// error (``StoreError/Kind/noStore``), not a new empty store that is
+    /// listed as empty and checked as consistent.
+    public convenience init(existingHome home: String?, options: Options = Options()) throws {
+        let path = InstanceStore.absoluteHome(home)
+        guard FileIO.status(path + "/" + Layout.catalogFile) != nil else {
+            throw StoreError(.noStore, "no store here: there is no \(Layout.catalogFile) (check --home or $DISCPORT_HOME)", path: path)
+        }
+        try self.init(home: path, options: options)
+    }
+
+    /// `home` (nil: the default) as an absolute path without trailing slash.
+    static func absoluteHome(_ home: String?) -> String {
         var path = home ?? InstanceStore.defaultHome()
         if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
+    }
+
+    init(home: String?, options: Options, faultHook: (@Sendable (FaultPoint) throws -> Void)?,
+         migrations: [String]) throws {
+        let path = InstanceStore.absoluteHome(home)
         self.home = path
         self.options = options
         self.operatorName = options.operatorName ?? FileIO.currentUser()

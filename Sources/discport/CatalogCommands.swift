@@ -34,7 +34,7 @@ struct ListCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() throws {
-        let catalog = try store.open()
+        let catalog = try store.openForReading()
         defer { try? catalog.close() }
         switch level {
         case .patients:
@@ -94,7 +94,7 @@ struct ShowCommand: ParsableCommand {
     }
 
     func run() throws {
-        let catalog = try store.open()
+        let catalog = try store.openForReading()
         defer { try? catalog.close() }
         let found = try catalog.lookup(identifier)
         if found.isEmpty { throw CLIError("nothing in the store matches '\(identifier)'", status: 1) }
@@ -159,7 +159,7 @@ struct StoreCommand: ParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() throws {
-            let catalog = try store.open()
+            let catalog = try store.openForReading()
             defer { try? catalog.close() }
             let report = try catalog.check()
             if json {
@@ -220,7 +220,7 @@ struct ReassignCommand: ParsableCommand {
     }
 
     func run() throws {
-        let catalog = try store.open()
+        let catalog = try store.openForReading()
         defer { try? catalog.close() }
         let (identity, registered) = try PatientResolver(store: catalog)
             .localIdentity(patientID: to, issuer: issuer, demographics: !keepDemographics)

@@ -23,6 +23,16 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store only when it exists (read-only commands never create one).
+    /// The store, for commands that only look at it: a home without a
+    /// catalog is an error (status 3), never created.
+    func openForReading() throws -> InstanceStore {
+        do {
+            return try InstanceStore(existingHome: home)
+        } catch {
+            throw CLIError("cannot open the store at \(resolvedHome): \(error)", status: 3)
+        }
+    }
+
     func openExisting() throws -> InstanceStore? {
         guard FileManager.default.fileExists(atPath: resolvedHome + "/catalog.sqlite") else { return nil }
         return try open()

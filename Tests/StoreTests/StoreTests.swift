@@ -269,6 +269,34 @@ struct StoreTests {
         #expect(!StoreError.isStorageFull(StoreError(.injected, "simulated crash")))
     }
 
+    @Test("opening an existing store for reading refuses a home without a catalog and creates nothing there")
+    func existingHomeIsNotCreated() throws {
+        let home = TemporaryHome()
+        let missing = home.path + "/typo"
+        do {
+            _ = try InstanceStore(existingHome: missing)
+            Issue.record("a store was opened at a home that holds none")
+        } catch let error as StoreError {
+            #expect(error.kind == .noStore)
+            #expect(error.description.contains(missing))
+        }
+        #expect(!FileManager.default.fileExists(atPath: missing))
+        // An empty folder is no store either.
+        do {
+            _ = try InstanceStore(existingHome: home.path)
+            Issue.record("an empty folder was opened as a store")
+        } catch let error as StoreError {
+            #expect(error.kind == .noStore)
+        }
+        #expect(!FileManager.default.fileExists(atPath: home.path + "/catalog.sqlite"))
+        // A store that exists opens (a trailing slash is no other home).
+        try InstanceStore(home: home.path, options: .init(synchronous: false)).close()
+        let store = try InstanceStore(existingHome: home.path + "/", options: .init(synchronous: false))
+        #expect(store.home == home.path)
+        #expect(try store.check().isClean)
+        try store.close()
+    }
+
     @Test("two stores opened at once on a new home both open (the WAL switch is retried while busy)")
     func concurrentOpensOfANewHome() throws {
         for _ in 0..<30 {
