@@ -69,14 +69,18 @@ public struct JPEGStream: Sendable {
     /// DICOM Photometric Interpretation for the compressed stream (PS3.5
     /// §8.2.1): MONOCHROME2 for one component; RGB when the Adobe marker
     /// says no transform or the components are named R, G, B; otherwise
-    /// YCbCr, YBR_FULL_422 when chroma is subsampled horizontally, else YBR_FULL.
+    /// YCbCr, YBR_FULL_422 whatever the chroma sampling (4:2:2, 4:2:0 or
+    /// none): the only YCbCr value Table 8.2.1-1 allows for the JPEG
+    /// syntaxes, and the only one the VL Image Module allows for lossy
+    /// compression (PS3.3 C.7.6.3.1.2: "though inaccurate, … harmless";
+    /// decoders take the sampling from the stream).
     public var photometricInterpretation: String {
         switch components.count {
         case 1: return "MONOCHROME2"
         case 3:
             if adobeTransform == 0 && !hasJFIF { return "RGB" }
             if adobeTransform == nil && !hasJFIF && components.map(\.id) == [0x52, 0x47, 0x42] { return "RGB" }
-            return components[0].h > components[1].h ? "YBR_FULL_422" : "YBR_FULL"
+            return "YBR_FULL_422"
         default: return "CMYK"
         }
     }

@@ -283,6 +283,19 @@ func contains(_ data: Data, _ text: String) -> Bool {
 // MARK: - JPEG
 
 @Suite struct JPEGTests {
+    @Test func unsubsampledYCbCrIsYBR_FULL_422() throws {
+        // The same stream with its chroma not subsampled (4:4:4): Table
+        // 8.2.1-1 of PS3.5 has no YBR_FULL for the JPEG syntaxes, and the VL
+        // Image Module none for lossy compression (dciodvfy: an error).
+        var bytes = [UInt8](Fixture.jpeg())
+        let sof = try #require((0..<bytes.count - 1).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC0 })
+        #expect(bytes[sof + 11] == 0x22)   // component 1: 2×2
+        bytes[sof + 11] = 0x11
+        let stream = try JPEGStream(Data(bytes))
+        #expect(stream.components.map(\.h) == [1, 1, 1])
+        #expect(stream.photometricInterpretation == "YBR_FULL_422")
+    }
+
     @Test func markersAndMetadataOfABaselineJPEG() throws {
         let source = Fixture.withSegments(Fixture.jpeg(), [Fixture.exifSegment(orientation: 1), Fixture.comSegment("Taro's phone")])
         let stream = try JPEGStream(source)
