@@ -527,9 +527,10 @@ struct DirectoryComparison {
                     "referenced by two records of \(directory.path): #\(earlier + 1) and #\(records[index].index + 1)"))
             }
             guard let found = instance else {
-                if path == directory.path { continue }
+                let kind = dicomdirPaths.contains(path) ? "\(path == directory.path ? "the DICOMDIR itself" : "a DICOMDIR"), not an instance"
+                    : otherKinds[path] ?? "not DICOM"
                 result.problems.append(ScanProblem(.referencedFileNotDICOM, .error, path: path,
-                    "the DICOMDIR (\(directory.path)) lists this file as \(records[index].type) but it is \(otherKinds[path] ?? "not DICOM")"))
+                    "the DICOMDIR (\(directory.path)) lists this file as \(records[index].type) but it is \(kind)"))
                 continue
             }
             // Read in place: a copy of the summary retains its strings.

@@ -275,6 +275,22 @@ struct ScanTests {
 
     // MARK: File names
 
+    @Test("a record referencing the DICOMDIR itself is named, not passed over")
+    func recordReferencingTheDICOMDIR() throws {
+        let dir = try TempDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[2].fileID = ["DICOMDIR"]
+        disc[2].diskPath = "DICOM/SER2/IMG00002"
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(outline(report) == standardOutline)
+        #expect(codes(report) == ["file-not-in-dicomdir", "referenced-file-not-dicom"])
+        let problem = report.problems.first { $0.code == .referencedFileNotDICOM }
+        #expect(problem?.path == "DICOMDIR")
+        #expect(problem?.message.contains("the DICOMDIR itself") == true)
+        #expect(report.exitStatus == 1)
+    }
+
     @Test func lowerCaseNames() throws {
         let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
