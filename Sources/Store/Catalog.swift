@@ -853,12 +853,14 @@ final class Catalog {
                 (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT se.modality AS m FROM series se
                     WHERE se.study_ref = s.id AND se.modality IS NOT NULL AND se.modality != '' ORDER BY m)),
                 (SELECT count(*) FROM series se WHERE se.study_ref = s.id),
-                (SELECT count(*) FROM instances i JOIN series se ON i.series_ref = se.id WHERE se.study_ref = s.id)
+                (SELECT count(*) FROM instances i JOIN series se ON i.series_ref = se.id WHERE se.study_ref = s.id),
+                p.issuer
             FROM studies s JOIN patients p ON s.patient_ref = p.id
             \(filter.sql)
             ORDER BY s.study_date, s.study_time, s.study_uid
             """, filter.arguments) {
-            StudyRecord(studyInstanceUID: $0.string(0), patientID: $0.string(1), patientName: $0.optionalString(2),
+            StudyRecord(studyInstanceUID: $0.string(0), patientID: $0.string(1), issuerOfPatientID: $0.optionalString(11),
+                        patientName: $0.optionalString(2),
                         studyDate: $0.optionalString(3), studyTime: $0.optionalString(4), studyDescription: $0.optionalString(5),
                         accessionNumber: $0.optionalString(6), studyID: $0.optionalString(7),
                         modalities: $0.optionalString(8).map { $0.split(separator: "\\").map(String.init) } ?? [],
@@ -885,7 +887,7 @@ final class Catalog {
         return try db.query("""
             SELECT i.sop_instance_uid, i.sop_class_uid, i.transfer_syntax_uid, se.series_uid, s.study_uid, p.patient_id,
                 i.instance_number, i.size, i.sha256, i.source_sha256, i.file_meta_added, i.stored_path,
-                i.original_path, i.import_ref, i.stored_at
+                i.original_path, i.import_ref, i.stored_at, p.issuer
             FROM instances i JOIN series se ON i.series_ref = se.id JOIN studies s ON se.study_ref = s.id
                 JOIN patients p ON s.patient_ref = p.id
             \(filter.sql)
@@ -893,7 +895,7 @@ final class Catalog {
             """, filter.arguments) {
             InstanceRecord(sopInstanceUID: $0.string(0), sopClassUID: $0.string(1), transferSyntaxUID: $0.string(2),
                            seriesInstanceUID: $0.string(3), studyInstanceUID: $0.string(4), patientID: $0.string(5),
-                           instanceNumber: $0.optionalInt(6), size: $0.int64(7), sha256: $0.string(8),
+                           issuerOfPatientID: $0.optionalString(15), instanceNumber: $0.optionalInt(6), size: $0.int64(7), sha256: $0.string(8),
                            sourceSHA256: $0.string(9), fileMetaAdded: $0.bool(10),
                            path: absolute($0.string(11)), storedPath: $0.string(11),
                            originalPath: $0.optionalString(12), importID: $0.optionalInt64(13), storedAt: $0.string(14))

@@ -68,6 +68,8 @@ public struct PatientRecord: Sendable, Hashable, Codable {
 public struct StudyRecord: Sendable, Hashable, Codable {
     public var studyInstanceUID: String
     public var patientID: String
+    /// The patient's Issuer of Patient ID: one Patient ID of two issuers is two patients.
+    public var issuerOfPatientID: String?
     public var patientName: String?
     public var studyDate: String?
     public var studyTime: String?
@@ -98,6 +100,8 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     public var seriesInstanceUID: String
     public var studyInstanceUID: String
     public var patientID: String
+    /// The patient's Issuer of Patient ID: one Patient ID of two issuers is two patients.
+    public var issuerOfPatientID: String?
     public var instanceNumber: Int?
     /// Size of the stored file in bytes.
     public var size: Int64

@@ -47,8 +47,8 @@ struct ListCommand: ParsableCommand {
         case .studies:
             let rows = try catalog.studies(patientID: patientID)
             if json { return try JSONOutput.print(rows) }
-            print(TextTable.render(["STUDY INSTANCE UID", "PATIENT ID", "DATE", "MODALITIES", "SERIES", "INSTANCES", "DESCRIPTION"], rows.map {
-                [$0.studyInstanceUID, $0.patientID, $0.studyDate ?? "", $0.modalities.joined(separator: "/"),
+            print(TextTable.render(["STUDY INSTANCE UID", "PATIENT ID", "ISSUER", "DATE", "MODALITIES", "SERIES", "INSTANCES", "DESCRIPTION"], rows.map {
+                [$0.studyInstanceUID, $0.patientID, $0.issuerOfPatientID ?? "", $0.studyDate ?? "", $0.modalities.joined(separator: "/"),
                  String($0.seriesCount), String($0.instanceCount), $0.studyDescription ?? ""]
             }), terminator: "")
         case .series:
@@ -61,8 +61,9 @@ struct ListCommand: ParsableCommand {
         case .instances:
             let rows = try catalog.instances(seriesInstanceUID: series)
             if json { return try JSONOutput.print(rows) }
-            print(TextTable.render(["SOP INSTANCE UID", "NUMBER", "SIZE", "PATIENT ID", "PATH"], rows.map {
-                [$0.sopInstanceUID, $0.instanceNumber.map(String.init) ?? "", String($0.size), $0.patientID, $0.storedPath]
+            print(TextTable.render(["SOP INSTANCE UID", "NUMBER", "SIZE", "PATIENT ID", "ISSUER", "PATH"], rows.map {
+                [$0.sopInstanceUID, $0.instanceNumber.map(String.init) ?? "", String($0.size), $0.patientID,
+                 $0.issuerOfPatientID ?? "", $0.storedPath]
             }), terminator: "")
         }
     }
@@ -110,7 +111,7 @@ struct ShowCommand: ParsableCommand {
             out += "Patient \(p.patientID)\(p.issuerOfPatientID.map { " (issuer \($0))" } ?? "")  \(p.patientName ?? "")  born \(p.birthDate ?? "?")  sex \(p.sex ?? "?")  \(p.studyCount) stud\(p.studyCount == 1 ? "y" : "ies"), \(p.instanceCount) instance(s)\n"
         }
         for s in found.studies {
-            out += "Study \(s.studyInstanceUID)  patient \(s.patientID) \(s.patientName ?? "")  \(s.studyDate ?? "")  \(s.modalities.joined(separator: "/"))  \(s.studyDescription ?? "")  \(s.seriesCount) series, \(s.instanceCount) instance(s)\n"
+            out += "Study \(s.studyInstanceUID)  patient \(s.patientID)\(s.issuerOfPatientID.map { " (issuer \($0))" } ?? "") \(s.patientName ?? "")  \(s.studyDate ?? "")  \(s.modalities.joined(separator: "/"))  \(s.studyDescription ?? "")  \(s.seriesCount) series, \(s.instanceCount) instance(s)\n"
         }
         for s in found.series {
             out += "Series \(s.seriesInstanceUID)  study \(s.studyInstanceUID)  \(s.modality ?? "")  #\(s.seriesNumber.map(String.init) ?? "-")  \(s.seriesDescription ?? "")  \(s.instanceCount) instance(s)\n"
@@ -120,7 +121,7 @@ struct ShowCommand: ParsableCommand {
             Instance \(i.sopInstanceUID)
               SOP class        \(i.sopClassUID)
               transfer syntax  \(i.transferSyntaxUID)
-              patient / study  \(i.patientID) / \(i.studyInstanceUID)
+              patient / study  \(i.patientID)\(i.issuerOfPatientID.map { " (issuer \($0))" } ?? "") / \(i.studyInstanceUID)
               series           \(i.seriesInstanceUID)
               file             \(i.path) (\(i.size) bytes, sha256 \(i.sha256))
               original         \(i.originalPath ?? "-")\(i.importID.map { " (import #\($0))" } ?? "")

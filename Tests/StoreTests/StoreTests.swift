@@ -269,6 +269,27 @@ struct StoreTests {
         #expect(!StoreError.isStorageFull(StoreError(.injected, "simulated crash")))
     }
 
+    @Test("studies and instances name their patient's issuer: one Patient ID of two issuers is two patients")
+    func studiesAndInstancesCarryTheIssuer() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path, options: .init(synchronous: false))
+        for (n, issuer) in [(1, "HOSP-A"), (2, "HOSP-B")] {
+            let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(n), series: Fixture.uid(100 + n), study: Fixture.uid(200 + n),
+                                                          patientID: "12345"))
+            var summary = try Fixture.summary(data)
+            summary.issuerOfPatientID = issuer
+            #expect(try store.store(Fixture.source(data), summary: summary).outcome == .stored)
+        }
+        try store.flush()
+        let studies = try store.studies(patientID: "12345")
+        #expect(Set(studies.map { "\($0.studyInstanceUID) \($0.issuerOfPatientID ?? "-")" })
+                == [Fixture.uid(201) + " HOSP-A", Fixture.uid(202) + " HOSP-B"])
+        let instances = try store.instances()
+        #expect(Set(instances.map { "\($0.sopInstanceUID) \($0.issuerOfPatientID ?? "-")" })
+                == [Fixture.uid(1) + " HOSP-A", Fixture.uid(2) + " HOSP-B"])
+        try store.close()
+    }
+
     @Test("opening an existing store for reading refuses a home without a catalog and creates nothing there")
     func existingHomeIsNotCreated() throws {
         let home = TemporaryHome()
