@@ -14,7 +14,8 @@ public struct SendEvent: Sendable, Codable {
         case alreadySent = "already-sent"
         /// Not acknowledged; stays in the retry queue.
         case failed
-        /// Not a DICOM instance discport can send (README, DICOMDIR, …).
+        /// Not a DICOM instance discport can send (README, DICOMDIR, …), or
+        /// a second copy of an instance another file of the send holds.
         case skipped
         /// The node has acknowledged this SOP Instance UID made from other
         /// content (a content-keyed send): not sent over it.
@@ -164,7 +165,7 @@ public final class SendJob: Sendable {
         // 1. Headers; one item per SOP Instance UID.
         var items: [StoreItem] = []
         var keys: [String: String] = [:]
-        var seen = Set<String>()
+        var seen: [String: StoreItem] = [:]
         var damaged = Set<String>()
         for (path, key) in files {
             do {
@@ -172,7 +173,25 @@ public final class SendJob: Sendable {
                 guard item.sopClassUID != "1.2.840.10008.1.3.10" else {   // a DICOMDIR is not an instance
                     throw DICOMError(.invalidValue, "a DICOMDIR is not sent")
                 }
-                guard seen.insert(item.sopInstanceUID).inserted else { continue }
+                // One instance per SOP Instance UID (a node keeps one): a
+                // second file of the UID is named, never dropped silently.
+                if let first = seen[item.sopInstanceUID] {
+                    if first.path == item.path {
+                        continue   // one file named twice (a disc's duplicate, both stored as one)
+                    } else if SendJob.sameDataSet(first, item) {
+                        summary.skipped += 1
+                        events(SendEvent(path: path, sopInstanceUID: item.sopInstanceUID, outcome: .skipped,
+                                         message: "the same instance as \(first.path): sent once"))
+                    } else {
+                        summary.failed += 1
+                        let event = SendEvent(path: path, sopInstanceUID: item.sopInstanceUID, outcome: .failed,
+                                              message: "not sent: \(first.path) of this send has SOP Instance UID \(item.sopInstanceUID) too, with other content; only that one is sent (a node keeps one instance per UID): find out which is right")
+                        summary.failures.append(event)
+                        events(event)
+                    }
+                    continue
+                }
+                seen[item.sopInstanceUID] = item
                 // A damaged store file is not sent as if it were the image stored.
                 if checkStored, let damage = try store.damage(of: path, sopInstanceUID: item.sopInstanceUID) {
                     damaged.insert(item.sopInstanceUID)
@@ -301,6 +320,17 @@ public final class SendJob: Sendable {
 }
 
 extension SendJob {
+    /// Whether two files hold the same data set bytes (their file meta
+    /// information aside) in the same transfer syntax.
+    static func sameDataSet(_ a: StoreItem, _ b: StoreItem) -> Bool {
+        guard a.transferSyntax == b.transferSyntax, a.encodedAs == b.encodedAs,
+              a.fileSize - a.datasetOffset == b.fileSize - b.datasetOffset,
+              let x = try? Data(contentsOf: URL(fileURLWithPath: a.path), options: .alwaysMapped),
+              let y = try? Data(contentsOf: URL(fileURLWithPath: b.path), options: .alwaysMapped),
+              x.count >= a.datasetOffset, y.count >= b.datasetOffset else { return false }
+        return x[(x.startIndex + a.datasetOffset)...] == y[(y.startIndex + b.datasetOffset)...]
+    }
+
     /// The lossless fallback of ``StoreSCU``: a compressed file decoded by
     /// the Codecs transcoder into the native syntax the node accepted. The
     /// SOP Instance UID stays (PS3.5 §8); a lossy source keeps Lossy Image

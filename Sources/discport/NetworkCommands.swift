@@ -222,7 +222,7 @@ struct SendCommand: ParsableCommand {
             if summary.converted > 0 { text += ", \(summary.converted) of them converted losslessly (the node refused their transfer syntax)" }
             if summary.alreadySent > 0 { text += ", \(summary.alreadySent) already sent" }
             if summary.failed > 0 { text += ", \(summary.failed) failed" }
-            if summary.skipped > 0 { text += ", \(summary.skipped) skipped (not DICOM)" }
+            if summary.skipped > 0 { text += ", \(summary.skipped) skipped (not DICOM, or the same instance twice)" }
             if summary.pending > 0 { text += "; \(summary.pending) pending in the retry queue (run send again)" }
             print(text)
         }

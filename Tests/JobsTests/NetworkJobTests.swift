@@ -259,6 +259,34 @@ struct NetworkJobTests {
         try await receiver.stop()
     }
 
+    @Test("files of one send with the same SOP Instance UID: one sent, a copy skipped, other content failed, each named")
+    func sameUIDTwiceIsNamed() async throws {
+        let scratch = Scratch()
+        let receiver = try await Receiver(home: scratch.sub("pacs"))
+        let store = try openStore(scratch.sub("home"))
+        let peer = try addNode(to: store, port: receiver.port)
+        let folder = scratch.sub("files")
+        let image = ctImage(sop: "1.2.3.904.1")
+        try DICOMWriter.encode(image).write(to: URL(fileURLWithPath: folder + "/a.dcm"))
+        try DICOMWriter.encode(image).write(to: URL(fileURLWithPath: folder + "/b.dcm"))
+        var other = image
+        try other.dataset.setString("Other^Content", vr: .PN, for: .patientName)
+        try DICOMWriter.encode(other).write(to: URL(fileURLWithPath: folder + "/c.dcm"))
+        let events = LockedEvents()
+        let summary = try await offPool {
+            try SendJob(store: store, peer: peer).run(targets: [folder]) { events.append($0) }
+        }
+        #expect(summary.sent == 1 && summary.skipped == 1 && summary.failed == 1)
+        #expect(!summary.complete)
+        #expect(events.all.count == 3)
+        let copy = try #require(events.all.first { $0.path.hasSuffix("/b.dcm") })
+        #expect(copy.outcome == .skipped && copy.message?.contains("a.dcm") == true)
+        let clash = try #require(events.all.first { $0.path.hasSuffix("/c.dcm") })
+        #expect(clash.outcome == .failed && clash.message?.contains("other content") == true)
+        try store.close()
+        try await receiver.stop()
+    }
+
     @Test("a node that accepts only RLE refuses an uncompressed file: reported, never compressed")
     func refusalIsReported() async throws {
         let scratch = Scratch()
