@@ -17,6 +17,8 @@ import Foundation
 ///   volume recognition sequence from 0x8001) → kind `.iso9660`;
 /// - zip (`PK\3\4`, empty `PK\5\6`, spanned `PK\7\8`) → `.zip`;
 /// - tar (`ustar` at 257), also gzip/bzip2/xz/zstd-compressed tar → `.tar`;
+/// - a file named DICOMDIR (any case, `;1`) → the ``FolderMedium`` of its
+///   folder, which its File IDs name files of;
 /// - anything else, including a compressed file that is not a tar →
 ///   ``SingleFileMedium``.
 ///
@@ -58,6 +60,13 @@ public func openMedium(_ path: String, limits: MediumLimits = .init(), passphras
         }
         return try SingleFileMedium(path: path)
     case nil:
+        // A DICOMDIR named as the source (`/media/cdrom/DICOMDIR`): its File
+        // IDs name files of its folder (PS3.10 8.5), so that folder is the
+        // medium; alone, every file it lists would be 'not on the medium'.
+        if FileInspector.isNamedDICOMDIR(path) {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            return try FolderMedium(path: folder, limits: limits)
+        }
         return try SingleFileMedium(path: path)
     }
 }

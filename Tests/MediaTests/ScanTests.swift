@@ -291,6 +291,25 @@ struct ScanTests {
         #expect(report.exitStatus == 1)
     }
 
+    @Test("a DICOMDIR named as the source scans its folder, where its File IDs point")
+    func dicomdirAsTheSourceScansItsFolder() throws {
+        let dir = try TempDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.sub("cdrom"))
+        let folder = scanFolder(dir.sub("cdrom"))
+        for name in ["DICOMDIR", "dicomdir;1"] {
+            if name != "DICOMDIR" {
+                try FileManager.default.moveItem(atPath: dir.sub("cdrom/DICOMDIR"), toPath: dir.sub("cdrom/" + name))
+            }
+            let report = scanFolder(dir.sub("cdrom/" + name))
+            #expect(report.source.kind == .folder)
+            #expect(outline(report) == standardOutline)
+            #expect(codes(report) == [])
+            #expect(report.totals.missing == 0)
+            #expect(report.dicomdir?.path == name)
+            if name == "DICOMDIR" { #expect(try canonicalJSON(report) == canonicalJSON(folder)) }
+        }
+    }
+
     @Test func lowerCaseNames() throws {
         let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
