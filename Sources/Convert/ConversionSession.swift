@@ -45,7 +45,9 @@ public final class ConversionSession {
     private var nextSeriesNumber: Int
     private var usedNames: Set<String> = []
 
-    enum SeriesKind: Hashable { case images, documents, renderedPages }
+    /// `secondaryCapture`: with `--as photo`, the images that cannot be VL
+    /// Photographic (a series has one modality and one kind of object).
+    enum SeriesKind: Hashable { case images, documents, renderedPages, secondaryCapture }
 
     public init(options: ConvertOptions, inputs: [String] = []) throws(ConvertError) {
         try options.validate()
@@ -341,7 +343,7 @@ public final class ConversionSession {
                                method: String, notes: [String], document: Bool = false,
                                seriesKind: SeriesKind = .images, derivation: String? = nil,
                                iccProfile: Data? = nil) throws(ConvertError) -> ConvertedInstance {
-        let photo = options.imageIOD == .photo && seriesKind == .images
+        let wantsPhoto = options.imageIOD == .photo && seriesKind == .images
         let rows: Int, columns: Int, samples: Int, bits: Int, bitsStored: Int, photometric: String, frames: Int
         switch pixels {
         case .verbatim(let stream, _, _, _):
@@ -360,20 +362,34 @@ public final class ConversionSession {
             throw ConvertError(.unsupported, "\(columns)×\(rows) pixels: DICOM allows at most 65535 rows and columns", path: path)
         }
         let multiFrame = frames > 1
+        // The VL Image Module (PS3.3 C.8.12.1) holds one frame of 8-bit
+        // pixels, RGB only uncompressed or lossless: any other image is
+        // written as Secondary Capture, in a series of its own, and says so.
+        var photo = wantsPhoto, seriesKind = seriesKind, notes = notes
+        if wantsPhoto {
+            var lossyRGB = false
+            if case .verbatim(_, _, let syntax, _) = pixels { lossyRGB = syntax.isLossy && photometric == "RGB" }
+            let why = multiFrame ? "\(frames) frames" : bits != 8 ? "\(bitsStored)-bit pixels" : lossyRGB ? "lossy JPEG in RGB" : nil
+            if let why {
+                photo = false
+                seriesKind = .secondaryCapture
+                notes.append("Secondary Capture, not VL Photographic Image (which holds one frame of 8-bit pixels, RGB only uncompressed or lossless): \(why)")
+            }
+        }
         let sopClass: String
-        if photo && !multiFrame {
+        if photo {
             sopClass = "1.2.840.10008.5.1.4.1.1.77.1.4"
         } else if multiFrame {
             sopClass = samples == 3 ? "1.2.840.10008.5.1.4.1.1.7.4" : (bits == 8 ? "1.2.840.10008.5.1.4.1.1.7.2" : "1.2.840.10008.5.1.4.1.1.7.3")
         } else {
             sopClass = "1.2.840.10008.5.1.4.1.1.7"
         }
-        let modality = photo && !multiFrame ? "XC" : "OT"
+        let modality = photo ? "XC" : "OT"
         var ds = try commonDataset(sopClass: sopClass, modality: modality, seriesKind: seriesKind, dateTime: dateTime,
-                                   extraTexts: [derivation ?? ""], secondaryCapture: !(photo && !multiFrame))
+                                   extraTexts: [derivation ?? ""], secondaryCapture: !photo)
         let verbatim: Bool
         if case .verbatim = pixels { verbatim = true } else { verbatim = false }
-        if photo && !multiFrame {
+        if photo {
             try set(&ds, .imageType, .CS, verbatim ? "ORIGINAL\\PRIMARY" : "DERIVED\\PRIMARY")
             try set(&ds, .acquisitionDateTime, .DT, dateTime)
             ds.setSequence([], for: .acquisitionContextSequence)

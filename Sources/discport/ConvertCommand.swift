@@ -44,7 +44,7 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: .customLong("import"), help: "Store the DICOM objects in the store (an import run) instead of a folder.")
     var importIntoStore = false
 
-    @Option(name: .customLong("as"), help: ArgumentHelp("Images as sc (Secondary Capture) or photo (VL Photographic Image).", valueName: "sc|photo"))
+    @Option(name: .customLong("as"), help: ArgumentHelp("Images as sc (Secondary Capture) or photo (VL Photographic Image; an image it cannot hold: more than 8 bits, several frames, a lossy RGB JPEG, stays Secondary Capture, in a series of its own, with a note).", valueName: "sc|photo"))
     var imageIOD: String = "sc"
 
     @Option(name: .customLong("pdf-as"), help: ArgumentHelp("PDFs as document (Encapsulated PDF) or images (also rendered pages).", valueName: "document|images"))

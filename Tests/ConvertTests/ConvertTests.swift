@@ -675,6 +675,30 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(ds[.conversionType] == nil)
     }
 
+    @Test func imagesThatCannotBeVLPhotographicAreSecondaryCaptureInASeriesOfTheirOwn() throws {
+        // A lossy JPEG in RGB (Adobe APP14, transform 0, no JFIF): the VL
+        // Image Module allows RGB only uncompressed or lossless.
+        let scratch = Scratch()
+        var jpeg = [UInt8](Fixture.jpeg())
+        #expect(jpeg[2] == 0xFF && jpeg[3] == 0xE0)
+        jpeg.removeSubrange(2..<(4 + (Int(jpeg[4]) << 8 | Int(jpeg[5]))))
+        let adobe: [UInt8] = [0xFF, 0xEE, 0x00, 0x0E] + Array("Adobe".utf8) + [0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00]
+        jpeg.insert(contentsOf: adobe, at: 2)
+        let rgb = scratch.write("rgb.jpg", Data(jpeg))
+        let photo = scratch.write("wound.jpg", Fixture.jpeg())
+        let session = try Fixture.session { $0.imageIOD = .photo }
+        let first = try #require(try session.convert(photo).first)
+        let second = try #require(try session.convert(rgb).first)
+        #expect(first.sopClassUID == "1.2.840.10008.5.1.4.1.1.77.1.4")
+        #expect(second.sopClassUID == "1.2.840.10008.5.1.4.1.1.7")
+        let ds = second.file.dataset
+        #expect(ds.firstString(.photometricInterpretation) == "RGB")
+        #expect(ds.firstString(.modality) == "OT")
+        #expect(ds.firstString(.seriesInstanceUID) != first.file.dataset.firstString(.seriesInstanceUID), "a series has one modality")
+        #expect(second.notes.contains { $0.contains("not VL Photographic Image") && $0.contains("lossy JPEG in RGB") })
+        #expect(second.file.transferSyntax == .jpegBaseline, "still the JPEG as it is")
+    }
+
     @Test func importIntoTheStoreThenAttachToTheStudy() throws {
         let scratch = Scratch()
         let store = try InstanceStore(home: scratch.path + "/home")
