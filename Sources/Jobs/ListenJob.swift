@@ -38,7 +38,21 @@ public final class ListenJob: Sendable {
                                              originalPath: "dicom://\(instance.callingAE)@\(instance.peer)/\(summary.sopInstanceUID)",
                                              needsFileMeta: true)
             let result = try store.store(source, summary: summary, importID: importID)
-            return (.success, result.warnings.isEmpty ? nil : result.warnings.joined(separator: "; "))
+            // What the store did is logged with the instance: a duplicate or a
+            // copy kept aside is not an instance stored like the others.
+            var notes: [String] = []
+            switch result.outcome {
+            case .duplicate:
+                notes.append("duplicate: the store already has this instance with the same content")
+            case .conflict where result.filedUnderAnotherPatient == nil && result.warnings.isEmpty:
+                notes.append("conflict: the store has other content under this SOP Instance UID; this copy is kept aside at \(result.path)")
+            case .conflict:
+                notes.append("conflict: kept aside at \(result.path)")
+            default:
+                break
+            }
+            notes += result.warnings
+            return (.success, notes.isEmpty ? nil : notes.joined(separator: "; "))
         } catch let error as DICOMError {
             return (.cannotUnderstand, error.description)
         } catch {

@@ -5,6 +5,7 @@ import Jobs
 import Network
 import Reconcile
 import Store
+import Synchronization
 import Testing
 
 // The network jobs against discport's own storage SCP, in process on
@@ -26,12 +27,13 @@ private final class Receiver {
     let importID: Int64
     let job: ListenJob
 
-    init(home: String, acceptedTransferSyntaxes: Set<String>? = nil) async throws {
+    init(home: String, acceptedTransferSyntaxes: Set<String>? = nil,
+         events: @escaping @Sendable (ServerEvent) -> Void = { _ in }) async throws {
         store = try openStore(home)
         var configuration = DICOMServer.Configuration(aeTitle: "RECEIVER", host: "127.0.0.1", port: 0)
         configuration.acceptedTransferSyntaxes = acceptedTransferSyntaxes
         job = ListenJob(store: store, configuration: configuration)
-        (server, importID) = try await job.start()
+        (server, importID) = try await job.start(events: events)
     }
 
     var port: Int { server.port ?? 0 }
@@ -284,6 +286,36 @@ struct NetworkJobTests {
         let clash = try #require(events.all.first { $0.path.hasSuffix("/c.dcm") })
         #expect(clash.outcome == .failed && clash.message?.contains("other content") == true)
         try store.close()
+        try await receiver.stop()
+    }
+
+    @Test("listen logs a duplicate and a conflict kept aside as such, not as an instance stored")
+    func listenNamesDuplicatesAndConflicts() async throws {
+        let scratch = Scratch()
+        let messages = Mutex<[String: [String?]]>([:])
+        let receiver = try await Receiver(home: scratch.sub("pacs")) { event in
+            if case .stored(let instance, _, let message) = event {
+                messages.withLock { $0[instance.sopInstanceUID, default: []].append(message) }
+            }
+        }
+        let image = ctImage(sop: "1.2.3.905.1")
+        var other = image
+        try other.dataset.setString("Other^Content", vr: .PN, for: .patientName)
+        for (index, file) in [image, image, other].enumerated() {
+            // A sender store each: none knows the others were sent.
+            let store = try openStore(scratch.sub("sender\(index)"))
+            let peer = try addNode(to: store, port: receiver.port)
+            let path = scratch.sub("files\(index)") + "/i.dcm"
+            try DICOMWriter.encode(file).write(to: URL(fileURLWithPath: path))
+            let summary = try await offPool { try SendJob(store: store, peer: peer).run(targets: [path]) }
+            #expect(summary.sent == 1)
+            try store.close()
+        }
+        let logged = messages.withLock { $0["1.2.3.905.1"] ?? [] }
+        #expect(logged.count == 3)
+        #expect(logged.first == .some(nil))
+        #expect(logged.dropFirst().first??.hasPrefix("duplicate") == true)
+        #expect(logged.last??.contains("conflict") == true && logged.last??.contains("kept aside") == true)
         try await receiver.stop()
     }
 
