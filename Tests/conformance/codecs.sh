@@ -10,11 +10,13 @@
 #      VR LE; its pixels equal the judge's decode exactly (lossless) or within
 #      1 (lossy: the codecs' rounding); a file no judge decodes must be
 #      refused with the transfer syntax named;
-#   2. the lossy ones stay marked lossy (0028,2110)=01 with a method, and
-#      keep their SOP Instance UID;
+#   2. the lossy ones stay marked lossy (0028,2110)=01 with a method (as
+#      many ratios as methods), and keep their SOP Instance UID;
 #   3. --to rle output decodes (dcmdrle) to the same pixels, --to implicit-le too;
 #   4. dciodvfy finds no error in a transcoded file that it does not find in
-#      its source (or in the judge's decode of it).
+#      its source (or in the judge's decode of it);
+#   5. native YBR_FULL_422 (two samples a pixel) is kept byte for byte and
+#      refused for RLE by name.
 #
 # usage: bash Tests/conformance/codecs.sh path/to/discport
 set -euo pipefail
@@ -78,6 +80,8 @@ for src in ov12 mf12; do enc dcmcjpeg +ee "$s/$src.dcm" "$f/dcmtk_extended12_$sr
 enc dcmcjpls +el +in "$s/rgb8.dcm" "$f/dcmtk_jls_none_rgb8.dcm"
 enc dcmcjpls +el +is "$s/rgb8.dcm" "$f/dcmtk_jls_sample_rgb8.dcm"
 enc dcmcrle -ot "$s/mf8rgb.dcm" "$f/dcmtk_rle_no_table_mf8rgb.dcm"
+# GDCM records the ratio of its near-lossless JPEG-LS without a method.
+enc gdcmconv --jpegls --lossy -e 2 "$s/grey8.dcm" "$f/gdcm_jlsnear_grey8.dcm"
 echo "codecs: $(ls "$f" | wc -l) compressed files in all"
 
 # 1. transcode everything; judge each against DCMTK/GDCM/pydicom.
@@ -145,6 +149,11 @@ for name in sorted(os.listdir(sys.argv[2])):
         lossy += 1
         if out.get("LossyImageCompression") != "01" or not out.get("LossyImageCompressionMethod"):
             print(f"{name}: not marked lossy ({out.get('LossyImageCompression')}, {out.get('LossyImageCompressionMethod')})"); bad += 1
+    # Ratios and methods correspond value by value (PS3.3 C.7.6.1.1.5).
+    values = lambda e: [] if e is None or e.value in (None, "") else (list(e.value) if e.VM > 1 else [e.value])
+    ratios, methods = values(out.get((0x0028, 0x2112))), values(out.get((0x0028, 0x2114)))
+    if ratios and methods and len(ratios) != len(methods):
+        print(f"{name}: {len(ratios)} ratio(s) {ratios} against {len(methods)} method(s) {methods}"); bad += 1
 sys.exit(1 if bad else print(f"codecs: {lossy} lossy sources stay marked lossy with a method; SOP Instance UIDs kept") or 0)
 PY
 
@@ -176,4 +185,17 @@ for path in "$work/out"/*.dcm "$work/rle"/dcmtk_rle_*.dcm; do
 done
 [ "$added" = 0 ] || fail "transcoding added dciodvfy errors in $added file(s)"
 echo "codecs: dciodvfy finds no error the transcoding added ($(ls "$work/out" | wc -l) explicit VR LE files, and RLE)"
+
+# 5. Native YBR_FULL_422 (two samples a pixel) is transcoded byte for byte,
+#    and refused for RLE by name (PS3.5 8.2.2).
+ybr=$(python3 -c 'from pydicom.data import get_testdata_file as g; print(g("SC_ybr_full_422_uncompressed.dcm"))')
+"$bin" transcode "$ybr" --to explicit-le --out "$work/ybr" > /dev/null 2> "$work/ybr.err" || fail "native YBR_FULL_422: $(cat "$work/ybr.err")"
+python3 - "$ybr" "$work/ybr/$(basename "$ybr")" <<'PY' || fail "native YBR_FULL_422 changed"
+import sys, pydicom
+a, b = pydicom.dcmread(sys.argv[1]), pydicom.dcmread(sys.argv[2])
+assert a.PixelData == b.PixelData and b.PhotometricInterpretation == "YBR_FULL_422", "pixel data or photometric interpretation changed"
+PY
+! "$bin" transcode "$ybr" --to rle --out "$work/ybr-rle" > /dev/null 2> "$work/ybr-rle.err" || fail "native YBR_FULL_422 was RLE-encoded"
+grep -q YBR_FULL_422 "$work/ybr-rle.err" || fail "the RLE refusal does not name YBR_FULL_422: $(cat "$work/ybr-rle.err")"
+echo "codecs: native YBR_FULL_422 kept byte for byte, refused for RLE by name"
 echo "codecs: ok"
