@@ -166,7 +166,7 @@ public final class ConversionSession {
         case .png:
             let image = try ImageDecoder.png(data, path: path)
             return [try imageInstance(.decoded(image, lossy: nil), path: path, format: format, stem: stem,
-                                      dateTime: contentDateTime(path: path, embedded: nil), method: "decoded PNG", notes: [])]
+                                      dateTime: contentDateTime(path: path, embedded: nil), method: "decoded PNG", notes: image.notes)]
         case .bmp:
             let image = try ImageDecoder.bmp(data, path: path)
             return [try imageInstance(.decoded(image, lossy: nil), path: path, format: format, stem: stem,

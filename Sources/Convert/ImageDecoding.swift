@@ -14,6 +14,8 @@ public struct DecodedImage: Sendable, Equatable {
     /// 8 or 16.
     public var bitsAllocated: Int
     public var frames: [Data]
+    /// What decoding left out that the picture had (for the conversion's notes).
+    public var notes: [String] = []
 
     public var photometricInterpretation: String { samplesPerPixel == 1 ? "MONOCHROME2" : "RGB" }
     public var frameSize: Int { columns * rows * samplesPerPixel * bitsAllocated / 8 }
@@ -146,8 +148,31 @@ public enum ImageDecoder {
         let finished = buffer.withUnsafeMutableBytes { raw in png_image_finish_read(&image, nil, raw.baseAddress, 0, nil) }
         guard finished != 0 else { throw ConvertError(.damaged, "PNG does not decode: \(message())", path: path) }
         let samples = color ? 3 : 1
-        if alpha { buffer = dropChannel(buffer, pixels: width * height, channels: channels, keep: samples, bytesPerChannel: bytesPerChannel) }
-        return DecodedImage(columns: width, rows: height, samplesPerPixel: samples, bitsAllocated: 8 * bytesPerChannel, frames: [buffer])
+        var notes: [String] = []
+        if alpha {
+            let seeThrough = notOpaque(buffer, pixels: width * height, channels: channels, bytesPerChannel: bytesPerChannel)
+            if seeThrough > 0 {
+                // DICOM pixels have no transparency: said, not dropped without a word.
+                notes.append("transparency left out: \(seeThrough) of \(width * height) pixels are not opaque; their stored colours are shown as they are")
+            }
+            buffer = dropChannel(buffer, pixels: width * height, channels: channels, keep: samples, bytesPerChannel: bytesPerChannel)
+        }
+        var decoded = DecodedImage(columns: width, rows: height, samplesPerPixel: samples, bitsAllocated: 8 * bytesPerChannel, frames: [buffer])
+        decoded.notes = notes
+        return decoded
+    }
+
+    /// How many pixels have an alpha (the last channel) below its maximum.
+    static func notOpaque(_ data: Data, pixels: Int, channels: Int, bytesPerChannel: Int) -> Int {
+        data.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
+            var count = 0
+            let stride = channels * bytesPerChannel
+            for p in 0..<pixels {
+                let at = p * stride + (channels - 1) * bytesPerChannel
+                if src[at] != 0xFF || (bytesPerChannel == 2 && src[at + 1] != 0xFF) { count += 1 }
+            }
+            return count
+        }
     }
 
     /// Keeps the first `keep` channels of each pixel.

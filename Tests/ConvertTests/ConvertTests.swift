@@ -699,6 +699,19 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(second.file.transferSyntax == .jpegBaseline, "still the JPEG as it is")
     }
 
+    @Test func transparencyLeftOutIsNoted() throws {
+        let scratch = Scratch()
+        var rgba = [UInt8](repeating: 0, count: 4 * 6 * 4)
+        for p in 0..<24 { rgba[4 * p] = 200; rgba[4 * p + 3] = p < 5 ? 0 : 255 }
+        let seeThrough = scratch.write("logo.png", Fixture.png(width: 6, height: 4, rgba: rgba))
+        let converted = try #require(try Fixture.session().convert(seeThrough).first)
+        #expect(converted.notes.contains { $0.contains("transparency left out: 5 of 24 pixels") })
+        // An alpha channel that is opaque everywhere loses nothing: no note.
+        for p in 0..<24 { rgba[4 * p + 3] = 255 }
+        let opaque = scratch.write("opaque.png", Fixture.png(width: 6, height: 4, rgba: rgba))
+        #expect(try #require(try Fixture.session().convert(opaque).first).notes.isEmpty)
+    }
+
     @Test func importIntoTheStoreThenAttachToTheStudy() throws {
         let scratch = Scratch()
         let store = try InstanceStore(home: scratch.path + "/home")
