@@ -98,8 +98,14 @@ public struct TranscodeJob: Sendable {
         let file: DICOMFile
         do {
             file = try DICOMFile(contentsOf: source)
-        } catch {
+        } catch where error.kind == .notDICOM {
             return Outcome(source: source, destination: nil, status: .skipped, sourceSyntax: nil, message: "not a DICOM file: \(error.message)")
+        } catch {
+            // A DICOM file that cannot be read (truncated, malformed, unreadable)
+            // is a failure, named, never skipped as if it were not DICOM.
+            var unnamed = error
+            unnamed.path = nil      // the outcome names the file
+            return Outcome(source: source, destination: nil, status: .failed, sourceSyntax: nil, message: "cannot read the DICOM file: \(unnamed.description)")
         }
         let syntax = "\(file.transferSyntax.name) (\(file.transferSyntax.uid))"
         guard file.dataset[.pixelData] != nil else {
