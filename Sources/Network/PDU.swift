@@ -256,7 +256,13 @@ public struct Abort: Sendable, Equatable {
 /// A malformed or unacceptable PDU.
 public struct PDUError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The A-ABORT the peer is sent for it (PS3.8 §9.3.8: service provider,
+    /// invalid PDU parameter value unless said otherwise).
+    public var abort: Abort
+    public init(_ message: String, abort: Abort = .invalidParameter) {
+        self.message = message
+        self.abort = abort
+    }
     public var description: String { message }
 }
 
@@ -464,7 +470,7 @@ extension PDU {
             guard let b = body.readBytes(length: 4) else { throw PDUError("A-ABORT too short") }
             return .abort(Abort(source: b[2], reason: b[3]))
         default:
-            throw PDUError(String(format: "unrecognized PDU type 0x%02X", type))
+            throw PDUError(String(format: "unrecognized PDU type 0x%02X", type), abort: .unrecognizedPDU)
         }
     }
 

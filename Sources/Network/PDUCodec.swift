@@ -64,8 +64,17 @@ final class InboxHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// A malformed PDU (too long, unknown type, bad items) ends the
+    /// association with an A-ABORT saying why (PS3.8 §9.3.8, state machine
+    /// AA-8), then the connection is closed.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         inbox.finish(with: error)
-        context.close(promise: nil)
+        guard let failure = error as? PDUError, context.channel.isActive else {
+            context.close(promise: nil)
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 10)
+        PDU.abort(failure.abort).encode(into: &buffer)
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DICOM
 import Foundation
 import NIOCore
@@ -186,6 +189,35 @@ private func temporaryFolder() -> String {
         await server.stop()
     }
 
+    /// A peer sending a malformed PDU (an unknown type, a length far over
+    /// the limit: nothing of it is allocated) gets an A-ABORT saying why
+    /// (PS3.8 §9.3.8) before the connection closes, not a bare close.
+    @Test func malformedPDUIsAnsweredWithAbort() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let server = try await startServer(folder: folder, maxPDU: 16384)
+        let port = try #require(server.port)
+        let request = PDU.associateRQ(AssociateRequest(
+            calledAE: "TESTSCP", callingAE: "RAW",
+            presentationContexts: [PresentationContextProposal(id: 1, abstractSyntax: UIDs.verification,
+                                                               transferSyntaxes: [TransferSyntax.implicitVRLittleEndian.uid])],
+            userInformation: UserInformation(maxPDULength: 16384, implementationClassUID: "1.2.3")))
+        let cases: [(bytes: [UInt8], reason: UInt8)] = [
+            ([0x09, 0, 0, 0, 0, 4, 1, 2, 3, 4], 1),                    // unrecognized PDU type
+            ([0x04, 0, 0xFF, 0xFF, 0xFF, 0xF0] + [UInt8](repeating: 0, count: 64), 6),   // 4 GB announced
+        ]
+        for (bytes, reason) in cases {
+            let answer = try await Task.detached { () throws -> [UInt8] in
+                try RawConnection.exchange(port: port, [Array(request.encoded().readableBytesView), bytes])
+            }.value
+            // A-ASSOCIATE-AC, then A-ABORT from the service provider with the reason.
+            #expect(answer.first == 0x02)
+            let acLength = answer.count >= 6 ? Int(answer[2]) << 24 | Int(answer[3]) << 16 | Int(answer[4]) << 8 | Int(answer[5]) : 0
+            #expect(Array(answer.dropFirst(6 + acLength)) == [0x07, 0, 0, 0, 0, 4, 0, 0, 2, reason])
+        }
+        await server.stop()
+    }
+
     @Test func artimExpiresWhenThePeerNeverAnswers() async throws {
         // A TCP server that accepts and stays silent.
         let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -203,5 +235,40 @@ private func temporaryFolder() -> String {
         // The 300 ms timer, not the 30 s default: a bound far from both, as
         // a loaded machine (parallel tests, builds) delays the task by seconds.
         #expect(ContinuousClock.now - start < .seconds(20))
+    }
+}
+
+/// A blocking TCP client for tests: sends each chunk (the second after the
+/// first answer), then reads until the peer closes (or 5 s pass).
+enum RawConnection {
+    static func exchange(port: Int, _ chunks: [[UInt8]]) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        for (index, chunk) in chunks.enumerated() {
+            _ = chunk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if index == 0 {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { received += buffer[0..<n] }
+            }
+        }
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        return received
     }
 }
