@@ -199,6 +199,10 @@ public final class ConversionSession {
         if !stream.droppedSegments.isEmpty {
             notes.append("left out: " + Array(Set(stream.droppedSegments)).sorted().joined(separator: ", "))
         }
+        if data.count > stream.scanRange.upperBound {
+            // A phone's trailer (depth map, motion video, a second picture) or garbage: not the image.
+            notes.append("left out: \(data.count - stream.scanRange.upperBound) bytes after the image's end (EOI marker)")
+        }
         if stream.isLossless && !stream.isArithmetic && (stream.samplesPerPixel == 1 || stream.photometricInterpretation == "RGB")
             && stream.orientation == 1 {
             // Process 14 has DICOM syntaxes of its own: encapsulated as it is.

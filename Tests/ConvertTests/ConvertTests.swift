@@ -712,6 +712,15 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(try #require(try Fixture.session().convert(opaque).first).notes.isEmpty)
     }
 
+    @Test func bytesAfterTheJPEGsEndAreNoted() throws {
+        let scratch = Scratch()
+        let path = scratch.write("phone.jpg", Fixture.jpeg() + Data("MotionPhoto_Data".utf8))
+        let converted = try #require(try Fixture.session().convert(path).first)
+        #expect(converted.file.transferSyntax == .jpegBaseline)
+        #expect(converted.notes.contains("left out: 16 bytes after the image's end (EOI marker)"))
+        #expect(try #require(try Fixture.session().convert(scratch.write("plain.jpg", Fixture.jpeg())).first).notes.isEmpty)
+    }
+
     @Test func importIntoTheStoreThenAttachToTheStudy() throws {
         let scratch = Scratch()
         let store = try InstanceStore(home: scratch.path + "/home")
