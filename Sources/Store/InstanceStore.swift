@@ -1285,6 +1285,24 @@ public final class InstanceStore: Sendable {
         }
     }
 
+    /// What hangs below what ``lookup(_:)`` found, one level down: each
+    /// patient's studies (that patient's: the same Patient ID and issuer),
+    /// each study's series, each series' instances.
+    public func below(_ found: CatalogLookup) throws -> CatalogLookup {
+        try withCatalog { catalog in
+            var studies: [StudyRecord] = []
+            for patient in found.patients {
+                studies += try catalog.studies(patientID: patient.patientID)
+                    .filter { ($0.issuerOfPatientID ?? "") == (patient.issuerOfPatientID ?? "") }
+            }
+            var series: [SeriesRecord] = []
+            for study in found.studies { series += try catalog.series(studyUID: study.studyInstanceUID) }
+            var instances: [InstanceRecord] = []
+            for one in found.series { instances += try catalog.instances(seriesUID: one.seriesInstanceUID) }
+            return CatalogLookup(patients: [], studies: studies, series: series, instances: instances, conflicts: [])
+        }
+    }
+
     /// Import runs, oldest first.
     public func imports() throws -> [ImportRecord] {
         try withImportCounts { try $0.imports() }

@@ -80,7 +80,7 @@ struct ShowCommand: ParsableCommand {
     @Argument(help: "A Patient ID, or a Study, Series or SOP Instance UID.")
     var identifier: String
 
-    @Flag(help: "Print JSON: {patients, studies, series, instances, conflicts, audit}.")
+    @Flag(help: "Print JSON: {patients, studies, series, instances, conflicts, audit, below}; below: {studies, series, instances} one level under what matched.")
     var json = false
 
     @OptionGroup var store: StoreOptions
@@ -92,6 +92,14 @@ struct ShowCommand: ParsableCommand {
         var instances: [InstanceRecord]
         var conflicts: [ConflictRecord]
         var audit: [AuditEntry]
+        /// One level below what matched: a patient's studies, a study's
+        /// series, a series' instances.
+        var below: Below
+        struct Below: Encodable {
+            var studies: [StudyRecord]
+            var series: [SeriesRecord]
+            var instances: [InstanceRecord]
+        }
     }
 
     func run() throws {
@@ -99,8 +107,10 @@ struct ShowCommand: ParsableCommand {
         defer { try? catalog.close() }
         let found = try catalog.lookup(identifier)
         if found.isEmpty { throw CLIError("nothing in the store matches '\(identifier)'", status: 1) }
+        let below = try catalog.below(found)
         var shown = Shown(patients: found.patients, studies: found.studies, series: found.series,
-                          instances: found.instances, conflicts: found.conflicts, audit: [])
+                          instances: found.instances, conflicts: found.conflicts, audit: [],
+                          below: .init(studies: below.studies, series: below.series, instances: below.instances))
         if found.instances.count == 1 {
             shown.audit = try catalog.auditLog(sopInstanceUID: found.instances[0].sopInstanceUID)
         }
@@ -109,12 +119,21 @@ struct ShowCommand: ParsableCommand {
         var out = ""
         for p in found.patients {
             out += "Patient \(p.patientID)\(p.issuerOfPatientID.map { " (issuer \($0))" } ?? "")  \(p.patientName ?? "")  born \(p.birthDate ?? "?")  sex \(p.sex ?? "?")  \(p.studyCount) stud\(p.studyCount == 1 ? "y" : "ies"), \(p.instanceCount) instance(s)\n"
+            for s in below.studies where s.patientID == p.patientID && (s.issuerOfPatientID ?? "") == (p.issuerOfPatientID ?? "") {
+                out += "  study \(s.studyInstanceUID)  \(s.studyDate ?? "")  \(s.modalities.joined(separator: "/"))  \(s.studyDescription ?? "")  \(s.seriesCount) series, \(s.instanceCount) instance(s)\n"
+            }
         }
         for s in found.studies {
             out += "Study \(s.studyInstanceUID)  patient \(s.patientID)\(s.issuerOfPatientID.map { " (issuer \($0))" } ?? "") \(s.patientName ?? "")  \(s.studyDate ?? "")  \(s.modalities.joined(separator: "/"))  \(s.studyDescription ?? "")  \(s.seriesCount) series, \(s.instanceCount) instance(s)\n"
+            for se in below.series where se.studyInstanceUID == s.studyInstanceUID {
+                out += "  series \(se.seriesInstanceUID)  \(se.modality ?? "")  #\(se.seriesNumber.map(String.init) ?? "-")  \(se.seriesDescription ?? "")  \(se.instanceCount) instance(s)\n"
+            }
         }
         for s in found.series {
             out += "Series \(s.seriesInstanceUID)  study \(s.studyInstanceUID)  \(s.modality ?? "")  #\(s.seriesNumber.map(String.init) ?? "-")  \(s.seriesDescription ?? "")  \(s.instanceCount) instance(s)\n"
+            for i in below.instances where i.seriesInstanceUID == s.seriesInstanceUID {
+                out += "  instance \(i.sopInstanceUID)  #\(i.instanceNumber.map(String.init) ?? "-")  \(i.size) bytes  \(i.path)\n"
+            }
         }
         for i in found.instances {
             out += """

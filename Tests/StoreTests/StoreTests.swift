@@ -290,6 +290,32 @@ struct StoreTests {
         try store.close()
     }
 
+    @Test("below: a patient's studies (its issuer's only), a study's series, a series' instances")
+    func belowIsOneLevelDown() throws {
+        let home = TemporaryHome()
+        let store = try InstanceStore(home: home.path, options: .init(synchronous: false))
+        for (n, issuer, series) in [(1, "HOSP-A", 101), (2, "HOSP-A", 102), (3, "HOSP-B", 103)] {
+            let study = issuer == "HOSP-A" ? Fixture.uid(201) : Fixture.uid(202)
+            let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(n), series: Fixture.uid(series), study: study,
+                                                          patientID: "12345", instanceNumber: n))
+            var summary = try Fixture.summary(data)
+            summary.issuerOfPatientID = issuer
+            #expect(try store.store(Fixture.source(data), summary: summary).outcome == .stored)
+        }
+        try store.flush()
+        let patient = try store.lookup("12345")
+        #expect(patient.patients.count == 2)
+        let studies = try store.below(CatalogLookup(patients: patient.patients.filter { $0.issuerOfPatientID == "HOSP-A" },
+                                                    studies: [], series: [], instances: [], conflicts: []))
+        #expect(studies.studies.map(\.studyInstanceUID) == [Fixture.uid(201)])
+        let series = try store.below(store.lookup(Fixture.uid(201)))
+        #expect(Set(series.series.map(\.seriesInstanceUID)) == [Fixture.uid(101), Fixture.uid(102)])
+        #expect(series.studies.isEmpty && series.instances.isEmpty)
+        let instances = try store.below(store.lookup(Fixture.uid(103)))
+        #expect(instances.instances.map(\.sopInstanceUID) == [Fixture.uid(3)])
+        try store.close()
+    }
+
     @Test("opening an existing store for reading refuses a home without a catalog and creates nothing there")
     func existingHomeIsNotCreated() throws {
         let home = TemporaryHome()
