@@ -23,13 +23,14 @@ extension ScanReport {
             out.append("")
             out.append("!!! \(patients.count) PATIENTS ON THIS MEDIUM: check each one before importing; never merge them !!!")
             for patient in patients {
-                out.append("!!!   \(ScanReport.nameLine(patient))  ID \(patient.patientID ?? "(none)")")
+                out.append("!!!   \(ScanReport.nameLine(patient))  ID \(patient.patientID ?? "(none)")\(patient.issuerOfPatientID.map { "  issuer \($0)" } ?? "")")
             }
         }
 
         for patient in patients {
             out.append("")
             var line = "Patient \(ScanReport.nameLine(patient))  ID \(patient.patientID ?? "(none)")"
+            if let issuer = patient.issuerOfPatientID { line += "  issuer \(issuer)" }
             if let birth = patient.birthDate { line += "  born \(ScanReport.date(birth))" }
             if let sex = patient.sex { line += "  sex \(sex)" }
             line += "  (\(ScanReport.count(patient.studies.count, "study", "studies")), \(ScanReport.count(patient.instanceCount, "instance")), \(ScanReport.size(patient.size)))"

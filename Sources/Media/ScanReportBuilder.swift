@@ -59,7 +59,9 @@ struct ReportBuilder {
 
         // The tree, from the readable files.
         let readable = instances.indices.filter { !instances[$0].isDamaged }
-        let patients = ReportBuilder.tree(instances, readable)
+        var conflicts: [ScanProblem] = []
+        let patients = ReportBuilder.tree(instances, readable, conflicts: &conflicts)
+        problems += conflicts
         problems += ReportBuilder.patientProblems(patients)
         problems += ReportBuilder.duplicateProblems(instances)
 
@@ -150,7 +152,9 @@ struct ReportBuilder {
         return PersonName(name).dicomForm
     }
 
-    struct PatientKey: Hashable { var id: String; var name: String }
+    /// Patient ID with its issuer (as export's PATIENT records and the
+    /// store tell patients apart), and the name.
+    struct PatientKey: Hashable { var id: String; var issuer: String; var name: String }
 
     /// `members` grouped by `key`, the groups in order of first appearance.
     /// Files of a series share one ``SeriesAttributes`` (interned) and come
@@ -181,6 +185,13 @@ struct ReportBuilder {
 
     /// The patient → study → series → instance tree of `all[members]`.
     static func tree(_ all: [InstanceSummary], _ members: [Int]) -> [ScanReport.Patient] {
+        var conflicts: [ScanProblem] = []
+        return tree(all, members, conflicts: &conflicts)
+    }
+
+    /// The tree; `conflicts` gets a patient-id-conflict for each patient
+    /// whose files disagree on birth date or sex (shown with the first).
+    static func tree(_ all: [InstanceSummary], _ members: [Int], conflicts: inout [ScanProblem]) -> [ScanReport.Patient] {
         // Insertion-ordered grouping over path-sorted instances: the first
         // file (by path) with a value gives a node its attributes.
         // Thousands of files share a handful of names: normalize each once.
@@ -195,7 +206,7 @@ struct ReportBuilder {
                     normalizedNames[patientName] = name
                 }
             }
-            return PatientKey(id: shared.patientID ?? "", name: name)
+            return PatientKey(id: shared.patientID ?? "", issuer: shared.issuerOfPatientID ?? "", name: name)
         }
         var patients: [ScanReport.Patient] = []
         for (key, members) in byPatient {
@@ -205,9 +216,18 @@ struct ReportBuilder {
             let studies = grouping(all, members) { $0.studyInstanceUID ?? "" }.map { study(all, $0.members) }.sorted { a, b in
                 ((a.studyDate ?? ""), (a.studyTime ?? ""), (a.studyInstanceUID ?? "")) < ((b.studyDate ?? ""), (b.studyTime ?? ""), (b.studyInstanceUID ?? ""))
             }
+            // Birth dates and sexes of the files, in order of first appearance
+            // (a series' files share one attributes object: looked at once).
+            var birthDates: [String] = [], sexes: [String] = []
+            var lastShared: SeriesAttributes?
+            for index in members where all[index].shared !== lastShared {
+                lastShared = all[index].shared
+                if let date = all[index].birthDate, !birthDates.contains(date) { birthDates.append(date) }
+                if let sex = all[index].sex, !sexes.contains(sex) { sexes.append(sex) }
+            }
             patients.append(ScanReport.Patient(
                 patientID: key.id.isEmpty ? nil : key.id,
-                issuerOfPatientID: members.lazy.compactMap { all[$0].issuerOfPatientID }.first,
+                issuerOfPatientID: key.issuer.isEmpty ? nil : key.issuer,
                 name: key.name.isEmpty ? nil : key.name,
                 nameAlphabetic: group(0), nameIdeographic: group(1), namePhonetic: group(2),
                 birthDate: members.lazy.compactMap { all[$0].birthDate }.first,
@@ -215,9 +235,17 @@ struct ReportBuilder {
                 instanceCount: members.count,
                 size: members.reduce(0) { $0 + all[$1].size },
                 studies: studies))
+            if birthDates.count > 1 || sexes.count > 1 {
+                var what: [String] = []
+                if birthDates.count > 1 { what.append("birth date (\(birthDates.joined(separator: ", ")))") }
+                if sexes.count > 1 { what.append("sex (\(sexes.joined(separator: ", ")))") }
+                conflicts.append(ScanProblem(.patientIDConflict, .warning, path: nil,
+                    "\(display(patients[patients.count - 1])): the files of this patient disagree on \(what.joined(separator: " and ")); "
+                        + "one Patient ID and name for two people, or a mistake in some files: a person must decide (shown with the first)"))
+            }
         }
         return patients.sorted { a, b in
-            ((a.name ?? ""), (a.patientID ?? "")) < ((b.name ?? ""), (b.patientID ?? ""))
+            ((a.name ?? ""), (a.patientID ?? ""), (a.issuerOfPatientID ?? "")) < ((b.name ?? ""), (b.patientID ?? ""), (b.issuerOfPatientID ?? ""))
         }
     }
 
@@ -265,7 +293,7 @@ struct ReportBuilder {
     // MARK: Medium-wide problems
 
     static func display(_ patient: ScanReport.Patient) -> String {
-        "\(patient.name ?? "(no name)") (ID \(patient.patientID ?? "none"))"
+        "\(patient.name ?? "(no name)") (ID \(patient.patientID ?? "none")\(patient.issuerOfPatientID.map { ", issuer \($0)" } ?? ""))"
     }
 
     static func patientProblems(_ patients: [ScanReport.Patient]) -> [ScanProblem] {
@@ -278,8 +306,13 @@ struct ReportBuilder {
         for patient in patients { byID[patient.patientID ?? "", default: []].append(patient) }
         for (id, group) in byID.sorted(by: { $0.key < $1.key }) where group.count > 1 {
             let what = id.isEmpty ? "no Patient ID" : "Patient ID \(id)"
-            problems.append(ScanProblem(.patientIDConflict, .warning, path: nil,
-                "\(what) with \(group.count) different names: \(group.map { $0.name ?? "(no name)" }.joined(separator: "; "))"))
+            if Set(group.map { $0.issuerOfPatientID ?? "" }).count == 1 {
+                problems.append(ScanProblem(.patientIDConflict, .warning, path: nil,
+                    "\(what) with \(group.count) different names: \(group.map { $0.name ?? "(no name)" }.joined(separator: "; "))"))
+            } else {
+                problems.append(ScanProblem(.patientIDConflict, .warning, path: nil,
+                    "\(what) for \(group.count) patients of different issuers or names: \(group.map(display).joined(separator: "; "))"))
+            }
         }
         func comparable(_ name: String?) -> String {
             (name ?? "").uppercased().filter { !$0.isWhitespace }

@@ -391,6 +391,51 @@ struct ScanTests {
         #expect(banner.lowerBound < firstPatient.lowerBound, "called out before the tree")
     }
 
+    @Test("one Patient ID of two issuers is two patients, each with its issuer, as export and the store tell them apart")
+    func oneIDOfTwoIssuersIsTwoPatients() throws {
+        let dir = try TempDir()
+        var disc = DiscBuilder.standardDisc()
+        for i in disc.indices { disc[i].issuer = "HOSP_A" }
+        var other = disc[0]
+        other.issuer = "HOSP_B"
+        other.studyUID = "1.2.826.0.1.3680043.10.9.2"
+        other.seriesUID = "1.2.826.0.1.3680043.10.9.2.1"
+        other.sopUID = "1.2.826.0.1.3680043.10.9.2.1.1"
+        other.fileID = ["DICOM", "P2", "IMG00001"]
+        try DiscBuilder.write(disc + [other], to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(report.patients.map { "\($0.patientID ?? "-") \($0.issuerOfPatientID ?? "-") \($0.instanceCount)" }
+                == ["P0001 HOSP_A 3", "P0001 HOSP_B 1"])
+        #expect(codes(report) == ["multi-patient", "patient-id-conflict"])
+        let conflict = report.problems.first { $0.code == .patientIDConflict }?.message ?? ""
+        #expect(conflict.contains("issuer HOSP_A") && conflict.contains("issuer HOSP_B"), "\(conflict)")
+        #expect(report.exitStatus == 1)
+        let text = report.textSummary()
+        #expect(text.contains("ID P0001  issuer HOSP_A") && text.contains("ID P0001  issuer HOSP_B"))
+    }
+
+    @Test("files of one Patient ID and name that disagree on birth date or sex are called out, not shown with the first alone")
+    func oneIDAndNameWithConflictingDemographics() throws {
+        let dir = try TempDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[2].birthDate = "19900101"
+        disc[2].sex = "M"
+        disc[2].studyUID = "1.2.826.0.1.3680043.10.9.2"
+        disc[2].seriesUID = "1.2.826.0.1.3680043.10.9.2.1"
+        try DiscBuilder.write(disc, to: dir.path)
+        let report = scanFolder(dir.path)
+        #expect(report.patients.count == 1)
+        #expect(codes(report) == ["patient-id-conflict"])
+        let conflict = report.problems.first?.message ?? ""
+        #expect(conflict.contains("birth date (19700101, 19900101)") && conflict.contains("sex (F, M)"), "\(conflict)")
+        #expect(report.exitStatus == 1)
+        // Agreeing files (and files without the value) say nothing.
+        var agreeing = DiscBuilder.standardDisc()
+        agreeing[2].birthDate = ""
+        try DiscBuilder.write(agreeing, to: dir.sub("agreeing"))
+        #expect(codes(scanFolder(dir.sub("agreeing"))) == [])
+    }
+
     @Test func samePersonUnderTwoIDs() throws {
         let dir = try TempDir()
         var other = DiscInstance()
