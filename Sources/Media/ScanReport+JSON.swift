@@ -30,6 +30,25 @@ extension ScanReport {
     }
 }
 
+extension ScanReport {
+    /// Writes the report, JSON or text, to `handle` (the command's
+    /// standard output); throws when it cannot be written (disk full, a
+    /// closed pipe) instead of stopping the process.
+    public func write(json: Bool, to handle: FileHandle) throws {
+        guard json else {
+            try handle.write(contentsOf: Data(textSummary().utf8))
+            return
+        }
+        final class Outcome { var error: (any Error)? }
+        let outcome = Outcome()
+        writeJSON(appendingNewline: true) { bytes in
+            guard outcome.error == nil else { return }
+            do { try handle.write(contentsOf: Data(bytes)) } catch { outcome.error = error }
+        }
+        if let error = outcome.error { throw error }
+    }
+}
+
 /// Pretty-printed JSON in JSONEncoder's layout: two spaces per level,
 /// `"key" : value`, empty containers as `[` newline newline indent `]`.
 struct ReportJSONWriter {

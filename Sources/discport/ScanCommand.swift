@@ -10,7 +10,7 @@ struct ScanCommand: ParsableCommand {
         discussion: """
             Reads every file once (DICOM headers only), compares with the DICOMDIR, \
             and prints patients, studies and series with every problem found. \
-            Exit status: 0 clean, 1 problems found (warnings or errors), 2 source unreadable.
+            Exit status: 0 clean, 1 problems found (warnings or errors), 2 source unreadable (or the report could not be written).
             """
     )
 
@@ -22,15 +22,17 @@ struct ScanCommand: ParsableCommand {
 
     func run() throws {
         let report = MediumScanner().scan(path: source)
-        if json {
-            // Written as it is made, piece by piece: never the whole text in memory.
-            report.writeJSON(appendingNewline: true) { FileHandle.standardOutput.write(Data($0)) }
-        } else {
-            FileHandle.standardOutput.write(Data(report.textSummary().utf8))
+        // JSON is written as it is made, piece by piece: never the whole text in memory.
+        var status = report.exitStatus
+        do {
+            try report.write(json: json, to: FileHandle.standardOutput)
+        } catch {
+            // A full disk or a closed pipe: say so, never a crash or a report cut short in silence.
+            FileHandle.standardError.write(Data("discport scan: cannot write the report to standard output: \(error.localizedDescription)\n".utf8))
+            status = 2
         }
         // The process ends here: the report (on a large disc, tens of
         // thousands of strings) is left to it rather than freed piece by piece.
-        let status = report.exitStatus
         withExtendedLifetime(report) { Foundation.exit(status) }
     }
 }

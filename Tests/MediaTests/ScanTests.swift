@@ -943,6 +943,25 @@ struct ScanTests {
         #expect(report.source.kind == nil)
     }
 
+    @Test("a report that cannot be written (disk full) throws, JSON and text, instead of stopping the process")
+    func reportToAFullDiskThrows() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        let dir = try TempDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
+        let report = scanFolder(dir.path)
+        for json in [true, false] {
+            let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+            #expect(throws: (any Error).self) { try report.write(json: json, to: full) }
+        }
+        // Written where it fits, the bytes are the report's.
+        let path = dir.sub("report.json")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let out = try #require(FileHandle(forWritingAtPath: path))
+        try report.write(json: true, to: out)
+        try out.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == report.jsonData() + Data([0x0A]))
+    }
+
     @Test func jsonSchemaKeys() throws {
         let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
