@@ -865,8 +865,13 @@ public final class InstanceStore: Sendable {
                 let expected = String(parts[1].dropLast(4))
                 guard let actual = try? FileIO.sha256(path: home + "/" + stored), actual.sha256 == expected,
                       let header = try? DICOMFile(contentsOf: home + "/" + stored, options: .header) else { continue }
-                var summary = InstanceSummary(file: header)
-                summary.sopInstanceUID = String(parts[0])
+                var summary = InstanceSummary(file: header).normalized
+                // The folder is the UID made a file name (``Layout/component(forUID:)``):
+                // the header's UID when it is that one's, the folder's
+                // name only when the header says otherwise.
+                if Layout.component(forUID: summary.sopInstanceUID) != String(parts[0]) {
+                    summary.sopInstanceUID = String(parts[0])
+                }
                 try ensureTransaction(&st)
                 try catalog.insertConflict(summary: summary.normalized, sha256: actual.sha256, size: actual.size, storedPath: stored,
                                            originalPath: nil, importID: nil, reason: "recovered-after-crash")

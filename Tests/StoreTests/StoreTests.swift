@@ -316,6 +316,27 @@ struct StoreTests {
         try store.close()
     }
 
+    @Test("a conflict copy renamed before a crash is recovered under its own SOP Instance UID, also one not safe as a file name")
+    func recoveredConflictKeepsItsUID() throws {
+        let home = TemporaryHome()
+        let uid = "1.2.3.abc"      // invalid: filed under x<hash>
+        let first = try Fixture.part10(Fixture.dataset(sop: uid, pixel: 0x11))
+        let second = try Fixture.part10(Fixture.dataset(sop: uid, pixel: 0x22))
+        let crashing = try InstanceStore(home: home.path, options: .init(batchInterval: .seconds(3600)),
+                                         faultHook: crashAt(.afterRename, hit: 2), migrations: Catalog.migrations)
+        #expect(try crashing.store(Fixture.source(first), summary: Fixture.summary(first)).outcome == .stored)
+        try crashing.flush()
+        #expect(try crashing.store(Fixture.source(second), summary: Fixture.summary(second)).outcome == .conflict)
+        #expect(throws: StoreError.self) { try crashing.flush() }   // renamed aside, then the "process" dies
+
+        let store = try InstanceStore(home: home.path, options: .init(synchronous: false))
+        let conflicts = try store.conflicts()
+        #expect(conflicts.map(\.sopInstanceUID) == [uid])
+        #expect(try store.lookup(uid).conflicts.count == 1)
+        #expect(try store.check().isClean)
+        try store.close()
+    }
+
     @Test("opening an existing store for reading refuses a home without a catalog and creates nothing there")
     func existingHomeIsNotCreated() throws {
         let home = TemporaryHome()
