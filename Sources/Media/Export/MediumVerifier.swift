@@ -8,7 +8,10 @@ public struct VerifyProblem: Sendable, Hashable, Codable {
     /// `file-id`, `record-key`, `transfer-syntax`, `readme-missing`,
     /// `forbidden-root-content`, `non-dicom-in-dicom-folder`, `web-script`,
     /// `file-set-id`, `no-dicomdir`, `xdm` (IHE XDM metadata that does not
-    /// match the medium), or `scan:<scan problem code>`.
+    /// match the medium), `part10` (a file meta information header against
+    /// PS3.10 §7.1: group length, version, Media Storage SOP Class),
+    /// `dicomdir-offsets` (the root record offsets of the DICOMDIR), or
+    /// `scan:<scan problem code>`.
     public var code: String
     public var severity: ProblemSeverity
     public var path: String?
@@ -69,6 +72,11 @@ public struct MediumVerifier: Sendable {
         var files: [(path: String, size: Int)] = []
         var hashes: [String: String] = [:]
         var dicomdir: DICOMDirectory?
+        /// The root DICOMDIR's header and its root record offsets.
+        var dicomdirHeader: Part10Header?
+        var rootOffsets: (first: Int?, last: Int?)?
+        /// The file meta of every file starting with a preamble and `DICM`, by path.
+        var headers: [String: Part10Header] = [:]
         var indexPage: String?
         /// `IHE_XDM/<subset>/METADATA.XML` files: path and content.
         var xdmMetadata: [(path: String, data: Data)] = []
@@ -101,7 +109,22 @@ public struct MediumVerifier: Sendable {
                     hash = hasher.finalize()
                 }
                 var directory: DICOMDirectory?
-                if normalized == "dicomdir" { directory = DICOMDirectory(file: file) }
+                var rootOffsets: (first: Int?, last: Int?)?
+                var header: Part10Header?
+                if normalized == "dicomdir" {
+                    if let data = try? file.readPrefix(file.size) {
+                        directory = DICOMDirectory(data: data, path: file.path)
+                        let bytes = [UInt8](data)
+                        header = Part10Header(bytes)
+                        if let header, header.fault == nil, header.transferSyntaxUID == TransferSyntax.explicitVRLittleEndian.uid {
+                            rootOffsets = Part10Header.rootOffsets(bytes, from: header.end)
+                        }
+                    } else {
+                        directory = DICOMDirectory(file: file)
+                    }
+                } else if file.size >= 132 {
+                    header = Part10Header.read(file)
+                }
                 var page: String?
                 if normalized == "index.htm" || normalized == "index.html", file.size < 4 << 20 {
                     page = (try? file.readPrefix(file.size)).map { String(decoding: $0, as: UTF8.self) }
@@ -114,7 +137,13 @@ public struct MediumVerifier: Sendable {
                     v.files.append((file.path, file.size))
                     if let xdm { v.xdmMetadata.append((file.path, xdm)) }
                     if let hash { v.hashes[file.path] = hash }
-                    if let directory { v.dicomdir = directory }
+                    if let directory {
+                        v.dicomdir = directory
+                        v.dicomdirHeader = header
+                        v.rootOffsets = rootOffsets
+                    } else if let header {
+                        v.headers[file.path] = header
+                    }
                     if let page { v.indexPage = page }
                 }
             }
@@ -179,6 +208,15 @@ public struct MediumVerifier: Sendable {
             }
         }
         if let directory = seen.dicomdir {
+            if MediumVerifier.withoutVersion(directory.path) != "DICOMDIR" {
+                add("file-id", .error, directory.path, "the DICOMDIR is named \(directory.path): PS3.10 §8.6 and PS3.11 name it DICOMDIR, in upper case")
+            }
+            if let header = seen.dicomdirHeader {
+                for fault in header.faults(expectedSOPClassUID: DICOMDirectory.sopClassUID, what: "Media Storage Directory Storage") {
+                    add("part10", .error, directory.path, "the DICOMDIR's " + fault)
+                }
+            }
+            if let offsets = seen.rootOffsets { checkRootOffsets(directory, offsets, add: add) }
             if let id = directory.fileSetID, !FileSetWriter.isValidFileSetID(id) {
                 add("file-set-id", .error, directory.path, "File-set ID \"\(id)\" is not 1–16 characters of A–Z, 0–9 and _")
             }
@@ -208,6 +246,17 @@ public struct MediumVerifier: Sendable {
             }
         }
         if badNames > 50 { add("file-id", .error, nil, "\(badNames - 50) more files with non-conformant names") }
+
+        // PS3.10 §7.1: each file's meta information.
+        var badHeaders = 0
+        for instance in instances where instance.hasFileMeta {
+            guard let header = seen.headers[instance.path] else { continue }
+            for fault in header.faults(expectedSOPClassUID: instance.sopClassUID, what: "the data set's SOP Class UID") {
+                badHeaders += 1
+                if badHeaders <= 50 { add("part10", .error, instance.path, "the file meta information's " + fault) }
+            }
+        }
+        if badHeaders > 50 { add("part10", .error, nil, "\(badHeaders - 50) more faults in file meta information headers") }
 
         // 5. Transfer syntaxes of the profile.
         var badSyntax = 0
@@ -309,6 +358,43 @@ public struct MediumVerifier: Sendable {
         return String(s)
     }
 
+    /// PS3.3 F.3.2.1: (0004,1200) and (0004,1202) are the offsets of the
+    /// first and the last record of the root directory entity (0 when it
+    /// has none). The scan follows the first; the last is checked here,
+    /// against the end of the chain of next-record offsets from the first.
+    private func checkRootOffsets(_ directory: DICOMDirectory, _ offsets: (first: Int?, last: Int?),
+                                  add: (String, ProblemSeverity, String?, String) -> Void) {
+        guard let last = offsets.last else {
+            add("dicomdir-offsets", .error, directory.path, "the DICOMDIR has no Offset of the Last Directory Record of the Root Directory Entity (0004,1202) (Type 1)")
+            return
+        }
+        guard offsets.first != nil else {
+            add("dicomdir-offsets", .error, directory.path, "the DICOMDIR has no Offset of the First Directory Record of the Root Directory Entity (0004,1200) (Type 1)")
+            return
+        }
+        // Wrong first offsets and broken chains are the scan's findings.
+        guard directory.treeSource == .offsets, let first = offsets.first, first != 0 else { return }
+        var byOffset: [Int: Int] = [:]
+        for index in directory.records.indices { byOffset[directory.records[index].offset] = index }
+        var visited = Set<Int>()
+        var chain: [Int] = []
+        var current = first
+        while let index = byOffset[current], visited.insert(index).inserted {
+            chain.append(current)
+            current = directory.records[index].nextOffset
+            if current == 0 { break }
+        }
+        guard current == 0, let end = chain.last, end != last else { return }
+        // An earlier root record (discport's DICOMDIRWriter wrote the first
+        // patient's offset on media of several patients): readers follow the
+        // chain from the first and are not misled, so a warning, not to refuse
+        // such exports; anything else (0, no record, a record below the root)
+        // is an error, as pydicom's FileSet and validate-media take it.
+        let severity: ProblemSeverity = chain.contains(last) ? .warning : .error
+        add("dicomdir-offsets", severity, directory.path,
+            "Offset of the Last Directory Record of the Root Directory Entity (0004,1202) is \(last)\(chain.contains(last) ? ", an earlier root record" : byOffset[last] == nil ? ", no record" : ", a record below the root"), but the last root record (the end of the chain from (0004,1200)) is at byte \(end) (PS3.3 F.3.2.1)")
+    }
+
     private func checkKeys(_ directory: DICOMDirectory, profile: MediaProfile,
                            add: (String, ProblemSeverity, String?, String) -> Void) {
         var count = 0
@@ -350,5 +436,148 @@ public struct MediumVerifier: Sendable {
                      errors: problems.filter { $0.severity == .error }.count,
                      warnings: problems.filter { $0.severity == .warning }.count,
                      problems: problems)
+    }
+}
+
+/// The file meta information of a Part 10 file (PS3.10 §7.1), read from
+/// its first bytes element by element (explicit VR little endian, as the
+/// meta always is), to check what the scan does not: group length,
+/// version, Media Storage SOP Class UID, the Type 1 elements.
+struct Part10Header: Sendable, Hashable {
+    /// (0002,0000) and the bytes of the elements after it.
+    var groupLength: Int?
+    var groupBytes = 0
+    var version: [UInt8]?
+    var mediaStorageSOPClassUID: String?
+    var mediaStorageSOPInstanceUID: String?
+    var transferSyntaxUID: String?
+    var implementationClassUID: String?
+    /// Where the meta group ends (the data set begins).
+    var end = 132
+    /// Why the group could not be read to its end.
+    var fault: String?
+
+    static let longVRs: Set<String> = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+
+    struct Element {
+        var group: UInt16
+        var element: UInt16
+        var valueOffset: Int
+        var length: Int
+        var next: Int { valueOffset + length }
+    }
+
+    /// One explicit VR little endian element at `offset`; nil when it does
+    /// not fit in `bytes` or has an undefined length.
+    static func element(_ bytes: [UInt8], at offset: Int) -> Element? {
+        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+        func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
+        guard offset >= 0, offset + 8 <= bytes.count else { return nil }
+        let vr = String(decoding: bytes[offset + 4 ..< offset + 6], as: UTF8.self)
+        var element = Element(group: UInt16(u16(offset)), element: UInt16(u16(offset + 2)), valueOffset: offset + 8, length: u16(offset + 6))
+        if longVRs.contains(vr) {
+            guard offset + 12 <= bytes.count else { return nil }
+            element.valueOffset = offset + 12
+            element.length = u32(offset + 8)
+        }
+        guard element.length != 0xFFFF_FFFF, element.next <= bytes.count else { return nil }
+        return element
+    }
+
+    static func string(_ bytes: [UInt8], _ element: Element) -> String {
+        var value = bytes[element.valueOffset ..< element.next]
+        while let last = value.last, last == 0 || last == 0x20 { value.removeLast() }
+        return String(decoding: value, as: UTF8.self)
+    }
+
+    /// The header of `bytes`; nil without a preamble and `DICM`.
+    init?(_ bytes: [UInt8]) {
+        guard bytes.count >= 132, bytes[128 ..< 132].elementsEqual("DICM".utf8) else { return nil }
+        var offset = 132
+        var groupStart: Int?
+        while offset < bytes.count {
+            guard bytes.count >= offset + 2, bytes[offset] == 0x02, bytes[offset + 1] == 0x00 else { break }
+            guard let element = Part10Header.element(bytes, at: offset) else {
+                fault = "file meta information cannot be read past byte \(offset)"
+                break
+            }
+            switch element.element {
+            case 0x0000:
+                if element.length == 4 { groupLength = Int(bytes[element.valueOffset]) | Int(bytes[element.valueOffset + 1]) << 8 | Int(bytes[element.valueOffset + 2]) << 16 | Int(bytes[element.valueOffset + 3]) << 24 }
+                groupStart = element.next
+            case 0x0001: version = Array(bytes[element.valueOffset ..< element.next])
+            case 0x0002: mediaStorageSOPClassUID = Part10Header.string(bytes, element)
+            case 0x0003: mediaStorageSOPInstanceUID = Part10Header.string(bytes, element)
+            case 0x0010: transferSyntaxUID = Part10Header.string(bytes, element)
+            case 0x0012: implementationClassUID = Part10Header.string(bytes, element)
+            default: break
+            }
+            offset = element.next
+        }
+        end = offset
+        groupBytes = groupStart.map { offset - $0 } ?? 0
+    }
+
+    /// The header of a medium file: its first 16 KiB, or up to 1 MiB when
+    /// the meta goes on past them. nil: no preamble and `DICM`, or unreadable.
+    static func read(_ file: MediumFile) -> Part10Header? {
+        guard let head = try? file.readPrefix(min(file.size, 16 << 10)), let header = Part10Header([UInt8](head)) else { return nil }
+        guard header.fault != nil, file.size > head.count, let more = try? file.readPrefix(min(file.size, 1 << 20)) else { return header }
+        return Part10Header([UInt8](more))
+    }
+
+    /// What breaks PS3.10 §7.1, each said after "the file meta information's".
+    func faults(expectedSOPClassUID: String?, what: String) -> [String] {
+        var out: [String] = []
+        if let fault { out.append(fault) }
+        if let groupLength {
+            if fault == nil, groupLength != groupBytes {
+                out.append("group length (0002,0000) is \(groupLength), but its elements after it take \(groupBytes) bytes")
+            }
+        } else {
+            out.append("File Meta Information Group Length (0002,0000) is missing (Type 1)")
+        }
+        if let version {
+            if version.count != 2 || version[1] & 1 == 0 {
+                out.append("File Meta Information Version (0002,0001) is \(version.map { String(format: "%02X", $0) }.joined(separator: " ")), not 00 01")
+            }
+        } else {
+            out.append("File Meta Information Version (0002,0001) is missing (Type 1)")
+        }
+        if mediaStorageSOPClassUID?.isEmpty ?? true {
+            out.append("Media Storage SOP Class UID (0002,0002) is missing (Type 1)")
+        } else if let expectedSOPClassUID, mediaStorageSOPClassUID != expectedSOPClassUID {
+            out.append("Media Storage SOP Class UID (0002,0002) \(mediaStorageSOPClassUID!) is not \(what) \(expectedSOPClassUID)")
+        }
+        if mediaStorageSOPInstanceUID?.isEmpty ?? true { out.append("Media Storage SOP Instance UID (0002,0003) is missing (Type 1)") }
+        if transferSyntaxUID?.isEmpty ?? true { out.append("Transfer Syntax UID (0002,0010) is missing (Type 1)") }
+        if implementationClassUID?.isEmpty ?? true { out.append("Implementation Class UID (0002,0012) is missing (Type 1)") }
+        return out
+    }
+
+    /// (0004,1200) and (0004,1202) of a DICOMDIR in explicit VR little
+    /// endian: its top-level elements from `start` up to the record sequence.
+    static func rootOffsets(_ bytes: [UInt8], from start: Int) -> (first: Int?, last: Int?) {
+        var first: Int?, last: Int?
+        var offset = start
+        while let element = element(bytes, at: offset) ?? sequenceHead(bytes, at: offset) {
+            if element.group > 0x0004 || (element.group == 0x0004 && element.element >= 0x1220) { break }
+            if element.group == 0x0004, element.length == 4, element.element == 0x1200 || element.element == 0x1202 {
+                let v = element.valueOffset
+                let value = Int(bytes[v]) | Int(bytes[v + 1]) << 8 | Int(bytes[v + 2]) << 16 | Int(bytes[v + 3]) << 24
+                if element.element == 0x1200 { first = value } else { last = value }
+            }
+            offset = element.next
+        }
+        return (first, last)
+    }
+
+    /// An element whose value does not fit in `bytes` (the record sequence
+    /// itself, of undefined length): only its tag, to stop at.
+    private static func sequenceHead(_ bytes: [UInt8], at offset: Int) -> Element? {
+        guard offset >= 0, offset + 4 <= bytes.count else { return nil }
+        return Element(group: UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8,
+                       element: UInt16(bytes[offset + 2]) | UInt16(bytes[offset + 3]) << 8,
+                       valueOffset: bytes.count, length: 0)
     }
 }
