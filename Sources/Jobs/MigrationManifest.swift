@@ -180,7 +180,13 @@ public enum MigrationManifest {
     }
 
     static func forEachJSONLine(_ data: Data, root: String, _ body: (MigrationInput.Item) throws -> Void) throws {
-        let text = String(decoding: data, as: UTF8.self)
+        // UTF-8 (a BOM allowed), else Shift_JIS, as a CSV manifest: never
+        // decoded with U+FFFD in place of what does not decode (a Shift_JIS
+        // name read as UTF-8 was written into the objects as mojibake).
+        let bytes = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data
+        guard let text = String(validating: bytes, as: UTF8.self) ?? String(data: bytes, encoding: .shiftJIS) else {
+            throw DecisionError("the manifest is neither UTF-8 nor Shift_JIS")
+        }
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { continue }

@@ -309,6 +309,22 @@ struct MigrationTests {
         #expect(Set(try store.instances().map(\.patientID)) == ["P1"], "nothing redone")
     }
 
+    @Test("a JSON Lines manifest in Shift_JIS is read as Shift_JIS (names not turned into U+FFFD), one in neither encoding refused")
+    func jsonLinesInShiftJIS() throws {
+        let scratch = Scratch()
+        let manifest = scratch.path + "/m.jsonl"
+        let line = "{\"path\": \"a.jpg\", \"patient_id\": \"P1\", \"patient_name\": \"山田^太郎=ヤマダ^タロウ\", \"study_description\": \"表示ソフト\"}\r\n"
+        try #require(line.data(using: .shiftJIS)).write(to: URL(fileURLWithPath: manifest))
+        let (rows, problems) = try MigrationManifest.read(manifest)
+        #expect(problems.isEmpty)
+        #expect(rows.first?.patientName == "山田^太郎=ヤマダ^タロウ")
+        #expect(rows.first?.studyDescription == "表示ソフト")
+        try (Data([0xEF, 0xBB, 0xBF]) + Data(line.utf8)).write(to: URL(fileURLWithPath: manifest))
+        #expect(try MigrationManifest.read(manifest).rows.first?.patientName == "山田^太郎=ヤマダ^タロウ")
+        try Data([0x7B, 0x22, 0xFF, 0xFF, 0x81, 0x22, 0x7D, 0x0A]).write(to: URL(fileURLWithPath: manifest))
+        #expect(throws: DecisionError.self) { _ = try MigrationManifest.read(manifest) }
+    }
+
     /// The lines of the rows a pre-flight let through, as the run gets them.
     private func goodLines(_ preflight: MigrationPreflight) throws -> [Int] {
         var lines: [Int] = []
