@@ -309,6 +309,32 @@ public enum StoreSCU {
         return outcome
     }
 
+    /// The items in bundles, one association each, whose proposals fit the
+    /// 128 presentation contexts of an association (PS3.8: odd ids 1–255):
+    /// every item of a SOP class in one bundle, a class counted with all
+    /// its syntaxes (and its native fallback), classes in the order met.
+    static func bundles(_ items: [StoreItem]) -> [[StoreItem]] {
+        var order: [String] = []
+        var byClass: [String: [StoreItem]] = [:]
+        for item in items {
+            if byClass[item.sopClassUID] == nil { order.append(item.sopClassUID) }
+            byClass[item.sopClassUID, default: []].append(item)
+        }
+        var bundles: [[StoreItem]] = []
+        var size = 0
+        for sopClass in order {
+            let members = byClass[sopClass]!
+            let count = proposals(for: members).count
+            if bundles.isEmpty || size + count > 128 {
+                bundles.append([])
+                size = 0
+            }
+            bundles[bundles.count - 1] += members
+            size += count
+        }
+        return bundles
+    }
+
     static func fileSize(_ path: String) -> Int? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
@@ -323,24 +349,7 @@ public enum StoreSCU {
     public static func send(_ items: [StoreItem], parameters: AssociationParameters, parallel: Int = 1,
                             decompress: Decompressor? = nil, report: @escaping @Sendable (SendOutcome) -> Void) async {
         guard !items.isEmpty else { return }
-        // Bundles of at most 128 presentation contexts (PS3.8 odd ids 1–255).
-        var bundles: [[StoreItem]] = []
-        var classes: [String: Int] = [:]
-        var bundleOf: [Int] = []
-        for item in items {
-            if let b = classes[item.sopClassUID] {
-                bundleOf.append(b)
-                bundles[b].append(item)
-                continue
-            }
-            if bundles.isEmpty || proposals(for: bundles[bundles.count - 1] + [item]).count > 128 {
-                bundles.append([])
-            }
-            let b = bundles.count - 1
-            classes[item.sopClassUID] = b
-            bundleOf.append(b)
-            bundles[b].append(item)
-        }
+        let bundles = bundles(items)
         let ordered = bundles.enumerated().flatMap { index, bundle in bundle.map { (index, $0) } }
         let contexts = bundles.map { proposals(for: $0) }
         let queue = WorkQueue()

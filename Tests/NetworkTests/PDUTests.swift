@@ -213,6 +213,31 @@ private func sampleRequest() -> AssociateRequest {
         #expect(result[2].transferSyntax == "1.2.840.10008.1.2")
     }
 
+    /// Classes first met in one syntax and later in others must not push
+    /// an association past 128 contexts: ids would wrap past 255 (two
+    /// contexts with id 1) and the peer would refuse or mix them up.
+    @Test func bundlesNeverExceed128Contexts() {
+        let syntaxes: [TransferSyntax] = [.explicitVRLittleEndian, .jpegBaseline, .rleLossless, .jpeg2000Lossless]
+        var items: [StoreItem] = []
+        for round in 0..<syntaxes.count {
+            for cls in 0..<60 {
+                items.append(StoreItem(path: "/f\(round)-\(cls)", sopClassUID: "1.2.3.\(cls)", sopInstanceUID: "9.\(round).\(cls)",
+                                       transferSyntax: syntaxes[round], datasetOffset: 0, fileSize: 0))
+            }
+        }
+        let bundles = StoreSCU.bundles(items)
+        #expect(bundles.flatMap { $0 }.count == items.count)
+        #expect(Set(bundles.flatMap { $0 }.map(\.sopInstanceUID)).count == items.count)
+        for bundle in bundles {
+            let proposals = StoreSCU.proposals(for: bundle)
+            #expect(proposals.count <= 128)
+            #expect(Set(proposals.map(\.id)).count == proposals.count)
+        }
+        // Every item of a class travels on the one association that negotiates it.
+        let classBundles = Dictionary(grouping: bundles.indices.flatMap { b in bundles[b].map { ($0.sopClassUID, b) } }, by: \.0)
+        #expect(classBundles.values.allSatisfy { Set($0.map(\.1)).count == 1 })
+    }
+
     @Test func proposalsOfferEachSyntaxAndTheNativeFallback() {
         func item(_ cls: String, _ ts: TransferSyntax, _ n: Int) -> StoreItem {
             StoreItem(path: "/x\(n)", sopClassUID: cls, sopInstanceUID: "1.\(n)", transferSyntax: ts, datasetOffset: 0, fileSize: 0)
