@@ -169,9 +169,40 @@ public struct FolderMedium: Medium {
         if let failure = queue.failure { throw failure }
     }
 
+    /// A name's bytes as the path the report shows: UTF-8 as it is; each
+    /// byte that is not UTF-8 (a Shift_JIS or Latin-1 name) as U+FFFD and
+    /// its two hex digits, so two names differing only there stay two
+    /// paths (`String(decoding:)` made both one, and import took one file
+    /// for the other).
+    static func displayPath(_ bytes: [UInt8]) -> String {
+        if let valid = String(validating: bytes, as: UTF8.self) { return valid }
+        var out = ""
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var position = 0
+        let hex = Array("0123456789ABCDEF".unicodeScalars)
+        loop: while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                out.unicodeScalars.append(Unicode.UTF8.decode(encoded))
+                position += encoded.count
+            case .error(let length):
+                for byte in bytes[position..<(position + length)] {
+                    out.unicodeScalars.append("\u{FFFD}")
+                    out.unicodeScalars.append(hex[Int(byte >> 4)])
+                    out.unicodeScalars.append(hex[Int(byte & 0x0F)])
+                }
+                position += length
+            case .emptyInput:
+                break loop
+            }
+        }
+        return out
+    }
+
     /// One regular file found by the walk.
     struct Job: Sendable {
-        /// Path relative to the root, `/`-separated (invalid UTF-8 repaired).
+        /// Path relative to the root, `/`-separated (bytes that are not UTF-8 as ``displayPath(_:)`` shows them).
         let relative: String
         /// NUL-terminated: the file's name in `folder`, or (no folder) the
         /// absolute path to open (the resolved target for a link).
@@ -241,7 +272,7 @@ public struct FolderMedium: Medium {
                                  path: location)
             }
         }
-        func relativeString(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+        func relativeString(_ bytes: [UInt8]) -> String { FolderMedium.displayPath(bytes) }
         func joined(_ folder: [UInt8], _ name: UnsafeBufferPointer<UInt8>) -> [UInt8] {
             var out = folder
             out.reserveCapacity(folder.count + name.count + 1)

@@ -310,6 +310,27 @@ struct ScanTests {
         }
     }
 
+    @Test("two file names that differ only in bytes that are not UTF-8 stay two paths, each byte shown")
+    func namesThatAreNotUTF8StayApart() throws {
+        let dir = try TempDir()
+        var disc = DiscBuilder.standardDisc()
+        disc[1].diskPath = "DICOM/A"
+        disc[2].diskPath = "DICOM/B"
+        try DiscBuilder.write(disc, to: dir.path, dicomdir: nil)
+        for (from, byte) in [("DICOM/A", UInt8(0xFF)), ("DICOM/B", UInt8(0xFE))] {
+            var name = Array(dir.sub("DICOM/").utf8)
+            name += [byte, 0x31, 0]
+            let status = name.withUnsafeBufferPointer { rename(dir.sub(from), UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }
+            #expect(status == 0)
+        }
+        let report = scanFolder(dir.path)
+        let paths = report.patients.flatMap { $0.studies.flatMap { $0.series.flatMap { $0.instances.map(\.path) } } }
+        #expect(paths.sorted() == ["DICOM/IMG00001", "DICOM/\u{FFFD}FE1", "DICOM/\u{FFFD}FF1"])
+        #expect(codes(report) == ["no-dicomdir"])
+        #expect(FolderMedium.displayPath(Array("a/é\u{FFFD}".utf8)) == "a/é\u{FFFD}")
+        #expect(FolderMedium.displayPath([0x61, 0x82, 0xA0, 0xE3, 0x81, 0x82]) == "a\u{FFFD}82\u{FFFD}A0あ")
+    }
+
     @Test func lowerCaseNames() throws {
         let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
