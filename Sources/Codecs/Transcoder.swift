@@ -25,14 +25,15 @@ public enum Transcoder {
     public static func transcode(_ file: DICOMFile, to target: TranscodeTarget) throws(DICOMError) -> DICOMFile {
         let syntax = PixelDecoder.pixelSyntax(of: file)
         var dataset = file.dataset
-        let source = try ImagePixel(dataset)
         let decoded = try recode(&dataset, syntax: syntax, target: target)
         // Pixel data inside sequence items (the Icon Image Sequence) is
         // encoded in the file's transfer syntax too (PS3.5 §A.4).
         try recodeNested(&dataset, syntax: syntax, target: target)
 
         if decoded.wasLossy {
-            try markLossy(&dataset, source: file, sourcePixel: source)
+            // The ratio is to the decoded image (every pixel's samples, as
+            // the encoder took them), not to a subsampled native layout.
+            try markLossy(&dataset, source: file, sourcePixel: decoded.pixel)
         }
 
         var meta = file.meta

@@ -260,6 +260,20 @@ private func losslessJPEG(_ samples: [Int], width: Int, height: Int, precision: 
     #expect(stride(from: 0, to: 24, by: 3).map { Int(image.samples[$0]) } == [10, 20, 30, 40, 50, 60, 70, 80])
 }
 
+/// The ratio of a YBR_FULL_422 JPEG is to the decoded image (three
+/// samples a pixel), as DCMTK computes it, not to the subsampled native
+/// layout (two samples a pixel).
+@Test func lossyRatioOfYBRFull422IsToTheDecodedImage() throws {
+    let width = 32, height = 16
+    let rgb = (0..<(width * height * 3)).map { UInt8(($0 * 7) % 256) }
+    let jpeg = try LibJPEG.encode(rgb, width: width, height: height, components: 3, quality: 90)
+    let stream = jpeg.count % 2 == 0 ? jpeg : jpeg + Data([0])
+    let ds = nativeImage(rows: height, columns: width, samples: 3, bits: 8, photometric: "YBR_FULL_422", pixels: Data())
+    let out = try Transcoder.transcode(encapsulated(ds, syntax: .jpegBaseline, fragments: [stream]), to: .explicitLE)
+    #expect(out.dataset.firstString(.photometricInterpretation) == "RGB")
+    #expect(out.dataset.strings(.lossyImageCompressionRatio) == [Transcoder.formatRatio(Double(width * height * 3) / Double(stream.count))])
+}
+
 @Test func unsupportedSyntaxIsRefusedByName() throws {
     let mpeg = TransferSyntax(uid: "1.2.840.10008.1.2.4.100")
     let file = encapsulated(nativeImage(rows: 2, columns: 2, bits: 8, pixels: Data()), syntax: mpeg, fragments: [Data([0, 0])])
