@@ -312,7 +312,9 @@ final class ArchiveSession {
     private func entryName(_ entry: OpaquePointer) -> String? {
         if let utf8 = archive_entry_pathname_utf8(entry) { return String(cString: utf8) }
         if let raw = archive_entry_pathname(entry) {
-            return String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)
+            // Bytes that are not UTF-8 shown one by one, as a folder's: two
+            // names differing only there stay two paths.
+            return FolderMedium.displayPath(Array(UnsafeRawBufferPointer(start: raw, count: strlen(raw))))
         }
         return nil
     }

@@ -327,6 +327,12 @@ struct ScanTests {
         let paths = report.patients.flatMap { $0.studies.flatMap { $0.series.flatMap { $0.instances.map(\.path) } } }
         #expect(paths.sorted() == ["DICOM/IMG00001", "DICOM/\u{FFFD}FE1", "DICOM/\u{FFFD}FF1"])
         #expect(codes(report) == ["no-dicomdir"])
+        // A tar of the folder keeps the names' bytes: the same paths.
+        if let bsdtar = requireTool("bsdtar") {
+            try runTool(bsdtar, ["-cf", dir.sub("names.tar"), "DICOM"], in: dir.path)
+            let tar = scanFolder(dir.sub("names.tar"))
+            #expect(tar.patients.flatMap { $0.studies.flatMap { $0.series.flatMap { $0.instances.map(\.path) } } }.sorted() == paths.sorted())
+        }
         #expect(FolderMedium.displayPath(Array("a/é\u{FFFD}".utf8)) == "a/é\u{FFFD}")
         #expect(FolderMedium.displayPath([0x61, 0x82, 0xA0, 0xE3, 0x81, 0x82]) == "a\u{FFFD}82\u{FFFD}A0あ")
     }
