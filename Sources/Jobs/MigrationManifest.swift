@@ -365,6 +365,7 @@ public enum MigrationManifest {
         for (index, path) in paths.enumerated() {
             let components = path.split(separator: "/").map(String.init)
             var fields: [String: String] = ["path": path]
+            var notADate: (column: String, folder: String)?
             // The pattern names the folders; the file's own name is free
             // (with `{*}`, any depth of folders may come in between).
             var fits = rest ? components.count > folders.count : components.count == folders.count + 1
@@ -376,7 +377,14 @@ public enum MigrationManifest {
                         throw DecisionError("--layout: unknown placeholder \(segment)")
                     }
                     if parts.count == 2 {
-                        guard let date = date(component, format: parts[1]) else { fits = false; break }
+                        guard let date = date(component, format: parts[1]) else {
+                            if dateDigits(component, format: parts[1]) != nil {
+                                // The form fits: the day is what is wrong (2024-02-30).
+                                notADate = (parts[0], component)
+                            }
+                            fits = false
+                            break
+                        }
                         fields[parts[0]] = date
                     } else {
                         fields[parts[0]] = component
@@ -386,6 +394,10 @@ public enum MigrationManifest {
                 }
             }
             guard fits else {
+                if let notADate {
+                    problems.append(MigrationRowProblem(line: index + 1, path: path, message: "\(notADate.column) \"\(notADate.folder)\" (a folder of the layout \(pattern)) is not a date"))
+                    continue
+                }
                 problems.append(MigrationRowProblem(line: index + 1, path: path, message: "does not fit the layout \(pattern)"))
                 continue
             }
@@ -399,13 +411,20 @@ public enum MigrationManifest {
 
     /// A folder name read with a date format of `yyyy`, `MM`, `dd` and literals.
     static func date(_ text: String, format: String) -> String? {
+        guard let value = dateDigits(text, format: format) else { return nil }
+        return RegistryCSV.isDate(value) ? value : nil
+    }
+
+    /// `yyyyMMdd` from a folder name of the format's form, a real day or
+    /// not (ASCII digits only).
+    static func dateDigits(_ text: String, format: String) -> String? {
         var parts: [String: String] = [:]
         var input = Substring(text)
         var pattern = Substring(format)
         while let next = pattern.first {
             if let token = ["yyyy", "MM", "dd"].first(where: { pattern.hasPrefix($0) }) {
                 let value = input.prefix(token.count)
-                guard value.count == token.count, value.allSatisfy(\.isNumber) else { return nil }
+                guard value.count == token.count, value.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
                 parts[token] = String(value)
                 input = input.dropFirst(token.count)
                 pattern = pattern.dropFirst(token.count)
@@ -416,7 +435,6 @@ public enum MigrationManifest {
             }
         }
         guard input.isEmpty, let year = parts["yyyy"], let month = parts["MM"], let day = parts["dd"] else { return nil }
-        let value = year + month + day
-        return RegistryCSV.isDate(value) ? value : nil
+        return year + month + day
     }
 }

@@ -325,6 +325,21 @@ struct MigrationTests {
         #expect(throws: DecisionError.self) { _ = try MigrationManifest.read(manifest) }
     }
 
+    @Test("folder layouts: a date folder of the right form naming no real day (2024-02-30) is said to be no date, not to not fit the layout")
+    func layoutDateThatIsNoDay() throws {
+        let scratch = Scratch()
+        for folder in ["P1/2024-02-30", "P1/2024-02-28", "P1/misc"] {
+            try FileManager.default.createDirectory(atPath: scratch.path + "/tree/" + folder, withIntermediateDirectories: true)
+            try Data("x".utf8).write(to: URL(fileURLWithPath: scratch.path + "/tree/" + folder + "/a.jpg"))
+        }
+        let (rows, problems) = try MigrationManifest.fromLayout(root: scratch.path + "/tree", pattern: "{patient_id}/{study_date:yyyy-MM-dd}/{*}")
+        #expect(rows.map(\.path) == ["P1/2024-02-28/a.jpg"])
+        let byPath = Dictionary(uniqueKeysWithValues: problems.map { ($0.path ?? "", $0.message) })
+        #expect(byPath["P1/2024-02-30/a.jpg"]?.contains("study_date \"2024-02-30\"") == true)
+        #expect(byPath["P1/2024-02-30/a.jpg"]?.contains("is not a date") == true)
+        #expect(byPath["P1/misc/a.jpg"]?.contains("does not fit the layout") == true)
+    }
+
     /// The lines of the rows a pre-flight let through, as the run gets them.
     private func goodLines(_ preflight: MigrationPreflight) throws -> [Int] {
         var lines: [Int] = []
