@@ -102,4 +102,45 @@ import Testing
             #expect(found.first?.message.contains("is \(value), \(what), but the last root record") == true)
         }
     }
+
+    @Test("README.TXT in lower case, a SERIES record with no record below it, a private SOP class, no File-set ID element: each fails")
+    func namesHierarchySOPClassAndFileSetID() throws {
+        let (root, out, _) = try medium()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.moveItem(atPath: out + "/README.TXT", toPath: out + "/readme.txt")
+        let readme = errors(out)
+        #expect(readme.map(\.code) == ["readme-missing"])
+        #expect(readme.first?.message.contains("named readme.txt") == true)
+        try FileManager.default.moveItem(atPath: out + "/readme.txt", toPath: out + "/README.TXT")
+
+        // (0004,1130) File-set ID made (0004,1131): the element is gone, nothing moves.
+        let path = out + "/DICOMDIR"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let tag: [UInt8] = [0x04, 0x00, 0x30, 0x11, 0x43, 0x53]
+        let at = try #require((0 ..< bytes.count - 6).first { bytes[$0 ..< $0 + 6].elementsEqual(tag) })
+        bytes[at + 2] = 0x31
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(errors(out).map(\.code) == ["file-set-id"])
+
+        // The scout's IMAGE record inactive and its file gone: its SERIES leads nowhere.
+        let disc = root + "/disc"
+        var instances = DiscBuilder.standardDisc()
+        var options = DICOMDIROptions()
+        options.inactive = [instances[0].sopUID]
+        try DiscBuilder.write(instances, to: disc, dicomdir: options)
+        try FileManager.default.removeItem(atPath: disc + "/" + instances[0].path)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: disc + "/README.TXT"))
+        let childless = errors(disc).filter { $0.code == "record-hierarchy" }
+        #expect(childless.count == 1)
+        #expect(childless.first?.message.hasPrefix("SERIES record") == true)
+
+        // A file of a private SOP class on a STD-GEN medium.
+        let privateDisc = root + "/private"
+        instances[1].sopClassUID = "1.3.12.2.1107.5.9.1"
+        try DiscBuilder.write(instances, to: privateDisc)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: privateDisc + "/README.TXT"))
+        let found = errors(privateDisc)
+        #expect(found.filter { $0.code == "sop-class" }.map(\.path) == [instances[1].path])
+        #expect(!found.contains { $0.code == "record-hierarchy" })
+    }
 }

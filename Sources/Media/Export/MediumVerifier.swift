@@ -10,7 +10,9 @@ public struct VerifyProblem: Sendable, Hashable, Codable {
     /// `file-set-id`, `no-dicomdir`, `xdm` (IHE XDM metadata that does not
     /// match the medium), `part10` (a file meta information header against
     /// PS3.10 §7.1: group length, version, Media Storage SOP Class),
-    /// `dicomdir-offsets` (the root record offsets of the DICOMDIR), or
+    /// `dicomdir-offsets` (the root record offsets of the DICOMDIR),
+    /// `record-hierarchy` (a PATIENT, STUDY or SERIES record with nothing
+    /// below it), `sop-class` (a private SOP class on a STD-GEN medium), or
     /// `scan:<scan problem code>`.
     public var code: String
     public var severity: ProblemSeverity
@@ -74,7 +76,7 @@ public struct MediumVerifier: Sendable {
         var dicomdir: DICOMDirectory?
         /// The root DICOMDIR's header and its root record offsets.
         var dicomdirHeader: Part10Header?
-        var rootOffsets: (first: Int?, last: Int?)?
+        var rootOffsets: Part10Header.DirectoryHead?
         /// The file meta of every file starting with a preamble and `DICM`, by path.
         var headers: [String: Part10Header] = [:]
         var indexPage: String?
@@ -109,7 +111,7 @@ public struct MediumVerifier: Sendable {
                     hash = hasher.finalize()
                 }
                 var directory: DICOMDirectory?
-                var rootOffsets: (first: Int?, last: Int?)?
+                var rootOffsets: Part10Header.DirectoryHead?
                 var header: Part10Header?
                 if normalized == "dicomdir" {
                     if let data = try? file.readPrefix(file.size) {
@@ -169,6 +171,9 @@ public struct MediumVerifier: Sendable {
         }
         if !rootFiles.contains("readme.txt") {
             add("readme-missing", .error, nil, "no README.TXT at the root (IHE PDI: creating institution, application and how to open the medium)")
+        } else if let readme = seen.files.first(where: { !$0.path.contains("/") && FileIDResolver.normalize($0.path) == "readme.txt" }),
+                  MediumVerifier.withoutVersion(readme.path) != "README.TXT" {
+            add("readme-missing", .error, readme.path, "the README is named \(readme.path): IHE PDI names it README.TXT, in upper case (ISO 9660 level 1)")
         }
         for name in rootFiles {
             if name == "autorun.inf" {
@@ -216,7 +221,13 @@ public struct MediumVerifier: Sendable {
                     add("part10", .error, directory.path, "the DICOMDIR's " + fault)
                 }
             }
-            if let offsets = seen.rootOffsets { checkRootOffsets(directory, offsets, add: add) }
+            if let offsets = seen.rootOffsets {
+                checkRootOffsets(directory, offsets, add: add)
+                if !offsets.hasFileSetID {
+                    add("file-set-id", .error, directory.path, "the DICOMDIR has no File-set ID (0004,1130) (Type 2: present, empty allowed; PS3.3 F.3)")
+                }
+            }
+            checkChildless(directory, add: add)
             if let id = directory.fileSetID, !FileSetWriter.isValidFileSetID(id) {
                 add("file-set-id", .error, directory.path, "File-set ID \"\(id)\" is not 1–16 characters of A–Z, 0–9 and _")
             }
@@ -257,6 +268,17 @@ public struct MediumVerifier: Sendable {
             }
         }
         if badHeaders > 50 { add("part10", .error, nil, "\(badHeaders - 50) more faults in file meta information headers") }
+
+        // PS3.11: the general-purpose profiles take standard storage SOP classes only.
+        var privateClasses = 0
+        for instance in instances {
+            guard let sopClass = instance.sopClassUID, !sopClass.isEmpty, !checked.allowsSOPClass(sopClass) else { continue }
+            privateClasses += 1
+            if privateClasses <= 50 {
+                add("sop-class", .error, instance.path, "SOP Class \(sopClass) is not a standard storage SOP class; \(checked.name) takes standard ones only (PS3.11)")
+            }
+        }
+        if privateClasses > 50 { add("sop-class", .error, nil, "\(privateClasses - 50) more files of non-standard SOP classes") }
 
         // 5. Transfer syntaxes of the profile.
         var badSyntax = 0
@@ -362,7 +384,7 @@ public struct MediumVerifier: Sendable {
     /// first and the last record of the root directory entity (0 when it
     /// has none). The scan follows the first; the last is checked here,
     /// against the end of the chain of next-record offsets from the first.
-    private func checkRootOffsets(_ directory: DICOMDirectory, _ offsets: (first: Int?, last: Int?),
+    private func checkRootOffsets(_ directory: DICOMDirectory, _ offsets: Part10Header.DirectoryHead,
                                   add: (String, ProblemSeverity, String?, String) -> Void) {
         guard let last = offsets.last else {
             add("dicomdir-offsets", .error, directory.path, "the DICOMDIR has no Offset of the Last Directory Record of the Root Directory Entity (0004,1202) (Type 1)")
@@ -393,6 +415,27 @@ public struct MediumVerifier: Sendable {
         let severity: ProblemSeverity = chain.contains(last) ? .warning : .error
         add("dicomdir-offsets", severity, directory.path,
             "Offset of the Last Directory Record of the Root Directory Entity (0004,1202) is \(last)\(chain.contains(last) ? ", an earlier root record" : byOffset[last] == nil ? ", no record" : ", a record below the root"), but the last root record (the end of the chain from (0004,1200)) is at byte \(end) (PS3.3 F.3.2.1)")
+    }
+
+    /// A PATIENT, STUDY or SERIES record of the tree with no active record
+    /// below it leads to no file (pydicom's FileSet and validate-media
+    /// refuse it; dcmmkdir never writes one).
+    private func checkChildless(_ directory: DICOMDirectory, add: (String, ProblemSeverity, String?, String) -> Void) {
+        var count = 0
+        var stack = directory.roots
+        var seen = Set<Int>()
+        while let index = stack.popLast() {
+            guard seen.insert(index).inserted else { continue }
+            let record = directory.records[index]
+            stack += record.children
+            guard record.isInUse, [.patient, .study, .series].contains(record.level),
+                  !record.children.contains(where: { directory.records[$0].isInUse }) else { continue }
+            count += 1
+            if count <= 50 {
+                add("record-hierarchy", .error, directory.path, "\(record.type) record #\(record.index + 1) at byte \(record.offset) has no record below it (PS3.3 F.4: PATIENT > STUDY > SERIES > the records of the files)")
+            }
+        }
+        if count > 50 { add("record-hierarchy", .error, directory.path, "\(count - 50) more records with no record below them") }
     }
 
     private func checkKeys(_ directory: DICOMDirectory, profile: MediaProfile,
@@ -557,19 +600,27 @@ struct Part10Header: Sendable, Hashable {
 
     /// (0004,1200) and (0004,1202) of a DICOMDIR in explicit VR little
     /// endian: its top-level elements from `start` up to the record sequence.
-    static func rootOffsets(_ bytes: [UInt8], from start: Int) -> (first: Int?, last: Int?) {
-        var first: Int?, last: Int?
+    /// What the DICOMDIR says before its records.
+    struct DirectoryHead: Sendable, Hashable {
+        var first: Int?
+        var last: Int?
+        var hasFileSetID = false
+    }
+
+    static func rootOffsets(_ bytes: [UInt8], from start: Int) -> DirectoryHead {
+        var head = DirectoryHead()
         var offset = start
         while let element = element(bytes, at: offset) ?? sequenceHead(bytes, at: offset) {
             if element.group > 0x0004 || (element.group == 0x0004 && element.element >= 0x1220) { break }
             if element.group == 0x0004, element.length == 4, element.element == 0x1200 || element.element == 0x1202 {
                 let v = element.valueOffset
                 let value = Int(bytes[v]) | Int(bytes[v + 1]) << 8 | Int(bytes[v + 2]) << 16 | Int(bytes[v + 3]) << 24
-                if element.element == 0x1200 { first = value } else { last = value }
+                if element.element == 0x1200 { head.first = value } else { head.last = value }
             }
+            if element.group == 0x0004, element.element == 0x1130 { head.hasFileSetID = true }
             offset = element.next
         }
-        return (first, last)
+        return head
     }
 
     /// An element whose value does not fit in `bytes` (the record sequence
