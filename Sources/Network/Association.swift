@@ -378,12 +378,20 @@ public final class Association {
             channel.close(promise: nil)
         }
         try await sendPDU(.releaseRQ)
+        var collision = false
         while true {
             let pdu = try await inbox.next(channel: channel, timeout: artimTimeout, waitingFor: "A-RELEASE-RP (ARTIM)")
             switch pdu {
-            case .releaseRP: return
-            case .releaseRQ:   // release collision (PS3.8 §7.2.2)
-                if role == .acceptor { try await sendPDU(.releaseRP) }
+            case .releaseRP:
+                // Acceptor in a collision: the requestor's RP came first, ours follows (AR-10, AR-4).
+                if collision && role == .acceptor { try await sendPDU(.releaseRP) }
+                return
+            case .releaseRQ:
+                // Release collision (PS3.8 §7.2.2, Sta9/Sta10): the requestor
+                // answers at once (AR-9) and waits for the acceptor's RP; the
+                // acceptor answers after the requestor's RP.
+                collision = true
+                if role == .requestor { try await sendPDU(.releaseRP) }
             case .abort(let abort): throw NetworkError.aborted(abort)
             case .data: continue   // late responses are dropped
             default: throw NetworkError.protocolError("\(pdu.name) where A-RELEASE-RP was expected")

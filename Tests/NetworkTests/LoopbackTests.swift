@@ -207,15 +207,30 @@ private func temporaryFolder() -> String {
             ([0x04, 0, 0xFF, 0xFF, 0xFF, 0xF0] + [UInt8](repeating: 0, count: 64), 6),   // 4 GB announced
         ]
         for (bytes, reason) in cases {
-            let answer = try await Task.detached { () throws -> [UInt8] in
-                try RawConnection.exchange(port: port, [Array(request.encoded().readableBytesView), bytes])
-            }.value
+            let answer = try await onThread { try RawConnection.exchange(port: port, [Array(request.encoded().readableBytesView), bytes]) }
             // A-ASSOCIATE-AC, then A-ABORT from the service provider with the reason.
             #expect(answer.first == 0x02)
             let acLength = answer.count >= 6 ? Int(answer[2]) << 24 | Int(answer[3]) << 16 | Int(answer[4]) << 8 | Int(answer[5]) : 0
             #expect(Array(answer.dropFirst(6 + acLength)) == [0x07, 0, 0, 0, 0, 4, 0, 0, 2, reason])
         }
         await server.stop()
+    }
+
+    /// Release collision (PS3.8 §7.2.2): the acceptor asks to release while
+    /// discport does; the requestor answers A-RELEASE-RP at once and the
+    /// acceptor then answers its own, instead of both waiting for ARTIM.
+    @Test func releaseCollisionCompletes() async throws {
+        let listener = try RawAcceptor()
+        let port = listener.port
+        let peer = Task { try await onThread { try listener.serveCollision() } }
+        let parameters = AssociationParameters(host: "127.0.0.1", port: port, calledAE: "RAW", artimTimeout: .seconds(3))
+        let association = try await Association.request(parameters, contexts: [
+            PresentationContextProposal(id: 1, abstractSyntax: UIDs.verification, transferSyntaxes: StoreSCU.native),
+        ])
+        let start = ContinuousClock.now
+        try await association.release()
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(try await peer.value == [0x05, 0x06])   // what the peer got after the AC: RQ, then RP
     }
 
     @Test func artimExpiresWhenThePeerNeverAnswers() async throws {
@@ -235,6 +250,15 @@ private func temporaryFolder() -> String {
         // The 300 ms timer, not the 30 s default: a bound far from both, as
         // a loaded machine (parallel tests, builds) delays the task by seconds.
         #expect(ContinuousClock.now - start < .seconds(20))
+    }
+}
+
+/// Runs blocking socket code on a thread of its own, never on the
+/// concurrency pool the server's and client's tasks need (with two cores,
+/// a blocked pool thread or two would stall the very peer it waits for).
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 
@@ -269,6 +293,79 @@ enum RawConnection {
             if n <= 0 { break }
             received += buffer[0..<n]
         }
+        return received
+    }
+}
+
+/// A one-connection acceptor over blocking sockets, acting a release collision.
+final class RawAcceptor: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socketFD, $0, length) == 0 && listen(socketFD, 1) == 0 && getsockname(socketFD, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            close(socketFD)
+            throw POSIXError(.EADDRINUSE)
+        }
+        fd = socketFD
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+
+    /// Accepts, answers the A-ASSOCIATE-RQ with an AC accepting context 1,
+    /// waits for A-RELEASE-RQ, sends its own A-RELEASE-RQ, waits for
+    /// A-RELEASE-RP, sends A-RELEASE-RP; returns the PDU types received after the RQ.
+    func serveCollision() throws -> [UInt8] {
+        let connection = accept(fd, nil, nil)
+        guard connection >= 0 else { throw POSIXError(.EIO) }
+        defer { close(connection) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        func readPDU() -> (UInt8, [UInt8])? {
+            func exactly(_ count: Int) -> [UInt8]? {
+                var bytes = [UInt8](repeating: 0, count: count)
+                var done = 0
+                while done < count {
+                    let n = bytes.withUnsafeMutableBytes { recv(connection, $0.baseAddress! + done, count - done, 0) }
+                    if n <= 0 { return nil }
+                    done += n
+                }
+                return bytes
+            }
+            guard let header = exactly(6) else { return nil }
+            let length = Int(header[2]) << 24 | Int(header[3]) << 16 | Int(header[4]) << 8 | Int(header[5])
+            guard let body = exactly(length) else { return nil }
+            return (header[0], body)
+        }
+        func write(_ pdu: PDU) {
+            let bytes = Array(pdu.encoded().readableBytesView)
+            _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        guard let (type, body) = readPDU(), type == 0x01 else { throw POSIXError(.EPROTO) }
+        var buffer = ByteBuffer(bytes: body)
+        guard case .associateRQ(let rq) = try PDU.decode(type: type, body: &buffer) else { throw POSIXError(.EPROTO) }
+        write(.associateAC(AssociateAccept(
+            calledAE: rq.calledAE, callingAE: rq.callingAE,
+            presentationContexts: [PresentationContextResult(id: 1, result: .acceptance, transferSyntax: StoreSCU.native[0])],
+            userInformation: UserInformation(maxPDULength: 16384, implementationClassUID: "1.2.3"))))
+        var received: [UInt8] = []
+        guard let (release, _) = readPDU() else { return received }
+        received.append(release)
+        write(.releaseRQ)
+        guard let (answer, _) = readPDU() else { return received }
+        received.append(answer)
+        write(.releaseRP)
         return received
     }
 }
