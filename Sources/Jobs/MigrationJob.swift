@@ -50,6 +50,13 @@ public struct MigrationPreflight: Sendable {
     let patientValues: [String: MigrationRowValues]
     /// Study date and description of each study key, as its good rows give them.
     let studyValues: [String: MigrationRowValues]
+    /// Modality of each series key (of a study key), as its good image rows give it.
+    let seriesValues: [String: MigrationRowValues]
+
+    /// A series key's entry in ``seriesValues``.
+    static func seriesEntry(_ row: MigrationRow) -> String? {
+        row.seriesKey.map { row.effectiveStudyKey + "\u{1F}" + $0 }
+    }
 
     /// The row's local Patient ID (after the ID mapping).
     public func localPatientID(_ row: MigrationRow) -> String { idMapping[row.patientID] ?? row.patientID }
@@ -68,6 +75,9 @@ public struct MigrationPreflight: Sendable {
             // Without a study key the date is part of the key: the same already.
             if row.studyKey != nil { row.studyDate = row.studyDate ?? study.values[0] }
             row.studyDescription = row.studyDescription ?? study.values[1]
+        }
+        if let entry = Self.seriesEntry(row), let series = seriesValues[entry] {
+            row.modality = row.modality ?? series.values[0]
         }
         return row
     }
@@ -167,6 +177,7 @@ public final class MigrationJob: Sendable {
         var seenFiles: [FileIdentity: Int] = [:]
         var patientValues: [String: MigrationRowValues] = [:]
         var studyValues: [String: MigrationRowValues] = [:]
+        var seriesValues: [String: MigrationRowValues] = [:]
 
         // The checks, in manifest order, given what a worker found in the file.
         func check(_ row: MigrationRow, at position: Int, _ facts: FileFacts) {
@@ -211,6 +222,12 @@ public final class MigrationJob: Sendable {
             if kind != .dicom, let known = studyValues[row.effectiveStudyKey], let i = known.conflict(studyRow) {
                 return reject("\(["study_date", "study_description"][i]) \"\(studyRow[i]!)\" differs from \"\(known.values[i]!)\" of study key \(row.effectiveStudyKey) on line \(known.lines[i]): one study has one date and description")
             }
+            // Images of one series key form one series: one modality (rows
+            // without a series key are put in a series per modality).
+            let seriesEntry = kind != .dicom && kind != .pdf ? MigrationPreflight.seriesEntry(row) : nil
+            if let seriesEntry, let known = seriesValues[seriesEntry], known.conflict([row.modality]) != nil {
+                return reject("modality \"\(row.modality!)\" differs from \"\(known.values[0]!)\" of series key \(row.seriesKey!) on line \(known.lines[0]): one series has one modality")
+            }
             if kind == .dicom {
                 let study: String?
                 switch header {
@@ -227,6 +244,7 @@ public final class MigrationJob: Sendable {
             studyPatient[row.effectiveStudyKey] = (patientID, row.line)
             patientValues[patientID, default: MigrationRowValues(count: 3)].merge(patientRow, line: row.line)
             if kind != .dicom { studyValues[row.effectiveStudyKey, default: MigrationRowValues(count: 2)].merge(studyRow, line: row.line) }
+            if let seriesEntry { seriesValues[seriesEntry, default: MigrationRowValues(count: 1)].merge([row.modality], line: row.line) }
             good += 1
         }
 
@@ -281,7 +299,7 @@ public final class MigrationJob: Sendable {
         finished.wait()
         bad.sort { $0.line < $1.line }
         return MigrationPreflight(input: input, problems: bad, good: good, studies: studyPatient.count,
-                                  idMapping: idMapping, refused: refused, patientValues: patientValues, studyValues: studyValues)
+                                  idMapping: idMapping, refused: refused, patientValues: patientValues, studyValues: studyValues, seriesValues: seriesValues)
     }
 
     static let notMigratable = "not DICOM, JPEG, PNG, TIFF, BMP or PDF (cannot be read, or another format)"
@@ -387,7 +405,7 @@ public final class MigrationJob: Sendable {
                 let row = preflight.completed(given)
                 if let detail = shared.storeFull.withLock({ $0 }) { throw StoreFullError(home: store.home, detail: detail) }
                 let patientID = preflight.localPatientID(row)
-                let series = patientID + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + (row.seriesKey ?? "")
+                let series = patientID + "\u{1F}" + row.effectiveStudyKey + "\u{1F}" + Self.seriesSalt(row)
                 let number = positions[series, default: 0] + 1
                 positions[series] = number
                 queue.put(MigrationWork(row: row, patientID: patientID, instanceNumber: number))
@@ -476,7 +494,7 @@ public final class MigrationJob: Sendable {
         options.seriesDescription = row.seriesKey
         if let date = row.studyDate { options.dateTime = date }
         let session = try ConversionSession(options: options)
-        let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "migrate \(row.seriesKey ?? "")",
+        let stable = StableConversion(studyInstanceUID: studyUID, seriesSalt: "migrate \(Self.seriesSalt(row))",
                                       creationDateTime: modificationTime)
         var uids: [String] = []
         var storedAny = false
@@ -495,6 +513,14 @@ public final class MigrationJob: Sendable {
             uids.append(result.sopInstanceUID)
         }
         return (uids, storedAny, size)
+    }
+
+    /// What tells a row's series apart within its study: its series key,
+    /// else its modality (a series has one modality; without either, as
+    /// before: the one series of its kind).
+    static func seriesSalt(_ row: MigrationRow) -> String {
+        if let key = row.seriesKey { return key }
+        return row.modality.map { "\u{1F}modality \($0)" } ?? ""
     }
 
     static func even(_ text: String) -> Data {

@@ -340,6 +340,43 @@ struct MigrationTests {
         #expect(byPath["P1/misc/a.jpg"]?.contains("does not fit the layout") == true)
     }
 
+    @Test("one series has one modality: image rows of one series key with another modality are refused; without a series key, each modality is a series of its own")
+    func oneSeriesOneModality() throws {
+        let scratch = Scratch()
+        let store = try openStore(scratch.sub("home"))
+        var bmp = Data("BM".utf8) + Data(repeating: 0, count: 52)
+        bmp.replaceSubrange(2..<6, with: [58, 0, 0, 0])
+        bmp.replaceSubrange(10..<14, with: [54, 0, 0, 0])
+        bmp.replaceSubrange(14..<18, with: [40, 0, 0, 0])
+        bmp.replaceSubrange(18..<22, with: [1, 0, 0, 0])
+        bmp.replaceSubrange(22..<26, with: [1, 0, 0, 0])
+        bmp.replaceSubrange(26..<28, with: [1, 0])
+        bmp.replaceSubrange(28..<30, with: [24, 0])
+        for k in 1...5 {
+            var file = bmp + Data([UInt8(k), 0, 0, 0])
+            file[2] = UInt8(file.count)
+            try file.write(to: URL(fileURLWithPath: scratch.path + "/\(k).bmp"))
+        }
+        func row(_ k: Int, modality: String?, series: String?) -> MigrationRow {
+            MigrationRow(line: k + 1, path: "\(k).bmp", absolutePath: scratch.path + "/\(k).bmp", patientID: "P1", studyKey: "K1",
+                         modality: modality, seriesKey: series)
+        }
+        let rows = [row(1, modality: "CT", series: nil), row(2, modality: "MR", series: nil),
+                    row(3, modality: "XC", series: "S"), row(4, modality: "OT", series: "S"), row(5, modality: nil, series: "S")]
+        let job = MigrationJob(store: store, job: "t")
+        let preflight = try job.preflight(MigrationInput(rows: rows))
+        #expect(try goodLines(preflight) == [2, 3, 4, 6])
+        #expect(preflight.problems.first?.message.contains("modality \"OT\" differs from \"XC\" of series key S on line 4") == true)
+        #expect(try job.run(preflight).stored == 4)
+        var modalities: [String: Set<String>] = [:]
+        for instance in try store.instances() {
+            let ds = try DICOMFile(contentsOf: instance.path).dataset
+            modalities[instance.seriesInstanceUID, default: []].insert(ds.firstString(.modality) ?? "")
+        }
+        #expect(modalities.count == 3 && modalities.values.allSatisfy { $0.count == 1 })
+        #expect(Set(modalities.values.flatMap { $0 }) == ["CT", "MR", "XC"])
+    }
+
     /// The lines of the rows a pre-flight let through, as the run gets them.
     private func goodLines(_ preflight: MigrationPreflight) throws -> [Int] {
         var lines: [Int] = []
