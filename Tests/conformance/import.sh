@@ -42,7 +42,8 @@ RANDOM=42
 points=""
 for i in $(seq "$kills"); do
     target=$(( i == 1 ? 0 : RANDOM % files ))
-    "$bin" import "$disc" --patient-id LOCAL-1 --issuer CLINIC --yes --json --home "$home" > "$work/run-$i.jsonl" 2>&1 &
+    : > "$work/run-$i.jsonl"    # there before the loop below reads it
+    "$bin" import "$disc" --patient-id LOCAL-1 --issuer CLINIC --yes --json --home "$home" >> "$work/run-$i.jsonl" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2> /dev/null; do
         [ "$(grep -c '"event":"instance"' "$work/run-$i.jsonl" || true)" -ge "$target" ] && break
