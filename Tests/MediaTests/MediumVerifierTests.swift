@@ -143,4 +143,14 @@ import Testing
         #expect(found.filter { $0.code == "sop-class" }.map(\.path) == [instances[1].path])
         #expect(!found.contains { $0.code == "record-hierarchy" })
     }
+
+    @Test("in a folder, names with the ISO 9660 version (a disc copied with ;1) fail: no File ID names them")
+    func versionSuffixesInAFolder() throws {
+        let (root, out, files) = try medium()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for path in files + [out + "/DICOMDIR", out + "/README.TXT"] { try FileManager.default.moveItem(atPath: path, toPath: path + ";1") }
+        let found = errors(out).filter { $0.code == "file-id" }
+        #expect(Set(found.compactMap(\.path)) == Set((files + [out + "/DICOMDIR", out + "/README.TXT"]).map { String($0.dropFirst(out.count + 1)) + ";1" }))
+        #expect(found.allSatisfy { $0.message.contains("ISO 9660 version") })
+    }
 }

@@ -257,6 +257,18 @@ public struct MediumVerifier: Sendable {
             }
         }
         if badNames > 50 { add("file-id", .error, nil, "\(badNames - 50) more files with non-conformant names") }
+        // On a disc the ISO 9660 version (`;1`) is no part of the name; on a
+        // folder (a disc copied with it) it is, and no File ID names the file.
+        if medium.kind == .folder {
+            let versioned = seen.files.map(\.path).filter { path in
+                let name = path.split(separator: "/").last.map(String.init) ?? path
+                return MediumVerifier.withoutVersion(name) != name
+            }.sorted()
+            for path in versioned.prefix(50) {
+                add("file-id", .error, path, "an ISO 9660 version or trailing dot in the name of a file in a folder: it is part of the name here, so no File ID (PS3.10 §8.5, no version) names this file; copy the disc without it")
+            }
+            if versioned.count > 50 { add("file-id", .error, nil, "\(versioned.count - 50) more files named with an ISO 9660 version") }
+        }
 
         // PS3.10 §7.1: each file's meta information.
         var badHeaders = 0
