@@ -695,6 +695,11 @@ enum FileInspector {
             if end > size {
                 return (.truncated, "pixel data (\(length) bytes from byte \(valueStart)) runs \(end - size) bytes past the end of the file (\(size) bytes)")
             }
+            // Shorter than the image it describes (cut, its length made to
+            // agree): no reader can decode it (pydicom, dciodvfy say so).
+            if let needed = nativePixelBytes(parsed.dataset), length < needed {
+                return (.damaged, "native pixel data is \(length) bytes, but its Rows, Columns, Samples per Pixel, Bits Allocated and Number of Frames need \(needed): the image cannot be decoded")
+            }
             return nil
         }
         // Encapsulated: the last 8 bytes are normally the sequence delimiter.
@@ -721,6 +726,22 @@ enum FileInspector {
             }
             if items > 10_000_000 { return nil }
         }
+    }
+
+    /// The bytes native pixel data needs (PS3.5 8.1.1; YBR_*_422 two
+    /// samples per pixel), nil when the attributes are missing or absurd.
+    static func nativePixelBytes(_ ds: Dataset) -> Int? {
+        guard let rows = ds.integer(.rows), let columns = ds.integer(.columns), let bits = ds.integer(.bitsAllocated),
+              (1...65535).contains(rows), (1...65535).contains(columns), (1...64).contains(bits) else { return nil }
+        let samples = ds.integer(.samplesPerPixel) ?? 1
+        let frames = ds.integer(.numberOfFrames) ?? 1
+        guard (1...4).contains(samples), (1...(1 << 24)).contains(frames) else { return nil }
+        // At most 2^16 · 2^16 · 4 · 2^24 · 64 bits: no overflow.
+        var needed = (rows * columns * samples * frames * bits + 7) / 8
+        if samples == 3, let photometric = ds.firstString(.photometricInterpretation), photometric.hasSuffix("_422") {
+            needed = needed / 3 * 2
+        }
+        return needed
     }
 
     static func hex4(_ value: Int) -> String {

@@ -562,6 +562,30 @@ struct ScanTests {
         #expect(report.totals.missing == 0)
     }
 
+    @Test("native pixel data shorter than its Rows, Columns, Bits Allocated … say (cut, the length made to agree) is damaged")
+    func nativePixelDataShorterThanTheImage() throws {
+        let dir = try TempDir()
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.path)
+        let url = URL(fileURLWithPath: dir.sub("DICOM/SER2/IMG00002"))
+        var data = try Data(contentsOf: url)
+        // (7FE0,0010) OB, explicit VR: tag, VR, 2 reserved bytes, 4-byte length.
+        let header: [UInt8] = [0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x42, 0, 0]
+        let at = try #require(data.lastRange(of: Data(header))).upperBound
+        let length = data[at..<(at + 4)].reversed().reduce(0) { $0 << 8 | Int($1) }
+        let kept = length / 2 & ~1
+        data = data.prefix(at + 4 + kept)
+        data.replaceSubrange(at..<(at + 4), with: (0..<4).map { UInt8(truncatingIfNeeded: kept >> (8 * $0)) })
+        try data.write(to: url)
+        let report = scanFolder(dir.path)
+        #expect(codes(report) == ["damaged"])
+        #expect(report.problems.first?.path == "DICOM/SER2/IMG00002")
+        #expect(report.problems.first?.message.contains("native pixel data is \(kept) bytes") == true, "\(report.problems.first?.message ?? "")")
+        #expect(report.totals.damaged == 1 && report.totals.instances == 2)
+        // The whole image, and more (padding), is fine.
+        try DiscBuilder.write(DiscBuilder.standardDisc(), to: dir.sub("whole"))
+        #expect(codes(scanFolder(dir.sub("whole"))) == [])
+    }
+
     @Test func intactEncapsulatedPixelData() throws {
         let dir = try TempDir()
         var disc = DiscBuilder.standardDisc()
