@@ -242,6 +242,7 @@ public struct Abort: Sendable, Equatable {
         let who = source == 0 ? "service user" : (source == 2 ? "service provider" : "source \(source)")
         let why: String
         switch reason {
+        case 0: why = "reason not specified"
         case 1: why = "unrecognized PDU"
         case 2: why = "unexpected PDU"
         case 4: why = "unrecognized PDU parameter"

@@ -216,6 +216,12 @@ private func sampleRequest() -> AssociateRequest {
     /// Classes first met in one syntax and later in others must not push
     /// an association past 128 contexts: ids would wrap past 255 (two
     /// contexts with id 1) and the peer would refuse or mix them up.
+    @Test func abortReasonsAreNamed() {
+        #expect(Abort(source: 2, reason: 0).description == "aborted by the service provider (reason not specified)")
+        #expect(Abort(source: 2, reason: 6).description == "aborted by the service provider (invalid PDU parameter value)")
+        #expect(Abort.user.description == "aborted by the service user")
+    }
+
     @Test func bundlesNeverExceed128Contexts() {
         let syntaxes: [TransferSyntax] = [.explicitVRLittleEndian, .jpegBaseline, .rleLossless, .jpeg2000Lossless]
         var items: [StoreItem] = []
