@@ -10,21 +10,22 @@ struct MigrateCommand: ParsableCommand {
         commandName: "migrate",
         abstract: "Migrate an old image-filing system (DICOM, JPEG, PNG, TIFF, BMP, PDF) into the store, resumably.",
         discussion: """
-        Input: a manifest (--manifest FILE.csv or .jsonl; columns path,patient_id,patient_name,birth_date,sex,\\
-        study_date,study_key,study_description,modality,series_key; path and patient_id required; paths relative \\
-        to --root or the manifest's folder; UTF-8 or Shift_JIS), or a folder layout (--layout \\
-        '{patient_id}/{study_date:yyyyMMdd}/{*}' --root DIR). --id-map FILE.csv (old_id,new_id) maps old \\
+        Input: a manifest (--manifest FILE.csv or .jsonl; columns path,patient_id,patient_name,birth_date,sex,\
+        study_date,study_key,study_description,modality,series_key; path and patient_id required; paths relative \
+        to --root or the manifest's folder; UTF-8 or Shift_JIS), or a folder layout (--layout \
+        '{patient_id}/{study_date:yyyyMMdd}/{*}' --root DIR). --id-map FILE.csv (old_id,new_id) maps old \
         Patient IDs to new ones.
 
-        Every row is checked first (missing file, unknown patient when the registry has entries, unparsable \\
-        date, unsupported format, a study key shared by two patients); --dry-run stops there. Then the good \\
-        rows are stored on both cores: DICOM files re-identified as an import would (Original Attributes kept, \\
-        pixels untouched), other files converted into the study their rows share (its UID derived from \\
-        patient and study key, the same in every run). The state of each row is kept in the catalog: after an \\
+        Every row is checked first (missing file, a file an earlier row names (also by another path), unknown \
+        patient when the registry has entries, unparsable date, unsupported format, a study key shared by two \
+        patients, rows contradicting their patient, study or series); --dry-run stops there. Then the good \
+        rows are stored on both cores: DICOM files re-identified as an import would (Original Attributes kept, \
+        pixels untouched), other files converted into the study their rows share (its UID derived from \
+        patient and study key, the same in every run). The state of each row is kept in the catalog: after an \
         interruption, run the same command again; finished rows are never redone.
 
-        Reports: --report FILE.csv or FILE.json (every row's outcome), --html FILE (counts per patient, \\
-        failures with reasons, throughput). Exit status: 0 every row is in the store, 1 some rows are invalid \\
+        Reports: --report FILE.csv or FILE.json (every row's outcome), --html FILE (counts per patient, \
+        failures with reasons, throughput). Exit status: 0 every row is in the store, 1 some rows are invalid \
         or failed, 2 usage error, 3 the store cannot be opened.
         """
     )
