@@ -957,4 +957,12 @@ final class Catalog {
         }
         return instances + conflicts
     }
+
+    /// Whether an instance or conflict row names `storedPath` (relative).
+    func hasFile(storedPath: String) throws -> Bool {
+        try db.scalar("""
+            SELECT EXISTS (SELECT 1 FROM instances WHERE stored_path = ?1)
+                OR EXISTS (SELECT 1 FROM conflicts WHERE stored_path = ?1)
+            """, [storedPath]) == 1
+    }
 }

@@ -1385,12 +1385,24 @@ public final class InstanceStore: Sendable {
             }
         }
         let known = Set(files.map(\.storedPath))
-        var orphans: [String] = []
+        var candidates: [String] = []
         for folder in [Layout.instancesFolder, Layout.conflictsFolder] {
             for relative in FileIO.regularFiles(under: home + "/" + folder) {
                 let stored = folder + "/" + relative
-                if !known.contains(stored) { orphans.append(home + "/" + stored) }
+                if !known.contains(stored) { candidates.append(stored) }
             }
+        }
+        // A file without a row may be one another process's batch has
+        // renamed into place and is about to commit (a running import):
+        // batches rename under the catalog's write lock, so once this
+        // holds it, every such batch has committed its rows (or died,
+        // leaving true orphans). Only files still without a row are orphans.
+        let orphans: [String] = candidates.isEmpty ? [] : try state.withLock { st throws -> [String] in
+            let catalog = try st.open()
+            let ours = catalog.isInTransaction
+            if !ours { try catalog.begin() }
+            defer { if !ours { catalog.rollback() } }
+            return try candidates.filter { try !catalog.hasFile(storedPath: $0) }.map { home + "/" + $0 }
         }
         let result = findings.withLock { $0 }
         let corrupted = result.corrupted.sorted { $0.path < $1.path }

@@ -337,6 +337,38 @@ struct StoreTests {
         try store.close()
     }
 
+    @Test("check while another store commits a batch: its renamed files are not orphans")
+    func checkDuringAnotherProcessesCommitFindsNoOrphans() throws {
+        let home = TemporaryHome()
+        let checker = try InstanceStore(home: home.path, options: .init(synchronous: false))
+        let report = Mutex<CheckReport?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        // At the writer's commit (files renamed, rows not committed), the
+        // other store checks; the writer commits a moment later.
+        let hook: @Sendable (InstanceStore.FaultPoint) throws -> Void = { point in
+            guard point == .beforeCommit else { return }
+            DispatchQueue.global().async {
+                let result = try? checker.check()
+                report.withLock { $0 = result }
+                done.signal()
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let writer = try InstanceStore(home: home.path, options: .init(batchInterval: .seconds(3600), synchronous: false),
+                                       faultHook: hook, migrations: Catalog.migrations)
+        for n in 1...3 {
+            let data = try Fixture.part10(Fixture.dataset(sop: Fixture.uid(n), instanceNumber: n))
+            #expect(try writer.store(Fixture.source(data), summary: Fixture.summary(data)).outcome == .stored)
+        }
+        try writer.flush()
+        done.wait()
+        let seen = try #require(report.withLock { $0 })
+        #expect(seen.orphans.isEmpty, "files of a batch being committed reported as orphans: \(seen.orphans)")
+        #expect(seen.isClean)
+        try writer.close()
+        try checker.close()
+    }
+
     @Test("opening an existing store for reading refuses a home without a catalog and creates nothing there")
     func existingHomeIsNotCreated() throws {
         let home = TemporaryHome()
