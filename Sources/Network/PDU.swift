@@ -254,6 +254,22 @@ public struct Abort: Sendable, Equatable {
     }
 }
 
+/// Application Entity titles (PS3.5 §6.2, VR AE; PS3.8 §9.3.2: 16 bytes in
+/// the association PDUs).
+public enum AETitle {
+    /// Why `title` cannot be an AE title (empty or only spaces, over 16
+    /// characters, not ASCII, a backslash or control character); nil when
+    /// it can. A longer title could never match the 16 bytes a peer sends.
+    public static func problem(_ title: String) -> String? {
+        if title.allSatisfy({ $0 == " " }) { return "an AE title cannot be empty" }
+        if title.utf8.count > 16 { return "\(title) is \(title.utf8.count) characters; an AE title has at most 16" }
+        if let bad = title.unicodeScalars.first(where: { !$0.isASCII || $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" }) {
+            return "\(title) holds \(bad.isASCII ? String(format: "the character 0x%02X", bad.value) : "'\(bad)'"); an AE title is ASCII without backslash or control characters"
+        }
+        return nil
+    }
+}
+
 /// A malformed or unacceptable PDU.
 public struct PDUError: Error, Sendable, CustomStringConvertible {
     public var message: String

@@ -56,6 +56,8 @@ struct GetCommand: ParsableCommand {
         guard (patientID != nil) != (study != nil) else { throw ValidationError("give --patient-id or --study") }
         if series != nil && study == nil { throw ValidationError("--series needs --study") }
         if move && !sopClasses.isEmpty { throw ValidationError("--sop-class is for C-GET (C-MOVE negotiates nothing for the instances)") }
+        if move, let problem = AETitle.problem(ae) { throw ValidationError("--ae: \(problem)") }
+        if move, !(1...65535).contains(port) { throw ValidationError("--port: 1–65535") }
         if sopClasses.count > 127 { throw ValidationError("--sop-class: at most 127 (PS3.8: 128 presentation contexts per association)") }
     }
 

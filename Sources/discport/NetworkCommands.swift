@@ -16,6 +16,11 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for a connection, an association answer (ARTIM) or a response.", valueName: "s"))
     var timeout: Int = 30
 
+    func validate() throws {
+        if let callingAE, let problem = AETitle.problem(callingAE) { throw ValidationError("--calling-ae: \(problem)") }
+        guard timeout >= 1 else { throw ValidationError("--timeout: at least 1 second") }
+    }
+
     /// The node named `name` with these options (a CLI error, status 2,
     /// when it is unknown or misconfigured).
     func peer(_ name: String, in store: InstanceStore) throws -> RemotePeer {
@@ -73,9 +78,7 @@ struct NodesCommand: ParsableCommand {
             }
             guard let ae, host != nil, let port else { throw ValidationError("give --ae, --host and --port (or --url)") }
             for (label, title) in [("--ae", ae), ("--calling-ae", callingAE ?? "DISCPORT")] {
-                guard !title.isEmpty, title.utf8.count <= 16, title.allSatisfy({ $0.isASCII && $0 != "\\" && !$0.isNewline }) else {
-                    throw ValidationError("\(label): an AE title is 1–16 ASCII characters without backslash")
-                }
+                if let problem = AETitle.problem(title) { throw ValidationError("\(label): \(problem)") }
             }
             guard (1...65535).contains(port) else { throw ValidationError("--port: 1–65535") }
         }
@@ -284,6 +287,13 @@ struct ListenCommand: ParsableCommand {
     @Flag(help: "One JSON object per line on standard output.")
     var json = false
     @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        for (label, title) in [("--ae", ae)] + allow.map({ ("--allow", $0) }) {
+            if let problem = AETitle.problem(title) { throw ValidationError("\(label): \(problem)") }
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port: 0–65535") }
+    }
 
     func run() throws {
         let catalog = try store.open()

@@ -216,6 +216,16 @@ private func sampleRequest() -> AssociateRequest {
     /// Classes first met in one syntax and later in others must not push
     /// an association past 128 contexts: ids would wrap past 255 (two
     /// contexts with id 1) and the peer would refuse or mix them up.
+    /// `listen --ae` over 16 characters bound and then rejected every
+    /// association (the called AE in a PDU has 16 bytes): refused up front.
+    @Test func aeTitlesAreChecked() {
+        #expect(AETitle.problem("DISCPORT") == nil)
+        #expect(AETitle.problem("SIXTEEN_CHARS_AE") == nil)
+        #expect(AETitle.problem("SEVENTEEN_CHARS_A")?.contains("at most 16") == true)
+        #expect(AETitle.problem("") != nil && AETitle.problem("  ") != nil)
+        #expect(AETitle.problem("A\\B") != nil && AETitle.problem("AÉ") != nil && AETitle.problem("A\nB") != nil)
+    }
+
     @Test func abortReasonsAreNamed() {
         #expect(Abort(source: 2, reason: 0).description == "aborted by the service provider (reason not specified)")
         #expect(Abort(source: 2, reason: 6).description == "aborted by the service provider (invalid PDU parameter value)")
