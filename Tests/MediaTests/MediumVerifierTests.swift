@@ -153,4 +153,35 @@ import Testing
         #expect(Set(found.compactMap(\.path)) == Set((files + [out + "/DICOMDIR", out + "/README.TXT"]).map { String($0.dropFirst(out.count + 1)) + ";1" }))
         #expect(found.allSatisfy { $0.message.contains("ISO 9660 version") })
     }
+
+    @Test("record values their VR does not allow (a DA with dashes, a CS in lower case) fail, as dciodvfy fails them")
+    func recordValuesAgainstTheirVR() throws {
+        let (root, out, _) = try medium()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let path = out + "/DICOMDIR"
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        func replacing(_ old: String, _ new: String) -> [UInt8] {
+            var bytes = original
+            let o = Array(old.utf8), n = Array(new.utf8)
+            var at = 0
+            while at + o.count <= bytes.count {
+                if bytes[at ..< at + o.count].elementsEqual(o) { bytes.replaceSubrange(at ..< at + o.count, with: n) }
+                at += 1
+            }
+            return bytes
+        }
+        try Data(replacing("20240115", "2024-1-1")).write(to: URL(fileURLWithPath: path))
+        let date = errors(out)
+        #expect(date.map(\.code) == ["record-value"])
+        #expect(date.first?.message.contains("StudyDate (0008,0020) DA \"2024-1-1\" is not a date YYYYMMDD") == true)
+        try Data(replacing("CS\u{02}\u{00}CT", "CS\u{02}\u{00}ct")).write(to: URL(fileURLWithPath: path))
+        let modality = errors(out)
+        #expect(modality.map(\.code) == ["record-value", "record-value"])   // the two SERIES records
+        #expect(modality.allSatisfy { $0.message.contains("Modality (0008,0060) CS \"ct\" holds characters other than") })
+        #expect(MediumVerifier.valueProblem("120000.5", vr: .TM) == nil)
+        #expect(MediumVerifier.valueProblem("12:00:00", vr: .TM) != nil)
+        #expect(MediumVerifier.valueProblem("-3", vr: .IS) == nil)
+        #expect(MediumVerifier.valueProblem("1.5e3", vr: .DS) == nil)
+        #expect(MediumVerifier.valueProblem("ISO 2022 IR 87", vr: .CS) == nil)
+    }
 }

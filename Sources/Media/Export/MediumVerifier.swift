@@ -12,7 +12,8 @@ public struct VerifyProblem: Sendable, Hashable, Codable {
     /// PS3.10 §7.1: group length, version, Media Storage SOP Class),
     /// `dicomdir-offsets` (the root record offsets of the DICOMDIR),
     /// `record-hierarchy` (a PATIENT, STUDY or SERIES record with nothing
-    /// below it), `sop-class` (a private SOP class on a STD-GEN medium), or
+    /// below it), `record-value` (a record value its VR does not allow),
+    /// `sop-class` (a private SOP class on a STD-GEN medium), or
     /// `scan:<scan problem code>`.
     public var code: String
     public var severity: ProblemSeverity
@@ -243,6 +244,7 @@ public struct MediumVerifier: Sendable {
                 }
             }
             checkKeys(directory, profile: checked, add: add)
+            checkRecordValues(directory, add: add)
         }
         // File IDs of the DICOM files as the medium names them.
         var badNames = 0
@@ -448,6 +450,71 @@ public struct MediumVerifier: Sendable {
             }
         }
         if count > 50 { add("record-hierarchy", .error, directory.path, "\(count - 50) more records with no record below them") }
+    }
+
+    /// The values of the records against their VR (PS3.5 §6.2) where a
+    /// wrong one misleads a reader: DA, TM, CS, UI, IS, DS, and Record
+    /// In-use Flag 0000H or FFFFH (PS3.3 F.3.2.2). dciodvfy fails each.
+    private func checkRecordValues(_ directory: DICOMDirectory, add: (String, ProblemSeverity, String?, String) -> Void) {
+        var count = 0
+        for index in directory.records.indices {
+            let record = directory.records[index]
+            var faults: [String] = []
+            if let flag = record.attributes.integer(.recordInUseFlag), flag != 0, flag != 0xFFFF {
+                faults.append("Record In-use Flag (0004,1410) is \(String(format: "%04X", flag))H, neither FFFFH nor 0000H")
+            }
+            for element in record.attributes.elements where element.tag.group != 0x0004 {
+                for value in record.attributes.strings(element.tag) where !value.isEmpty {
+                    guard let why = MediumVerifier.valueProblem(value, vr: element.vr) else { continue }
+                    faults.append("\(DataDictionary.entry(for: element.tag)?.keyword ?? "") \(element.tag) \(element.vr.rawValue) \"\(value)\" \(why)")
+                }
+            }
+            guard !faults.isEmpty else { continue }
+            count += 1
+            if count <= 50 {
+                add("record-value", .error, directory.path, "\(record.type) record #\(record.index + 1) at byte \(record.offset): \(faults.joined(separator: "; ")) (PS3.5 §6.2)")
+            }
+        }
+        if count > 50 { add("record-value", .error, directory.path, "\(count - 50) more records with values their VR does not allow") }
+    }
+
+    /// Why one value is not of `vr` (the VRs of fixed form only); nil when it is.
+    static func valueProblem(_ value: String, vr: VR) -> String? {
+        let bytes = Array(value.utf8)
+        func digits(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count, bytes[range].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return bytes[range].reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        }
+        switch vr {
+        case .DA:
+            guard bytes.count == 8, digits(0 ..< 8) != nil, let month = digits(4 ..< 6), let day = digits(6 ..< 8),
+                  (1 ... 12).contains(month), (1 ... 31).contains(day) else { return "is not a date YYYYMMDD" }
+        case .TM:
+            var ok = [2, 4, 6].contains(bytes.count) || (bytes.count > 7 && bytes.count <= 13 && bytes[6] == UInt8(ascii: "."))
+            if ok, let hour = digits(0 ..< 2) { ok = hour <= 23 } else { ok = false }
+            if ok, bytes.count >= 4 { ok = (digits(2 ..< 4) ?? 99) <= 59 }
+            if ok, bytes.count >= 6 { ok = (digits(4 ..< 6) ?? 99) <= 60 }
+            if ok, bytes.count > 7 { ok = digits(7 ..< bytes.count) != nil }
+            if !ok { return "is not a time HHMMSS.FFFFFF" }
+        case .CS:
+            if bytes.count > 16 { return "is longer than 16 characters" }
+            if !bytes.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x20 || $0 == 0x5F }) {
+                return "holds characters other than A–Z, 0–9, space and _"
+            }
+        case .UI:
+            if !UID.isValid(value) { return "is not a UID (PS3.5 §9.1)" }
+        case .IS:
+            var body = Substring(value)
+            if body.first == "+" || body.first == "-" { body = body.dropFirst() }
+            if bytes.count > 12 || body.isEmpty || !body.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return "is not an integer string" }
+        case .DS:
+            if bytes.count > 16 || Double(value) == nil || value.contains(where: { $0.isLetter && $0 != "e" && $0 != "E" }) {
+                return "is not a decimal string"
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     private func checkKeys(_ directory: DICOMDirectory, profile: MediaProfile,
