@@ -644,7 +644,9 @@ struct Part10Header: Sendable, Hashable {
     /// the meta goes on past them. nil: no preamble and `DICM`, or unreadable.
     static func read(_ file: MediumFile) -> Part10Header? {
         guard let head = try? file.readPrefix(min(file.size, 16 << 10)), let header = Part10Header([UInt8](head)) else { return nil }
-        guard header.fault != nil, file.size > head.count, let more = try? file.readPrefix(min(file.size, 1 << 20)) else { return header }
+        guard header.fault != nil, file.size > head.count else { return header }
+        // A meta longer than the first read: judged on a longer one, or not at all.
+        guard let more = try? file.readPrefix(min(file.size, 1 << 20)) else { return nil }
         return Part10Header([UInt8](more))
     }
 
