@@ -121,9 +121,16 @@ public enum ImageDecoder {
 
     // MARK: PNG
 
-    /// Decodes a PNG: grayscale stays grayscale (16-bit stays 16-bit),
-    /// colour and palettes become RGB, alpha is dropped (not composited).
+    /// Decodes a PNG: grayscale stays grayscale, colour and palettes become
+    /// RGB, 16-bit stays 16-bit, alpha is dropped (not composited; 16-bit:
+    /// composited onto black, libpng's linear output being premultiplied).
+    /// The samples are the file's: libpng's simplified API would convert
+    /// them to and from the gamma a gAMA, sRGB, iCCP or cHRM chunk declares
+    /// (and 16-bit colour to 8-bit sRGB), so those chunks are left out of
+    /// what it reads, and it is asked for the file's own depth (8-bit is
+    /// then taken as sRGB and given as it is, 16-bit as linear, likewise).
     public static func png(_ data: Data, path: String? = nil) throws(ConvertError) -> DecodedImage {
+        let data = withoutColourSpaceChunks(data)
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         func message() -> String {
@@ -136,7 +143,7 @@ public enum ImageDecoder {
         defer { png_image_free(&image) }
         let color = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
         let alpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
-        let deep = image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 && !color
+        let deep = image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0
         var format: UInt32 = color ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0
         if alpha { format |= UInt32(PNG_FORMAT_FLAG_ALPHA) }
         if deep { format |= UInt32(PNG_FORMAT_FLAG_LINEAR) }
@@ -153,13 +160,40 @@ public enum ImageDecoder {
             let seeThrough = notOpaque(buffer, pixels: width * height, channels: channels, bytesPerChannel: bytesPerChannel)
             if seeThrough > 0 {
                 // DICOM pixels have no transparency: said, not dropped without a word.
-                notes.append("transparency left out: \(seeThrough) of \(width * height) pixels are not opaque; their stored colours are shown as they are")
+                notes.append("transparency left out: \(seeThrough) of \(width * height) pixels are not opaque; "
+                             + (deep ? "they are composited onto black" : "their stored colours are shown as they are"))
             }
             buffer = dropChannel(buffer, pixels: width * height, channels: channels, keep: samples, bytesPerChannel: bytesPerChannel)
         }
         var decoded = DecodedImage(columns: width, rows: height, samplesPerPixel: samples, bitsAllocated: 8 * bytesPerChannel, frames: [buffer])
         decoded.notes = notes
         return decoded
+    }
+
+    /// `png` without its gAMA, sRGB, iCCP and cHRM chunks (the file as it is
+    /// when its chunks cannot be walked: libpng then says what is wrong).
+    static func withoutColourSpaceChunks(_ png: Data) -> Data {
+        let bytes = [UInt8](png)
+        guard bytes.count > 8 else { return png }
+        let dropped: Set<String> = ["gAMA", "sRGB", "iCCP", "cHRM"]
+        var out = [UInt8](bytes[0..<8])
+        var i = 8
+        var changed = false
+        while i + 12 <= bytes.count {
+            let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            guard length >= 0, i + 12 + length <= bytes.count else { return png }
+            let type = String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self)
+            if dropped.contains(type) {
+                changed = true
+            } else {
+                out.append(contentsOf: bytes[i..<(i + 12 + length)])
+            }
+            i += 12 + length
+            if type == "IEND" { break }
+        }
+        guard changed else { return png }
+        out.append(contentsOf: bytes[i...])
+        return Data(out)
     }
 
     /// How many pixels have an alpha (the last channel) below its maximum.

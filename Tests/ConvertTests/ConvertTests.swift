@@ -721,6 +721,48 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(try #require(try Fixture.session().convert(scratch.write("plain.jpg", Fixture.jpeg())).first).notes.isEmpty)
     }
 
+    @Test func pngSamplesAreTheFilesWhateverItsGammaChunksSay() throws {
+        // PNGs written by hand: 16-bit grey with an sRGB chunk, 8-bit grey
+        // with gAMA 1.0, 16-bit RGB without any: the samples as stored
+        // (libpng's simplified API converted each to another gamma).
+        func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+            let typed = Array(type.utf8) + body
+            let crc = UInt32(crc32(0, typed, uInt(typed.count)))
+            func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+            return be(UInt32(body.count)) + typed + be(crc)
+        }
+        func png(depth: UInt8, colour: UInt8, extra: [UInt8], samples: [Int], width: Int) -> Data {
+            let perPixel = colour == 2 ? 3 : 1
+            var raw: [UInt8] = []
+            for row in 0..<(samples.count / (width * perPixel)) {
+                raw.append(0)
+                for v in samples[(row * width * perPixel)..<((row + 1) * width * perPixel)] {
+                    raw += depth == 16 ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v)]
+                }
+            }
+            let height = samples.count / (width * perPixel)
+            let ihdr: [UInt8] = [0, 0, 0, UInt8(width), 0, 0, 0, UInt8(height), depth, colour, 0, 0, 0]
+            return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr) + extra
+                        + chunk("IDAT", Fixture.deflate(raw)) + chunk("IEND", []))
+        }
+        let scratch = Scratch()
+        let grey16 = (0..<16).map { $0 * 1000 }
+        let cases: [(String, Data, [Int], Int)] = [
+            ("g16.png", png(depth: 16, colour: 0, extra: chunk("sRGB", [0]), samples: grey16, width: 8), grey16, 16),
+            ("g8.png", png(depth: 8, colour: 0, extra: chunk("gAMA", [0, 1, 0x86, 0xA0]), samples: (0..<16).map { $0 * 3 }, width: 8),
+             (0..<16).map { $0 * 3 }, 8),
+            ("rgb16.png", png(depth: 16, colour: 2, extra: [], samples: (0..<24).map { $0 * 700 }, width: 4), (0..<24).map { $0 * 700 }, 16),
+        ]
+        for (name, data, expected, bits) in cases {
+            let ds = try #require(try Fixture.session().convert(scratch.write(name, data)).first).file.dataset
+            #expect(ds.integers(.bitsAllocated) == [bits], "\(name)")
+            let pixels = try #require(ds[.pixelData]?.bytes)
+            let values = bits == 16 ? stride(from: 0, to: pixels.count, by: 2).map { Int(pixels[pixels.startIndex + $0]) | Int(pixels[pixels.startIndex + $0 + 1]) << 8 }
+                                    : pixels.map(Int.init)
+            #expect(values == expected, "\(name)")
+        }
+    }
+
     @Test func importIntoTheStoreThenAttachToTheStudy() throws {
         let scratch = Scratch()
         let store = try InstanceStore(home: scratch.path + "/home")
