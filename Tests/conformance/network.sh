@@ -144,6 +144,28 @@ compared=$(find "$work/storescp" -type f | EXACT_SYNTAX=1 python3 "$work/compare
 [ "$compared" = "$fixture_count" ] || fail "storescp received $compared of $fixture_count fixture instances"
 ok "storescp: echo; $compared instances sent, data sets byte-identical (pydicom)"
 
+# A JPEG file whose data set a writer put in implicit VR (pydicom's
+# SC_rgb_jpeg.dcm: meta JPEG Baseline, content implicit VR): sent as JPEG
+# Baseline, the data set re-encoded explicit VR, the fragments unchanged;
+# never labelled implicit VR with compressed pixel data.
+broken=$(python3 -c 'from pydicom.data import get_testdata_file; print(get_testdata_file("SC_rgb_jpeg.dcm", download=False) or "")' 2> /dev/null || true)
+if [ -n "$broken" ]; then
+    dp send "$broken" --to dcmtk --json > "$work/send-broken.json" || { cat "$work/send-broken.json"; fail "send of an implicit VR JPEG file"; }
+    python3 - "$broken" "$work/storescp" <<'EOF2' || fail "implicit VR JPEG file: not received as JPEG Baseline with its fragments"
+import os, sys, warnings, pydicom
+warnings.simplefilter("ignore")   # pydicom notes the source's implicit VR data set
+source = pydicom.dcmread(sys.argv[1])
+names = [f for f in os.listdir(sys.argv[2]) if f.endswith(str(source.SOPInstanceUID))]
+assert len(names) == 1, names
+got = pydicom.dcmread(os.path.join(sys.argv[2], names[0]))
+assert str(got.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.50", got.file_meta.TransferSyntaxUID
+assert got.PixelData == source.PixelData
+assert (got.pixel_array == source.pixel_array).all()
+EOF2
+    grep -q '"converted_from":"1.2.840.10008.1.2"' "$work/send-broken.json" || fail "the re-encoding of the implicit VR JPEG file is not reported"
+    ok "storescp: a JPEG file with an implicit VR data set sent as JPEG Baseline (data set re-encoded, fragments and pixels identical), reported"
+fi
+
 # ---------------------------------------------------------------- lossless fallback (storescp: uncompressed only)
 # storescp without +xa accepts only uncompressed syntaxes. RLE, JPEG-LS,
 # JPEG 2000 and JPEG lossless (SV1) fixtures, each from its own uncompressed
