@@ -117,7 +117,8 @@ public struct MediumVerifier: Sendable {
                 if normalized == "dicomdir" {
                     if let data = try? file.readPrefix(file.size) {
                         directory = DICOMDirectory(data: data, path: file.path)
-                        let bytes = [UInt8](data)
+                        // The meta and the elements before the records: no copy of the whole file.
+                        let bytes = [UInt8](data.prefix(1 << 20))
                         header = Part10Header(bytes)
                         if let header, header.fault == nil, header.transferSyntaxUID == TransferSyntax.explicitVRLittleEndian.uid {
                             rootOffsets = Part10Header.rootOffsets(bytes, from: header.end)
