@@ -179,7 +179,7 @@ public final class ConversionSession {
                                              stem: k == 0 ? stem : "\(stem)-\(k + 1)",
                                              dateTime: contentDateTime(path: path, embedded: nil),
                                              method: image.frames.count > 1 ? "decoded TIFF, \(image.frames.count) pages" : "decoded TIFF",
-                                             notes: [], document: image.frames.count > 1))
+                                             notes: image.notes, document: image.frames.count > 1))
             }
             return out
         case .pdf:

@@ -320,8 +320,9 @@ public enum ImageDecoder {
     // MARK: TIFF
 
     /// Decodes every page (directory) of a TIFF. 8- and 16-bit grayscale
-    /// strips are read as stored; everything else through libtiff's RGBA
-    /// interface (any photometric, compression and layout libtiff knows).
+    /// and RGB strips are read as stored; everything else through libtiff's
+    /// RGBA interface (any photometric, compression and layout libtiff
+    /// knows; 8 bits per sample, noted when the page had more).
     /// Pages of different size or kind are returned as separate images.
     public static func tiff(path: String) throws(ConvertError) -> [DecodedImage] {
         _ = silenceTIFF
@@ -339,6 +340,7 @@ public enum ImageDecoder {
             if var last = merged.last, last.columns == image.columns, last.rows == image.rows,
                last.samplesPerPixel == image.samplesPerPixel, last.bitsAllocated == image.bitsAllocated {
                 last.frames += image.frames
+                last.notes += image.notes
                 merged[merged.count - 1] = last
             } else {
                 merged.append(image)
@@ -373,9 +375,11 @@ public enum ImageDecoder {
         let bits = Int(field16(tif, TIFFTAG_BITSPERSAMPLE, default: 1))
         let photometric = Int32(field16(tif, TIFFTAG_PHOTOMETRIC, default: UInt16(PHOTOMETRIC_MINISBLACK)))
         let planar = Int32(field16(tif, TIFFTAG_PLANARCONFIG, default: UInt16(PLANARCONFIG_CONTIG)))
-        if samples == 1, bits == 8 || bits == 16, photometric == PHOTOMETRIC_MINISBLACK,
-           planar == PLANARCONFIG_CONTIG, TIFFIsTiled(tif) == 0 {
-            let rowBytes = width * bits / 8
+        let unsigned = field16(tif, TIFFTAG_SAMPLEFORMAT, default: UInt16(SAMPLEFORMAT_UINT)) == UInt16(SAMPLEFORMAT_UINT)
+        if (samples == 1 && photometric == PHOTOMETRIC_MINISBLACK) || (samples == 3 && photometric == PHOTOMETRIC_RGB),
+           bits == 8 || bits == 16, unsigned, planar == PLANARCONFIG_CONTIG, TIFFIsTiled(tif) == 0 {
+            // Grey and RGB strips as stored: 16 bits stay 16 bits.
+            let rowBytes = width * samples * bits / 8
             var out = Data(count: rowBytes * height)
             var failed = false
             out.withUnsafeMutableBytes { (dst: UnsafeMutableRawBufferPointer) in
@@ -385,7 +389,7 @@ public enum ImageDecoder {
             }
             if failed { throw ConvertError(.damaged, "TIFF page \(page) is truncated or corrupt", path: path) }
             // 16-bit samples come in host order (libtiff swaps): little endian here.
-            return DecodedImage(columns: width, rows: height, samplesPerPixel: 1, bitsAllocated: bits, frames: [out])
+            return DecodedImage(columns: width, rows: height, samplesPerPixel: samples, bitsAllocated: bits, frames: [out])
         }
         var raster = [UInt32](repeating: 0, count: width * height)
         let ok = raster.withUnsafeMutableBufferPointer { buffer in
@@ -407,6 +411,11 @@ public enum ImageDecoder {
                 }
             }
         }
-        return DecodedImage(columns: width, rows: height, samplesPerPixel: channels, bitsAllocated: 8, frames: [out])
+        var decoded = DecodedImage(columns: width, rows: height, samplesPerPixel: channels, bitsAllocated: 8, frames: [out])
+        if bits > 8 {
+            // libtiff's RGBA interface gives 8 bits per sample: said, not cut without a word.
+            decoded.notes.append("page \(page): \(bits)-bit samples reduced to 8 bits (libtiff's RGBA reading of this kind of TIFF)")
+        }
+        return decoded
     }
 }

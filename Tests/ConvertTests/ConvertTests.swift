@@ -763,6 +763,33 @@ func contains(_ data: Data, _ text: String) -> Bool {
         }
     }
 
+    @Test func sixteenBitRGBTIFFKeepsItsSixteenBits() throws {
+        // A little-endian, uncompressed, one-strip 4×2 RGB TIFF, 16 bits per
+        // sample: read as stored (libtiff's RGBA interface gave 8 bits, cut
+        // without a word).
+        var t: [UInt8] = []
+        func u16(_ v: Int) { t += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        func u32(_ v: Int) { u16(v & 0xFFFF); u16(v >> 16) }
+        let samples = (0..<24).map { $0 * 700 }
+        t += [0x49, 0x49]; u16(42); u32(8)
+        u16(10)
+        for (tag, type, count, value) in [(256, 3, 1, 4), (257, 3, 1, 2), (258, 3, 3, 134), (259, 3, 1, 1), (262, 3, 1, 2),
+                                          (273, 4, 1, 140), (277, 3, 1, 3), (278, 3, 1, 2), (279, 4, 1, 48), (284, 3, 1, 1)] {
+            u16(tag); u16(type); u32(count)
+            if type == 3 && count == 1 { u16(value); u16(0) } else { u32(value) }
+        }
+        u32(0)
+        u16(16); u16(16); u16(16)
+        for v in samples { u16(v) }
+        let scratch = Scratch()
+        let converted = try #require(try Fixture.session().convert(scratch.write("rgb16.tif", Data(t))).first)
+        let ds = converted.file.dataset
+        #expect(ds.integers(.bitsAllocated) == [16] && ds.integers(.samplesPerPixel) == [3])
+        let pixels = try #require(ds[.pixelData]?.bytes)
+        #expect(stride(from: 0, to: pixels.count, by: 2).map { Int(pixels[pixels.startIndex + $0]) | Int(pixels[pixels.startIndex + $0 + 1]) << 8 } == samples)
+        #expect(converted.notes.isEmpty)
+    }
+
     @Test func importIntoTheStoreThenAttachToTheStudy() throws {
         let scratch = Scratch()
         let store = try InstanceStore(home: scratch.path + "/home")
