@@ -337,8 +337,11 @@ public enum ImageDecoder {
         // Consecutive pages of the same geometry become frames of one image.
         var merged: [DecodedImage] = []
         for image in pages {
+            // (16-bit RGB pages stay single frames: the multi-frame true
+            // colour Secondary Capture holds 8-bit samples only.)
             if var last = merged.last, last.columns == image.columns, last.rows == image.rows,
-               last.samplesPerPixel == image.samplesPerPixel, last.bitsAllocated == image.bitsAllocated {
+               last.samplesPerPixel == image.samplesPerPixel, last.bitsAllocated == image.bitsAllocated,
+               !(image.samplesPerPixel == 3 && image.bitsAllocated == 16) {
                 last.frames += image.frames
                 last.notes += image.notes
                 merged[merged.count - 1] = last

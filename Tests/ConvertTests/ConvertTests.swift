@@ -778,11 +778,21 @@ func contains(_ data: Data, _ text: String) -> Bool {
             u16(tag); u16(type); u32(count)
             if type == 3 && count == 1 { u16(value); u16(0) } else { u32(value) }
         }
-        u32(0)
+        u32(188)   // a second page, the same pixels
         u16(16); u16(16); u16(16)
         for v in samples { u16(v) }
+        u16(10)
+        for (tag, type, count, value) in [(256, 3, 1, 4), (257, 3, 1, 2), (258, 3, 3, 134), (259, 3, 1, 1), (262, 3, 1, 2),
+                                          (273, 4, 1, 140), (277, 3, 1, 3), (278, 3, 1, 2), (279, 4, 1, 48), (284, 3, 1, 1)] {
+            u16(tag); u16(type); u32(count)
+            if type == 3 && count == 1 { u16(value); u16(0) } else { u32(value) }
+        }
+        u32(0)
         let scratch = Scratch()
-        let converted = try #require(try Fixture.session().convert(scratch.write("rgb16.tif", Data(t))).first)
+        let pages = try Fixture.session().convert(scratch.write("rgb16.tif", Data(t)))
+        // Two single-frame objects: the multi-frame true colour SC holds 8-bit samples only.
+        #expect(pages.count == 2 && pages.allSatisfy { $0.sopClassUID == "1.2.840.10008.5.1.4.1.1.7" && $0.frames == 1 })
+        let converted = try #require(pages.first)
         let ds = converted.file.dataset
         #expect(ds.integers(.bitsAllocated) == [16] && ds.integers(.samplesPerPixel) == [3])
         let pixels = try #require(ds[.pixelData]?.bytes)
