@@ -623,8 +623,19 @@ struct DirectoryReader {
                 guard j + 8 <= raw.count else { break }
                 contentEnd = j
                 next = j + 8
+            } else if contentStart + length > raw.count {
+                // The file ends inside the item (its length wrong, or the
+                // file cut): a record all the same when its elements, read
+                // to the end of the file, include a Directory Record Type
+                // (pydicom's DICOMDIR-nooffset: the last item 24 bytes long
+                // past the end, its elements whole); the last one either way.
+                var cut = (try? DICOMFile(data: Data(raw[min(contentStart, raw.count)...]), options: ReadOptions(lenient: true)))?.dataset ?? Dataset()
+                if cut.string(.directoryRecordType) != nil {
+                    cut.itemOffset = base + position
+                    items.append(cut)
+                }
+                break
             } else {
-                guard contentStart + length <= raw.count else { break }   // a cut item is not a record
                 contentEnd = contentStart + length
                 next = contentStart + length
             }

@@ -1085,6 +1085,22 @@ struct DICOMDIRTests {
         return String(reflecting: copy)
     }
 
+    @Test("the last record item of a DICOMDIR runs past the end of the file (pydicom's DICOMDIR-nooffset): salvaged with its elements, not lost")
+    func lastItemRunningPastTheEnd() throws {
+        var data = try DiscBuilder.directoryBytes(DiscBuilder.standardDisc(), options: .init())
+        // The last item tag (FFFE,E000): its length 24 bytes too long.
+        let tag: [UInt8] = [0xFE, 0xFF, 0x00, 0xE0]
+        let bytes = [UInt8](data)
+        let at = try #require((0...(bytes.count - 8)).last { Array(bytes[$0..<($0 + 4)]) == tag })
+        let length = UInt32(bytes[at + 4]) | UInt32(bytes[at + 5]) << 8 | UInt32(bytes[at + 6]) << 16 | UInt32(bytes[at + 7]) << 24
+        #expect(at + 8 + Int(length) == bytes.count, "the last item ends the file")
+        withUnsafeBytes(of: (length + 24).littleEndian) { data.replaceSubrange((at + 4)..<(at + 8), with: $0) }
+        let dir = try directory(data)
+        #expect(dir.records.map(\.type) == ["PATIENT", "STUDY", "SERIES", "IMAGE", "SERIES", "IMAGE", "IMAGE"])
+        #expect(dir.records[6].referencedFileID == ["DICOM", "SER2", "IMG00002"])
+        #expect(dir.problems.map(\.code) == [.dicomdirDamaged])
+    }
+
     @Test func recordTree() throws {
         let dir = try directory()
         #expect(dir.records.map(\.type) == ["PATIENT", "STUDY", "SERIES", "IMAGE", "SERIES", "IMAGE", "IMAGE"])
