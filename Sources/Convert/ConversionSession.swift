@@ -242,8 +242,12 @@ public final class ConversionSession {
     private func convertPDF(_ data: Data, path: String, stem: String) throws(ConvertError) -> [ConvertedInstance] {
         let info = try PDFDocumentInfo(data, path: path)
         let when = contentDateTime(path: path, embedded: info.creationDateTime)
-        let title = options.title ?? info.title ?? ConversionSession.fileName(of: path)
-        var out = [try documentInstance(data, path: path, stem: stem, title: title, dateTime: when)]
+        let whole = options.title ?? info.title ?? ConversionSession.fileName(of: path)
+        // Document Title is ST: at most 1024 (bytes, as dciodvfy counts them);
+        // the PDF itself keeps its whole title.
+        let title = ConversionSession.prefix(whole, bytes: 1024)
+        let notes = title == whole ? [] : ["Document Title cut to its first 1024 bytes (the longest ST value); the PDF keeps its whole title"]
+        var out = [try documentInstance(data, path: path, stem: stem, title: title, dateTime: when, notes: notes)]
         if options.pdfMode == .images {
             let pages = try PDFRenderer.render(path: path, dpi: options.renderDPI)
             for (k, image) in pages.enumerated() {
@@ -251,7 +255,7 @@ public final class ConversionSession {
                                              stem: k == 0 ? "\(stem)-pages" : "\(stem)-pages-\(k + 1)", dateTime: when,
                                              method: "PDF pages rendered at \(options.renderDPI) dpi (poppler)",
                                              notes: [], document: true, seriesKind: .renderedPages,
-                                             derivation: "Pages of the PDF document \"\(title)\" rendered at \(options.renderDPI) dpi"))
+                                             derivation: "Pages of the PDF document \"\(ConversionSession.prefix(whole, bytes: 900))\" rendered at \(options.renderDPI) dpi"))
             }
         }
         return out
@@ -468,7 +472,22 @@ public final class ConversionSession {
         try set(&ds, .lossyImageCompressionMethod, .CS, "ISO_10918_1")
     }
 
-    private func documentInstance(_ pdf: Data, path: String, stem: String, title: String, dateTime: String) throws(ConvertError) -> ConvertedInstance {
+    /// The longest start of `text` of at most `bytes` UTF-8 bytes, cut
+    /// between characters.
+    static func prefix(_ text: String, bytes: Int) -> String {
+        guard text.utf8.count > bytes else { return text }
+        var out = "", count = 0
+        for character in text {
+            let size = character.utf8.count
+            if count + size > bytes { break }
+            out.append(character)
+            count += size
+        }
+        return out
+    }
+
+    private func documentInstance(_ pdf: Data, path: String, stem: String, title: String, dateTime: String,
+                                  notes: [String]) throws(ConvertError) -> ConvertedInstance {
         var ds = try commonDataset(sopClass: "1.2.840.10008.5.1.4.1.1.104.1", modality: "DOC", seriesKind: .documents,
                                    dateTime: dateTime, extraTexts: [title])
         try set(&ds, .acquisitionDateTime, .DT, dateTime)
@@ -481,7 +500,7 @@ public final class ConversionSession {
         ds.setIntegers([pdf.count], vr: .UL, for: .encapsulatedDocumentLength)
         return ConvertedInstance(sourcePath: path, sourceFormat: .pdf,
                                  file: DICOMFile(dataset: ds, transferSyntax: .explicitVRLittleEndian),
-                                 suggestedName: uniqueName(stem), method: "encapsulated PDF", notes: [])
+                                 suggestedName: uniqueName(stem), method: "encapsulated PDF", notes: notes)
     }
 }
 

@@ -800,6 +800,16 @@ func contains(_ data: Data, _ text: String) -> Bool {
         #expect(converted.notes.isEmpty)
     }
 
+    @Test func aPDFTitleLongerThanSTIsCutAndNoted() throws {
+        let scratch = Scratch()
+        let long = String(repeating: "長", count: 1500)
+        let converted = try #require(try Fixture.session().convert(scratch.write("long.pdf", Fixture.pdf(title: long))).first)
+        let title = try #require(converted.file.dataset.string(.documentTitle))
+        #expect(title.utf8.count <= 1024 && long.hasPrefix(title) && title.count == 341)
+        #expect(converted.notes.contains { $0.contains("Document Title cut") })
+        #expect(converted.file.dataset[.encapsulatedDocument]?.bytes?.range(of: Data("FEFF".utf8)) != nil, "the PDF as it is")
+    }
+
     @Test func importIntoTheStoreThenAttachToTheStudy() throws {
         let scratch = Scratch()
         let store = try InstanceStore(home: scratch.path + "/home")
