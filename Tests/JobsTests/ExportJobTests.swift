@@ -72,8 +72,12 @@ func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", s
         #expect(!FileManager.default.fileExists(atPath: scratch.root + "/refused"))
         let summary = try scratch.export("allowed", allowMultiPatient: true)
         #expect(summary.patientIDs == ["777", "777"])
-        let directory = DICOMDirectory(file: try DICOMFile(contentsOf: scratch.root + "/allowed/DICOMDIR"), path: "DICOMDIR")
+        let file = try DICOMFile(contentsOf: scratch.root + "/allowed/DICOMDIR")
+        let directory = DICOMDirectory(file: file, path: "DICOMDIR")
         #expect(directory.records.filter { $0.level == .patient }.count == 2)
+        // (0004,1202): the second patient, the end of the root chain (PS3.3 F.3.2.1), not the first again.
+        let lastRoot = try #require(file.dataset[.offsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity]?.bytes.flatMap { DICOMBinary.integers($0, vr: .UL).first })
+        #expect(lastRoot == directory.records.last { $0.level == .patient }?.offset)
     }
 
     @Test("patients without a Patient ID are told apart by name: refused as two, two invented IDs when allowed")

@@ -286,11 +286,16 @@ public enum DICOMDIRWriter {
             linked[index].set(DataElement(tag: .offsetOfTheNextDirectoryRecord, vr: .UL, bytes: ul(links[index].next.map { offsets[$0] } ?? 0)))
             linked[index].set(DataElement(tag: .offsetOfReferencedLowerLevelDirectoryEntity, vr: .UL, bytes: ul(links[index].lower.map { offsets[$0] } ?? 0)))
         }
-        // Root records: those no link points at (the patients), in order.
+        // The root directory entity: the first record no link points at
+        // (the first patient), then the others along its next-record chain
+        // — so the last root record (0004,1202) is the end of that chain,
+        // not the first patient again when there are several.
         var pointedAt = Set<Int>()
         for link in links { if let n = link.next { pointedAt.insert(n) }; if let l = link.lower { pointedAt.insert(l) } }
-        let roots = records.indices.filter { !pointedAt.contains($0) }
-        if let first = roots.first, let last = roots.last {
+        if let first = records.indices.first(where: { !pointedAt.contains($0) }) {
+            var last = first
+            var seen: Set<Int> = [first]
+            while let next = links[last].next, seen.insert(next).inserted { last = next }
             file.dataset.set(DataElement(tag: .offsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity, vr: .UL, bytes: ul(offsets[first])))
             file.dataset.set(DataElement(tag: .offsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity, vr: .UL, bytes: ul(offsets[last])))
         }

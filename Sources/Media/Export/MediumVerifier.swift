@@ -422,13 +422,7 @@ public struct MediumVerifier: Sendable {
             if current == 0 { break }
         }
         guard current == 0, let end = chain.last, end != last else { return }
-        // An earlier root record (discport's DICOMDIRWriter wrote the first
-        // patient's offset on media of several patients): readers follow the
-        // chain from the first and are not misled, so a warning, not to refuse
-        // such exports; anything else (0, no record, a record below the root)
-        // is an error, as pydicom's FileSet and validate-media take it.
-        let severity: ProblemSeverity = chain.contains(last) ? .warning : .error
-        add("dicomdir-offsets", severity, directory.path,
+        add("dicomdir-offsets", .error, directory.path,
             "Offset of the Last Directory Record of the Root Directory Entity (0004,1202) is \(last)\(chain.contains(last) ? ", an earlier root record" : byOffset[last] == nil ? ", no record" : ", a record below the root"), but the last root record (the end of the chain from (0004,1200)) is at byte \(end) (PS3.3 F.3.2.1)")
     }
 
