@@ -245,8 +245,9 @@ public enum MigrationManifest {
             return .failure(MigrationRowProblem(line: line, path: path, message: "sex \"\(sex)\" is not M, F or O"))
         }
         // Text written into the objects: one value of its VR each.
+        // (series_key is the converted objects' Series Description.)
         for (column, text, vr) in [("patient_name", value(.patientName), VR.PN), ("study_description", value(.studyDescription), .LO),
-                                   ("modality", value(.modality), .CS)] {
+                                   ("modality", value(.modality), .CS), ("series_key", value(.seriesKey), .LO)] {
             if let text, let problem = DICOMText.singleValueProblem(text, vr: vr) {
                 let yen = text.contains("\\") ? " (in a Shift_JIS manifest, the byte 5C that shows as ¥)" : ""
                 return .failure(MigrationRowProblem(line: line, path: path, message: "\(column) \"\(text)\": \(problem)\(yen)"))

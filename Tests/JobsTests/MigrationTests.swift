@@ -377,6 +377,18 @@ struct MigrationTests {
         #expect(Set(modalities.values.flatMap { $0 }) == ["CT", "MR", "XC"])
     }
 
+    @Test("pre-flight: a series key that cannot be a Series Description (LO: too long, a backslash) is refused before any work, not failed by the run")
+    func seriesKeyIsCheckedByThePreflight() throws {
+        let scratch = Scratch()
+        let manifest = scratch.path + "/m.csv"
+        try Data("path,patient_id,series_key\na.jpg,P1,\(String(repeating: "S", count: 70))\nb.jpg,P1,\"x\\y\"\nc.jpg,P1,Photos\n".utf8)
+            .write(to: URL(fileURLWithPath: manifest))
+        let (rows, problems) = try MigrationManifest.read(manifest)
+        #expect(rows.map(\.line) == [4])
+        #expect(problems.map(\.line) == [2, 3])
+        #expect(problems.allSatisfy { $0.message.hasPrefix("series_key") })
+    }
+
     /// The lines of the rows a pre-flight let through, as the run gets them.
     private func goodLines(_ preflight: MigrationPreflight) throws -> [Int] {
         var lines: [Int] = []
