@@ -7,6 +7,17 @@ import NIOCore
 import Store
 import Synchronization
 
+/// Standard output for the network commands' JSON lines and objects. A
+/// reader that went away (`discport send … --json | head -1`) made
+/// FileHandle.write(_:) trap (EPIPE: a crash with a backtrace, the send cut
+/// off mid-way); now the output is dropped and the command finishes its
+/// work (every outcome still recorded in the retry queue).
+enum NetworkOutput {
+    static func write(_ data: Data) {
+        try? FileHandle.standardOutput.write(contentsOf: data)
+    }
+}
+
 /// `--calling-ae` and timeouts, shared by the commands that associate.
 struct NetworkOptions: ParsableArguments {
     @Option(name: .customLong("calling-ae"), help: ArgumentHelp(
@@ -103,7 +114,7 @@ struct NodesCommand: ParsableCommand {
             let catalog = try store.open()
             defer { try? catalog.close() }
             let nodes = try catalog.remoteNodes()
-            if json { return try JSONOutput.print(nodes) }
+            if json { NetworkOutput.write(try JSONOutput.data(nodes) + Data([0x0A])); return }
             print(TextTable.render(["NAME", "AE", "HOST", "PORT", "CALLING AE", "URL"], nodes.map {
                 [$0.name, $0.aeTitle, $0.host, $0.isDICOMweb ? "" : String($0.port), $0.callingAE ?? "", $0.url ?? ""]
             }), terminator: "")
@@ -146,7 +157,7 @@ struct EchoCommand: ParsableCommand {
         let target = peer.node
         let output = peer.echo()
         if json {
-            try JSONOutput.print(output)
+            NetworkOutput.write(try JSONOutput.data(output) + Data([0x0A]))
         } else if output.ok, let url = target.url {
             print(String(format: "%@ (%@): QIDO-RS answered %@ in %.0f ms", node, url, output.status ?? "", (output.seconds ?? 0) * 1000))
         } else if output.ok {
@@ -207,7 +218,7 @@ struct SendCommand: ParsableCommand {
             summary = try job.run(targets: targets, parallel: parallel) { event in
                 if json {
                     if let line = try? JSONOutput.data(["event": "instance"].merging(event), pretty: false) {
-                        FileHandle.standardOutput.write(line + Data([0x0A]))
+                        NetworkOutput.write(line + Data([0x0A]))
                     }
                 } else if event.outcome == .failed {
                     Terminal.error("\(event.path): \(event.message ?? "failed")")
@@ -218,7 +229,7 @@ struct SendCommand: ParsableCommand {
         }
         if json {
             let line = try JSONOutput.data(["event": "finish"].merging(summary), pretty: false)
-            FileHandle.standardOutput.write(line + Data([0x0A]))
+            NetworkOutput.write(line + Data([0x0A]))
         } else {
             var text = "\(to): \(summary.sent) sent (\(Terminal.size(summary.bytes)) in \(String(format: "%.1f", summary.seconds)) s)"
             if summary.resumed > 0 { text += ", \(summary.resumed) of them resumed from an earlier send" }
@@ -327,7 +338,7 @@ struct ListenCommand: ParsableCommand {
 
     static func emit(_ fields: [String: String]) {
         if let data = try? JSONOutput.data(fields, pretty: false) {
-            FileHandle.standardOutput.write(data + Data([0x0A]))
+            NetworkOutput.write(data + Data([0x0A]))
         }
     }
 
@@ -450,7 +461,7 @@ struct FindCommand: ParsableCommand {
         }
         if json {
             let objects = results.map { DICOMJSON.encode($0) }
-            FileHandle.standardOutput.write(Data(("[" + objects.joined(separator: ",") + "]\n").utf8))
+            NetworkOutput.write(Data(("[" + objects.joined(separator: ",") + "]\n").utf8))
             return
         }
         let columns: [(String, Tag)]
@@ -495,7 +506,7 @@ struct FindCommand: ParsableCommand {
             return value.map { "\($0)" }.joined(separator: "\\")
         }
         if json {
-            FileHandle.standardOutput.write(data + Data([0x0A]))
+            NetworkOutput.write(data + Data([0x0A]))
             return
         }
         let columns: [(String, String)]
