@@ -186,6 +186,6 @@ extension JSONOutput {
         guard var data = try? data(value, pretty: false) else { return }
         data.removeFirst()
         let head = Data("{\"event\":\"\(event)\"\(data.count > 1 ? "," : "")".utf8)
-        FileHandle.standardOutput.write(head + data + Data([0x0A]))
+        Terminal.writeOut(head + data + Data([0x0A]))
     }
 }

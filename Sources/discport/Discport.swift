@@ -13,6 +13,7 @@ struct Discport: ParsableCommand {
 
     /// Exit status 2 for usage errors (ArgumentParser's default is 64).
     static func main() {
+        Terminal.checkBufferedOutputAtExit()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -71,7 +71,7 @@ struct GetCommand: ParsableCommand {
             ? .move(DICOMServer.Configuration(aeTitle: ae, host: bind, port: port)) : .get
         let summary = try GetCommand.retrieve(RetrieveRequest(selection, method: method, storageClasses: sopClasses.isEmpty ? nil : sopClasses), from: peer, into: catalog)
         if json {
-            NetworkOutput.write(try JSONOutput.data(summary.result) + Data([0x0A]))
+            Terminal.writeOut(try JSONOutput.data(summary.result) + Data([0x0A]))
         } else {
             GetCommand.report(summary, node: node)
         }

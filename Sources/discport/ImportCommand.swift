@@ -365,7 +365,7 @@ final class ImportOutput: Sendable {
 
     private func line(_ object: [String: Any]) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        FileHandle.standardOutput.write(data + Data([0x0A]))
+        Terminal.writeOut(data + Data([0x0A]))
     }
 
     private func encodedLine<T: Encodable>(_ event: String, _ value: T) {
@@ -373,7 +373,7 @@ final class ImportOutput: Sendable {
         // {"event":"…", …fields}
         data.removeFirst()
         let head = Data("{\"event\":\"\(event)\"\(data.count > 1 ? "," : "")".utf8)
-        FileHandle.standardOutput.write(head + data + Data([0x0A]))
+        Terminal.writeOut(head + data + Data([0x0A]))
     }
 
     func message(_ text: String) {
@@ -469,7 +469,7 @@ final class ImportOutput: Sendable {
             if jsonLines { encodedLine("start", start) }
         case .instance(let instance):
             if jsonLines {
-                FileHandle.standardOutput.write(Self.jsonLine(instance))
+                Terminal.writeOut(Self.jsonLine(instance))
             } else {
                 if instance.outcome == .failed || instance.outcome == .conflict {
                     bar.clear()

@@ -105,7 +105,7 @@ struct MigrateCommand: ParsableCommand {
         if jsonLines {
             let line: [String: Any] = ["event": "preflight", "job": name, "rows": preflight.good + preflight.problems.count,
                                        "good": preflight.good, "invalid": preflight.problems.count, "studies": preflight.studies]
-            if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) { FileHandle.standardOutput.write(data + Data([0x0A])) }
+            if let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) { Terminal.writeOut(data + Data([0x0A])) }
         } else {
             print("Migration \(name): \(preflight.good + preflight.problems.count) rows, \(preflight.good) good, \(preflight.problems.count) invalid, \(preflight.studies) studies")
             for problem in preflight.problems.prefix(50) { print("  invalid: \(problem)") }
@@ -124,7 +124,7 @@ struct MigrateCommand: ParsableCommand {
                 if jsonLines {
                     // Every row, the invalid ones with their reason: a
                     // script learns from the events which rows were refused.
-                    FileHandle.standardOutput.write(Self.rowEvent(outcome))
+                    Terminal.writeOut(Self.rowEvent(outcome))
                 } else {
                     if outcome.status == .invalid { return }   // listed by the pre-flight above
                     if outcome.status == .failed {
@@ -146,7 +146,7 @@ struct MigrateCommand: ParsableCommand {
             var finish = summary
             finish.notMigrated = []
             if let data = try? JSONOutput.data(finish, pretty: false) {
-                FileHandle.standardOutput.write(Data("{\"event\":\"finish\",".utf8) + data.dropFirst() + Data([0x0A]))
+                Terminal.writeOut(Data("{\"event\":\"finish\",".utf8) + data.dropFirst() + Data([0x0A]))
             }
         } else {
             let s = summary

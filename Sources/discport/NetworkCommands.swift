@@ -7,17 +7,6 @@ import NIOCore
 import Store
 import Synchronization
 
-/// Standard output for the network commands' JSON lines and objects. A
-/// reader that went away (`discport send … --json | head -1`) made
-/// FileHandle.write(_:) trap (EPIPE: a crash with a backtrace, the send cut
-/// off mid-way); now the output is dropped and the command finishes its
-/// work (every outcome still recorded in the retry queue).
-enum NetworkOutput {
-    static func write(_ data: Data) {
-        try? FileHandle.standardOutput.write(contentsOf: data)
-    }
-}
-
 /// `--calling-ae` and timeouts, shared by the commands that associate.
 struct NetworkOptions: ParsableArguments {
     @Option(name: .customLong("calling-ae"), help: ArgumentHelp(
@@ -114,7 +103,7 @@ struct NodesCommand: ParsableCommand {
             let catalog = try store.open()
             defer { try? catalog.close() }
             let nodes = try catalog.remoteNodes()
-            if json { NetworkOutput.write(try JSONOutput.data(nodes) + Data([0x0A])); return }
+            if json { Terminal.writeOut(try JSONOutput.data(nodes) + Data([0x0A])); return }
             print(TextTable.render(["NAME", "AE", "HOST", "PORT", "CALLING AE", "URL"], nodes.map {
                 [$0.name, $0.aeTitle, $0.host, $0.isDICOMweb ? "" : String($0.port), $0.callingAE ?? "", $0.url ?? ""]
             }), terminator: "")
@@ -157,7 +146,7 @@ struct EchoCommand: ParsableCommand {
         let target = peer.node
         let output = peer.echo()
         if json {
-            NetworkOutput.write(try JSONOutput.data(output) + Data([0x0A]))
+            Terminal.writeOut(try JSONOutput.data(output) + Data([0x0A]))
         } else if output.ok, let url = target.url {
             print(String(format: "%@ (%@): QIDO-RS answered %@ in %.0f ms", node, url, output.status ?? "", (output.seconds ?? 0) * 1000))
         } else if output.ok {
@@ -218,7 +207,7 @@ struct SendCommand: ParsableCommand {
             summary = try job.run(targets: targets, parallel: parallel) { event in
                 if json {
                     if let line = try? JSONOutput.data(["event": "instance"].merging(event), pretty: false) {
-                        NetworkOutput.write(line + Data([0x0A]))
+                        Terminal.writeOut(line + Data([0x0A]))
                     }
                 } else if event.outcome == .failed {
                     Terminal.error("\(event.path): \(event.message ?? "failed")")
@@ -229,7 +218,7 @@ struct SendCommand: ParsableCommand {
         }
         if json {
             let line = try JSONOutput.data(["event": "finish"].merging(summary), pretty: false)
-            NetworkOutput.write(line + Data([0x0A]))
+            Terminal.writeOut(line + Data([0x0A]))
         } else {
             var text = "\(to): \(summary.sent) sent (\(Terminal.size(summary.bytes)) in \(String(format: "%.1f", summary.seconds)) s)"
             if summary.resumed > 0 { text += ", \(summary.resumed) of them resumed from an earlier send" }
@@ -338,7 +327,7 @@ struct ListenCommand: ParsableCommand {
 
     static func emit(_ fields: [String: String]) {
         if let data = try? JSONOutput.data(fields, pretty: false) {
-            NetworkOutput.write(data + Data([0x0A]))
+            Terminal.writeOut(data + Data([0x0A]))
         }
     }
 
@@ -461,7 +450,7 @@ struct FindCommand: ParsableCommand {
         }
         if json {
             let objects = results.map { DICOMJSON.encode($0) }
-            NetworkOutput.write(Data(("[" + objects.joined(separator: ",") + "]\n").utf8))
+            Terminal.writeOut(Data(("[" + objects.joined(separator: ",") + "]\n").utf8))
             return
         }
         let columns: [(String, Tag)]
@@ -506,7 +495,7 @@ struct FindCommand: ParsableCommand {
             return value.map { "\($0)" }.joined(separator: "\\")
         }
         if json {
-            NetworkOutput.write(data + Data([0x0A]))
+            Terminal.writeOut(data + Data([0x0A]))
             return
         }
         let columns: [(String, String)]

@@ -59,9 +59,46 @@ enum Terminal {
         FileHandle.standardError.write(Data("discport: \(text)\n".utf8))
     }
 
+    /// Writes `data` to standard output, all of it. When it cannot be
+    /// written (a full disk, or the reader gone while SIGPIPE is ignored;
+    /// by default that signal ends the process), says so on standard error
+    /// and ends the process with exit status 2: output is never cut short
+    /// without a word, nor a crash. A job stopped this way (import, migrate,
+    /// send) goes on where it stopped when run again.
+    static func writeOut(_ data: Data) {
+        // After what `print` has buffered, so the two stay in order.
+        if fflush(nil) != 0 { outputFailed(String(cString: strerror(errno))) }
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(1, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 { outputFailed(written < 0 ? String(cString: strerror(errno)) : "nothing was written") }
+                offset += written
+            }
+        }
+    }
+
+    /// Ends the process: standard output could not be written.
+    static func outputFailed(_ reason: String) -> Never {
+        FileHandle.standardError.write(Data("discport: cannot write to standard output (\(reason)); stopped\n".utf8))
+        Foundation.exit(2)
+    }
+
+    /// What `print` leaves in its buffer is written at exit, where a failure
+    /// would go unnoticed: checked there, ending with status 2 as ``writeOut(_:)``.
+    static func checkBufferedOutputAtExit() {
+        atexit {
+            guard fflush(nil) != 0 else { return }
+            let message = "discport: cannot write to standard output (\(String(cString: strerror(errno)))); stopped\n"
+            _ = message.withCString { write(2, $0, strlen($0)) }
+            _exit(2)
+        }
+    }
+
     /// Asks on the terminal; nil at end of input.
     static func ask(_ question: String) -> String? {
-        FileHandle.standardOutput.write(Data(question.utf8))
+        Terminal.writeOut(Data(question.utf8))
         return readLine()?.trimmingCharacters(in: .whitespaces)
     }
 
@@ -139,7 +176,7 @@ enum JSONOutput {
     static func print<T: Encodable>(_ value: T) throws {
         var bytes = try data(value)
         bytes.append(0x0A)
-        FileHandle.standardOutput.write(bytes)
+        Terminal.writeOut(bytes)
     }
 }
 
@@ -215,7 +252,7 @@ final class ProgressBar: Sendable {
                               String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled),
                               fraction * 100, p.done, p.total, Double(p.done) / elapsed,
                               Double(p.bytes) / elapsed / 1_048_576, Int(eta) / 60, Int(eta) % 60)
-            FileHandle.standardOutput.write(Data(text.utf8))
+            Terminal.writeOut(Data(text.utf8))
             p.shown = true
         }
     }
@@ -224,7 +261,7 @@ final class ProgressBar: Sendable {
     func clear() {
         state.withLock { p in
             if p.shown {
-                FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8))
+                Terminal.writeOut(Data("\r\u{1B}[K".utf8))
                 p.shown = false
             }
         }

@@ -158,4 +158,17 @@ while read -r f; do
     if dciodvfy "$f" 2>&1 | grep '^Error' > /dev/null; then dciodvfy "$f" 2>&1 | grep '^Error' >&2; fail "dciodvfy errors in $f"; fi
 done < "$work/docs.paths"
 echo "import: a documents-only disc: refused without --convert, converted for a known patient (2 objects, dciodvfy clean)"
+# Standard output that cannot be written (a full disk): said, exit 2, never a crash.
+for args in "ls patients" "ls instances --json" "show LOCAL-1"; do
+    set +e
+    # shellcheck disable=SC2086
+    "$bin" $args --home "$home" > /dev/full 2> "$work/full.err"; status=$?
+    set -e
+    [ "$status" = 2 ] && grep -q "cannot write to standard output" "$work/full.err" || { cat "$work/full.err" >&2; fail "$args > /dev/full: exit $status"; }
+done
+set +e
+"$bin" dump "$(head -1 "$work/docs.paths")" > /dev/full 2> "$work/full.err"; status=$?
+set -e
+[ "$status" = 2 ] && grep -q "cannot write to standard output" "$work/full.err" || fail "dump > /dev/full: exit $status"
+echo "import: standard output on a full disk: ls, show, dump say so and exit 2"
 echo "import: passed"
