@@ -297,28 +297,32 @@ enum RawConnection {
     }
 }
 
+/// A socket listening on 127.0.0.1 at a port the system chose, with
+/// `backlog`; nil when it cannot listen.
+func loopbackListener(backlog: Int32) -> (fd: Int32, port: UInt16)? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && listen(fd, backlog) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound else { close(fd); return nil }
+    return (fd, UInt16(bigEndian: address.sin_port))
+}
+
 /// A one-connection acceptor over blocking sockets, acting a release collision.
 final class RawAcceptor: @unchecked Sendable {
     let fd: Int32
     let port: Int
 
     init() throws {
-        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socketFD, $0, length) == 0 && listen(socketFD, 1) == 0 && getsockname(socketFD, $0, &length) == 0
-            }
-        }
-        guard bound else {
-            close(socketFD)
-            throw POSIXError(.EADDRINUSE)
-        }
+        guard let (socketFD, port) = loopbackListener(backlog: 1) else { throw POSIXError(.EADDRINUSE) }
         fd = socketFD
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = Int(port)
     }
 
     deinit { close(fd) }
