@@ -23,7 +23,8 @@ struct ExportCommand: ParsableCommand {
         content implicit) is read in the syntax its meta declares. Refused while planning, naming each \
         file: a file meta SOP Instance UID differing from the data set's; big endian (convert it first: \
         dcmconv +te FILE NEW); encapsulated pixel data with no compressed syntax declared, or native \
-        pixel data under a compressed one.
+        pixel data under a compressed one; a value a DICOMDIR record would copy that its VR does not \
+        allow (StudyDate 2024-01-01, Modality ct).
         An export larger than the medium (CD 700 MB, DVD 4.7 GB, DVD-DL 8.5 GB, BD 25 GB, or --capacity) \
         is refused before anything is written, unless --split: then OUT-1, OUT-2, … each a complete file-set.
         Exit status: 0 done and verified, 1 refused or failed (nothing written; a failed --burn keeps the \

@@ -80,6 +80,23 @@ func exportFixture(sop: String, study: String = "1.2.826.0.1.3680043.10.9.70", s
         #expect(lastRoot == directory.records.last { $0.level == .patient }?.offset)
     }
 
+    @Test("an instance value a DICOMDIR record would copy but its VR does not allow (StudyDate 2024-01-01, Modality ct) is refused before anything is written, naming the file")
+    func recordValuesTheirVRDoesNotAllowAreRefusedFirst() throws {
+        let scratch = Scratch()
+        defer { scratch.remove() }
+        try scratch.put("bad.dcm", exportFixture(sop: "1.2.826.0.1.3680043.10.9.93.1.1", study: "1.2.826.0.1.3680043.10.9.93",
+                                                 series: "1.2.826.0.1.3680043.10.9.93.1",
+                                                 overrides: [.studyDate: "2024-01-01", .modality: "ct"]))
+        #expect {
+            try scratch.export("refused")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("would copy values their VR does not allow") && text.contains("StudyDate (0008,0020) DA \"2024-01-01\"")
+                && text.contains("Modality (0008,0060) CS \"ct\"") && text.contains("bad.dcm")
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.root + "/refused"))
+    }
+
     @Test("patients without a Patient ID are told apart by name: refused as two, two invented IDs when allowed")
     func patientsWithoutIDAreNotMerged() throws {
         let scratch = Scratch()

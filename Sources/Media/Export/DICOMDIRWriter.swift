@@ -15,6 +15,19 @@ struct DirectoryTree {
     var leafRecord: [Int] = []
     var inventions: [InventedKey] = []
 
+    /// Each record's parent record, for the records below another.
+    func parents() -> [Int: Int] {
+        var parents: [Int: Int] = [:]
+        for (index, link) in links.enumerated() {
+            var child = link.lower
+            while let current = child, parents[current] == nil {
+                parents[current] = index
+                child = links[current].next
+            }
+        }
+        return parents
+    }
+
     mutating func setReference(fileIndex: Int, entry: FileSetEntry) {
         let index = leafRecord[fileIndex]
         var record = records[index]

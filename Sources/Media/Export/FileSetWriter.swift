@@ -339,6 +339,28 @@ public struct FileSetWriter: Sendable {
         }
         var builder = DirectoryTreeBuilder(profile: profile, invent: invent)
         var tree = try builder.build(planned)
+        // Record keys are copies of the instances' values: one its VR does
+        // not allow (a StudyDate 2024-01-01, a Modality ct) would make a
+        // DICOMDIR readers and `verify` reject; refused before anything is
+        // written, naming the instances it comes from.
+        var faulty: [String] = []
+        var parents: [Int: Int]?
+        for (index, record) in tree.records.enumerated() {
+            let faults = MediumVerifier.recordValueFaults(record)
+            guard !faults.isEmpty else { continue }
+            let type = record.string(.directoryRecordType) ?? "record"
+            if parents == nil { parents = tree.parents() }
+            let below = tree.files.indices.filter { file in
+                var at: Int? = tree.leafRecord[file]
+                while let current = at, current != index { at = parents?[current] }
+                return at == index
+            }
+            let sources = below.prefix(3).map { planned[tree.files[$0].planned].source.path }
+            faulty.append("\(type) record: \(faults.joined(separator: "; ")), from \(sources.joined(separator: ", "))\(below.count > 3 ? " and \(below.count - 3) more" : "")")
+        }
+        if !faulty.isEmpty {
+            throw FileSetError("the DICOMDIR would copy values their VR does not allow (PS3.5 §6.2) from the instances; correct them in the instances (DCMTK: dcmodify -m \"(0008,0020)=20240101\" FILE), or leave those instances out:", files: faulty)
+        }
 
         // The files, a few at a time.
         let results = Mutex<[Int: Result<FileSetEntry, FileSetError>]>([:])

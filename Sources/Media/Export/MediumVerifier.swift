@@ -454,16 +454,7 @@ public struct MediumVerifier: Sendable {
         var count = 0
         for index in directory.records.indices {
             let record = directory.records[index]
-            var faults: [String] = []
-            if let flag = record.attributes.integer(.recordInUseFlag), flag != 0, flag != 0xFFFF {
-                faults.append("Record In-use Flag (0004,1410) is \(String(format: "%04X", flag))H, neither FFFFH nor 0000H")
-            }
-            for element in record.attributes.elements where element.tag.group != 0x0004 {
-                for value in record.attributes.strings(element.tag) where !value.isEmpty {
-                    guard let why = MediumVerifier.valueProblem(value, vr: element.vr) else { continue }
-                    faults.append("\(DataDictionary.entry(for: element.tag)?.keyword ?? "") \(element.tag) \(element.vr.rawValue) \"\(value)\" \(why)")
-                }
-            }
+            let faults = MediumVerifier.recordValueFaults(record.attributes)
             guard !faults.isEmpty else { continue }
             count += 1
             if count <= 50 {
@@ -471,6 +462,23 @@ public struct MediumVerifier: Sendable {
             }
         }
         if count > 50 { add("record-value", .error, directory.path, "\(count - 50) more records with values their VR does not allow") }
+    }
+
+    /// What of a directory record's values its VR does not allow (PS3.5
+    /// §6.2; DA, TM, CS, UI, IS, DS), and a Record In-use Flag other than
+    /// FFFFH or 0000H: each as `Keyword (gggg,eeee) VR "value" why`.
+    static func recordValueFaults(_ record: Dataset) -> [String] {
+        var faults: [String] = []
+        if let flag = record.integer(.recordInUseFlag), flag != 0, flag != 0xFFFF {
+            faults.append("Record In-use Flag (0004,1410) is \(String(format: "%04X", flag))H, neither FFFFH nor 0000H")
+        }
+        for element in record.elements where element.tag.group != 0x0004 {
+            for value in record.strings(element.tag) where !value.isEmpty {
+                guard let why = MediumVerifier.valueProblem(value, vr: element.vr) else { continue }
+                faults.append("\(DataDictionary.entry(for: element.tag)?.keyword ?? "") \(element.tag) \(element.vr.rawValue) \"\(value)\" \(why)")
+            }
+        }
+        return faults
     }
 
     /// Why one value is not of `vr` (the VRs of fixed form only); nil when it is.
