@@ -178,10 +178,10 @@ import Testing
         let modality = errors(out)
         #expect(modality.map(\.code) == ["record-value", "record-value"])   // the two SERIES records
         #expect(modality.allSatisfy { $0.message.contains("Modality (0008,0060) CS \"ct\" holds characters other than") })
-        #expect(MediumVerifier.valueProblem("120000.5", vr: .TM) == nil)
-        #expect(MediumVerifier.valueProblem("12:00:00", vr: .TM) != nil)
-        #expect(MediumVerifier.valueProblem("-3", vr: .IS) == nil)
-        #expect(MediumVerifier.valueProblem("1.5e3", vr: .DS) == nil)
-        #expect(MediumVerifier.valueProblem("ISO 2022 IR 87", vr: .CS) == nil)
+        #expect(DICOMText.formatProblem("120000.5", vr: .TM) == nil)
+        #expect(DICOMText.formatProblem("12:00:00", vr: .TM) != nil)
+        #expect(DICOMText.formatProblem("-3", vr: .IS) == nil)
+        #expect(DICOMText.formatProblem("1.5e3", vr: .DS) == nil)
+        #expect(DICOMText.formatProblem("ISO 2022 IR 87", vr: .CS) == nil)
     }
 }

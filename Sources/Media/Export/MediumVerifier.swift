@@ -474,50 +474,11 @@ public struct MediumVerifier: Sendable {
         }
         for element in record.elements where element.tag.group != 0x0004 {
             for value in record.strings(element.tag) where !value.isEmpty {
-                guard let why = MediumVerifier.valueProblem(value, vr: element.vr) else { continue }
+                guard let why = DICOMText.formatProblem(value, vr: element.vr) else { continue }
                 faults.append("\(DataDictionary.entry(for: element.tag)?.keyword ?? "") \(element.tag) \(element.vr.rawValue) \"\(value)\" \(why)")
             }
         }
         return faults
-    }
-
-    /// Why one value is not of `vr` (the VRs of fixed form only); nil when it is.
-    static func valueProblem(_ value: String, vr: VR) -> String? {
-        let bytes = Array(value.utf8)
-        func digits(_ range: Range<Int>) -> Int? {
-            guard range.upperBound <= bytes.count, bytes[range].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-            return bytes[range].reduce(0) { $0 * 10 + Int($1 - 0x30) }
-        }
-        switch vr {
-        case .DA:
-            guard bytes.count == 8, digits(0 ..< 8) != nil, let month = digits(4 ..< 6), let day = digits(6 ..< 8),
-                  (1 ... 12).contains(month), (1 ... 31).contains(day) else { return "is not a date YYYYMMDD" }
-        case .TM:
-            var ok = [2, 4, 6].contains(bytes.count) || (bytes.count > 7 && bytes.count <= 13 && bytes[6] == UInt8(ascii: "."))
-            if ok, let hour = digits(0 ..< 2) { ok = hour <= 23 } else { ok = false }
-            if ok, bytes.count >= 4 { ok = (digits(2 ..< 4) ?? 99) <= 59 }
-            if ok, bytes.count >= 6 { ok = (digits(4 ..< 6) ?? 99) <= 60 }
-            if ok, bytes.count > 7 { ok = digits(7 ..< bytes.count) != nil }
-            if !ok { return "is not a time HHMMSS.FFFFFF" }
-        case .CS:
-            if bytes.count > 16 { return "is longer than 16 characters" }
-            if !bytes.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x20 || $0 == 0x5F }) {
-                return "holds characters other than A–Z, 0–9, space and _"
-            }
-        case .UI:
-            if !UID.isValid(value) { return "is not a UID (PS3.5 §9.1)" }
-        case .IS:
-            var body = Substring(value)
-            if body.first == "+" || body.first == "-" { body = body.dropFirst() }
-            if bytes.count > 12 || body.isEmpty || !body.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { return "is not an integer string" }
-        case .DS:
-            if bytes.count > 16 || Double(value) == nil || value.contains(where: { $0.isLetter && $0 != "e" && $0 != "E" }) {
-                return "is not a decimal string"
-            }
-        default:
-            break
-        }
-        return nil
     }
 
     private func checkKeys(_ directory: DICOMDirectory, profile: MediaProfile,
