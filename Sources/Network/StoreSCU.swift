@@ -75,10 +75,9 @@ public struct StoreItem: Sendable, Hashable {
     /// declared syntax describes is a ``problem``: never sent mislabelled.
     private mutating func checkPixelData(_ header: DICOMFile) {
         let syntax = header.transferSyntax
-        guard let offset = header.pixelDataOffset, !syntax.isDeflated,
-              let encapsulated = StoreItem.pixelDataIsEncapsulated(path: path, at: offset, syntax: syntax) else { return }
-        let declared = header.meta.firstString(.transferSyntaxUID).map(UID.trimmed).flatMap { $0.isEmpty ? nil : TransferSyntax(uid: $0) }
-        if encapsulated && !syntax.isEncapsulated {
+        guard let pixels = PixelDataEncoding.of(header, path: path), pixels.mismatch(with: syntax) != nil else { return }
+        let declared = PixelDataEncoding.declaredSyntax(header)
+        if pixels == .encapsulated {
             if let declared, declared.isEncapsulated, !declared.isDeflated, !declared.isBigEndian {
                 encodedAs = syntax
                 transferSyntax = declared
@@ -87,30 +86,10 @@ public struct StoreItem: Sendable, Hashable {
             let context = declared.map { " (its file meta declares \($0.name))" } ?? " (it has no file meta information naming a syntax)"
             problem = "its Pixel Data is encapsulated (compressed fragments) but its data set is \(syntax.name)\(context): "
                 + "no compressed transfer syntax is declared, so it can be neither sent as it is nor decompressed; not sent"
-        } else if !encapsulated && syntax.isEncapsulated && syntax.isKnown {
+        } else {
             problem = "its Pixel Data is native (a defined length) but its transfer syntax is \(syntax.name), whose pixel data is encapsulated: "
                 + "no receiver could decode it; not sent"
         }
-    }
-
-    /// Whether the top-level Pixel Data element whose tag is at `offset` has
-    /// an undefined length (encapsulated); nil when its header cannot be read.
-    static func pixelDataIsEncapsulated(path: String, at offset: Int, syntax: TransferSyntax) -> Bool? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var header = [UInt8](repeating: 0, count: 12)
-        let count = syntax.isExplicitVR ? 12 : 8
-        guard PositionalRead.fill(&header, count: count, from: fd, at: offset).count == count else { return nil }
-        let big = syntax.isBigEndian
-        func u16(_ i: Int) -> UInt32 { big ? UInt32(header[i]) << 8 | UInt32(header[i + 1]) : UInt32(header[i]) | UInt32(header[i + 1]) << 8 }
-        func u32(_ i: Int) -> UInt32 { big ? u16(i) << 16 | u16(i + 2) : u16(i) | u16(i + 2) << 16 }
-        guard u16(0) == 0x7FE0, u16(2) == 0x0010 else { return nil }
-        if syntax.isExplicitVR {
-            if let vr = VR(byte0: header[4], byte1: header[5]), !vr.hasLongLength { return false }
-            return u32(8) == 0xFFFF_FFFF
-        }
-        return u32(4) == 0xFFFF_FFFF
     }
 }
 

@@ -1,4 +1,3 @@
-import DICOM
 import Foundation
 
 /// How a file's top-level (7FE0,0010) Pixel Data is encoded, from its
@@ -10,7 +9,7 @@ import Foundation
 /// standard reader. Broken writers produce it (a JPEG file whose data set
 /// is implicit VR; a file re-labelled Explicit VR Little Endian without
 /// decompressing it); the scan reports it as an error, the file-set writer
-/// never writes it.
+/// never writes it, a send never sends it so labelled.
 public enum PixelDataEncoding: String, Sendable, Hashable {
     case native
     case encapsulated
@@ -19,7 +18,7 @@ public enum PixelDataEncoding: String, Sendable, Hashable {
     /// the data set being encoded as `explicit`/`bigEndian` say: the
     /// value's start and length (0xFFFFFFFF: undefined); nil when the
     /// header cannot be read.
-    static func elementLength(at offset: Int, explicit: Bool, bigEndian: Bool,
+    public static func elementLength(at offset: Int, explicit: Bool, bigEndian: Bool,
                               read: (_ at: Int, _ count: Int) -> [UInt8]?) -> (valueStart: Int, length: Int)? {
         guard let header = read(offset, explicit ? 12 : 8) else { return nil }
         func u16(_ i: Int) -> Int { bigEndian ? Int(header[i]) << 8 | Int(header[i + 1]) : Int(header[i]) | Int(header[i + 1]) << 8 }
@@ -39,7 +38,7 @@ public enum PixelDataEncoding: String, Sendable, Hashable {
     /// The encoding of a header-read file's Pixel Data (``DICOMFile/pixelDataOffset``),
     /// its element header read with `read`; nil without pixel data, for a
     /// deflated data set, or when the header cannot be read.
-    static func of(_ file: DICOMFile, read: (_ at: Int, _ count: Int) -> [UInt8]?) -> PixelDataEncoding? {
+    public static func of(_ file: DICOMFile, read: (_ at: Int, _ count: Int) -> [UInt8]?) -> PixelDataEncoding? {
         guard let offset = file.pixelDataOffset, !file.transferSyntax.isDeflated,
               let (_, length) = elementLength(at: offset, explicit: file.transferSyntax.isExplicitVR,
                                               bigEndian: file.transferSyntax.isBigEndian, read: read) else { return nil }
@@ -48,7 +47,7 @@ public enum PixelDataEncoding: String, Sendable, Hashable {
 
     /// The encoding of a header-read file's Pixel Data, its element header
     /// read from the file at `path`.
-    static func of(_ file: DICOMFile, path: String) -> PixelDataEncoding? {
+    public static func of(_ file: DICOMFile, path: String) -> PixelDataEncoding? {
         of(file) { at, count in
             guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
             defer { try? handle.close() }
@@ -59,7 +58,7 @@ public enum PixelDataEncoding: String, Sendable, Hashable {
     }
 
     /// The encoding of the Pixel Data of a data set read whole; nil without one.
-    static func of(_ dataset: Dataset) -> PixelDataEncoding? {
+    public static func of(_ dataset: Dataset) -> PixelDataEncoding? {
         guard let element = dataset[.pixelData] else { return nil }
         switch element.value {
         case .fragments: return .encapsulated
@@ -69,7 +68,7 @@ public enum PixelDataEncoding: String, Sendable, Hashable {
     }
 
     /// The syntax the file's meta declares ((0002,0010)), nil when it has none.
-    static func declaredSyntax(_ file: DICOMFile) -> TransferSyntax? {
+    public static func declaredSyntax(_ file: DICOMFile) -> TransferSyntax? {
         guard let uid = file.meta.firstString(.transferSyntaxUID).map(UID.trimmed), !uid.isEmpty else { return nil }
         return TransferSyntax(uid: uid)
     }
@@ -77,7 +76,7 @@ public enum PixelDataEncoding: String, Sendable, Hashable {
     /// What is wrong when pixel data of this encoding is labelled `syntax`;
     /// nil when they agree (or the syntax is one discport does not know:
     /// it cannot tell).
-    func mismatch(with syntax: TransferSyntax) -> String? {
+    public func mismatch(with syntax: TransferSyntax) -> String? {
         switch self {
         case .encapsulated where !syntax.isEncapsulated:
             return "its Pixel Data is encapsulated (compressed fragments of undefined length) but its transfer syntax is \(syntax.name) (\(syntax.uid)), a native one: no reader can decode it"
