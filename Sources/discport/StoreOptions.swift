@@ -22,7 +22,6 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    /// Opens the store only when it exists (read-only commands never create one).
     /// The store, for commands that only look at it: a home without a
     /// catalog is an error (status 3), never created.
     func openForReading() throws -> InstanceStore {
@@ -33,6 +32,7 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
+    /// Opens the store only when it exists (read-only commands never create one).
     func openExisting() throws -> InstanceStore? {
         guard FileManager.default.fileExists(atPath: resolvedHome + "/catalog.sqlite") else { return nil }
         return try open()
